@@ -1,0 +1,30 @@
+# Two commands for everyone: `make demo` and `make test`. Both install what is
+# missing first (installer/bootstrap.sh is idempotent and fast when done).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export QTWEBENGINE_DISABLE_SANDBOX ?= $(if $(filter 0,$(shell id -u)),1,)
+
+.PHONY: setup demo test bench lint typecheck soak clean
+
+setup:
+	@bash installer/bootstrap.sh
+
+demo: setup
+	$(VENV)/bin/commandcenter demo
+
+test: setup
+	$(PY) -m pytest
+
+bench: setup
+	$(PY) -m bench
+
+lint: setup
+	$(VENV)/bin/ruff check commandcenter ui tests bench
+	$(VENV)/bin/lint-imports
+
+typecheck: setup
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache

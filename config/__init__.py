@@ -1,0 +1,1 @@
+"""Shipped default configuration (TOML), loaded with importlib.resources."""

@@ -1,0 +1,1 @@
+"""Shipped data files (stylesheets, map page template, icons), loaded with importlib.resources."""
