@@ -83,7 +83,7 @@ class ModelError(ValueError):
 # --- incidents ----------------------------------------------------------------
 
 
-class Location(Struct, frozen=True, kw_only=True):
+class Location(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Where an incident is. Coordinates may be missing (a caller who only
     names a village); then the map places it at the district centroid."""
 
@@ -102,12 +102,12 @@ class Location(Struct, frozen=True, kw_only=True):
             raise ModelError("lat and lon must be given together")
 
 
-class Reporter(Struct, frozen=True, kw_only=True):
+class Reporter(Struct, frozen=True, kw_only=True, omit_defaults=True):
     name: ShortText = ""
     phone_masked: MaskedPhone = ""
 
 
-class AgencyTask(Struct, frozen=True, kw_only=True):
+class AgencyTask(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The part of an incident forwarded to one agency (OPD)."""
 
     agency: AgencyCode
@@ -120,7 +120,7 @@ class AgencyTask(Struct, frozen=True, kw_only=True):
     note: ShortText = ""
 
 
-class IncidentTimes(Struct, frozen=True, kw_only=True):
+class IncidentTimes(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The timestamps that service levels are measured on."""
 
     received: Timestamp
@@ -137,7 +137,7 @@ class IncidentTimes(Struct, frozen=True, kw_only=True):
                 raise ModelError(f"times.{name} is earlier than times.received")
 
 
-class Incident(Struct, frozen=True, kw_only=True):
+class Incident(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """One report (kejadian) with its whole current state.
 
     The server always sends the full incident with a higher ``version``; the
@@ -182,7 +182,7 @@ class Incident(Struct, frozen=True, kw_only=True):
 # --- units and agencies -------------------------------------------------------
 
 
-class Position(Struct, frozen=True, kw_only=True):
+class Position(Struct, frozen=True, kw_only=True, omit_defaults=True):
     lat: Latitude
     lon: Longitude
     heading: Annotated[float, Meta(ge=0.0, lt=360.0)] | None = None
@@ -190,7 +190,7 @@ class Position(Struct, frozen=True, kw_only=True):
     at: Timestamp | None = None
 
 
-class Unit(Struct, frozen=True, kw_only=True):
+class Unit(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A field unit (fire truck, ambulance, rescue boat, patrol)."""
 
     id: Id
@@ -204,7 +204,7 @@ class Unit(Struct, frozen=True, kw_only=True):
     updated_at: Timestamp | None = None
 
 
-class Agency(Struct, frozen=True, kw_only=True):
+class Agency(Struct, frozen=True, kw_only=True, omit_defaults=True):
     code: AgencyCode
     name: ShortText
     name_en: ShortText = ""
@@ -214,7 +214,7 @@ class Agency(Struct, frozen=True, kw_only=True):
 # --- call funnel ------------------------------------------------------------
 
 
-class CallFunnel(Struct, frozen=True, kw_only=True):
+class CallFunnel(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """Totals of the 112 line for one local (WIB) day.
 
     ``answered`` calls are classified as ``valid`` (an emergency), ``info``
@@ -252,7 +252,7 @@ AlertKind = Literal[
 ]
 
 
-class Alert(Struct, frozen=True, kw_only=True):
+class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """An alarm that needs a human: raised by the dispatch server or by the
     wall's own rules; acknowledged by id."""
 
@@ -266,7 +266,7 @@ class Alert(Struct, frozen=True, kw_only=True):
     message: ShortText = ""
 
 
-class Acknowledgement(Struct, frozen=True, kw_only=True):
+class Acknowledgement(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The server's record that an operator took an alert. ``ack_id`` is made
     by the console, so a resent acknowledgement is recognised and applied once."""
 
@@ -283,7 +283,7 @@ class Acknowledgement(Struct, frozen=True, kw_only=True):
 SituationStatus = Literal["active", "ended"]
 
 
-class DisasterSituation(Struct, frozen=True, kw_only=True):
+class DisasterSituation(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A declared disaster (a flood, a peat-fire emergency) that groups many
     incidents; incidents point at it through ``situation_id``."""
 

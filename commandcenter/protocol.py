@@ -59,14 +59,14 @@ class ProtocolError(ValueError):
         self.reason = reason
 
 
-class _Frame(Struct, frozen=True, kw_only=True, tag_field="type"):
+class _Frame(Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
     v: ProtocolVersion = PROTOCOL_VERSION
 
 
 # --- event bodies (what happened) ---------------------------------------------
 
 
-class _Body(Struct, frozen=True, kw_only=True, tag_field="kind"):
+class _Body(Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind"):
     pass
 
 
