@@ -40,7 +40,13 @@ def _cmd_config_show(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         return 1
-    sys.stdout.write(msgspec.json.format(msgspec.json.encode(cfg), indent=2).decode() + "\n")
+    data = msgspec.to_builtins(cfg)
+    # Tokens are secrets: show that one is set, never its value.
+    if data.get("server", {}).get("token"):
+        data["server"]["token"] = "***"
+    for grant in data.get("serve", {}).get("tokens", []):
+        grant["token"] = "***"
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(data), indent=2).decode() + "\n")
     return 0
 
 
@@ -97,6 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
     pe = jsub.add_parser("export", help="every event as JSON Lines, in order, with epoch and seq")
     pe.add_argument("--db", required=True, help="journal file (SQLite)")
     pe.set_defaults(func=_cmd_journal_export)
+
+    from commandcenter import runner
+
+    p = sub.add_parser("serve", help="run the reference dispatch server (with the OKI simulator)")
+    runner.add_serve_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.runner", "serve_main"))
+
+    p = sub.add_parser("follow", help="follow a server into a journal (headless recording node)")
+    runner.add_follow_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.runner", "follow_main"))
+
+    p = sub.add_parser("inject", help="push scripted events (drills, tests); needs the admin role")
+    runner.add_inject_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.runner", "inject_main"))
 
     p = sub.add_parser("demo", help="run the simulator into a journal and show a live summary")
     p.add_argument("--run-for", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")

@@ -70,41 +70,41 @@ class _Body(Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="ki
     pass
 
 
-class IncidentUpserted(_Body, kw_only=True, tag="incident"):
+class IncidentUpserted(_Body, frozen=True, kw_only=True, tag="incident"):
     """The full current state of an incident (new or changed)."""
 
     incident: Incident
 
 
-class UnitUpserted(_Body, kw_only=True, tag="unit"):
+class UnitUpserted(_Body, frozen=True, kw_only=True, tag="unit"):
     """The full current state of a unit: status and position."""
 
     unit: Unit
 
 
-class AgencyUpserted(_Body, kw_only=True, tag="agency"):
+class AgencyUpserted(_Body, frozen=True, kw_only=True, tag="agency"):
     agency: Agency
 
 
-class FunnelUpdated(_Body, kw_only=True, tag="funnel"):
+class FunnelUpdated(_Body, frozen=True, kw_only=True, tag="funnel"):
     """Today's call funnel totals (absolute, not increments, so a replay is harmless)."""
 
     funnel: CallFunnel
 
 
-class AlertRaised(_Body, kw_only=True, tag="alert"):
+class AlertRaised(_Body, frozen=True, kw_only=True, tag="alert"):
     """An alert raised by the dispatch system itself (a unit's emergency button)."""
 
     alert: Alert
 
 
-class AlertAcknowledged(_Body, kw_only=True, tag="acknowledged"):
+class AlertAcknowledged(_Body, frozen=True, kw_only=True, tag="acknowledged"):
     """An operator took an alert; the server applied this ack_id once."""
 
     ack: Acknowledgement
 
 
-class AlertShelved(_Body, kw_only=True, tag="shelved"):
+class AlertShelved(_Body, frozen=True, kw_only=True, tag="shelved"):
     alert_id: Id
     until: Timestamp
     operator: ShortText
@@ -112,24 +112,24 @@ class AlertShelved(_Body, kw_only=True, tag="shelved"):
     reason: ShortText = ""
 
 
-class AlertUnshelved(_Body, kw_only=True, tag="unshelved"):
+class AlertUnshelved(_Body, frozen=True, kw_only=True, tag="unshelved"):
     alert_id: Id
     operator: ShortText = ""
     console: ShortText = ""
 
 
-class ConsoleMuted(_Body, kw_only=True, tag="muted"):
+class ConsoleMuted(_Body, frozen=True, kw_only=True, tag="muted"):
     console: ShortText
     until: Timestamp
     operator: ShortText
 
 
-class ConsoleUnmuted(_Body, kw_only=True, tag="unmuted"):
+class ConsoleUnmuted(_Body, frozen=True, kw_only=True, tag="unmuted"):
     console: ShortText
     operator: ShortText = ""
 
 
-class SituationUpserted(_Body, kw_only=True, tag="situation"):
+class SituationUpserted(_Body, frozen=True, kw_only=True, tag="situation"):
     situation: DisasterSituation
 
 
@@ -151,7 +151,7 @@ EventBody = Union[
 # --- server to client -----------------------------------------------------------
 
 
-class Event(_Frame, kw_only=True, tag="event"):
+class Event(_Frame, frozen=True, kw_only=True, tag="event"):
     """One event of the server's history. ``id`` is stable across replays."""
 
     epoch: Epoch
@@ -161,7 +161,7 @@ class Event(_Frame, kw_only=True, tag="event"):
     body: EventBody
 
 
-class Welcome(_Frame, kw_only=True, tag="welcome"):
+class Welcome(_Frame, frozen=True, kw_only=True, tag="welcome"):
     """Answer to a valid hello. ``resume`` says what follows: ``replay`` (events
     after the client's seq) or ``snapshot`` (snapshot parts, then live events)."""
 
@@ -174,7 +174,7 @@ class Welcome(_Frame, kw_only=True, tag="welcome"):
     server_time: Timestamp
 
 
-class Snapshot(_Frame, kw_only=True, tag="snapshot"):
+class Snapshot(_Frame, frozen=True, kw_only=True, tag="snapshot"):
     """The whole state as of ``seq``, split into ``parts`` frames numbered from 0.
     The client applies it only when every part has arrived."""
 
@@ -195,7 +195,7 @@ class Snapshot(_Frame, kw_only=True, tag="snapshot"):
             raise ValueError("part must be lower than parts")
 
 
-class Heartbeat(_Frame, kw_only=True, tag="heartbeat"):
+class Heartbeat(_Frame, frozen=True, kw_only=True, tag="heartbeat"):
     """Sent at a fixed interval; silence past the timeout means the feed is stale."""
 
     epoch: Epoch
@@ -203,7 +203,7 @@ class Heartbeat(_Frame, kw_only=True, tag="heartbeat"):
     server_time: Timestamp
 
 
-class CommandResult(_Frame, kw_only=True, tag="command_result"):
+class CommandResult(_Frame, frozen=True, kw_only=True, tag="command_result"):
     """Answer to one client command. ``duplicate`` means the id was applied
     before: the client treats it like ``applied`` and drops it from its outbox."""
 
@@ -213,7 +213,7 @@ class CommandResult(_Frame, kw_only=True, tag="command_result"):
     seq: Seq | None = None
 
 
-class Error(_Frame, kw_only=True, tag="error"):
+class Error(_Frame, frozen=True, kw_only=True, tag="error"):
     """A problem the server reports before it may close the connection."""
 
     code: Code
@@ -224,7 +224,7 @@ class Error(_Frame, kw_only=True, tag="error"):
 # --- client to server -----------------------------------------------------------
 
 
-class Hello(_Frame, kw_only=True, tag="hello"):
+class Hello(_Frame, frozen=True, kw_only=True, tag="hello"):
     """First frame of every connection. ``last_epoch``/``last_seq`` are the last
     event the client has journaled (empty epoch and 0 for a new client)."""
 
@@ -243,41 +243,41 @@ class _Command(_Frame, frozen=True, kw_only=True):
     at: Timestamp
 
 
-class Acknowledge(_Command, kw_only=True, tag="ack"):
+class Acknowledge(_Command, frozen=True, kw_only=True, tag="ack"):
     alert_id: Id
     incident_id: Id | None = None
 
 
-class Shelve(_Command, kw_only=True, tag="shelve"):
+class Shelve(_Command, frozen=True, kw_only=True, tag="shelve"):
     alert_id: Id
     until: Timestamp
     reason: ShortText = ""
 
 
-class Unshelve(_Command, kw_only=True, tag="unshelve"):
+class Unshelve(_Command, frozen=True, kw_only=True, tag="unshelve"):
     alert_id: Id
 
 
-class Mute(_Command, kw_only=True, tag="mute"):
+class Mute(_Command, frozen=True, kw_only=True, tag="mute"):
     until: Timestamp
 
 
-class Unmute(_Command, kw_only=True, tag="unmute"):
+class Unmute(_Command, frozen=True, kw_only=True, tag="unmute"):
     pass
 
 
-class Inject(_Frame, kw_only=True, tag="inject"):
+class Inject(_Frame, frozen=True, kw_only=True, tag="inject"):
     """Admin only: append events (drills, tests). The server assigns epoch/seq."""
 
     command_id: Id
     bodies: Annotated[list[EventBody], Meta(min_length=1, max_length=1000)]
 
 
-class Ping(_Frame, kw_only=True, tag="ping"):
+class Ping(_Frame, frozen=True, kw_only=True, tag="ping"):
     nonce: Annotated[str, Meta(max_length=64)] = ""
 
 
-class Pong(_Frame, kw_only=True, tag="pong"):
+class Pong(_Frame, frozen=True, kw_only=True, tag="pong"):
     nonce: Annotated[str, Meta(max_length=64)] = ""
     server_time: Timestamp
 

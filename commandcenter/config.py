@@ -1,0 +1,843 @@
+"""Typed, validated configuration of the wall and the reference dispatch server.
+
+The schema is a tree of frozen msgspec Structs. Values come, in this order, from
+the shipped ``config/default.toml``, a user file (``--config``, the
+``COMMANDCENTER_CONFIG`` variable, or ``config.toml`` in the platform's config
+directory) and two environment variables (``COMMANDCENTER_SERVER_URL``,
+``COMMANDCENTER_TOKEN``). Tables merge key by key; arrays (``[[agencies]]``,
+``rules = [...]``) replace the shipped ones wholesale.
+
+Anything wrong - TOML syntax, an unknown key, a wrong type, a value out of range,
+a category naming an agency that does not exist - is refused at start-up with a
+:class:`ConfigError` naming the file, the key and the reason. No traceback.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.resources
+import itertools
+import os
+import re
+import socket
+import sys
+import tomllib
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal, TextIO
+from urllib.parse import urlsplit
+
+import msgspec
+import platformdirs
+from msgspec import Meta, Struct
+
+from commandcenter.model import Agency as AgencyModel
+from commandcenter.model import AgencyCode, Code, Latitude, Longitude, Priority, ShortText
+from commandcenter.protocol import Role
+
+#: Version of the configuration schema. Raise it only together with an entry
+#: in :data:`MIGRATIONS` that upgrades a file of the previous version.
+CONFIG_VERSION = 1
+APP_NAME = "oki-siaga-112"
+ENV_SERVER_URL = "COMMANDCENTER_SERVER_URL"
+ENV_TOKEN = "COMMANDCENTER_TOKEN"
+ENV_CONFIG = "COMMANDCENTER_CONFIG"
+#: The national response-time target: life-threatening categories must plan to
+#: be on scene within it.
+NATIONAL_RESPONSE_TARGET_S = 900
+#: Tokens shipped in default.toml for the demo; never for a real deployment.
+DEMO_TOKENS = frozenset({"demo-wall", "demo-console", "demo-admin"})
+#: Config keys holding file paths; a relative path is relative to the file that set it.
+PATH_KEYS: tuple[tuple[str, str], ...] = (
+    ("map", "boundary_geojson"),
+    ("serve", "tls_cert"),
+    ("serve", "tls_key"),
+    ("journal", "path"),
+    ("logging", "dir"),
+)
+
+#: Upgrades a user file's data from version N (the key) to N + 1. Empty while
+#: there is only version 1; the loader applies them in order.
+Migration = Callable[[dict[str, Any]], dict[str, Any]]
+MIGRATIONS: dict[int, Migration] = {}
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used: ``file``, ``key`` (dotted path such
+    as ``map.bounds.south``, empty for the whole file) and ``reason``."""
+
+    def __init__(
+        self, file: str, key: str, reason: str, *, line: int | None = None, related: Iterable[str] = ()
+    ) -> None:
+        self.file = file
+        self.key = key
+        self.reason = reason
+        self.line = line
+        # Keys that also take part in a cross-field error; used to decide which
+        # file to blame (e.g. a category naming an agency the user removed).
+        self.related = tuple(related)
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        if self.key:
+            return f"{self.file}: {self.key}: {self.reason}"
+        return f"{self.file}: {self.reason}"
+
+
+def _invalid(field: str, reason: str) -> ValueError:
+    """A ValueError from a section's ``__post_init__``; the loader turns the
+    ``field:`` prefix into the key path below the section msgspec reports."""
+    return ValueError(f"{field}: {reason}")
+
+
+# --- constrained scalars -------------------------------------------------------
+
+Seconds = Annotated[float, Meta(gt=0.0, le=86_400.0 * 7)]
+SlaSeconds = Annotated[int, Meta(ge=1, le=86_400 * 7)]
+PathStr = Annotated[str, Meta(max_length=4096)]
+Color = Annotated[str, Meta(pattern=r"^#[0-9a-fA-F]{6}$")]
+NonEmptyText = Annotated[str, Meta(min_length=1, max_length=200)]
+DistrictCode = Annotated[str, Meta(pattern=r"^[0-9]{2}(\.[0-9]{2}){1,3}$")]
+ClientId = Annotated[str, Meta(pattern=r"^(|[A-Za-z0-9_.:\-]{1,64})$")]
+CapCategory = Literal[
+    "Geo",
+    "Met",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+]
+#: Map marker shapes: the map encodes category by shape as well as colour.
+MarkerShape = Literal["circle", "square", "triangle", "diamond", "star", "cross", "hexagon"]
+ScreenView = Literal["map", "operations", "leader", "console"]
+AlertRuleWhen = Literal["new_incident", "category", "sla_breach", "unit_emergency", "situation"]
+SlaStage = Literal["verify", "forward", "dispatch", "arrive"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+class _Section(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Base of every config table: immutable, keyword-only, typos refused."""
+
+
+def _duplicates(values: Iterable[str]) -> list[int]:
+    """Indexes of values already seen earlier in the sequence."""
+    seen: set[str] = set()
+    dups: list[int] = []
+    for i, value in enumerate(values):
+        if value in seen:
+            dups.append(i)
+        seen.add(value)
+    return dups
+
+
+def _name_key(name: str) -> str:
+    """Lookup form of a place name: "Kayu Agung", "kayu  agung" and "KAYUAGUNG" match."""
+    return "".join(name.split()).casefold()
+
+
+# --- [server]: the wall's link to the dispatch server --------------------------
+
+
+class ServerConfig(_Section, frozen=True, kw_only=True):
+    url: str = "ws://127.0.0.1:8112/"
+    token: Annotated[str, Meta(max_length=256)] = ""
+    #: Empty: derived from the host name (see :meth:`effective_client_id`).
+    client_id: ClientId = ""
+    heartbeat_timeout_s: Seconds = 10.0
+    reconnect_min_s: Seconds = 0.5
+    reconnect_max_s: Seconds = 30.0
+    #: The backoff resets only after the link has been up this long.
+    stable_after_s: Seconds = 30.0
+
+    def __post_init__(self) -> None:
+        reason = _websocket_url_problem(self.url)
+        if reason:
+            raise _invalid("url", reason)
+        if self.reconnect_min_s > self.reconnect_max_s:
+            raise _invalid("reconnect_min_s", "must not exceed reconnect_max_s")
+
+    def effective_client_id(self) -> str:
+        if self.client_id:
+            return self.client_id
+        host = re.sub(r"[^A-Za-z0-9_.:\-]", "-", socket.gethostname())[:64]
+        return host or "wall"
+
+
+def _websocket_url_problem(url: str) -> str:
+    if any(ch.isspace() for ch in url):
+        return f"{url!r} contains whitespace"
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # raises ValueError on a bad port
+    except ValueError as exc:
+        return f"{url!r} is not a valid URL ({exc})"
+    if parts.scheme not in ("ws", "wss"):
+        return f"{url!r} must start with ws:// or wss://"
+    if not parts.hostname:
+        return f"{url!r} names no host"
+    return ""
+
+
+# --- [serve]: the reference dispatch server ---------------------------------
+
+
+class ServeToken(_Section, frozen=True, kw_only=True):
+    token: Annotated[str, Meta(min_length=1, max_length=256)]
+    role: Role
+    name: ShortText = ""
+
+
+class ServeConfig(_Section, frozen=True, kw_only=True):
+    host: Annotated[str, Meta(min_length=1, max_length=255)] = "127.0.0.1"
+    #: 0 lets the system pick a free port (tests).
+    port: Annotated[int, Meta(ge=0, le=65535)] = 8112
+    heartbeat_interval_s: Seconds = 2.0
+    max_frame_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 1_048_576
+    send_queue_limit: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
+    client_rate_per_s: Annotated[float, Meta(gt=0.0, le=100_000.0)] = 20.0
+    client_burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 40
+    tls_cert: PathStr = ""
+    tls_key: PathStr = ""
+    #: Replay window: a client further behind than this gets a snapshot.
+    history_limit_events: Annotated[int, Meta(ge=1, le=1_000_000_000)] = 1_000_000
+    tokens: list[ServeToken] = []
+
+    def __post_init__(self) -> None:
+        if bool(self.tls_cert) != bool(self.tls_key):
+            missing = "tls_key" if self.tls_cert else "tls_cert"
+            raise _invalid(missing, "tls_cert and tls_key must both be set or both be empty")
+        for i in _duplicates(t.token for t in self.tokens):
+            raise _invalid(f"tokens[{i}].token", "duplicate token")
+
+    @property
+    def demo_tokens_in_use(self) -> list[str]:
+        """Shipped demo tokens still configured (the server should warn)."""
+        return [t.token for t in self.tokens if t.token in DEMO_TOKENS]
+
+
+# --- [display] -------------------------------------------------------------------
+
+
+class DisplayConfig(_Section, frozen=True, kw_only=True):
+    language: Literal["id", "en"] = "id"
+    #: Farthest viewer distance; wall text is sized from it (text height >= distance / 150).
+    viewing_distance_m: Annotated[float, Meta(gt=0.0, le=50.0)] = 6.0
+    #: Only dark: the room is staffed 24 hours.
+    theme: Literal["dark"] = "dark"
+    #: WIB is fixed UTC+7 (no daylight saving), see commandcenter.timeutil.WIB.
+    timezone: Literal["WIB"] = "WIB"
+    operators: list[NonEmptyText] = msgspec.field(default_factory=lambda: ["Sari", "Budi", "Rina", "Andi"])
+    console_name: ShortText = ""
+
+    def __post_init__(self) -> None:
+        for i in _duplicates(_name_key(n) for n in self.operators):
+            raise _invalid(f"operators[{i}]", f"duplicate operator {self.operators[i]!r}")
+
+
+# --- [[agencies]] and [[categories]] ---------------------------------------------
+
+
+class AgencyConfig(_Section, frozen=True, kw_only=True):
+    code: AgencyCode
+    name: NonEmptyText
+    name_en: ShortText = ""
+    short: ShortText = ""
+    color: Color
+
+    def to_model(self) -> AgencyModel:
+        return AgencyModel(code=self.code, name=self.name, name_en=self.name_en, short=self.short)
+
+
+class Sla(_Section, frozen=True, kw_only=True):
+    """Service-level targets, in seconds from receipt of the report."""
+
+    verify_s: SlaSeconds
+    forward_s: SlaSeconds
+    dispatch_s: SlaSeconds
+    arrive_s: SlaSeconds
+
+    def __post_init__(self) -> None:
+        # Cumulative from receipt, so each step's target follows the previous one.
+        steps = [
+            ("verify_s", self.verify_s),
+            ("forward_s", self.forward_s),
+            ("dispatch_s", self.dispatch_s),
+            ("arrive_s", self.arrive_s),
+        ]
+        for (prev_name, prev), (name, value) in itertools.pairwise(steps):
+            if value < prev:
+                raise _invalid(name, f"{value} is less than {prev_name} ({prev}); targets count from receipt")
+
+
+class CategoryConfig(_Section, frozen=True, kw_only=True):
+    code: Code
+    name_id: NonEmptyText
+    name_en: NonEmptyText
+    agencies: Annotated[list[AgencyCode], Meta(min_length=1)]
+    default_priority: Priority
+    cap_category: CapCategory
+    marker_shape: MarkerShape
+    #: Lives at stake: the plan must meet the national 15-minute response target.
+    life_threatening: bool = False
+    sla: Sla
+
+    def __post_init__(self) -> None:
+        for i in _duplicates(self.agencies):
+            raise _invalid(f"agencies[{i}]", f"agency {self.agencies[i]} listed twice")
+        if self.life_threatening and self.sla.arrive_s > NATIONAL_RESPONSE_TARGET_S:
+            raise _invalid(
+                "sla.arrive_s",
+                f"{self.sla.arrive_s} s exceeds the national response target of "
+                f"{NATIONAL_RESPONSE_TARGET_S} s for a life-threatening category",
+            )
+
+
+# --- [map] and [[districts]] -----------------------------------------------------
+
+
+class Bounds(_Section, frozen=True, kw_only=True):
+    south: Latitude
+    west: Longitude
+    north: Latitude
+    east: Longitude
+
+    def __post_init__(self) -> None:
+        if not self.south < self.north:
+            raise _invalid("south", f"{self.south} must be less than north ({self.north})")
+        if not self.west < self.east:
+            raise _invalid("west", f"{self.west} must be less than east ({self.east})")
+
+    def contains(self, lat: float, lon: float) -> bool:
+        return self.south <= lat <= self.north and self.west <= lon <= self.east
+
+
+class LatLon(_Section, frozen=True, kw_only=True):
+    lat: Latitude
+    lon: Longitude
+
+
+Zoom = Annotated[int, Meta(ge=0, le=22)]
+
+
+class MapConfig(_Section, frozen=True, kw_only=True):
+    bounds: Bounds = Bounds(south=-4.267, west=104.632, north=-2.391, east=106.221)
+    center: LatLon = LatLon(lat=-3.364, lon=105.397)
+    zoom: Zoom = 9
+    min_zoom: Zoom = 7
+    max_zoom: Zoom = 18
+    #: Optional boundary file; without it the map works from district centroids.
+    boundary_geojson: PathStr = ""
+    #: Online tiles are an optional layer; the map must be useful without them.
+    online_tiles: bool = False
+    tile_url: Annotated[str, Meta(max_length=1000)] = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: ShortText = "© OpenStreetMap contributors"
+
+    def __post_init__(self) -> None:
+        if not self.bounds.contains(self.center.lat, self.center.lon):
+            raise _invalid("center", "lies outside map.bounds")
+        if self.min_zoom > self.max_zoom:
+            raise _invalid("min_zoom", f"{self.min_zoom} exceeds max_zoom ({self.max_zoom})")
+        if not self.min_zoom <= self.zoom <= self.max_zoom:
+            span = f"{self.min_zoom}..{self.max_zoom}"
+            raise _invalid("zoom", f"{self.zoom} is outside min_zoom..max_zoom ({span})")
+        if not re.match(r"^https?://", self.tile_url) or not all(
+            p in self.tile_url for p in ("{z}", "{x}", "{y}")
+        ):
+            raise _invalid("tile_url", "must be an http(s) URL containing {z}, {x} and {y}")
+
+
+class DistrictConfig(_Section, frozen=True, kw_only=True):
+    """A kecamatan with its Kemendagri code and centroid."""
+
+    code: DistrictCode
+    name: NonEmptyText
+    lat: Latitude
+    lon: Longitude
+
+
+# --- [[screens]] -----------------------------------------------------------------
+
+
+class ScreenConfig(_Section, frozen=True, kw_only=True):
+    """One physical screen: found by Qt screen name, else by index."""
+
+    name: ShortText = ""
+    index: Annotated[int, Meta(ge=0, le=64)] = 0
+    view: ScreenView
+    interactive: bool = False
+
+
+def _default_screens() -> list[ScreenConfig]:
+    return [
+        ScreenConfig(index=0, view="map"),
+        ScreenConfig(index=1, view="operations"),
+        ScreenConfig(index=2, view="leader"),
+        ScreenConfig(index=3, view="console", interactive=True),
+    ]
+
+
+# --- [alerts] --------------------------------------------------------------------
+
+
+class AlertRule(_Section, frozen=True, kw_only=True):
+    """When the wall raises an alert of its own. Minimal on purpose: the alert
+    engine extends it."""
+
+    name: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,64}$")]
+    when: AlertRuleWhen
+    #: Incidents at or above this priority.
+    min_priority: Priority = "low"
+    #: Empty: any category.
+    categories: list[Code] = []
+    #: For sla_breach: which targets; empty means any.
+    stages: list[SlaStage] = []
+    #: Priority of the alert raised.
+    priority: Priority = "medium"
+    enabled: bool = True
+
+
+class AlertsConfig(_Section, frozen=True, kw_only=True):
+    #: Alarm flood (EEMUA 191): more than this many alerts within flood_window_s ...
+    flood_threshold: Annotated[int, Meta(ge=1, le=10_000)] = 10
+    flood_window_s: Seconds = 600.0
+    #: ... and it ends below this many within the window.
+    flood_end_threshold: Annotated[int, Meta(ge=0, le=10_000)] = 5
+    repeat_s: Seconds = 60.0
+    escalate_after_s: Seconds = 180.0
+    rules: list[AlertRule] = []
+
+    def __post_init__(self) -> None:
+        if self.flood_end_threshold >= self.flood_threshold:
+            raise _invalid("flood_end_threshold", "must be less than flood_threshold")
+        for i in _duplicates(r.name for r in self.rules):
+            raise _invalid(f"rules[{i}].name", f"duplicate rule name {self.rules[i].name!r}")
+
+
+# --- [journal] and [logging] -------------------------------------------------------
+
+
+class JournalConfig(_Section, frozen=True, kw_only=True):
+    #: Empty: journal.sqlite3 in the platform's user data directory.
+    path: PathStr = ""
+    retention_days: Annotated[int, Meta(ge=1, le=36_500)] = 90
+    max_mb: Annotated[int, Meta(ge=16, le=10_000_000)] = 2048
+    snapshot_every_events: Annotated[int, Meta(ge=1, le=100_000_000)] = 5000
+    snapshot_interval_s: Seconds = 300.0
+    audit_retention_days: Annotated[int, Meta(ge=1, le=36_500)] = 730
+
+    def resolved_path(self) -> Path:
+        if self.path:
+            return Path(self.path)
+        return platformdirs.user_data_path(APP_NAME, appauthor=False) / "journal.sqlite3"
+
+
+class LoggingConfig(_Section, frozen=True, kw_only=True):
+    level: LogLevel = "INFO"
+    #: Empty: the platform's user log directory.
+    dir: PathStr = ""
+
+    def resolved_dir(self) -> Path:
+        if self.dir:
+            return Path(self.dir)
+        return platformdirs.user_log_path(APP_NAME, appauthor=False)
+
+
+# --- the whole configuration -----------------------------------------------------
+
+
+class ConfigIndex:
+    """Lookup tables built once per Config."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.agencies: dict[str, AgencyConfig] = {a.code: a for a in cfg.agencies}
+        self.categories: dict[str, CategoryConfig] = {c.code: c for c in cfg.categories}
+        self.districts: dict[str, DistrictConfig] = {d.code: d for d in cfg.districts}
+        self.districts_by_name: dict[str, DistrictConfig] = {_name_key(d.name): d for d in cfg.districts}
+
+
+# dict=True gives the instance a __dict__ so the index can be cached on a frozen
+# Struct; it is not a field, so it is never encoded or compared. Building a
+# Config directly also validates it (ConfigError with file "<config>").
+class Config(_Section, frozen=True, kw_only=True, dict=True):
+    config_version: Annotated[int, Meta(ge=1, le=CONFIG_VERSION)] = CONFIG_VERSION
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    serve: ServeConfig = msgspec.field(default_factory=ServeConfig)
+    display: DisplayConfig = msgspec.field(default_factory=DisplayConfig)
+    agencies: list[AgencyConfig]
+    categories: list[CategoryConfig]
+    map: MapConfig = msgspec.field(default_factory=MapConfig)
+    districts: list[DistrictConfig] = []
+    screens: list[ScreenConfig] = msgspec.field(default_factory=_default_screens)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
+    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+
+    def __post_init__(self) -> None:
+        # Cross-section rules. ConfigError (not ValueError) passes through
+        # msgspec untouched, keeping the exact key path.
+        _check_cross_fields(self)
+
+    @functools.cached_property
+    def index(self) -> ConfigIndex:
+        return ConfigIndex(self)
+
+    def category(self, code: str) -> CategoryConfig | None:
+        return self.index.categories.get(code)
+
+    def agency(self, code: str) -> AgencyConfig | None:
+        return self.index.agencies.get(code)
+
+    def district(self, code: str) -> DistrictConfig | None:
+        return self.index.districts.get(code)
+
+    def district_by_name(self, name: str) -> DistrictConfig | None:
+        """Case and spacing do not matter ("kayuagung" finds "Kayu Agung")."""
+        return self.index.districts_by_name.get(_name_key(name))
+
+
+def _check_cross_fields(cfg: Config) -> None:
+    def fail(key: str, reason: str, related: Iterable[str] = ()) -> ConfigError:
+        return ConfigError("<config>", key, reason, related=related)
+
+    if not cfg.agencies:
+        raise fail("agencies", "at least one agency is required")
+    for i in _duplicates(a.code for a in cfg.agencies):
+        raise fail(f"agencies[{i}].code", f"duplicate agency code {cfg.agencies[i].code}")
+    if not cfg.categories:
+        raise fail("categories", "at least one category is required")
+    for i in _duplicates(c.code for c in cfg.categories):
+        raise fail(f"categories[{i}].code", f"duplicate category code {cfg.categories[i].code}")
+    agency_codes = {a.code for a in cfg.agencies}
+    for i, cat in enumerate(cfg.categories):
+        for j, code in enumerate(cat.agencies):
+            if code not in agency_codes:
+                raise fail(
+                    f"categories[{i}].agencies[{j}]",
+                    f"unknown agency {code} (configured: {', '.join(sorted(agency_codes))})",
+                    related=["agencies"],
+                )
+    for i in _duplicates(d.code for d in cfg.districts):
+        raise fail(f"districts[{i}].code", f"duplicate district code {cfg.districts[i].code}")
+    for i in _duplicates(_name_key(d.name) for d in cfg.districts):
+        raise fail(f"districts[{i}].name", f"duplicate district name {cfg.districts[i].name!r}")
+    b = cfg.map.bounds
+    for i, d in enumerate(cfg.districts):
+        if not b.contains(d.lat, d.lon):
+            raise fail(
+                f"districts[{i}]",
+                f"centroid of {d.name} ({d.lat}, {d.lon}) lies outside map.bounds",
+                related=["map.bounds"],
+            )
+    if not cfg.screens:
+        raise fail("screens", "at least one screen is required")
+    # A named screen is found by name; an unnamed one by index: two entries
+    # finding the same screen would fight over it.
+    for i in _duplicates(f"name:{s.name}" if s.name else f"index:{s.index}" for s in cfg.screens):
+        field = "name" if cfg.screens[i].name else "index"
+        raise fail(f"screens[{i}].{field}", "another screen entry already uses this screen")
+    category_codes = {c.code for c in cfg.categories}
+    for i, rule in enumerate(cfg.alerts.rules):
+        for j, code in enumerate(rule.categories):
+            if code not in category_codes:
+                key = f"alerts.rules[{i}].categories[{j}]"
+                raise fail(key, f"unknown category {code}", related=["categories"])
+
+
+# --- loading -----------------------------------------------------------------------
+
+_PATH_TOKEN = re.compile(r"\.([^.\[]+)|\[(\d+)\]")
+_FIELD_PREFIX = re.compile(
+    r"^([A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*(?:\.[A-Za-z_][A-Za-z0-9_]*(?:\[\d+\])*)*): (.*)$", re.DOTALL
+)
+_UNKNOWN_FIELD = re.compile(r"^Object contains unknown field `(.*)`$", re.DOTALL)
+_MISSING_FIELD = re.compile(r"^Object missing required field `(.*)`$", re.DOTALL)
+_TOML_LINE = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+KeyPart = str | int
+
+
+def _parse_path(path: str) -> list[KeyPart]:
+    """``.map.bounds[0].south`` (msgspec's path without the ``$``) as parts."""
+    return [name if name else int(idx) for name, idx in _PATH_TOKEN.findall(path)]
+
+
+def format_key(parts: Iterable[KeyPart]) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+    return out
+
+
+def _split_validation_error(exc: msgspec.ValidationError) -> tuple[list[KeyPart], str, list[str]]:
+    """msgspec's "Expected `float`, got `str` - at `$.map.bounds.south`" as
+    (["map", "bounds", "south"], "Expected `float`, got `str`", related keys)."""
+    text = str(exc)
+    message, sep, tail = text.rpartition(" - at `$")
+    if sep and tail.endswith("`"):
+        parts = _parse_path(tail[:-1])
+    else:
+        message, parts = text, []
+    if m := _UNKNOWN_FIELD.match(message):
+        return [*parts, m.group(1)], "unknown key (not in the schema; a typo?)", []
+    if m := _MISSING_FIELD.match(message):
+        return [*parts, m.group(1)], "required key is missing", []
+    if m := _FIELD_PREFIX.match(message):
+        # A rule across fields of one table (south < north): whoever wrote any
+        # of that table may have broken it.
+        return parts + _parse_path("." + m.group(1)), m.group(2), [format_key(parts)]
+    return parts, message, []
+
+
+def _present(data: Any, parts: Iterable[KeyPart]) -> bool:
+    """Whether ``data`` (one file's raw table) supplied the value at ``parts``."""
+    node = data
+    for part in parts:
+        if isinstance(node, list):
+            return True  # arrays replace wholesale: everything inside came from this file
+        if isinstance(node, dict) and isinstance(part, str) and part in node:
+            node = node[part]
+            continue
+        return False
+    return True
+
+
+class _Sources:
+    """Who supplied what, to blame the right file for a bad key."""
+
+    def __init__(self, defaults_file: str) -> None:
+        self.defaults_file = defaults_file
+        self.user_file: str | None = None
+        self.user_data: dict[str, Any] = {}
+        self.env: dict[str, str] = {}  # key path -> variable name
+
+    def blame(self, key: str, related: Iterable[str] = ()) -> str:
+        for env_key, var in self.env.items():
+            if key == env_key or key.startswith(env_key + "."):
+                return var
+        if self.user_file is not None:
+            for candidate in (key, *related):
+                parts = _parse_path("." + candidate) if candidate else []
+                if candidate and _present(self.user_data, parts):
+                    return self.user_file
+        return self.defaults_file
+
+
+def _read_toml(file: Path, label: str) -> dict[str, Any]:
+    try:
+        raw = file.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(label, "", "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(label, "", "is a directory, not a file") from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        raise ConfigError(label, "", f"cannot read: {getattr(exc, 'strerror', None) or exc}") from None
+    return _parse_toml(raw, label)
+
+
+def _parse_toml(raw: bytes, label: str) -> dict[str, Any]:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(label, "", f"not UTF-8 text (byte {exc.start})") from None
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise ConfigError(label, "", "TOML nested too deeply") from None
+    except tomllib.TOMLDecodeError as exc:
+        m = _TOML_LINE.search(str(exc))
+        raise ConfigError(
+            label, "", f"TOML syntax error: {exc}", line=int(m.group(1)) if m else None
+        ) from None
+
+
+def _defaults_resource() -> Any:
+    return importlib.resources.files("config") / "default.toml"
+
+
+@functools.cache
+def _default_data_cached() -> tuple[str, dict[str, Any]]:
+    res = _defaults_resource()
+    label = str(res)
+    return label, _parse_toml(res.read_bytes(), label)
+
+
+def default_data() -> dict[str, Any]:
+    """A fresh copy of the shipped defaults as a plain TOML table."""
+    return copy.deepcopy(_default_data_cached()[1])
+
+
+def deep_merge(base: Mapping[str, Any], override: Mapping[str, Any]) -> dict[str, Any]:
+    """Tables merge key by key; anything else (arrays included) is replaced."""
+    merged = {k: copy.deepcopy(v) for k, v in base.items()}
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            merged[key] = deep_merge(old, value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def migrate(
+    data: dict[str, Any],
+    file: str,
+    *,
+    current: int = CONFIG_VERSION,
+    migrations: Mapping[int, Migration] = MIGRATIONS,
+) -> dict[str, Any]:
+    """Bring a user file's table up to ``current``; refuse a newer version."""
+    version = data.get("config_version", current)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise ConfigError(file, "config_version", f"must be an integer, got {type(version).__name__}")
+    if version < 1:
+        raise ConfigError(file, "config_version", f"{version} is not a valid version (1 or more)")
+    if version > current:
+        raise ConfigError(
+            file,
+            "config_version",
+            f"version {version} is newer than this program understands (up to {current}); "
+            "upgrade the program or write a version "
+            f"{current} file",
+        )
+    while version < current:
+        step = migrations.get(version)
+        if step is None:
+            raise ConfigError(file, "config_version", f"no migration from version {version}")
+        data = step(data)
+        version += 1
+        data["config_version"] = version
+    return data
+
+
+def _resolve_paths(data: dict[str, Any], base: Path, file: str) -> None:
+    """Make the path values of one file absolute, relative to that file."""
+    for section, key in PATH_KEYS:
+        table = data.get(section)
+        if not isinstance(table, dict):
+            continue
+        value = table.get(key)
+        if not isinstance(value, str) or not value:
+            continue  # empty means the built-in default; a wrong type is msgspec's to report
+        if "\x00" in value:
+            raise ConfigError(file, f"{section}.{key}", "path contains a NUL character")
+        try:
+            p = Path(value).expanduser()
+            table[key] = str(p if p.is_absolute() else (base / p).resolve())
+        except (RuntimeError, OSError, ValueError) as exc:
+            # RuntimeError: "~user" naming no user, or no home directory at all.
+            raise ConfigError(file, f"{section}.{key}", f"cannot resolve path {value!r}: {exc}") from None
+
+
+def _build(data: Mapping[str, Any], sources: _Sources) -> Config:
+    try:
+        return msgspec.convert(data, Config)
+    except msgspec.ValidationError as exc:
+        parts, reason, related = _split_validation_error(exc)
+        key = format_key(parts)
+        raise ConfigError(sources.blame(key, related), key, reason) from None
+    except ConfigError as exc:
+        raise ConfigError(sources.blame(exc.key, exc.related), exc.key, exc.reason) from None
+    except RecursionError:
+        raise ConfigError(sources.user_file or sources.defaults_file, "", "nested too deeply") from None
+
+
+def parse_config(data: Mapping[str, Any], *, file: str = "<data>") -> Config:
+    """Validate a complete configuration table (no defaults merged in)."""
+    return _build(data, _Sources(file))
+
+
+def user_config_path() -> Path:
+    """Where the user's file is looked for when no path is given."""
+    return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    use_user_dir: bool = True,
+) -> Config:
+    """The effective configuration: defaults, user file, environment.
+
+    ``env`` defaults to ``os.environ``; pass ``{}`` to ignore the environment.
+    Empty environment values count as unset. Raises :class:`ConfigError`.
+    """
+    environ: Mapping[str, str] = os.environ if env is None else env
+    defaults_label, _ = _default_data_cached()
+    sources = _Sources(defaults_label)
+    merged = default_data()
+
+    user_file: Path | None = None
+    if path is not None:
+        user_file = Path(path)
+    elif environ.get(ENV_CONFIG):
+        user_file = Path(environ[ENV_CONFIG])
+    elif use_user_dir:
+        candidate = user_config_path()
+        if candidate.is_file():
+            user_file = candidate
+
+    if user_file is not None:
+        label = str(user_file)
+        user_data = migrate(_read_toml(user_file, label), label)
+        _resolve_paths(user_data, user_file.resolve().parent, label)
+        sources.user_file, sources.user_data = label, user_data
+        try:
+            merged = deep_merge(merged, user_data)
+        except RecursionError:
+            raise ConfigError(label, "", "nested too deeply") from None
+
+    for var, section, key in ((ENV_SERVER_URL, "server", "url"), (ENV_TOKEN, "server", "token")):
+        value = environ.get(var)
+        if value:
+            table = merged.setdefault(section, {})
+            if isinstance(table, dict):
+                table[key] = value
+                sources.env[f"{section}.{key}"] = var
+
+    cfg = _build(merged, sources)
+    _check_files(cfg, sources)
+    return cfg
+
+
+def _check_files(cfg: Config, sources: _Sources) -> None:
+    """Files named in the config must exist (a typo shows at start-up, not later)."""
+    for key, value in (
+        ("map.boundary_geojson", cfg.map.boundary_geojson),
+        ("serve.tls_cert", cfg.serve.tls_cert),
+        ("serve.tls_key", cfg.serve.tls_key),
+    ):
+        if value and not Path(value).is_file():
+            raise ConfigError(sources.blame(key), key, f"file not found: {value!r}")
+
+
+def load_defaults() -> Config:
+    """The shipped configuration alone (no user file, no environment)."""
+    return load_config(env={}, use_user_dir=False)
+
+
+def check_file(path: str | Path) -> Config:
+    """Validate ``path`` merged over the shipped defaults, ignoring the environment."""
+    return load_config(path, env={}, use_user_dir=False)
+
+
+def config_check_main(path: str, out: TextIO | None = None) -> int:
+    """``commandcenter config check FILE``: 0 if valid, 1 with the reason if not."""
+    stream = sys.stdout if out is None else out
+    try:
+        cfg = check_file(path)
+    except ConfigError as exc:
+        stream.write(f"ERROR: {exc}\n")
+        return 1
+    stream.write(
+        f"OK: {path}: {len(cfg.agencies)} agencies, {len(cfg.categories)} categories, "
+        f"{len(cfg.districts)} districts, {len(cfg.screens)} screens\n"
+    )
+    return 0
