@@ -235,6 +235,9 @@ class DisplayConfig(_Section, frozen=True, kw_only=True):
     timezone: Literal["WIB"] = "WIB"
     operators: list[NonEmptyText] = msgspec.field(default_factory=lambda: ["Sari", "Budi", "Rina", "Andi"])
     console_name: ShortText = ""
+    #: Panel size used to turn millimetres into pixels when the screen does not
+    #: report a believable physical size (projectors, offscreen, some TVs).
+    panel_diagonal_in: Annotated[float, Meta(ge=10.0, le=400.0)] = 55.0
 
     def __post_init__(self) -> None:
         for i in _duplicates(_name_key(n) for n in self.operators):
@@ -372,6 +375,11 @@ class ScreenConfig(_Section, frozen=True, kw_only=True):
     index: Annotated[int, Meta(ge=0, le=64)] = 0
     view: ScreenView
     interactive: bool = False
+    #: Overrides display.viewing_distance_m for this screen (a desk console is
+    #: read from under a metre, a wall from across the room).
+    viewing_distance_m: Annotated[float, Meta(gt=0.0, le=50.0)] | None = None
+    #: Overrides display.panel_diagonal_in for this screen.
+    diagonal_in: Annotated[float, Meta(ge=10.0, le=400.0)] | None = None
 
 
 def _default_screens() -> list[ScreenConfig]:

@@ -16,14 +16,16 @@ version_ok() { "$1" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) el
 pick_python() {
   local candidates=()
   [ -n "${PYTHON:-}" ] && candidates+=("$PYTHON")
-  candidates+=(python3.13 python3.12 python3)
+  # 3.12 first: the most exercised line for PySide6 6.12 here (3.13.0 segfaulted
+  # once inside pytest's traceback formatting).
+  candidates+=(python3.12 python3.13 python3)
   if command -v pyenv >/dev/null 2>&1; then
     local root; root=$(pyenv root)
-    for v in $(ls -1 "$root/versions" 2>/dev/null | grep -E '^3\.(1[2-9])\.[0-9]+$' | sort -V -r); do
+    for v in $(ls -1 "$root/versions" 2>/dev/null | grep -E '^3\.(1[2-9])\.[0-9]+$' | sort -V); do
       candidates+=("$root/versions/$v/bin/python3")
     done
   elif [ -d "$HOME/.pyenv/versions" ]; then
-    for v in $(ls -1 "$HOME/.pyenv/versions" | grep -E '^3\.(1[2-9])\.[0-9]+$' | sort -V -r); do
+    for v in $(ls -1 "$HOME/.pyenv/versions" | grep -E '^3\.(1[2-9])\.[0-9]+$' | sort -V); do
       candidates+=("$HOME/.pyenv/versions/$v/bin/python3")
     done
   fi

@@ -1,0 +1,153 @@
+"""Run the real reference server (`commandcenter serve`) as a subprocess on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from commandcenter import protocol as p
+from commandcenter.runner import chunk_bodies
+from tests.conftest import ROOT
+
+WALL, CONSOLE, ADMIN = "demo-wall", "demo-console", "demo-admin"
+
+
+class ServerProcess:
+    """`commandcenter serve` in a child process; learns its URL from stdout."""
+
+    def __init__(self, db: Path, *, port: int = 0, scenario: str = "none", speed: float = 1.0,
+                 rate: float = 6.0, heartbeat: float = 0.5, queue_limit: int | None = None,
+                 extra: list[str] | None = None) -> None:
+        self.db = db
+        self.port = port
+        self.args = ["--scenario", scenario, "--speed", str(speed), "--rate", str(rate),
+                     "--heartbeat", str(heartbeat)]
+        if queue_limit is not None:
+            self.args += ["--queue-limit", str(queue_limit)]
+        self.args += extra or []
+        self.proc: subprocess.Popen[str] | None = None
+        self.url = ""
+        self.epoch = ""
+
+    def start(self) -> ServerProcess:
+        env = dict(os.environ, COMMANDCENTER_CONFIG="", PYTHONUNBUFFERED="1")
+        # stderr to a file: a pipe nobody reads would block a chatty server.
+        self.log_path = self.db.with_suffix(f".{len(list(self.db.parent.glob(self.db.stem + '*.log')))}.log")
+        self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in _close_streams
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "commandcenter.cli", "--log-level", "WARNING", "serve",
+             "--db", str(self.db), "--port", str(self.port), *self.args],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # blocks until the server listens (or dies)
+        if not line.startswith("LISTENING "):
+            self.proc.wait(10)
+            self._close_streams()
+            raise RuntimeError(f"server did not start: {line!r} {self.log_path.read_text()[-2000:]}")
+        fields = line.split()
+        self.url = fields[1]
+        self.epoch = fields[2].split("=", 1)[1]
+        self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, as in a crash or power cut of the process."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+        self._close_streams()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._close_streams()
+
+    def _close_streams(self) -> None:
+        if self.proc and self.proc.stdout and not self.proc.stdout.closed:
+            self.proc.stdout.close()
+        if getattr(self, "_log", None) and not self._log.closed:
+            self._log.close()
+
+
+def export(db: Path) -> list[dict[str, Any]]:
+    """`commandcenter journal export` of a database, parsed."""
+    out = subprocess.run(
+        [sys.executable, "-m", "commandcenter.cli", "journal", "export", "--db", str(db)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+    )
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+async def admin_inject(url: str, bodies: list[p.EventBody], token: str = ADMIN) -> int:
+    """Append events through the server's admin path; returns the last seq."""
+    last = 0
+    async with websockets.connect(url, proxy=None, compression=None) as ws:
+        await ws.send(p.encode(p.Hello(token=token, client_id=f"admin-{uuid.uuid4().hex[:6]}")).decode())
+        pending = set()
+        for chunk in chunk_bodies(bodies):
+            cid = uuid.uuid4().hex
+            pending.add(cid)
+            await ws.send(p.encode(p.Inject(command_id=cid, bodies=chunk)).decode())
+        while pending:
+            frame = p.decode_server_frame(await asyncio.wait_for(ws.recv(), 60))
+            if isinstance(frame, p.CommandResult) and frame.command_id in pending:
+                assert frame.status == "applied", frame
+                pending.discard(frame.command_id)
+                last = max(last, frame.seq or 0)
+    return last
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@contextlib.contextmanager
+def running(server: ServerProcess) -> Any:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+async def wait_client(client: Any, predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
+    """Wait until ``predicate()`` holds, re-checking each time the feed client
+    reports a change or a state transition (no polling, no fixed sleeps)."""
+    poked = asyncio.Event()
+
+    def poke(_: Any) -> None:
+        poked.set()
+
+    client.change_listeners.append(poke)
+    client.status_listeners.append(poke)
+    client.result_listeners.append(poke)
+    try:
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                poked.clear()
+                if predicate():
+                    break
+                await poked.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+    finally:
+        client.change_listeners.remove(poke)
+        client.status_listeners.remove(poke)
+        client.result_listeners.remove(poke)

@@ -1,0 +1,309 @@
+"""The live feed end to end: the real server process on loopback, real journals.
+
+Every test here runs `commandcenter serve` as a child process and follows it
+with the engine's FeedClient writing a real SQLite journal; results are checked
+by comparing `commandcenter journal export` of both sides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+from websockets.exceptions import ConnectionClosed
+
+from commandcenter import protocol as p
+from commandcenter.feed import FatalFeedError, FeedClient, FeedSettings, FeedState
+from commandcenter.model import Alert
+from commandcenter.runner import open_follower
+from tests.factories import make_incident
+from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export, wait_client
+
+pytestmark = pytest.mark.slow
+
+
+def settings(url: str, token: str = WALL, client_id: str = "wall-test", **kw: Any) -> FeedSettings:
+    base: dict[str, Any] = dict(heartbeat_timeout_s=2.0, reconnect_min_s=0.05, reconnect_max_s=0.5,
+                                stable_after_s=5.0)
+    base.update(kw)
+    return FeedSettings(url=url, token=token, client_id=client_id, **base)
+
+
+@contextlib.asynccontextmanager
+async def follower(db: Path, s: FeedSettings, cls: type[FeedClient] = FeedClient) -> Any:
+    client = await open_follower(str(db), s)
+    if cls is not FeedClient:
+        client.__class__ = cls
+    client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+        await client.journal.close()
+
+
+def assert_contiguous(events: list[dict[str, Any]]) -> None:
+    """Within each epoch, seqs grow by exactly one: no gap and no duplicate."""
+    keys = [(e["epoch"], e["seq"]) for e in events]
+    dupes = [k for k, n in Counter(keys).items() if n > 1]
+    assert not dupes, f"duplicate events in journal: {dupes[:5]}"
+    by_epoch: dict[str, list[int]] = {}
+    for epoch, seq in keys:
+        by_epoch.setdefault(epoch, []).append(seq)
+    for epoch, seqs in by_epoch.items():
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"gap in epoch {epoch}"
+
+
+def assert_same_events(client_events: list[dict[str, Any]], server_events: list[dict[str, Any]]) -> None:
+    """Every event the client journaled is the server's event with that seq, and
+    the client holds every server event after the first one it journaled."""
+    assert client_events, "the client journaled nothing"
+    by_seq = {(e["epoch"], e["seq"]): e for e in server_events}
+    for e in client_events:
+        server_e = by_seq[(e["epoch"], e["seq"])]
+        assert server_e["id"] == e["id"] and server_e["event"] == e["event"]
+    first = client_events[0]["seq"]
+    expected = [e for e in server_events if e["seq"] >= first and e["epoch"] == client_events[0]["epoch"]]
+    assert [(e["epoch"], e["seq"]) for e in client_events] == [(e["epoch"], e["seq"]) for e in expected]
+
+
+def incident_bodies(n: int, prefix: str, description: str = "Kebakaran rumah warga") -> list[p.EventBody]:
+    return [p.IncidentUpserted(incident=make_incident(id=f"{prefix}-{i}", ticket=f"T-{prefix}-{i}",
+                                                      description=description))
+            for i in range(n)]
+
+
+async def test_resume_across_server_sigkill_and_restart_with_no_gap_or_duplicate(tmp_path: Path) -> None:
+    server_db, wall_db = tmp_path / "server.sqlite3", tmp_path / "wall.sqlite3"
+    server = ServerProcess(server_db, scenario="mixed", speed=120, rate=3, heartbeat=0.3).start()
+    restarted: ServerProcess | None = None
+    try:
+        async with follower(wall_db, settings(server.url)) as client:
+            await wait_client(client, lambda: client.status.state is FeedState.LIVE, what="live")
+            target = client.store.seq + 300
+            await wait_client(client, lambda: client.store.seq >= target, what="events before the kill")
+            server.kill()
+            await wait_client(client, lambda: client.status.state is not FeedState.LIVE, what="feed down")
+            seq_at_kill = client.store.seq
+            restarted = ServerProcess(server_db, port=server.port, scenario="mixed", speed=120, rate=3,
+                                      heartbeat=0.3).start()
+            assert restarted.epoch == server.epoch, "same database, same epoch"
+            await wait_client(client, lambda: client.status.state is FeedState.LIVE
+                              and client.store.seq > seq_at_kill + 300, what="live again after restart")
+            assert client.counters.gaps == 0
+            # The wall itself restarts too: close it and reopen the same journal.
+        async with follower(wall_db, settings(server.url, client_id="wall-test")) as client2:
+            resumed_from = client2.store.seq
+            await wait_client(client2, lambda: client2.store.seq > resumed_from + 100, what="resume after reopen")
+            assert client2.counters.snapshots == 0, "a restarted wall resumes by replay, not snapshot"
+    finally:
+        server.kill()
+        if restarted:
+            restarted.stop()
+    wall_events, server_events = export(wall_db), export(server_db)
+    assert_contiguous(wall_events)
+    assert_contiguous(server_events)
+    assert_same_events(wall_events, server_events)
+    # Both simulator runs (before and after the kill) reached the wall.
+    ids = {e["event"]["body"].get("incident", {}).get("id", "") for e in wall_events}
+    assert any(i.startswith("r2-") for i in ids)
+
+
+async def test_fresh_server_database_leads_the_client_through_a_snapshot(tmp_path: Path) -> None:
+    a = ServerProcess(tmp_path / "a.sqlite3").start()
+    b: ServerProcess | None = None
+    try:
+        await admin_inject(a.url, incident_bodies(50, "old"))
+        async with follower(tmp_path / "wall.sqlite3", settings(a.url)) as client:
+            await wait_client(client, lambda: client.status.state is FeedState.LIVE and client.store.seq == 50)
+            a.kill()
+            await wait_client(client, lambda: client.status.state is not FeedState.LIVE)
+            b = ServerProcess(tmp_path / "b.sqlite3", port=a.port).start()
+            assert b.epoch != a.epoch, "a fresh database starts a new epoch"
+            head = await admin_inject(b.url, incident_bodies(30, "new"))
+            await wait_client(client, lambda: client.store.epoch == b.epoch and client.store.seq == head
+                              and client.status.state is FeedState.LIVE)
+            async with follower(tmp_path / "fresh.sqlite3", settings(b.url, client_id="fresh")) as fresh:
+                await wait_client(fresh, lambda: fresh.store.seq == head)
+                assert client.store.incidents == fresh.store.incidents
+                assert client.store.to_state().incidents == fresh.store.to_state().incidents
+            assert not any(i.startswith("old-") for i in client.store.incidents)
+            assert client.counters.snapshots >= 1
+    finally:
+        a.kill()
+        if b:
+            b.stop()
+
+
+class SlowFeedClient(FeedClient):
+    """A wall whose disk is stuck: it stops reading until the gate opens."""
+
+    gate: asyncio.Event
+
+    async def _commit(self, events: list[p.Event]) -> None:
+        await self.gate.wait()
+        await super()._commit(events)
+
+
+async def test_slow_client_is_cut_off_and_resumes_while_a_normal_client_is_unaffected(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "server.sqlite3", queue_limit=3000, heartbeat=0.5).start()
+    try:
+        async with follower(tmp_path / "normal.sqlite3", settings(server.url, client_id="normal")) as normal, \
+                follower(tmp_path / "slow.sqlite3", settings(server.url, client_id="slow",
+                                                             heartbeat_timeout_s=60), SlowFeedClient) as slow:
+            slow.gate = asyncio.Event()
+            await wait_client(normal, lambda: normal.status.state is FeedState.LIVE)
+            states: list[FeedState] = []
+            normal.status_listeners.append(lambda st: states.append(st.state))
+            total = 0
+            # Push until the stuck client has been cut off by the server.
+            for round_ in range(40):
+                # Long descriptions fill the socket buffers with fewer events.
+                total = await admin_inject(server.url, incident_bodies(2000, f"r{round_}", "api " * 900))
+                if slow.last_close is not None or slow.counters.reconnects:
+                    break
+            await wait_client(normal, lambda: normal.store.seq == total, what="normal client at head")
+            assert states == [], f"the normal client left LIVE: {states}"
+            slow.gate.set()
+            await wait_client(slow, lambda: slow.store.seq == total and slow.status.state is FeedState.LIVE,
+                              timeout=60, what="slow client caught up")
+            assert slow.last_close is not None and slow.last_close[0] == 4503, slow.last_close
+    finally:
+        server.stop()
+    assert_contiguous(export(tmp_path / "slow.sqlite3"))
+    assert_same_events(export(tmp_path / "slow.sqlite3"), export(tmp_path / "server.sqlite3"))
+
+
+async def _close_code(ws: Any) -> int | None:
+    with contextlib.suppress(ConnectionClosed):
+        async with asyncio.timeout(10):
+            while True:
+                await ws.recv()
+    return ws.close_code
+
+
+async def test_hostile_clients_do_not_disturb_the_server_or_others(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+    try:
+        async with follower(tmp_path / "wall.sqlite3", settings(server.url)) as client:
+            await wait_client(client, lambda: client.status.state is FeedState.LIVE)
+            states: list[FeedState] = []
+            client.status_listeners.append(lambda st: states.append(st.state))
+            hello = p.encode(p.Hello(token=WALL, client_id="hostile")).decode()
+            conn = dict(proxy=None, compression=None, max_size=None)
+
+            async with websockets.connect(server.url, **conn) as ws:  # wrong token
+                await ws.send(p.encode(p.Hello(token="not-a-token", client_id="x")).decode())
+                assert await _close_code(ws) == 4401
+            async with websockets.connect(server.url, **conn) as ws:  # garbage instead of hello
+                await ws.send("{{{ not json")
+                assert await _close_code(ws) == 4400
+            async with websockets.connect(server.url, **conn) as ws:  # garbage after hello: refused, kept
+                await ws.send(hello)
+                await ws.send('{"type": "ack", "command_id": "<script>"}')
+                await ws.send(b"\x00\x01binary")
+                errors = 0
+                async with asyncio.timeout(10):
+                    while errors < 2:
+                        frame = p.decode_server_frame(await ws.recv())
+                        errors += isinstance(frame, p.Error)
+            async with websockets.connect(server.url, **conn) as ws:  # a huge frame
+                await ws.send(hello)
+                await ws.send("x" * (2 * 1024 * 1024))
+                assert await _close_code(ws) == 1009
+            async with websockets.connect(server.url, **conn) as ws:  # a flood of messages
+                await ws.send(hello)
+                with contextlib.suppress(ConnectionClosed):
+                    for i in range(2000):
+                        await ws.send(p.encode(p.Ping(nonce=str(i))).decode())
+                assert await _close_code(ws) == 4429
+            # A wall token may not acknowledge.
+            async with websockets.connect(server.url, **conn) as ws:
+                await ws.send(hello)
+                await ws.send(p.encode(p.Acknowledge(command_id="c1", operator="x", console="y",
+                                                     at=dt.datetime.now(dt.UTC), alert_id="a1")).decode())
+                async with asyncio.timeout(10):
+                    while True:
+                        frame = p.decode_server_frame(await ws.recv())
+                        if isinstance(frame, p.CommandResult):
+                            assert frame.status == "rejected"
+                            break
+            head = await admin_inject(server.url, incident_bodies(500, "after"))
+            await wait_client(client, lambda: client.store.seq == head)
+            assert states == [], f"the normal client left LIVE: {states}"
+            assert client.counters.bad_frames == 0
+    finally:
+        server.stop()
+
+
+async def test_bad_token_stops_the_feed_with_a_clear_error(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "server.sqlite3").start()
+    try:
+        client = await open_follower(str(tmp_path / "wall.sqlite3"), settings(server.url, token="wrong"))
+        task = client.start()
+        with pytest.raises(FatalFeedError, match="token"):
+            await asyncio.wait_for(task, 20)
+        assert client.status.state is FeedState.OFFLINE
+        await client.journal.close()
+    finally:
+        server.stop()
+
+
+def ack(alert_id: str, command_id: str | None = None) -> p.Acknowledge:
+    return p.Acknowledge(command_id=command_id or uuid.uuid4().hex, operator="Sari", console="meja-1",
+                         at=dt.datetime.now(dt.UTC), alert_id=alert_id)
+
+
+def acks_in(events: list[dict[str, Any]]) -> Counter[str]:
+    return Counter(e["event"]["body"]["ack"]["alert_id"] for e in events
+                   if e["event"]["body"]["kind"] == "acknowledged")
+
+
+async def test_acknowledgements_are_applied_exactly_once(tmp_path: Path) -> None:
+    server_db = tmp_path / "server.sqlite3"
+    server = ServerProcess(server_db, heartbeat=0.3).start()
+    restarted: ServerProcess | None = None
+    now = dt.datetime.now(dt.UTC)
+    alerts = [p.AlertRaised(alert=Alert(id=f"al-{i}", kind="unit_emergency", priority="high", raised_at=now))
+              for i in range(3)]
+    try:
+        await admin_inject(server.url, alerts)
+        async with follower(tmp_path / "console.sqlite3",
+                            settings(server.url, token=CONSOLE, client_id="console-1")) as console:
+            await wait_client(console, lambda: console.status.state is FeedState.LIVE)
+            first = ack("al-0")
+            await console.submit(first)
+            await console.submit(first)  # a double click resends the same id
+            await console.submit(ack("al-0"))  # another operator, same alert
+            await wait_client(console, lambda: "al-0" in console.store.acks, what="ack applied")
+            await wait_client(console, lambda: console.counters.commands_resolved >= 3)
+            # Offline: the ack waits in the outbox and goes out after reconnect, once.
+            server.kill()
+            await wait_client(console, lambda: console.status.state is not FeedState.LIVE)
+            offline = ack("al-1")
+            await console.submit(offline)
+            pending = await console.journal.outbox_pending()
+            assert [e.command_id for e in pending] == [offline.command_id]
+            assert "al-1" not in console.store.acks, "never shown acknowledged before the server confirms"
+            restarted = ServerProcess(server_db, port=server.port, heartbeat=0.3).start()
+            await wait_client(console, lambda: "al-1" in console.store.acks, what="offline ack delivered")
+            entry = await console.journal.outbox_get(offline.command_id)
+            assert entry is not None and entry.status == "applied"
+            # The same command again after the reconnect is recognised.
+            await console.submit(offline)
+            await wait_client(console, lambda: console.counters.commands_resolved >= 5)
+            assert console.store.acks["al-0"].ack_id == first.command_id
+            assert console.store.acks["al-0"].operator == "Sari"
+    finally:
+        server.kill()
+        if restarted:
+            restarted.stop()
+    counts = acks_in(export(server_db))
+    assert counts == Counter({"al-0": 1, "al-1": 1})
