@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from commandcenter.feed import FeedSettings, FeedState
 from commandcenter.runner import _install_stop_signals, open_follower
 from commandcenter.server import DispatchServer, ServerSettings, TokenGrant
+from commandcenter.timeutil import WIB
 
 STATE_LABEL = {
     FeedState.LIVE: "LANGSUNG / LIVE",
@@ -35,16 +36,19 @@ def summary_lines(client: Any) -> list[str]:
     k = client.store.kpis()
     status = client.status
     age = status.event_age_s()
+    clock = k.at.astimezone(WIB)
     lines = [
-        f"OKI Siaga 112 — {k.at.astimezone(__import__('commandcenter.timeutil', fromlist=['WIB']).WIB):%H:%M:%S} WIB"
-        f"   feed: {STATE_LABEL[status.state]}  (event terakhir {age or 0:.0f} s lalu, seq {client.store.seq})",
+        f"OKI Siaga 112 — {clock:%H:%M:%S} WIB   feed: {STATE_LABEL[status.state]}"
+        f"  (event terakhir {age or 0:.0f} s lalu, seq {client.store.seq})",
         f"Kejadian aktif / active: {k.active_total}   belum ditangani tertua / oldest unhandled: "
         f"{_minutes(k.oldest_unhandled_age_s)}   situasi bencana: {k.situations_active}",
         "Prioritas: " + "  ".join(f"{p}={k.active_by_priority.get(p, 0)}" for p in ("high", "medium", "low")),
-        "Kategori: " + ", ".join(f"{c} {n}" for c, n in sorted(k.active_by_category.items(), key=lambda x: -x[1])[:6]),
-        "Kecamatan: " + ", ".join(
-            f"{c} {n}" for c, n in sorted(k.active_by_kecamatan.items(), key=lambda x: -x[1])[:5]),
-        f"Waktu respons hari ini: dispatch median {_minutes(k.dispatch.median_s)} p90 {_minutes(k.dispatch.p90_s)};"
+        "Kategori: "
+        + ", ".join(f"{c} {n}" for c, n in sorted(k.active_by_category.items(), key=lambda x: -x[1])[:6]),
+        "Kecamatan: "
+        + ", ".join(f"{c} {n}" for c, n in sorted(k.active_by_kecamatan.items(), key=lambda x: -x[1])[:5]),
+        f"Waktu respons hari ini: dispatch median {_minutes(k.dispatch.median_s)}"
+        f" p90 {_minutes(k.dispatch.p90_s)};"
         f" tiba median {_minutes(k.arrival.median_s)} p90 {_minutes(k.arrival.p90_s)}"
         f" (target 15 mnt, tercapai {100 * (k.arrival.within_target_share or 0):.0f}%)",
         f"Panggilan hari ini: masuk {k.funnel.calls_in}, terjawab {k.funnel.answered}, tak terjawab "
@@ -57,18 +61,22 @@ def summary_lines(client: Any) -> list[str]:
 async def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     data_dir = Path(args.data_dir) if args.data_dir else Path(tempfile.mkdtemp(prefix="oki112-demo-"))
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = DispatchServer(ServerSettings(
-        port=0,
-        db_path=str(data_dir / "server.sqlite3"),
-        tokens=[TokenGrant("demo-wall", "wall", "demo wall")],
-        scenario=args.scenario,
-        rate_per_min=args.rate,
-        speed=args.speed,
-        seed=args.seed,
-    ))
+    server = DispatchServer(
+        ServerSettings(
+            port=0,
+            db_path=str(data_dir / "server.sqlite3"),
+            tokens=[TokenGrant("demo-wall", "wall", "demo wall")],
+            scenario=args.scenario,
+            rate_per_min=args.rate,
+            speed=args.speed,
+            seed=args.seed,
+        )
+    )
     await server.start()
-    client = await open_follower(str(data_dir / "wall-journal.sqlite3"),
-                                 FeedSettings(url=server.url, token="demo-wall", client_id="demo-wall"))
+    client = await open_follower(
+        str(data_dir / "wall-journal.sqlite3"),
+        FeedSettings(url=server.url, token="demo-wall", client_id="demo-wall"),
+    )
     client.start()
     stop = asyncio.Event()
     _install_stop_signals(stop)
@@ -86,8 +94,10 @@ async def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         await client.stop()
         await client.journal.close()
         await server.close()
-    out.write(f"demo ended; journals kept in {data_dir} "
-              f"(try: commandcenter journal stats --db {data_dir / 'wall-journal.sqlite3'})\n")
+    out.write(
+        f"demo ended; journals kept in {data_dir} "
+        f"(try: commandcenter journal stats --db {data_dir / 'wall-journal.sqlite3'})\n"
+    )
     return 0
 
 

@@ -94,6 +94,9 @@ class FeedSettings:
     open_timeout_s: float = 5.0
     max_frame_bytes: int = p.MAX_FRAME_BYTES
     batch_max: int = 2000
+    #: Frames read ahead of the journal writer; past this the client stops
+    #: reading and the server's per-client queue takes the strain.
+    read_ahead: int = 8000
     snapshot_every_events: int = 5000
     snapshot_interval_s: float = 300.0
 
@@ -157,7 +160,9 @@ class FeedClient:
 
         It is resent after each reconnect until the server answers; the server
         applies each command_id once, so resending is safe."""
-        await self.journal.outbox_add(command.command_id, type(command).__struct_config__.tag, p.encode(command))
+        await self.journal.outbox_add(
+            command.command_id, str(type(command).__struct_config__.tag), p.encode(command)
+        )
         await self._send_command(command.command_id, p.encode(command))
 
     # --- main loop --------------------------------------------------------------------
@@ -165,8 +170,9 @@ class FeedClient:
     async def run(self) -> None:
         attempt = 0
         while not self._stopping:
-            self._set_state(FeedState.CONNECTING if attempt == 0 else self._down_state(), "connecting",
-                            attempt)
+            self._set_state(
+                FeedState.CONNECTING if attempt == 0 else self._down_state(), "connecting", attempt
+            )
             connected_at: float | None = None
             try:
                 async with websockets.connect(
@@ -217,12 +223,20 @@ class FeedClient:
 
     def _down_state(self) -> FeedState:
         # Data seen before: it is now old (stale); never seen: offline.
-        return FeedState.STALE if self.status.last_event_at is not None or self.store.seq else FeedState.OFFLINE
+        return (
+            FeedState.STALE if self.status.last_event_at is not None or self.store.seq else FeedState.OFFLINE
+        )
 
     async def _session(self, ws: Any) -> None:
         epoch, seq = self.store.epoch, self.store.seq
-        hello = p.Hello(token=self.settings.token, client_id=self.settings.client_id, last_epoch=epoch,
-                        last_seq=seq, console=self.settings.console, software="oki-siaga-112-wall")
+        hello = p.Hello(
+            token=self.settings.token,
+            client_id=self.settings.client_id,
+            last_epoch=epoch,
+            last_seq=seq,
+            console=self.settings.console,
+            software="oki-siaga-112-wall",
+        )
         await ws.send(p.encode(hello).decode())
         first = await self._recv(ws)
         if isinstance(first, p.Error):
@@ -239,7 +253,7 @@ class FeedClient:
         elif first.epoch != epoch:
             raise _Resync("replay offered for another epoch")
         # Replay, then live: events flow through one queue to one writer.
-        queue: asyncio.Queue[p.Event | None] = asyncio.Queue(maxsize=self.settings.batch_max * 4)
+        queue: asyncio.Queue[p.Event | None] = asyncio.Queue(maxsize=self.settings.read_ahead)
         writer = asyncio.get_running_loop().create_task(self._writer(queue), name="feed-writer")
         await self._resend_outbox()
         try:
@@ -337,14 +351,18 @@ class FeedClient:
         self.status.epoch, self.status.seq = self.store.epoch, self.store.seq
         self._emit_changes(changes)
         self._since_snapshot += len(events)
-        if (self._since_snapshot >= self.settings.snapshot_every_events
-                or time.monotonic() - self._last_snapshot_at >= self.settings.snapshot_interval_s):
+        if (
+            self._since_snapshot >= self.settings.snapshot_every_events
+            or time.monotonic() - self._last_snapshot_at >= self.settings.snapshot_interval_s
+        ):
             await self.write_snapshot()
 
     async def write_snapshot(self) -> None:
         self._since_snapshot = 0
         self._last_snapshot_at = time.monotonic()
-        await self.journal.write_snapshot(self.store.epoch, self.store.seq, encode_state(self.store.to_state()))
+        await self.journal.write_snapshot(
+            self.store.epoch, self.store.seq, encode_state(self.store.to_state())
+        )
 
     async def _take_snapshot(self, ws: Any) -> None:
         parts: list[p.Snapshot] = []
@@ -352,7 +370,9 @@ class FeedClient:
             frame = await self._recv(ws)
             if not isinstance(frame, p.Snapshot):
                 raise _Resync(f"expected snapshot part, got {type(frame).__name__}")
-            if parts and (frame.epoch != parts[0].epoch or frame.seq != parts[0].seq or frame.part != len(parts)):
+            if parts and (
+                frame.epoch != parts[0].epoch or frame.seq != parts[0].seq or frame.part != len(parts)
+            ):
                 raise _Resync("snapshot parts out of order")
             if not parts and frame.part != 0:
                 raise _Resync("snapshot did not start at part 0")

@@ -188,6 +188,10 @@ class Snapshot(_Frame, frozen=True, kw_only=True, tag="snapshot"):
     situations: list[DisasterSituation] = []
     alerts: list[Alert] = []
     acks: list[Acknowledgement] = []
+    #: Alerts shelved and consoles muted at ``seq`` (part 0 carries them), so a
+    #: wall that resyncs keeps showing them and unshelves them on time.
+    shelved: list[AlertShelved] = []
+    muted: list[ConsoleMuted] = []
     funnel: CallFunnel | None = None
 
     def __post_init__(self) -> None:

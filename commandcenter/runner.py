@@ -21,6 +21,7 @@ from typing import Any
 import msgspec
 
 from commandcenter import protocol as p
+from commandcenter.runtime import freeze_heap, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def server_settings_from(args: argparse.Namespace) -> Any:
 
 
 def serve_main(args: argparse.Namespace) -> int:
+    tune_gc()
     return asyncio.run(_serve(args))
 
 
@@ -119,6 +121,7 @@ def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
 
 
 def follow_main(args: argparse.Namespace) -> int:
+    tune_gc()
     return asyncio.run(_follow(args))
 
 
@@ -134,7 +137,11 @@ async def open_follower(db: str, settings: Any) -> Any:
     def load(data: bytes) -> None:
         store.load_state(decode_state(data))
 
-    await journal.restore(load, store.apply_many)
+    def apply(events: list[p.Event]) -> None:
+        store.apply_many(events)
+
+    await journal.restore(load, apply)
+    freeze_heap()
     return FeedClient(settings, journal, store)
 
 
@@ -216,8 +223,9 @@ def load_inject_file(path: str) -> list[p.EventBody]:
         raise ValueError(f"{path}: {exc}") from None
 
 
-def chunk_bodies(bodies: list[p.EventBody], max_bytes: int = p.MAX_FRAME_BYTES // 2,
-                 max_items: int = 1000) -> list[list[p.EventBody]]:
+def chunk_bodies(
+    bodies: list[p.EventBody], max_bytes: int = p.MAX_FRAME_BYTES // 2, max_items: int = 1000
+) -> list[list[p.EventBody]]:
     """Split bodies into inject frames that stay well under the frame limit."""
     chunks: list[list[p.EventBody]] = []
     current: list[p.EventBody] = []
@@ -247,36 +255,40 @@ async def _inject(url: str, token: str, bodies: list[p.EventBody], timeout: floa
     import websockets
 
     deadline = time.monotonic() + timeout
-    async with websockets.connect(url, proxy=None, compression=None, max_size=p.MAX_FRAME_BYTES,
-                                  open_timeout=timeout) as ws:
-        await ws.send(p.encode(p.Hello(token=token, client_id=f"inject-{uuid.uuid4().hex[:8]}",
-                                       last_epoch="", last_seq=0)).decode())
-        pending: dict[str, int] = {}
+    async with websockets.connect(
+        url, proxy=None, compression=None, max_size=p.MAX_FRAME_BYTES, open_timeout=timeout
+    ) as ws:
+        await ws.send(
+            p.encode(
+                p.Hello(token=token, client_id=f"inject-{uuid.uuid4().hex[:8]}", last_epoch="", last_seq=0)
+            ).decode()
+        )
+        applied = 0
+        # One chunk at a time, reading what the server sends in between: this
+        # connection also receives the broadcast and must not fall behind.
         for chunk in chunk_bodies(bodies):
             cid = uuid.uuid4().hex
-            pending[cid] = len(chunk)
             await ws.send(p.encode(p.Inject(command_id=cid, bodies=chunk)).decode())
-        applied = 0
-        while pending:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                sys.stderr.write("inject: timed out waiting for the server\n")
-                return 1
-            raw = await asyncio.wait_for(ws.recv(), remaining)
-            try:
-                frame = p.decode_server_frame(raw)
-            except p.ProtocolError:
-                continue
-            if isinstance(frame, p.Error) and frame.fatal:
-                sys.stderr.write(f"inject: server refused: {frame.code}: {frame.reason}\n")
-                return 3
-            if isinstance(frame, p.CommandResult) and frame.command_id in pending:
-                n = pending.pop(frame.command_id)
-                if frame.status == "rejected":
-                    sys.stderr.write(f"inject: rejected: {frame.reason}\n")
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    sys.stderr.write("inject: timed out waiting for the server\n")
+                    return 1
+                raw = await asyncio.wait_for(ws.recv(), remaining)
+                try:
+                    frame = p.decode_server_frame(raw)
+                except p.ProtocolError:
+                    continue
+                if isinstance(frame, p.Error) and frame.fatal:
+                    sys.stderr.write(f"inject: server refused: {frame.code}: {frame.reason}\n")
                     return 3
-                applied += n
-                sys.stdout.write(f"applied {n} events up to seq {frame.seq}\n")
+                if isinstance(frame, p.CommandResult) and frame.command_id == cid:
+                    if frame.status == "rejected":
+                        sys.stderr.write(f"inject: rejected: {frame.reason}\n")
+                        return 3
+                    applied += len(chunk)
+                    sys.stdout.write(f"applied {len(chunk)} events up to seq {frame.seq}\n")
+                    break
         sys.stdout.write(f"OK {applied} events injected\n")
         return 0
 

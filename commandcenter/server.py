@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 import websockets
@@ -153,7 +153,7 @@ class DispatchServer:
             epoch = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
             await self.journal.meta_set("server_epoch", epoch)
         self.epoch = epoch
-        snap_epoch, snap_seq, tail = await self.journal.restore(self._load_state, self._apply_restored)
+        _, _, tail = await self.journal.restore(self._load_state, self._apply_restored)
         last_epoch, last_seq = await self.journal.last_position()
         self.head_seq = last_seq if last_epoch == epoch else 0
         if self.store.epoch != epoch:
@@ -244,7 +244,9 @@ class DispatchServer:
             self._since_snapshot += len(events)
             if self._since_snapshot >= self.settings.snapshot_every_events:
                 self._since_snapshot = 0
-                await self.journal.write_snapshot(self.epoch, self.head_seq, encode_state(self.store.to_state()))
+                await self.journal.write_snapshot(
+                    self.epoch, self.head_seq, encode_state(self.store.to_state())
+                )
         return events
 
     def _broadcast(self, data: bytes) -> None:
@@ -294,11 +296,7 @@ class DispatchServer:
         # in the client's queue, every earlier one in the replay or snapshot.
         head = self.head_seq
         first_seq = span[0] if span else head + 1
-        replay = (
-            hello.last_epoch == self.epoch
-            and hello.last_seq <= head
-            and hello.last_seq + 1 >= first_seq
-        )
+        replay = hello.last_epoch == self.epoch and hello.last_seq <= head and hello.last_seq + 1 >= first_seq
         snapshot_parts = [] if replay else self.store.to_snapshot_parts(self.settings.snapshot_part_items)
         self.clients.add(client)
         welcome = p.Welcome(
@@ -310,10 +308,18 @@ class DispatchServer:
             heartbeat_interval_s=self.settings.heartbeat_interval_s,
             server_time=utcnow(),
         )
-        log.info("client %s (%s) from seq %s/%d: %s", hello.client_id, grant.role,
-                 hello.last_epoch, hello.last_seq, welcome.resume)
-        sender = self._spawn(self._send_loop(client, welcome, replay, hello.last_seq, head, snapshot_parts),
-                             f"send-{hello.client_id}")
+        log.info(
+            "client %s (%s) from seq %s/%d: %s",
+            hello.client_id,
+            grant.role,
+            hello.last_epoch,
+            hello.last_seq,
+            welcome.resume,
+        )
+        sender = self._spawn(
+            self._send_loop(client, welcome, replay, hello.last_seq, head, snapshot_parts),
+            f"send-{hello.client_id}",
+        )
         try:
             await self._receive_loop(client)
         finally:
@@ -346,13 +352,14 @@ class DispatchServer:
                     rows = await self.journal.events_after(self.epoch, seq, self.settings.replay_batch)
                     if not rows:
                         break
-                    for data in rows:
-                        ev_seq = _peek_seq(data)
+                    before = seq
+                    for row in rows:
+                        ev_seq = _peek_seq(row)
                         if ev_seq > head:
                             break
-                        await ws.send(data.decode())
+                        await ws.send(row.decode())
                         seq = ev_seq
-                    if client.too_slow:
+                    if client.too_slow or seq == before:
                         break
             else:
                 for part in parts:
@@ -402,14 +409,19 @@ class DispatchServer:
         kind = type(frame).__struct_config__.tag  # the wire 'type'
         command_id: str = frame.command_id
         if kind not in ROLE_COMMANDS.get(client.role, frozenset()):
-            self._reply(client, p.CommandResult(command_id=command_id, status="rejected",
-                                                reason=f"role {client.role} may not {kind}"))
+            self._reply(
+                client,
+                p.CommandResult(
+                    command_id=command_id, status="rejected", reason=f"role {client.role} may not {kind}"
+                ),
+            )
             return
         async with self._command_lock():
             known = await self.journal.command_seq(command_id)
             if known is not None:
-                self._reply(client, p.CommandResult(command_id=command_id, status="duplicate",
-                                                    seq=known or None))
+                self._reply(
+                    client, p.CommandResult(command_id=command_id, status="duplicate", seq=known or None)
+                )
                 return
             bodies, reject = self._bodies_for(frame)
             if reject:
@@ -418,7 +430,7 @@ class DispatchServer:
             # The command id is recorded in the same transaction as its events.
             events = await self.append(bodies, command_id=command_id)
             last = events[-1].seq if events else None
-        status = "applied" if events else "duplicate"
+        status: Literal["applied", "duplicate"] = "applied" if events else "duplicate"
         reason = "" if events else "alert already acknowledged"
         self._reply(client, p.CommandResult(command_id=command_id, status=status, seq=last, reason=reason))
 
@@ -435,16 +447,31 @@ class DispatchServer:
             if existing is not None:
                 # Two operators took the same alert: the first one stands.
                 return [], ""
-            ack = p.Acknowledgement(ack_id=frame.command_id, alert_id=frame.alert_id, operator=frame.operator,
-                                    console=frame.console, at=utcnow(), incident_id=frame.incident_id)
+            ack = p.Acknowledgement(
+                ack_id=frame.command_id,
+                alert_id=frame.alert_id,
+                operator=frame.operator,
+                console=frame.console,
+                at=utcnow(),
+                incident_id=frame.incident_id,
+            )
             return [p.AlertAcknowledged(ack=ack)], ""
         if isinstance(frame, p.Shelve):
             if frame.until <= utcnow():
                 return [], "until is in the past"
-            return [p.AlertShelved(alert_id=frame.alert_id, until=frame.until, operator=frame.operator,
-                                   console=frame.console, reason=frame.reason)], ""
+            return [
+                p.AlertShelved(
+                    alert_id=frame.alert_id,
+                    until=frame.until,
+                    operator=frame.operator,
+                    console=frame.console,
+                    reason=frame.reason,
+                )
+            ], ""
         if isinstance(frame, p.Unshelve):
-            return [p.AlertUnshelved(alert_id=frame.alert_id, operator=frame.operator, console=frame.console)], ""
+            return [
+                p.AlertUnshelved(alert_id=frame.alert_id, operator=frame.operator, console=frame.console)
+            ], ""
         if isinstance(frame, p.Mute):
             if frame.until <= utcnow():
                 return [], "until is in the past"
@@ -475,8 +502,13 @@ class DispatchServer:
         await self.journal.meta_set("sim_runs", str(run))
         unit_base = max((u.version for u in self.store.units.values()), default=0)
         start = utcnow()
-        sim = Simulator(scenario=s.scenario or "mixed", rate_per_min=s.rate_per_min, seed=s.seed + run - 1,
-                        start=start, id_prefix="" if run == 1 else f"r{run}-")
+        sim = Simulator(
+            scenario=s.scenario or "mixed",
+            rate_per_min=s.rate_per_min,
+            seed=s.seed + run - 1,
+            start=start,
+            id_prefix="" if run == 1 else f"r{run}-",
+        )
 
         def fix(body: p.EventBody) -> p.EventBody:
             if unit_base and isinstance(body, p.UnitUpserted):
@@ -492,7 +524,7 @@ class DispatchServer:
             produced = sim.advance_to(target)
             # Event ts is the wall-clock send time; simulated times live in the bodies.
             for i in range(0, len(produced), 1000):
-                await self.append([fix(body) for _, body in produced[i:i + 1000]])
+                await self.append([fix(body) for _, body in produced[i : i + 1000]])
 
 
 def _peek_seq(data: bytes) -> int:

@@ -767,8 +767,8 @@ class Store:
 
         Raises ValueError (leaving the state untouched) unless the parts share
         epoch, seq and part count and are numbered exactly 0..parts-1.
-        Shelved alerts and muted consoles are cleared: the snapshot does not carry
-        them, and a stale shelve could silence an alarm.
+        Shelved alerts and muted consoles come from the parts' ``shelved`` and
+        ``muted`` lists (a server that sends none clears them).
         """
         if not parts:
             raise ValueError("a snapshot needs at least one part")
@@ -796,6 +796,8 @@ class Store:
             acks=acks,
             funnel=max(funnels, key=lambda f: f.day) if funnels else None,
             ack_ids={a.ack_id: a.at for a in acks},
+            shelved=[s for part in parts for s in part.shelved],
+            muted=[m for part in parts for m in part.muted],
         )
         return self.load_state(state)
 
@@ -894,6 +896,8 @@ class Store:
                 alerts=chunk.get("alerts", []),
                 acks=chunk.get("acks", []),
                 funnel=self.funnel if i == 0 else None,
+                shelved=list(self.shelved.values()) if i == 0 else [],
+                muted=list(self.muted.values()) if i == 0 else [],
             )
             for i, chunk in enumerate(chunks)
         ]

@@ -26,13 +26,30 @@ WALL, CONSOLE, ADMIN = "demo-wall", "demo-console", "demo-admin"
 class ServerProcess:
     """`commandcenter serve` in a child process; learns its URL from stdout."""
 
-    def __init__(self, db: Path, *, port: int = 0, scenario: str = "none", speed: float = 1.0,
-                 rate: float = 6.0, heartbeat: float = 0.5, queue_limit: int | None = None,
-                 extra: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        db: Path,
+        *,
+        port: int = 0,
+        scenario: str = "none",
+        speed: float = 1.0,
+        rate: float = 6.0,
+        heartbeat: float = 0.5,
+        queue_limit: int | None = None,
+        extra: list[str] | None = None,
+    ) -> None:
         self.db = db
         self.port = port
-        self.args = ["--scenario", scenario, "--speed", str(speed), "--rate", str(rate),
-                     "--heartbeat", str(heartbeat)]
+        self.args = [
+            "--scenario",
+            scenario,
+            "--speed",
+            str(speed),
+            "--rate",
+            str(rate),
+            "--heartbeat",
+            str(heartbeat),
+        ]
         if queue_limit is not None:
             self.args += ["--queue-limit", str(queue_limit)]
         self.args += extra or []
@@ -46,9 +63,24 @@ class ServerProcess:
         self.log_path = self.db.with_suffix(f".{len(list(self.db.parent.glob(self.db.stem + '*.log')))}.log")
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in _close_streams
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "commandcenter.cli", "--log-level", "WARNING", "serve",
-             "--db", str(self.db), "--port", str(self.port), *self.args],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "commandcenter.cli",
+                "--log-level",
+                "WARNING",
+                "serve",
+                "--db",
+                str(self.db),
+                "--port",
+                str(self.port),
+                *self.args,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            env=env,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the server listens (or dies)
@@ -90,27 +122,31 @@ def export(db: Path) -> list[dict[str, Any]]:
     """`commandcenter journal export` of a database, parsed."""
     out = subprocess.run(
         [sys.executable, "-m", "commandcenter.cli", "journal", "export", "--db", str(db)],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
 
 
 async def admin_inject(url: str, bodies: list[p.EventBody], token: str = ADMIN) -> int:
-    """Append events through the server's admin path; returns the last seq."""
+    """Append events through the server's admin path; returns the last seq.
+    One chunk at a time, reading everything in between, so this connection
+    is never the slow client itself."""
     last = 0
     async with websockets.connect(url, proxy=None, compression=None) as ws:
         await ws.send(p.encode(p.Hello(token=token, client_id=f"admin-{uuid.uuid4().hex[:6]}")).decode())
-        pending = set()
         for chunk in chunk_bodies(bodies):
             cid = uuid.uuid4().hex
-            pending.add(cid)
             await ws.send(p.encode(p.Inject(command_id=cid, bodies=chunk)).decode())
-        while pending:
-            frame = p.decode_server_frame(await asyncio.wait_for(ws.recv(), 60))
-            if isinstance(frame, p.CommandResult) and frame.command_id in pending:
-                assert frame.status == "applied", frame
-                pending.discard(frame.command_id)
-                last = max(last, frame.seq or 0)
+            while True:
+                frame = p.decode_server_frame(await asyncio.wait_for(ws.recv(), 60))
+                if isinstance(frame, p.CommandResult) and frame.command_id == cid:
+                    assert frame.status == "applied", frame
+                    last = max(last, frame.seq or 0)
+                    break
     return last
 
 

@@ -30,16 +30,36 @@ def all_sample_frames() -> list[Any]:
     """One valid instance of every frame and every event body."""
     inc = make_incident()
     unit = Unit(
-        id="u-1", callsign="DAMKAR-01", agency="DAMKAR", kind="fire_truck", status="dispatched",
-        version=3, position=Position(lat=-3.39, lon=104.89, heading=90.0, speed_kmh=45.0, at=T0),
+        id="u-1",
+        callsign="DAMKAR-01",
+        agency="DAMKAR",
+        kind="fire_truck",
+        status="dispatched",
+        version=3,
+        position=Position(lat=-3.39, lon=104.89, heading=90.0, speed_kmh=45.0, at=T0),
         incident_id=inc.id,
     )
     alert = Alert(id="al-1", kind="unit_emergency", priority="high", raised_at=T0, unit_id="u-1")
     ack = Acknowledgement(ack_id="ack-1", alert_id="al-1", operator="Sari", console="meja-1", at=T0)
-    funnel = CallFunnel(day=dt.date(2026, 11, 27), calls_in=120, answered=110, abandoned=10,
-                        prank=30, ghost=15, valid=50, info=10)
-    sit = DisasterSituation(id="sit-1", version=1, hazard="banjir", name="Banjir Pampangan",
-                            status="active", kecamatan=["Pampangan"], declared_at=T0)
+    funnel = CallFunnel(
+        day=dt.date(2026, 11, 27),
+        calls_in=120,
+        answered=110,
+        abandoned=10,
+        prank=30,
+        ghost=15,
+        valid=50,
+        info=10,
+    )
+    sit = DisasterSituation(
+        id="sit-1",
+        version=1,
+        hazard="banjir",
+        name="Banjir Pampangan",
+        status="active",
+        kecamatan=["Pampangan"],
+        declared_at=T0,
+    )
     bodies: list[p.EventBody] = [
         p.IncidentUpserted(incident=inc),
         p.UnitUpserted(unit=unit),
@@ -47,7 +67,9 @@ def all_sample_frames() -> list[Any]:
         p.FunnelUpdated(funnel=funnel),
         p.AlertRaised(alert=alert),
         p.AlertAcknowledged(ack=ack),
-        p.AlertShelved(alert_id="al-1", until=T0 + dt.timedelta(minutes=30), operator="Sari", console="meja-1"),
+        p.AlertShelved(
+            alert_id="al-1", until=T0 + dt.timedelta(minutes=30), operator="Sari", console="meja-1"
+        ),
         p.AlertUnshelved(alert_id="al-1"),
         p.ConsoleMuted(console="meja-1", until=T0 + dt.timedelta(minutes=5), operator="Budi"),
         p.ConsoleUnmuted(console="meja-1"),
@@ -55,20 +77,46 @@ def all_sample_frames() -> list[Any]:
     ]
     frames: list[Any] = [make_event(b, seq=i + 1) for i, b in enumerate(bodies)]
     frames += [
-        p.Welcome(server_id="srv", epoch="ep-1", head_seq=11, role="wall", resume="replay",
-                  heartbeat_interval_s=2.0, server_time=T0),
-        p.Snapshot(epoch="ep-1", seq=11, part=0, parts=1, incidents=[inc], units=[unit], funnel=funnel,
-                   situations=[sit], alerts=[alert], acks=[ack]),
+        p.Welcome(
+            server_id="srv",
+            epoch="ep-1",
+            head_seq=11,
+            role="wall",
+            resume="replay",
+            heartbeat_interval_s=2.0,
+            server_time=T0,
+        ),
+        p.Snapshot(
+            epoch="ep-1",
+            seq=11,
+            part=0,
+            parts=1,
+            incidents=[inc],
+            units=[unit],
+            funnel=funnel,
+            situations=[sit],
+            alerts=[alert],
+            acks=[ack],
+        ),
         p.Heartbeat(epoch="ep-1", head_seq=11, server_time=T0),
         p.CommandResult(command_id="ack-1", status="applied", seq=12),
         p.Error(code="bad_token", reason="token refused", fatal=True),
         p.Pong(nonce="x", server_time=T0),
         p.Hello(token="demo-wall", client_id="wall-1", last_epoch="ep-1", last_seq=10),
         p.Acknowledge(command_id="ack-1", operator="Sari", console="meja-1", at=T0, alert_id="al-1"),
-        p.Shelve(command_id="sh-1", operator="Sari", console="meja-1", at=T0, alert_id="al-1",
-                 until=T0 + dt.timedelta(hours=1), reason="pemeliharaan"),
+        p.Shelve(
+            command_id="sh-1",
+            operator="Sari",
+            console="meja-1",
+            at=T0,
+            alert_id="al-1",
+            until=T0 + dt.timedelta(hours=1),
+            reason="pemeliharaan",
+        ),
         p.Unshelve(command_id="us-1", operator="Sari", console="meja-1", at=T0, alert_id="al-1"),
-        p.Mute(command_id="mu-1", operator="Sari", console="meja-1", at=T0, until=T0 + dt.timedelta(minutes=5)),
+        p.Mute(
+            command_id="mu-1", operator="Sari", console="meja-1", at=T0, until=T0 + dt.timedelta(minutes=5)
+        ),
         p.Unmute(command_id="um-1", operator="Sari", console="meja-1", at=T0),
         p.Inject(command_id="inj-1", bodies=[p.IncidentUpserted(incident=inc)]),
         p.Ping(nonce="n"),
@@ -182,8 +230,9 @@ def test_snapshot_part_must_be_below_parts() -> None:
 
 
 def test_funnel_must_add_up() -> None:
-    funnel = CallFunnel(day=dt.date(2026, 11, 27), calls_in=10, answered=8, abandoned=2,
-                        prank=1, ghost=1, valid=5)
+    funnel = CallFunnel(
+        day=dt.date(2026, 11, 27), calls_in=10, answered=8, abandoned=2, prank=1, ghost=1, valid=5
+    )
     frame = p.encode(make_event(p.FunnelUpdated(funnel=funnel), seq=1))
     with pytest.raises(p.ProtocolError, match="exceeds answered"):
         p.decode_server_frame(_mutated(frame, ["body", "funnel", "valid"], 9))
@@ -204,12 +253,17 @@ def test_mask_phone_produces_a_number_the_protocol_accepts(number: str, masked: 
 # --- hypothesis: nothing but ProtocolError, and nothing invalid gets through -------
 
 json_leaf = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=False), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
 )
 json_value = st.recursive(
     json_leaf,
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=10), children, max_size=5)
+    ),
     max_leaves=30,
 )
 

@@ -16,12 +16,15 @@ from commandcenter.timeutil import FakeClock
 T_START = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)  # 08:00 WIB
 
 
-def simulated_events(minutes: float, *, scenario: str = "mixed", rate: float = 3.0, seed: int = 7,
-                     epoch: str = "test-epoch") -> list[p.Event]:
+def simulated_events(
+    minutes: float, *, scenario: str = "mixed", rate: float = 3.0, seed: int = 7, epoch: str = "test-epoch"
+) -> list[p.Event]:
     sim = Simulator(scenario=scenario, rate_per_min=rate, seed=seed, start=T_START)
     bodies: list[tuple[dt.datetime, p.EventBody]] = [(T_START, b) for b in sim.initial_bodies()]
     bodies += sim.advance_to(T_START + dt.timedelta(minutes=minutes))
-    return [p.Event(epoch=epoch, seq=i + 1, id=f"ev-{i + 1}", ts=ts, body=b) for i, (ts, b) in enumerate(bodies)]
+    return [
+        p.Event(epoch=epoch, seq=i + 1, id=f"ev-{i + 1}", ts=ts, body=b) for i, (ts, b) in enumerate(bodies)
+    ]
 
 
 @pytest.fixture(scope="session")
