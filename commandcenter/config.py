@@ -387,7 +387,7 @@ def _default_screens() -> list[ScreenConfig]:
         ScreenConfig(index=0, view="map"),
         ScreenConfig(index=1, view="operations"),
         ScreenConfig(index=2, view="leader"),
-        ScreenConfig(index=3, view="console", interactive=True),
+        ScreenConfig(index=3, view="console", interactive=True, viewing_distance_m=0.8),
     ]
 
 

@@ -142,7 +142,18 @@ async def open_follower(db: str, settings: Any) -> Any:
 
     await journal.restore(load, apply)
     freeze_heap()
-    return FeedClient(settings, journal, store)
+    client = FeedClient(settings, journal, store)
+    # Data restored from the journal is as old as its newest timestamp: the
+    # wall shows that age (and the stale banner) until the feed is live.
+    newest = max((i.updated_at or i.times.received for i in store.incidents.values()), default=None)
+    if newest is not None:
+        import time
+
+        from commandcenter.timeutil import utcnow
+
+        age = max(0.0, (utcnow() - newest).total_seconds())
+        client.status.last_event_at = time.monotonic() - age
+    return client
 
 
 async def _follow(args: argparse.Namespace) -> int:
