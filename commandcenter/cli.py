@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     runner.add_inject_arguments(p)
     p.set_defaults(func=_lazy("commandcenter.runner", "inject_main"))
 
-    p = sub.add_parser("demo", help="run the simulator into a journal and show a live summary")
+    p = sub.add_parser("demo-terminal", help="the simulator followed into a journal, summarised in the terminal")
     p.add_argument("--run-for", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     p.add_argument("--rate", type=float, default=6.0, help="incidents a minute in normal times")
@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    parser = parser or build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.WARNING),

@@ -37,8 +37,14 @@ class EngineBridge(QObject):
     #: Emitted once a second: views refresh ages and clocks from it.
     tick = Signal()
 
-    def __init__(self, config: Config, store: Store, feed: FeedClient | None = None,
-                 parent: QObject | None = None, coalesce_ms: int = 16) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        feed: FeedClient | None = None,
+        parent: QObject | None = None,
+        coalesce_ms: int = 16,
+    ) -> None:
         super().__init__(parent)
         self.config = config
         self.store = store
@@ -70,9 +76,11 @@ class EngineBridge(QObject):
         feed = self.feed
         if feed is None:
             return
-        for listeners, fn in ((feed.change_listeners, self.push_changes),
-                              (feed.status_listeners, self._on_feed_status),
-                              (feed.result_listeners, self.command_result.emit)):
+        for listeners, fn in (
+            (feed.change_listeners, self.push_changes),
+            (feed.status_listeners, self._on_feed_status),
+            (feed.result_listeners, self.command_result.emit),
+        ):
             if fn in listeners:
                 listeners.remove(fn)
         self.feed = None

@@ -1,0 +1,175 @@
+"""The wall program: screen placement, the stale banner, screenshots.
+
+Placement runs the real `commandcenter wall` process on an offscreen layout of
+three named screens against the real server process; the banner test runs the
+wall's windows in this process (qasync) against a server that is killed and
+restarted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtGui import QImage
+
+from commandcenter.config import load_defaults
+from commandcenter.feed import FeedSettings, FeedState
+from commandcenter.runner import open_follower
+from tests.conftest import ROOT
+from tests.serverproc import CONSOLE, ServerProcess
+from ui.app import ScreenInfo, plan_windows
+
+pytestmark = [pytest.mark.qt, pytest.mark.slow]
+
+
+class _Screen:
+    def __init__(self, view: str, name: str = "", index: int = 0, interactive: bool = False) -> None:
+        self.view, self.name, self.index, self.interactive = view, name, index, interactive
+        self.viewing_distance_m = None
+        self.diagonal_in = None
+
+
+SCREENS = [ScreenInfo("LEFT", 0, 1920, 1080), ScreenInfo("MIDDLE", 1, 1920, 1080), ScreenInfo("RIGHT", 2, 1920, 1080)]
+
+
+def test_plan_finds_screens_by_name_then_index() -> None:
+    plans = plan_windows([_Screen("map", "RIGHT"), _Screen("leader", "", 1), _Screen("operations", "LEFT")], SCREENS)
+    assert {p.screen.name: [v[0] for v in p.views] for p in plans} == {
+        "LEFT": ["operations"], "MIDDLE": ["leader"], "RIGHT": ["map"]}
+
+
+def test_views_without_their_screen_join_the_primary_window() -> None:
+    plans = plan_windows([_Screen("map", "", 0), _Screen("operations", "", 5), _Screen("leader", "GONE", 7)],
+                         SCREENS[:1])
+    assert len(plans) == 1
+    assert [v[0] for v in plans[0].views] == ["map", "operations", "leader"]
+
+
+def test_single_screen_gets_every_view() -> None:
+    cfg = load_defaults()
+    plans = plan_windows(list(cfg.screens), [ScreenInfo("laptop", 0, 1366, 768)])
+    assert [v[0] for v in plans[0].views] == ["map", "operations", "leader", "console"]
+
+
+def _pixels(path: Path) -> tuple[int, float, float]:
+    """(distinct colours in a sample grid, share of dark pixels, share of red pixels)."""
+    img = QImage(str(path))
+    assert not img.isNull(), path
+    colours, dark, red, n = set(), 0, 0, 0
+    for y in range(0, img.height(), 9):
+        for x in range(0, img.width(), 9):
+            c = img.pixelColor(x, y)
+            colours.add((c.red() // 16, c.green() // 16, c.blue() // 16))
+            dark += c.lightness() < 60
+            red += c.red() > 150 and c.green() < 60 and c.blue() < 80
+            n += 1
+    return len(colours), dark / n, red / n
+
+
+def test_three_named_screens_each_get_a_fullscreen_window(tmp_path: Path) -> None:
+    layout = {"windowFrameMargins": False, "screens": [
+        {"name": n, "x": 1920 * i, "y": 0, "width": 1920, "height": 1080, "logicalDpi": 96,
+         "logicalBaseDpi": 96, "dpr": 1} for i, n in enumerate(["WALL-A", "WALL-B", "WALL-C"])]}
+    (tmp_path / "screens.json").write_text(json.dumps(layout))
+    (tmp_path / "config.toml").write_text(
+        'config_version = 1\n'
+        '[[screens]]\nname = "WALL-C"\nindex = 0\nview = "map"\n'
+        '[[screens]]\nname = "WALL-A"\nindex = 1\nview = "operations"\n'
+        '[[screens]]\nname = "WALL-B"\nindex = 2\nview = "leader"\n')
+    server = ServerProcess(tmp_path / "server.sqlite3", scenario="mixed", speed=30, rate=3).start()
+    try:
+        env = dict(os.environ, QTWEBENGINE_DISABLE_SANDBOX="1")
+        out = subprocess.run(
+            [sys.executable, "-m", "ui.cli", "wall", "--config", str(tmp_path / "config.toml"),
+             "--screens", str(tmp_path / "screens.json"), "--run-for", "12", "--server", server.url,
+             "--token", CONSOLE, "--data-dir", str(tmp_path / "data"), "--screenshot-dir", str(tmp_path / "shots"),
+             "--placement-report", str(tmp_path / "placement.json")],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr[-3000:]
+    placement = json.loads((tmp_path / "placement.json").read_text())
+    by_screen = {p["screen"]: p for p in placement}
+    assert {s: p["views"] for s, p in by_screen.items()} == {
+        "WALL-C": ["map"], "WALL-A": ["operations"], "WALL-B": ["leader"]}
+    for p in placement:
+        assert p["fullscreen"] and p["frameless"]
+        assert p["window"] == p["screen_geometry"], p
+        assert not p["banner"], "the feed was live: no stale banner"
+    for name in ("WALL-A", "WALL-B", "WALL-C"):
+        colours, dark, _ = _pixels(tmp_path / "shots" / f"{name}.png")
+        assert colours > 12, f"{name} looks blank"
+        assert dark > 0.5, f"{name} is not a dark theme"
+
+
+async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
+    from ui.app import WallController
+    from ui.bridge import EngineBridge
+
+    config = load_defaults()
+    server = ServerProcess(tmp_path / "server.sqlite3", scenario="mixed", speed=30, rate=3, heartbeat=0.3).start()
+    restarted: ServerProcess | None = None
+    client = await open_follower(str(tmp_path / "wall.sqlite3"), FeedSettings(
+        url=server.url, token=CONSOLE, client_id="banner-test", heartbeat_timeout_s=1.5,
+        reconnect_min_s=0.05, reconnect_max_s=0.3))
+    bridge = EngineBridge(config, client.store, client)
+    controller = WallController(qapp, bridge, config)
+    controller.build()
+    client.start()
+    loop = asyncio.get_running_loop()
+
+    async def until(pred: Any, timeout: float, what: str) -> float:
+        start = loop.time()
+        changed = asyncio.Event()
+        bridge.feed_status_changed.connect(lambda *_: changed.set())
+        bridge.tick.connect(lambda: changed.set())
+        async with asyncio.timeout(timeout):
+            while not pred():
+                changed.clear()
+                await changed.wait()
+        return loop.time() - start
+
+    headers = [w.header for w in controller.windows]
+    try:
+        await until(lambda: client.status.state is FeedState.LIVE, 30, "live")
+        await until(lambda: not any(h.is_banner_shown() for h in headers), 5, "banner hidden while live")
+        server.kill()
+        # Heartbeat timeout (1.5 s) plus one tick of the header.
+        took = await until(lambda: all(h.is_banner_shown() for h in headers), 5, "banner after kill")
+        assert took < 3.5
+        text = headers[0].banner.text()
+        assert text.startswith("TERPUTUS — DATA LAMA") or text.startswith("TERPUTUS — BELUM")
+        shot = tmp_path / "stale.png"
+        controller.windows[0].widget.grab().save(str(shot))
+        _, _, red = _pixels(shot)
+        assert red > 0.02, "the stale banner is not red"
+        restarted = ServerProcess(tmp_path / "server.sqlite3", port=server.port, scenario="mixed", speed=30,
+                                  rate=3, heartbeat=0.3).start()
+        await until(lambda: client.status.state is FeedState.LIVE, 30, "live again")
+        await until(lambda: not any(h.is_banner_shown() for h in headers), 5, "banner gone")
+    finally:
+        await client.stop()
+        await client.journal.close()
+        controller.close()
+        bridge.shutdown()
+        server.kill()
+        if restarted:
+            restarted.stop()
+
+
+def test_stale_banner_appears_when_the_server_dies_and_goes_when_it_returns(qapp: Any, tmp_path: Path) -> None:
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    try:
+        loop.run_until_complete(_run_banner_scenario(qapp, tmp_path))
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -1,0 +1,48 @@
+"""The `commandcenter` command: the engine's commands plus the Qt ones.
+
+The engine's parser (commandcenter.cli) knows nothing of Qt; this module adds
+`wall` and `demo`, so the layering holds: ui imports the engine, never the
+reverse. `python -m commandcenter.cli` stays a Qt-free entry for servers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from commandcenter import cli as engine_cli
+
+
+def _wall(args: argparse.Namespace) -> int:
+    from ui.app import wall_main
+
+    return wall_main(args, demo=False)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from ui.app import wall_main
+
+    return wall_main(args, demo=True)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ui.app import add_wall_arguments
+
+    parser = engine_cli.build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    p = sub.add_parser("wall", help="run the wall display (connects to the server in the config)")
+    add_wall_arguments(p, demo=False)
+    p.set_defaults(func=_wall)
+    p = sub.add_parser("demo", help="start the reference server with the simulator and the wall")
+    add_wall_arguments(p, demo=True)
+    p.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return engine_cli.main(argv, parser=build_parser())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

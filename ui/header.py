@@ -1,0 +1,103 @@
+"""What every screen shows on top: the WIB clock, the feed state with the age of
+the last event, and, when the feed is not live, a full-width red banner
+("TERPUTUS — DATA LAMA, 3 menit") that cannot be mistaken for an all-clear.
+
+The banner stays until the feed is live again; it is not dismissable.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from commandcenter.feed import FeedState, FeedStatus
+from commandcenter.timeutil import WIB, utcnow
+from ui import theme
+from ui.bridge import EngineBridge, safe_slot
+from ui.i18n import format_age, t
+
+
+class StaleBanner(QLabel):
+    """Full-width red banner shown while the data is not live."""
+
+    def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("staleBanner")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        pad = metrics.pad_px
+        self.setStyleSheet(
+            f"QLabel#staleBanner {{ background: {theme.ALARM_BG}; color: {theme.ALARM_TEXT};"
+            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: {pad}px;"
+            f" border-top: {pad}px solid {theme.ALARM_TEXT}; border-bottom: {pad}px solid {theme.ALARM_TEXT}; }}"
+        )
+        self.hide()
+
+
+class ScreenHeader(QWidget):
+    """Clock, title and feed state; owns the stale banner beneath it."""
+
+    def __init__(
+        self, bridge: EngineBridge, metrics: theme.ScreenMetrics, title: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.metrics = metrics
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        bar = QWidget(self)
+        bar.setObjectName("headerBar")
+        bar.setStyleSheet(f"QWidget#headerBar {{ background: {theme.BG_PANEL}; }}")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(metrics.pad_px * 2, metrics.pad_px, metrics.pad_px * 2, metrics.pad_px)
+        self.title = QLabel(title, bar)
+        self.title.setObjectName("heading")
+        self.title.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 600;")
+        self.feed_label = QLabel(bar)
+        self.feed_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.clock = QLabel(bar)
+        self.clock.setStyleSheet(f"font-size: {metrics.heading_px}px; font-weight: 700;")
+        # Long titles and ages must give way, never push the window past its screen.
+        for label in (self.title, self.feed_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(0)
+        self.feed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        row.addWidget(self.title, 1)
+        row.addWidget(self.feed_label, 1)
+        row.addSpacing(metrics.pad_px * 4)
+        row.addWidget(self.clock, 0)
+        outer.addWidget(bar)
+        self.banner = StaleBanner(metrics, self)
+        outer.addWidget(self.banner)
+        bridge.tick.connect(self.refresh)
+        bridge.feed_status_changed.connect(self._on_feed_status)
+        self.refresh()
+
+    @safe_slot
+    def _on_feed_status(self, status: FeedStatus) -> None:
+        self.refresh()
+
+    def is_banner_shown(self) -> bool:
+        return not self.banner.isHidden()
+
+    @safe_slot
+    def refresh(self) -> None:
+        now = utcnow().astimezone(WIB)
+        self.clock.setText(f"{now:%H:%M:%S} {t('clock.zone')}")
+        status = self.bridge.feed_status()
+        age = status.event_age_s()
+        state = status.state
+        color = theme.FEED_STATE_COLOR[state.value]
+        # Short enough for wall-size text: "● LANGSUNG · 4 detik".
+        age_text = format_age(age) if age is not None else t("feed.no_event")
+        # A shape as well as a colour: filled dot when live, hollow when not.
+        dot = "●" if state is FeedState.LIVE else "○"
+        self.feed_label.setText(f"{dot} {t('feed.' + state.value)} · {age_text}")
+        self.feed_label.setStyleSheet(f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;")
+        if state is FeedState.LIVE:
+            self.banner.hide()
+        else:
+            text = t("banner.stale", age=format_age(age)) if age is not None else t("banner.never")
+            self.banner.setText(text)
+            self.banner.show()
