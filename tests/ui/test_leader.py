@@ -1,0 +1,194 @@
+"""The leader overview shows the store's figures, charts and situations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from commandcenter import protocol as p
+from commandcenter.model import Acknowledgement, IncidentTimes
+from commandcenter.store import Store
+from commandcenter.timeutil import FakeClock
+from tests.factories import T0, incident_event, make_event
+from ui import i18n, theme
+from ui.i18n import format_minutes, t
+from ui.leader_view import (
+    EXTRA_STRINGS,
+    FUNNEL_KEYS,
+    HIST_BIN_MIN,
+    LeaderView,
+    arrival_samples_today,
+    district_rows,
+    format_age_short,
+    format_int,
+    format_pct,
+    histogram,
+    top_series,
+    unacknowledged_high,
+)
+
+pytestmark = pytest.mark.qt
+
+WALL = theme.metrics_for(1920, 1080, 55, 6.0)
+
+
+@pytest.fixture
+def view(qtbot, bridge):
+    v = LeaderView(bridge, WALL)
+    qtbot.addWidget(v)
+    v.resize(1920, 1080)
+    return v
+
+
+def test_extra_strings_have_both_languages():
+    for key, value in EXTRA_STRINGS.items():
+        assert value.get("id") and value.get("en"), key
+        assert i18n.STRINGS[key] == value
+
+
+def test_figures_equal_the_store_kpis(view, store):
+    k = store.kpis()
+    assert view.active_tile.value.text() == format_int(k.active_total) == "406"
+    assert view.unacked_tile.value.text() == format_int(len(unacknowledged_high(store)))
+    assert view.oldest_tile.value.text() == format_age_short(k.oldest_unhandled_age_s)
+    oldest = store.incidents[k.oldest_unhandled_id]
+    assert view.oldest_tile.detail.text() == f"{oldest.ticket}\n{oldest.location.kecamatan}"
+    assert view.arrival_tile.value.text() == format_minutes(k.arrival.median_s)
+    within = k.arrival.median_s <= k.response_target_s
+    assert view.arrival_state.text() == t("leader.within_target" if within else "leader.over_target")
+    assert view.arrival_tile.detail.text() == t(
+        "leader.arrival_detail", p90=format_minutes(k.arrival.p90_s),
+        pct=format_pct(k.arrival.within_target_share), target="15")
+    for key in FUNNEL_KEYS:
+        assert view.funnel.counts[key].text() == format_int(getattr(k.funnel, key))
+    assert view.funnel.names["prank"].text().endswith(f"{round(k.funnel.prank_share * 100)}%")
+    assert view.funnel.names["ghost"].text().endswith(f"{round(k.funnel.ghost_share * 100)}%")
+
+
+def test_format_helpers():
+    assert format_age_short(45) == "45 detik"
+    assert format_age_short(82 * 60 + 5) == "82 menit"
+    assert format_age_short(3.5 * 3600) == "3,5 jam"
+    assert format_int(1206) == "1.206"
+    assert histogram([0, 299, 300, 899, 901, 3600, 99999]) == [2, 1, 1, 1] + [0] * 7 + [0, 2]
+    assert district_rows({"A": 5, "B": 9, "C": 1, "D": 1}, 3) == [("B", 9), ("A", 5), (t("leader.others"), 2)]
+
+
+def test_unacknowledged_high_on_a_handcrafted_store():
+    store = Store(clock=FakeClock(T0 + dt.timedelta(minutes=5)))
+    acked = incident_event(1, id="inc-acked", priority="high", status="received")
+    open_ = incident_event(2, id="inc-open", priority="high", status="in_handling")
+    closed = incident_event(3, id="inc-closed", priority="high", status="closed",
+                            times=IncidentTimes(received=T0, closed=T0 + dt.timedelta(minutes=1)))
+    medium = incident_event(4, id="inc-medium", priority="medium", status="received")
+    ack = make_event(p.AlertAcknowledged(ack=Acknowledgement(
+        ack_id="ack-1", alert_id="al-1", operator="Sari", console="c1", at=T0, incident_id="inc-acked")),
+        seq=5)
+    store.apply_many([acked, open_, closed, medium, ack])
+    assert unacknowledged_high(store) == ["inc-open"]
+
+
+def test_charts_equal_the_kpis(view, store):
+    k = store.kpis()
+    drawn = view.hourly.stacked_rows()
+    top, rows = top_series(k.hourly_by_category, len(view.hourly.series))
+    assert list(drawn) == [*top, ""]
+    for code, row in zip([*top, ""], rows, strict=True):
+        assert drawn[code] == row
+    totals = [sum(col) for col in zip(*k.hourly_by_category.values(), strict=True)]
+    assert [sum(col) for col in zip(*drawn.values(), strict=True)] == totals
+
+    rows_shown = view.districts.rows
+    assert rows_shown == district_rows(k.active_by_kecamatan, len(rows_shown))
+    assert [int(w) for w in view.districts.bar.opts["width"]] == [n for _, n in rows_shown]
+    assert sum(n for _, n in rows_shown) == k.active_total
+    assert view.districts.texts[0].toPlainText() == f"{rows_shown[0][0]} {format_int(rows_shown[0][1])}"
+
+    counts = view.arrivals.counts()
+    assert sum(counts) == k.arrival.count
+    samples = arrival_samples_today(store)
+    assert len(samples) == k.arrival.count
+    assert counts == histogram(samples)
+    assert view.arrivals.target_line.value() == k.response_target_s / 60
+    within_bins = int(k.response_target_s / 60 // HIST_BIN_MIN)
+    assert sum(counts[:within_bins]) == k.arrival.within_target
+
+
+def test_charts_follow_changes_on_tick(qtbot, view, bridge, store):
+    bridge._tick_timer.stop()  # the test drives the ticks itself
+    before = sum(map(sum, view.hourly.stacked_rows().values()))
+    now = store.clock()
+    cs = store.apply(incident_event(
+        store.seq + 1, epoch=store.epoch, id="inc-new", priority="low", category="sampah_lingkungan",
+        times=IncidentTimes(received=now)))
+    with qtbot.waitSignal(bridge.changed, timeout=2000):
+        bridge.push_changes(cs)
+    assert view.active_tile.value.text() == format_int(store.kpis().active_total)  # figures at once
+    assert sum(map(sum, view.hourly.stacked_rows().values())) == before  # charts wait for the tick
+    bridge.tick.emit()
+    assert sum(map(sum, view.hourly.stacked_rows().values())) == before + 1
+
+
+def _situation_event(store: Store, seq: int, **changes) -> p.Event:
+    sit = next(iter(store.situations.values()))
+    fields = {f: getattr(sit, f) for f in sit.__struct_fields__}
+    fields.update(changes)
+    return make_event(p.SituationUpserted(situation=type(sit)(**fields)), seq=seq, epoch=store.epoch)
+
+
+def test_situation_panel_appears_and_disappears(qtbot, view, bridge, store):
+    sit = next(iter(store.situations.values()))
+    assert sit.status == "active"
+    assert not view.situation.isHidden()
+    assert view.situation.name.text() == sit.name
+    assert format_int(sit.households_affected) in view.situation.people.text()
+    assert format_int(sit.people_evacuated) in view.situation.people.text()
+    n = sum(1 for i in store.incidents.values() if i.situation_id == sit.id)
+    assert view.situation.reports.text().startswith(t("situation.incidents", n=format_int(n)))
+
+    ended = _situation_event(store, store.seq + 1, version=sit.version + 1, status="ended",
+                             ended_at=store.clock())
+    with qtbot.waitSignal(bridge.changed, timeout=2000):
+        bridge.push_changes(store.apply(ended))
+    qtbot.waitUntil(lambda: view.situation.isHidden())
+    assert not view.funnel.isHidden()  # the funnel has its place back
+
+    again = _situation_event(store, store.seq + 1, version=sit.version + 2, status="active", ended_at=None)
+    with qtbot.waitSignal(bridge.changed, timeout=2000):
+        bridge.push_changes(store.apply(again))
+    qtbot.waitUntil(lambda: not view.situation.isHidden())
+
+
+def _pixel_stats(path: Path) -> tuple[float, float, int]:
+    from PySide6.QtGui import QImage
+
+    img = QImage(str(path))
+    assert (img.width(), img.height()) == (1920, 1080)
+    dark = bright = 0
+    colours = set()
+    step = 4
+    total = 0
+    for y in range(0, img.height(), step):
+        for x in range(0, img.width(), step):
+            c = img.pixelColor(x, y)
+            lum = (0.2126 * c.red() + 0.7152 * c.green() + 0.0722 * c.blue()) / 255
+            dark += lum < 0.15
+            bright += lum > 0.75
+            colours.add(c.rgb())
+            total += 1
+    return dark / total, bright / total, len(colours)
+
+
+def test_screenshot_at_1920x1080(qtbot, view, tmp_path):
+    view.show()
+    qtbot.waitExposed(view)
+    view.refresh_charts()
+    path = tmp_path / "leader.png"
+    assert view.grab().save(str(path))
+    dark, bright, colours = _pixel_stats(path)
+    assert dark > 0.6  # a dark room: dark background dominates
+    assert bright > 0.01  # big bright figures and text
+    assert colours > 20  # not blank
+    assert view.width() == 1920  # nothing forced the window wider than the panel
