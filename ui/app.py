@@ -173,7 +173,7 @@ class WallWindow:
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         titles = " · ".join(t(f"view.{v[0]}") for v in plan.views)
-        self.header = ScreenHeader(bridge, self.metrics, f"112 OKI · {titles}", self.widget)
+        self.header = ScreenHeader(bridge, self.metrics, titles, self.widget)
         layout.addWidget(self.header)
         self.views: dict[str, Any] = {}
         if len(plan.views) == 1:

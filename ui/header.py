@@ -57,14 +57,15 @@ class ScreenHeader(QWidget):
         self.feed_label = QLabel(bar)
         self.feed_label.setTextFormat(Qt.TextFormat.PlainText)
         self.clock = QLabel(bar)
-        self.clock.setStyleSheet(f"font-size: {metrics.heading_px}px; font-weight: 700;")
-        # Long titles and ages must give way, never push the window past its screen.
-        for label in (self.title, self.feed_label):
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            label.setMinimumWidth(0)
+        self.clock.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 700;")
+        # The title gives way (it is clipped) so that the feed state and the
+        # clock always show in full and the window never grows past its screen.
+        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.title.setMinimumWidth(0)
+        self.feed_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.feed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         row.addWidget(self.title, 1)
-        row.addWidget(self.feed_label, 1)
+        row.addWidget(self.feed_label, 0)
         row.addSpacing(metrics.pad_px * 4)
         row.addWidget(self.clock, 0)
         outer.addWidget(bar)

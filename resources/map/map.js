@@ -1,0 +1,677 @@
+/* Live layer of the OKI Siaga 112 wall map.
+ *
+ * The base page (Leaflet map, district labels, optional boundaries and tiles)
+ * is made once by ui/map_page.py with folium. This file adds what changes:
+ * incident markers (clustered), unit markers, counts per district, selection.
+ * Python (ui/map_view.py) sends batched diffs through OkiMap.apply(); clicks go
+ * back through the QWebChannel object "mapBridge".
+ *
+ * Text from the feed (descriptions come from the public) is only ever put into
+ * the DOM with textContent, never as HTML.
+ */
+(function () {
+  "use strict";
+
+  var S = {
+    map: null,
+    opts: null,
+    py: null,
+    ready: false,
+    queue: [],            // calls made before init finished
+    applied: 0,           // batches applied (returned to Python as confirmation)
+    incidents: {},        // id -> L.Marker (data in marker.oki)
+    units: {},            // id -> L.Marker
+    cluster: null,
+    unitLayer: null,
+    districtLayer: null,
+    districtCounts: {},
+    agencyOn: {},         // agency code -> overlay checked
+    pulsing: {},          // incident id -> true
+    selected: "",
+    selPopup: null,
+    icons: {},
+    userMoved: false,
+    errors: 0
+  };
+
+  var SHAPES = {
+    circle: '<circle cx="50" cy="50" r="44"/>',
+    square: '<rect x="8" y="8" width="84" height="84" rx="6"/>',
+    triangle: '<polygon points="50,4 97,93 3,93"/>',
+    diamond: '<polygon points="50,2 98,50 50,98 2,50"/>',
+    star: '<polygon points="50,3 62,37 98,37 69,59 80,94 50,73 20,94 31,59 2,37 38,37"/>',
+    cross: '<polygon points="33,3 67,3 67,33 97,33 97,67 67,67 67,97 33,97 33,67 3,67 3,33 33,33"/>',
+    hexagon: '<polygon points="50,3 91,26.5 91,73.5 50,97 9,73.5 9,26.5"/>'
+  };
+  // Where the letter sits best inside each shape (the triangle's centre is low).
+  var LETTER_Y = { triangle: 72, star: 62 };
+  var PRIORITY_RANK = { high: 0, medium: 1, low: 2 };
+
+  function escapeHtml(text) {
+    var div = document.createElement("div");
+    div.textContent = String(text);
+    return div.innerHTML;
+  }
+
+  function logError(where, err) {
+    S.errors += 1;
+    console.error("OkiMap." + where + ": " + (err && err.stack ? err.stack : err));
+  }
+
+  // --- icons -----------------------------------------------------------------------
+
+  function incidentIcon(shape, priority, pulse, selected) {
+    var key = shape + "|" + priority + "|" + (pulse ? 1 : 0) + "|" + (selected ? 1 : 0);
+    var icon = S.icons[key];
+    if (icon) return icon;  // one L.DivIcon serves every marker that looks the same
+    var px = S.opts.markerPx;
+    var color = S.opts.colors.priority[priority] || S.opts.colors.accent;
+    var letter = escapeHtml(S.opts.priorityLetter[priority] || "?");
+    var body = SHAPES[shape] || SHAPES.circle;
+    var y = LETTER_Y[shape] || 52;
+    var svg = '<svg viewBox="0 0 100 100" width="' + px + '" height="' + px + '" aria-hidden="true">' +
+      '<g fill="' + color + '" stroke="' + S.opts.colors.bg + '" stroke-width="6" ' +
+      'stroke-linejoin="round">' + body + "</g>" +
+      '<text x="50" y="' + y + '" text-anchor="middle" dominant-baseline="middle" ' +
+      'fill="' + S.opts.colors.bg + '" font-size="46" font-weight="800">' + letter + "</text></svg>";
+    icon = L.divIcon({
+      html: svg,
+      className: "oki-incident oki-p-" + priority + (pulse ? " oki-pulse" : "") + (selected ? " oki-selected" : ""),
+      iconSize: [px, px],
+      iconAnchor: [px / 2, px / 2],
+      popupAnchor: [0, -px / 2]
+    });
+    S.icons[key] = icon;
+    return icon;
+  }
+
+  function unitIcon(agency, group) {
+    var key = "u|" + agency + "|" + group;
+    var icon = S.icons[key];
+    if (icon) return icon;
+    var px = Math.max(12, Math.round(S.opts.markerPx * 0.38));
+    var ag = agencyByCode(agency);
+    var fill = ag ? ag.color : S.opts.colors.textDim;
+    var ring = S.opts.colors.unitGroup[group] || S.opts.colors.textDim;
+    icon = L.divIcon({
+      html: '<span class="oki-unit-dot" style="background:' + fill + ";border-color:" + ring + '"></span>',
+      className: "oki-unit oki-unit-" + group,
+      iconSize: [px, px],
+      iconAnchor: [px / 2, px / 2],
+      popupAnchor: [0, -px / 2]
+    });
+    S.icons[key] = icon;
+    return icon;
+  }
+
+  function clusterIcon(cluster) {
+    var children = cluster.getAllChildMarkers();
+    var best = 2, pulse = false;
+    for (var i = 0; i < children.length; i++) {
+      var d = children[i].oki;
+      var rank = PRIORITY_RANK[d.priority];
+      if (rank < best) best = rank;
+      if (S.pulsing[d.id]) pulse = true;
+    }
+    var priority = ["high", "medium", "low"][best];
+    var count = cluster.getChildCount();
+    var px = Math.round(S.opts.markerPx * (count < 10 ? 1.1 : count < 100 ? 1.3 : 1.5));
+    var color = S.opts.colors.priority[priority];
+    var letter = escapeHtml(S.opts.priorityLetter[priority] || "");
+    return L.divIcon({
+      html: '<div class="oki-cluster-ring" style="border-color:' + color + '"><span class="oki-cluster-count">' +
+        count + '</span><span class="oki-cluster-letter" style="background:' + color + '">' + letter +
+        "</span></div>",
+      className: "oki-cluster" + (pulse ? " oki-pulse" : ""),
+      iconSize: [px, px]
+    });
+  }
+
+  // --- popups (textContent only) ------------------------------------------------------
+
+  function row(dl, label, value, className) {
+    if (value === undefined || value === null || value === "") return;
+    var dt = document.createElement("dt");
+    dt.textContent = label;
+    var dd = document.createElement("dd");
+    if (className) dd.className = className;
+    dd.textContent = String(value);
+    dl.appendChild(dt);
+    dl.appendChild(dd);
+  }
+
+  function incidentPopup(marker) {
+    var d = marker.oki, L_ = S.opts.labels;
+    var root = document.createElement("div");
+    root.className = "oki-popup";
+    root.setAttribute("data-incident", d.id);
+    var title = document.createElement("div");
+    title.className = "oki-popup-title";
+    title.textContent = d.ticket;
+    root.appendChild(title);
+    var dl = document.createElement("dl");
+    row(dl, L_.category, d.categoryLabel);
+    row(dl, L_.priority, d.priorityLabel);
+    row(dl, L_.status, d.statusLabel);
+    var place = [d.desa, d.kecamatan].filter(function (x) { return x; }).join(", ");
+    row(dl, L_.location, (d.approx ? "\u2248 " : "") + place);
+    row(dl, L_.description, d.description, "oki-desc");
+    root.appendChild(dl);
+    return root;
+  }
+
+  function unitPopup(marker) {
+    var d = marker.oki;
+    var root = document.createElement("div");
+    root.className = "oki-popup";
+    var title = document.createElement("div");
+    title.className = "oki-popup-title";
+    title.textContent = d.callsign;
+    root.appendChild(title);
+    var dl = document.createElement("dl");
+    var ag = agencyByCode(d.agency);
+    row(dl, S.opts.labels.units_col, ag ? ag.label : d.agency);
+    row(dl, S.opts.labels.status, d.statusLabel);
+    root.appendChild(dl);
+    return root;
+  }
+
+  // --- layers and filtering -----------------------------------------------------------
+
+  function agencyByCode(code) {
+    var list = S.opts.agencies;
+    for (var i = 0; i < list.length; i++) if (list[i].code === code) return list[i];
+    return null;
+  }
+
+  function shownByAgency(agencies) {
+    if (!agencies || !agencies.length) return true;
+    for (var i = 0; i < agencies.length; i++) {
+      if (S.agencyOn[agencies[i]] !== false) return true;
+    }
+    return false;
+  }
+
+  function refilter() {
+    var add = [], remove = [];
+    Object.keys(S.incidents).forEach(function (id) {
+      var m = S.incidents[id], want = shownByAgency(m.oki.agencies);
+      if (want && !m.okiIn) { add.push(m); m.okiIn = true; }
+      if (!want && m.okiIn) { remove.push(m); m.okiIn = false; }
+    });
+    if (remove.length) S.cluster.removeLayers(remove);
+    if (add.length) S.cluster.addLayers(add);
+    Object.keys(S.units).forEach(function (id) {
+      var m = S.units[id], want = shownByAgency([m.oki.agency]);
+      if (want && !S.unitLayer.hasLayer(m)) S.unitLayer.addLayer(m);
+      if (!want && S.unitLayer.hasLayer(m)) S.unitLayer.removeLayer(m);
+    });
+  }
+
+  function buildLayerControl() {
+    var o = S.opts, overlays = {};
+    overlays[escapeHtml(o.labels.incidents)] = S.cluster;
+    overlays[escapeHtml(o.labels.units)] = S.unitLayer;
+    if (S.districtLayer) overlays[escapeHtml(o.labels.districts)] = S.districtLayer;
+    if (S.tileLayer) overlays[escapeHtml(o.labels.tiles)] = S.tileLayer;
+    var agencyLayers = [];
+    o.agencies.forEach(function (ag) {
+      // An empty group stands for the agency: checking it filters markers in and out.
+      var group = L.layerGroup();
+      group.okiAgency = ag.code;
+      group.addTo(S.map);
+      S.agencyOn[ag.code] = true;
+      overlays['<span class="oki-swatch" style="background:' + ag.color + '"></span>' + escapeHtml(ag.label)] = group;
+      agencyLayers.push(group);
+    });
+    S.map.on("overlayadd overlayremove", function (e) {
+      if (e.layer && e.layer.okiAgency) {
+        S.agencyOn[e.layer.okiAgency] = e.type === "overlayadd";
+        refilter();
+      }
+    });
+    S.layerControl = L.control.layers(null, overlays, { collapsed: true, position: "topright" });
+    if (o.interactive) S.layerControl.addTo(S.map);
+  }
+
+  // --- district labels and counts ---------------------------------------------------
+
+  function districtKey(name) { return String(name).replace(/\s+/g, "").toLowerCase(); }
+
+  function choroplethColor(n) {
+    var steps = S.opts.colors.choropleth, color = null;
+    for (var i = 0; i < steps.length; i++) if (n >= steps[i][0]) color = steps[i][1];
+    return color;
+  }
+
+  function styleDistricts() {
+    if (!S.districtLayer) return;
+    S.districtLayer.eachLayer(function (layer) {
+      var key = layer.feature && layer.feature.properties ? layer.feature.properties.oki_key : "";
+      var n = S.districtCounts[key] || 0;
+      var color = choroplethColor(n);
+      layer.setStyle({ fillColor: color || S.opts.colors.panel, fillOpacity: color ? 0.75 : 0.0 });
+    });
+  }
+
+  function labelElements() {
+    return Array.prototype.slice.call(document.querySelectorAll(".oki-district[data-key]"));
+  }
+
+  function updateLabelCounts() {
+    labelElements().forEach(function (el) {
+      var n = S.districtCounts[el.getAttribute("data-key")] || 0;
+      var span = el.querySelector(".oki-district-count");
+      span.textContent = n > 0 ? String(n) : "";
+      el.classList.toggle("oki-has-count", n > 0);
+    });
+  }
+
+  // Greedy label placement: districts with more active incidents first. Each
+  // label tries spots centred over its centroid (below and above first:
+  // incidents without coordinates sit on the centroid; never far to one side,
+  // where a wide label would name the neighbouring district), on one line and
+  // then on two. It takes the spot covering no other label and the fewest
+  // incident markers or clusters (markers are drawn above labels anyway); a
+  // label that fits nowhere is hidden: at a wall's text size the small central
+  // districts cannot all be named at once.
+  //
+  // [x%, y%, penalty]: a spot to one side costs like covering three markers.
+  var PLACEMENTS = [[-50, 12, 0], [-50, -112, 0], [-50, -50, 0], [6, -50, 3], [-106, -50, 3]];
+
+  function boxOf(el) {
+    var r = el.getBoundingClientRect();
+    return { l: r.left - 4, t: r.top - 2, r: r.right + 4, b: r.bottom + 2 };
+  }
+
+  function overlapCount(a, list) {
+    var n = 0;
+    for (var i = 0; i < list.length; i++) {
+      var p = list[i];
+      if (!(a.r <= p.l || a.l >= p.r || a.b <= p.t || a.t >= p.b)) n += 1;
+    }
+    return n;
+  }
+
+  function declutter() {
+    if (!S.map) return;
+    var els = labelElements();
+    els.sort(function (a, b) {
+      var na = S.districtCounts[a.getAttribute("data-key")] || 0;
+      var nb = S.districtCounts[b.getAttribute("data-key")] || 0;
+      return nb - na || a.textContent.length - b.textContent.length;
+    });
+    var size = S.map.getSize();
+    var obstacles = Array.prototype.map.call(
+      document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"), boxOf);
+    var placed = [];
+    els.forEach(function (el) {
+      el.style.visibility = "hidden";
+      var best = null, bestCost = Infinity;
+      for (var wrap = 0; wrap < 2 && bestCost > 0; wrap++) {
+        for (var i = 0; i < PLACEMENTS.length && bestCost > 0; i++) {
+          el.classList.toggle("oki-wrap", wrap === 1);
+          el.style.transform = "translate(" + PLACEMENTS[i][0] + "%, " + PLACEMENTS[i][1] + "%)";
+          var box = boxOf(el);
+          if (box.l < 0 || box.t < 0 || box.r > size.x || box.b > size.y) continue;
+          if (overlapCount(box, placed)) continue;
+          var cost = overlapCount(box, obstacles) + PLACEMENTS[i][2];
+          if (cost < bestCost) { best = [wrap, i, box]; bestCost = cost; }
+        }
+      }
+      if (best) {
+        el.classList.toggle("oki-wrap", best[0] === 1);
+        el.style.transform = "translate(" + PLACEMENTS[best[1]][0] + "%, " + PLACEMENTS[best[1]][1] + "%)";
+        placed.push(best[2]);
+      }
+      el.style.visibility = best ? "visible" : "hidden";
+      el.classList.toggle("oki-label-hidden", !best);
+    });
+  }
+
+  var declutterPending = false;
+  var declutterTimer = null;
+  function scheduleDeclutter() {
+    if (!declutterPending) {
+      declutterPending = true;
+      requestAnimationFrame(function () { declutterPending = false; declutter(); });
+    }
+    // Again once markercluster's chunked loading has drawn the clusters.
+    if (declutterTimer) clearTimeout(declutterTimer);
+    declutterTimer = setTimeout(function () { declutterTimer = null; declutter(); }, 400);
+  }
+
+  // --- API ---------------------------------------------------------------------------
+
+  function onIncidentClick(e) {
+    var id = e.target.oki.id;
+    if (S.py) S.py.markerClicked(id);
+  }
+
+  function placeOf(d) { return [d.lat, d.lon]; }
+
+  function popupOptions() {
+    // Leaflet sizes popups by measuring unwrapped content; bounds in em of the
+    // popup text keep the two columns readable.
+    return { minWidth: Math.round(S.opts.popupPx * 10), maxWidth: Math.round(S.opts.popupPx * 17),
+             autoPanPadding: [24, 24] };
+  }
+
+  // Leaflet drops a zoom requested while another zoom animates (_tryAnimatedZoom),
+  // so selection waits for the map to be still.
+  function whenStill(fn) {
+    if (S.map._animatingZoom || S.cluster._inZoomAnimation) {
+      S.map.once("zoomend", function () { setTimeout(function () { whenStill(fn); }, 0); });
+    } else {
+      fn();
+    }
+  }
+
+  function closeSelectedPopup() {
+    if (S.selPopup) {
+      S.map.closePopup(S.selPopup);
+      S.selPopup = null;
+    }
+    S.map.closePopup();
+  }
+
+  // An operator's console zooms in until the marker leaves its cluster; the wall
+  // keeps its overview and shows the popup where the incident is, over its cluster.
+  function openSelectedPopup(m) {
+    if (S.opts.interactive && m.okiIn) {
+      whenStill(function () {
+        if (S.selected !== m.oki.id) return;
+        S.cluster.zoomToShowLayer(m, function () { if (S.selected === m.oki.id) m.openPopup(); });
+      });
+      return;
+    }
+    S.selPopup = L.popup(popupOptions())
+      .setLatLng(m.getLatLng())
+      .setContent(incidentPopup(m));
+    S.selPopup.openOn(S.map);
+  }
+
+  var api = {
+    upsertIncidents: function (list) {
+      var add = [], refresh = [];
+      list.forEach(function (d) {
+        var m = S.incidents[d.id];
+        var icon = incidentIcon(d.shape, d.priority, !!S.pulsing[d.id], S.selected === d.id);
+        if (!m) {
+          m = L.marker(placeOf(d), { icon: icon, keyboard: false, riseOnHover: true });
+          m.oki = d;
+          m.on("click", onIncidentClick);
+          m.bindPopup(incidentPopup, popupOptions());
+          S.incidents[d.id] = m;
+          m.okiIn = false;
+        } else {
+          var old = m.oki;
+          m.oki = d;
+          if (old.lat !== d.lat || old.lon !== d.lon) m.setLatLng(placeOf(d));
+          if (m.options.icon !== icon) { m.setIcon(icon); if (m.okiIn) refresh.push(m); }
+          if (m.isPopupOpen()) m.getPopup().setContent(incidentPopup).update();
+          if (S.selPopup && S.selected === d.id) S.selPopup.setLatLng(placeOf(d)).setContent(incidentPopup(m));
+        }
+        var want = shownByAgency(d.agencies);
+        if (want && !m.okiIn) { add.push(m); m.okiIn = true; }
+        if (!want && m.okiIn) { S.cluster.removeLayer(m); m.okiIn = false; }
+      });
+      if (add.length) S.cluster.addLayers(add);
+      if (refresh.length) S.cluster.refreshClusters(refresh);
+    },
+
+    removeIncidents: function (ids) {
+      var remove = [];
+      ids.forEach(function (id) {
+        var m = S.incidents[id];
+        if (!m) return;
+        if (m.okiIn) remove.push(m);
+        m.closePopup();
+        delete S.incidents[id];
+        delete S.pulsing[id];
+        if (S.selected === id) {
+          S.selected = "";
+          closeSelectedPopup();
+        }
+      });
+      if (remove.length) S.cluster.removeLayers(remove);
+    },
+
+    upsertUnits: function (list) {
+      list.forEach(function (d) {
+        var m = S.units[d.id];
+        var icon = unitIcon(d.agency, d.group);
+        if (!m) {
+          // Below incidents: a unit on scene must not hide the incident it serves.
+          m = L.marker([d.lat, d.lon], { icon: icon, keyboard: false, zIndexOffset: -1000 });
+          m.oki = d;
+          m.bindPopup(unitPopup);
+          S.units[d.id] = m;
+          if (shownByAgency([d.agency])) S.unitLayer.addLayer(m);
+        } else {
+          var old = m.oki;
+          m.oki = d;
+          // Moving keeps the same marker (and its DOM element): no flicker, no rebuild.
+          if (old.lat !== d.lat || old.lon !== d.lon) m.setLatLng([d.lat, d.lon]);
+          if (m.options.icon !== icon) m.setIcon(icon);
+          if (m.isPopupOpen()) m.getPopup().setContent(unitPopup).update();
+        }
+      });
+    },
+
+    removeUnits: function (ids) {
+      ids.forEach(function (id) {
+        var m = S.units[id];
+        if (!m) return;
+        S.unitLayer.removeLayer(m);
+        delete S.units[id];
+      });
+    },
+
+    setDistrictCounts: function (counts) {
+      var next = {};
+      Object.keys(counts).forEach(function (name) { next[districtKey(name)] = counts[name]; });
+      S.districtCounts = next;
+      styleDistricts();
+      updateLabelCounts();
+      scheduleDeclutter();
+    },
+
+    setPulsing: function (ids) {
+      var next = {}, seen = {}, refresh = [];
+      ids.forEach(function (id) { next[id] = true; });
+      var previous = S.pulsing;
+      S.pulsing = next;
+      Object.keys(previous).concat(ids).forEach(function (id) {
+        var m = S.incidents[id];
+        if (seen[id] || !m || !!previous[id] === !!next[id]) return;
+        seen[id] = true;
+        m.setIcon(incidentIcon(m.oki.shape, m.oki.priority, !!next[id], S.selected === id));
+        if (m.okiIn) refresh.push(m);
+      });
+      // Cluster icons pulse when they hold a pulsing incident.
+      if (refresh.length) S.cluster.refreshClusters(refresh);
+    },
+
+    select: function (id) {
+      var prev = S.incidents[S.selected];
+      S.selected = id || "";
+      closeSelectedPopup();
+      if (prev) {
+        prev.setIcon(incidentIcon(prev.oki.shape, prev.oki.priority, !!S.pulsing[prev.oki.id], false));
+        if (prev.okiIn) S.cluster.refreshClusters([prev]);
+      }
+      var m = S.incidents[S.selected];
+      if (!m) {
+        if (!S.opts.interactive) fitRegency();
+        return;
+      }
+      m.setIcon(incidentIcon(m.oki.shape, m.oki.priority, !!S.pulsing[m.oki.id], true));
+      openSelectedPopup(m);
+    },
+
+    clearAll: function () {
+      S.cluster.clearLayers();
+      S.unitLayer.clearLayers();
+      closeSelectedPopup();
+      S.incidents = {};
+      S.units = {};
+      S.pulsing = {};
+      S.selected = "";
+      S.districtCounts = {};
+      styleDistricts();
+      updateLabelCounts();
+      scheduleDeclutter();
+    }
+  };
+
+  function fitRegency() {
+    // No animation: a zoom in flight would swallow the next one (see whenStill).
+    S.map.fitBounds(S.opts.bounds, { padding: [8, 8], animate: false });
+  }
+
+  function run(name, arg) {
+    try {
+      api[name](arg);
+    } catch (err) {
+      logError(name, err);
+    }
+  }
+
+  // --- public object -------------------------------------------------------------------
+
+  var OkiMap = {
+    /* Called once by the page folium made, after the map and its layers exist. */
+    init: function (map, districtLayer, tileLayer, opts) {
+      S.map = map;
+      S.opts = opts;
+      S.districtLayer = districtLayer;
+      S.tileLayer = tileLayer;
+      var root = document.documentElement.style;
+      root.setProperty("--oki-label-px", opts.labelPx + "px");
+      root.setProperty("--oki-popup-px", opts.popupPx + "px");
+      root.setProperty("--oki-marker-px", opts.markerPx + "px");
+      document.body.classList.toggle("oki-interactive", !!opts.interactive);
+      S.cluster = L.markerClusterGroup({
+        chunkedLoading: true,
+        chunkInterval: 100,
+        showCoverageOnHover: false,
+        spiderfyOnMaxZoom: true,
+        removeOutsideVisibleBounds: true,
+        maxClusterRadius: Math.round(opts.markerPx * 1.4),
+        iconCreateFunction: clusterIcon
+      }).addTo(map);
+      S.unitLayer = L.layerGroup().addTo(map);
+      buildLayerControl();
+      fitRegency();
+      map.on("zoomend moveend resize", scheduleDeclutter);
+      S.cluster.on("animationend", scheduleDeclutter);
+      map.on("resize", function () { if (!S.opts.interactive) fitRegency(); });
+      styleDistricts();
+      scheduleDeclutter();
+      var done = function () {
+        S.ready = true;
+        var queued = S.queue;
+        S.queue = [];
+        queued.forEach(function (call) { OkiMap.apply(call); });
+        if (S.py) S.py.pageReady();
+      };
+      if (typeof qt !== "undefined" && qt.webChannelTransport && typeof QWebChannel !== "undefined") {
+        new QWebChannel(qt.webChannelTransport, function (channel) {
+          S.py = channel.objects.mapBridge || null;
+          done();
+        });
+      } else {
+        done();  // opened in a plain browser (debugging): no Python side
+      }
+    },
+
+    /* One batch of diffs: [[name, argument], ...]. Returns the batch number,
+     * which runJavaScript hands back to Python as the confirmation. */
+    apply: function (ops) {
+      if (!S.ready) {
+        S.queue.push(ops);
+        return -1;
+      }
+      for (var i = 0; i < ops.length; i++) run(ops[i][0], ops[i][1]);
+      S.applied += 1;
+      scheduleDeclutter();  // markers moved: labels may have to make room
+      return S.applied;
+    },
+
+    upsertIncidents: function (list) { return OkiMap.apply([["upsertIncidents", list]]); },
+    removeIncidents: function (ids) { return OkiMap.apply([["removeIncidents", ids]]); },
+    upsertUnits: function (list) { return OkiMap.apply([["upsertUnits", list]]); },
+    removeUnits: function (ids) { return OkiMap.apply([["removeUnits", ids]]); },
+    setDistrictCounts: function (counts) { return OkiMap.apply([["setDistrictCounts", counts]]); },
+    setPulsing: function (ids) { return OkiMap.apply([["setPulsing", ids]]); },
+    select: function (id) { return OkiMap.apply([["select", id]]); },
+    clearAll: function () { return OkiMap.apply([["clearAll", null]]); },
+
+    // --- for tests and diagnostics (read-only) ---
+    isReady: function () { return S.ready; },
+    counts: function () {
+      var visibleUnits = 0;
+      S.unitLayer.eachLayer(function () { visibleUnits += 1; });
+      return {
+        incidents: S.cluster.getLayers().length,
+        incidentsTotal: Object.keys(S.incidents).length,
+        units: visibleUnits,
+        unitsTotal: Object.keys(S.units).length,
+        districts: S.districtLayer ? S.districtLayer.getLayers().length : 0,
+        pulsing: Object.keys(S.pulsing).length,
+        applied: S.applied,
+        errors: S.errors
+      };
+    },
+    districtStyle: function (name) {
+      var key = districtKey(name), found = null;
+      if (!S.districtLayer) return null;
+      S.districtLayer.eachLayer(function (layer) {
+        if (layer.feature.properties.oki_key === key) {
+          found = { fillColor: layer.options.fillColor, fillOpacity: layer.options.fillOpacity,
+                    count: S.districtCounts[key] || 0 };
+        }
+      });
+      return found;
+    },
+    popupOf: function (id) {
+      var m = S.incidents[id];
+      if (!m) return null;
+      var el = incidentPopup(m);
+      return { text: el.textContent, html: el.innerHTML, imgs: el.querySelectorAll("img").length };
+    },
+    openPopupDom: function () {
+      var el = document.querySelector(".leaflet-popup-content .oki-popup");
+      if (!el) return null;
+      return { id: el.getAttribute("data-incident"), text: el.textContent,
+               imgs: el.querySelectorAll("img").length, scripts: el.querySelectorAll("script").length };
+    },
+    clickMarker: function (id) {
+      var m = S.incidents[id];
+      if (!m) return false;
+      m.fire("click", { latlng: m.getLatLng() });
+      return true;
+    },
+    setAgencyVisible: function (code, visible) {
+      S.map.eachLayer(function (layer) {
+        if (layer.okiAgency === code && !visible) S.map.removeLayer(layer);
+      });
+      if (visible) {
+        S.layerControl._layers.forEach(function (entry) {
+          if (entry.layer.okiAgency === code) S.map.addLayer(entry.layer);
+        });
+      }
+      return S.agencyOn[code];
+    },
+    unitPosition: function (id) {
+      var m = S.units[id];
+      return m ? [m.getLatLng().lat, m.getLatLng().lng] : null;
+    },
+    visibleLabels: function () {
+      return labelElements().filter(function (el) { return el.style.visibility !== "hidden"; }).length;
+    }
+  };
+
+  window.OkiMap = OkiMap;
+})();

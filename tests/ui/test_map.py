@@ -1,0 +1,413 @@
+"""The live map, in a real QtWebEngine page (offscreen).
+
+Waits are on signals and conditions, never sleeps. The page is queried through
+``MapView.run_js_json`` (the same queue as the diffs, so an answer reflects
+everything sent before the question).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+# QtWebEngineWidgets must be imported before the QApplication is created. This
+# runs at collection, before pytest-qt's qapp fixture makes the application.
+import PySide6.QtWebEngineWidgets  # noqa: F401
+import pytest
+
+from commandcenter import protocol as p
+from commandcenter.config import Config
+from commandcenter.model import ACTIVE_STATUSES, Incident, Location
+from commandcenter.store import ChangeSet, Store
+from tests.conftest import SHARED_DATA
+from ui import map_page, theme
+from ui.bridge import EngineBridge
+from ui.map_view import MapView
+
+BOUNDARY_FILE = SHARED_DATA / "oki-kecamatan.geojson"
+HOSTILE = "<img src=x onerror=alert(1)>"
+WAIT_MS = 30_000
+
+pytestmark = [
+    pytest.mark.qt,
+    # QtWebEngine probes for GPU back-ends when its first view is created; on a
+    # headless machine without GPU every probe fails with a Qt warning and it
+    # falls back to software rendering, which is what these tests want. Only
+    # these probe messages are ignored, nothing the map itself could cause.
+    pytest.mark.qt_log_ignore(
+        r"^QRhiGles2: Failed to create",
+        r"^Failed to create RHI for backend",
+        r"^This plugin does not support createPlatformVulkanInstance",
+        r"^QVulkanInstance: Failed to initialize Vulkan",
+        r"^GBM is not supported with the current configuration",
+        r"^GPUInfo not initialized",
+        r"^Unable to detect GPU vendor",
+    ),
+]
+
+
+# --- helpers -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def make_view(qtbot: Any, bridge: EngineBridge, tmp_path: Path) -> Callable[..., MapView]:
+    """Build a MapView (by default waiting until its page is ready and has everything)."""
+
+    def make(b: EngineBridge | None = None, *, wait: bool = True, **kwargs: Any) -> MapView:
+        kwargs.setdefault("metrics", theme.metrics_for(1280, 720, 55.0, 6.0))
+        kwargs.setdefault("page_dir", tmp_path / "page")
+        view = MapView(b or bridge, **kwargs)
+        qtbot.addWidget(view)
+        view.resize(1280, 720)
+        view.show()
+        if wait:
+            wait_idle(qtbot, view)
+        return view
+
+    return make
+
+
+def wait_idle(qtbot: Any, view: MapView) -> None:
+    if not view.is_ready():
+        with qtbot.waitSignal(view.ready, timeout=WAIT_MS):
+            pass
+    qtbot.waitUntil(view.is_idle, timeout=WAIT_MS)
+
+
+def js(qtbot: Any, view: MapView, expression: str) -> Any:
+    box: list[Any] = []
+    view.run_js_json(expression, box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
+    return box[0]
+
+
+def counts(qtbot: Any, view: MapView) -> dict[str, int]:
+    box: list[Any] = []
+    view.marker_count_js(box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
+    return box[0]
+
+
+def active(store: Store) -> list[Incident]:
+    return [i for i in store.incidents.values() if i.status in ACTIVE_STATUSES]
+
+
+def apply_event(store: Store, body: p.EventBody) -> ChangeSet:
+    event = p.Event(epoch=store.epoch, seq=store.seq + 1, id=f"ev-test-{store.seq + 1}",
+                    ts=store.clock(), body=body)
+    return store.apply(event)
+
+
+def push(qtbot: Any, bridge: EngineBridge, view: MapView, changes: ChangeSet) -> None:
+    """Hand ``changes`` to the bridge and wait until the page confirmed them."""
+    assert changes, "the event changed nothing"
+    with qtbot.waitSignal(view.batch_applied, timeout=WAIT_MS):
+        bridge.push_changes(changes)
+    qtbot.waitUntil(view.is_idle, timeout=WAIT_MS)
+
+
+def new_incident(store: Store, incident_id: str, **changes: Any) -> Incident:
+    template = active(store)[0]
+    return msgspec.structs.replace(template, id=incident_id, ticket=f"T-{incident_id}", version=1,
+                                   status="received", tasks=[], units=[], **changes)
+
+
+def with_boundaries(config: Config) -> Config:
+    return msgspec.structs.replace(
+        config, map=msgspec.structs.replace(config.map, boundary_geojson=str(BOUNDARY_FILE)))
+
+
+# --- the page --------------------------------------------------------------------------
+
+
+def test_page_needs_no_internet(config: Config, tmp_path: Path) -> None:
+    online = msgspec.structs.replace(config, map=msgspec.structs.replace(config.map, online_tiles=True))
+    for cfg in (config, online):
+        page = map_page.render_html(cfg)
+        assert map_page.remote_references(page) == []
+        for tag in re.findall(r"<(?:script|link)\b[^>]*>", page):
+            assert "http:" not in tag and "https:" not in tag, tag
+        # The only remote URL at all is the optional tile template.
+        remote = set(re.findall(r"https?://[^\"'\s]+", page))
+        assert remote == ({config.map.tile_url} if cfg is online else set())
+    path = map_page.build_page(config, out_dir=tmp_path)
+    for src in re.findall(r'(?:src|href)="(assets/[^"]+)"', path.read_text(encoding="utf-8")):
+        assert (tmp_path / src).is_file(), src
+    assert "qrc:///qtwebchannel/qwebchannel.js" in path.read_text(encoding="utf-8")
+    # Building again with the same config reuses the same file (the name is a content hash).
+    assert map_page.build_page(config, out_dir=tmp_path) == path
+
+
+def test_page_labels_every_district_and_escapes_config_text(config: Config) -> None:
+    page = map_page.render_html(config)
+    for district in config.districts:
+        assert f'data-key=\\"{map_page.district_key(district.name)}\\"' in page
+    assert "</script>" not in page.split("OkiMap.init(", 1)[1].split(");", 1)[0]
+
+
+def test_view_queues_calls_until_the_page_is_ready(qtbot: Any, make_view: Callable[..., MapView],
+                                                   store: Store) -> None:
+    view = make_view(wait=False)
+    assert not view.is_ready()
+    assert view.pending_calls() >= 2  # clearAll + units, then incident chunks
+    wait_idle(qtbot, view)
+    assert view.pending_calls() == 0
+    assert view.js_errors() == []
+
+
+# --- markers ---------------------------------------------------------------------------
+
+
+def test_markers_match_the_store(qtbot: Any, make_view: Callable[..., MapView], store: Store) -> None:
+    view = make_view()
+    c = counts(qtbot, view)
+    assert c["incidents"] == c["incidentsTotal"] == len(active(store))
+    assert c["units"] == c["unitsTotal"] == sum(1 for u in store.units.values() if u.position)
+    high = {i.id for i in active(store) if i.priority == "high"}
+    assert c["pulsing"] == len(high)  # no acknowledgements in this store yet
+    assert c["errors"] == 0
+    assert view.js_errors() == []
+
+
+def test_new_update_and_close_change_the_markers(qtbot: Any, make_view: Callable[..., MapView],
+                                                 bridge: EngineBridge, store: Store) -> None:
+    view = make_view()
+    before = counts(qtbot, view)["incidents"]
+
+    added = new_incident(store, "map-new-1")
+    push(qtbot, bridge, view, apply_event(store, p.IncidentUpserted(incident=added)))
+    assert counts(qtbot, view)["incidents"] == before + 1
+
+    moved = msgspec.structs.replace(added, version=2, status="verified",
+                                    location=msgspec.structs.replace(added.location, lat=-3.0, lon=105.0))
+    push(qtbot, bridge, view, apply_event(store, p.IncidentUpserted(incident=moved)))
+    assert counts(qtbot, view)["incidents"] == before + 1
+
+    victim = active(store)[1]
+    now = store.clock()
+    closed = msgspec.structs.replace(victim, version=victim.version + 1, status="closed",
+                                     times=msgspec.structs.replace(victim.times, closed=now))
+    push(qtbot, bridge, view, apply_event(store, p.IncidentUpserted(incident=closed)))
+    cancelled = msgspec.structs.replace(moved, version=3, status="cancelled")
+    push(qtbot, bridge, view, apply_event(store, p.IncidentUpserted(incident=cancelled)))
+    c = counts(qtbot, view)
+    assert c["incidents"] == c["incidentsTotal"] == before - 1 == len(active(store))
+    assert view.js_errors() == []
+
+
+def test_units_move_without_being_recreated(qtbot: Any, make_view: Callable[..., MapView],
+                                            bridge: EngineBridge, store: Store) -> None:
+    view = make_view()
+    unit = next(u for u in store.units.values() if u.position is not None)
+    # Tag the marker object in the page: the same object must survive the move.
+    js(qtbot, view, f"(OkiMap.__probe = true, OkiMap.unitPosition({unit.id!r}))")
+    assert unit.position is not None
+    pos = msgspec.structs.replace(unit.position, lat=-3.2, lon=105.3)
+    push(qtbot, bridge, view, apply_event(store, p.UnitUpserted(
+        unit=msgspec.structs.replace(unit, version=unit.version + 1, position=pos))))
+    assert js(qtbot, view, f"OkiMap.unitPosition({unit.id!r})") == [-3.2, 105.3]
+    assert counts(qtbot, view)["units"] == sum(1 for u in store.units.values() if u.position)
+
+
+def test_incident_without_coordinates_sits_near_its_district(qtbot: Any, make_view: Callable[..., MapView],
+                                                             config: Config, store: Store) -> None:
+    view = make_view(wait=False)
+    district = config.districts[0]
+    inc = new_incident(store, "map-nocoord", location=Location(kecamatan=district.name, desa="Desa X"))
+    a, b = view.incident_payload(inc), view.incident_payload(inc)
+    assert a == b and a["approx"] is True  # deterministic
+    assert abs(a["lat"] - district.lat) < 0.02 and abs(a["lon"] - district.lon) < 0.02
+    assert (a["lat"], a["lon"]) != (district.lat, district.lon)
+    other = view.incident_payload(msgspec.structs.replace(inc, id="map-nocoord-2"))
+    assert (other["lat"], other["lon"]) != (a["lat"], a["lon"])
+
+
+def test_reset_sends_everything_again(qtbot: Any, make_view: Callable[..., MapView],
+                                      bridge: EngineBridge, store: Store) -> None:
+    view = make_view()
+    before = counts(qtbot, view)
+    push(qtbot, bridge, view, ChangeSet.full_reset())
+    after = counts(qtbot, view)
+    assert after["incidents"] == before["incidents"] == len(active(store))
+    assert after["units"] == before["units"]
+
+
+def test_pulsing_follows_the_override(qtbot: Any, make_view: Callable[..., MapView], store: Store) -> None:
+    view = make_view()
+    some = [i.id for i in active(store)][:3]
+    view.set_pulsing(some)
+    assert counts(qtbot, view)["pulsing"] == 3
+    view.set_pulsing(None)
+    assert counts(qtbot, view)["pulsing"] == sum(1 for i in active(store) if i.priority == "high")
+
+
+# --- text from the feed ------------------------------------------------------------------
+
+
+def test_hostile_description_shows_as_text(qtbot: Any, make_view: Callable[..., MapView],
+                                           bridge: EngineBridge, store: Store) -> None:
+    view = make_view()
+    inc = new_incident(store, "map-hostile", description=HOSTILE)
+    push(qtbot, bridge, view, apply_event(store, p.IncidentUpserted(incident=inc)))
+    bridge.select_incident(inc.id)  # the page opens its popup
+
+    def popup_open() -> bool:
+        dom = js(qtbot, view, "OkiMap.openPopupDom()")
+        return bool(dom) and dom["id"] == inc.id
+
+    qtbot.waitUntil(popup_open, timeout=WAIT_MS)
+    dom = js(qtbot, view, "OkiMap.openPopupDom()")
+    assert HOSTILE in dom["text"]
+    assert inc.ticket in dom["text"]
+    assert dom["imgs"] == 0 and dom["scripts"] == 0
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-popup img').length") == 0
+    assert view.js_errors() == []
+
+
+# --- selection -----------------------------------------------------------------------------
+
+
+def test_clicking_a_marker_selects_the_incident(qtbot: Any, make_view: Callable[..., MapView],
+                                                bridge: EngineBridge, store: Store) -> None:
+    view = make_view()
+    target = active(store)[5].id
+    with qtbot.waitSignal(bridge.incident_selected, timeout=WAIT_MS,
+                          check_params_cb=lambda incident_id: incident_id == target):
+        assert js(qtbot, view, f"OkiMap.clickMarker({target!r})") is True
+    assert bridge.selected_incident == target
+
+
+def test_clicks_on_a_display_only_wall_select_nothing(qtbot: Any, make_view: Callable[..., MapView],
+                                                      bridge: EngineBridge, store: Store) -> None:
+    view = make_view(interactive=False)
+    target = active(store)[5].id
+    assert js(qtbot, view, f"OkiMap.clickMarker({target!r})") is True
+    # The slot call travels through the same channel as the answer below.
+    assert js(qtbot, view, "OkiMap.counts()")["incidents"] > 0
+    assert bridge.selected_incident == ""
+
+
+# --- districts -------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not BOUNDARY_FILE.is_file(), reason="demo boundary file not present")
+def test_boundaries_make_a_live_choropleth(qtbot: Any, make_view: Callable[..., MapView],
+                                           config: Config, store: Store) -> None:
+    cfg = with_boundaries(config)
+    geo_bridge = EngineBridge(cfg, store)
+    try:
+        view = make_view(geo_bridge)
+        assert counts(qtbot, view)["districts"] == 18
+        by_kecamatan = store.kpis().active_by_kecamatan
+        empty = next((d.name for d in cfg.districts if not by_kecamatan.get(d.name)), None)
+        busy = max(by_kecamatan, key=lambda k: by_kecamatan[k])
+        busy_style = js(qtbot, view, f"OkiMap.districtStyle({busy!r})")
+        assert busy_style["count"] == by_kecamatan[busy]
+        assert busy_style["fillOpacity"] > 0
+
+        name = empty or cfg.districts[0].name
+        before = js(qtbot, view, f"OkiMap.districtStyle({name!r})")
+        district = cfg.district_by_name(name)
+        assert district is not None
+        inc = new_incident(store, "map-district", location=Location(
+            kecamatan=district.name, lat=district.lat, lon=district.lon))
+        push(qtbot, geo_bridge, view, apply_event(store, p.IncidentUpserted(incident=inc)))
+        after = js(qtbot, view, f"OkiMap.districtStyle({name!r})")
+        assert after["count"] == before["count"] + 1
+        if empty is not None:
+            assert before["fillOpacity"] == 0 and after["fillOpacity"] > 0
+        assert view.js_errors() == []
+    finally:
+        geo_bridge.shutdown()
+        geo_bridge.deleteLater()
+
+
+def test_without_boundaries_the_map_still_counts_per_district(qtbot: Any,
+                                                              make_view: Callable[..., MapView],
+                                                              store: Store) -> None:
+    view = make_view()
+    assert counts(qtbot, view)["districts"] == 0
+    shown = js(qtbot, view, "Array.from(document.querySelectorAll('.oki-district-count'))"
+                            ".map(e => e.textContent).filter(t => t).length")
+    assert shown == sum(1 for k, v in store.kpis().active_by_kecamatan.items() if k and v)
+    assert js(qtbot, view, "OkiMap.visibleLabels()") > 0
+
+
+# --- robustness ---------------------------------------------------------------------------------
+
+
+def test_crashed_render_process_is_reloaded(qtbot: Any, make_view: Callable[..., MapView],
+                                            store: Store) -> None:
+    view = make_view()
+    pid = view.web_page().renderProcessPid()
+    assert pid > 0
+    with qtbot.waitSignal(view.render_process_lost, timeout=WAIT_MS):
+        os.kill(pid, signal.SIGKILL)
+    wait_idle(qtbot, view)
+    assert view.web_page().renderProcessPid() != pid
+    assert counts(qtbot, view)["incidents"] == len(active(store))
+
+
+def test_callbacks_after_teardown_are_ignored(qtbot: Any, make_view: Callable[..., MapView]) -> None:
+    view = make_view()
+    late: list[Any] = []
+    view.run_js("1 + 1", late.append)
+    view.shutdown()
+    # A plain call behind the first one: once it answered, so would have the first.
+    box: list[Any] = []
+    view.web_page().runJavaScript("2 + 2", 0, box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
+    assert late == []
+    view.run_js("3 + 3", late.append)
+    assert view.pending_calls() == 0
+
+
+# --- pixels ------------------------------------------------------------------------------------
+
+
+def test_screenshot_is_a_dark_map_with_markers(qtbot: Any, make_view: Callable[..., MapView],
+                                               tmp_path: Path) -> None:
+    view = make_view()
+    from PySide6.QtGui import QColor, QImage
+
+    # The page paints asynchronously after the last batch: wait for the markers'
+    # colours instead of a fixed delay.
+    high = QColor(theme.PRIORITY_COLOR["high"])
+
+    def grabbed() -> QImage:
+        path = tmp_path / "map.png"
+        assert view.grab().save(str(path))
+        return QImage(str(path))
+
+    def has_priority_red() -> bool:
+        img = grabbed()
+        for y in range(0, img.height(), 3):
+            for x in range(0, img.width(), 3):
+                c = img.pixelColor(x, y)
+                diff = abs(c.red() - high.red()) + abs(c.green() - high.green()) + abs(c.blue() - high.blue())
+                if diff < 40:
+                    return True
+        return False
+
+    qtbot.waitUntil(has_priority_red, timeout=WAIT_MS)
+    img = grabbed()
+    assert (img.width(), img.height()) == (1280, 720)
+    colours = set()
+    dark = 0
+    total = 0
+    for y in range(0, img.height(), 8):
+        for x in range(0, img.width(), 8):
+            c = img.pixelColor(x, y)
+            colours.add((c.red() // 16, c.green() // 16, c.blue() // 16))
+            total += 1
+            dark += c.lightness() < 60
+    assert len(colours) >= 8, "the map looks blank"
+    assert dark / total > 0.5, "a 24-hour room needs a dark map"
+    corner = img.pixelColor(2, 2)
+    assert QColor(theme.BG).lightness() - 10 <= corner.lightness() <= QColor(theme.BG).lightness() + 10
