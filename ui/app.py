@@ -338,6 +338,8 @@ async def run_wall(app: Any, args: argparse.Namespace, *, demo: bool,
         sys.stderr.write(f"config error: {exc}\n")
         return 2
     set_language(args.lang or config.display.language)
+    if demo and not config.map.boundary_geojson:
+        config = _with_demo_boundaries(config)
     data_dir = Path(args.data_dir) if args.data_dir else Path(platformdirs.user_data_dir(APP_NAME))
     data_dir.mkdir(parents=True, exist_ok=True)
     server: DemoServer | None = None
@@ -401,6 +403,18 @@ async def run_wall(app: Any, args: argparse.Namespace, *, demo: bool,
         if server is not None:
             server.stop()
     return code
+
+
+def _with_demo_boundaries(config: Any) -> Any:
+    """The demo shows real district boundaries when the project's shared test
+    data sits next to the checkout; the product itself never needs them."""
+    import msgspec
+
+    candidate = Path(__file__).resolve().parents[2] / "shared" / "data" / "oki-kecamatan.geojson"
+    if not candidate.is_file():
+        return config
+    return msgspec.structs.replace(
+        config, map=msgspec.structs.replace(config.map, boundary_geojson=str(candidate)))
 
 
 async def _housekeeping(client: Any, bridge: Any) -> None:

@@ -8,6 +8,7 @@ The banner stays until the feed is live again; it is not dismissable.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from commandcenter.feed import FeedState, FeedStatus
@@ -34,6 +35,26 @@ class StaleBanner(QLabel):
         self.hide()
 
 
+class ElidedLabel(QLabel):
+    """A label that ends in "…" when its text does not fit, instead of being cut."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = text
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(0)
+        super().setText(text)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        elided = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width()))
+        super().setText(elided)
+
+
 class ScreenHeader(QWidget):
     """Clock, title and feed state; owns the stale banner beneath it."""
 
@@ -51,7 +72,7 @@ class ScreenHeader(QWidget):
         bar.setStyleSheet(f"QWidget#headerBar {{ background: {theme.BG_PANEL}; }}")
         row = QHBoxLayout(bar)
         row.setContentsMargins(metrics.pad_px * 2, metrics.pad_px, metrics.pad_px * 2, metrics.pad_px)
-        self.title = QLabel(title, bar)
+        self.title = ElidedLabel(title, bar)
         self.title.setObjectName("heading")
         self.title.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 600;")
         self.feed_label = QLabel(bar)
@@ -60,8 +81,6 @@ class ScreenHeader(QWidget):
         self.clock.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 700;")
         # The title gives way (it is clipped) so that the feed state and the
         # clock always show in full and the window never grows past its screen.
-        self.title.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.title.setMinimumWidth(0)
         self.feed_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.feed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         row.addWidget(self.title, 1)
