@@ -93,7 +93,11 @@ class FeedSettings:
     stable_after_s: float = 30.0
     open_timeout_s: float = 5.0
     max_frame_bytes: int = p.MAX_FRAME_BYTES
-    batch_max: int = 2000
+    #: Events journaled and applied per step: small enough that one step never
+    #: holds the GUI thread for long (the wall shares it with the event loop).
+    batch_max: int = 500
+    #: Frames decoded before the reader yields to other work on the loop.
+    yield_every: int = 100
     #: Frames read ahead of the journal writer; past this the client stops
     #: reading and the server's per-client queue takes the strain.
     read_ahead: int = 8000
@@ -132,6 +136,8 @@ class FeedClient:
         self.last_close: tuple[int, str] | None = None
         # Resolves when the feed is live (tests and `follow --until-live` wait on it).
         self._live_event = asyncio.Event()
+        self._last_raw = b""
+        self._inflight: asyncio.Future[None] | None = None
 
     # --- public --------------------------------------------------------------------
 
@@ -238,7 +244,7 @@ class FeedClient:
             software="oki-siaga-112-wall",
         )
         await ws.send(p.encode(hello).decode())
-        first = await self._recv(ws)
+        first = await self._recv(ws, timeout=True)
         if isinstance(first, p.Error):
             if first.code == "bad_token":
                 raise FatalFeedError(f"server refused the token: {first.reason}")
@@ -253,20 +259,29 @@ class FeedClient:
         elif first.epoch != epoch:
             raise _Resync("replay offered for another epoch")
         # Replay, then live: events flow through one queue to one writer.
-        queue: asyncio.Queue[p.Event | None] = asyncio.Queue(maxsize=self.settings.read_ahead)
+        queue: asyncio.Queue[tuple[p.Event, bytes] | None] = asyncio.Queue(maxsize=self.settings.read_ahead)
         writer = asyncio.get_running_loop().create_task(self._writer(queue), name="feed-writer")
+        watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws), name="feed-watchdog")
         await self._resend_outbox()
+        frames = 0
         try:
             caught_up = first.head_seq <= self.store.seq
             if caught_up:
                 self._go_live()
             while True:
                 frame = await self._recv(ws)
+                frames += 1
+                if frames % self.settings.yield_every == 0:
+                    # ws.recv() does not yield while frames are buffered: let
+                    # the GUI and the writer run between runs of frames.
+                    await asyncio.sleep(0)
                 if writer.done():
                     writer.result()  # re-raise a resync from the writer
+                if watchdog.done():
+                    watchdog.result()
                 if isinstance(frame, p.Event):
                     self.server_head = max(self.server_head, frame.seq)
-                    await queue.put(frame)
+                    await queue.put((frame, self._last_raw))
                     if not caught_up and frame.seq >= first.head_seq:
                         caught_up = True
                         # Go live once the writer has applied up to the head.
@@ -286,27 +301,56 @@ class FeedClient:
                     raise _Resync(f"unexpected {type(frame).__name__}")
         finally:
             writer.cancel()
+            watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError, _Resync):
                 await writer
+            inflight = self._inflight
+            if inflight is not None and not inflight.done():
+                with contextlib.suppress(asyncio.CancelledError, _Resync):
+                    await inflight
+            with contextlib.suppress(asyncio.CancelledError, _Resync):
+                await watchdog
 
-    async def _recv(self, ws: Any) -> p.ServerFrame:
-        """Next valid frame; bad frames are counted, logged and dropped."""
+    async def _recv(self, ws: Any, timeout: bool = False) -> p.ServerFrame:
+        """Next valid frame; bad frames are counted, logged and dropped.
+
+        In the live stream silence is caught by the watchdog task (a timeout
+        per frame costs more than decoding it); ``timeout`` guards the
+        handshake frames, before the watchdog runs."""
         while True:
-            try:
-                async with asyncio.timeout(self.settings.heartbeat_timeout_s):
-                    raw = await ws.recv()
-            except TimeoutError:
-                self._set_state(FeedState.STALE, "no heartbeat")
-                raise _Resync("heartbeat timeout") from None
+            if timeout:
+                try:
+                    async with asyncio.timeout(self.settings.heartbeat_timeout_s):
+                        raw = await ws.recv()
+                except TimeoutError:
+                    self._set_state(FeedState.STALE, "no heartbeat")
+                    raise _Resync("heartbeat timeout") from None
+            else:
+                raw = await ws.recv()
             self.status.last_frame_at = time.monotonic()
+            self._last_raw = raw.encode() if isinstance(raw, str) else bytes(raw)
             try:
-                return p.decode_server_frame(raw, self.settings.max_frame_bytes)
+                return p.decode_server_frame(self._last_raw, self.settings.max_frame_bytes)
             except p.ProtocolError as exc:
                 self.counters.bad_frames += 1
                 self.counters.last_bad_reason = exc.reason[:200]
                 log.warning("dropped a bad frame: %s", exc.reason[:200])
 
-    async def _writer(self, queue: asyncio.Queue[p.Event | None]) -> None:
+    async def _watchdog(self, ws: Any) -> None:
+        """Silence past the heartbeat timeout: mark the feed stale and drop the
+        connection so that run() reconnects."""
+        limit = self.settings.heartbeat_timeout_s
+        while True:
+            last = self.status.last_frame_at or time.monotonic()
+            remaining = limit - (time.monotonic() - last)
+            if remaining <= 0:
+                self._set_state(FeedState.STALE, "no heartbeat")
+                with contextlib.suppress(Exception):
+                    await ws.close(1001, "heartbeat timeout")
+                raise _Resync("heartbeat timeout")
+            await asyncio.sleep(min(remaining + 0.01, limit / 4))
+
+    async def _writer(self, queue: asyncio.Queue[tuple[p.Event, bytes] | None]) -> None:
         while True:
             first = await queue.get()
             batch = [first]
@@ -316,15 +360,22 @@ class FeedClient:
                 except asyncio.QueueEmpty:
                     break
             try:
-                await self._journal_and_apply([e for e in batch if e is not None])
+                # A commit (journal, then store) is never cut in half by the end
+                # of a connection: the session waits for it (see _session).
+                self._inflight = asyncio.ensure_future(
+                    self._journal_and_apply([e for e in batch if e is not None]))
+                await asyncio.shield(self._inflight)
+                # Let the GUI paint between batches of a burst.
+                await asyncio.sleep(0)
             finally:
                 for _ in batch:
                     queue.task_done()
 
-    async def _journal_and_apply(self, events: list[p.Event]) -> None:
-        accepted: list[p.Event] = []
+    async def _journal_and_apply(self, items: list[tuple[p.Event, bytes]]) -> None:
+        accepted: list[tuple[p.Event, bytes]] = []
         epoch, seq = self.store.epoch, self.store.seq
-        for ev in events:
+        for item in items:
+            ev = item[0]
             if ev.epoch != epoch:
                 self.counters.gaps += 1
                 raise _Resync(f"event of epoch {ev.epoch} while at {epoch}")
@@ -336,15 +387,17 @@ class FeedClient:
                 # Keep what came before the gap, then resume from there.
                 await self._commit(accepted)
                 raise _Resync(f"gap: expected seq {seq + 1}, got {ev.seq}")
-            accepted.append(ev)
+            accepted.append(item)
             seq = ev.seq
         await self._commit(accepted)
 
-    async def _commit(self, events: list[p.Event]) -> None:
-        if not events:
+    async def _commit(self, items: list[tuple[p.Event, bytes]]) -> None:
+        if not items:
             return
-        # Journal first: a crash after this line resumes after these events.
-        await self.journal.append([(ev, p.encode(ev)) for ev in events])
+        # Journal first (the exact bytes received): a crash after this line
+        # resumes after these events.
+        await self.journal.append(items)
+        events = [ev for ev, _ in items]
         changes = self.store.apply_many(events)
         self.counters.events_applied += len(events)
         self.status.last_event_at = time.monotonic()
@@ -367,7 +420,7 @@ class FeedClient:
     async def _take_snapshot(self, ws: Any) -> None:
         parts: list[p.Snapshot] = []
         while True:
-            frame = await self._recv(ws)
+            frame = await self._recv(ws, timeout=True)
             if not isinstance(frame, p.Snapshot):
                 raise _Resync(f"expected snapshot part, got {type(frame).__name__}")
             if parts and (

@@ -188,7 +188,9 @@ def _iso(value: dt.datetime) -> str:
     """Fixed-width UTC text, so that string comparison in SQL is time order."""
     if value.tzinfo is None:
         raise ValueError("journal timestamps must be timezone-aware")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat is several times faster than strftime and gives the same
+    # fixed width once microseconds are forced and the offset is dropped.
+    return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _parse(value: str | None) -> dt.datetime | None:

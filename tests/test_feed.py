@@ -165,7 +165,7 @@ class SlowFeedClient(FeedClient):
 
     gate: asyncio.Event
 
-    async def _commit(self, events: list[p.Event]) -> None:
+    async def _commit(self, events: list[tuple[p.Event, bytes]]) -> None:
         await self.gate.wait()
         await super()._commit(events)
 

@@ -1,0 +1,91 @@
+"""The wall program with a first-frame probe, for bench_ui's start-up figure.
+
+``python -m bench.ui_wall_child ARGS`` runs what ``python -m ui.cli wall ARGS``
+runs (ui.app.wall_main with the same parser), except that an event filter is
+installed on each wall window (object name ``wall-*``) just before ui.app shows
+it. When a window gets its first Paint event, a zero timer fires after that
+paint pass and the child prints
+
+    FIRST_FRAME <time.time()> <psutil create_time (whole-second accuracy)> <window>
+    ALL_WINDOWS <time.time()>          (once every wall window has painted)
+
+on stdout. Nothing else changes: it keeps running until --run-for or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+
+def main(argv: list[str]) -> int:
+    from ui import app as app_mod
+    from ui.cli import build_parser
+
+    args = build_parser().parse_args(["wall", *argv])
+    original = app_mod.run_wall
+    keep: list[Any] = []
+
+    async def run_wall(app: Any, args: Any, *, demo: bool, on_ready: Any = None) -> int:
+        import psutil
+        from PySide6.QtCore import QEvent, QObject, QTimer
+
+        created = psutil.Process().create_time()
+        painted: set[str] = set()
+        expected: list[int] = [0]
+        done = {"first": False, "all": False}
+
+        def first_done(name: str) -> None:
+            if not done["first"]:
+                done["first"] = True
+                sys.stdout.write(f"FIRST_FRAME {time.time():.6f} {created:.3f} {name}\n")
+                sys.stdout.flush()
+
+        def all_done() -> None:
+            if not done["all"]:
+                done["all"] = True
+                sys.stdout.write(f"ALL_WINDOWS {time.time():.6f}\n")
+                sys.stdout.flush()
+
+        class Probe(QObject):
+            def eventFilter(self, obj: Any, event: Any) -> bool:
+                if event.type() == QEvent.Type.Paint and obj.isWidgetType() and obj.isWindow():
+                    name = obj.objectName()
+                    if name.startswith("wall-") and name not in painted:
+                        painted.add(name)
+                        QTimer.singleShot(0, lambda n=name: first_done(n))
+                        if expected[0] and len(painted) >= expected[0]:
+                            QTimer.singleShot(0, all_done)
+                return False
+
+        probe = Probe()
+        keep.append(probe)
+        # The filter goes on each wall window just before it is shown (an
+        # application-wide Python filter crashes inside QtWebEngine).
+        from PySide6.QtWidgets import QWidget
+
+        show_full_screen = QWidget.showFullScreen
+
+        def probed_show(widget: Any) -> None:
+            if widget.objectName().startswith("wall-"):
+                widget.installEventFilter(probe)
+            show_full_screen(widget)
+
+        QWidget.showFullScreen = probed_show  # type: ignore[method-assign]
+
+        def ready(controller: Any) -> None:
+            expected[0] = len(controller.windows)
+            if expected[0] and len(painted) >= expected[0]:
+                QTimer.singleShot(0, all_done)
+            if on_ready is not None:
+                on_ready(controller)
+
+        return await original(app, args, demo=demo, on_ready=ready)
+
+    app_mod.run_wall = run_wall
+    return app_mod.wall_main(args, demo=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
