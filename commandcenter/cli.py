@@ -62,6 +62,18 @@ def _cmd_journal_export(args: argparse.Namespace) -> int:
     return journal_export_main(args.db)
 
 
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from commandcenter.audit import audit_main
+
+    return audit_main(args.db, args.since)
+
+
+def _cmd_say(args: argparse.Namespace) -> int:
+    from commandcenter.speech import say_main
+
+    return say_main(args.lang, args.out, args.text)
+
+
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     """A handler that imports ``module`` only when the command runs."""
 
@@ -117,6 +129,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("inject", help="push scripted events (drills, tests); needs the admin role")
     runner.add_inject_arguments(p)
     p.set_defaults(func=_lazy("commandcenter.runner", "inject_main"))
+
+    p = sub.add_parser("audit", help="the audit log (acknowledged, shelved, muted ...) as CSV")
+    p.add_argument("--db", required=True, help="journal file (SQLite)")
+    p.add_argument("--since", required=True, help="ISO time, e.g. 2026-11-27T08:00 (WIB when no offset)")
+    p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("say", help="write what the wall would say to a WAV file")
+    p.add_argument("--lang", default="id", choices=["id", "en"])
+    p.add_argument("--out", required=True, help="WAV file to write")
+    p.add_argument("text", help="the announcement text")
+    p.set_defaults(func=_cmd_say)
 
     p = sub.add_parser("demo-terminal", help="the simulator followed into a journal, summarised in the terminal")
     p.add_argument("--run-for", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")

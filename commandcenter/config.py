@@ -394,21 +394,139 @@ def _default_screens() -> list[ScreenConfig]:
 # --- [alerts] --------------------------------------------------------------------
 
 
+#: Sounds the alert engine asks the sound layer for ("" = silent).
+AlertTone = Literal["tone_high", "tone_medium", "tone_low", "tone_escalation", ""]
+AlertVisual = Literal["flash", "steady"]
+#: Placeholders an [alerts.texts] template may use (Indonesian and English
+#: aliases); anything else is refused at start-up, not when the alarm sounds.
+ALERT_TEXT_FIELDS = frozenset(
+    {
+        "category", "kategori", "priority", "prioritas", "desa", "kecamatan", "district", "km",
+        "ticket", "tiket", "n", "jumlah", "message", "pesan", "stage", "tahap", "minutes", "menit",
+        "unit", "situation", "situasi", "hazard", "bahaya",
+    }
+)  # fmt: skip
+
+
 class AlertRule(_Section, frozen=True, kw_only=True):
-    """When the wall raises an alert of its own. Minimal on purpose: the alert
-    engine extends it."""
+    """When the wall raises an alert of its own (see commandcenter.alerts)."""
 
     name: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,64}$")]
     when: AlertRuleWhen
     #: Incidents at or above this priority.
     min_priority: Priority = "low"
-    #: Empty: any category.
+    #: Empty: any category. For ``situation`` rules: the hazards (category codes).
     categories: list[Code] = []
     #: For sla_breach: which targets; empty means any.
     stages: list[SlaStage] = []
+    #: For sla_breach: breach after this many seconds from receipt instead of the
+    #: category's own target ("not forwarded within N minutes").
+    after_s: SlaSeconds | None = None
     #: Priority of the alert raised.
     priority: Priority = "medium"
+    #: Override [alerts] repeat_s / escalate_after_s for this rule's alerts.
+    repeat_s: Seconds | None = None
+    escalate_after_s: Seconds | None = None
     enabled: bool = True
+
+    def __post_init__(self) -> None:
+        if self.after_s is not None and self.when != "sla_breach":
+            raise _invalid("after_s", 'only applies to rules with when = "sla_breach"')
+        if self.stages and self.when != "sla_breach":
+            raise _invalid("stages", 'only applies to rules with when = "sla_breach"')
+
+
+class AlertPriorityAction(_Section, frozen=True, kw_only=True):
+    """What an alert of one priority does on the wall."""
+
+    tone: AlertTone = ""
+    #: Speak the alert (text-to-speech) besides the tone.
+    voice: bool = True
+    visual: AlertVisual = "flash"
+    #: Sound again every repeat_s until acknowledged.
+    repeat: bool = True
+    #: Escalate after escalate_after_s unacknowledged.
+    escalate: bool = True
+
+
+class AlertPriorityActions(_Section, frozen=True, kw_only=True):
+    high: AlertPriorityAction = AlertPriorityAction(tone="tone_high")
+    medium: AlertPriorityAction = AlertPriorityAction(tone="tone_medium")
+    low: AlertPriorityAction = AlertPriorityAction(
+        tone="tone_low", voice=False, visual="steady", repeat=False, escalate=False
+    )
+
+    def of(self, priority: str) -> AlertPriorityAction:
+        return self.low if priority == "low" else self.medium if priority == "medium" else self.high
+
+
+AlertText = Annotated[str, Meta(min_length=1, max_length=300)]
+
+
+class AlertTexts(_Section, frozen=True, kw_only=True):
+    """Alert texts of one language that [speech] does not cover (its incident,
+    reminder, group and escalation templates are used for those). A
+    comma-separated part whose placeholders are all empty is left out."""
+
+    sla_breach: AlertText = "{kategori}, {tahap} dalam {menit} menit, Desa {desa}, Kecamatan {kecamatan}"
+    unit_emergency: AlertText = "Darurat! Unit {unit} minta bantuan, Desa {desa}, Kecamatan {kecamatan}"
+    situation: AlertText = "Situasi bencana ditetapkan: {situasi}, Kecamatan {kecamatan}"
+    #: During a flood, escalations are announced together.
+    escalation_group: AlertText = "{n} peringatan belum dikonfirmasi"
+    #: During a flood, service-level breaches are announced per category and kecamatan.
+    group_sla: AlertText = "{n} laporan {kategori} melewati batas waktu di Kecamatan {kecamatan}"
+    stage_verify: AlertText = "belum diverifikasi"
+    stage_forward: AlertText = "belum diteruskan"
+    stage_dispatch: AlertText = "belum ada unit dikirim"
+    stage_arrive: AlertText = "unit belum tiba"
+
+    def __post_init__(self) -> None:
+        import string
+
+        for field in msgspec.structs.fields(self):
+            text = getattr(self, field.name)
+            try:
+                parts = list(string.Formatter().parse(text))
+            except ValueError as exc:
+                raise _invalid(field.name, f"bad template ({exc})") from None
+            for _, name, spec, conversion in parts:
+                if name is None:
+                    continue
+                if name not in ALERT_TEXT_FIELDS:
+                    known = ", ".join(sorted(ALERT_TEXT_FIELDS))
+                    raise _invalid(field.name, f"unknown placeholder {{{name}}} (known: {known})")
+                if spec or conversion:
+                    raise _invalid(field.name, f"placeholder {{{name}}} must carry no format or conversion")
+
+    def stage_words(self, stage: str) -> str:
+        return {
+            "verify": self.stage_verify,
+            "forward": self.stage_forward,
+            "dispatch": self.stage_dispatch,
+        }.get(stage, self.stage_arrive)
+
+
+_ALERT_TEXTS_EN = AlertTexts(
+    sla_breach="{category}, {stage} within {minutes} minutes, {desa} village, {kecamatan} district",
+    unit_emergency="Emergency! Unit {unit} needs help, {desa} village, {kecamatan} district",
+    situation="Disaster situation declared: {situation}, {kecamatan} district",
+    escalation_group="{n} alerts still unconfirmed",
+    group_sla="{n} {category} reports overdue in {kecamatan} district",
+    stage_verify="not verified",
+    stage_forward="not forwarded",
+    stage_dispatch="no unit dispatched",
+    stage_arrive="no unit on scene",
+)
+
+
+class AlertTextLanguages(_Section, frozen=True, kw_only=True):
+    """Per display language (display.language picks one)."""
+
+    id: AlertTexts = AlertTexts()
+    en: AlertTexts = _ALERT_TEXTS_EN
+
+    def for_language(self, lang: str) -> AlertTexts:
+        return self.en if lang == "en" else self.id
 
 
 class AlertsConfig(_Section, frozen=True, kw_only=True):
@@ -417,8 +535,15 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
     flood_window_s: Seconds = 600.0
     #: ... and it ends below this many within the window.
     flood_end_threshold: Annotated[int, Meta(ge=0, le=10_000)] = 5
+    #: During a flood, one grouped announcement per (category, kecamatan) at most this often.
+    flood_announce_s: Seconds = 60.0
     repeat_s: Seconds = 60.0
     escalate_after_s: Seconds = 180.0
+    escalation_tone: AlertTone = "tone_escalation"
+    #: acknowledged_recent() lists acknowledgements of this long ago.
+    recent_ack_s: Seconds = 3600.0
+    priorities: AlertPriorityActions = AlertPriorityActions()
+    texts: AlertTextLanguages = AlertTextLanguages()
     rules: list[AlertRule] = []
 
     def __post_init__(self) -> None:
@@ -457,6 +582,147 @@ class LoggingConfig(_Section, frozen=True, kw_only=True):
         return platformdirs.user_log_path(APP_NAME, appauthor=False)
 
 
+# --- [speech]: spoken announcements ------------------------------------------------
+
+#: Placeholders a speech template may use. Indonesian and English names are
+#: aliases of each other (commandcenter.speech.render fills either from both).
+SPEECH_FIELDS: frozenset[str] = frozenset(
+    {
+        "category", "kategori", "priority", "prioritas", "desa", "kecamatan", "district",
+        "n", "jumlah", "message", "pesan", "agency", "instansi", "km", "ticket", "tiket",
+    }
+)  # fmt: skip
+SpeechTemplate = Annotated[str, Meta(min_length=1, max_length=300)]
+#: Checked in SpeechLanguageConfig.__post_init__ rather than by type: msgspec
+#: reports a bad dict value at "pronunciation[...]", without naming the key.
+PronunciationTable = dict[str, Any]
+_SIMPLE_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+#: How people in the control room say acronyms and names; espeak's Indonesian
+#: voice reads "BPBD" as one word and "OKI" as "oki". Letters are spelled the
+#: Indonesian way (A=a, B=be, D=de, H=ha, K=ka, L=el, N=en, P=pe, ...).
+DEFAULT_PRONUNCIATION_ID: dict[str, str] = {
+    "BPBD": "Be Pe Be De",
+    "DPPPA": "De Pe Pe Pe A",
+    "BNN": "Be En En",
+    "DLH": "De El Ha",
+    "OKI": "O Ka I",
+    "OPD": "O Pe De",
+    "BMKG": "Be Em Ka Ge",
+    "PP": "Pe Pe",
+    "KM": "kilometer",
+    "Damkar": "Dam kar",
+    "Dinkes": "Dinas Kesehatan",
+    "Dishub": "Dinas Perhubungan",
+    "Dinsos": "Dinas Sosial",
+    "Kayuagung": "Kayu Agung",
+    # "Air" is two syllables in Indonesian (a-ir, water); espeak makes it one.
+    "Air Sugihan": "A-ir Sugihan",
+    "112": "satu satu dua",
+}
+#: The English voice spells capital acronyms by itself; it needs the names.
+DEFAULT_PRONUNCIATION_EN: dict[str, str] = {
+    "OKI": "O K I",
+    "KM": "kilometre",
+    "Damkar": "Dam kar",
+    "Dinkes": "Din kes",
+    "Kayuagung": "Kah-yoo Ah-goong",
+    "Kayu Agung": "Kah-yoo Ah-goong",
+    "Air Sugihan": "Ah-eer Soo-gee-han",
+    "112": "one one two",
+}
+
+
+class SpeechLanguageConfig(_Section, frozen=True, kw_only=True):
+    """Voice, templates and pronunciation list of one announcement language."""
+
+    #: espeak-ng voice: a language ("id"), a voice file ("poz/id") or a name.
+    voice: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_./+\-]{1,64}$")]
+    incident: SpeechTemplate
+    reminder: SpeechTemplate
+    group: SpeechTemplate
+    escalation: SpeechTemplate
+    #: Written form -> spoken form, whole words; all-capital keys (acronyms)
+    #: match case-sensitively, the others ignoring case.
+    pronunciation: PronunciationTable = {}
+
+    def __post_init__(self) -> None:
+        import string
+
+        for name in ("incident", "reminder", "group", "escalation"):
+            template = getattr(self, name)
+            try:
+                parts = list(string.Formatter().parse(template))
+            except ValueError as exc:
+                raise _invalid(name, f"bad template {template!r}: {exc}") from None
+            for _, field, spec, conversion in parts:
+                if field is None:
+                    continue
+                if field not in SPEECH_FIELDS:
+                    known = ", ".join(sorted(SPEECH_FIELDS))
+                    raise _invalid(name, f"unknown placeholder {{{field}}} (known: {known})")
+                if spec or conversion:
+                    raise _invalid(name, f"placeholder {{{field}}} must not carry a format or conversion")
+        for written, spoken in self.pronunciation.items():
+            # A key the loader can show as a path names the entry; others go in the reason.
+            simple = bool(_SIMPLE_KEY.match(written))
+            key = f"pronunciation.{written}" if simple else "pronunciation"
+            where = "" if simple else f"entry {written!r}: "
+            if not written.strip() or len(written) > 100:
+                raise _invalid("pronunciation", f"{where}written form must be 1 to 100 characters")
+            if not isinstance(spoken, str):
+                raise _invalid(key, f"{where}spoken form must be text, got {type(spoken).__name__}")
+            if not spoken.strip() or len(spoken) > 200:
+                raise _invalid(key, f"{where}spoken form must be 1 to 200 characters")
+
+
+def _default_speech_id() -> SpeechLanguageConfig:
+    return SpeechLanguageConfig(
+        voice="id",
+        incident="{kategori}, prioritas {prioritas}, Desa {desa}, Kecamatan {kecamatan}",
+        reminder="Peringatan belum dikonfirmasi: {pesan}",
+        group="{n} laporan {kategori} baru di Kecamatan {kecamatan}",
+        escalation="Eskalasi: {pesan}",
+        pronunciation=dict(DEFAULT_PRONUNCIATION_ID),
+    )
+
+
+def _default_speech_en() -> SpeechLanguageConfig:
+    return SpeechLanguageConfig(
+        voice="en",
+        incident="{category}, {priority} priority, {desa} village, {kecamatan} district",
+        reminder="Still unacknowledged: {message}",
+        group="{n} new {category} reports in {kecamatan} district",
+        escalation="Escalated: {message}",
+        pronunciation=dict(DEFAULT_PRONUNCIATION_EN),
+    )
+
+
+class SpeechConfig(_Section, frozen=True, kw_only=True):
+    enabled: bool = True
+    #: Empty: the language of display.language.
+    language: Literal["", "id", "en"] = ""
+    #: Words per minute; espeak's default is 175, a control room wants it slower.
+    rate_wpm: Annotated[int, Meta(ge=80, le=400)] = 150
+    volume: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
+    #: Command playing a WAV, "{file}" standing for it; empty: the first of
+    #: paplay, pw-play, aplay, play (sox) found.
+    player: list[Annotated[str, Meta(min_length=1, max_length=4096)]] = []
+    #: Announcements waiting at most; beyond, the lowest-priority newest is dropped.
+    max_queue: Annotated[int, Meta(ge=1, le=1000)] = 20
+    #: An announcement still waiting after this long is dropped, not spoken late.
+    max_age_s: Seconds = 120.0
+    id: SpeechLanguageConfig = msgspec.field(default_factory=_default_speech_id)
+    en: SpeechLanguageConfig = msgspec.field(default_factory=_default_speech_en)
+
+    def __post_init__(self) -> None:
+        if self.player and not any("{file}" in arg for arg in self.player):
+            raise _invalid("player", 'must contain "{file}" where the WAV path goes')
+
+    def for_language(self, lang: str) -> SpeechLanguageConfig:
+        return self.en if lang == "en" else self.id
+
+
 # --- the whole configuration -----------------------------------------------------
 
 
@@ -486,6 +752,7 @@ class Config(_Section, frozen=True, kw_only=True, dict=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    speech: SpeechConfig = msgspec.field(default_factory=SpeechConfig)
 
     def __post_init__(self) -> None:
         # Cross-section rules. ConfigError (not ValueError) passes through
