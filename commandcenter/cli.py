@@ -141,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", help="the announcement text")
     p.set_defaults(func=_cmd_say)
 
-    p = sub.add_parser("demo-terminal", help="the simulator followed into a journal, summarised in the terminal")
+    p = sub.add_parser("demo-terminal", help="the simulator into a journal, summarised in the terminal")
     p.add_argument("--run-for", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
     p.add_argument("--rate", type=float, default=6.0, help="incidents a minute in normal times")

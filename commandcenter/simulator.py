@@ -1156,7 +1156,9 @@ class Simulator:
         inc = self._incs.get(u.serving[0])
         place = f" di Kecamatan {inc.district}" if inc is not None else ""
         alert = Alert(
-            id=f"{self.id_prefix}alert-unit-{self._alert_counter:05d}", kind="unit_emergency", priority="high",
+            id=f"{self.id_prefix}alert-unit-{self._alert_counter:05d}",
+            kind="unit_emergency",
+            priority="high",
             raised_at=self._t, incident_id=u.serving[0], unit_id=u.id,
             message=f"Tombol darurat unit {u.callsign} ditekan{place}",
         )

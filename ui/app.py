@@ -36,8 +36,16 @@ VIEW_ORDER = ("map", "operations", "leader", "console")
 DEMO_SCREENS = {
     "windowFrameMargins": False,
     "screens": [
-        {"name": f"S{i + 1}-{view}", "x": 1920 * i, "y": 0, "width": 1920, "height": 1080,
-         "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+        {
+            "name": f"S{i + 1}-{view}",
+            "x": 1920 * i,
+            "y": 0,
+            "width": 1920,
+            "height": 1080,
+            "logicalDpi": 96,
+            "logicalBaseDpi": 96,
+            "dpr": 1,
+        }
         for i, view in enumerate(VIEW_ORDER)
     ],
 }
@@ -45,7 +53,9 @@ DEMO_SCREENS = {
 
 def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")) or sys.platform in (
-        "win32", "darwin")
+        "win32",
+        "darwin",
+    )
 
 
 def prepare_environment(headless: bool, screens_file: str | None) -> None:
@@ -232,8 +242,10 @@ class WallController:
         if primary in screens:
             screens.remove(primary)
             screens.insert(0, primary)
-        infos = [ScreenInfo(s.name(), i, s.geometry().width(), s.geometry().height())
-                 for i, s in enumerate(screens)]
+        infos = [
+            ScreenInfo(s.name(), i, s.geometry().width(), s.geometry().height())
+            for i, s in enumerate(screens)
+        ]
         return infos, screens
 
     def build(self) -> None:
@@ -244,7 +256,9 @@ class WallController:
         for plan in plan_windows(list(self.config.screens), infos):
             self.windows.append(WallWindow(plan, qscreens[plan.screen.index], self.bridge, self.config))
         self.rebuilds += 1
-        log.info("wall windows: %s", [(w.plan.screen.name, [v[0] for v in w.plan.views]) for w in self.windows])
+        log.info(
+            "wall windows: %s", [(w.plan.screen.name, [v[0] for v in w.plan.views]) for w in self.windows]
+        )
 
     def screenshots(self, directory: Path) -> list[Path]:
         directory.mkdir(parents=True, exist_ok=True)
@@ -262,16 +276,18 @@ class WallController:
         for w in self.windows:
             screen = w.widget.screen()
             g, sg = w.widget.geometry(), screen.geometry()
-            out.append({
-                "screen": screen.name(),
-                "planned_screen": w.plan.screen.name,
-                "views": [v[0] for v in w.plan.views],
-                "window": [g.x(), g.y(), g.width(), g.height()],
-                "screen_geometry": [sg.x(), sg.y(), sg.width(), sg.height()],
-                "fullscreen": w.widget.isFullScreen(),
-                "frameless": bool(w.widget.windowFlags() & _frameless_flag()),
-                "banner": w.header.is_banner_shown(),
-            })
+            out.append(
+                {
+                    "screen": screen.name(),
+                    "planned_screen": w.plan.screen.name,
+                    "views": [v[0] for v in w.plan.views],
+                    "window": [g.x(), g.y(), g.width(), g.height()],
+                    "screen_geometry": [sg.x(), sg.y(), sg.width(), sg.height()],
+                    "fullscreen": w.widget.isFullScreen(),
+                    "frameless": bool(w.widget.windowFlags() & _frameless_flag()),
+                    "banner": w.header.is_banner_shown(),
+                }
+            )
         return out
 
     def close(self) -> None:
@@ -299,10 +315,27 @@ class DemoServer:
 
     def __init__(self, data_dir: Path, speed: float, rate: float, seed: int, scenario: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "commandcenter.cli", "serve", "--db", str(data_dir / "server.sqlite3"),
-             "--port", "0", "--scenario", scenario, "--speed", str(speed), "--rate", str(rate),
-             "--seed", str(seed)],
-            stdout=subprocess.PIPE, stderr=open(data_dir / "server.log", "a"), text=True,  # noqa: SIM115
+            [
+                sys.executable,
+                "-m",
+                "commandcenter.cli",
+                "serve",
+                "--db",
+                str(data_dir / "server.sqlite3"),
+                "--port",
+                "0",
+                "--scenario",
+                scenario,
+                "--speed",
+                str(speed),
+                "--rate",
+                str(rate),
+                "--seed",
+                str(seed),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=open(data_dir / "server.log", "a"),  # noqa: SIM115 - the child keeps it
+            text=True,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
@@ -322,8 +355,9 @@ class DemoServer:
             self.proc.stdout.close()
 
 
-async def run_wall(app: Any, args: argparse.Namespace, *, demo: bool,
-                   on_ready: Callable[[Any], None] | None = None) -> int:
+async def run_wall(
+    app: Any, args: argparse.Namespace, *, demo: bool, on_ready: Callable[[Any], None] | None = None
+) -> int:
     import platformdirs
 
     from commandcenter.config import APP_NAME, ConfigError, load_config
@@ -347,14 +381,22 @@ async def run_wall(app: Any, args: argparse.Namespace, *, demo: bool,
     token = getattr(args, "token", None) or config.server.token
     if demo:
         server = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario))
+            None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario)
+        )
         url, token = server.url, "demo-console"
-    journal_path = config.journal.resolved_path() if (config.journal.path and not demo) else \
-        data_dir / "wall-journal.sqlite3"
+    journal_path = (
+        config.journal.resolved_path()
+        if (config.journal.path and not demo)
+        else data_dir / "wall-journal.sqlite3"
+    )
     settings = FeedSettings(
-        url=url, token=token, client_id=config.server.effective_client_id(),
-        console=config.display.console_name, heartbeat_timeout_s=config.server.heartbeat_timeout_s,
-        reconnect_min_s=config.server.reconnect_min_s, reconnect_max_s=config.server.reconnect_max_s,
+        url=url,
+        token=token,
+        client_id=config.server.effective_client_id(),
+        console=config.display.console_name,
+        heartbeat_timeout_s=config.server.heartbeat_timeout_s,
+        reconnect_min_s=config.server.reconnect_min_s,
+        reconnect_max_s=config.server.reconnect_max_s,
         stable_after_s=config.server.stable_after_s,
         snapshot_every_events=config.journal.snapshot_every_events,
         snapshot_interval_s=config.journal.snapshot_interval_s,
@@ -381,11 +423,17 @@ async def run_wall(app: Any, args: argparse.Namespace, *, demo: bool,
                 await asyncio.wait_for(stop.wait(), args.run_for)
         else:
             await stop.wait()
-        if feed_task.done() and not feed_task.cancelled() and isinstance(feed_task.exception(), FatalFeedError):
+        if (
+            feed_task.done()
+            and not feed_task.cancelled()
+            and isinstance(feed_task.exception(), FatalFeedError)
+        ):
             sys.stderr.write(f"wall: {feed_task.exception()}\n")
             code = 3
         if getattr(args, "placement_report", None):
-            Path(args.placement_report).write_text(json.dumps(controller.placement(), indent=2))
+            Path(args.placement_report).write_text(  # noqa: ASYNC240 - a few bytes at exit
+                json.dumps(controller.placement(), indent=2)
+            )
         if args.screenshot_dir:
             bridge.flush()
             paths = controller.screenshots(Path(args.screenshot_dir))
@@ -414,7 +462,8 @@ def _with_demo_boundaries(config: Any) -> Any:
     if not candidate.is_file():
         return config
     return msgspec.structs.replace(
-        config, map=msgspec.structs.replace(config.map, boundary_geojson=str(candidate)))
+        config, map=msgspec.structs.replace(config.map, boundary_geojson=str(candidate))
+    )
 
 
 async def _housekeeping(client: Any, bridge: Any) -> None:
@@ -441,8 +490,10 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
             args.run_for = 60.0
         if not args.screenshot_dir:
             args.screenshot_dir = str(Path.cwd() / "demo-screenshots")
-        sys.stdout.write(f"no display: running headless for {args.run_for:.0f} s; screenshots go to "
-                         f"{args.screenshot_dir}\n")
+        sys.stdout.write(
+            f"no display: running headless for {args.run_for:.0f} s; screenshots go to "
+            f"{args.screenshot_dir}\n"
+        )
     if headless and not screens_file:
         tmp = Path(tempfile.mkdtemp(prefix="oki112-screens-"))
         screens_file = str(tmp / "screens.json")

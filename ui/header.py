@@ -30,7 +30,8 @@ class StaleBanner(QLabel):
         self.setStyleSheet(
             f"QLabel#staleBanner {{ background: {theme.ALARM_BG}; color: {theme.ALARM_TEXT};"
             f" font-size: {metrics.heading_px}px; font-weight: 800; padding: {pad}px;"
-            f" border-top: {pad}px solid {theme.ALARM_TEXT}; border-bottom: {pad}px solid {theme.ALARM_TEXT}; }}"
+            f" border-top: {pad}px solid {theme.ALARM_TEXT};"
+            f" border-bottom: {pad}px solid {theme.ALARM_TEXT}; }}"
         )
         self.hide()
 
@@ -49,7 +50,7 @@ class ElidedLabel(QLabel):
     def full_text(self) -> str:
         return self._full
 
-    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         elided = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width()))
         super().setText(elided)
@@ -114,7 +115,9 @@ class ScreenHeader(QWidget):
         # A shape as well as a colour: filled dot when live, hollow when not.
         dot = "●" if state is FeedState.LIVE else "○"
         self.feed_label.setText(f"{dot} {t('feed.' + state.value)} · {age_text}")
-        self.feed_label.setStyleSheet(f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;")
+        self.feed_label.setStyleSheet(
+            f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;"
+        )
         if state is FeedState.LIVE:
             self.banner.hide()
         else:

@@ -36,18 +36,28 @@ class _Screen:
         self.diagonal_in = None
 
 
-SCREENS = [ScreenInfo("LEFT", 0, 1920, 1080), ScreenInfo("MIDDLE", 1, 1920, 1080), ScreenInfo("RIGHT", 2, 1920, 1080)]
+SCREENS = [
+    ScreenInfo("LEFT", 0, 1920, 1080),
+    ScreenInfo("MIDDLE", 1, 1920, 1080),
+    ScreenInfo("RIGHT", 2, 1920, 1080),
+]
 
 
 def test_plan_finds_screens_by_name_then_index() -> None:
-    plans = plan_windows([_Screen("map", "RIGHT"), _Screen("leader", "", 1), _Screen("operations", "LEFT")], SCREENS)
+    plans = plan_windows(
+        [_Screen("map", "RIGHT"), _Screen("leader", "", 1), _Screen("operations", "LEFT")], SCREENS
+    )
     assert {p.screen.name: [v[0] for v in p.views] for p in plans} == {
-        "LEFT": ["operations"], "MIDDLE": ["leader"], "RIGHT": ["map"]}
+        "LEFT": ["operations"],
+        "MIDDLE": ["leader"],
+        "RIGHT": ["map"],
+    }
 
 
 def test_views_without_their_screen_join_the_primary_window() -> None:
-    plans = plan_windows([_Screen("map", "", 0), _Screen("operations", "", 5), _Screen("leader", "GONE", 7)],
-                         SCREENS[:1])
+    plans = plan_windows(
+        [_Screen("map", "", 0), _Screen("operations", "", 5), _Screen("leader", "GONE", 7)], SCREENS[:1]
+    )
     assert len(plans) == 1
     assert [v[0] for v in plans[0].views] == ["map", "operations", "leader"]
 
@@ -74,31 +84,72 @@ def _pixels(path: Path) -> tuple[int, float, float]:
 
 
 def test_three_named_screens_each_get_a_fullscreen_window(tmp_path: Path) -> None:
-    layout = {"windowFrameMargins": False, "screens": [
-        {"name": n, "x": 1920 * i, "y": 0, "width": 1920, "height": 1080, "logicalDpi": 96,
-         "logicalBaseDpi": 96, "dpr": 1} for i, n in enumerate(["WALL-A", "WALL-B", "WALL-C"])]}
+    layout = {
+        "windowFrameMargins": False,
+        "screens": [
+            {
+                "name": n,
+                "x": 1920 * i,
+                "y": 0,
+                "width": 1920,
+                "height": 1080,
+                "logicalDpi": 96,
+                "logicalBaseDpi": 96,
+                "dpr": 1,
+            }
+            for i, n in enumerate(["WALL-A", "WALL-B", "WALL-C"])
+        ],
+    }
     (tmp_path / "screens.json").write_text(json.dumps(layout))
     (tmp_path / "config.toml").write_text(
-        'config_version = 1\n'
+        "config_version = 1\n"
         '[[screens]]\nname = "WALL-C"\nindex = 0\nview = "map"\n'
         '[[screens]]\nname = "WALL-A"\nindex = 1\nview = "operations"\n'
-        '[[screens]]\nname = "WALL-B"\nindex = 2\nview = "leader"\n')
+        '[[screens]]\nname = "WALL-B"\nindex = 2\nview = "leader"\n'
+    )
     server = ServerProcess(tmp_path / "server.sqlite3", scenario="mixed", speed=30, rate=3).start()
     try:
         env = dict(os.environ, QTWEBENGINE_DISABLE_SANDBOX="1")
         out = subprocess.run(
-            [sys.executable, "-m", "ui.cli", "wall", "--config", str(tmp_path / "config.toml"),
-             "--screens", str(tmp_path / "screens.json"), "--run-for", "12", "--server", server.url,
-             "--token", CONSOLE, "--data-dir", str(tmp_path / "data"), "--screenshot-dir", str(tmp_path / "shots"),
-             "--placement-report", str(tmp_path / "placement.json")],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+            [
+                sys.executable,
+                "-m",
+                "ui.cli",
+                "wall",
+                "--config",
+                str(tmp_path / "config.toml"),
+                "--screens",
+                str(tmp_path / "screens.json"),
+                "--run-for",
+                "12",
+                "--server",
+                server.url,
+                "--token",
+                CONSOLE,
+                "--data-dir",
+                str(tmp_path / "data"),
+                "--screenshot-dir",
+                str(tmp_path / "shots"),
+                "--placement-report",
+                str(tmp_path / "placement.json"),
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
     finally:
         server.stop()
     assert out.returncode == 0, out.stderr[-3000:]
     placement = json.loads((tmp_path / "placement.json").read_text())
     by_screen = {p["screen"]: p for p in placement}
     assert {s: p["views"] for s, p in by_screen.items()} == {
-        "WALL-C": ["map"], "WALL-A": ["operations"], "WALL-B": ["leader"]}
+        "WALL-C": ["map"],
+        "WALL-A": ["operations"],
+        "WALL-B": ["leader"],
+    }
     for p in placement:
         assert p["fullscreen"] and p["frameless"]
         assert p["window"] == p["screen_geometry"], p
@@ -114,11 +165,21 @@ async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
     from ui.bridge import EngineBridge
 
     config = load_defaults()
-    server = ServerProcess(tmp_path / "server.sqlite3", scenario="mixed", speed=30, rate=3, heartbeat=0.3).start()
+    server = ServerProcess(
+        tmp_path / "server.sqlite3", scenario="mixed", speed=30, rate=3, heartbeat=0.3
+    ).start()
     restarted: ServerProcess | None = None
-    client = await open_follower(str(tmp_path / "wall.sqlite3"), FeedSettings(
-        url=server.url, token=CONSOLE, client_id="banner-test", heartbeat_timeout_s=1.5,
-        reconnect_min_s=0.05, reconnect_max_s=0.3))
+    client = await open_follower(
+        str(tmp_path / "wall.sqlite3"),
+        FeedSettings(
+            url=server.url,
+            token=CONSOLE,
+            client_id="banner-test",
+            heartbeat_timeout_s=1.5,
+            reconnect_min_s=0.05,
+            reconnect_max_s=0.3,
+        ),
+    )
     bridge = EngineBridge(config, client.store, client)
     controller = WallController(qapp, bridge, config)
     controller.build()
@@ -145,13 +206,14 @@ async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
         took = await until(lambda: all(h.is_banner_shown() for h in headers), 5, "banner after kill")
         assert took < 3.5
         text = headers[0].banner.text()
-        assert text.startswith("TERPUTUS — DATA LAMA") or text.startswith("TERPUTUS — BELUM")
+        assert text.startswith(("TERPUTUS — DATA LAMA", "TERPUTUS — BELUM"))
         shot = tmp_path / "stale.png"
         controller.windows[0].widget.grab().save(str(shot))
         _, _, red = _pixels(shot)
         assert red > 0.02, "the stale banner is not red"
-        restarted = ServerProcess(tmp_path / "server.sqlite3", port=server.port, scenario="mixed", speed=30,
-                                  rate=3, heartbeat=0.3).start()
+        restarted = ServerProcess(
+            tmp_path / "server.sqlite3", port=server.port, scenario="mixed", speed=30, rate=3, heartbeat=0.3
+        ).start()
         await until(lambda: client.status.state is FeedState.LIVE, 30, "live again")
         await until(lambda: not any(h.is_banner_shown() for h in headers), 5, "banner gone")
     finally:
@@ -164,7 +226,9 @@ async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
             restarted.stop()
 
 
-def test_stale_banner_appears_when_the_server_dies_and_goes_when_it_returns(qapp: Any, tmp_path: Path) -> None:
+def test_stale_banner_appears_when_the_server_dies_and_goes_when_it_returns(
+    qapp: Any, tmp_path: Path
+) -> None:
     import qasync
 
     loop = qasync.QEventLoop(qapp, already_running=False)
