@@ -137,6 +137,7 @@ class FeedClient:
         # Resolves when the feed is live (tests and `follow --until-live` wait on it).
         self._live_event = asyncio.Event()
         self._last_raw = b""
+        self._last_error = ""
         self._inflight: asyncio.Future[None] | None = None
 
     # --- public --------------------------------------------------------------------
@@ -199,14 +200,24 @@ class FeedClient:
                 raise
             except _Resync as exc:
                 log.info("resync: %s", exc)
-                self.counters.reconnects += 1
+                if not self._stopping:
+                    self.counters.reconnects += 1
             except ConnectionClosed as exc:
                 if exc.rcvd is not None:
                     self.last_close = (exc.rcvd.code, exc.rcvd.reason)
                 log.info("feed connection closed: %s", exc)
-                self.counters.reconnects += 1
+                if not self._stopping:
+                    self.counters.reconnects += 1
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError, p.ProtocolError) as exc:
-                log.info("feed connection ended: %s", exc)
+                # Say it once at WARNING (a bad certificate or a wrong URL must
+                # be visible without debug logging), then quietly while it repeats.
+                reason = f"{type(exc).__name__}: {exc}"
+                if reason != self._last_error:
+                    log.warning("feed cannot connect to %s: %s", self.settings.url, reason)
+                    self._last_error = reason
+                else:
+                    log.info("feed connection ended: %s", exc)
+                self.status.reason = reason
                 self.counters.reconnects += 1
             finally:
                 self._ws = None
@@ -222,10 +233,13 @@ class FeedClient:
             await asyncio.sleep(delay)
 
     def backoff_delay(self, attempt: int) -> float:
-        """Full jitter: uniform in [min, min(max, min * 2**(attempt-1))]."""
+        """Exponential backoff with full jitter. The first three tries stay
+        within ``reconnect_min_s`` (a server restart takes about a second and
+        the wall should be live again right after it); from then on the cap
+        doubles per try up to ``reconnect_max_s``."""
         s = self.settings
-        cap = min(s.reconnect_max_s, s.reconnect_min_s * (2 ** max(0, attempt - 1)))
-        return s.reconnect_min_s * 0.2 + self.rng.uniform(0, cap)
+        cap = min(s.reconnect_max_s, s.reconnect_min_s * (2 ** max(0, attempt - 3)))
+        return s.reconnect_min_s * 0.1 + self.rng.uniform(0, cap)
 
     def _down_state(self) -> FeedState:
         # Data seen before: it is now old (stale); never seen: offline.
@@ -469,6 +483,7 @@ class FeedClient:
     # --- state -----------------------------------------------------------------------
 
     def _go_live(self) -> None:
+        self._last_error = ""
         self._set_state(FeedState.LIVE, "live")
         self._live_event.set()
 

@@ -125,13 +125,22 @@ def follow_main(args: argparse.Namespace) -> int:
     return asyncio.run(_follow(args))
 
 
-async def open_follower(db: str, settings: Any) -> Any:
-    """Open a journal, rebuild the store from it, and make a feed client."""
+async def open_follower(db: str, settings: Any, journal_config: Any = None) -> Any:
+    """Open a journal, rebuild the store from it, and make a feed client.
+    ``journal_config`` (config.journal) sets retention by age and size."""
     from commandcenter.feed import FeedClient
     from commandcenter.journal import Journal
     from commandcenter.store import Store, decode_state
 
-    journal = await Journal.open(db)
+    if journal_config is not None:
+        journal = await Journal.open(
+            db,
+            retention_days=journal_config.retention_days,
+            max_mb=journal_config.max_mb,
+            audit_retention_days=journal_config.audit_retention_days,
+        )
+    else:
+        journal = await Journal.open(db)
     store = Store()
 
     def load(data: bytes) -> None:
@@ -167,8 +176,11 @@ async def _follow(args: argparse.Namespace) -> int:
         heartbeat_timeout_s=args.heartbeat_timeout or cfg.server.heartbeat_timeout_s,
         reconnect_min_s=cfg.server.reconnect_min_s,
         reconnect_max_s=cfg.server.reconnect_max_s,
+        stable_after_s=cfg.server.stable_after_s,
+        snapshot_every_events=cfg.journal.snapshot_every_events,
+        snapshot_interval_s=cfg.journal.snapshot_interval_s,
     )
-    client = await open_follower(args.db, settings)
+    client = await open_follower(args.db, settings, cfg.journal)
     stop = asyncio.Event()
     _install_stop_signals(stop)
 

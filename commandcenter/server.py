@@ -74,6 +74,9 @@ class ServerSettings:
     snapshot_every_events: int = 5000
     snapshot_part_items: int = 500
     replay_batch: int = 2000
+    housekeeping_interval_s: float = 600.0
+    #: Closed incidents leave the live state (and snapshots) after this long.
+    keep_closed_s: float = 6 * 3600.0
     # Simulator (scenario None = no simulator).
     scenario: str | None = None
     rate_per_min: float = 6.0
@@ -179,6 +182,7 @@ class DispatchServer:
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
         self._spawn(self._heartbeat_loop(), "heartbeat")
+        self._spawn(self._housekeeping_loop(), "housekeeping")
         if s.scenario:
             self._spawn(self._simulator_loop(), "simulator")
 
@@ -357,7 +361,7 @@ class DispatchServer:
                         ev_seq = _peek_seq(row)
                         if ev_seq > head:
                             break
-                        await ws.send(row.decode())
+                        await ws.send(row, text=True)
                         seq = ev_seq
                     if client.too_slow or seq == before:
                         break
@@ -369,7 +373,9 @@ class DispatchServer:
                 if data is None:
                     await ws.close(CLOSE_TOO_SLOW, "too slow: send queue overflowed")
                     return
-                await ws.send(data.decode())
+                # Sent as a text frame straight from the shared bytes: no
+                # decode per client.
+                await ws.send(data, text=True)
                 client.sent += 1
         except ConnectionClosed:
             return
@@ -483,6 +489,19 @@ class DispatchServer:
         return [], "unknown command"
 
     # --- periodic work ---------------------------------------------------------------------
+
+    async def _housekeeping_loop(self) -> None:
+        """Bounded memory and disk for a server that runs for months: forget
+        incidents closed hours ago (snapshots stay small) and prune the log
+        (old snapshots; events only once a snapshot covers them)."""
+        assert self.journal is not None
+        while True:
+            await asyncio.sleep(self.settings.housekeeping_interval_s)
+            self.store.prune(closed_older_than_s=self.settings.keep_closed_s)
+            async with self._append_lock:
+                await self.journal.write_snapshot(self.epoch, self.head_seq, encode_state(self.store.to_state()))
+            result = await self.journal.prune()
+            log.info("housekeeping: %s", result)
 
     async def _heartbeat_loop(self) -> None:
         while True:

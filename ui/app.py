@@ -401,7 +401,7 @@ async def run_wall(
         snapshot_every_events=config.journal.snapshot_every_events,
         snapshot_interval_s=config.journal.snapshot_interval_s,
     )
-    client = await open_follower(str(journal_path), settings)
+    client = await open_follower(str(journal_path), settings, config.journal)
     bridge = EngineBridge(config, client.store, client)
     controller = WallController(app, bridge, config)
     controller.build()
