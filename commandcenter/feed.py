@@ -377,7 +377,8 @@ class FeedClient:
                 # A commit (journal, then store) is never cut in half by the end
                 # of a connection: the session waits for it (see _session).
                 self._inflight = asyncio.ensure_future(
-                    self._journal_and_apply([e for e in batch if e is not None]))
+                    self._journal_and_apply([e for e in batch if e is not None])
+                )
                 await asyncio.shield(self._inflight)
                 # Let the GUI paint between batches of a burst.
                 await asyncio.sleep(0)

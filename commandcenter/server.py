@@ -499,7 +499,9 @@ class DispatchServer:
             await asyncio.sleep(self.settings.housekeeping_interval_s)
             self.store.prune(closed_older_than_s=self.settings.keep_closed_s)
             async with self._append_lock:
-                await self.journal.write_snapshot(self.epoch, self.head_seq, encode_state(self.store.to_state()))
+                await self.journal.write_snapshot(
+                    self.epoch, self.head_seq, encode_state(self.store.to_state())
+                )
             result = await self.journal.prune()
             log.info("housekeeping: %s", result)
 
