@@ -220,10 +220,11 @@ class WallWindow:
 class WallController:
     """Builds the windows from the screen plan and follows screen changes."""
 
-    def __init__(self, app: Any, bridge: Any, config: Any) -> None:
+    def __init__(self, app: Any, bridge: Any, config: Any, alerts: Any = None) -> None:
         from PySide6.QtCore import QTimer
 
         self.app = app
+        self.alerts = alerts
         self.bridge = bridge
         self.config = config
         self.windows: list[WallWindow] = []
@@ -254,7 +255,12 @@ class WallController:
         self.windows = []
         infos, qscreens = self.screen_infos()
         for plan in plan_windows(list(self.config.screens), infos):
-            self.windows.append(WallWindow(plan, qscreens[plan.screen.index], self.bridge, self.config))
+            window = WallWindow(plan, qscreens[plan.screen.index], self.bridge, self.config)
+            if self.alerts is not None:
+                from ui.alerts_view import decorate_window
+
+                decorate_window(window, self.alerts)
+            self.windows.append(window)
         self.rebuilds += 1
         log.info(
             "wall windows: %s", [(w.plan.screen.name, [v[0] for v in w.plan.views]) for w in self.windows]
@@ -389,11 +395,14 @@ async def run_wall(
         if (config.journal.path and not demo)
         else data_dir / "wall-journal.sqlite3"
     )
+    client_id = config.server.effective_client_id()
     settings = FeedSettings(
         url=url,
         token=token,
-        client_id=config.server.effective_client_id(),
-        console=config.display.console_name,
+        client_id=client_id,
+        # Mutes and acknowledgements name the console; without a configured
+        # name the client id stands in, never an empty string.
+        console=config.display.console_name or client_id,
         heartbeat_timeout_s=config.server.heartbeat_timeout_s,
         reconnect_min_s=config.server.reconnect_min_s,
         reconnect_max_s=config.server.reconnect_max_s,
@@ -403,7 +412,8 @@ async def run_wall(
     )
     client = await open_follower(str(journal_path), settings, config.journal)
     bridge = EngineBridge(config, client.store, client)
-    controller = WallController(app, bridge, config)
+    alerts, speech = await _start_alerts(args, config, bridge, client, settings.console)
+    controller = WallController(app, bridge, config, alerts=alerts)
     controller.build()
     feed_task = client.start()
     housekeeping = asyncio.get_running_loop().create_task(_housekeeping(client, bridge), name="housekeeping")
@@ -439,6 +449,12 @@ async def run_wall(
             paths = controller.screenshots(Path(args.screenshot_dir))
             sys.stdout.write("screenshots:\n" + "".join(f"  {p}\n" for p in paths))
     finally:
+        if alerts is not None:
+            alerts.shutdown()
+            with contextlib.suppress(Exception):
+                await alerts.drain()
+        if speech is not None:
+            speech.stop()
         housekeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await housekeeping
@@ -451,6 +467,36 @@ async def run_wall(
         if server is not None:
             server.stop()
     return code
+
+
+async def _start_alerts(
+    args: argparse.Namespace, config: Any, bridge: Any, client: Any, console: str
+) -> tuple[Any, Any]:
+    """Alert rules, tones and speech for this wall. The operator comes from
+    --operator, else is asked at start on a wall with a console screen."""
+    from commandcenter.speech import SpeechWorker, speech_language
+    from ui.alerts_view import AlertController, SoundOutput, ask_operator
+
+    operator = getattr(args, "operator", None) or ""
+    has_console = any(sc.view == "console" for sc in config.screens)
+    if not operator and has_console and not args.headless:
+        operator = await ask_operator(config)
+    if not operator and has_console:
+        # Headless demo: the first configured operator.
+        operator = config.display.operators[0] if config.display.operators else "operator"
+    speech = None
+    if config.speech.enabled:
+        speech = SpeechWorker(config.speech, language=speech_language(config))
+        try:
+            # start() waits until the engine exists on its own thread.
+            await asyncio.get_running_loop().run_in_executor(None, speech.start)
+        except Exception:
+            log.exception("speech worker could not start; tones only")
+            speech = None
+    alerts = AlertController(
+        bridge, client.journal, operator=operator, console=console, audio=SoundOutput(), speech=speech
+    )
+    return alerts, speech
 
 
 def _with_demo_boundaries(config: Any) -> Any:
@@ -498,6 +544,7 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
         tmp = Path(tempfile.mkdtemp(prefix="oki112-screens-"))
         screens_file = str(tmp / "screens.json")
         Path(screens_file).write_text(json.dumps(DEMO_SCREENS))
+    args.headless = headless
     prepare_environment(headless, screens_file)
 
     import PySide6.QtWebEngineWidgets  # noqa: F401  - must come before the QApplication
@@ -525,6 +572,7 @@ def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     p.add_argument("--screenshot-dir", default=None, help="save one PNG per screen at the end")
     p.add_argument("--data-dir", default=None, help="journal and logs (default: the platform data dir)")
     p.add_argument("--lang", choices=["id", "en"], default=None, help="override display.language")
+    p.add_argument("--operator", default=None, help="operator at this console (else asked at start)")
     p.add_argument("--server", default=None, help="server URL (overrides the config)")
     p.add_argument("--token", default=None, help="access token (overrides the config)")
     p.add_argument("--placement-report", default=None, help="write where each window went (JSON) at the end")

@@ -84,6 +84,7 @@ class ScreenHeader(QWidget):
         # clock always show in full and the window never grows past its screen.
         self.feed_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
         self.feed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._row = row
         row.addWidget(self.title, 1)
         row.addWidget(self.feed_label, 0)
         row.addSpacing(metrics.pad_px * 4)
@@ -98,6 +99,10 @@ class ScreenHeader(QWidget):
     @safe_slot
     def _on_feed_status(self, status: FeedStatus) -> None:
         self.refresh()
+
+    def add_mark(self, widget: QWidget) -> None:
+        """Put a status mark (no audio, sound muted) just before the feed state."""
+        self._row.insertWidget(self._row.indexOf(self.feed_label), widget, 0)
 
     def is_banner_shown(self) -> bool:
         return not self.banner.isHidden()

@@ -1,0 +1,518 @@
+"""The alert banner, the audio marks and acknowledgement through the real server.
+
+Walls run in this process under one qasync loop (as tests/ui/test_wall.py
+does): each has its own FeedClient and journal, EngineBridge and
+AlertController, against the real `commandcenter serve` in a subprocess.
+Waits are on signals and conditions, never on fixed sleeps.
+
+QtMultimedia on a machine without sound (this one, CI) logs warnings when it
+first loads: its optional back-ends (PipeWire, VA-API) are missing and
+PulseAudio has no server. They say exactly what the wall then shows as
+"TANPA AUDIO", so they are ignored here, by their exact text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import Qt
+
+from commandcenter import protocol as p
+from commandcenter.config import Config, load_defaults
+from commandcenter.feed import FeedClient, FeedSettings, FeedState
+from commandcenter.model import IncidentTimes, Location
+from commandcenter.runner import open_follower
+from commandcenter.speech import SpeechError, SpeechWorker
+from commandcenter.timeutil import WIB, utcnow
+from tests.factories import make_incident
+from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export
+from ui import theme
+from ui.alerts_view import AlertBanner, AlertController, SoundOutput, install_banner, install_marks
+from ui.bridge import EngineBridge
+from ui.console_view import ConsoleView
+from ui.header import ScreenHeader
+
+QT_MULTIMEDIA_WITHOUT_SOUND = (
+    r"^Couldn't (load|resolve) (pipewire-0\.3|va-x11|va-drm|va|va\(in plugin\)) (library|symbols)$",
+    r"^PulseAudioService: pa_context_connect\(\) failed$",
+)
+pytestmark = [pytest.mark.qt, pytest.mark.qt_log_ignore(*QT_MULTIMEDIA_WITHOUT_SOUND)]
+
+METRICS = theme.metrics_for(1920, 1080, 24, 0.8)
+
+
+def _run(qapp: Any, coro_fn: Callable[[], Any]) -> None:
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    try:
+        loop.run_until_complete(coro_fn())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+def _acks_in(db: Path) -> list[dict[str, Any]]:
+    return [e["event"]["body"]["ack"] for e in export(db) if e["event"]["body"]["kind"] == "acknowledged"]
+
+
+def _fire(incident_id: str) -> p.IncidentUpserted:
+    """A new high-priority fire, received now (so nothing is overdue yet)."""
+    return p.IncidentUpserted(
+        incident=make_incident(
+            id=incident_id, ticket=f"OKI-{incident_id}", category="kebakaran", priority="high",
+            description="<b>Api</b> di dekat SPBU", times=IncidentTimes(received=utcnow()),
+            location=Location(lat=-3.086, lon=105.223, kecamatan="Pangkalan Lampam", desa="<i>Deling</i>"),
+        )
+    )  # fmt: skip
+
+
+@dataclass
+class Wall:
+    """One in-process wall: feed client, bridge, alert controller, widgets."""
+
+    client: FeedClient
+    bridge: EngineBridge
+    audio: SoundOutput
+    controller: AlertController
+    banner: AlertBanner
+    headers: list[ScreenHeader]
+    console_view: ConsoleView | None = None
+    offset_s: list[float] = field(default_factory=lambda: [0.0])
+    states: list[tuple[str, bool]] = field(default_factory=list)
+
+    @property
+    def engine(self) -> Any:
+        return self.controller.engine
+
+    async def close(self) -> None:
+        self.controller.shutdown()
+        await self.controller.drain()
+        self.bridge.shutdown()
+        await self.client.stop()
+        await self.client.journal.close()
+        # The widgets are qtbot's: it closes them after the test.
+
+
+async def make_wall(
+    qtbot: Any, tmp_path: Path, config: Config, url: str, name: str, *, console: str, operator: str,
+    token: str = CONSOLE, headers: int = 1,
+) -> Wall:  # fmt: skip
+    client = await open_follower(
+        str(tmp_path / f"{name}.sqlite3"),
+        FeedSettings(
+            url=url, token=token, client_id=name, console=console, heartbeat_timeout_s=1.5,
+            reconnect_min_s=0.05, reconnect_max_s=0.3,
+        ),
+    )  # fmt: skip
+    bridge = EngineBridge(config, client.store, client)
+    audio = SoundOutput(tmp_path / "tones")
+    offset = [0.0]
+
+    def clock() -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=offset[0])
+
+    controller = AlertController(
+        bridge, client.journal, operator=operator, console=console, audio=audio, clock=clock
+    )
+    view: ConsoleView | None = None
+    if console:
+        view = ConsoleView(bridge, METRICS)
+        view.resize(1920, 900)
+        banner = install_banner(view, controller)
+        qtbot.addWidget(view)
+        view.show()
+    else:
+        banner = AlertBanner(controller, METRICS, interactive=False)
+        qtbot.addWidget(banner)
+        banner.show()
+    hdrs = []
+    for i in range(headers):
+        h = ScreenHeader(bridge, METRICS, f"{name} {i}")
+        install_marks(h, controller)
+        qtbot.addWidget(h)
+        h.show()
+        hdrs.append(h)
+    wall = Wall(client, bridge, audio, controller, banner, hdrs, view, offset)
+    banner.state_changed.connect(
+        lambda state: wall.states.append((state, wall.banner.alert_id in client.store.acks))
+    )
+    client.start()
+    return wall
+
+
+async def until(walls: list[Wall], pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait until ``pred()`` holds, re-checking on every signal the walls give."""
+    poked = asyncio.Event()
+
+    def poke(*_: Any) -> None:
+        poked.set()
+
+    hooks = []
+    for w in walls:
+        for sig in (
+            w.bridge.changed, w.bridge.tick, w.bridge.feed_status_changed, w.bridge.command_result,
+            w.controller.alerts_changed, w.controller.ack_pending_changed, w.controller.muted_changed,
+        ):  # fmt: skip
+            sig.connect(poke)
+            hooks.append(sig)
+    try:
+        async with asyncio.timeout(timeout):
+            while not pred():
+                poked.clear()
+                await poked.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+    finally:
+        for sig in hooks:
+            sig.disconnect(poke)
+
+
+def _settled(w: Wall) -> bool:
+    """Live, and the first snapshot's reset handed to the views: an event
+    merged into that reset would be taken for history and raised silently."""
+    return w.client.status.state is FeedState.LIVE and w.bridge.pending_since is None
+
+
+def _ack_line(alert_at: dt.datetime) -> str:
+    return f"Dikonfirmasi oleh Sari, {alert_at.astimezone(WIB):%H:%M}"
+
+
+# --- (1) a click on Konfirmasi, seen on two walls ---------------------------------------------
+
+
+def test_konfirmasi_click_reaches_the_server_and_every_wall(qapp: Any, qtbot: Any, tmp_path: Path) -> None:
+    config = load_defaults()
+
+    async def scenario() -> None:
+        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+        walls: list[Wall] = []
+        try:
+            console = await make_wall(
+                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari"
+            )
+            plain = await make_wall(
+                qtbot, tmp_path, config, server.url, "wall-2", console="", operator="", token=WALL
+            )
+            walls = [console, plain]
+            await until(walls, lambda: all(_settled(w) for w in walls), "live")
+            await admin_inject(server.url, [_fire("fire-1")])
+            aid = "incident:fire-1"
+            await until(walls, lambda: all(w.banner.alert_id == aid for w in walls), "alert on both walls")
+            for w in walls:
+                assert [a.id for a in w.controller.active()] == [aid]
+                # The raise asked for the high-priority tone; with no device it is not "started".
+                assert "high" in [name for _, name in w.controller.tones_played]
+                assert w.audio.history and w.audio.history[-1][1:] == ("high", False)
+                assert w.banner.state == "alert"
+                # Public text (the village name) shows literally, never as markup.
+                assert "<i>Deling</i>" in w.banner.text_label.text()
+                assert w.banner.text_label.textFormat() == Qt.TextFormat.PlainText
+            assert console.banner.ack_button is not None and console.banner.ack_button.isEnabled()
+            assert plain.banner.ack_button is None  # a plain wall has nothing to click
+
+            # Control: unacknowledged, the alert repeats after repeat_s.
+            plain.offset_s[0] = config.alerts.repeat_s + 1
+            assert [a.kind for a in plain.engine.tick()] == ["repeat"]
+            plain.offset_s[0] = 0.0
+
+            qtbot.mouseClick(console.banner.ack_button, Qt.MouseButton.LeftButton)
+            # At once: "mengirim…", button disabled, not acknowledged anywhere.
+            assert console.controller.pending_acks == {aid}
+            assert console.banner.state == "sending"
+            assert console.banner.state_label.text() == "mengirim…"
+            assert not console.banner.ack_button.isEnabled()
+            assert aid not in console.client.store.acks
+            assert console.banner.ack_line_text() == ""
+
+            await until(
+                walls, lambda: all(aid in w.client.store.acks and not w.controller.active() for w in walls),
+                "acknowledged on both walls",
+            )  # fmt: skip
+            await until(walls, lambda: all(w.banner.state == "none" for w in walls), "banners updated")
+            assert not console.controller.pending_acks
+            ack = console.client.store.acks[aid]
+            assert (ack.operator, ack.console, ack.incident_id) == ("Sari", "meja-1", "fire-1")
+            expected = _ack_line(ack.at)
+            for w in walls:
+                assert w.banner.ack_line_text().startswith(f"✓ {expected}"), w.banner.ack_line_text()
+                assert w.banner.state == "none"
+                assert w.engine.get(aid).acknowledged_by == "Sari"
+            # "mengirim…" was shown, and only while the store had no acknowledgement.
+            sending = [had_ack for state, had_ack in console.states if state == "sending"]
+            assert sending and not any(sending)
+            # ... and after it straight to acknowledged: never back to a clickable alert.
+            after = [state for state, _ in console.states[console.states.index(("sending", False)) :]]
+            assert set(after) == {"sending", "none"}, console.states
+
+            # The repeats stop everywhere: an hour later nothing sounds for it.
+            for w in walls:
+                w.offset_s[0] = 3600.0
+                actions = w.engine.tick()
+                assert not [a for a in actions if aid in a.alert_ids], actions
+                assert not w.controller.active()
+                w.offset_s[0] = 0.0
+
+            await console.controller.drain()
+            audit = await console.client.journal.audit_since(utcnow() - dt.timedelta(hours=1))
+            sent = [r for r in audit if r.action == "alert.ack_sent"]
+            assert len(sent) == 1 and sent[0].operator == "Sari" and sent[0].target_id == aid
+            assert [a["alert_id"] for a in _acks_in(server.db)] == [aid]
+        finally:
+            for w in walls:
+                await w.close()
+            server.stop()
+
+    _run(qapp, scenario)
+
+
+# --- (2) acknowledged while the server is away ----------------------------------------------
+
+
+def test_acknowledgement_while_disconnected_is_delivered_once_after_reconnect(
+    qapp: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    config = load_defaults()
+
+    async def scenario() -> None:
+        db = tmp_path / "server.sqlite3"
+        server = ServerProcess(db, heartbeat=0.3).start()
+        restarted: ServerProcess | None = None
+        wall: Wall | None = None
+        try:
+            wall = await make_wall(
+                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari"
+            )
+            walls = [wall]
+            await until(walls, lambda: _settled(wall), "live")
+            await admin_inject(server.url, [_fire("fire-2")])
+            aid = "incident:fire-2"
+            await until(walls, lambda: wall.banner.alert_id == aid, "alert")
+
+            server.kill()
+            await until(walls, lambda: wall.client.status.state is not FeedState.LIVE, "link down")
+            assert wall.banner.ack_button is not None
+            qtbot.mouseClick(wall.banner.ack_button, Qt.MouseButton.LeftButton)
+            await wall.controller.drain()  # in the outbox now
+            pending = await wall.client.journal.outbox_pending()
+            assert [r.kind for r in pending] == ["ack"]
+            assert wall.banner.state == "sending" and wall.banner.state_label.text() == "mengirim…"
+            assert aid not in wall.client.store.acks and wall.banner.ack_line_text() == ""
+            # Another click while it waits sends nothing more.
+            assert not wall.controller.acknowledge(aid)
+
+            restarted = ServerProcess(db, port=server.port, heartbeat=0.3).start()
+            await until(walls, lambda: aid in wall.client.store.acks, "acknowledged after reconnect")
+            await until(walls, lambda: wall.banner.state == "none", "acknowledged on the banner")
+            assert not wall.controller.pending_acks
+            assert wall.banner.ack_line_text().startswith(f"✓ {_ack_line(wall.client.store.acks[aid].at)}")
+            assert not await wall.client.journal.outbox_pending()
+            acks = _acks_in(db)
+            assert [a["alert_id"] for a in acks] == [aid]
+            assert acks[0]["operator"] == "Sari"
+        finally:
+            if wall is not None:
+                await wall.close()
+            server.kill()
+            if restarted is not None:
+                restarted.stop()
+
+    _run(qapp, scenario)
+
+
+# --- (3) no audio output --------------------------------------------------------------------
+
+
+class _AudibleSound(SoundOutput):
+    """A SoundOutput that claims a working device (for the one rule below)."""
+
+    def available(self) -> tuple[bool, str]:
+        return True, "test: pretend a device"
+
+
+def test_no_audio_output_is_shown_and_hidden_when_sound_works(
+    qtbot: Any, bridge: Any, tmp_path: Path
+) -> None:
+    audio = SoundOutput(tmp_path / "tones")
+    ok, reason = audio.available()
+    assert not ok and "no audio output" in reason  # this machine has no sound device
+    assert audio.play("tone_high") is False
+    assert audio.history[-1][1:] == ("high", False) and audio.last_started is None
+    controllers = [
+        AlertController(bridge, None, operator="Sari", console="meja-1", audio=audio),
+        AlertController(bridge, None, operator="Sari", console="meja-1", audio=None),
+        AlertController(
+            bridge, None, operator="Sari", console="meja-1", audio=_AudibleSound(tmp_path / "t2")
+        ),
+    ]
+    marks, headers = [], []
+    for c in controllers:
+        header = ScreenHeader(bridge, METRICS, "test")
+        qtbot.addWidget(header)
+        audio_mark, _ = install_marks(header, c)
+        header.show()
+        headers.append(header)  # qtbot holds only a weak reference
+        marks.append(audio_mark)
+    assert marks[0].is_shown() and marks[0].text() == "⊘ TANPA AUDIO"
+    assert "no audio output" in marks[0].toolTip()
+    assert marks[1].is_shown()  # no sound output at all: said so too
+    assert not marks[2].is_shown()
+    for c in controllers:
+        c.shutdown()
+
+
+def test_speech_failure_plays_the_tone_instead(qtbot: Any, bridge: Any, tmp_path: Path) -> None:
+    class Mute:
+        def speak(self, text: str, lang: str, started: Any) -> bool:
+            raise SpeechError("no audio output: test")
+
+        def synthesize(self, text: str, lang: str, path: Path) -> None: ...
+        def interrupt(self) -> None: ...
+        def close(self) -> None: ...
+
+    config = bridge.config
+    worker = SpeechWorker(config.speech, engine_factory=lambda _cfg: Mute()).start()
+    controller = AlertController(
+        bridge, None, operator="Sari", console="meja-1", audio=SoundOutput(tmp_path / "tones"), speech=worker
+    )
+    try:
+        before = len(controller.tones_played)
+        worker.say("Kebakaran, Desa Deling", "high")
+        qtbot.waitUntil(lambda: len(controller.speech_failures) == 1, timeout=5000)
+        assert [name for _, name in list(controller.tones_played)[before:]] == ["high"]
+    finally:
+        controller.shutdown()
+        worker.stop()
+
+
+# --- (4) muting ------------------------------------------------------------------------------
+
+
+def test_mute_mark_on_every_screen_while_muted(qapp: Any, qtbot: Any, tmp_path: Path) -> None:
+    config = load_defaults()
+
+    async def scenario() -> None:
+        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+        walls: list[Wall] = []
+        try:
+            console = await make_wall(
+                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari", headers=2
+            )
+            plain = await make_wall(
+                qtbot, tmp_path, config, server.url, "wall-2", console="", operator="", token=WALL, headers=2
+            )
+            walls = [console, plain]
+            marks = [h.alert_marks[1] for w in walls for h in w.headers]
+            await until(walls, lambda: all(_settled(w) for w in walls), "live")
+            assert not any(m.is_shown() for m in marks)
+
+            qtbot.mouseClick(console.banner.mute_buttons[5], Qt.MouseButton.LeftButton)
+            await until(walls, lambda: all(m.is_shown() for m in marks), "SUARA MATI on every screen")
+            until_at = console.client.store.muted["meja-1"].until
+            hhmm = f"{until_at.astimezone(WIB):%H:%M}"
+            for h in console.headers:
+                assert h.alert_marks[1].text() == f"✕ SUARA MATI s/d {hhmm}"
+            for h in plain.headers:
+                assert h.alert_marks[1].text() == f"✕ SUARA MATI meja-1 s/d {hhmm}"
+            assert console.banner.unmute_button is not None and console.banner.unmute_button.isVisible()
+
+            # While muted the console stays silent; the plain wall (another console) does not.
+            tones = [len(w.controller.tones_played) for w in walls]
+            await admin_inject(server.url, [_fire("fire-3")])
+            await until(walls, lambda: all(w.banner.alert_id == "incident:fire-3" for w in walls), "alert")
+            assert len(console.controller.tones_played) == tones[0]
+            assert len(plain.controller.tones_played) == tones[1] + 1
+
+            qtbot.mouseClick(console.banner.unmute_button, Qt.MouseButton.LeftButton)
+            await until(walls, lambda: not any(m.is_shown() for m in marks), "mark gone after unmute")
+            await console.controller.drain()
+            audit = await console.client.journal.audit_since(utcnow() - dt.timedelta(hours=1))
+            assert [r.action for r in audit if r.action.endswith("_sent")] == [
+                "console.mute_sent", "console.unmute_sent",
+            ]  # fmt: skip
+            assert all(r.operator == "Sari" for r in audit if r.action.endswith("_sent"))
+        finally:
+            for w in walls:
+                await w.close()
+            server.stop()
+
+    _run(qapp, scenario)
+
+
+# --- the keyboard and the incident entry point ---------------------------------------------------
+
+
+class _RecordingFeed:
+    """Stands in for FeedClient.submit: what the controller sends, in order."""
+
+    journal = None
+
+    def __init__(self) -> None:
+        self.sent: list[Any] = []
+
+    async def submit(self, command: Any) -> None:
+        self.sent.append(command)
+
+
+def test_f2_and_acknowledge_incident_send_acknowledgements(
+    qapp: Any, qtbot: Any, bridge: Any, clock: Any
+) -> None:
+    controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
+    feed = _RecordingFeed()
+    bridge.feed = feed
+    view = ConsoleView(bridge, METRICS)
+    banner = install_banner(view, controller)
+    qtbot.addWidget(view)
+    view.show()
+    view.activateWindow()
+    # Outside the qasync loop: a nested Qt loop inside one of its callbacks stalls its tasks.
+    qtbot.waitUntil(view.isActiveWindow, timeout=2000)
+
+    async def scenario() -> None:
+        alerts = controller.active()
+        assert len(alerts) >= 2
+        first = banner.alert_id
+        assert first == alerts[0].id
+        qtbot.keyClick(view, Qt.Key.Key_F2)
+        assert controller.pending_acks == {first} and banner.state == "alert"  # the next alert is shown
+        assert banner.state_label.text() == "mengirim… (1)"
+        other = next(a for a in alerts[1:] if a.incident_id and a.id != banner.alert_id)
+        assert controller.acknowledge_incident(other.incident_id) == other.id
+        await controller.drain()
+        assert [(type(c).__name__, c.alert_id, c.operator, c.console) for c in feed.sent] == [
+            ("Acknowledge", first, "Sari", "meja-1"),
+            ("Acknowledge", other.id, "Sari", "meja-1"),
+        ]
+        # Sent is not acknowledged: nothing shows "Dikonfirmasi" without the server.
+        assert all(controller.engine.get(a).acknowledged_at is None for a in (first, other.id))
+        assert banner.ack_line_text() == ""
+
+    try:
+        _run(qapp, scenario)
+    finally:
+        controller.shutdown()
+        bridge.feed = None
+
+
+def test_operator_is_chosen_from_the_configured_list(qapp: Any, qtbot: Any) -> None:
+    from ui.alerts_view import OperatorDialog, ask_operator
+
+    config = load_defaults()
+    chosen: list[str] = []
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(ask_operator(config))
+        await asyncio.sleep(0)  # let the dialog open
+        dialog = next(w for w in qapp.topLevelWidgets() if isinstance(w, OperatorDialog) and w.isVisible())
+        assert list(dialog.buttons) == list(config.display.operators)
+        qtbot.mouseClick(dialog.buttons["Sari"], Qt.MouseButton.LeftButton)
+        chosen.append(await task)
+
+    _run(qapp, scenario)
+    assert chosen == ["Sari"]
