@@ -266,7 +266,6 @@ def test_stale_banner_appears_when_the_server_dies_and_goes_when_it_returns(tmp_
 @pytest.mark.skipif(not os.environ.get(INNER), reason="runs in its own process (see the test above)")
 def test_inner_stale_banner(qapp: Any, tmp_path: Path) -> None:
     import qasync
-
     from PySide6.QtCore import QCoreApplication, QEvent
 
     loop = qasync.QEventLoop(qapp, already_running=False)
