@@ -1,15 +1,20 @@
 """The live map of incidents and units (a QWebEngineView over a Leaflet page).
 
 The page is built once (:mod:`ui.map_page`); afterwards only diffs travel: each
-merged ChangeSet from the bridge becomes one ``OkiMap.apply([...])`` call with
-the incidents and units that changed, so a busy feed costs one runJavaScript per
-frame, not one per marker. Calls made before the page is ready are queued and
+merged ChangeSet from the bridge becomes one batch of operations with the
+incidents and units that changed, so a busy feed costs one message per frame,
+not one per marker. Batches go to the page as JSON data through QWebChannel (a
+signal the page applies with ``OkiMap.apply`` and confirms through a slot), not
+as runJavaScript sources: V8 keeps every distinct script it compiled, and on a
+wall running for months that was a leak. Calls made before the page is ready are queued and
 sent in order once both ``loadFinished`` and the page's own "ready" callback
 (through QWebChannel) arrived. A crashed render process is reloaded and the
 whole state sent again, as after a reset.
 
 Import this module (or PySide6.QtWebEngineWidgets) before the QApplication is
-created: QtWebEngine must set up OpenGL context sharing first.
+created: QtWebEngine must set up OpenGL context sharing first. Importing it also
+adds a V8 flag to ``QTWEBENGINE_CHROMIUM_FLAGS`` (see
+:data:`V8_INITIAL_OLD_SPACE_MB`), so import it before the first QtWebEngine page.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import warnings
 import weakref
 import zlib
@@ -40,7 +46,7 @@ from ui.i18n import category_name, t
 
 log = logging.getLogger(__name__)
 
-#: Markers per runJavaScript call when the whole state is sent (start, reset,
+#: Markers per batch when the whole state is sent (start, reset,
 #: reload): big enough to be quick, small enough not to stall the page.
 FULL_SYNC_CHUNK = 1000
 #: Queued batches before the page is ready; beyond this the queue is replaced
@@ -52,7 +58,33 @@ RELOAD_DELAY_MS = 1000
 #: up to this many degrees (about 1.5 km), the same way on every wall.
 APPROX_SPREAD_DEG = 0.014
 
+#: V8 in the render process does its first full garbage collection only when
+#: the old generation reaches its initial limit, by default half the maximum
+#: heap: gigabytes on a wall PC. A page that never goes idle (the map gets a
+#: batch several times a second) never gets there otherwise, and every DOM and
+#: style object a batch leaves behind (several times the JS heap) stays in the
+#: render process: it grew by ~3.5 MB/s under the simulator and never levelled
+#: off. After that first collection V8 sizes its limits from the live heap and
+#: collects regularly. A first limit, not a maximum: big maps still fit.
+V8_INITIAL_OLD_SPACE_MB = 16
+
+
+def _tune_chromium_flags() -> None:
+    """Add the V8 flag above to QTWEBENGINE_CHROMIUM_FLAGS, read when QtWebEngine
+    starts (the first profile or page, after this import). Flags already given
+    for V8 (``--js-flags``) are left as they are."""
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    if "--js-flags" in flags:
+        return
+    flag = f"--js-flags=--initial-old-space-size={V8_INITIAL_OLD_SPACE_MB}"
+    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} {flag}".strip()
+
+
+_tune_chromium_flags()
+
 JsCallback = Callable[[Any], None]
+#: A queued call: ("ops", JSON of a batch, None) or ("js", script, callback).
+_Call = tuple[str, str, JsCallback | None]
 
 
 def _approx_offset(key: str) -> tuple[float, float]:
@@ -88,9 +120,19 @@ class _MapPage(QWebEnginePage):
 class _PageBridge(QObject):
     """The object the page sees as ``mapBridge`` through QWebChannel."""
 
+    #: One batch of diffs for the page: (page generation, JSON array of operations).
+    #: Data, not a script: see :meth:`MapView._run`.
+    batch = Signal(int, str)
+
     def __init__(self, view: MapView) -> None:
         super().__init__(view)
         self._view = weakref.ref(view)
+
+    @Slot(int, int)
+    def batchApplied(self, generation: int, number: int) -> None:
+        view = self._view()
+        if view is not None:
+            view._on_page_batch_applied(generation, number)
 
     @Slot(str)
     def markerClicked(self, incident_id: str) -> None:
@@ -129,7 +171,11 @@ class MapView(QWidget):
         self._load_ok = False
         self._js_ready = False
         self._ready = False
-        self._queue: list[tuple[str, JsCallback | None]] = []
+        self._queue: list[_Call] = []
+        # Scripts sent while batches are in flight wait for them: batches and
+        # scripts travel by different routes (see _run), so only the page's
+        # confirmation orders them. (batches sent before, script, callback)
+        self._held: list[tuple[int, str, JsCallback | None]] = []
         self._queued_ops = 0
         self._sent = 0
         self._confirmed = 0
@@ -212,12 +258,12 @@ class MapView(QWidget):
 
     def is_idle(self) -> bool:
         """Ready, nothing queued and every batch confirmed."""
-        return self._ready and not self._queue and self._sent == self._confirmed
+        return self._ready and not self._queue and not self._held and self._sent == self._confirmed
 
     def run_js(self, script: str, callback: JsCallback | None = None) -> None:
         """Run ``script`` in the page once it is ready (in order with the diffs);
         ``callback`` gets the script's value, unless the view was torn down."""
-        self._enqueue(script, callback)
+        self._enqueue("js", script, callback)
 
     def run_js_json(self, expression: str, callback: JsCallback) -> None:
         """Like :meth:`run_js` for an expression whose value is a JS object or
@@ -304,6 +350,7 @@ class MapView(QWidget):
         self._closed = True
         self._reload_timer.stop()
         self._queue.clear()
+        self._held.clear()
         for signal, slot in ((self._bridge.changed, self._on_bridge_changed),
                              (self._bridge.incident_selected, self._on_bridge_incident_selected)):
             # The bridge may be gone already (RuntimeError) or the slot not
@@ -417,7 +464,7 @@ class MapView(QWidget):
     def _queue_full_sync(self) -> None:
         """Replace whatever diffs are queued by the whole state, in chunks."""
         store = self._store
-        self._queue = [(s, cb) for s, cb in self._queue if not s.startswith("OkiMap.apply(")]
+        self._queue = [call for call in self._queue if call[0] != "ops"]
         self._queued_ops = 0
         incidents = [i for i in store.incidents.values() if i.status in ACTIVE_STATUSES]
         self._shown_incidents = {i.id for i in incidents}
@@ -445,47 +492,65 @@ class MapView(QWidget):
     def _send_ops(self, ops: list[list[Any]]) -> None:
         if not ops or self._closed:
             return
-        # json.dumps escapes quotes and control characters, and ensure_ascii
-        # escapes the rest: feed text cannot break out of the literal.
-        self._enqueue("OkiMap.apply(" + json.dumps(ops, separators=(",", ":")) + ")", None, ops=True)
+        # The page parses this with JSON.parse and puts feed text into the DOM
+        # with textContent only.
+        self._enqueue("ops", json.dumps(ops, separators=(",", ":")), None)
 
-    def _enqueue(self, script: str, callback: JsCallback | None, *, ops: bool = False) -> None:
+    def _enqueue(self, kind: str, text: str, callback: JsCallback | None) -> None:
         if self._closed:
             return
         if self._ready:
-            self._run(script, callback, ops=ops)
+            self._run(kind, text, callback)
             return
-        self._queue.append((script, callback))
-        if ops:
+        self._queue.append((kind, text, callback))
+        if kind == "ops":
             self._queued_ops += 1
             if self._queued_ops > MAX_QUEUED_BATCHES:
                 log.info("map: page not ready and %d batches queued; one full sync instead",
                          self._queued_ops)
                 self._queue_full_sync()
 
-    def _run(self, script: str, callback: JsCallback | None, *, ops: bool) -> None:
+    def _run(self, kind: str, text: str, callback: JsCallback | None) -> None:
+        if kind == "ops":
+            # Through QWebChannel as data, not through runJavaScript as a script:
+            # V8 compiles every script source and keeps each distinct one (and a
+            # batch is always distinct), which grew the render process for as
+            # long as the wall ran (about 40 kB/s of live JS heap under the
+            # simulator). The page confirms through _PageBridge.batchApplied.
+            self._sent += 1
+            self._page_bridge.batch.emit(self._generation, text)
+        elif self._sent > self._confirmed or self._held:
+            self._held.append((self._sent, text, callback))
+        else:
+            self._run_script(text, callback)
+
+    def _run_script(self, script: str, callback: JsCallback | None) -> None:
         ref = weakref.ref(self)
         generation = self._generation
-        if ops:
-            self._sent += 1
 
         def done(result: Any) -> None:
             view = ref()
             if view is None or view._closed or generation != view._generation:
                 return  # torn down or reloaded meanwhile
-            if ops:
-                view._confirmed += 1
-                view.batch_applied.emit(int(result) if isinstance(result, int | float) else -1)
             if callback is not None:
                 callback(result)
 
         self._page.runJavaScript(script, 0, done)
 
+    def _on_page_batch_applied(self, generation: int, number: int) -> None:
+        if self._closed or generation != self._generation:
+            return  # a batch of an earlier page load
+        self._confirmed += 1
+        self.batch_applied.emit(number)
+        while self._held and self._held[0][0] <= self._confirmed:
+            _, script, callback = self._held.pop(0)
+            self._run_script(script, callback)
+
     def _flush_queue(self) -> None:
         queue, self._queue = self._queue, []
         self._queued_ops = 0
-        for script, callback in queue:
-            self._run(script, callback, ops=script.startswith("OkiMap.apply("))
+        for kind, text, callback in queue:
+            self._run(kind, text, callback)
 
     # --- page life cycle ---------------------------------------------------------------
 
@@ -498,6 +563,7 @@ class MapView(QWidget):
         self._generation += 1
         self._load_ok = self._js_ready = self._ready = False
         self._sent = self._confirmed = 0
+        self._requeue_held()
 
     @safe_slot
     def _on_page_load_finished(self, ok: bool) -> None:
@@ -516,6 +582,11 @@ class MapView(QWidget):
         self._js_ready = True
         self._maybe_ready()
 
+    def _requeue_held(self) -> None:
+        """Scripts that waited for batches of a page now gone run on the next one."""
+        self._queue.extend(("js", script, callback) for _, script, callback in self._held)
+        self._held.clear()
+
     def _maybe_ready(self) -> None:
         if self._ready or not (self._load_ok and self._js_ready):
             return
@@ -530,6 +601,7 @@ class MapView(QWidget):
         log.error("map: render process ended (%s, exit code %s); reloading the page", status, exit_code)
         self._ready = self._load_ok = self._js_ready = False
         self._generation += 1
+        self._requeue_held()
         self._queue_full_sync()
         self.render_process_lost.emit()
         self._reload_timer.start()

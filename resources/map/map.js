@@ -31,6 +31,7 @@
     selPopup: null,
     icons: {},
     userMoved: false,
+    incidentsMoved: false,  // an incident marker came, went, moved or changed: labels may have to make room
     errors: 0
   };
 
@@ -261,9 +262,9 @@
   function updateLabelCounts() {
     labelElements().forEach(function (el) {
       var n = S.districtCounts[el.getAttribute("data-key")] || 0;
-      var span = el.querySelector(".oki-district-count");
-      span.textContent = n > 0 ? String(n) : "";
-      el.classList.toggle("oki-has-count", n > 0);
+      var span = el.querySelector(".oki-district-count"), text = n > 0 ? String(n) : "";
+      if (span.textContent !== text) span.textContent = text;
+      if (el.classList.contains("oki-has-count") !== n > 0) el.classList.toggle("oki-has-count", n > 0);
     });
   }
 
@@ -278,6 +279,44 @@
   //
   // [x%, y%, penalty]: a spot to one side costs like covering three markers.
   var PLACEMENTS = [[-50, 12, 0], [-50, -112, 0], [-50, -50, 0], [6, -50, 3], [-106, -50, 3]];
+
+  // The box a label would take at placement [x%, y%] (wrapped or not), from its
+  // anchor and its size: translate() percentages are of the element's own size,
+  // so one measurement per text serves every spot. Trying spots by writing
+  // styles and reading them back would force a layout per try and leave a trail
+  // of style garbage behind on every batch (see declutter).
+  function labelBox(el, anchor, wrap, place) {
+    var size = labelSizes(el)[wrap];
+    var l = anchor.left + place[0] / 100 * size[0], t = anchor.top + place[1] / 100 * size[1];
+    return { l: l - 4, t: t - 2, r: l + size[0] + 4, b: t + size[1] + 2 };
+  }
+
+  // [[w, h] on one line, [w, h] wrapped], measured again only when the text changed.
+  function labelSizes(el) {
+    var text = el.textContent, cache = el.okiSizes;
+    if (cache && cache.text === text) return cache.sizes;
+    var wrapped = el.classList.contains("oki-wrap"), sizes = [];
+    for (var wrap = 0; wrap < 2; wrap++) {
+      el.classList.toggle("oki-wrap", wrap === 1);
+      sizes.push([el.offsetWidth, el.offsetHeight]);
+    }
+    el.classList.toggle("oki-wrap", wrapped);
+    el.okiSizes = { text: text, sizes: sizes };
+    return sizes;
+  }
+
+  // Writes only what changed: a label that stays put costs no style change.
+  function placeLabel(el, best) {
+    var key = best ? best[0] + "|" + best[1] : "hidden";
+    if (el.okiPlace === key) return;
+    el.okiPlace = key;
+    if (best) {
+      el.classList.toggle("oki-wrap", best[0] === 1);
+      el.style.transform = "translate(" + PLACEMENTS[best[1]][0] + "%, " + PLACEMENTS[best[1]][1] + "%)";
+    }
+    el.style.visibility = best ? "visible" : "hidden";
+    el.classList.toggle("oki-label-hidden", !best);
+  }
 
   function boxOf(el) {
     var r = el.getBoundingClientRect();
@@ -306,26 +345,21 @@
       document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"), boxOf);
     var placed = [];
     els.forEach(function (el) {
-      el.style.visibility = "hidden";
+      labelSizes(el);
+      // The label's marker icon is a 0x0 box at the district centroid.
+      var anchor = el.parentNode.getBoundingClientRect();
       var best = null, bestCost = Infinity;
       for (var wrap = 0; wrap < 2 && bestCost > 0; wrap++) {
         for (var i = 0; i < PLACEMENTS.length && bestCost > 0; i++) {
-          el.classList.toggle("oki-wrap", wrap === 1);
-          el.style.transform = "translate(" + PLACEMENTS[i][0] + "%, " + PLACEMENTS[i][1] + "%)";
-          var box = boxOf(el);
+          var box = labelBox(el, anchor, wrap, PLACEMENTS[i]);
           if (box.l < 0 || box.t < 0 || box.r > size.x || box.b > size.y) continue;
           if (overlapCount(box, placed)) continue;
           var cost = overlapCount(box, obstacles) + PLACEMENTS[i][2];
           if (cost < bestCost) { best = [wrap, i, box]; bestCost = cost; }
         }
       }
-      if (best) {
-        el.classList.toggle("oki-wrap", best[0] === 1);
-        el.style.transform = "translate(" + PLACEMENTS[best[1]][0] + "%, " + PLACEMENTS[best[1]][1] + "%)";
-        placed.push(best[2]);
-      }
-      el.style.visibility = best ? "visible" : "hidden";
-      el.classList.toggle("oki-label-hidden", !best);
+      if (best) placed.push(best[2]);
+      placeLabel(el, best);
     });
   }
 
@@ -407,16 +441,16 @@
         } else {
           var old = m.oki;
           m.oki = d;
-          if (old.lat !== d.lat || old.lon !== d.lon) m.setLatLng(placeOf(d));
-          if (m.options.icon !== icon) { m.setIcon(icon); if (m.okiIn) refresh.push(m); }
+          if (old.lat !== d.lat || old.lon !== d.lon) { m.setLatLng(placeOf(d)); S.incidentsMoved = true; }
+          if (m.options.icon !== icon) { m.setIcon(icon); if (m.okiIn) refresh.push(m); S.incidentsMoved = true; }
           if (m.isPopupOpen()) m.getPopup().setContent(incidentPopup).update();
           if (S.selPopup && S.selected === d.id) S.selPopup.setLatLng(placeOf(d)).setContent(incidentPopup(m));
         }
         var want = shownByAgency(d.agencies);
         if (want && !m.okiIn) { add.push(m); m.okiIn = true; }
-        if (!want && m.okiIn) { S.cluster.removeLayer(m); m.okiIn = false; }
+        if (!want && m.okiIn) { S.cluster.removeLayer(m); m.okiIn = false; S.incidentsMoved = true; }
       });
-      if (add.length) S.cluster.addLayers(add);
+      if (add.length) { S.cluster.addLayers(add); S.incidentsMoved = true; }
       if (refresh.length) S.cluster.refreshClusters(refresh);
     },
 
@@ -434,7 +468,7 @@
           closeSelectedPopup();
         }
       });
-      if (remove.length) S.cluster.removeLayers(remove);
+      if (remove.length) { S.cluster.removeLayers(remove); S.incidentsMoved = true; }
     },
 
     upsertUnits: function (list) {
@@ -538,6 +572,19 @@
     }
   }
 
+  // Batches from Python arrive as data through QWebChannel, not as scripts: every
+  // runJavaScript source is compiled, and V8 keeps each distinct one (a batch
+  // of diffs is always distinct) for as long as the page lives.
+  function onBatch(generation, text) {
+    var n = -1;
+    try {
+      n = OkiMap.apply(JSON.parse(text));
+    } catch (err) {
+      logError("batch", err);
+    }
+    S.py.batchApplied(generation, n);
+  }
+
   // --- public object -------------------------------------------------------------------
 
   var OkiMap = {
@@ -579,6 +626,7 @@
       if (typeof qt !== "undefined" && qt.webChannelTransport && typeof QWebChannel !== "undefined") {
         new QWebChannel(qt.webChannelTransport, function (channel) {
           S.py = channel.objects.mapBridge || null;
+          if (S.py) S.py.batch.connect(onBatch);
           done();
         });
       } else {
@@ -595,7 +643,12 @@
       }
       for (var i = 0; i < ops.length; i++) run(ops[i][0], ops[i][1]);
       S.applied += 1;
-      scheduleDeclutter();  // markers moved: labels may have to make room
+      // Incident markers changed: labels may have to make room. Units do not
+      // count (labels only avoid incidents), and most batches only move units.
+      if (S.incidentsMoved) {
+        S.incidentsMoved = false;
+        scheduleDeclutter();
+      }
       return S.applied;
     },
 
@@ -622,6 +675,25 @@
         pulsing: Object.keys(S.pulsing).length,
         applied: S.applied,
         errors: S.errors
+      };
+    },
+    // What the page holds, to show that a long run leaves nothing behind.
+    footprint: function () {
+      var size = function (obj) { var n = 0; for (var k in obj) if (obj.hasOwnProperty(k)) n += 1; return n; };
+      var all = function (sel) { return document.querySelectorAll(sel).length; };
+      return {
+        dom: document.getElementsByTagName("*").length,
+        markerEls: all(".leaflet-marker-pane > *"),
+        incidentEls: all(".leaflet-marker-pane .oki-incident, .leaflet-marker-pane .oki-cluster"),
+        unitEls: all(".leaflet-marker-pane .oki-unit"),
+        popups: all(".leaflet-popup"),
+        layers: size(S.map._layers),
+        targets: size(S.map._targets),
+        icons: size(S.icons),
+        incidents: size(S.incidents),
+        units: size(S.units),
+        pulsing: size(S.pulsing),
+        queued: S.queue.length
       };
     },
     districtStyle: function (name) {

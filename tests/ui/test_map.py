@@ -339,6 +339,133 @@ def test_without_boundaries_the_map_still_counts_per_district(qtbot: Any,
     assert js(qtbot, view, "OkiMap.visibleLabels()") > 0
 
 
+# --- a wall runs for months ------------------------------------------------------------------
+
+
+def footprint(qtbot: Any, view: MapView) -> dict[str, int]:
+    return js(qtbot, view, "OkiMap.footprint()")
+
+
+def test_repeated_updates_leave_nothing_behind_in_the_page(qtbot: Any, make_view: Callable[..., MapView],
+                                                           bridge: EngineBridge, store: Store) -> None:
+    """The same incidents and units updated round after round (priority, so
+    pulsing and icons, status, position) keep the page's DOM and the markers it
+    tracks at what the map shows; batches travel as data, never as scripts (V8
+    keeps every distinct script it compiled); closed incidents leave no node."""
+    view = make_view()
+    page = view.web_page()
+    scripts: list[str] = []
+    run_javascript = page.runJavaScript
+
+    def spy(script: str, *args: Any) -> None:
+        scripts.append(script)
+        run_javascript(script, *args)
+
+    page.runJavaScript = spy  # type: ignore[method-assign, assignment]
+
+    incidents = {i.id: i for i in active(store)[:20]}
+    originals = dict(incidents)
+    units = {u.id: u for u in store.units.values() if u.position is not None}
+    units = dict(list(units.items())[:30])
+    unit_originals = dict(units)
+    seq = store.seq
+
+    def round_trip(n: int) -> None:
+        """Odd rounds move and re-prioritise everything; even rounds put it back."""
+        nonlocal seq
+        bodies: list[p.EventBody] = []
+        for iid, inc in incidents.items():
+            first = originals[iid]
+            odd = n % 2 == 1
+            assert first.location.lat is not None and first.location.lon is not None
+            loc = msgspec.structs.replace(first.location, lat=first.location.lat + (0.002 if odd else 0.0),
+                                          lon=first.location.lon)
+            incidents[iid] = msgspec.structs.replace(
+                inc, version=inc.version + 1, location=loc,
+                priority=("low" if first.priority == "high" else "high") if odd else first.priority,
+                status="verified" if odd else first.status)
+            bodies.append(p.IncidentUpserted(incident=incidents[iid]))
+        for uid, unit in units.items():
+            first_pos = unit_originals[uid].position
+            assert first_pos is not None
+            pos = msgspec.structs.replace(first_pos, lat=first_pos.lat + (0.003 * (n % 2)))
+            units[uid] = msgspec.structs.replace(unit, version=unit.version + 1, position=pos)
+            bodies.append(p.UnitUpserted(unit=units[uid]))
+        events = []
+        for body in bodies:
+            seq += 1
+            events.append(p.Event(epoch=store.epoch, seq=seq, id=f"ev-long-{seq}", ts=store.clock(),
+                                  body=body))
+        push(qtbot, bridge, view, store.apply_many(events))
+
+    for n in range(3):  # one odd round and back: every icon the rounds use is made once
+        round_trip(n)
+    start = footprint(qtbot, view)
+    assert start["incidents"] == len(active(store)) and start["units"] == start["unitEls"]
+    assert start["popups"] == 0 and start["queued"] == 0
+    try:
+        for n in range(3, 15):
+            round_trip(n)
+            if n % 2 == 0:  # back where it started: exactly the same page
+                assert footprint(qtbot, view) == start, f"round {n}"
+    finally:
+        del page.runJavaScript
+    assert scripts, "the spy saw nothing"
+    assert not [s for s in scripts if "OkiMap.apply" in s or len(s) > 500], "batches sent as scripts"
+
+    # Closing every incident takes every incident node and cluster off the page.
+    template = new_incident(store, "map-long-template")
+    now = store.clock()
+    closing = []
+    for inc in active(store):
+        seq += 1
+        latest = incidents.get(inc.id, inc)
+        closed = msgspec.structs.replace(latest, version=latest.version + 1, status="closed",
+                                         times=msgspec.structs.replace(inc.times, closed=now))
+        closing.append(p.Event(epoch=store.epoch, seq=seq, id=f"ev-long-{seq}", ts=now,
+                               body=p.IncidentUpserted(incident=closed)))
+    push(qtbot, bridge, view, store.apply_many(closing))
+    empty = footprint(qtbot, view)
+    assert empty["incidents"] == empty["incidentEls"] == empty["pulsing"] == 0
+    assert empty["markerEls"] == empty["unitEls"] == start["units"]
+    # Each incident marker or cluster on the map was one Leaflet layer and click target.
+    assert empty["layers"] == start["layers"] - start["incidentEls"]
+    assert empty["targets"] == start["targets"] - start["incidentEls"]
+    assert empty["dom"] < start["dom"] - start["incidentEls"]
+
+    # New incidents that come and go leave the page as they found it.
+    for n in range(3):
+        batch = [msgspec.structs.replace(template, id=f"map-long-{n}-{k}", ticket=f"T-long-{n}-{k}")
+                 for k in range(10)]
+        push(qtbot, bridge, view, store.apply_many([
+            p.Event(epoch=store.epoch, seq=store.seq + 1 + k, id=f"ev-long-new-{n}-{k}", ts=now,
+                    body=p.IncidentUpserted(incident=inc)) for k, inc in enumerate(batch)]))
+        qtbot.waitUntil(lambda: footprint(qtbot, view)["incidentEls"] > 0, timeout=WAIT_MS)
+        push(qtbot, bridge, view, store.apply_many([
+            p.Event(epoch=store.epoch, seq=store.seq + 1 + k, id=f"ev-long-gone-{n}-{k}", ts=now,
+                    body=p.IncidentUpserted(incident=msgspec.structs.replace(
+                        inc, version=2, status="cancelled"))) for k, inc in enumerate(batch)]))
+        assert footprint(qtbot, view) == empty, f"come and go {n}"
+    assert view.js_errors() == []
+
+
+def test_v8_collects_garbage_from_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a first limit V8 would leave its first full collection until the
+    heap reached gigabytes (see map_view.V8_INITIAL_OLD_SPACE_MB); flags given
+    for V8 by whoever starts the wall are kept."""
+    from ui import map_view
+
+    wanted = f"--js-flags=--initial-old-space-size={map_view.V8_INITIAL_OLD_SPACE_MB}"
+    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-component-update")
+    map_view._tune_chromium_flags()
+    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == f"--disable-component-update {wanted}"
+    map_view._tune_chromium_flags()  # idempotent
+    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == f"--disable-component-update {wanted}"
+    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "--js-flags=--max-old-space-size=512")
+    map_view._tune_chromium_flags()
+    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == "--js-flags=--max-old-space-size=512"
+
+
 # --- robustness ---------------------------------------------------------------------------------
 
 
