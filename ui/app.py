@@ -264,6 +264,10 @@ class WallController:
                 from ui.alerts_view import decorate_window
 
                 decorate_window(window, self.alerts)
+                for view_name, view in window.views.items():
+                    interactive = any(v[0] == view_name and v[1] for v in window.plan.views)
+                    if interactive:
+                        connect_queue_acknowledge(view, self.alerts)
             self.windows.append(window)
         self.rebuilds += 1
         log.info(
@@ -305,6 +309,35 @@ class WallController:
         for w in self.windows:
             w.close()
         self.windows = []
+
+
+def connect_queue_acknowledge(view: Any, alerts: Any) -> bool:
+    """On an interactive queue, a double-click on a row or its context action
+    "Konfirmasi" acknowledges that incident's most urgent alert."""
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QAction
+
+    from ui.i18n import t
+
+    queue = getattr(view, "queue_widget", None) or view
+    table = getattr(queue, "table", None)
+    proxy = getattr(queue, "proxy", None)
+    if table is None or proxy is None:
+        return False
+
+    def ack_row(index: Any) -> None:
+        if index.isValid():
+            alerts.acknowledge_incident(proxy.incident_id(index.row()))
+
+    def ack_current() -> None:
+        ack_row(table.currentIndex())
+
+    table.doubleClicked.connect(ack_row)
+    action = QAction(t("ack.button"), table)
+    action.triggered.connect(ack_current)
+    table.addAction(action)
+    table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+    return True
 
 
 def _frameless_flag() -> Any:

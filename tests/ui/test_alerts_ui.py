@@ -516,3 +516,48 @@ def test_operator_is_chosen_from_the_configured_list(qapp: Any, qtbot: Any) -> N
 
     _run(qapp, scenario)
     assert chosen == ["Sari"]
+
+
+def test_double_click_on_a_queue_row_acknowledges_that_incident(
+    qapp: Any, qtbot: Any, bridge: Any, clock: Any
+) -> None:
+    from ui.app import connect_queue_acknowledge
+    from ui.operations_view import OperationsView
+
+    controller = AlertController(bridge, None, operator="Rina", console="meja-2", clock=clock)
+    feed = _RecordingFeed()
+    bridge.feed = feed
+    queue = OperationsView(bridge, METRICS, interactive=True)
+    view = ConsoleView(bridge, METRICS, queue_widget=queue)
+    assert connect_queue_acknowledge(view, controller)
+    qtbot.addWidget(view)
+    view.resize(1920, 1080)
+    view.show()
+
+    async def scenario() -> None:
+        target = next(a for a in controller.active() if a.incident_id)
+        row = queue.proxy.proxy_row_of(target.incident_id)
+        assert row is not None and row >= 0
+        index = queue.proxy.index(row, 1)
+        queue.table.scrollTo(index)
+        rect = queue.table.visualRect(index)
+        hits: list[Any] = []
+        queue.table.doubleClicked.connect(hits.append)
+        # A click first (selects the row), then the double-click on the same row.
+        qtbot.mouseClick(queue.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        rect = queue.table.visualRect(queue.proxy.index(queue.proxy.proxy_row_of(target.incident_id), 1))
+        qtbot.mouseDClick(queue.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        await controller.drain()
+        assert len(hits) == 1
+        assert [(c.alert_id, c.incident_id, c.operator) for c in feed.sent] == [
+            (target.id, target.incident_id, "Rina")
+        ]
+        assert target.id in controller.pending_acks
+        # The context action does the same for the current row.
+        assert [a.text() for a in queue.table.actions()] == ["Konfirmasi"]
+
+    try:
+        _run(qapp, scenario)
+    finally:
+        controller.shutdown()
+        bridge.feed = None
