@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import enum
 import logging
 import random
@@ -30,7 +29,6 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from commandcenter import protocol as p
 from commandcenter.journal import Journal
 from commandcenter.store import ChangeSet, Store, decode_state, encode_state
-from commandcenter.timeutil import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -510,6 +508,3 @@ def _safe_call(fn: Callable[[Any], None], arg: Any) -> None:
     except Exception:
         log.exception("listener %r failed", fn)
 
-
-def now_utc() -> dt.datetime:
-    return utcnow()

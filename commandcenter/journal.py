@@ -480,15 +480,24 @@ class Journal:
             return str(ev[0][1]), int(ev[0][2])
         return "", 0
 
-    async def events_after(self, epoch: str, seq: int, limit: int = 10_000) -> list[bytes]:
-        """Frame bytes of the events of ``epoch`` with seq > ``seq``, in seq order
-        (a server's replay). Check :meth:`epoch_range` first to know whether the
-        history still reaches back to seq + 1."""
+    async def events_after(
+        self, epoch: str, seq: int, limit: int = 10_000, upto: int | None = None
+    ) -> list[bytes]:
+        """Frame bytes of the events of ``epoch`` with seq > ``seq`` (and <= ``upto``
+        when given), in seq order (a server's replay). Check :meth:`epoch_range`
+        first to know whether the history still reaches back to seq + 1."""
+        rows = await self.events_with_seq_after(epoch, seq, limit, upto)
+        return [data for _, data in rows]
+
+    async def events_with_seq_after(
+        self, epoch: str, seq: int, limit: int = 10_000, upto: int | None = None
+    ) -> list[tuple[int, bytes]]:
+        """Like :meth:`events_after`, with each event's seq (no decoding needed)."""
         rows = await self._fetchall(
-            "SELECT data FROM events WHERE epoch = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (epoch, seq, limit),
+            "SELECT seq, data FROM events WHERE epoch = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?",
+            (epoch, seq, (2**63 - 1) if upto is None else upto, limit),
         )
-        return [bytes(r[0]) for r in rows]
+        return [(int(r[0]), bytes(r[1])) for r in rows]
 
     async def epoch_range(self, epoch: str) -> tuple[int, int] | None:
         """(first seq, last seq) still journaled for ``epoch``, or None."""

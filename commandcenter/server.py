@@ -353,17 +353,15 @@ class DispatchServer:
             if replay:
                 seq = last_seq
                 while seq < head:
-                    rows = await self.journal.events_after(self.epoch, seq, self.settings.replay_batch)
+                    rows = await self.journal.events_with_seq_after(
+                        self.epoch, seq, self.settings.replay_batch, upto=head
+                    )
                     if not rows:
                         break
-                    before = seq
-                    for row in rows:
-                        ev_seq = _peek_seq(row)
-                        if ev_seq > head:
-                            break
+                    for ev_seq, row in rows:
                         await ws.send(row, text=True)
                         seq = ev_seq
-                    if client.too_slow or seq == before:
+                    if client.too_slow:
                         break
             else:
                 for part in parts:
@@ -547,6 +545,3 @@ class DispatchServer:
             for i in range(0, len(produced), 1000):
                 await self.append([fix(body) for _, body in produced[i : i + 1000]])
 
-
-def _peek_seq(data: bytes) -> int:
-    return p.decode_event(data).seq

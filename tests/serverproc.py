@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime as dt
 import json
 import os
 import signal
@@ -148,19 +146,6 @@ async def admin_inject(url: str, bodies: list[p.EventBody], token: str = ADMIN) 
                     last = max(last, frame.seq or 0)
                     break
     return last
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-@contextlib.contextmanager
-def running(server: ServerProcess) -> Any:
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def wait_client(client: Any, predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
