@@ -225,6 +225,30 @@ class ServeConfig(_Section, frozen=True, kw_only=True):
 # --- [display] -------------------------------------------------------------------
 
 
+class BurnInConfig(_Section, frozen=True, kw_only=True):
+    """Slow shift of every screen's static content against panel burn-in."""
+
+    enabled: bool = True
+    #: Largest offset from the home position, in pixels, each axis.
+    shift_px: Annotated[int, Meta(ge=0, le=32)] = 4
+    #: Seconds between two one-pixel steps; a full cycle takes many minutes.
+    step_interval_s: Annotated[float, Meta(ge=1.0, le=3600.0)] = 60.0
+
+
+ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class NightDimmingConfig(_Section, frozen=True, kw_only=True):
+    """Optional dimming of every screen at night (WIB, may cross midnight)."""
+
+    enabled: bool = False
+    start: ClockTime = "22:00"
+    end: ClockTime = "06:00"
+    #: Brightness kept at night: 1.0 = no dimming, 0.5 = half.
+    level: Annotated[float, Meta(ge=0.2, le=1.0)] = 0.7
+    #: The alert banner and the stale banner stay at full brightness.
+
+
 class DisplayConfig(_Section, frozen=True, kw_only=True):
     language: Literal["id", "en"] = "id"
     #: Farthest viewer distance; wall text is sized from it (text height >= distance / 150).
@@ -238,6 +262,8 @@ class DisplayConfig(_Section, frozen=True, kw_only=True):
     #: Panel size used to turn millimetres into pixels when the screen does not
     #: report a believable physical size (projectors, offscreen, some TVs).
     panel_diagonal_in: Annotated[float, Meta(ge=10.0, le=400.0)] = 55.0
+    burn_in: BurnInConfig = msgspec.field(default_factory=BurnInConfig)
+    night: NightDimmingConfig = msgspec.field(default_factory=NightDimmingConfig)
 
     def __post_init__(self) -> None:
         for i in _duplicates(_name_key(n) for n in self.operators):
@@ -582,6 +608,23 @@ class LoggingConfig(_Section, frozen=True, kw_only=True):
         return platformdirs.user_log_path(APP_NAME, appauthor=False)
 
 
+class WatchdogConfig(_Section, frozen=True, kw_only=True):
+    """Self-supervision of a wall that runs for months unattended."""
+
+    enabled: bool = True
+    #: The GUI thread not answering for this long means the wall is frozen:
+    #: log why (with every thread's stack) and restart cleanly.
+    stall_limit_s: Annotated[float, Meta(ge=2.0, le=600.0)] = 30.0
+    #: GUI-thread stalls longer than this are logged and counted.
+    stall_warn_ms: Annotated[float, Meta(ge=20.0, le=10_000.0)] = 200.0
+    #: Resident memory of the whole process tree (the wall plus its
+    #: QtWebEngine renderers); above it the wall restarts cleanly. 0 = off.
+    memory_limit_mb: Annotated[int, Meta(ge=0, le=1_000_000)] = 3072
+    check_interval_s: Annotated[float, Meta(ge=0.5, le=300.0)] = 5.0
+    #: Restarts closer together than this back off (doubling up to 5 minutes).
+    min_restart_interval_s: Annotated[float, Meta(ge=0.0, le=3600.0)] = 60.0
+
+
 # --- [speech]: spoken announcements ------------------------------------------------
 
 #: Placeholders a speech template may use. Indonesian and English names are
@@ -752,6 +795,7 @@ class Config(_Section, frozen=True, kw_only=True, dict=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
     logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
+    watchdog: WatchdogConfig = msgspec.field(default_factory=WatchdogConfig)
     speech: SpeechConfig = msgspec.field(default_factory=SpeechConfig)
 
     def __post_init__(self) -> None:
