@@ -357,11 +357,11 @@ class DemoServer:
     """The reference server with the simulator, as a child process."""
 
     def __init__(self, data_dir: Path, speed: float, rate: float, seed: int, scenario: str) -> None:
+        from commandcenter.selfexec import self_command
+
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "commandcenter.cli",
+            # Not `python -m ...`: a frozen bundle runs its own executable.
+            self_command(
                 "serve",
                 "--db",
                 str(data_dir / "server.sqlite3"),
@@ -375,7 +375,7 @@ class DemoServer:
                 str(rate),
                 "--seed",
                 str(seed),
-            ],
+            ),
             stdout=subprocess.PIPE,
             stderr=open(data_dir / "server.log", "a"),  # noqa: SIM115 - the child keeps it
             text=True,
