@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import logging
 import signal
@@ -74,8 +75,22 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         scenario=None if args.scenario == "none" else args.scenario,
         rate_per_min=args.rate,
         speed=args.speed,
+        sim_origin=_parse_origin(getattr(args, "sim_origin", None)),
         seed=args.seed,
     )
+
+
+def _parse_origin(text: str | None) -> dt.datetime | None:
+    """--sim-origin: an aware ISO time (the demo wall passes its own)."""
+    if not text:
+        return None
+    try:
+        origin = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise SystemExit(f"--sim-origin: not an ISO time: {text!r}") from exc
+    if origin.tzinfo is None:
+        raise SystemExit(f"--sim-origin: needs a UTC offset: {text!r}")
+    return origin
 
 
 def serve_main(args: argparse.Namespace) -> int:
@@ -110,6 +125,11 @@ def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--rate", type=float, default=6.0, help="new incidents a minute in normal times")
     p_.add_argument("--speed", type=float, default=1.0, help="simulated time runs X times faster")
     p_.add_argument("--seed", type=int, default=112, help="same seed, same events")
+    p_.add_argument(
+        "--sim-origin",
+        default=None,
+        help="ISO time from which simulated time runs --speed times faster (default: start-up)",
+    )
     p_.add_argument("--heartbeat", type=float, default=None, help="heartbeat interval in seconds")
     p_.add_argument("--queue-limit", type=int, default=None, help="per-client send queue (frames)")
     p_.add_argument("--tls-cert", default="", help="certificate (PEM) for wss://")
@@ -125,9 +145,10 @@ def follow_main(args: argparse.Namespace) -> int:
     return asyncio.run(_follow(args))
 
 
-async def open_follower(db: str, settings: Any, journal_config: Any = None) -> Any:
+async def open_follower(db: str, settings: Any, journal_config: Any = None, clock: Any = None) -> Any:
     """Open a journal, rebuild the store from it, and make a feed client.
-    ``journal_config`` (config.journal) sets retention by age and size."""
+    ``journal_config`` (config.journal) sets retention by age and size;
+    ``clock`` is the store's "now" (a WarpClock in the demo)."""
     from commandcenter.feed import FeedClient
     from commandcenter.journal import Journal
     from commandcenter.store import Store, decode_state
@@ -141,7 +162,7 @@ async def open_follower(db: str, settings: Any, journal_config: Any = None) -> A
         )
     else:
         journal = await Journal.open(db)
-    store = Store()
+    store = Store(clock=clock) if clock is not None else Store()
 
     def load(data: bytes) -> None:
         store.load_state(decode_state(data))
@@ -158,9 +179,9 @@ async def open_follower(db: str, settings: Any, journal_config: Any = None) -> A
     if newest is not None:
         import time
 
-        from commandcenter.timeutil import utcnow
-
-        age = max(0.0, (utcnow() - newest).total_seconds())
+        age = max(0.0, (store.clock() - newest).total_seconds())
+        # A simulated clock runs faster than the monotonic one the feed uses.
+        age /= getattr(store.clock, "speed", 1.0)
         client.status.last_event_at = time.monotonic() - age
     return client
 

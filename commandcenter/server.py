@@ -32,7 +32,7 @@ from websockets.exceptions import ConnectionClosed
 from commandcenter import protocol as p
 from commandcenter.journal import Journal
 from commandcenter.store import Store, decode_state, encode_state
-from commandcenter.timeutil import utcnow
+from commandcenter.timeutil import Clock, WarpClock, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +81,10 @@ class ServerSettings:
     scenario: str | None = None
     rate_per_min: float = 6.0
     speed: float = 1.0
+    #: With the simulator at speed != 1, the server's "now" is simulated time
+    #: (WarpClock) from this origin; a demo wall given the same origin and speed
+    #: agrees with it. None: the moment the server starts.
+    sim_origin: dt.datetime | None = None
     seed: int = 112
     sim_tick_s: float = 0.25
     server_id: str = field(default_factory=lambda: "srv-" + secrets.token_hex(4))
@@ -134,7 +138,10 @@ class DispatchServer:
         self.settings = settings
         self.tokens = {t.token: t for t in settings.tokens}
         self.journal: Journal | None = None
-        self.store = Store()
+        self.clock: Clock = utcnow
+        if settings.scenario and settings.speed != 1.0:
+            self.clock = WarpClock(settings.sim_origin or utcnow(), settings.speed)
+        self.store = Store(clock=self.clock)
         self.epoch = ""
         self.head_seq = 0
         self.clients: set[_Client] = set()
@@ -231,7 +238,7 @@ class DispatchServer:
             return []
         assert self.journal is not None
         async with self._append_lock:
-            now = ts or utcnow()
+            now = ts or self.clock()
             events: list[p.Event] = []
             rows: list[tuple[p.Event, bytes]] = []
             seq = self.head_seq
@@ -456,12 +463,12 @@ class DispatchServer:
                 alert_id=frame.alert_id,
                 operator=frame.operator,
                 console=frame.console,
-                at=utcnow(),
+                at=self.clock(),
                 incident_id=frame.incident_id,
             )
             return [p.AlertAcknowledged(ack=ack)], ""
         if isinstance(frame, p.Shelve):
-            if frame.until <= utcnow():
+            if frame.until <= self.clock():
                 return [], "until is in the past"
             return [
                 p.AlertShelved(
@@ -477,7 +484,7 @@ class DispatchServer:
                 p.AlertUnshelved(alert_id=frame.alert_id, operator=frame.operator, console=frame.console)
             ], ""
         if isinstance(frame, p.Mute):
-            if frame.until <= utcnow():
+            if frame.until <= self.clock():
                 return [], "until is in the past"
             return [p.ConsoleMuted(console=frame.console, until=frame.until, operator=frame.operator)], ""
         if isinstance(frame, p.Unmute):
@@ -520,7 +527,7 @@ class DispatchServer:
         run = int(await self.journal.meta_get("sim_runs") or "0") + 1
         await self.journal.meta_set("sim_runs", str(run))
         unit_base = max((u.version for u in self.store.units.values()), default=0)
-        start = utcnow()
+        start = self.clock()
         sim = Simulator(
             scenario=s.scenario or "mixed",
             rate_per_min=s.rate_per_min,
@@ -539,9 +546,13 @@ class DispatchServer:
         t0 = time.monotonic()
         while True:
             await asyncio.sleep(s.sim_tick_s)
-            target = start + dt.timedelta(seconds=(time.monotonic() - t0) * s.speed)
+            if isinstance(self.clock, WarpClock):
+                # The same simulated "now" as every wall given this origin and speed.
+                target = max(sim.now, self.clock())
+            else:
+                target = start + dt.timedelta(seconds=(time.monotonic() - t0) * s.speed)
             produced = sim.advance_to(target)
-            # Event ts is the wall-clock send time; simulated times live in the bodies.
+            # Event ts is the server's send time (simulated when warped).
             for i in range(0, len(produced), 1000):
                 await self.append([fix(body) for _, body in produced[i : i + 1000]])
 

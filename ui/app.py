@@ -356,7 +356,9 @@ def _safe(name: str) -> str:
 class DemoServer:
     """The reference server with the simulator, as a child process."""
 
-    def __init__(self, data_dir: Path, speed: float, rate: float, seed: int, scenario: str) -> None:
+    def __init__(
+        self, data_dir: Path, speed: float, rate: float, seed: int, scenario: str, origin: Any = None
+    ) -> None:
         from commandcenter.selfexec import self_command
 
         self.proc = subprocess.Popen(
@@ -375,6 +377,8 @@ class DemoServer:
                 str(rate),
                 "--seed",
                 str(seed),
+                # The wall's WarpClock uses the same origin: both agree on "now".
+                *(("--sim-origin", origin.isoformat()) if origin is not None else ()),
             ),
             stdout=subprocess.PIPE,
             stderr=open(data_dir / "server.log", "a"),  # noqa: SIM115 - the child keeps it
@@ -420,11 +424,18 @@ async def run_wall(
     data_dir = Path(args.data_dir) if args.data_dir else Path(platformdirs.user_data_dir(APP_NAME))
     data_dir.mkdir(parents=True, exist_ok=True)
     server: DemoServer | None = None
+    clock: Any = None
+    origin: Any = None
+    if demo and args.speed != 1.0:
+        from commandcenter.timeutil import WarpClock
+
+        origin = _demo_origin(data_dir, args.speed)
+        clock = WarpClock(origin, args.speed)
     url = getattr(args, "server", None) or config.server.url
     token = getattr(args, "token", None) or config.server.token
     if demo:
         server = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario)
+            None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario, origin)
         )
         url, token = server.url, "demo-console"
     journal_path = (
@@ -447,7 +458,7 @@ async def run_wall(
         snapshot_every_events=config.journal.snapshot_every_events,
         snapshot_interval_s=config.journal.snapshot_interval_s,
     )
-    client = await open_follower(str(journal_path), settings, config.journal)
+    client = await open_follower(str(journal_path), settings, config.journal, clock=clock)
     bridge = EngineBridge(config, client.store, client)
     alerts, speech = await _start_alerts(args, config, bridge, client, settings.console)
     controller = WallController(app, bridge, config, alerts=alerts)
@@ -531,9 +542,37 @@ async def _start_alerts(
             log.exception("speech worker could not start; tones only")
             speech = None
     alerts = AlertController(
-        bridge, client.journal, operator=operator, console=console, audio=SoundOutput(), speech=speech
+        bridge,
+        client.journal,
+        operator=operator,
+        console=console,
+        audio=SoundOutput(),
+        speech=speech,
+        clock=bridge.store.clock,
     )
     return alerts, speech
+
+
+def _demo_origin(data_dir: Path, speed: float) -> Any:
+    """Origin of the demo's simulated clock, kept in the data dir so a demo run
+    again on the same journals continues forward in simulated time instead of
+    starting "now" behind incidents it already showed."""
+    import datetime as dt
+
+    from commandcenter.timeutil import utcnow
+
+    path = data_dir / "demo-clock.json"
+    try:
+        saved = json.loads(path.read_text())
+        if float(saved["speed"]) == speed:
+            origin = dt.datetime.fromisoformat(saved["origin"])
+            if origin.tzinfo is not None:
+                return origin
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # none yet, or unreadable: start a new simulated clock
+    origin = utcnow()
+    path.write_text(json.dumps({"origin": origin.isoformat(), "speed": speed}))
+    return origin
 
 
 def _with_demo_boundaries(config: Any) -> Any:

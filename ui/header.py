@@ -12,7 +12,7 @@ from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from commandcenter.feed import FeedState, FeedStatus
-from commandcenter.timeutil import WIB, utcnow
+from commandcenter.timeutil import WIB
 from ui import theme
 from ui.bridge import EngineBridge, safe_slot
 from ui.i18n import format_age, t
@@ -109,7 +109,8 @@ class ScreenHeader(QWidget):
 
     @safe_slot
     def refresh(self) -> None:
-        now = utcnow().astimezone(WIB)
+        # The store's clock: simulated time in the demo, so the clock agrees with ages.
+        now = self.bridge.store.clock().astimezone(WIB)
         self.clock.setText(f"{now:%H:%M:%S} {t('clock.zone')}")
         status = self.bridge.feed_status()
         age = status.event_age_s()
