@@ -70,6 +70,7 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         send_queue_limit=args.queue_limit or serve.send_queue_limit,
         client_rate_per_s=serve.client_rate_per_s,
         client_burst=serve.client_burst,
+        history_limit_events=serve.history_limit_events,
         tls_cert=args.tls_cert or serve.tls_cert,
         tls_key=args.tls_key or serve.tls_key,
         scenario=None if args.scenario == "none" else args.scenario,

@@ -74,6 +74,9 @@ class ServerSettings:
     snapshot_every_events: int = 5000
     snapshot_part_items: int = 500
     replay_batch: int = 2000
+    #: A client further behind than this gets a snapshot instead of a replay:
+    #: past some point a snapshot is smaller and faster than the whole history.
+    history_limit_events: int = 1_000_000
     housekeeping_interval_s: float = 600.0
     #: Closed incidents leave the live state (and snapshots) after this long.
     keep_closed_s: float = 6 * 3600.0
@@ -307,7 +310,12 @@ class DispatchServer:
         # in the client's queue, every earlier one in the replay or snapshot.
         head = self.head_seq
         first_seq = span[0] if span else head + 1
-        replay = hello.last_epoch == self.epoch and hello.last_seq <= head and hello.last_seq + 1 >= first_seq
+        replay = (
+            hello.last_epoch == self.epoch
+            and hello.last_seq <= head
+            and hello.last_seq + 1 >= first_seq
+            and head - hello.last_seq <= self.settings.history_limit_events
+        )
         snapshot_parts = [] if replay else self.store.to_snapshot_parts(self.settings.snapshot_part_items)
         self.clients.add(client)
         welcome = p.Welcome(

@@ -354,3 +354,28 @@ async def test_acknowledgements_are_applied_exactly_once(tmp_path: Path) -> None
             restarted.stop()
     counts = acks_in(export(server_db))
     assert counts == Counter({"al-0": 1, "al-1": 1})
+
+
+@pytest.mark.parametrize(("limit", "behind", "resume"), [(20, 30, "snapshot"), (20, 15, "replay")])
+async def test_a_client_past_the_history_limit_gets_a_snapshot(
+    tmp_path: Path, limit: int, behind: int, resume: str
+) -> None:
+    """[serve] history_limit_events: a wall further behind than the limit is
+    sent a snapshot (smaller than the whole history), one within it a replay;
+    either way it ends with the server's exact state."""
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(f"[serve]\nhistory_limit_events = {limit}\n")
+    server = ServerProcess(tmp_path / "server.sqlite3", extra=["--config", str(cfg)]).start()
+    try:
+        first = await admin_inject(server.url, incident_bodies(10, "a"))
+        async with follower(tmp_path / "wall.sqlite3", settings(server.url)) as client:
+            await wait_client(client, lambda: client.store.seq == first)
+        head = await admin_inject(server.url, incident_bodies(behind, "b"))
+        async with follower(tmp_path / "wall.sqlite3", settings(server.url)) as client:
+            await wait_client(
+                client, lambda: client.store.seq == head and client.status.state is FeedState.LIVE
+            )
+            assert client.welcome is not None and client.welcome.resume == resume
+            assert len(client.store.incidents) == 10 + behind
+    finally:
+        server.stop()
