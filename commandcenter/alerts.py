@@ -32,6 +32,10 @@ Rules worth knowing:
   The flood ends below ``flood_end_threshold`` alerts in the window.
 * A muted console (``store.muted[console].until > now``) gets every action
   without sound and speech (``muted=True``); visuals are unchanged.
+* Audit rows name who did it: shelve/unshelve and mute/unmute take the
+  operator and console from the server's event (``store.unshelved_by`` /
+  ``unmuted_by`` for the taking off); a shelf or mute that ran out is audited
+  with the operator :data:`SYSTEM_OPERATOR` and ``reason: expired``.
 * Timers run on the injected clock and only inside :meth:`tick`, so tests use a
   FakeClock and no sleeps. Repeat timers are local to a wall; escalation is due
   at ``raised_at + escalate_after_s`` (the same on every wall).
@@ -63,6 +67,7 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "SLA_STAGES",
+    "SYSTEM_OPERATOR",
     "ActionKind",
     "ActiveAlert",
     "AlertAction",
@@ -91,6 +96,9 @@ ActionKind = Literal[
 ]
 Sound = Literal["tone_high", "tone_medium", "tone_low", "tone_escalation"]
 SLA_STAGES: tuple[str, ...] = ("verify", "forward", "dispatch", "arrive")
+#: The audit log's operator for what the wall did by itself (a shelf or mute
+#: that ran out): a fixed machine word, so a CSV filter on it is reliable.
+SYSTEM_OPERATOR = "system"
 _AUDIBLE_KINDS = frozenset({"raise", "repeat", "escalate", "announce_group", "shelve_expired"})
 _INCIDENT_RULES = frozenset({"new_incident", "category"})
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
@@ -796,12 +804,19 @@ class AlertEngine:
         rec = self._records.get(aid)
         if rec is not None and rec.live:
             rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
-        # The store keeps no operator for an unshelve: the console that sent it audits who.
+        body = self.store.unshelved_by.get(aid)
+        operator, console = (body.operator, body.console) if body is not None else ("", "")
+        detail: dict[str, Any] = {"reason": "operator"}
+        if until is not None:
+            detail["until"] = _iso(until)
         out.append(
             AlertAction(
                 "unshelve", (aid,), rec.priority if rec else None, text=rec.text if rec else "",
-                visual=self._pri(rec).visual if rec and rec.live else None, reason="operator",
-                audit=self._audit("alert.unshelved", aid, now, {"reason": "operator"}, console=""),
+                visual=self._pri(rec).visual if rec and rec.live else None, console=console,
+                reason="operator",
+                audit=AuditEntry(
+                    "alert.unshelved", "alert", aid, now, operator=operator, console=console, detail=detail
+                ),
             )
         )  # fmt: skip
 
@@ -828,9 +843,9 @@ class AlertEngine:
                     "shelve_expired", (aid,), rec.priority if rec else None, sound=sound, speech=speech,
                     text=rec.text if rec else "", visual=self._pri(rec).visual if rec and live else None,
                     reason="expired",
-                    audit=self._audit(
-                        "alert.unshelved", aid, now,
-                        {"reason": "expired", "until": _iso(body.until), "shelved_by": body.operator},
+                    audit=AuditEntry(
+                        "alert.unshelved", "alert", aid, now, operator=SYSTEM_OPERATOR, console=self.console,
+                        detail={"reason": "expired", "until": _iso(body.until), "shelved_by": body.operator},
                     ),
                 )
             )  # fmt: skip
@@ -857,11 +872,16 @@ class AlertEngine:
         if until is not None and (console, until) in self._mute_expired:
             self._mute_expired.discard((console, until))
             return
+        body = self.store.unmuted_by.get(console)
+        detail: dict[str, Any] = {"reason": "operator"}
+        if until is not None:
+            detail["until"] = _iso(until)
         out.append(
             AlertAction(
                 "unmute", console=console,
                 audit=AuditEntry(
-                    "console.unmuted", "console", console, now, console=console, detail={"reason": "operator"}
+                    "console.unmuted", "console", console, now, operator=body.operator if body else "",
+                    console=console, detail=detail,
                 ),
             )
         )  # fmt: skip
@@ -879,7 +899,7 @@ class AlertEngine:
                 AlertAction(
                     "mute_expired", console=console, reason="expired",
                     audit=AuditEntry(
-                        "console.unmuted", "console", console, now, console=console,
+                        "console.unmuted", "console", console, now, operator=SYSTEM_OPERATOR, console=console,
                         detail={"reason": "expired", "until": _iso(body.until), "muted_by": body.operator},
                     ),
                 )

@@ -423,6 +423,10 @@ class Store:
         self.ack_ids: dict[str, dt.datetime] = {}
         self.shelved: dict[str, p.AlertShelved] = {}
         self.muted: dict[str, p.ConsoleMuted] = {}
+        #: The event that last took a shelf off (alert id) or unmuted (console):
+        #: who did it, for the audit log. Gone at the next shelve/mute or prune.
+        self.unshelved_by: dict[str, p.AlertUnshelved] = {}
+        self.unmuted_by: dict[str, p.ConsoleUnmuted] = {}
         self.funnel: CallFunnel | None = None
         #: Pruned incidents whose history still counts (id -> last state).
         self.retired: dict[str, Incident] = {}
@@ -732,19 +736,23 @@ class Store:
         elif isinstance(body, p.AlertShelved):
             if self.shelved.get(body.alert_id) != body:
                 self.shelved[body.alert_id] = body
+                self.unshelved_by.pop(body.alert_id, None)
                 cs.unshelved.discard(body.alert_id)
                 cs.shelved.add(body.alert_id)
         elif isinstance(body, p.AlertUnshelved):
             if self.shelved.pop(body.alert_id, None) is not None:
+                self.unshelved_by[body.alert_id] = body
                 cs.shelved.discard(body.alert_id)
                 cs.unshelved.add(body.alert_id)
         elif isinstance(body, p.ConsoleMuted):
             if self.muted.get(body.console) != body:
                 self.muted[body.console] = body
+                self.unmuted_by.pop(body.console, None)
                 cs.unmuted.discard(body.console)
                 cs.muted.add(body.console)
         elif isinstance(body, p.ConsoleUnmuted):
             if self.muted.pop(body.console, None) is not None:
+                self.unmuted_by[body.console] = body
                 cs.muted.discard(body.console)
                 cs.unmuted.add(body.console)
         elif isinstance(body, p.SituationUpserted):
@@ -957,6 +965,9 @@ class Store:
             if mute.until.timestamp() < cutoff:
                 del self.muted[console]
                 cs.unmuted.add(console)
+        # Read by the alert engine right after the event; by now long done.
+        self.unshelved_by.clear()
+        self.unmuted_by.clear()
         if cs.incidents_removed:
             cs.kpis_changed = True
         return cs

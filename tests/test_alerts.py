@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commandcenter import protocol as p
-from commandcenter.alerts import AlertAction, AlertEngine, make_alert_id, write_audit
+from commandcenter.alerts import SYSTEM_OPERATOR, AlertAction, AlertEngine, make_alert_id, write_audit
 from commandcenter.audit import audit_main
 from commandcenter.config import AlertRule, AlertsConfig, Config, ConfigError, load_defaults, parse_config
 from commandcenter.journal import Journal
@@ -473,9 +473,61 @@ def test_manual_unshelve_returns_the_alert() -> None:
     wall.apply(upsert(id="inc-fire"))
     until = wall.clock.now + dt.timedelta(seconds=900)
     wall.apply(p.AlertShelved(alert_id="incident:inc-fire", until=until, operator="Sari", console="c1"))
-    unshelve = only(wall.apply(p.AlertUnshelved(alert_id="incident:inc-fire", operator="Sari")), "unshelve")
-    assert unshelve.audit is not None and unshelve.audit.action == "alert.unshelved"
+    unshelve = only(
+        wall.apply(p.AlertUnshelved(alert_id="incident:inc-fire", operator="Budi", console="c2")), "unshelve"
+    )
+    audit = unshelve.audit
+    assert audit is not None and audit.action == "alert.unshelved"
+    # Who took it off (another console than the one that shelved it), not this wall.
+    assert (audit.operator, audit.console, audit.target_id) == ("Budi", "c2", "incident:inc-fire")
+    assert audit.detail == {"reason": "operator", "until": until.isoformat()}
     assert len(wall.engine.active()) == 1
+    # Shelved again: the earlier unshelve no longer names anyone.
+    wall.apply(p.AlertShelved(alert_id="incident:inc-fire", until=until, operator="Sari", console="c1"))
+    assert "incident:inc-fire" not in wall.store.unshelved_by
+
+
+def test_unmute_and_expiries_are_audited_with_who_did_it() -> None:
+    wall = Wall(console="console-1")
+    wall.apply(upsert(id="inc-fire"))
+    until = wall.clock.now + dt.timedelta(seconds=300)
+    wall.apply(p.ConsoleMuted(console="console-1", until=until, operator="Budi"))
+    unmute = only(wall.apply(p.ConsoleUnmuted(console="console-1", operator="Rina")), "unmute")
+    assert unmute.audit is not None
+    assert (unmute.audit.action, unmute.audit.operator, unmute.audit.console) == (
+        "console.unmuted", "Rina", "console-1",
+    )  # fmt: skip
+    assert unmute.audit.detail == {"reason": "operator", "until": until.isoformat()}
+
+    # A mute and a shelf that run out: audited as the wall's own doing.
+    wall.apply(
+        p.ConsoleMuted(console="console-1", until=wall.clock.now + dt.timedelta(seconds=30), operator="Budi")
+    )
+    wall.apply(
+        p.AlertShelved(
+            alert_id="incident:inc-fire", until=wall.clock.now + dt.timedelta(seconds=30), operator="Sari",
+            console="console-1",
+        )
+    )  # fmt: skip
+    out = wall.tick(31)
+    mute_expired, shelve_expired = only(out, "mute_expired"), only(out, "shelve_expired")
+    assert mute_expired.audit is not None and shelve_expired.audit is not None
+    assert (mute_expired.audit.action, mute_expired.audit.operator) == ("console.unmuted", SYSTEM_OPERATOR)
+    assert (
+        mute_expired.audit.detail["reason"] == "expired" and mute_expired.audit.detail["muted_by"] == "Budi"
+    )
+    assert (shelve_expired.audit.action, shelve_expired.audit.operator) == (
+        "alert.unshelved",
+        SYSTEM_OPERATOR,
+    )
+    assert shelve_expired.audit.detail["shelved_by"] == "Sari"
+    # The server's later unmute/unshelve of what already ran out is not audited again.
+    assert wall.apply(p.ConsoleUnmuted(console="console-1", operator="Rina")) == []
+    assert wall.apply(p.AlertUnshelved(alert_id="incident:inc-fire", operator="Rina")) == []
+    # Pruning forgets who unmuted/unshelved (bounded memory on a wall that runs for months).
+    assert wall.store.unmuted_by and wall.store.unshelved_by
+    wall.store.prune(closed_older_than_s=6 * 3600)
+    assert not wall.store.unmuted_by and not wall.store.unshelved_by
 
 
 def test_muting_suppresses_sound_not_visual_until_expiry() -> None:

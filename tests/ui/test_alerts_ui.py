@@ -561,3 +561,101 @@ def test_double_click_on_a_queue_row_acknowledges_that_incident(
     finally:
         controller.shutdown()
         bridge.feed = None
+
+
+# --- (5) unshelve and unmute in the audit log, with who did it --------------------------------------
+
+
+def test_unshelve_unmute_and_expiry_are_audited_with_the_operator(
+    qapp: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    import csv
+    import io
+    import subprocess
+    import sys
+
+    from commandcenter.alerts import SYSTEM_OPERATOR
+    from tests.conftest import ROOT
+
+    config = load_defaults()
+    started = utcnow()
+
+    async def scenario() -> None:
+        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+        wall: Wall | None = None
+        try:
+            wall = await make_wall(
+                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari"
+            )
+            walls = [wall]
+            store, c = wall.client.store, wall.controller
+            await until(walls, lambda: _settled(wall), "live")
+            await admin_inject(server.url, [_fire("fire-5")])
+            aid = "incident:fire-5"
+            await until(walls, lambda: wall.banner.alert_id == aid, "alert")
+
+            # Each step waits until the engine saw it (the bridge flushed): a
+            # mute and an unmute merged into one change set leave only the last.
+            def seen(pred: Callable[[], bool]) -> Callable[[], bool]:
+                return lambda: pred() and wall.bridge.pending_since is None
+
+            c.shelve(aid, 15, "uji")
+            await until(walls, seen(lambda: aid in store.shelved), "shelved")
+            c.unshelve(aid)
+            await until(
+                walls, seen(lambda: aid not in store.shelved and wall.banner.alert_id == aid), "unshelved"
+            )
+            c.mute(5)
+            await until(walls, seen(lambda: "meja-1" in store.muted), "muted")
+            c.unmute()
+            await until(walls, seen(lambda: "meja-1" not in store.muted), "unmuted")
+            # A one-minute shelf and mute that this wall sees run out.
+            c.shelve(aid, 1, "uji")
+            c.mute(1)
+            await until(
+                walls, seen(lambda: aid in store.shelved and "meja-1" in store.muted), "shelved, muted"
+            )
+            wall.offset_s[0] = 61.0
+            wall.bridge.tick.emit()
+            assert not c.engine.is_muted() and [a.id for a in c.active()] == [aid]
+            await c.drain()
+        finally:
+            if wall is not None:
+                await wall.close()
+            server.stop()
+
+    _run(qapp, scenario)
+
+    out = subprocess.run(
+        [sys.executable, "-m", "commandcenter.cli", "audit", "--db", str(tmp_path / "meja-1.sqlite3"),
+         "--since", started.isoformat()],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    rows = list(csv.DictReader(io.StringIO(out.stdout)))
+    taken_off = [
+        (r["action"], r["operator"], r["console"], json_reason(r["detail"]))
+        for r in rows
+        if r["action"] in ("alert.unshelved", "console.unmuted")
+    ]
+    assert taken_off == [
+        ("alert.unshelved", "Sari", "meja-1", "operator"),
+        ("console.unmuted", "Sari", "meja-1", "operator"),
+        ("alert.unshelved", SYSTEM_OPERATOR, "meja-1", "expired"),
+        ("console.unmuted", SYSTEM_OPERATOR, "meja-1", "expired"),
+    ], [(r["action"], r["operator"], r["detail"]) for r in rows]
+    sent = [
+        (r["action"], r["operator"])
+        for r in rows
+        if r["action"] in ("alert.unshelve_sent", "console.unmute_sent")
+    ]
+    assert sent == [("alert.unshelve_sent", "Sari"), ("console.unmute_sent", "Sari")]
+    # The server's own record: the events in its log name the operator and console.
+    bodies = [e["event"]["body"] for e in export(tmp_path / "server.sqlite3")]
+    assert [(b["operator"], b["console"]) for b in bodies if b["kind"] == "unshelved"] == [("Sari", "meja-1")]
+    assert [(b["operator"], b["console"]) for b in bodies if b["kind"] == "unmuted"] == [("Sari", "meja-1")]
+
+
+def json_reason(detail: str) -> str:
+    import json
+
+    return str(json.loads(detail).get("reason", ""))
