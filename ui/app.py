@@ -472,6 +472,16 @@ async def run_wall(
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     feed_task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None else stop.set())
+    log.info(
+        "wall up (pid %d): %d incidents from the journal at seq %d, feed %s, stale banner %s",
+        os.getpid(),
+        len(client.store.incidents),
+        client.store.seq,
+        client.status.state.value,
+        "shown" if any(w.header.is_banner_shown() for w in controller.windows) else "hidden",
+    )
+    restart_reasons: list[str] = []
+    watchdog = _start_watchdog(config, args, client, loop, restart_reasons, stop)
     if on_ready is not None:
         on_ready(controller)
     code = 0
@@ -488,6 +498,10 @@ async def run_wall(
         ):
             sys.stderr.write(f"wall: {feed_task.exception()}\n")
             code = 3
+        elif restart_reasons:
+            from commandcenter.watchdog import EXIT_RESTART
+
+            code = EXIT_RESTART
         if getattr(args, "placement_report", None):
             Path(args.placement_report).write_text(  # noqa: ASYNC240 - a few bytes at exit
                 json.dumps(controller.placement(), indent=2)
@@ -514,7 +528,27 @@ async def run_wall(
         bridge.shutdown()
         if server is not None:
             server.stop()
+        watchdog.stop()
     return code
+
+
+def _start_watchdog(
+    config: Any, args: argparse.Namespace, client: Any, loop: Any, reasons: list[str], stop: asyncio.Event
+) -> Any:
+    """The GUI-thread watchdog (ui.watchdog); a restart it asks for (from its
+    own thread) ends the event loop cleanly, and the wall exits with 75."""
+    from ui.watchdog import start_watchdog
+
+    def restart(reason: str) -> None:
+        reasons.append(reason)
+        stop.set()
+
+    return start_watchdog(
+        config,
+        getattr(args, "stats_file", None),
+        lambda: str(client.status.state.value),
+        lambda reason: loop.call_soon_threadsafe(restart, reason),
+    )
 
 
 async def _start_alerts(
@@ -652,6 +686,18 @@ def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     p.add_argument("--server", default=None, help="server URL (overrides the config)")
     p.add_argument("--token", default=None, help="access token (overrides the config)")
     p.add_argument("--placement-report", default=None, help="write where each window went (JSON) at the end")
+    p.add_argument(
+        "--stats-file",
+        default=None,
+        help="append a JSON line of health figures (memory, GUI stalls, feed) each watchdog.check_interval_s",
+    )
+    p.add_argument(
+        "--no-supervisor",
+        action="store_true",
+        help="run the wall in this process: no restart after a crash, freeze or memory limit (debugging)",
+    )
+    # Internal: set by the supervisor on the wall it starts.
+    p.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     if demo:
         p.add_argument("--speed", type=float, default=10.0, help="simulated time runs X times faster")
         p.add_argument("--rate", type=float, default=2.0, help="incidents a minute in normal times")
