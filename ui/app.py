@@ -656,6 +656,9 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
         Path(screens_file).write_text(json.dumps(DEMO_SCREENS))
     args.headless = headless
     prepare_environment(headless, screens_file)
+    from ui.qtlog import start_wall_logging
+
+    stop_logging = start_wall_logging(args)
 
     import PySide6.QtWebEngineWidgets  # noqa: F401  - must come before the QApplication
     import qasync
@@ -669,8 +672,12 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
     app.setQuitOnLastWindowClosed(False)  # screens may all vanish for a moment
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
-    with loop:
-        code = loop.run_until_complete(run_wall(app, args, demo=demo))
+    try:
+        with loop:
+            code = loop.run_until_complete(run_wall(app, args, demo=demo))
+        log.info("wall exits with code %s", code)
+    finally:
+        stop_logging()
     return int(code)
 
 

@@ -14,13 +14,29 @@ from collections.abc import Sequence
 from commandcenter import cli as engine_cli
 
 
+def _supervised(args: argparse.Namespace) -> int | None:
+    """Run the command as a supervised child (commandcenter.supervisor) unless
+    this already is that child or --no-supervisor asks for one process."""
+    if args.no_supervisor or args.supervised:
+        return None
+    from commandcenter.supervisor import supervise_main
+
+    return supervise_main(args, args.raw_argv)
+
+
 def _wall(args: argparse.Namespace) -> int:
+    code = _supervised(args)
+    if code is not None:
+        return code
     from ui.app import wall_main
 
     return wall_main(args, demo=False)
 
 
 def _demo(args: argparse.Namespace) -> int:
+    code = _supervised(args)
+    if code is not None:
+        return code
     from ui.app import wall_main
 
     return wall_main(args, demo=True)
@@ -41,7 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return engine_cli.main(argv, parser=build_parser())
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # The supervisor starts the wall again with exactly this command line.
+    parser.set_defaults(raw_argv=argv)
+    return engine_cli.main(argv, parser=parser)
 
 
 if __name__ == "__main__":
