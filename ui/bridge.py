@@ -96,7 +96,17 @@ class EngineBridge(QObject):
     # --- changes ---------------------------------------------------------------------
 
     def push_changes(self, changes: ChangeSet) -> None:
-        """Queue a change set; views get the merged set on the next flush."""
+        """Queue a change set; views get the merged set on the next flush.
+
+        A reset (snapshot, restored state) is handed over at once and never
+        merged: merged, it would carry no ids, and when the views got it the
+        store would already hold the live events applied behind it. The alert
+        engine would then take a fire reported a moment after a snapshot for
+        restored history and raise it without a sound."""
+        if changes.reset:
+            self.flush()  # what came before it first: those were live events
+            self.changed.emit(changes)
+            return
         if self._pending is None:
             self._pending = changes
             self.pending_since = time.monotonic()

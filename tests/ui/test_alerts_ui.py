@@ -31,7 +31,7 @@ from commandcenter.runner import open_follower
 from commandcenter.speech import SpeechError, SpeechWorker
 from commandcenter.timeutil import WIB, utcnow
 from tests.factories import make_incident
-from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export
+from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export, wait_client
 from ui import theme
 from ui.alerts_view import AlertBanner, AlertController, SoundOutput, install_banner, install_marks
 from ui.bridge import EngineBridge
@@ -102,7 +102,7 @@ class Wall:
 
 async def make_wall(
     qtbot: Any, tmp_path: Path, config: Config, url: str, name: str, *, console: str, operator: str,
-    token: str = CONSOLE, headers: int = 1,
+    token: str = CONSOLE, headers: int = 1, coalesce_ms: int = 16,
 ) -> Wall:  # fmt: skip
     client = await open_follower(
         str(tmp_path / f"{name}.sqlite3"),
@@ -111,7 +111,7 @@ async def make_wall(
             reconnect_min_s=0.05, reconnect_max_s=0.3,
         ),
     )  # fmt: skip
-    bridge = EngineBridge(config, client.store, client)
+    bridge = EngineBridge(config, client.store, client, coalesce_ms=coalesce_ms)
     audio = SoundOutput(tmp_path / "tones")
     offset = [0.0]
 
@@ -175,8 +175,7 @@ async def until(walls: list[Wall], pred: Callable[[], bool], what: str, timeout:
 
 
 def _settled(w: Wall) -> bool:
-    """Live, and the first snapshot's reset handed to the views: an event
-    merged into that reset would be taken for history and raised silently."""
+    """Live, and nothing waiting in the bridge for the views."""
     return w.client.status.state is FeedState.LIVE and w.bridge.pending_since is None
 
 
@@ -659,3 +658,66 @@ def json_reason(detail: str) -> str:
     import json
 
     return str(json.loads(detail).get("reason", ""))
+
+
+# --- (6) a live event right behind the start-up reset ----------------------------------------------
+
+
+def test_live_alert_arriving_with_the_start_up_reset_still_sounds(
+    qapp: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    """The wall restores its journal (written against an older server epoch),
+    so its first change set is the server's snapshot: a full reset. A fire
+    reported live right behind it, before the views got that reset (a busy
+    GUI thread at start-up; here a long coalescing interval flushed by hand),
+    is a new alert: tone and speech, not history taken in silently."""
+    config = load_defaults()
+
+    async def scenario() -> None:
+        old = ServerProcess(tmp_path / "old.sqlite3", heartbeat=0.3).start()
+        try:
+            first = await open_follower(
+                str(tmp_path / "meja-1.sqlite3"),
+                FeedSettings(url=old.url, token=CONSOLE, client_id="meja-1", console="meja-1"),
+            )
+            await admin_inject(old.url, [_fire("fire-gone")])
+            first.start()
+            await wait_client(first, lambda: "fire-gone" in first.store.incidents, what="first session")
+            await first.stop()
+            await first.journal.close()
+        finally:
+            old.stop()
+
+        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+        wall: Wall | None = None
+        try:
+            await admin_inject(server.url, [_fire("fire-old")])
+            wall = await make_wall(
+                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari",
+                coalesce_ms=600_000,
+            )  # fmt: skip
+            client, bridge, controller = wall.client, wall.bridge, wall.controller
+            # Restored from the journal: the older epoch's fire, known without a sound.
+            assert "fire-gone" in client.store.incidents
+            assert [a.id for a in controller.active()] == ["incident:fire-gone"]
+            await wait_client(client, lambda: client.store.epoch == server.epoch, what="snapshot")
+            await admin_inject(server.url, [_fire("fire-new")])
+            await wait_client(client, lambda: "fire-new" in client.store.incidents, what="live fire")
+            assert bridge.pending_since is not None  # the live fire waits for the views
+            tones = len(controller.tones_played)
+            bridge.flush()
+            assert {a.id for a in controller.active()} == {"incident:fire-old", "incident:fire-new"}
+            # The live fire sounded; the one already there when the wall connected did not.
+            assert [name for _, name in list(controller.tones_played)[tones:]] == ["high"]
+            await controller.drain()
+            audit = await client.journal.audit_since(utcnow() - dt.timedelta(hours=1))
+            raised = {r.target_id: r.detail for r in audit if r.action == "alert.raised"}
+            assert raised["incident:fire-old"].get("resync") is True
+            assert "resync" not in raised["incident:fire-new"]
+            assert "incident:fire-gone" not in {a.id for a in controller.active()}
+        finally:
+            if wall is not None:
+                await wall.close()
+            server.stop()
+
+    _run(qapp, scenario)
