@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export QTWEBENGINE_DISABLE_SANDBOX ?= $(if $(filter 0,$(shell id -u)),1,)
 
-.PHONY: setup demo test bench lint typecheck soak clean
+.PHONY: setup demo test bench lint typecheck soak bundle clean
 
 setup:
 	@bash installer/bootstrap.sh
@@ -25,6 +25,10 @@ lint: setup
 
 typecheck: setup
 	$(VENV)/bin/mypy
+
+# One-folder PyInstaller bundle in dist/oki-siaga-112/ (skipped when nothing changed).
+bundle: setup
+	$(PY) packaging/build_bundle.py --dist dist --work build/pyinstaller
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
