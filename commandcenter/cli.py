@@ -141,6 +141,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("text", help="the announcement text")
     p.set_defaults(func=_cmd_say)
 
+    from commandcenter.doctor import add_doctor_arguments
+
+    p = sub.add_parser(
+        "doctor",
+        help="check this wall PC: screens, audio, speech voice, server and token, journal, disk "
+        "(`python -m commandcenter.cli doctor` is Qt-free and skips screens and audio)",
+    )
+    add_doctor_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.doctor", "doctor_main"))
+
     p = sub.add_parser("demo-terminal", help="the simulator into a journal, summarised in the terminal")
     p.add_argument("--run-for", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")
     p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")

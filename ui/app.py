@@ -212,6 +212,9 @@ class WallWindow:
         self.widget.showFullScreen()
 
     def close(self) -> None:
+        burn_in = getattr(self, "burn_in", None)
+        if burn_in is not None:
+            burn_in.stop()
         for w in self.views.values():
             close = getattr(w, "shutdown", None)
             if callable(close):
@@ -224,11 +227,13 @@ class WallWindow:
 class WallController:
     """Builds the windows from the screen plan and follows screen changes."""
 
-    def __init__(self, app: Any, bridge: Any, config: Any, alerts: Any = None) -> None:
+    def __init__(self, app: Any, bridge: Any, config: Any, alerts: Any = None, clock: Any = None) -> None:
         from PySide6.QtCore import QTimer
 
         self.app = app
         self.alerts = alerts
+        #: Time for burn-in and night dimming (commandcenter.timeutil); tests set it.
+        self.clock = clock
         self.bridge = bridge
         self.config = config
         self.windows: list[WallWindow] = []
@@ -268,6 +273,10 @@ class WallController:
                     interactive = any(v[0] == view_name and v[1] for v in window.plan.views)
                     if interactive:
                         connect_queue_acknowledge(view, self.alerts)
+            from ui.burnin import install_burn_in
+
+            # After the banners: the night overlay must know them to leave them bright.
+            window.burn_in = install_burn_in(window, self.config, clock=self.clock)
             self.windows.append(window)
         self.rebuilds += 1
         log.info(

@@ -42,6 +42,12 @@ def _demo(args: argparse.Namespace) -> int:
     return wall_main(args, demo=True)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from ui.doctor import doctor_main
+
+    return doctor_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ui.app import add_wall_arguments
 
@@ -53,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", help="start the reference server with the simulator and the wall")
     add_wall_arguments(p, demo=True)
     p.set_defaults(func=_demo)
+    # The engine's doctor, plus the screens and the audio output seen by Qt.
+    p = sub.choices["doctor"]
+    p.description = "Check this wall PC (screens and audio included)."
+    p.add_argument("--headless", action="store_true", help="no display: Qt's offscreen platform")
+    p.add_argument("--screens", default=None, help="offscreen screen layout (JSON) to check against")
+    p.set_defaults(func=_doctor)
     return parser
 
 
