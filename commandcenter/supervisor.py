@@ -179,6 +179,8 @@ class Supervisor:
         self.stop_grace_s = stop_grace_s
         self.policy = RestartPolicy(min_restart_interval_s, first_s=backoff_first_s)
         self.starts = 0
+        #: (exit code, seconds it ran, delay before the next start) per run.
+        self.history: list[tuple[int, float, float]] = []
         self._stop_signal = 0
         self._stopping = threading.Event()
 
@@ -231,9 +233,11 @@ class Supervisor:
             if reason:
                 why += f": {reason}"
             if code in FINAL_EXITS:
+                self.history.append((code, run_s, 0.0))
                 log.info("the wall (pid %d) %s after %.1f s; the supervisor ends", pid, why, run_s)
                 return code
             delay = self.policy.delay_after(run_s)
+            self.history.append((code, run_s, delay))
             log.warning(
                 "the wall (pid %d) %s after %.1f s; restart %d in %.1f s",
                 pid,
