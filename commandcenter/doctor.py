@@ -315,7 +315,9 @@ async def probe_server(url: str, token: str, client_id: str, timeout_s: float) -
     except OSError as exc:
         # asyncio words a refused connection as "Connect call failed (...)";
         # the errno's own text ("Connection refused") tells a person more.
-        reason = (os.strerror(exc.errno) if exc.errno else "") or exc.strerror or str(exc)
+        # (getaddrinfo's errors carry negative codes and their own text.)
+        by_errno = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else ""
+        reason = by_errno or exc.strerror or str(exc)
         return "unreachable", reason or type(exc).__name__, None
 
 
