@@ -224,6 +224,20 @@ class WallWindow:
         self.widget.deleteLater()
 
 
+def screen_infos(app: Any) -> tuple[list[ScreenInfo], list[Any]]:
+    """The screens as the wall plans them (also for `commandcenter doctor`)."""
+    screens = list(app.screens())
+    primary = app.primaryScreen()
+    # The primary screen first: leftover views land there.
+    if primary in screens:
+        screens.remove(primary)
+        screens.insert(0, primary)
+    infos = [
+        ScreenInfo(s.name(), i, s.geometry().width(), s.geometry().height()) for i, s in enumerate(screens)
+    ]
+    return infos, screens
+
+
 class WallController:
     """Builds the windows from the screen plan and follows screen changes."""
 
@@ -246,17 +260,7 @@ class WallController:
         self.rebuilds = 0
 
     def screen_infos(self) -> tuple[list[ScreenInfo], list[Any]]:
-        screens = list(self.app.screens())
-        primary = self.app.primaryScreen()
-        # The primary screen first: leftover views land there.
-        if primary in screens:
-            screens.remove(primary)
-            screens.insert(0, primary)
-        infos = [
-            ScreenInfo(s.name(), i, s.geometry().width(), s.geometry().height())
-            for i, s in enumerate(screens)
-        ]
-        return infos, screens
+        return screen_infos(self.app)
 
     def build(self) -> None:
         for w in self.windows:

@@ -65,10 +65,10 @@ def _physical(screen: Any) -> str:
 def check_screens(app: Any, config: Config, lang: str) -> Check:
     """The screens Qt sees and the views the wall would put on each, from the
     wall's own plan (ui.app.plan_windows), the primary screen first."""
-    from ui.app import WallController, plan_windows
+    from ui.app import plan_windows, screen_infos
 
     # The wall's own ordering (the primary screen first) and names.
-    infos, qscreens = WallController(app, None, config).screen_infos()
+    infos, qscreens = screen_infos(app)
     if not infos:
         return Check("screens", "fail", tr(lang, "screens.none"), tr(lang, "screens.none.do"))
     plans = {plan.screen.index: plan for plan in plan_windows(list(config.screens), infos)}
