@@ -160,6 +160,18 @@ class ProcessTree:
         return killed + len(rest)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGTERM when the supervisor dies,
+    even by SIGKILL or the OOM killer, so a wall never runs on unsupervised
+    next to the one a new supervisor starts. (The supervisor has no threads,
+    which is what makes preexec_fn safe here.)"""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+
+
 class Supervisor:
     def __init__(
         self,
@@ -276,6 +288,8 @@ class Supervisor:
         kwargs: dict[str, Any] = {}
         if POSIX:
             kwargs["start_new_session"] = True
+            if sys.platform.startswith("linux"):
+                kwargs["preexec_fn"] = _die_with_parent
         else:
             kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
         started = time.monotonic()

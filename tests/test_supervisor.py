@@ -8,6 +8,7 @@ gone after the supervisor ends.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -176,3 +177,32 @@ def test_wall_with_a_bad_config_fails_in_the_supervisor_without_starting_a_wall(
     assert out.returncode == 2, out.stderr
     assert "config error" in out.stderr and "stall_limit_s" in out.stderr
     assert not (tmp_path / "data" / "logs" / "wall.log").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux only")
+def test_a_killed_supervisor_takes_the_wall_with_it(tmp_path: Path) -> None:
+    """SIGKILL (or the OOM killer) gives the supervisor no chance to clean up:
+    the wall still must not run on unsupervised."""
+    state = tmp_path / "state"
+    code = (
+        "import sys; from commandcenter.supervisor import Supervisor; "
+        f"sys.exit(Supervisor({_command(state, 'hang')!r}, min_restart_interval_s=0).run())"
+    )
+    sup = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    child = same_group = own_session = 0
+    try:
+        pids_file = state.with_suffix(".pids")
+        _wait_for(pids_file.exists, 30, "the child")
+        child, same_group, own_session = (int(x) for x in pids_file.read_text().split())
+        sup.kill()
+        sup.wait(10)
+        _wait_for(lambda: _gone(child), 10, "the wall ended with its supervisor")
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait(10)
+        # The scripted child leaves its grandchildren on SIGTERM; end them here
+        # (and the child, should the test have failed).
+        for pid in (p for p in (child, same_group, own_session) if p):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                psutil.Process(pid).kill()
