@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -160,16 +160,26 @@ class ProcessTree:
         return killed + len(rest)
 
 
-def _die_with_parent() -> None:
-    """In the child before exec (Linux): SIGTERM when the supervisor dies,
-    even by SIGKILL or the OOM killer, so a wall never runs on unsupervised
-    next to the one a new supervisor starts. (The supervisor has no threads,
-    which is what makes preexec_fn safe here.)"""
+def _parent_death_signal() -> Callable[[], None] | None:
+    """What the child runs before exec (Linux): ask for SIGTERM when the
+    supervisor dies, even by SIGKILL or the OOM killer, so a wall never runs
+    on unsupervised next to the one a new supervisor starts. The C function is
+    looked up here, in the parent: between fork and exec the child must not
+    import or load anything (another thread may hold those locks)."""
+    if not sys.platform.startswith("linux"):
+        return None
     import ctypes
 
-    pr_set_pdeathsig = 1
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig, sigterm = 1, int(signal.SIGTERM)
+
+    def run() -> None:
+        prctl(pr_set_pdeathsig, sigterm)
+
+    return run
 
 
 class Supervisor:
@@ -288,8 +298,7 @@ class Supervisor:
         kwargs: dict[str, Any] = {}
         if POSIX:
             kwargs["start_new_session"] = True
-            if sys.platform.startswith("linux"):
-                kwargs["preexec_fn"] = _die_with_parent
+            kwargs["preexec_fn"] = _parent_death_signal()
         else:
             kwargs["creationflags"] = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
         started = time.monotonic()
