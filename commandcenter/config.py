@@ -2,8 +2,9 @@
 
 The schema is a tree of frozen msgspec Structs. Values come, in this order, from
 the shipped ``config/default.toml``, a user file (``--config``, the
-``COMMANDCENTER_CONFIG`` variable, or ``config.toml`` in the platform's config
-directory) and two environment variables (``COMMANDCENTER_SERVER_URL``,
+``COMMANDCENTER_CONFIG`` variable, ``config.toml`` in the platform's config
+directory, else the machine-wide ``/etc/oki-siaga-112/config.toml``: the first
+found is used, never both) and two environment variables (``COMMANDCENTER_SERVER_URL``,
 ``COMMANDCENTER_TOKEN``). Tables merge key by key; arrays (``[[agencies]]``,
 ``rules = [...]``) replace the shipped ones wholesale.
 
@@ -1077,6 +1078,15 @@ def user_config_path() -> Path:
     return platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
 
 
+def system_config_path() -> Path:
+    """The machine-wide file (``install-linux.sh --system`` writes it), used
+    when the user has none. /etc on Linux, not platformdirs' /etc/xdg; on
+    Windows the ProgramData folder."""
+    if os.name == "posix":
+        return Path("/etc") / APP_NAME / "config.toml"
+    return platformdirs.site_config_path(APP_NAME, appauthor=False) / "config.toml"
+
+
 def load_config(
     path: str | Path | None = None,
     *,
@@ -1099,9 +1109,9 @@ def load_config(
     elif environ.get(ENV_CONFIG):
         user_file = Path(environ[ENV_CONFIG])
     elif use_user_dir:
-        candidate = user_config_path()
-        if candidate.is_file():
-            user_file = candidate
+        # The user's own file wins over the machine-wide one; they do not merge,
+        # so what the wall runs with is always one file over the defaults.
+        user_file = next((c for c in (user_config_path(), system_config_path()) if c.is_file()), None)
 
     if user_file is not None:
         label = str(user_file)
