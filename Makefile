@@ -19,6 +19,11 @@ test: setup
 bench: setup
 	$(PY) -m bench
 
+# 30 minutes of the demo at 48x (24 simulated hours); report in bench/soak/.
+# Options: make soak SOAK_ARGS="--minutes 3"
+soak: setup
+	$(PY) -m bench.soak $(SOAK_ARGS)
+
 lint: setup
 	$(VENV)/bin/ruff check commandcenter ui tests bench
 	$(VENV)/bin/lint-imports

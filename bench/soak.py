@@ -86,6 +86,11 @@ _CHROMIUM_LINE_RE = re.compile(r"^\[\d+:\d+:\d+/\d+\.\d+:(ERROR|WARNING|INFO|FAT
 # container or on a kiosk without one.
 _BENIGN_RES = (re.compile(r"dbus/bus\.cc.*Failed to connect to the bus"),)
 _INCIDENT_ID_RE = re.compile(rb'"incident":\{"id":"inc-(\d+)"')
+# The watchdog's own warning: also covers the start-up and the shutdown, which
+# fall outside the stats lines.
+_STALL_WARNING_RE = re.compile(r"GUI thread stalled for (\d+(?:\.\d+)?) ms")
+# The supervisor's line for every wall it has to start again.
+_SUPERVISOR_RESTART_RE = re.compile(r"the wall \(pid \d+\) .*; restart \d+ in ")
 
 
 # --- the data -----------------------------------------------------------------------------
@@ -128,6 +133,7 @@ class OutputFindings:
     error_lines: list[str] = field(default_factory=list)
     fatal_lines: list[str] = field(default_factory=list)
     ignored: int = 0
+    stall_warnings_ms: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -255,6 +261,10 @@ def scan_output(lines: Iterable[str]) -> OutputFindings:
         line = raw.rstrip("\n")
         if not line.strip():
             continue
+        stall = _STALL_WARNING_RE.search(line)
+        if stall:
+            found.stall_warnings_ms.append(float(stall.group(1)))
+            continue
         if _FATAL_RE.search(line):
             found.fatal_lines.append(line)
             continue
@@ -270,6 +280,11 @@ def scan_output(lines: Iterable[str]) -> OutputFindings:
         else:
             found.error_lines.append(line)
     return found
+
+
+def supervisor_restarts(lines: Iterable[str]) -> list[str]:
+    """The supervisor log's lines that announce a restart of the wall (with why)."""
+    return [line.rstrip("\n") for line in lines if _SUPERVISOR_RESTART_RE.search(line)]
 
 
 def find_core_files(dirs: Iterable[Path], since: float) -> list[Path]:
@@ -301,6 +316,7 @@ class SoakResult:
     stats: list[dict[str, Any]]
     output: OutputFindings
     cores: list[str] = field(default_factory=list)
+    supervisor_restarts: list[str] = field(default_factory=list)
     webengine_exits: int = 0
     server_restarts: int = 0
     journal: dict[str, Any] = field(default_factory=dict)
@@ -325,6 +341,7 @@ class SoakResult:
             self.hung
             or self.exit_code != 0
             or self.restarts
+            or self.supervisor_restarts
             or self.cores
             or self.output.fatal_lines
         )
@@ -338,8 +355,8 @@ def evaluate(result: SoakResult) -> list[Target]:
         why.append("hung (killed)")
     if result.exit_code not in (0, None):
         why.append(f"exit code {result.exit_code}")
-    if result.restarts:
-        why.append(f"{len(result.restarts)} restart(s)")
+    if result.restarts or result.supervisor_restarts:
+        why.append(f"{max(len(result.restarts), len(result.supervisor_restarts))} restart(s)")
     if result.cores:
         why.append(f"{len(result.cores)} core dump(s)")
     if result.output.fatal_lines:
@@ -447,6 +464,11 @@ def render_report(result: SoakResult) -> str:
         for line in result.stats:
             states[str(line.get("feed_state", "?"))] = states.get(str(line.get("feed_state", "?")), 0) + 1
         w(f"Feed state per stats line: {', '.join(f'{k} {v}' for k, v in sorted(states.items()))}.")
+    warned = result.output.stall_warnings_ms
+    if warned:
+        w("")
+        w(f"The watchdog's log has {len(warned)} stall warnings over the whole run (start-up and "
+          f"shutdown included), the longest {max(warned):.0f} ms.")
     w("")
     w("## Work done")
     w("")
@@ -469,7 +491,9 @@ def render_report(result: SoakResult) -> str:
     if result.restarts:
         for r in result.restarts:
             w(f"- restart at {r.t / 60:.1f} min: pid {r.old_pid} -> {r.new_pid} ({r.reason})")
-    else:
+    for line in result.supervisor_restarts:
+        w(f"- supervisor: `{line[:200]}`")
+    if not result.restarts and not result.supervisor_restarts:
         w("- restarts: none")
     w(f"- core dumps: {', '.join(result.cores) if result.cores else 'none'}")
     w(f"- fatal lines: {len(result.output.fatal_lines)}; tracebacks: {result.output.tracebacks}; "
@@ -537,6 +561,7 @@ def result_to_json(result: SoakResult) -> dict[str, Any]:
         "webengine_exits": result.webengine_exits,
         "server_restarts": result.server_restarts,
         "cores": result.cores,
+        "supervisor_restarts": result.supervisor_restarts,
         "output": asdict(result.output),
         "journal": result.journal,
         "incidents_created": result.incidents_created,
@@ -891,10 +916,8 @@ def run_soak(args: argparse.Namespace) -> int:
     if tail is not None:
         stats.extend(tail.read())
     soak_cpu = time.process_time() - cpu0
-    output_lines = log_path.read_text(errors="replace").splitlines()
-    server_log = data / "server.log"
-    if server_log.is_file():
-        output_lines += server_log.read_text(errors="replace").splitlines()
+    # The wall's own log file repeats its console lines: only the console is read.
+    output_lines = _read_lines(log_path) + _read_lines(data / "server.log")
     journal, incidents = _journal_figures(data / "wall-journal.sqlite3", env)
     result = SoakResult(
         started=started,
@@ -909,6 +932,7 @@ def run_soak(args: argparse.Namespace) -> int:
         stats=stats,
         output=scan_output(output_lines),
         cores=[str(p) for p in find_core_files([data, ROOT], start_unix)],
+        supervisor_restarts=supervisor_restarts(_supervisor_log_lines(data)),
         webengine_exits=max(0, len(sampler.webengine_seen) - _alive(sampler, "webengine")),
         server_restarts=max(0, len(sampler.server_seen) - 1),
         journal=journal,
@@ -928,6 +952,25 @@ def run_soak(args: argparse.Namespace) -> int:
     if not keep_data:
         shutil.rmtree(data, ignore_errors=True)
     return 1 if result.crashed else 0
+
+
+def _supervisor_log_lines(data: Path) -> list[str]:
+    """The supervisor's log, rotated parts included, from where the demo put it."""
+    from commandcenter.config import ConfigError, load_config
+    from commandcenter.logsetup import log_dir
+
+    try:
+        directory = log_dir(load_config(None).logging, str(data))
+    except ConfigError:
+        directory = data / "logs"
+    lines: list[str] = []
+    for path in sorted(directory.glob("supervisor.log*"), reverse=True):  # .2, .1, then the current
+        lines += _read_lines(path)
+    return lines
+
+
+def _read_lines(path: Path) -> list[str]:
+    return path.read_text(errors="replace").splitlines() if path.is_file() else []
 
 
 def _alive(sampler: TreeSampler, kind: str) -> int:

@@ -140,6 +140,24 @@ def test_restart_detected_by_uptime_going_back_with_the_same_pid() -> None:
     assert [(r.reason, r.old_pid) for r in restarts] == [("uptime went back", 4242)]
 
 
+def test_restart_announced_by_the_supervisor() -> None:
+    sup = "2026-11-27 23:50:00,100 22703 {} commandcenter.supervisor: "
+    log = [
+        sup.format("INFO") + "wall started (pid 22704, start 1): python -m ui.cli demo",
+        sup.format("WARNING") + "the wall (pid 22704) exited with code 75: GUI thread frozen for 31 s "
+        "after 840.2 s; restart 2 in 1.0 s",
+        sup.format("INFO") + "wall started (pid 23000, start 2): python -m ui.cli demo",
+        sup.format("INFO") + "the wall (pid 23000) exited with code 0 after 299.0 s; the supervisor ends",
+    ]
+    found = soak.supervisor_restarts(log)
+    assert len(found) == 1 and "GUI thread frozen" in found[0]
+    # Even with no stats line after the restart, the run counts as crashed.
+    result = result_of(ramp_samples(30), stats_lines(30), supervisor_restarts=found)
+    assert result.crashed
+    assert "1 restart(s)" in soak.evaluate(result)[0].measured
+    assert "supervisor: `" in soak.render_report(result)
+
+
 def test_steady_stats_have_no_restart() -> None:
     assert soak.detect_restarts(stats_lines(30), START) == []
 
@@ -176,6 +194,8 @@ def test_scan_output_sorts_lines() -> None:
 Traceback (most recent call last):
   File "x.py", line 1, in <module>
 ValueError: boom
+2026-11-27 23:37:59,212 WARNING commandcenter.watchdog: GUI thread stalled for 318 ms (warning above 200 ms)
+2026-11-27 23:39:05,742 WARNING commandcenter.watchdog: GUI thread stalled for 812 ms (warning above 200 ms)
 Fatal Python error: Segmentation fault
 [1:2:1127/233017.000001:FATAL:render_process_host_impl.cc(1)] Check failed
 """
@@ -184,6 +204,7 @@ Fatal Python error: Segmentation fault
     assert found.tracebacks == 1
     assert [line.rsplit(" ", 2)[-2:] for line in found.error_lines] == [["lost", "context"], ["to", "load"]]
     assert len(found.fatal_lines) == 2
+    assert found.stall_warnings_ms == [318.0, 812.0]
     assert soak.scan_output(["2026-11-27 WARNING x: fine", ""]).error_lines == []
 
 
