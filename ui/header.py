@@ -90,6 +90,20 @@ class ScreenHeader(QWidget):
         row.addSpacing(metrics.pad_px * 4)
         row.addWidget(self.clock, 0)
         outer.addWidget(bar)
+        # Marks (no audio, sound muted) move here when the bar has no room for
+        # them next to the feed state and the clock: on a 1080p panel sized
+        # for 6 m the three do not fit on one line, and the feed state must
+        # never be the one that is cut.
+        self.mark_strip = QWidget(self)
+        self.mark_strip.setObjectName("markStrip")
+        self.mark_strip.setStyleSheet(f"QWidget#markStrip {{ background: {theme.BG_PANEL}; }}")
+        self._strip_row = QHBoxLayout(self.mark_strip)
+        self._strip_row.setContentsMargins(metrics.pad_px * 2, 0, metrics.pad_px * 2, metrics.pad_px)
+        self._strip_row.addStretch(1)
+        self.mark_strip.hide()
+        outer.addWidget(self.mark_strip)
+        self._marks: list[QWidget] = []
+        self._marks_in_strip = False
         self.banner = StaleBanner(metrics, self)
         outer.addWidget(self.banner)
         bridge.tick.connect(self.refresh)
@@ -101,8 +115,49 @@ class ScreenHeader(QWidget):
         self.refresh()
 
     def add_mark(self, widget: QWidget) -> None:
-        """Put a status mark (no audio, sound muted) just before the feed state."""
-        self._row.insertWidget(self._row.indexOf(self.feed_label), widget, 0)
+        """Put a status mark (no audio, sound muted) just before the feed state,
+        or on the strip below the bar when the bar has no room for it."""
+        self._marks.append(widget)
+        if self._marks_in_strip:
+            self._strip_row.addWidget(widget, 0)
+        else:
+            self._row.insertWidget(self._row.indexOf(self.feed_label), widget, 0)
+        self._place_marks()
+
+    def marks_in_strip(self) -> bool:
+        return self._marks_in_strip
+
+    def _place_marks(self) -> None:
+        """Keep the marks in the bar only while the feed state and the clock
+        still show in full beside them (only shown marks take room)."""
+        if not self._marks:
+            return
+        bar = self.feed_label.parentWidget()
+        width = (bar.width() if bar is not None else 0) or self.width()
+        if width <= 0:
+            return
+        margins = self._row.contentsMargins()
+        shown = [m for m in self._marks if not m.isHidden()]
+        spacing = max(0, self._row.spacing())
+        fixed = self.feed_label.sizeHint().width() + self.clock.sizeHint().width()
+        fixed += self.metrics.pad_px * 4 + margins.left() + margins.right() + spacing * 3
+        need = fixed + sum(m.sizeHint().width() + spacing for m in shown)
+        to_strip = need > width
+        if to_strip == self._marks_in_strip:
+            self.mark_strip.setVisible(to_strip and bool(shown))
+            return
+        self._marks_in_strip = to_strip
+        for mark in self._marks:
+            (self._row if not to_strip else self._strip_row).removeWidget(mark)
+            if to_strip:
+                self._strip_row.addWidget(mark, 0)
+            else:
+                self._row.insertWidget(self._row.indexOf(self.feed_label), mark, 0)
+        self.mark_strip.setVisible(to_strip and bool(shown))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_marks()
 
     def is_banner_shown(self) -> bool:
         return not self.banner.isHidden()
@@ -124,6 +179,7 @@ class ScreenHeader(QWidget):
         self.feed_label.setStyleSheet(
             f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;"
         )
+        self._place_marks()  # a longer state ("TERPUTUS · 3 menit") needs more room
         if state is FeedState.LIVE:
             self.banner.hide()
         else:
