@@ -827,6 +827,7 @@ def _rss(tmp: Path, cfg: Path, screens: Path) -> dict[str, Any]:
                 "-m",
                 "ui.cli",
                 "wall",
+                "--no-supervisor",  # the wall's own tree, not the supervisor's 30 MB
                 *_wall_args(data, cfg, screens, server.url, RSS_SECONDS + 30),
             ],
             cwd=ROOT,
