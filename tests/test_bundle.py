@@ -146,6 +146,10 @@ def test_bundled_wall_runs_headless_against_the_server(bundle_exe: Path, tmp_pat
         server.stop()
     assert out.returncode == 0, out.stderr[-4000:]
     _check_screenshots(tmp_path / "shots")
+    # The wall ran under its supervisor, which re-ran the bundle's own
+    # executable (commandcenter.selfexec), not `python -m`.
+    logs = "".join(p.read_text() for p in (tmp_path / "data").rglob("supervisor.log"))
+    assert f"{bundle_exe} wall --headless" in logs, logs[-2000:]
     # The server accepted the wall's hello and fed it: the wall's journal holds
     # events of exactly this server's epoch.
     events = export(tmp_path / "data" / "wall-journal.sqlite3")
