@@ -139,6 +139,10 @@ class Watchdog:
         self._frozen = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: Where the GUI thread was while a stall went on (sampled once per
+        #: stall by the watchdog thread): the log says why, not only how long.
+        self.gui_thread_id = threading.main_thread().ident  # Qt's GUI thread; tests set another
+        self._stall_stack: str | None = None
         self._stats: TextIO | None = None
         self.lines_written = 0
 
@@ -156,9 +160,13 @@ class Watchdog:
             if over:
                 self._period_over_warn += 1
                 self.stalls_over_warn += 1
+            stack, self._stall_stack = self._stall_stack, None
         if over:
             log.warning(
-                "GUI thread stalled for %.0f ms (warning above %.0f ms)", late_ms, self.config.stall_warn_ms
+                "GUI thread stalled for %.0f ms (warning above %.0f ms)%s",
+                late_ms,
+                self.config.stall_warn_ms,
+                f"; it was in:\n{stack}" if stack else "",
             )
 
     # --- the watchdog thread ---------------------------------------------------------
@@ -194,8 +202,9 @@ class Watchdog:
             self._stats = None
 
     def _run(self) -> None:
-        # Fine enough to catch a freeze near the limit, cheap enough to ignore.
-        poll = min(0.25, self.config.stall_limit_s / 8, self.config.check_interval_s)
+        # Fine enough to sample a stall's stack and catch a freeze near the
+        # limit, cheap enough to ignore (20 wake-ups a second).
+        poll = min(0.05, self.config.stall_warn_ms / 4000, self.config.check_interval_s)
         next_check = time.monotonic() + self.config.check_interval_s
         while not self._stop.wait(poll):
             try:
@@ -209,10 +218,18 @@ class Watchdog:
                 log.exception("watchdog check failed")
 
     def _check_freeze(self, now: float) -> None:
-        if self._frozen or not self.config.enabled:
-            return
         with self._lock:
             gap = now - self._last_beat
+            late_s = gap - self.beat_interval_s
+            sample = self._stall_stack is None and late_s > self.config.stall_warn_ms / 1000
+        if sample:
+            frame = sys._current_frames().get(self.gui_thread_id or 0)
+            if frame is not None:
+                stack = "".join(traceback.format_stack(frame)[-12:])
+                with self._lock:
+                    self._stall_stack = stack
+        if self._frozen or not self.config.enabled:
+            return
         reason = ""
         if gap > self.config.stall_limit_s:
             reason = (

@@ -207,3 +207,19 @@ def test_a_frozen_process_dumps_every_stack_and_exits_75(tmp_path: Path) -> None
     assert 'Thread "MainThread"' in out.stderr and 'Thread "watchdog"' in out.stderr
     assert "threading.Event().wait(120)" in out.stderr or "in wait" in out.stderr
     assert "has not answered" in reason_file.read_text()
+
+
+def test_a_stall_is_logged_with_where_the_gui_thread_was(
+    running: Callable[..., tuple[Watchdog, Beater]], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The warning names the function the GUI thread was stuck in, sampled by
+    the watchdog thread while the stall went on."""
+    wd, beater = running(_config())
+    _wait_for(lambda: beater.thread.ident is not None, 5, "the beater thread")
+    wd.gui_thread_id = beater.thread.ident
+    caplog.set_level("WARNING", logger="commandcenter.watchdog")
+    beater.pause_s = 0.4
+    _wait_for(lambda: wd.stalls_over_warn >= 1, 10, "the stall counted")
+    warnings = [r.getMessage() for r in caplog.records if "stalled for" in r.getMessage()]
+    assert warnings, "no stall warning"
+    assert "it was in:" in warnings[0] and "in _run" in warnings[0], warnings[0]
