@@ -237,6 +237,16 @@ fi
 
 TARGET=${WHEEL:-$SOURCE}
 say "installing the program from $TARGET"
+if [ -z "$WHEEL" ] && [ "$DRY_RUN" = 0 ]; then
+  # Build from a clean copy: setuptools builds in the tree it is given, and files
+  # left in an old build/lib (a module since deleted) would end up in the wheel.
+  # The copy also leaves the source tree untouched (it may be read-only).
+  STAGE=$(mktemp -d "${TMPDIR:-/tmp}/$APP-src.XXXXXX")
+  trap 'rm -rf "$STAGE"' EXIT
+  tar -C "$SOURCE" --exclude=./.git --exclude=./.venv --exclude=./build --exclude=./dist \
+    --exclude='*.egg-info' --exclude=__pycache__ --exclude='.*_cache' -cf - . | tar -C "$STAGE" -xf -
+  TARGET=$STAGE
+fi
 if command -v uv >/dev/null 2>&1; then
   run uv pip install --quiet --python "$VENV/bin/python" --upgrade "$TARGET"
 else
