@@ -25,7 +25,8 @@ from commandcenter.selfexec import ENGINE_MODULE, FULL_MODULE, self_command
 from tests.conftest import ROOT
 from tests.serverproc import WALL, ServerProcess, export
 
-pytestmark = [pytest.mark.slow]
+# The first test also builds the bundle (about a minute cold, more on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BUILD = ROOT / "build" / "bundle-test"
 # The headless wall's default layout (ui.app.DEMO_SCREENS): four 1080p screens.

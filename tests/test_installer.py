@@ -24,7 +24,8 @@ from commandcenter import config as config_module
 from commandcenter.config import load_config
 from tests.conftest import ROOT
 
-pytestmark = [pytest.mark.slow]
+# The first test also makes the venv (30-40 s here, more on a busy machine).
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 SCRIPT = ROOT / "installer" / "install-linux.sh"
 APP = "oki-siaga-112"
