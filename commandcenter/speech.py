@@ -728,6 +728,7 @@ class SpeechWorker:
         self._stopping = False
         self._engine: SpeechEngine | None = None
         self._engine_error: BaseException | None = None
+        self._last_failure = ""  # the last speech error, logged once per kind
         self._ready = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -944,9 +945,18 @@ class SpeechWorker:
         try:
             completed = self._engine.speak(item.spoken, item.lang, started)
         except Exception as exc:
-            log.warning("speech failed for %r: %s", item.text, exc)
+            # A wall without audio would log this every few seconds for months:
+            # the first of a kind is a warning, repeats of it are debug (the
+            # screens show "TANPA AUDIO" meanwhile).
+            reason = str(exc)
+            same = reason == self._last_failure
+            self._last_failure = reason
+            log.log(logging.DEBUG if same else logging.WARNING, "speech failed for %r: %s", item.text, exc)
             self._call(self.on_failed, item, exc)
             return
+        if self._last_failure:
+            log.warning("speech works again (after: %s)", self._last_failure)
+            self._last_failure = ""
         if not completed and item.cancelled:
             self._call(self.on_dropped, item, "cancelled")
             return

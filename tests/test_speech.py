@@ -623,3 +623,30 @@ def test_real_engine_latency_from_say_to_started(cfg: Config) -> None:
         ok, reason = worker.available()
     assert max(latencies) < 1.0, latencies
     assert ok, reason
+
+
+def test_a_repeated_failure_is_logged_once_then_recovery_once(
+    cfg: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A wall without audio must not write a warning per announcement for
+    months: the first failure of a kind warns, repeats are debug, and speech
+    working again is said once."""
+
+    class NoDevice(FakeEngine):
+        def speak(self, text: str, lang: str, started: Callable[[], None]) -> bool:
+            if text.startswith("x"):
+                raise SpeechError("no audio output: no default device")
+            return super().speak(text, lang, started)
+
+    caplog.set_level("DEBUG", logger="commandcenter.speech")
+    engine, rec = NoDevice(), Recorder()
+    with make_worker(cfg.speech, engine, rec) as worker:
+        for i in range(3):
+            worker.say(f"x{i}", "high")
+            rec.next("failed")
+        worker.say("fine", "low")
+        rec.next("started")
+        rec.next("finished")
+    failures = [r for r in caplog.records if "speech failed" in r.getMessage()]
+    assert [r.levelname for r in failures] == ["WARNING", "DEBUG", "DEBUG"]
+    assert sum("speech works again" in r.getMessage() for r in caplog.records) == 1
