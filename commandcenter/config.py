@@ -584,7 +584,7 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
 
 
 class JournalConfig(_Section, frozen=True, kw_only=True):
-    #: Empty: journal.sqlite3 in the platform's user data directory.
+    #: Empty: wall-journal.sqlite3 in the platform's user data directory (where the wall puts it).
     path: PathStr = ""
     retention_days: Annotated[int, Meta(ge=1, le=36_500)] = 90
     max_mb: Annotated[int, Meta(ge=16, le=10_000_000)] = 2048
@@ -595,7 +595,7 @@ class JournalConfig(_Section, frozen=True, kw_only=True):
     def resolved_path(self) -> Path:
         if self.path:
             return Path(self.path)
-        return platformdirs.user_data_path(APP_NAME, appauthor=False) / "journal.sqlite3"
+        return platformdirs.user_data_path(APP_NAME, appauthor=False) / "wall-journal.sqlite3"
 
 
 class LoggingConfig(_Section, frozen=True, kw_only=True):

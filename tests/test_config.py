@@ -142,7 +142,7 @@ def test_config_encodes_without_index() -> None:
 
 def test_derived_paths_and_client_id() -> None:
     cfg = load_defaults()
-    assert cfg.journal.resolved_path().name == "journal.sqlite3"
+    assert cfg.journal.resolved_path().name == "wall-journal.sqlite3"
     assert cfg.logging.resolved_dir().is_absolute()
     assert cfg.server.effective_client_id()
     fixed = msgspec.structs.replace(cfg.server, client_id="wall-1")
