@@ -171,36 +171,49 @@ pick_python() {
 }
 
 # --- uninstall ------------------------------------------------------------------------------
+# remove PATH...: rm -rf with a message (or what it would do, in a dry run).
+remove() {
+  local f
+  for f in "$@"; do
+    [ -e "$f" ] || [ -L "$f" ] || continue
+    if [ "$DRY_RUN" = 1 ]; then say "would remove $f"; else rm -rf "$f"; say "removed $f"; fi
+  done
+}
+
+# rmdir_quiet DIR: remove a directory only when it is empty.
+rmdir_quiet() {
+  if [ -d "$1" ] && [ "$DRY_RUN" = 0 ]; then rmdir "$1" 2>/dev/null || true; fi
+}
+
 uninstall() {
   say "uninstalling ($MODE) from $PREFIX"
   if [ "$MODE" = system ]; then
-    command -v systemctl >/dev/null 2>&1 && run systemctl --global disable "$SERVICE" 2>/dev/null || true
+    if command -v systemctl >/dev/null 2>&1; then run systemctl --global disable "$SERVICE" 2>/dev/null || true; fi
   elif user_manager_reachable; then
     run systemctl --user disable --now "$SERVICE" 2>/dev/null || true
   fi
-  local f
-  for f in "$UNIT" "$DESKTOP" "$AUTOSTART"; do
-    if [ -e "$f" ]; then run rm -f "$f"; say "removed $f"; fi
-  done
+  remove "$UNIT" "$DESKTOP" "$AUTOSTART" "$LAUNCH"
   # The command link only if it is ours (points into this prefix).
-  if [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$EXEC" ]; then run rm -f "$LINK"; say "removed $LINK"; fi
-  for f in "$VENV" "$PREFIX/bin" "$MANIFEST"; do
-    if [ -e "$f" ]; then run rm -rf "$f"; say "removed $f"; fi
-  done
+  if [ -L "$LINK" ] && [ "$(readlink "$LINK")" = "$EXEC" ]; then remove "$LINK"; fi
+  # The venv only if it is ours: a wrong --prefix must not delete someone else's.
+  if [ -f "$MANIFEST" ] || [ -e "$EXEC" ]; then
+    remove "$VENV" "$MANIFEST"
+  elif [ -e "$VENV" ]; then
+    say "left $VENV alone: no $APP install there"
+  fi
+  rmdir_quiet "$PREFIX/bin"
   if [ "$MODE" = user ] && user_manager_reachable; then run systemctl --user daemon-reload || true; fi
   if [ "$PURGE" = 1 ]; then
-    for f in "$CONF_DIR" "${USER_DIRS[@]}" "$PREFIX"; do
-      if [ -e "$f" ]; then run rm -rf "$f"; say "purged $f"; fi
-    done
+    remove "$CONF_DIR" ${USER_DIRS[@]+"${USER_DIRS[@]}"}
     [ "$MODE" = user ] || say "each user's journal and logs (~/.local/share/$APP, ~/.local/state/$APP) were not touched"
   else
-    # The prefix goes only when nothing else (the journal, for a user install) is in it.
-    [ -d "$PREFIX" ] && run rmdir "$PREFIX" 2>/dev/null || true
     say "kept the config: $CONF_DIR"
     if [ "$MODE" = user ]; then
       say "kept the journal and logs: $XDG_DATA_HOME/$APP, $XDG_STATE_HOME/$APP (--uninstall --purge removes them)"
     fi
   fi
+  # The prefix goes only when nothing else (the journal, for a user install) is in it.
+  rmdir_quiet "$PREFIX"
   say "uninstalled"
 }
 

@@ -325,6 +325,19 @@ def test_bad_options_are_refused_before_anything_changes(
     assert list(home.iterdir()) == [] and not (tmp_path / "prefix").exists()
 
 
+def test_uninstall_leaves_a_foreign_prefix_alone(tmp_path: Path) -> None:
+    # A mistyped --prefix must not delete a venv that is not ours.
+    home = tmp_path / "home"
+    home.mkdir()
+    foreign = tmp_path / "elsewhere" / "venv" / "bin"
+    foreign.mkdir(parents=True)
+    (foreign / "python").write_text("not ours\n")
+    out = _run(["--uninstall", "--purge", "--prefix", str(tmp_path / "elsewhere")], _env(home))
+    assert out.returncode == 0, out.stderr
+    assert (foreign / "python").read_text() == "not ours\n"
+    assert "left" in out.stdout and "alone" in out.stdout
+
+
 def test_rerun_keeps_edited_config_then_uninstall_keeps_config_and_journal_then_purge(
     installed: Install,
 ) -> None:
@@ -355,6 +368,11 @@ def test_rerun_keeps_edited_config_then_uninstall_keeps_config_and_journal_then_
         db.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, body TEXT)")
         db.execute("INSERT INTO events VALUES (1, 'x')")
     db.close()
+
+    dry = _run(["--uninstall", "--dry-run"], installed.env)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would remove {installed.prefix / 'venv'}" in dry.stdout
+    assert installed.exe.exists() and installed.unit.exists()
 
     # No --prefix: the uninstaller finds the venv through the unit's ExecStart.
     gone = _run(["--uninstall"], installed.env)
