@@ -36,6 +36,7 @@ import datetime as dt
 import logging
 import time
 import uuid
+import weakref
 from collections import deque
 from collections.abc import Coroutine
 from pathlib import Path
@@ -932,14 +933,75 @@ def install_banner(view: Any, controller: AlertController, *, interactive: bool 
     return banner
 
 
+def incident_alert_states(controller: AlertController) -> dict[str, dict[str, str]]:
+    """What each incident's map popup says about its alerts: "alert" (an
+    active alert to acknowledge), "sending" (every active one is on its way:
+    "mengirim…") or "acked" ("✓ Dikonfirmasi oleh Sari, 14:02", the latest
+    acknowledgement within the recent list, once nothing is active)."""
+    states: dict[str, dict[str, str]] = {}
+    for alert in controller.active():
+        iid = alert.incident_id
+        if not iid:
+            continue
+        if alert.id in controller.pending_acks:
+            states.setdefault(iid, {"state": "sending", "line": t("ack.sending")})
+        else:
+            states[iid] = {"state": "alert", "line": ""}
+    for alert in controller.engine.acknowledged_recent():  # newest first
+        iid = alert.incident_id
+        if iid and iid not in states:
+            states[iid] = {"state": "acked", "line": f"✓ {ack_text(alert)}"}
+    return states
+
+
+def attach_map(view: Any, controller: AlertController) -> None:
+    """Keep a MapView's popups told about their incidents' alerts."""
+    # A weak reference: the controller outlives the windows (screens come and
+    # go), and must not keep a closed map (and its web page) alive.
+    ref = weakref.ref(view)
+
+    @safe_slot
+    def sync(*_: Any) -> None:
+        target = ref()
+        if target is None:
+            _disconnect(controller, sync)
+            return
+        target.set_alert_states(incident_alert_states(controller))
+
+    controller.alerts_changed.connect(sync)
+    controller.ack_pending_changed.connect(sync)
+    sync()
+
+
+def _disconnect(controller: AlertController, slot: Any) -> None:
+    for signal in (controller.alerts_changed, controller.ack_pending_changed):
+        with contextlib.suppress(RuntimeError, TypeError):
+            signal.disconnect(slot)
+
+
+def connect_map_acknowledge(view: Any, controller: AlertController) -> bool:
+    """On an interactive map, the popup's Konfirmasi button acknowledges
+    that incident's most urgent alert. False for anything but a MapView."""
+    signal = getattr(view, "ack_requested", None)
+    if signal is None:
+        return False
+    signal.connect(controller.acknowledge_incident)
+    return True
+
+
 def decorate_window(window: Any, controller: AlertController) -> None:
     """Marks on a WallWindow's header; a banner on its console view, and a
-    banner on top of each view of a screen configured interactive."""
+    banner on top of each view of a screen configured interactive; alert
+    states in the map's popups; the escalation flag on the leader overview."""
     install_marks(window.header, controller)
     for view_name, interactive, _distance, _diagonal in window.plan.views:
         widget = window.views.get(view_name)
         if widget is None:
             continue
+        if hasattr(widget, "set_alert_states"):
+            attach_map(widget, controller)
+        if hasattr(widget, "set_alerts"):
+            widget.set_alerts(controller)
         if view_name == "console" and hasattr(widget, "alert_slot"):
             install_banner(widget, controller, interactive=True)
         elif interactive and window.tabs is None:
@@ -1041,8 +1103,11 @@ __all__ = [
     "SoundOutput",
     "ack_text",
     "ask_operator",
+    "attach_map",
     "choose_operator",
+    "connect_map_acknowledge",
     "decorate_window",
+    "incident_alert_states",
     "install_banner",
     "install_marks",
 ]

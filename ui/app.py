@@ -270,13 +270,14 @@ class WallController:
         for plan in plan_windows(list(self.config.screens), infos):
             window = WallWindow(plan, qscreens[plan.screen.index], self.bridge, self.config)
             if self.alerts is not None:
-                from ui.alerts_view import decorate_window
+                from ui.alerts_view import connect_map_acknowledge, decorate_window
 
                 decorate_window(window, self.alerts)
                 for view_name, view in window.views.items():
                     interactive = any(v[0] == view_name and v[1] for v in window.plan.views)
                     if interactive:
                         connect_queue_acknowledge(view, self.alerts)
+                        connect_map_acknowledge(view, self.alerts)
             from ui.burnin import install_burn_in
 
             # After the banners: the night overlay must know them to leave them bright.

@@ -264,6 +264,8 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
             "location": t("detail.location"),
             "description": t("detail.description"),
             "units_col": t("col.units"),
+            "ack": t("ack.button"),
+            "sending": t("ack.sending"),
         },
     }
 

@@ -140,6 +140,12 @@ class _PageBridge(QObject):
         if view is not None:
             view._on_page_marker_clicked(incident_id)
 
+    @Slot(str)
+    def ackRequested(self, incident_id: str) -> None:
+        view = self._view()
+        if view is not None:
+            view._on_page_ack_requested(incident_id)
+
     @Slot()
     def pageReady(self) -> None:
         view = self._view()
@@ -157,6 +163,9 @@ class MapView(QWidget):
     batch_applied = Signal(int)
     #: The render process died; the page is being reloaded.
     render_process_lost = Signal()
+    #: The operator pressed the acknowledge button in an incident's popup
+    #: (interactive screens only); the incident id.
+    ack_requested = Signal(str)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None, *, interactive: bool = True,
                  metrics: theme.ScreenMetrics | None = None, page_dir: Path | None = None) -> None:
@@ -187,6 +196,8 @@ class MapView(QWidget):
         self._pulsing: frozenset[str] = frozenset()
         self._pulsing_override: frozenset[str] | None = None
         self._district_counts: dict[str, int] = {}
+        #: Incident id -> its alert state as the page holds it (see set_alert_states).
+        self._alert_states: dict[str, dict[str, str]] = {}
 
         if metrics is None:
             size = self.screen().size()
@@ -289,6 +300,25 @@ class MapView(QWidget):
         ops: list[list[Any]] = []
         self._sync_pulsing(ops)
         self._send_ops(ops)
+
+    def set_alert_states(self, states: dict[str, dict[str, str]]) -> None:
+        """What incident popups say about their alert: incident id ->
+        ``{"state": "alert" | "sending" | "acked", "line": text}``. Only the
+        differences travel; an incident left out has no alert line. The
+        acknowledge button appears for "alert" on interactive screens only."""
+        if self._closed:
+            return
+        diff: dict[str, dict[str, str] | None] = {
+            iid: state for iid, state in states.items() if self._alert_states.get(iid) != state
+        }
+        for iid in self._alert_states.keys() - states.keys():
+            diff[iid] = None
+        self._alert_states = {iid: dict(state) for iid, state in states.items()}
+        if diff:
+            self._send_ops([["setAlertStates", diff]])
+
+    def alert_states(self) -> dict[str, dict[str, str]]:
+        return {iid: dict(state) for iid, state in self._alert_states.items()}
 
     def apply_changes(self, changes: ChangeSet) -> None:
         """Bring the page up to date with ``changes`` (already applied to the store)."""
@@ -474,6 +504,8 @@ class MapView(QWidget):
         units = [p for u in store.units.values() if (p := self.unit_payload(u)) is not None]
         self._shown_units = {u["id"] for u in units}
         first: list[list[Any]] = [["clearAll", None]]
+        if self._alert_states:
+            first.append(["setAlertStates", self._alert_states])
         self._sync_pulsing(first)
         self._sync_district_counts(first, force=True)
         if units:
@@ -621,4 +653,13 @@ class MapView(QWidget):
             return
         if incident_id in self._store.incidents:
             self._bridge.select_incident(incident_id)
+
+    def _on_page_ack_requested(self, incident_id: str) -> None:
+        # The page draws no button on a wall screen; a call from one anyway
+        # (a page script gone wrong) acknowledges nothing.
+        if self._closed or not self._interactive:
+            log.warning("map: acknowledgement from a display-only map ignored (%s)", incident_id[:64])
+            return
+        if incident_id in self._store.incidents:
+            self.ack_requested.emit(incident_id)
 

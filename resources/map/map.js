@@ -27,6 +27,7 @@
     districtCounts: {},
     agencyOn: {},         // agency code -> overlay checked
     pulsing: {},          // incident id -> true
+    alerts: {},           // incident id -> {state: "alert"|"sending"|"acked", line: text}
     selected: "",
     selPopup: null,
     icons: {},
@@ -158,7 +159,49 @@
     row(dl, L_.location, (d.approx ? "\u2248 " : "") + place);
     row(dl, L_.description, d.description, "oki-desc");
     root.appendChild(dl);
+    var alert = S.alerts[d.id];
+    if (alert) root.appendChild(alertBlock(d.id, alert));
     return root;
+  }
+
+  // The incident's alert: a big acknowledge button on an operator's screen
+  // while it is unacknowledged, "mengirim…" until the server confirmed, then
+  // who took it. Built from elements and textContent like the rest.
+  function alertBlock(id, alert) {
+    var box = document.createElement("div");
+    box.className = "oki-popup-alert oki-alert-" + alert.state;
+    if (alert.state === "alert" && S.opts.interactive) {
+      var button = document.createElement("button");
+      button.type = "button";
+      button.className = "oki-ack";
+      button.textContent = S.opts.labels.ack;
+      button.addEventListener("click", function (e) {
+        L.DomEvent.stop(e);
+        if (button.disabled) return;
+        // At once, before Python answers: one press, one acknowledgement.
+        button.disabled = true;
+        button.textContent = S.opts.labels.sending;
+        if (S.py) S.py.ackRequested(id);
+      });
+      box.appendChild(button);
+    }
+    if (alert.line) {
+      var line = document.createElement("div");
+      line.className = "oki-alert-line";
+      line.textContent = alert.line;
+      box.appendChild(line);
+    }
+    return box;
+  }
+
+  // Popups of these incidents, open now, show their new alert state.
+  function refreshOpenPopups(ids) {
+    ids.forEach(function (id) {
+      var m = S.incidents[id];
+      if (!m) return;
+      if (m.isPopupOpen()) m.getPopup().setContent(incidentPopup).update();
+      if (S.selPopup && S.selected === id) S.selPopup.setContent(incidentPopup(m)).update();
+    });
   }
 
   function unitPopup(marker) {
@@ -463,6 +506,8 @@
         m.closePopup();
         delete S.incidents[id];
         delete S.pulsing[id];
+        // S.alerts stays: Python sends alert states apart from markers and
+        // takes them back itself (a null), so both sides agree on what is held.
         if (S.selected === id) {
           S.selected = "";
           closeSelectedPopup();
@@ -511,6 +556,16 @@
       scheduleDeclutter();
     },
 
+    setAlertStates: function (states) {
+      // {id: state or null}: only the incidents whose alert state changed.
+      var changed = Object.keys(states);
+      changed.forEach(function (id) {
+        if (states[id]) S.alerts[id] = states[id];
+        else delete S.alerts[id];
+      });
+      refreshOpenPopups(changed);
+    },
+
     setPulsing: function (ids) {
       var next = {}, seen = {}, refresh = [];
       ids.forEach(function (id) { next[id] = true; });
@@ -551,6 +606,7 @@
       S.incidents = {};
       S.units = {};
       S.pulsing = {};
+      S.alerts = {};
       S.selected = "";
       S.districtCounts = {};
       styleDistricts();
@@ -658,6 +714,7 @@
     removeUnits: function (ids) { return OkiMap.apply([["removeUnits", ids]]); },
     setDistrictCounts: function (counts) { return OkiMap.apply([["setDistrictCounts", counts]]); },
     setPulsing: function (ids) { return OkiMap.apply([["setPulsing", ids]]); },
+    setAlertStates: function (states) { return OkiMap.apply([["setAlertStates", states]]); },
     select: function (id) { return OkiMap.apply([["select", id]]); },
     clearAll: function () { return OkiMap.apply([["clearAll", null]]); },
 
@@ -693,6 +750,7 @@
         incidents: size(S.incidents),
         units: size(S.units),
         pulsing: size(S.pulsing),
+        alerts: size(S.alerts),
         queued: S.queue.length
       };
     },
@@ -716,8 +774,18 @@
     openPopupDom: function () {
       var el = document.querySelector(".leaflet-popup-content .oki-popup");
       if (!el) return null;
+      var button = el.querySelector("button.oki-ack"), line = el.querySelector(".oki-alert-line");
       return { id: el.getAttribute("data-incident"), text: el.textContent,
-               imgs: el.querySelectorAll("img").length, scripts: el.querySelectorAll("script").length };
+               imgs: el.querySelectorAll("img").length, scripts: el.querySelectorAll("script").length,
+               button: button ? { text: button.textContent, disabled: button.disabled } : null,
+               alertLine: line ? line.textContent : null };
+    },
+    // A real click (a DOM click event) on the open popup's acknowledge button.
+    clickAck: function () {
+      var button = document.querySelector(".leaflet-popup-content .oki-popup button.oki-ack");
+      if (!button) return false;
+      button.click();
+      return true;
     },
     clickMarker: function (id) {
       var m = S.incidents[id];

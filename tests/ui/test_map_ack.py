@@ -1,0 +1,251 @@
+"""Acknowledging from the map popup: real QtWebEngine pages, a real server.
+
+Two walls run in this process under one qasync loop (as in test_alerts_ui):
+the operator console's interactive map and a display-only wall map. The page
+is asked through ``MapView.run_js_json`` (the same queue as the diffs), and
+waits are on the page's batch confirmations or a condition with a deadline,
+never on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+# QtWebEngineWidgets must be imported before the QApplication is created.
+import PySide6.QtWebEngineWidgets  # noqa: F401
+import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication, QEvent
+
+from commandcenter import protocol as p
+from commandcenter.config import load_defaults
+from commandcenter.model import IncidentTimes, Location
+from commandcenter.timeutil import WIB, utcnow
+from tests.factories import make_incident
+from tests.serverproc import WALL, ServerProcess, admin_inject, export
+from tests.ui.test_alerts_ui import QT_MULTIMEDIA_WITHOUT_SOUND, Wall, _run, _settled, make_wall, until
+from ui import theme
+from ui.alerts_view import attach_map, connect_map_acknowledge, incident_alert_states
+from ui.map_view import MapView
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+#: The acknowledge button's fill in resources/map/map.css (the banner's too).
+ACK_BUTTON_FILL = "#24507a"
+GPU_PROBES = (
+    r"^QRhiGles2: Failed to create",
+    r"^Failed to create RHI for backend",
+    r"^This plugin does not support createPlatformVulkanInstance",
+    r"^QVulkanInstance: Failed to initialize Vulkan",
+    r"^GBM is not supported with the current configuration",
+    r"^GPUInfo not initialized",
+    r"^Unable to detect GPU vendor",
+)
+pytestmark = [pytest.mark.qt, pytest.mark.qt_log_ignore(*QT_MULTIMEDIA_WITHOUT_SOUND, *GPU_PROBES)]
+
+#: The operator console (read from 0.8 m) and the wall map (6 m).
+CONSOLE_METRICS = theme.metrics_for(1920, 1080, 24, 0.8)
+WALL_METRICS = theme.metrics_for(1280, 720, 55.0, 6.0)
+
+
+async def js(view: MapView, expression: str) -> Any:
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    view.run_js_json(expression, lambda value: done.done() or done.set_result(value))
+    return await asyncio.wait_for(done, 30)
+
+
+async def wait_js(view: MapView, expression: str, pred: Callable[[Any], bool], what: str) -> Any:
+    """Ask the page until ``pred`` holds for the answer, re-asking after each
+    batch the page confirms (or at the latest after 0.2 s: a popup opening
+    after a zoom animation confirms nothing)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    poked = asyncio.Event()
+    view.batch_applied.connect(lambda *_: poked.set())
+    while True:
+        poked.clear()
+        value = await js(view, expression)
+        if pred(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: last {value!r}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(poked.wait(), 0.2)
+
+
+def _count_colour(image: Any, colour: str, step: int = 2) -> int:
+    """Pixels (on a ``step`` grid) within a small tolerance of ``colour``."""
+    from PySide6.QtGui import QColor
+
+    want = QColor(colour)
+    n = 0
+    for y in range(0, image.height(), step):
+        for x in range(0, image.width(), step):
+            c = image.pixelColor(x, y)
+            n += abs(c.red() - want.red()) + abs(c.green() - want.green()) + abs(c.blue() - want.blue()) < 24
+    return n
+
+
+async def wait_painted(view: MapView, colour: str, what: str, minimum: int = 200) -> Any:
+    """The view's pixels once ``colour`` covers some area: the page paints
+    after it answered, so the DOM being there does not mean it is on screen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        image = view.grab().toImage()
+        if _count_colour(image, colour) >= minimum:
+            return image
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} never painted")
+        await js(view, "1")  # one round trip to the page: it gets to paint meanwhile
+
+
+def _map(qtbot: Any, wall: Wall, tmp_path: Path, *, interactive: bool) -> MapView:
+    view = MapView(
+        wall.bridge, interactive=interactive, metrics=CONSOLE_METRICS if interactive else WALL_METRICS,
+        page_dir=tmp_path / "page",
+    )  # fmt: skip
+    view.resize(1280, 720)
+    view.show()
+    attach_map(view, wall.controller)
+    if interactive:
+        assert connect_map_acknowledge(view, wall.controller)
+    return view
+
+
+def _fire(incident_id: str) -> p.IncidentUpserted:
+    return p.IncidentUpserted(
+        incident=make_incident(
+            id=incident_id, ticket=f"OKI-{incident_id}", category="kebakaran", priority="high",
+            description=HOSTILE, times=IncidentTimes(received=utcnow()),
+            location=Location(lat=-3.086, lon=105.223, kecamatan="Pangkalan Lampam", desa="Deling"),
+        )
+    )  # fmt: skip
+
+
+def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
+    qapp: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    config = load_defaults()
+    shots = os.environ.get("H1_SCREENSHOTS")  # set to a directory to keep the rendered popups
+    maps: list[MapView] = []
+
+    async def scenario() -> None:
+        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+        walls: list[Wall] = []
+        try:
+            console = await make_wall(
+                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari"
+            )
+            plain = await make_wall(
+                qtbot, tmp_path, config, server.url, "wall-2", console="", operator="", token=WALL
+            )
+            walls = [console, plain]
+            console_map = _map(qtbot, console, tmp_path, interactive=True)
+            wall_map = _map(qtbot, plain, tmp_path, interactive=False)
+            maps.extend([console_map, wall_map])
+            await until(
+                walls, lambda: all(_settled(w) for w in walls) and all(m.is_idle() for m in maps), "ready"
+            )
+
+            await admin_inject(server.url, [_fire("fire-1")])
+            aid = "incident:fire-1"
+            await until(walls, lambda: all(w.banner.alert_id == aid for w in walls), "alert on both walls")
+            for w in walls:
+                w.bridge.select_incident("fire-1")  # opens the popup on both maps
+            dom = await wait_js(
+                console_map, "OkiMap.openPopupDom()", lambda d: bool(d and d["button"]), "popup with a button"
+            )
+            assert dom["id"] == "fire-1"
+            assert dom["button"] == {"text": "Konfirmasi", "disabled": False}
+            # The hostile description is text, never markup, next to the button.
+            assert HOSTILE in dom["text"] and dom["imgs"] == 0 and dom["scripts"] == 0
+            wall_dom = await wait_js(wall_map, "OkiMap.openPopupDom()", lambda d: bool(d), "wall popup")
+            assert wall_dom["id"] == "fire-1" and wall_dom["button"] is None  # nothing to press on a wall
+            # Rendered, not only in the DOM: the button's fill on the console, none on the wall.
+            image = await wait_painted(console_map, ACK_BUTTON_FILL, "the Konfirmasi button")
+            if shots:
+                image.save(str(Path(shots) / "h1-map-popup-alert.png"))
+            await wait_painted(wall_map, theme.BG_RAISED, "the wall's popup")
+            assert _count_colour(wall_map.grab().toImage(), ACK_BUTTON_FILL) == 0
+
+            seen: list[dict[str, str]] = []
+
+            def record(iid: str) -> None:  # after the controller's slot: what the page was sent
+                seen.append(console_map.alert_states()[iid])
+
+            console_map.ack_requested.connect(record)
+            # A real DOM click on the button, and the popup right after it.
+            dom = await js(console_map, "(OkiMap.clickAck(), OkiMap.openPopupDom())")
+            assert dom["button"] == {"text": "mengirim…", "disabled": True}
+            await until(walls, lambda: bool(seen), "the click reached Python")
+            assert seen == [{"state": "sending", "line": "mengirim…"}]
+            assert aid not in console.client.store.acks  # sent, not yet acknowledged
+
+            await until(
+                walls, lambda: all(aid in w.client.store.acks for w in walls), "acknowledged everywhere"
+            )
+            ack = console.client.store.acks[aid]
+            assert (ack.operator, ack.console, ack.incident_id) == ("Sari", "meja-1", "fire-1")
+            line = f"✓ Dikonfirmasi oleh Sari, {ack.at.astimezone(WIB):%H:%M}"
+            for view in maps:
+                dom = await wait_js(
+                    view,
+                    "OkiMap.openPopupDom()",
+                    lambda d: bool(d) and d["alertLine"] == line,
+                    "acknowledged",
+                )
+                assert dom["button"] is None and dom["id"] == "fire-1"
+                assert view.js_errors() == []
+            if shots:
+                for view, name in ((console_map, "acked"), (wall_map, "wall")):
+                    image = await wait_painted(view, theme.OK, "the acknowledgement line", minimum=50)
+                    image.save(str(Path(shots) / f"h1-map-popup-{name}.png"))
+            # A second press (a stale page) sends nothing more.
+            console_map._on_page_ack_requested("fire-1")
+            await console.controller.drain()
+            acks = [e for e in export(server.db) if e["event"]["body"]["kind"] == "acknowledged"]
+            assert [e["event"]["body"]["ack"]["alert_id"] for e in acks] == [aid]
+        finally:
+            for view in maps:
+                view.shutdown()
+            for w in walls:
+                await w.close()
+            server.stop()
+
+    try:
+        _run(qapp, scenario)
+    finally:
+        # Deleted here, each page before its profile (see MapView), not
+        # whenever the interpreter gets to it.
+        for view in maps:
+            view.deleteLater()
+        # No event loop runs here to handle the deferred deletions: send them.
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+        assert not [view for view in maps if shiboken6.isValid(view)]
+
+
+def test_alert_states_per_incident(qtbot: Any, bridge: Any, clock: Any) -> None:
+    """ "alert" while one is to be pressed, "sending" once all are on their
+    way."""
+    from ui.alerts_view import AlertController
+
+    controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
+    try:
+        active = [a for a in controller.active() if a.incident_id]
+        assert active
+        states = incident_alert_states(controller)
+        assert {a.incident_id for a in active} == set(states)
+        assert all(s == {"state": "alert", "line": ""} for s in states.values())
+        iid = active[0].incident_id
+        assert iid is not None
+        for alert in active:
+            if alert.incident_id == iid:
+                controller.pending_acks.add(alert.id)
+        assert incident_alert_states(controller)[iid] == {"state": "sending", "line": "mengirim…"}
+    finally:
+        controller.shutdown()
