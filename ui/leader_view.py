@@ -80,6 +80,12 @@ EXTRA_STRINGS: dict[str, dict[str, str]] = {
     "leader.status.in_handling": {"id": "ditangani", "en": "handling"},
     "leader.status.closed": {"id": "selesai", "en": "closed"},
     "leader.status.cancelled": {"id": "batal", "en": "cancelled"},
+    # Escalated alerts: unacknowledged past their escalation time (shape and words, not colour alone).
+    "leader.escalated_one": {"id": "▲▲ {n} PERINGATAN BELUM DIKONFIRMASI > {age}",
+                             "en": "▲▲ {n} ALERT UNACKNOWLEDGED > {age}"},
+    "leader.escalated_many": {"id": "▲▲ {n} PERINGATAN BELUM DIKONFIRMASI > {age}",
+                              "en": "▲▲ {n} ALERTS UNACKNOWLEDGED > {age}"},
+    "leader.escalated_oldest": {"id": "Terlama ({age}): {text}", "en": "Oldest ({age}): {text}"},
 }
 for _key, _value in EXTRA_STRINGS.items():
     i18n.STRINGS.setdefault(_key, _value)
@@ -377,6 +383,83 @@ class SituationPanel(QFrame):
             self.more.setText(t("situation.more", n=len(rest), names="; ".join(s.name for s in rest)))
 
 
+class _ElidedLabel(QLabel):
+    """One line of plain text, cut with "…" to the width it gets (the full
+    text stays in ``full_text`` and the tooltip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.full_text = ""
+
+    def set_full_text(self, text: str) -> None:
+        self.full_text = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width) \
+            if width > 0 else self.full_text
+        if shown != self.text():
+            self.setText(shown)
+
+
+class EscalationFlag(QFrame):
+    """The escalated alerts, on top of everything while there are any: how
+    many have waited past their escalation time unacknowledged, and the
+    oldest of them by name. Two lines at the body size: the figures below
+    must keep their room on a 6 m wall. Hidden when there are none."""
+
+    def __init__(self, metrics: theme.ScreenMetrics, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.setObjectName("escalation")
+        pad = metrics.pad_px
+        self.setStyleSheet(
+            f"QFrame#escalation {{ background: {theme.BG_RAISED}; border: 4px solid {theme.ALARM_RED};"
+            f" border-radius: 6px; }}"
+            f"QFrame#escalation QLabel {{ background: transparent; border: 0; }}"
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(pad, 0, pad, 0)
+        layout.setSpacing(0)
+        self.headline = _ElidedLabel()
+        self.headline.setStyleSheet(f"color: {theme.ALARM_RED}; font-weight: 800;")
+        # The oldest alert's text names a place (from the feed): plain text.
+        self.oldest = _ElidedLabel()
+        self.oldest.setStyleSheet("font-weight: 700;")
+        layout.addWidget(self.headline)
+        layout.addWidget(self.oldest)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.hide()
+
+    def update_from(self, alerts: Sequence[Any], threshold_s: float, now: dt.datetime) -> None:
+        if not alerts:
+            self.hide()
+            return
+        key = "leader.escalated_one" if len(alerts) == 1 else "leader.escalated_many"
+        self.headline.set_full_text(t(key, n=format_int(len(alerts)), age=format_age_short(threshold_s)))
+        oldest = min(alerts, key=lambda a: (a.raised_at, a.id))
+        self.oldest.set_full_text(t("leader.escalated_oldest", age=format_age_short(oldest.age_s(now)),
+                                    text=self.short_text(oldest)))
+        self.oldest.setToolTip(oldest.text)
+        self.show()
+
+    def short_text(self, alert: Any) -> str:
+        """A new incident's alert as "Kebakaran · Pangkalan Lampam": the spoken
+        text ("…, prioritas tinggi, Desa …") loses the district past the width
+        of one line. Other alerts (service level, unit, situation) keep theirs."""
+        if alert.kind in ("new_incident", "category") and alert.category and alert.kecamatan:
+            return f"{category_name(self.config, alert.category)} · {alert.kecamatan}"
+        return str(alert.text)
+
+
 class ChartPanel(QFrame):
     """A titled panel around one PlotWidget, themed and without mouse interaction."""
 
@@ -628,6 +711,7 @@ class LeaderView(QWidget):
         tile_layout = self.arrival_tile.layout()
         assert isinstance(tile_layout, QVBoxLayout)
         tile_layout.insertWidget(2, self.arrival_state)
+        self.escalation = EscalationFlag(metrics, self.config)
         self.funnel = FunnelPanel(metrics)
         self.situation = SituationPanel(metrics)
         self.hourly = HourlyChart(self.config, metrics)
@@ -649,6 +733,7 @@ class LeaderView(QWidget):
         root = QVBoxLayout(self)
         root.setContentsMargins(pad // 2, pad // 2, pad // 2, pad // 2)
         root.setSpacing(pad // 2)
+        root.addWidget(self.escalation, 0)
         root.addLayout(figures, 0)
         root.addLayout(self.body, 1)
         self.situation_mode = False
@@ -659,6 +744,7 @@ class LeaderView(QWidget):
         self._situations_dirty = True
         self._hour_start: dt.datetime | None = None
         self.kpis: Kpis | None = None
+        self.alerts: Any = None  # ui.alerts_view.AlertController, see set_alerts
         bridge.changed.connect(self._on_bridge_changed)
         bridge.tick.connect(self._on_bridge_tick)
         self.refresh_figures()
@@ -709,6 +795,30 @@ class LeaderView(QWidget):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._arrange()
+
+    # --- alerts --------------------------------------------------------------------
+
+    def set_alerts(self, controller: Any) -> None:
+        """Flag the escalated alerts of this wall's AlertController (the rules
+        stay in commandcenter.alerts; this only shows what it says)."""
+        self.alerts = controller
+        controller.alerts_changed.connect(self.refresh_escalation)
+        self.refresh_escalation()
+
+    def escalation_threshold_s(self) -> float:
+        """The shortest escalation time of the rules: every flagged alert has
+        waited at least this long."""
+        cfg = self.config.alerts
+        times = [cfg.escalate_after_s] + [r.escalate_after_s for r in cfg.rules
+                                          if r.enabled and r.escalate_after_s]
+        return float(min(times))
+
+    @safe_slot
+    def refresh_escalation(self) -> None:
+        if self.alerts is None:
+            return
+        engine = self.alerts.engine
+        self.escalation.update_from(engine.escalated(), self.escalation_threshold_s(), engine.clock())
 
     # --- refresh -------------------------------------------------------------------
 
@@ -788,6 +898,7 @@ class LeaderView(QWidget):
 
     @safe_slot
     def _on_bridge_tick(self) -> None:
+        self.refresh_escalation()  # the oldest one's age moves on
         k = self.refresh_figures()  # ages move on
         if self.situation_mode or self._situations_dirty:
             self.refresh_situations()

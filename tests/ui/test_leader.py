@@ -6,6 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
+from PySide6.QtCore import Qt
 
 from commandcenter import protocol as p
 from commandcenter.model import Acknowledgement, IncidentTimes
@@ -192,3 +193,86 @@ def test_screenshot_at_1920x1080(qtbot, view, tmp_path):
     assert bright > 0.01  # big bright figures and text
     assert colours > 20  # not blank
     assert view.width() == 1920  # nothing forced the window wider than the panel
+
+
+# --- escalated alerts ---------------------------------------------------------------------
+
+
+def _fire(store: Store, seq: int, incident_id: str, desa: str) -> p.Event:
+    from commandcenter.model import Location
+
+    now = store.clock()
+    return incident_event(
+        seq, epoch="esc", id=incident_id, priority="high", category="kebakaran", status="received",
+        times=IncidentTimes(received=now),
+        location=Location(lat=-3.086, lon=105.223, kecamatan="Pangkalan Lampam", desa=desa),
+    )
+
+
+def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
+    from ui.alerts_view import AlertController
+    from ui.bridge import EngineBridge
+
+    clock = FakeClock(T0)
+    store = Store(clock=clock)
+    bridge = EngineBridge(config, store)
+    bridge._tick_timer.stop()  # the test drives the ticks on its fake clock
+    controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
+    view = LeaderView(bridge, WALL)
+    qtbot.addWidget(view)
+    view.resize(1920, 1080)
+    view.set_alerts(controller)
+    flag = view.escalation
+    try:
+        def push(event: p.Event) -> None:
+            with qtbot.waitSignal(bridge.changed, timeout=2000):
+                bridge.push_changes(store.apply(event))
+
+        push(_fire(store, 1, "inc-a", "<b>Deling</b>"))
+        clock.advance(60)
+        push(_fire(store, 2, "inc-b", "Sukaraja"))
+        assert flag.isHidden()  # raised, not yet escalated
+        escalate_s = config.alerts.escalate_after_s
+        assert view.escalation_threshold_s() == escalate_s == 180
+        clock.advance(escalate_s - 60 + 1)  # inc-a is past its escalation time, inc-b not yet
+        bridge.tick.emit()
+        assert not flag.isHidden()
+        assert flag.headline.full_text == "▲▲ 1 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
+        assert flag.oldest.full_text == "Terlama (3 menit): Kebakaran · Pangkalan Lampam"
+        assert "<b>Deling</b>" in flag.oldest.toolTip()  # the whole text from the feed, as text
+        assert flag.oldest.textFormat() == Qt.TextFormat.PlainText
+        # One line each on the wall: what does not fit is cut with "…", never wrapped.
+        view.show()
+        qtbot.waitExposed(view)
+        shown, full = flag.oldest.text(), flag.oldest.full_text
+        assert shown == full or (shown.endswith("…") and full.startswith(shown[:-1]))
+        assert flag.headline.text() == flag.headline.full_text  # the headline fits
+        assert flag.height() < 3 * WALL.row_px
+
+        clock.advance(60)
+        bridge.tick.emit()
+        assert flag.headline.full_text == "▲▲ 2 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
+        assert flag.oldest.full_text == "Terlama (4 menit): Kebakaran · Pangkalan Lampam"
+        assert "Deling" in flag.oldest.toolTip()
+
+        i18n.set_language("en")
+        try:
+            view.refresh_escalation()
+            assert flag.headline.full_text == "▲▲ 2 ALERTS UNACKNOWLEDGED > 3 min"
+            assert flag.oldest.full_text == "Oldest (4 min): Fire · Pangkalan Lampam"
+        finally:
+            i18n.set_language("id")
+
+        # Acknowledged on any console: off the flag, the next one is the oldest.
+        ack = Acknowledgement(ack_id="ack-a", alert_id="incident:inc-a", operator="Rina", console="meja-2",
+                              at=clock.now, incident_id="inc-a")
+        push(make_event(p.AlertAcknowledged(ack=ack), seq=3, epoch="esc"))
+        assert flag.headline.full_text == "▲▲ 1 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
+        assert "Sukaraja" in flag.oldest.toolTip() and flag.oldest.full_text.startswith("Terlama (3 menit)")
+        ack_b = Acknowledgement(ack_id="ack-b", alert_id="incident:inc-b", operator="Rina", console="meja-2",
+                                at=clock.now, incident_id="inc-b")
+        push(make_event(p.AlertAcknowledged(ack=ack_b), seq=4, epoch="esc"))
+        assert flag.isHidden()
+    finally:
+        controller.shutdown()
+        bridge.shutdown()
