@@ -447,59 +447,69 @@ async def run_wall(
         clock = WarpClock(origin, args.speed)
     url = getattr(args, "server", None) or config.server.url
     token = getattr(args, "token", None) or config.server.token
-    if demo:
-        server = await asyncio.get_running_loop().run_in_executor(
-            None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario, origin)
-        )
-        url, token = server.url, "demo-console"
-    journal_path = (
-        config.journal.resolved_path()
-        if (config.journal.path and not demo)
-        else data_dir / "wall-journal.sqlite3"
-    )
-    client_id = config.server.effective_client_id()
-    settings = FeedSettings(
-        url=url,
-        token=token,
-        client_id=client_id,
-        # Mutes and acknowledgements name the console; without a configured
-        # name the client id stands in, never an empty string.
-        console=config.display.console_name or client_id,
-        heartbeat_timeout_s=config.server.heartbeat_timeout_s,
-        reconnect_min_s=config.server.reconnect_min_s,
-        reconnect_max_s=config.server.reconnect_max_s,
-        stable_after_s=config.server.stable_after_s,
-        snapshot_every_events=config.journal.snapshot_every_events,
-        snapshot_interval_s=config.journal.snapshot_interval_s,
-    )
-    client = await open_follower(str(journal_path), settings, config.journal, clock=clock)
-    bridge = EngineBridge(config, client.store, client)
-    alerts, speech = await _start_alerts(args, config, bridge, client, settings.console)
-    controller = WallController(app, bridge, config, alerts=alerts)
-    controller.build()
-    feed_task = client.start()
-    housekeeping = asyncio.get_running_loop().create_task(_housekeeping(client, bridge), name="housekeeping")
-    stop = asyncio.Event()
-    app.aboutToQuit.connect(stop.set)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    feed_task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None else stop.set())
-    log.info(
-        "wall up (pid %d): %d incidents from the journal at seq %d, feed %s, stale banner %s",
-        os.getpid(),
-        len(client.store.incidents),
-        client.store.seq,
-        client.status.state.value,
-        "shown" if any(w.header.is_banner_shown() for w in controller.windows) else "hidden",
-    )
-    restart_reasons: list[str] = []
-    watchdog = _start_watchdog(config, args, client, loop, restart_reasons, stop)
-    if on_ready is not None:
-        on_ready(controller)
+    client: Any = None
+    bridge: Any = None
+    alerts: Any = None
+    speech: Any = None
+    controller: Any = None
+    housekeeping: Any = None
+    watchdog: Any = None
     code = 0
     try:
+        # Set-up inside the try: a failure half-way (a view that cannot be
+        # built, a journal that cannot open) still stops the demo server and
+        # closes the journal, whose thread would otherwise keep the process alive.
+        if demo:
+            server = await asyncio.get_running_loop().run_in_executor(
+                None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario, origin)
+            )
+            url, token = server.url, "demo-console"
+        journal_path = (
+            config.journal.resolved_path()
+            if (config.journal.path and not demo)
+            else data_dir / "wall-journal.sqlite3"
+        )
+        client_id = config.server.effective_client_id()
+        settings = FeedSettings(
+            url=url,
+            token=token,
+            client_id=client_id,
+            # Mutes and acknowledgements name the console; without a configured
+            # name the client id stands in, never an empty string.
+            console=config.display.console_name or client_id,
+            heartbeat_timeout_s=config.server.heartbeat_timeout_s,
+            reconnect_min_s=config.server.reconnect_min_s,
+            reconnect_max_s=config.server.reconnect_max_s,
+            stable_after_s=config.server.stable_after_s,
+            snapshot_every_events=config.journal.snapshot_every_events,
+            snapshot_interval_s=config.journal.snapshot_interval_s,
+        )
+        client = await open_follower(str(journal_path), settings, config.journal, clock=clock)
+        bridge = EngineBridge(config, client.store, client)
+        alerts, speech = await _start_alerts(args, config, bridge, client, settings.console)
+        controller = WallController(app, bridge, config, alerts=alerts)
+        controller.build()
+        feed_task = client.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        housekeeping = loop.create_task(_housekeeping(client, bridge), name="housekeeping")
+        app.aboutToQuit.connect(stop.set)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        feed_task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None else stop.set())
+        log.info(
+            "wall up (pid %d): %d incidents from the journal at seq %d, feed %s, stale banner %s",
+            os.getpid(),
+            len(client.store.incidents),
+            client.store.seq,
+            client.status.state.value,
+            "shown" if any(w.header.is_banner_shown() for w in controller.windows) else "hidden",
+        )
+        restart_reasons: list[str] = []
+        watchdog = _start_watchdog(config, args, client, loop, restart_reasons, stop)
+        if on_ready is not None:
+            on_ready(controller)
         if args.run_for is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), args.run_for)
@@ -531,18 +541,23 @@ async def run_wall(
                 await alerts.drain()
         if speech is not None:
             speech.stop()
-        housekeeping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await housekeeping
-        await client.stop()
-        with contextlib.suppress(Exception):
-            await client.write_snapshot()
-        await client.journal.close()
-        controller.close()
-        bridge.shutdown()
+        if housekeeping is not None:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
+        if client is not None:
+            await client.stop()
+            with contextlib.suppress(Exception):
+                await client.write_snapshot()
+            await client.journal.close()
+        if controller is not None:
+            controller.close()
+        if bridge is not None:
+            bridge.shutdown()
         if server is not None:
             server.stop()
-        watchdog.stop()
+        if watchdog is not None:
+            watchdog.stop()
     return code
 
 
