@@ -78,6 +78,12 @@ EXTRA_STRINGS: dict[str, dict[str, str]] = {
     "alert.more": {"id": "+{n} peringatan lain", "en": "+{n} more alerts"},
     "alert.pending_more": {"id": "mengirim… ({n})", "en": "sending… ({n})"},
     "alert.age": {"id": "{age} lalu", "en": "{age} ago"},
+    # The alert's own priority (from the rule), said as such: next to the
+    # incident's "prioritas rendah" in the text, a bare "TINGGI" read as a
+    # contradiction (a child-protection report is a high alert at any priority).
+    "alert.level.high": {"id": "PERINGATAN TINGGI", "en": "HIGH ALERT"},
+    "alert.level.medium": {"id": "PERINGATAN SEDANG", "en": "MEDIUM ALERT"},
+    "alert.level.low": {"id": "PERINGATAN RENDAH", "en": "LOW ALERT"},
     "alert.escalated": {"id": "DIESKALASI", "en": "ESCALATED"},
     "alert.rejected": {"id": "Konfirmasi ditolak: {reason}", "en": "Acknowledgement refused: {reason}"},
     "alert.shortcut": {"id": "{label}  [{shortcut}]", "en": "{label}  [{shortcut}]"},
@@ -604,7 +610,7 @@ class AlertController(QObject):
 
 
 def _priority_label(priority: str) -> str:
-    return f"{PRIORITY_SHAPE.get(priority, '●')} {t(f'priority.short.{priority}')}"
+    return f"{PRIORITY_SHAPE.get(priority, '●')} {t(f'alert.level.{priority}')}"
 
 
 class AlertBanner(QFrame):
