@@ -624,6 +624,16 @@ class WatchdogConfig(_Section, frozen=True, kw_only=True):
     check_interval_s: Annotated[float, Meta(ge=0.5, le=300.0)] = 5.0
     #: Restarts closer together than this back off (doubling up to 5 minutes).
     min_restart_interval_s: Annotated[float, Meta(ge=0.0, le=3600.0)] = 60.0
+    #: The map's Chromium renderer grows slowly however tidy the page is
+    #: (measured: +180 MB/h at 48x simulated speed; a reload in the same process
+    #: frees nothing). When its RSS passes its own settled size by this much, the
+    #: map moves to a fresh renderer process (a blank map for under a second).
+    #: 0 = never.
+    map_renderer_growth_pct: Annotated[float, Meta(ge=0.0, le=1000.0)] = 15.0
+    #: The settled size is measured this long after a page load (warm-up).
+    map_renderer_warmup_s: Annotated[float, Meta(ge=0.0, le=86_400.0)] = 300.0
+    #: Never recycle more often than this.
+    map_renderer_min_interval_s: Annotated[float, Meta(ge=0.0, le=604_800.0)] = 1800.0
 
 
 # --- [speech]: spoken announcements ------------------------------------------------

@@ -309,3 +309,43 @@ class Watchdog:
     def snapshot(self) -> dict[str, Any]:
         """Totals since start (for logs at exit)."""
         return {"stalls_over_warn": self.stalls_over_warn, "max_stall_ms": round(self.max_stall_ms, 1)}
+
+
+class RendererBudget:
+    """When to move a Chromium renderer to a fresh process (pure; no Qt).
+
+    Chromium kiosks are known to grow for hours; here the map's renderer kept
+    growing with a steady JS heap and DOM, and a reload in the same process gave
+    nothing back. The budget learns the renderer's settled size ``warmup_s``
+    after each load and answers "recycle" once RSS passes it by ``growth_pct``,
+    never sooner than ``min_interval_s`` after the last recycle.
+    """
+
+    def __init__(self, growth_pct: float, warmup_s: float, min_interval_s: float) -> None:
+        self.growth_pct = growth_pct
+        self.warmup_s = warmup_s
+        self.min_interval_s = min_interval_s
+        self.baseline_mb: float | None = None
+        self._loaded_at: float | None = None
+        self._recycled_at: float | None = None
+
+    def loaded(self, now: float) -> None:
+        """A page load finished (first load or after a recycle or crash)."""
+        self._loaded_at = now
+        self.baseline_mb = None
+
+    def recycled(self, now: float) -> None:
+        self._recycled_at = now
+
+    def check(self, rss_mb: float, now: float) -> bool:
+        """True when the renderer should move to a fresh process now."""
+        if self.growth_pct <= 0 or self._loaded_at is None:
+            return False
+        if self.baseline_mb is None:
+            if now - self._loaded_at >= self.warmup_s:
+                self.baseline_mb = rss_mb
+            return False
+        if self._recycled_at is not None and now - self._recycled_at < self.min_interval_s:
+            return False
+        return rss_mb > self.baseline_mb * (1.0 + self.growth_pct / 100.0)
+

@@ -223,3 +223,31 @@ def test_a_stall_is_logged_with_where_the_gui_thread_was(
     warnings = [r.getMessage() for r in caplog.records if "stalled for" in r.getMessage()]
     assert warnings, "no stall warning"
     assert "it was in:" in warnings[0] and "in _run" in warnings[0], warnings[0]
+
+
+def test_renderer_budget_learns_the_settled_size_then_recycles_past_it() -> None:
+    from commandcenter.watchdog import RendererBudget
+
+    budget = RendererBudget(growth_pct=15.0, warmup_s=300.0, min_interval_s=1800.0)
+    assert not budget.check(900.0, 0.0), "nothing before a page has loaded"
+    budget.loaded(0.0)
+    assert not budget.check(500.0, 100.0), "still warming up: no baseline"
+    assert budget.baseline_mb is None
+    assert not budget.check(300.0, 300.0)
+    assert budget.baseline_mb == 300.0
+    assert not budget.check(345.0, 400.0), "exactly +15 % is within budget"
+    assert budget.check(346.0, 500.0)
+    budget.recycled(500.0)
+    budget.loaded(501.0)
+    assert budget.baseline_mb is None, "a fresh renderer settles anew"
+    assert not budget.check(280.0, 801.0)
+    assert not budget.check(999.0, 1000.0), "not again within min_interval_s"
+    assert budget.check(999.0, 2300.0)
+
+
+def test_renderer_budget_zero_means_never() -> None:
+    from commandcenter.watchdog import RendererBudget
+
+    budget = RendererBudget(growth_pct=0.0, warmup_s=0.0, min_interval_s=0.0)
+    budget.loaded(0.0)
+    assert not any(budget.check(rss, t) for rss, t in [(100.0, 1.0), (10_000.0, 2.0), (1e6, 3.0)])

@@ -24,6 +24,7 @@ import json
 import logging
 import math
 import os
+import time
 import warnings
 import weakref
 import zlib
@@ -40,6 +41,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from commandcenter.model import ACTIVE_STATUSES, UNIT_STATUS_GROUP, Incident, Unit
 from commandcenter.store import ChangeSet
+from commandcenter.watchdog import RendererBudget
 from ui import map_page, theme
 from ui.bridge import EngineBridge, safe_slot
 from ui.i18n import category_name, t
@@ -54,6 +56,14 @@ FULL_SYNC_CHUNK = 1000
 MAX_QUEUED_BATCHES = 100
 #: Delay before reloading after a failed load or a crashed render process.
 RELOAD_DELAY_MS = 1000
+#: How often the renderer's memory is compared with its budget.
+RENDERER_CHECK_MS = 60_000
+#: A page of another site: Chromium gives the next load of the map a new
+#: renderer process and ends the old one (a reload stays in the same process
+#: and frees nothing). The view's background colour shows meanwhile.
+RECYCLE_URL = "data:text/html,"
+#: Longest wait for the old renderer to end before the map loads anyway.
+RECYCLE_WAIT_S = 5.0
 #: Incidents without coordinates are spread around their district centroid by
 #: up to this many degrees (about 1.5 km), the same way on every wall.
 APPROX_SPREAD_DEG = 0.014
@@ -166,6 +176,8 @@ class MapView(QWidget):
     #: The operator pressed the acknowledge button in an incident's popup
     #: (interactive screens only); the incident id.
     ack_requested = Signal(str)
+    #: The map moved to a fresh renderer process (old pid, new pid) and is shown again.
+    renderer_recycled = Signal(int, int)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None, *, interactive: bool = True,
                  metrics: theme.ScreenMetrics | None = None, page_dir: Path | None = None) -> None:
@@ -231,6 +243,22 @@ class MapView(QWidget):
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(RELOAD_DELAY_MS)
         self._reload_timer.timeout.connect(self._load)
+
+        wd = self._config.watchdog
+        self._budget = RendererBudget(
+            wd.map_renderer_growth_pct, wd.map_renderer_warmup_s, wd.map_renderer_min_interval_s
+        )
+        self._recycling = False
+        self._recycled_from = 0  # old renderer pid until the fresh page is ready
+        self._recycle_deadline = 0.0
+        self._recycle_wait_timer = QTimer(self)
+        self._recycle_wait_timer.setInterval(100)
+        self._recycle_wait_timer.timeout.connect(self._load_after_old_renderer)
+        self._renderer_timer = QTimer(self)
+        self._renderer_timer.setInterval(RENDERER_CHECK_MS)
+        self._renderer_timer.timeout.connect(self._check_renderer)
+        if wd.map_renderer_growth_pct > 0:
+            self._renderer_timer.start()
 
         self._page.loadStarted.connect(self._on_page_load_started)
         self._page.loadFinished.connect(self._on_page_load_finished)
@@ -379,6 +407,8 @@ class MapView(QWidget):
             return
         self._closed = True
         self._reload_timer.stop()
+        self._renderer_timer.stop()
+        self._recycle_wait_timer.stop()
         self._queue.clear()
         self._held.clear()
         for signal, slot in ((self._bridge.changed, self._on_bridge_changed),
@@ -601,6 +631,13 @@ class MapView(QWidget):
     def _on_page_load_finished(self, ok: bool) -> None:
         if self._closed:
             return
+        if self._recycling:
+            # Load the map again once the old renderer has ended: while it
+            # lives, Chromium would put the map straight back into it.
+            self._recycling = False
+            self._recycle_deadline = time.monotonic() + RECYCLE_WAIT_S
+            self._recycle_wait_timer.start()
+            return
         if not ok:
             log.error("map: page %s failed to load; retrying", self._page_path)
             self._reload_timer.start()
@@ -623,8 +660,69 @@ class MapView(QWidget):
         if self._ready or not (self._load_ok and self._js_ready):
             return
         self._ready = True
+        self._budget.loaded(time.monotonic())
         self._flush_queue()
         self.ready.emit()
+        if self._recycled_from:
+            old, self._recycled_from = self._recycled_from, 0
+            new = self._page.renderProcessPid()
+            log.info("map: now in renderer process %d (was %d)", new, old)
+            self.renderer_recycled.emit(old, new)
+
+    def renderer_rss_mb(self) -> float | None:
+        """Resident memory of the page's renderer process, if known."""
+        import psutil
+
+        pid = self._page.renderProcessPid()
+        if pid <= 0:
+            return None
+        try:
+            return float(psutil.Process(pid).memory_info().rss) / (1024 * 1024)
+        except (psutil.Error, OSError):
+            return None
+
+    def recycle_renderer(self, reason: str = "") -> None:
+        """Move the map to a fresh renderer process: load a page of another
+        site (Chromium then ends the old process), then the map again with the
+        whole state. The map is blank for under a second."""
+        if self._closed or self._recycling:
+            return
+        log.info("map: moving to a fresh renderer process%s", f" ({reason})" if reason else "")
+        self._budget.recycled(time.monotonic())
+        self._recycled_from = self._page.renderProcessPid()
+        self._recycling = True
+        self._ready = self._load_ok = self._js_ready = False
+        self._generation += 1
+        self._requeue_held()
+        self._queue_full_sync()
+        self._page.load(QUrl(RECYCLE_URL))
+
+    @safe_slot
+    def _load_after_old_renderer(self) -> None:
+        import psutil
+
+        old = self._recycled_from
+        try:
+            alive = old > 0 and psutil.Process(old).status() != psutil.STATUS_ZOMBIE
+        except (psutil.Error, OSError):
+            alive = False
+        if alive and time.monotonic() < self._recycle_deadline:
+            return
+        self._recycle_wait_timer.stop()
+        if alive:
+            log.warning("map: renderer %d still running %.0f s after the map left it", old, RECYCLE_WAIT_S)
+        self._load()
+
+    @safe_slot
+    def _check_renderer(self) -> None:
+        if self._closed or not self._ready:
+            return
+        rss = self.renderer_rss_mb()
+        if rss is not None and self._budget.check(rss, time.monotonic()):
+            self.recycle_renderer(
+                f"renderer at {rss:.0f} MB, settled at {self._budget.baseline_mb:.0f} MB"
+                f" + {self._budget.growth_pct:g} %"
+            )
 
     @safe_slot
     def _on_page_render_process_terminated(self, status: Any, exit_code: int) -> None:

@@ -481,6 +481,36 @@ def test_crashed_render_process_is_reloaded(qtbot: Any, make_view: Callable[...,
     assert counts(qtbot, view)["incidents"] == len(active(store))
 
 
+def test_renderer_is_recycled_into_a_fresh_process_with_every_marker(
+        qtbot: Any, make_view: Callable[..., MapView], bridge: EngineBridge, store: Store,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A reload stays in the same (grown) renderer process; recycling moves the
+    map to a new one, ends the old one, and shows the same markers again,
+    including a change that arrived while it moved."""
+    import psutil
+
+    view = make_view()
+    before = counts(qtbot, view)
+    old = view.web_page().renderProcessPid()
+    assert old > 0 and view.renderer_rss_mb() is not None
+    old_proc = psutil.Process(old)
+    inc = new_incident(store, "recycle-new", priority="high")
+    with qtbot.waitSignal(view.renderer_recycled, timeout=WAIT_MS) as recycled:
+        view.recycle_renderer("test")
+        bridge.push_changes(apply_event(store, p.IncidentUpserted(incident=inc)))
+    assert recycled.args is not None and recycled.args[0] == old
+    assert recycled.args[1] == view.web_page().renderProcessPid() != old
+    qtbot.waitUntil(lambda: not old_proc.is_running() or old_proc.status() == psutil.STATUS_ZOMBIE,
+                    timeout=WAIT_MS)
+    wait_idle(qtbot, view)
+    after = counts(qtbot, view)
+    assert after["incidents"] == before["incidents"] + 1 == len(active(store))
+    assert after["units"] == before["units"]
+    assert not view.js_errors()
+    # A recycle is not a crash: no reload storm, no error in the log.
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_callbacks_after_teardown_are_ignored(qtbot: Any, make_view: Callable[..., MapView]) -> None:
     view = make_view()
     late: list[Any] = []
