@@ -102,23 +102,6 @@ RSS_SECONDS = int(os.environ.get("BENCH_UI_RSS_SECONDS", "60"))
 STARTUP_RUNS = 3
 ADMIN = "demo-admin"
 
-SCREENS_JSON = {
-    "windowFrameMargins": False,
-    "screens": [
-        {
-            "name": f"S{i + 1}",
-            "x": 1920 * i,
-            "y": 0,
-            "width": 1920,
-            "height": 1080,
-            "logicalDpi": 96,
-            "logicalBaseDpi": 96,
-            "dpr": 1,
-        }
-        for i in range(3)
-    ],
-}
-
 # Server: the admin path must take a frame per event (the default 20 frames/s
 # per client is for consoles). Wall: map, operations, leader on S1..S3.
 CONFIG_TOML = """\
@@ -873,7 +856,9 @@ def run() -> dict[str, dict[str, Any]]:
         cfg = tmp / "bench.toml"
         cfg.write_text(CONFIG_TOML)
         screens = tmp / "three.json"
-        screens.write_text(json.dumps(SCREENS_JSON))
+        from ui.app import offscreen_layout
+
+        screens.write_text(json.dumps(offscreen_layout(["S1", "S2", "S3"])))
 
         lat_runs, burst = _gui_measurements(cfg)
         extra: dict[str, Any] = {}

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,24 +31,22 @@ log = logging.getLogger(__name__)
 
 VIEW_ORDER = ("map", "operations", "leader", "console")
 
+def offscreen_layout(names: Sequence[str]) -> dict[str, Any]:
+    """A layout for Qt's offscreen platform (its configfile): one 1080p panel
+    per name, side by side."""
+    return {
+        "windowFrameMargins": False,
+        "screens": [
+            {"name": name, "x": 1920 * i, "y": 0, "width": 1920, "height": 1080,
+             "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
+            for i, name in enumerate(names)
+        ],
+    }  # fmt: skip
+
+
 #: The screen layout the headless demo uses when none is given: four 1080p
 #: panels side by side, named after what they show.
-DEMO_SCREENS = {
-    "windowFrameMargins": False,
-    "screens": [
-        {
-            "name": f"S{i + 1}-{view}",
-            "x": 1920 * i,
-            "y": 0,
-            "width": 1920,
-            "height": 1080,
-            "logicalDpi": 96,
-            "logicalBaseDpi": 96,
-            "dpr": 1,
-        }
-        for i, view in enumerate(VIEW_ORDER)
-    ],
-}
+DEMO_SCREENS = offscreen_layout([f"S{i + 1}-{view}" for i, view in enumerate(VIEW_ORDER)])
 
 
 def has_display() -> bool:

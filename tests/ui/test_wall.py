@@ -24,7 +24,7 @@ from commandcenter.feed import FeedSettings, FeedState
 from commandcenter.runner import open_follower
 from tests.conftest import ROOT
 from tests.serverproc import CONSOLE, ServerProcess
-from ui.app import ScreenInfo, plan_windows
+from ui.app import ScreenInfo, offscreen_layout, plan_windows
 
 pytestmark = [pytest.mark.qt, pytest.mark.slow]
 
@@ -84,22 +84,7 @@ def _pixels(path: Path) -> tuple[int, float, float]:
 
 
 def test_three_named_screens_each_get_a_fullscreen_window(tmp_path: Path) -> None:
-    layout = {
-        "windowFrameMargins": False,
-        "screens": [
-            {
-                "name": n,
-                "x": 1920 * i,
-                "y": 0,
-                "width": 1920,
-                "height": 1080,
-                "logicalDpi": 96,
-                "logicalBaseDpi": 96,
-                "dpr": 1,
-            }
-            for i, n in enumerate(["WALL-A", "WALL-B", "WALL-C"])
-        ],
-    }
+    layout = offscreen_layout(["WALL-A", "WALL-B", "WALL-C"])
     (tmp_path / "screens.json").write_text(json.dumps(layout))
     (tmp_path / "config.toml").write_text(
         "config_version = 1\n"
