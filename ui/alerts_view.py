@@ -588,8 +588,12 @@ class AlertController(QObject):
 
     async def drain(self) -> None:
         """Wait for the commands and audit rows in flight (tests, shutdown)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        # Only tasks not yet done: a finished task leaves the set from its done
+        # callback, which runs on a later loop turn, and awaiting a gather of
+        # finished tasks never yields, so waiting on those spun forever (a hang
+        # seen in a test and possible at a wall's shutdown).
+        while pending := [t for t in self._tasks if not t.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
     def shutdown(self) -> None:
         for signal, slot in (

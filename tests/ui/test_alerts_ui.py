@@ -721,3 +721,27 @@ def test_live_alert_arriving_with_the_start_up_reset_still_sounds(
             server.stop()
 
     _run(qapp, scenario)
+
+
+@pytest.mark.timeout(20)
+def test_drain_returns_when_tasks_are_done_but_not_yet_reaped(qapp: Any, bridge: EngineBridge) -> None:
+    """A task that has finished leaves the set only from its done callback, on a
+    later loop turn. drain() awaited such tasks again and again without ever
+    yielding to the loop, so it never returned (a hang seen in the map-ack test
+    and possible at a wall's shutdown). Before the fix this test times out."""
+    controller = AlertController(bridge, None, operator="Sari", console="meja-1")
+
+    async def scenario() -> bool:
+        async def quick() -> int:
+            return 1
+
+        task = controller._spawn(quick(), "quick")
+        await asyncio.sleep(0)  # the task finishes; its done callback is only scheduled
+        finished_not_reaped = task is not None and task.done() and task in controller._tasks
+        await asyncio.wait_for(controller.drain(), 5)
+        return finished_not_reaped
+
+    try:
+        assert asyncio.run(scenario()), "the race this test is about did not happen"
+    finally:
+        controller.shutdown()
