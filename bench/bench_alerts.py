@@ -49,14 +49,14 @@ from typing import Any
 
 import msgspec
 
-from commandcenter import protocol as p
+from commandcenter.cli.runner import open_follower
 from commandcenter.config import load_defaults
-from commandcenter.feed import FeedSettings, FeedState
-from commandcenter.model import IncidentTimes
-from commandcenter.runner import open_follower
-from commandcenter.speech import SpeechWorker, check_available
-from commandcenter.store import ChangeSet
-from commandcenter.timeutil import utcnow
+from commandcenter.core import protocol as p
+from commandcenter.core.model import IncidentTimes
+from commandcenter.core.store import ChangeSet
+from commandcenter.core.timeutil import utcnow
+from commandcenter.wall.feed import FeedSettings, FeedState
+from commandcenter.wall.speech import SpeechWorker, check_available
 from tests.factories import make_incident
 from tests.serverproc import CONSOLE, ServerProcess, admin_inject
 
@@ -86,8 +86,8 @@ async def _until(pred: Any, timeout: float, what: str) -> None:
 
 
 async def _measure(tmp: Path) -> dict[str, Any]:
-    from ui.alerts_view import AlertController, SoundOutput
-    from ui.bridge import EngineBridge
+    from ui.alerts.controller import AlertController, SoundOutput
+    from ui.support.bridge import EngineBridge
 
     config = load_defaults()
     config = msgspec.structs.replace(

@@ -7,10 +7,10 @@ import gc
 import time
 from typing import Any
 
-from commandcenter import protocol as p
-from commandcenter.runtime import freeze_heap, tune_gc
-from commandcenter.simulator import Simulator
-from commandcenter.store import Store
+from commandcenter.core import protocol as p
+from commandcenter.core.store import Store
+from commandcenter.ops.runtime import freeze_heap, tune_gc
+from commandcenter.refserver.simulator import Simulator
 
 START = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)
 

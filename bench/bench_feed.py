@@ -37,9 +37,9 @@ import psutil
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from commandcenter import protocol as p
-from commandcenter.feed import FeedClient, FeedSettings, FeedState
-from commandcenter.runner import open_follower
+from commandcenter.cli.runner import open_follower
+from commandcenter.core import protocol as p
+from commandcenter.wall.feed import FeedClient, FeedSettings, FeedState
 from tests.factories import make_incident
 from tests.serverproc import ADMIN, WALL, ServerProcess, admin_inject, wait_client
 

@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from commandcenter import protocol as p
-from commandcenter.journal import Journal
-from commandcenter.model import IncidentTimes, Location
-from commandcenter.store import Store, decode_state, encode_state
+from commandcenter.core import protocol as p
+from commandcenter.core.model import IncidentTimes, Location
+from commandcenter.core.store import Store, decode_state, encode_state
+from commandcenter.storage.journal import Journal
 from tests.factories import make_incident
 
 START = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)

@@ -28,12 +28,12 @@ import msgspec
 # Must precede the QApplication (OpenGL context sharing).
 import PySide6.QtWebEngineWidgets  # noqa: F401
 
-from commandcenter import protocol as p
 from commandcenter.config import Config, load_defaults
-from commandcenter.model import ACTIVE_STATUSES, AgencyTask, Incident, IncidentTimes, Location
-from commandcenter.simulator import Simulator
-from commandcenter.store import ChangeSet, Store
-from commandcenter.timeutil import FakeClock
+from commandcenter.core import protocol as p
+from commandcenter.core.model import ACTIVE_STATUSES, AgencyTask, Incident, IncidentTimes, Location
+from commandcenter.core.store import ChangeSet, Store
+from commandcenter.core.timeutil import FakeClock
+from commandcenter.refserver.simulator import Simulator
 
 T0 = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)
 SIM_MINUTES = 90
@@ -98,7 +98,7 @@ def _regenerate_page(config: Config, store: Store, out_dir: Path) -> Path:
     """What the map would cost if every change rebuilt the folium page."""
     import folium
 
-    from ui import map_page
+    from ui.views.map import page as map_page
 
     fmap = map_page.make_map(config, map_page.PageOptions())
     for inc in store.incidents.values():
@@ -118,9 +118,10 @@ def run() -> dict[str, dict[str, Any]]:
     from PySide6.QtWebEngineWidgets import QWebEngineView
     from PySide6.QtWidgets import QApplication
 
-    from ui import map_page, theme
-    from ui.bridge import EngineBridge
-    from ui.map_view import MapView
+    from ui.support import theme
+    from ui.support.bridge import EngineBridge
+    from ui.views.map import page as map_page
+    from ui.views.map.view import MapView
 
     app = QApplication.instance() or QApplication([])
     config = load_defaults()

@@ -20,11 +20,11 @@ from typing import Any
 
 import msgspec
 
-from commandcenter import protocol as p
 from commandcenter.config import load_defaults
-from commandcenter.model import AgencyTask, Incident, IncidentTimes, Location
-from commandcenter.store import Store
-from commandcenter.timeutil import FakeClock
+from commandcenter.core import protocol as p
+from commandcenter.core.model import AgencyTask, Incident, IncidentTimes, Location
+from commandcenter.core.store import Store
+from commandcenter.core.timeutil import FakeClock
 
 ROWS = 20_000
 BATCH = 100
@@ -55,7 +55,7 @@ def _event(seq: int, inc: Incident) -> p.Event:
 def run() -> dict[str, dict[str, Any]]:
     from PySide6.QtWidgets import QApplication
 
-    from ui.queue_model import IncidentQueueModel, IncidentQueueProxy
+    from ui.views.queue import IncidentQueueModel, IncidentQueueProxy
 
     app = QApplication.instance() or QApplication([])
     rng = random.Random(112)

@@ -39,9 +39,9 @@ ui.frame_gap_p99_ms_burst
     bursts (5,000 events each, 0.5 s apart, one rig) pooled, p99 of all gaps.
 
 ui.startup_first_frame_s
-    bench/ui_wall_child.py runs exactly what ``python -m ui.cli wall --headless
+    bench/ui_wall_child.py runs exactly what ``python -m ui.app.cli wall --headless
     --screens three.json --config cfg --server URL --token demo-console
-    --run-for N --data-dir tmp`` runs (ui.app.wall_main), with an application
+    --run-for N --data-dir tmp`` runs (ui.app.wall.wall_main), with an application
     event filter installed before run_wall; it prints the time.time() at which
     the first wall window's first paint completed (a zero timer after the
     window's Paint event). Value: that minus the parent's time.time() just
@@ -50,7 +50,7 @@ ui.startup_first_frame_s
     to the second (boot time in whole seconds).
 
 ui.rss_mb_3_screens
-    ``python -m ui.cli wall --headless --screens three.json`` (map, operations
+    ``python -m ui.app.cli wall --headless --screens three.json`` (map, operations
     and leader on S1..S3) against the server with the simulator (--scenario
     mixed --speed 30), RSS of the wall process plus all its children
     (QtWebEngineProcess) sampled once a second for 60 s: the max of the sum;
@@ -86,8 +86,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from commandcenter import protocol as p
-from commandcenter.model import Incident, IncidentTimes, Location
+from commandcenter.core import protocol as p
+from commandcenter.core.model import Incident, IncidentTimes, Location
 
 ROOT = Path(__file__).resolve().parent.parent
 RATES = (50, 200, 500)
@@ -228,7 +228,7 @@ async def _injector(
 ) -> dict[str, Any]:
     import websockets
 
-    from commandcenter.runner import chunk_bodies
+    from commandcenter.cli.runner import chunk_bodies
 
     loop = asyncio.get_running_loop()
     pending: set[str] = set()
@@ -386,14 +386,14 @@ class _Rig:
     async def open(self) -> None:
         from PySide6.QtCore import Qt
 
+        from commandcenter.cli.runner import open_follower
         from commandcenter.config import load_config
-        from commandcenter.feed import FeedSettings
-        from commandcenter.runner import open_follower
+        from commandcenter.wall.feed import FeedSettings
         from tests.serverproc import ServerProcess
-        from ui import theme
-        from ui.bridge import EngineBridge
-        from ui.operations_view import OperationsView
-        from ui.queue_model import COL_AGE
+        from ui.support import theme
+        from ui.support.bridge import EngineBridge
+        from ui.views.operations import OperationsView
+        from ui.views.queue import COL_AGE
 
         self.server = ServerProcess(
             self.tmp / "server.sqlite3", heartbeat=1.0, extra=["--config", str(self.cfg_path)]
@@ -652,13 +652,13 @@ def _gui_measurements(cfg_path: Path) -> tuple[list[dict[str, Any]], dict[str, A
     import qasync
     from PySide6.QtWidgets import QApplication
 
-    from commandcenter.runtime import tune_gc
+    from commandcenter.ops.runtime import tune_gc
 
     app = QApplication.instance() or QApplication([])
     quit_on_close = app.quitOnLastWindowClosed()
     app.setQuitOnLastWindowClosed(False)  # closing a rig's view must not stop the loop
     old_gc = gc.get_threshold()
-    tune_gc()  # as the wall does (ui.app.wall_main)
+    tune_gc()  # as the wall does (ui.app.wall.wall_main)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
 
@@ -808,7 +808,7 @@ def _rss(tmp: Path, cfg: Path, screens: Path) -> dict[str, Any]:
             [
                 sys.executable,
                 "-m",
-                "ui.cli",
+                "ui.app.cli",
                 "wall",
                 "--no-supervisor",  # the wall's own tree, not the supervisor's 30 MB
                 *_wall_args(data, cfg, screens, server.url, RSS_SECONDS + 30),
@@ -856,7 +856,7 @@ def run() -> dict[str, dict[str, Any]]:
         cfg = tmp / "bench.toml"
         cfg.write_text(CONFIG_TOML)
         screens = tmp / "three.json"
-        from ui.app import offscreen_layout
+        from ui.app.wall import offscreen_layout
 
         screens.write_text(json.dumps(offscreen_layout(["S1", "S2", "S3"])))
 
@@ -947,7 +947,8 @@ def run() -> dict[str, dict[str, Any]]:
             "extra": {
                 "runs_s": [round(x, 3) for x in st["first"]],
                 "all_three_windows_s": [round(x, 3) for x in st["all"]],
-                "how": "bench/ui_wall_child.py = ui.app.wall_main with the cli's wall arguments (3 screens, "
+                "how": "bench/ui_wall_child.py = ui.app.wall.wall_main with the cli's wall arguments "
+                "(3 screens, "
                 "server given) plus an event filter on each wall window: first Paint of a wall window, "
                 "then a zero "
                 "timer; minus time.time() before spawn",
@@ -969,7 +970,7 @@ def run() -> dict[str, dict[str, Any]]:
                 "processes": rss["processes"],
                 "tree_rss_mb_timeline": rss["timeline"],
                 "samples": rss["samples"],
-                "how": "python -m ui.cli wall --headless --screens three.json (map/operations/leader), "
+                "how": "python -m ui.app.cli wall --headless --screens three.json (map/operations/leader), "
                 f"server "
                 f"--scenario mixed --speed 30, RSS of the process tree each second for {RSS_SECONDS} s; "
                 "value = max sum",

@@ -807,7 +807,7 @@ class StatsTail:
 
 
 def _demo_command(args: argparse.Namespace, stats_file: Path | None, shots: Path, data: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "ui.cli", "demo", "--headless", "--run-for", f"{args.minutes * 60:g}",
+    cmd = [sys.executable, "-m", "ui.app.cli", "demo", "--headless", "--run-for", f"{args.minutes * 60:g}",
            "--speed", f"{args.speed:g}", "--scenario", args.scenario, "--data-dir", str(data),
            "--screenshot-dir", str(shots), "--rate", f"{args.rate:g}"]
     if stats_file is not None:
@@ -816,7 +816,7 @@ def _demo_command(args: argparse.Namespace, stats_file: Path | None, shots: Path
 
 
 def _demo_supports_stats(env: dict[str, str]) -> bool:
-    help_text = subprocess.run([sys.executable, "-m", "ui.cli", "demo", "--help"], env=env, cwd=ROOT,
+    help_text = subprocess.run([sys.executable, "-m", "ui.app.cli", "demo", "--help"], env=env, cwd=ROOT,
                                capture_output=True, text=True, timeout=120, check=False).stdout
     return "--stats-file" in help_text
 
@@ -957,7 +957,7 @@ def run_soak(args: argparse.Namespace) -> int:
 def _supervisor_log_lines(data: Path) -> list[str]:
     """The supervisor's log, rotated parts included, from where the demo put it."""
     from commandcenter.config import ConfigError, load_config
-    from commandcenter.logsetup import log_dir
+    from commandcenter.ops.logsetup import log_dir
 
     try:
         directory = log_dir(load_config(None).logging, str(data))

@@ -1,8 +1,8 @@
 """The wall program with a first-frame probe, for bench_ui's start-up figure.
 
-``python -m bench.ui_wall_child ARGS`` runs what ``python -m ui.cli wall ARGS``
-runs (ui.app.wall_main with the same parser), except that an event filter is
-installed on each wall window (object name ``wall-*``) just before ui.app shows
+``python -m bench.ui_wall_child ARGS`` runs what ``python -m ui.app.cli wall ARGS``
+runs (ui.app.wall.wall_main with the same parser), except that an event filter is
+installed on each wall window (object name ``wall-*``) just before ui.app.wall shows
 it. When a window gets its first Paint event, a zero timer fires after that
 paint pass and the child prints
 
@@ -20,8 +20,8 @@ from typing import Any
 
 
 def main(argv: list[str]) -> int:
-    from ui import app as app_mod
-    from ui.cli import build_parser
+    from ui.app import wall as app_mod
+    from ui.app.cli import build_parser
 
     args = build_parser().parse_args(["wall", *argv])
     original = app_mod.run_wall

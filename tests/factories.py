@@ -6,8 +6,8 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from commandcenter import protocol as p
-from commandcenter.model import (
+from commandcenter.core import protocol as p
+from commandcenter.core.model import (
     AgencyTask,
     Incident,
     IncidentTimes,

@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from commandcenter import protocol as p
-from commandcenter.journal import Journal
-from commandcenter.model import Incident, IncidentTimes, Location
+from commandcenter.core import protocol as p
+from commandcenter.core.model import Incident, IncidentTimes, Location
+from commandcenter.storage.journal import Journal
 
 EPOCH = "crash-1"
 T0 = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.UTC)

@@ -14,8 +14,8 @@ from typing import Any
 
 import websockets
 
-from commandcenter import protocol as p
-from commandcenter.runner import chunk_bodies
+from commandcenter.cli.runner import chunk_bodies
+from commandcenter.core import protocol as p
 from tests.conftest import ROOT
 
 WALL, CONSOLE, ADMIN = "demo-wall", "demo-console", "demo-admin"

@@ -14,12 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commandcenter import protocol as p
-from commandcenter.alerts import SYSTEM_OPERATOR, AlertAction, AlertEngine, make_alert_id, write_audit
-from commandcenter.audit import audit_main
 from commandcenter.config import AlertRule, AlertsConfig, Config, ConfigError, load_defaults, parse_config
-from commandcenter.journal import Journal
-from commandcenter.model import (
+from commandcenter.core import protocol as p
+from commandcenter.core.model import (
     ACTIVE_STATUSES,
     Acknowledgement,
     AgencyTask,
@@ -30,8 +27,11 @@ from commandcenter.model import (
     Location,
     Unit,
 )
-from commandcenter.store import Store
-from commandcenter.timeutil import FakeClock
+from commandcenter.core.store import Store
+from commandcenter.core.timeutil import FakeClock
+from commandcenter.storage.audit import audit_main
+from commandcenter.storage.journal import Journal
+from commandcenter.wall.alerts import SYSTEM_OPERATOR, AlertAction, AlertEngine, make_alert_id, write_audit
 from tests.factories import T0, make_event, make_incident
 
 CFG = load_defaults()

@@ -7,7 +7,7 @@ on the 2-core CI machine.
 
 The bundled executable then runs the wall headless against the real reference
 server (a venv process), and the bundled `demo` starts its own server through
-commandcenter.selfexec (the bundle's executable, not `python -m`).
+commandcenter.ops.selfexec (the bundle's executable, not `python -m`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from commandcenter.selfexec import ENGINE_MODULE, FULL_MODULE, self_command
+from commandcenter.ops.selfexec import ENGINE_MODULE, FULL_MODULE, self_command
 from tests.conftest import ROOT
 from tests.serverproc import WALL, ServerProcess, export
 
@@ -29,7 +29,7 @@ from tests.serverproc import WALL, ServerProcess, export
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BUILD = ROOT / "build" / "bundle-test"
-# The headless wall's default layout (ui.app.DEMO_SCREENS): four 1080p screens.
+# The headless wall's default layout (ui.app.wall.DEMO_SCREENS): four 1080p screens.
 SHOTS = ("S1-map", "S2-operations", "S3-leader", "S4-console")
 
 
@@ -114,7 +114,7 @@ def test_self_command_runs_the_same_installation() -> None:
         "--port",
         "0",
     ]
-    assert self_command("wall", module=FULL_MODULE)[:3] == [sys.executable, "-m", "ui.cli"]
+    assert self_command("wall", module=FULL_MODULE)[:3] == [sys.executable, "-m", "ui.app.cli"]
 
 
 def test_bundled_wall_runs_headless_against_the_server(bundle_exe: Path, tmp_path: Path) -> None:
@@ -148,7 +148,7 @@ def test_bundled_wall_runs_headless_against_the_server(bundle_exe: Path, tmp_pat
     assert out.returncode == 0, out.stderr[-4000:]
     _check_screenshots(tmp_path / "shots")
     # The wall ran under its supervisor, which re-ran the bundle's own
-    # executable (commandcenter.selfexec), not `python -m`.
+    # executable (commandcenter.ops.selfexec), not `python -m`.
     logs = "".join(p.read_text() for p in (tmp_path / "data").rglob("supervisor.log"))
     assert f"{bundle_exe} wall --headless" in logs, logs[-2000:]
     # The server accepted the wall's hello and fed it: the wall's journal holds

@@ -8,7 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commandcenter.burnin import (
+from commandcenter.config import BurnInConfig, NightDimmingConfig
+from commandcenter.core.timeutil import WIB, FakeClock
+from commandcenter.wall.burnin import (
     BurnInSchedule,
     NightSchedule,
     offset_at,
@@ -16,8 +18,6 @@ from commandcenter.burnin import (
     step_at,
     step_toward,
 )
-from commandcenter.config import BurnInConfig, NightDimmingConfig
-from commandcenter.timeutil import WIB, FakeClock
 
 shifts = st.integers(min_value=0, max_value=32)
 steps = st.integers(min_value=-(10**12), max_value=10**12)

@@ -35,7 +35,7 @@ from commandcenter.config import (
     parse_config,
 )
 
-DEFAULTS_FILE = cfgmod._default_data_cached()[0]
+DEFAULTS_FILE = cfgmod.loader._default_data_cached()[0]
 
 
 def write(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
@@ -193,10 +193,10 @@ def test_deep_merge_does_not_touch_inputs() -> None:
 
 def test_user_dir_file_is_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = write(tmp_path, '[display]\nlanguage = "en"\n')
-    monkeypatch.setattr(cfgmod, "user_config_path", lambda: path)
+    monkeypatch.setattr(cfgmod.loader, "user_config_path", lambda: path)
     assert load_config(env={}).display.language == "en"
     assert load_config(env={}, use_user_dir=False).display.language == "id"
-    monkeypatch.setattr(cfgmod, "user_config_path", lambda: tmp_path / "absent.toml")
+    monkeypatch.setattr(cfgmod.loader, "user_config_path", lambda: tmp_path / "absent.toml")
     assert load_config(env={}).display.language == "id"
 
 
@@ -410,7 +410,7 @@ def test_message_format_of_a_type_error(tmp_path: Path) -> None:
 def test_error_in_the_defaults_blames_the_defaults(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     broken = default_data()
     broken["map"]["bounds"]["south"] = "oops"
-    monkeypatch.setattr(cfgmod, "_default_data_cached", lambda: ("/shipped/default.toml", broken))
+    monkeypatch.setattr(cfgmod.loader, "_default_data_cached", lambda: ("/shipped/default.toml", broken))
     path = write(tmp_path, '[display]\nlanguage = "en"\n')
     err = error_of(path)
     assert (err.file, err.key) == ("/shipped/default.toml", "map.bounds.south")
@@ -503,7 +503,7 @@ def test_config_check_ignores_environment(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_example_user_file_is_valid() -> None:
-    example = Path(cfgmod.__file__).resolve().parent.parent / "config" / "example-user.toml"
+    example = Path(cfgmod.__file__).resolve().parents[2] / "config" / "example-user.toml"
     out = io.StringIO()
     assert config_check_main(str(example), out=out) == 0, out.getvalue()
 
@@ -653,7 +653,7 @@ def test_random_tables_written_as_toml(
     tmp_path_factory: pytest.TempPathFactory, data: dict[str, Any]
 ) -> None:
     text = toml_dumps(data)
-    parsed = cfgmod.tomllib.loads(text)
+    parsed = cfgmod.loader.tomllib.loads(text)
     assert json.dumps(parsed, sort_keys=True, default=str) == json.dumps(data, sort_keys=True, default=str)
     path = tmp_path_factory.mktemp("fuzz") / "config.toml"
     path.write_text(text, encoding="utf-8")

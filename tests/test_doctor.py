@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from commandcenter.cli.runner import open_follower
 from commandcenter.config import load_defaults
-from commandcenter.doctor import (
+from commandcenter.core.timeutil import utcnow
+from commandcenter.ops.doctor import (
     DISK_FAIL_BYTES,
     TEXT,
     Check,
@@ -29,9 +31,7 @@ from commandcenter.doctor import (
     format_report,
     run_checks,
 )
-from commandcenter.feed import FeedSettings
-from commandcenter.runner import open_follower
-from commandcenter.timeutil import utcnow
+from commandcenter.wall.feed import FeedSettings
 from tests.conftest import ROOT
 from tests.serverproc import WALL, ServerProcess, wait_client
 

@@ -19,10 +19,10 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from commandcenter import protocol as p
-from commandcenter.feed import FatalFeedError, FeedClient, FeedSettings, FeedState
-from commandcenter.model import Alert
-from commandcenter.runner import open_follower
+from commandcenter.cli.runner import open_follower
+from commandcenter.core import protocol as p
+from commandcenter.core.model import Alert
+from commandcenter.wall.feed import FatalFeedError, FeedClient, FeedSettings, FeedState
 from tests.factories import make_incident
 from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export, wait_client
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from commandcenter.feed import FeedClient, FeedSettings
-from commandcenter.store import Store
+from commandcenter.core.store import Store
+from commandcenter.wall.feed import FeedClient, FeedSettings
 
 
 class _NoJournal:

@@ -401,7 +401,7 @@ def config_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, 
     user = tmp_path / "xdg" / APP / "config.toml"
     system = tmp_path / "etc" / APP / "config.toml"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setattr(config_module, "system_config_path", lambda: system)
+    monkeypatch.setattr(config_module.loader, "system_config_path", lambda: system)
     return user, system
 
 

@@ -21,16 +21,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commandcenter import protocol as p
-from commandcenter.journal import (
+from commandcenter.core import protocol as p
+from commandcenter.core.model import Incident, IncidentTimes, Location
+from commandcenter.core.timeutil import FakeClock
+from commandcenter.storage.journal import (
     KEEP_SNAPSHOTS,
     Journal,
     JournalError,
     journal_export_main,
     journal_stats_main,
 )
-from commandcenter.model import Incident, IncidentTimes, Location
-from commandcenter.timeutil import FakeClock
 from tests.conftest import PYTHON, ROOT
 from tests.factories import T0, incident_event, make_event
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from commandcenter.config import LoggingConfig
-from commandcenter.logsetup import FileLogging, log_dir
+from commandcenter.ops.logsetup import FileLogging, log_dir
 
 
 def test_log_dir_is_the_configured_one_else_the_data_dir_else_the_platform_one(tmp_path: Path) -> None:
@@ -52,7 +52,7 @@ def test_closing_puts_the_root_logger_back(tmp_path: Path) -> None:
 def test_qt_messages_land_in_the_file_with_their_category(tmp_path: Path, qtlog: object) -> None:
     from PySide6.QtCore import QLoggingCategory, qCCritical, qCWarning, qWarning
 
-    from ui.qtlog import install_qt_log_handler
+    from ui.app.qtlog import install_qt_log_handler
 
     files = FileLogging(tmp_path, "wall.log", "INFO")
     restore = install_qt_log_handler()

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commandcenter import protocol as p
-from commandcenter.model import (
+from commandcenter.core import protocol as p
+from commandcenter.core.model import (
     Acknowledgement,
     Alert,
     CallFunnel,

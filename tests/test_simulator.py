@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from commandcenter import protocol as p
-from commandcenter.model import Agency, Incident
-from commandcenter.simulator import (
+from commandcenter.core import protocol as p
+from commandcenter.core.model import Agency, Incident
+from commandcenter.core.timeutil import WIB, local_day
+from commandcenter.refserver.simulator import (
     BBOX,
     DEFAULT_DISTRICTS,
     FLOOD_PRONE,
@@ -22,7 +23,6 @@ from commandcenter.simulator import (
     TimedBody,
     distance_km,
 )
-from commandcenter.timeutil import WIB, local_day
 
 # 00:00 WIB, so a 24-hour run covers exactly one local day.
 MIDNIGHT_WIB = dt.datetime(2026, 11, 27, 0, 0, tzinfo=WIB).astimezone(dt.UTC)

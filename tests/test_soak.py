@@ -54,7 +54,7 @@ def result_of(samples: list[Sample], stats: list[dict[str, object]], **kw: objec
         "started": "2027-01-01T00:00:00+00:00", "minutes": 30.0, "speed": 48.0, "rate": 2.0,
         "scenario": "mixed", "duration_s": samples[-1].t if samples else 0.0, "exit_code": 0, "hung": False,
         "samples": samples, "stats": stats, "output": soak.OutputFindings(), "start_unix": START,
-        "command": ["python", "-m", "ui.cli", "demo", "--headless"],
+        "command": ["python", "-m", "ui.app.cli", "demo", "--headless"],
     }
     fields.update(kw)
     return SoakResult(**fields)  # type: ignore[arg-type]
@@ -141,12 +141,12 @@ def test_restart_detected_by_uptime_going_back_with_the_same_pid() -> None:
 
 
 def test_restart_announced_by_the_supervisor() -> None:
-    sup = "2026-11-27 23:50:00,100 22703 {} commandcenter.supervisor: "
+    sup = "2026-11-27 23:50:00,100 22703 {} commandcenter.ops.supervisor: "
     log = [
-        sup.format("INFO") + "wall started (pid 22704, start 1): python -m ui.cli demo",
+        sup.format("INFO") + "wall started (pid 22704, start 1): python -m ui.app.cli demo",
         sup.format("WARNING") + "the wall (pid 22704) exited with code 75: GUI thread frozen for 31 s "
         "after 840.2 s; restart 2 in 1.0 s",
-        sup.format("INFO") + "wall started (pid 23000, start 2): python -m ui.cli demo",
+        sup.format("INFO") + "wall started (pid 23000, start 2): python -m ui.app.cli demo",
         sup.format("INFO") + "the wall (pid 23000) exited with code 0 after 299.0 s; the supervisor ends",
     ]
     found = soak.supervisor_restarts(log)
@@ -187,15 +187,15 @@ def test_no_stats_means_stalls_not_measured() -> None:
 
 def test_scan_output_sorts_lines() -> None:
     text = """\
-2026-11-27 23:30:25,209 WARNING commandcenter.speech: speech failed: no audio output
+2026-11-27 23:30:25,209 WARNING commandcenter.wall.speech: speech failed: no audio output
 [3851:3923:1127/233015.187089:ERROR:../../dbus/bus.cc:408] Failed to connect to the bus: no socket
 [3851:3923:1127/233016.000001:ERROR:gpu/command_buffer/service/shared_image.cc:12] lost context
-2026-11-27 23:31:00,000 ERROR ui.map_view: map page failed to load
+2026-11-27 23:31:00,000 ERROR ui.views.map.view: map page failed to load
 Traceback (most recent call last):
   File "x.py", line 1, in <module>
 ValueError: boom
-2026-11-27 23:37:59,212 WARNING commandcenter.watchdog: GUI thread stalled for 318 ms (warning above 200 ms)
-2026-11-27 23:39:05,742 WARNING commandcenter.watchdog: GUI thread stalled for 812 ms (warning above 200 ms)
+2026-11-27 23:37:59,212 WARNING commandcenter.ops.watchdog: GUI thread stalled for 318 ms (warning > 200 ms)
+2026-11-27 23:39:05,742 WARNING commandcenter.ops.watchdog: GUI thread stalled for 812 ms (warning > 200 ms)
 Fatal Python error: Segmentation fault
 [1:2:1127/233017.000001:FATAL:render_process_host_impl.cc(1)] Check failed
 """
@@ -278,10 +278,10 @@ def test_soak_json_is_strict_json() -> None:
 
 
 def test_display_command_hides_local_paths() -> None:
-    cmd = [sys.executable, "-m", "ui.cli", "demo", "--data-dir", "/tmp/x/data", "--stats-file",
+    cmd = [sys.executable, "-m", "ui.app.cli", "demo", "--data-dir", "/tmp/x/data", "--stats-file",
            "/tmp/x/data/stats.jsonl", "--screenshot-dir", "/repo/bench/soak/screenshots"]
     shown = soak.display_command(cmd, {"/tmp/x/data": "<data-dir>", "/repo/bench/soak": "<out>"})
-    assert shown == ["python", "-m", "ui.cli", "demo", "--data-dir", "<data-dir>", "--stats-file",
+    assert shown == ["python", "-m", "ui.app.cli", "demo", "--data-dir", "<data-dir>", "--stats-file",
                      "<data-dir>/stats.jsonl", "--screenshot-dir", "<out>/screenshots"]
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from commandcenter import speech as sp
 from commandcenter.config import (
     DEFAULT_PRONUNCIATION_ID,
     Config,
@@ -25,7 +24,8 @@ from commandcenter.config import (
     load_config,
     load_defaults,
 )
-from commandcenter.speech import (
+from commandcenter.wall import speech as sp
+from commandcenter.wall.speech import (
     SpeechError,
     SpeechItem,
     SpeechWorker,
@@ -638,7 +638,7 @@ def test_a_repeated_failure_is_logged_once_then_recovery_once(
                 raise SpeechError("no audio output: no default device")
             return super().speak(text, lang, started)
 
-    caplog.set_level("DEBUG", logger="commandcenter.speech")
+    caplog.set_level("DEBUG", logger="commandcenter.wall.speech")
     engine, rec = NoDevice(), Recorder()
     with make_worker(cfg.speech, engine, rec) as worker:
         for i in range(3):

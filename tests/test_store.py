@@ -1,4 +1,4 @@
-"""Tests of commandcenter.store: idempotence, change sets, incremental figures
+"""Tests of commandcenter.core.store: idempotence, change sets, incremental figures
 checked against a brute-force recomputation, snapshots, retention."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commandcenter import protocol as p
-from commandcenter.model import (
+from commandcenter.core import protocol as p
+from commandcenter.core.model import (
     ACTIVE_STATUSES,
     INCIDENT_STATUSES,
     UNHANDLED_STATUSES,
@@ -32,7 +32,7 @@ from commandcenter.model import (
     Location,
     Unit,
 )
-from commandcenter.store import (
+from commandcenter.core.store import (
     ChangeSet,
     FunnelFigures,
     Kpis,
@@ -44,7 +44,7 @@ from commandcenter.store import (
     median,
     percentile,
 )
-from commandcenter.timeutil import WIB, FakeClock, local_day
+from commandcenter.core.timeutil import WIB, FakeClock, local_day
 from tests.factories import make_event, make_incident
 
 UTC = dt.UTC

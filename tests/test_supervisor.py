@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from commandcenter.supervisor import (
+from commandcenter.ops.supervisor import (
     BACKOFF_MAX_S,
     RestartPolicy,
     Supervisor,
@@ -78,7 +78,7 @@ def test_exit_descriptions() -> None:
 def test_restarts_after_exit_75_a_signal_and_a_crash_until_a_clean_exit(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "commandcenter.supervisor")
+    caplog.set_level(logging.INFO, "commandcenter.ops.supervisor")
     state = tmp_path / "state"
     sup = Supervisor(
         _command(state, "restart,kill,crash,exit0"),
@@ -122,7 +122,7 @@ def test_sigterm_reaches_the_wall_and_nothing_it_started_survives(tmp_path: Path
     session of its own included."""
     state = tmp_path / "state"
     code = (
-        "import sys; from commandcenter.supervisor import Supervisor; "
+        "import sys; from commandcenter.ops.supervisor import Supervisor; "
         f"sys.exit(Supervisor({_command(state, 'hang')!r}, min_restart_interval_s=0).run())"
     )
     sup = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
@@ -165,7 +165,7 @@ def test_wall_with_a_bad_config_fails_in_the_supervisor_without_starting_a_wall(
     bad = tmp_path / "bad.toml"
     bad.write_text("config_version = 1\n[watchdog]\nstall_limit_s = 0.1\n")
     out = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "wall", "--headless", "--config", str(bad), "--data-dir",
+        [sys.executable, "-m", "ui.app.cli", "wall", "--headless", "--config", str(bad), "--data-dir",
          str(tmp_path / "data")],
         cwd=ROOT,
         capture_output=True,
@@ -185,7 +185,7 @@ def test_a_killed_supervisor_takes_the_wall_with_it(tmp_path: Path) -> None:
     the wall still must not run on unsupervised."""
     state = tmp_path / "state"
     code = (
-        "import sys; from commandcenter.supervisor import Supervisor; "
+        "import sys; from commandcenter.ops.supervisor import Supervisor; "
         f"sys.exit(Supervisor({_command(state, 'hang')!r}, min_restart_interval_s=0).run())"
     )
     sup = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from commandcenter.feed import FeedSettings
-from commandcenter.runner import open_follower
-from commandcenter.timeutil import FakeClock, WarpClock, utcnow
+from commandcenter.cli.runner import open_follower
+from commandcenter.core.timeutil import FakeClock, WarpClock, utcnow
+from commandcenter.wall.feed import FeedSettings
 from tests.serverproc import WALL, ServerProcess, wait_client
 
 T0 = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.UTC)

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from commandcenter import tones
-from commandcenter.tones import PATTERNS, SAMPLE_RATE, TONE_NAMES, describe, tone_wav, write_tones
+from commandcenter.wall import tones
+from commandcenter.wall.tones import PATTERNS, SAMPLE_RATE, TONE_NAMES, describe, tone_wav, write_tones
 
 EXPECTED_DURATION_S = {"high": 0.90, "medium": 0.70, "low": 0.50, "escalation": 1.40}
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from commandcenter.config import WatchdogConfig
-from commandcenter.watchdog import EXIT_RESTART, REASON_FILE_ENV, Watchdog
+from commandcenter.ops.watchdog import EXIT_RESTART, REASON_FILE_ENV, Watchdog
 from tests.conftest import ROOT
 
 STATS_KEYS = {
@@ -183,7 +183,7 @@ def test_disabled_watchdog_measures_but_does_not_act(
 FROZEN_CHILD = """
 import logging, sys, threading
 from commandcenter.config import WatchdogConfig
-from commandcenter.watchdog import Watchdog
+from commandcenter.ops.watchdog import Watchdog
 logging.basicConfig(level=logging.INFO, stream=sys.stderr)
 wd = Watchdog(WatchdogConfig(stall_limit_s=2.0), on_restart=lambda r: None)
 wd.start()
@@ -217,7 +217,7 @@ def test_a_stall_is_logged_with_where_the_gui_thread_was(
     wd, beater = running(_config())
     _wait_for(lambda: beater.thread.ident is not None, 5, "the beater thread")
     wd.gui_thread_id = beater.thread.ident
-    caplog.set_level("WARNING", logger="commandcenter.watchdog")
+    caplog.set_level("WARNING", logger="commandcenter.ops.watchdog")
     beater.pause_s = 0.4
     _wait_for(lambda: wd.stalls_over_warn >= 1, 10, "the stall counted")
     warnings = [r.getMessage() for r in caplog.records if "stalled for" in r.getMessage()]
@@ -226,7 +226,7 @@ def test_a_stall_is_logged_with_where_the_gui_thread_was(
 
 
 def test_renderer_budget_learns_the_settled_size_then_recycles_past_it() -> None:
-    from commandcenter.watchdog import RendererBudget
+    from commandcenter.ops.watchdog import RendererBudget
 
     budget = RendererBudget(growth_pct=15.0, warmup_s=300.0, min_interval_s=1800.0)
     assert not budget.check(900.0, 0.0), "nothing before a page has loaded"
@@ -246,7 +246,7 @@ def test_renderer_budget_learns_the_settled_size_then_recycles_past_it() -> None
 
 
 def test_renderer_budget_zero_means_never() -> None:
-    from commandcenter.watchdog import RendererBudget
+    from commandcenter.ops.watchdog import RendererBudget
 
     budget = RendererBudget(growth_pct=0.0, warmup_s=0.0, min_interval_s=0.0)
     budget.loaded(0.0)

@@ -1,9 +1,9 @@
 /* Live layer of the OKI Siaga 112 wall map.
  *
  * The base page (Leaflet map, district labels, optional boundaries and tiles)
- * is made once by ui/map_page.py with folium. This file adds what changes:
+ * is made once by ui/views/map/page.py with folium. This file adds what changes:
  * incident markers (clustered), unit markers, counts per district, selection.
- * Python (ui/map_view.py) sends batched diffs through OkiMap.apply(); clicks go
+ * Python (ui/views/map/view.py) sends batched diffs through OkiMap.apply(); clicks go
  * back through the QWebChannel object "mapBridge".
  *
  * Text from the feed (descriptions come from the public) is only ever put into

@@ -7,11 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from commandcenter import protocol as p
 from commandcenter.config import Config, load_defaults
-from commandcenter.simulator import Simulator
-from commandcenter.store import Store
-from commandcenter.timeutil import FakeClock
+from commandcenter.core import protocol as p
+from commandcenter.core.store import Store
+from commandcenter.core.timeutil import FakeClock
+from commandcenter.refserver.simulator import Simulator
 
 T_START = dt.datetime(2026, 11, 27, 1, 0, tzinfo=dt.UTC)  # 08:00 WIB
 
@@ -47,7 +47,7 @@ def store(clock: FakeClock) -> Store:
 
 @pytest.fixture
 def bridge(qapp: object, config: Config, store: Store) -> Iterator[object]:
-    from ui.bridge import EngineBridge
+    from ui.support.bridge import EngineBridge
 
     b = EngineBridge(config, store)
     yield b

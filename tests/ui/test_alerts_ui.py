@@ -23,20 +23,20 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from commandcenter import protocol as p
+from commandcenter.cli.runner import open_follower
 from commandcenter.config import Config, load_defaults
-from commandcenter.feed import FeedClient, FeedSettings, FeedState
-from commandcenter.model import IncidentTimes, Location
-from commandcenter.runner import open_follower
-from commandcenter.speech import SpeechError, SpeechWorker
-from commandcenter.timeutil import WIB, utcnow
+from commandcenter.core import protocol as p
+from commandcenter.core.model import IncidentTimes, Location
+from commandcenter.core.timeutil import WIB, utcnow
+from commandcenter.wall.feed import FeedClient, FeedSettings, FeedState
+from commandcenter.wall.speech import SpeechError, SpeechWorker
 from tests.factories import make_incident
 from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export, wait_client
-from ui import theme
-from ui.alerts_view import AlertBanner, AlertController, SoundOutput, install_banner, install_marks
-from ui.bridge import EngineBridge
-from ui.console_view import ConsoleView
-from ui.header import ScreenHeader
+from ui.alerts.controller import AlertBanner, AlertController, SoundOutput, install_banner, install_marks
+from ui.support import theme
+from ui.support.bridge import EngineBridge
+from ui.views.console import ConsoleView
+from ui.views.header import ScreenHeader
 
 QT_MULTIMEDIA_WITHOUT_SOUND = (
     r"^Couldn't (load|resolve) (pipewire-0\.3|va-x11|va-drm|va|va\(in plugin\)) (library|symbols)$",
@@ -500,7 +500,7 @@ def test_f2_and_acknowledge_incident_send_acknowledgements(
 
 
 def test_operator_is_chosen_from_the_configured_list(qapp: Any, qtbot: Any) -> None:
-    from ui.alerts_view import OperatorDialog, ask_operator
+    from ui.alerts.controller import OperatorDialog, ask_operator
 
     config = load_defaults()
     chosen: list[str] = []
@@ -520,8 +520,8 @@ def test_operator_is_chosen_from_the_configured_list(qapp: Any, qtbot: Any) -> N
 def test_double_click_on_a_queue_row_acknowledges_that_incident(
     qapp: Any, qtbot: Any, bridge: Any, clock: Any
 ) -> None:
-    from ui.app import connect_queue_acknowledge
-    from ui.operations_view import OperationsView
+    from ui.app.wall import connect_queue_acknowledge
+    from ui.views.operations import OperationsView
 
     controller = AlertController(bridge, None, operator="Rina", console="meja-2", clock=clock)
     feed = _RecordingFeed()
@@ -573,7 +573,7 @@ def test_unshelve_unmute_and_expiry_are_audited_with_the_operator(
     import subprocess
     import sys
 
-    from commandcenter.alerts import SYSTEM_OPERATOR
+    from commandcenter.wall.alerts import SYSTEM_OPERATOR
     from tests.conftest import ROOT
 
     config = load_defaults()

@@ -17,14 +17,14 @@ from PySide6.QtGui import QColor, QImage
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QWidget
 
-from commandcenter.burnin import shift_path
 from commandcenter.config import Config
-from commandcenter.timeutil import WIB, FakeClock
-from ui import theme
-from ui.alerts_view import AlertController, decorate_window
-from ui.app import ScreenInfo, WallWindow, WindowPlan
-from ui.bridge import EngineBridge
-from ui.burnin import BurnInGuard, install_burn_in
+from commandcenter.core.timeutil import WIB, FakeClock
+from commandcenter.wall.burnin import shift_path
+from ui.alerts.controller import AlertController, decorate_window
+from ui.app.burnin import BurnInGuard, install_burn_in
+from ui.app.wall import ScreenInfo, WallWindow, WindowPlan
+from ui.support import theme
+from ui.support.bridge import EngineBridge
 
 pytestmark = [pytest.mark.qt]
 
@@ -45,7 +45,7 @@ class Wall:
         screen = qapp.primaryScreen()
         g = screen.geometry()
         # One interactive map screen: header, stale banner, the Konfirmasi
-        # banner under the header (ui.alerts_view.decorate_window), the map.
+        # banner under the header (ui.alerts.controller.decorate_window), the map.
         plan = WindowPlan(ScreenInfo(screen.name(), 0, g.width(), g.height()), [("map", True, None, None)])
         self.window = WallWindow(plan, screen, bridge, config)
         self.alerts = AlertController(bridge, None, operator="Sari", console="meja-1")

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from commandcenter import protocol as p
-from commandcenter.model import AgencyTask, IncidentTimes, Location, Reporter
+from commandcenter.core import protocol as p
+from commandcenter.core.model import AgencyTask, IncidentTimes, Location, Reporter
 from tests.factories import incident_event, make_event
-from ui import theme
-from ui.console_view import (
+from ui.support import theme
+from ui.support.i18n import STRINGS, t
+from ui.views.console import (
     EXTRA_STRINGS,
     ConsoleView,
     IncidentDetailWidget,
@@ -18,7 +19,6 @@ from ui.console_view import (
     format_km,
     haversine_km,
 )
-from ui.i18n import STRINGS, t
 
 pytestmark = pytest.mark.qt
 

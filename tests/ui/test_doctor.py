@@ -17,7 +17,7 @@ import pytest
 from commandcenter.config import load_defaults
 from tests.conftest import ROOT
 from tests.serverproc import WALL, ServerProcess
-from ui.app import DEMO_SCREENS
+from ui.app.wall import DEMO_SCREENS
 
 pytestmark = [pytest.mark.qt]
 
@@ -34,7 +34,7 @@ def run_doctor(tmp_path: Path, *args: str, config: str = "") -> tuple[int, dict[
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'config_version = 1\n[logging]\ndir = "{tmp_path / "logs"}"\n' + config)
     out = subprocess.run(
-        [sys.executable, "-m", "ui.cli", "doctor", "--screens", str(tmp_path / "screens.json"),
+        [sys.executable, "-m", "ui.app.cli", "doctor", "--screens", str(tmp_path / "screens.json"),
          "--config", str(cfg), "--data-dir", str(tmp_path / "data"), "--json", *args],
         cwd=ROOT, env=dict(os.environ, COMMANDCENTER_CONFIG=""), capture_output=True, text=True,
         timeout=120, check=False,
@@ -84,7 +84,7 @@ def test_a_configured_screen_that_is_missing_is_a_warning(server: ServerProcess,
 def test_audio_check_tells_the_truth(qapp: Any) -> None:
     from PySide6.QtMultimedia import QMediaDevices
 
-    from ui.doctor import check_audio
+    from ui.app.doctor import check_audio
 
     check = check_audio("id")
     outputs = QMediaDevices.audioOutputs()
@@ -100,7 +100,7 @@ def test_audio_check_tells_the_truth(qapp: Any) -> None:
 
 
 def test_screens_in_this_process_follow_the_wall_plan(qapp: Any) -> None:
-    from ui.doctor import check_screens
+    from ui.app.doctor import check_screens
 
     check = check_screens(qapp, load_defaults(), "en")
     # The test platform has one screen: every view joins it, as the wall does.
@@ -112,7 +112,7 @@ def test_screens_in_this_process_follow_the_wall_plan(qapp: Any) -> None:
 def test_qt_texts_exist_in_both_languages() -> None:
     import string
 
-    from ui.doctor import EXTRA_TEXT
+    from ui.app.doctor import EXTRA_TEXT
 
     def fields(text: str) -> list[str]:
         return sorted(f for _, f, _, _ in string.Formatter().parse(text) if f)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from PySide6.QtWidgets import QLabel, QWidget
 
-from ui import theme
-from ui.header import ScreenHeader
+from ui.support import theme
+from ui.views.header import ScreenHeader
 
 
 def _mark(text: str, metrics: theme.ScreenMetrics) -> QLabel:

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from commandcenter import protocol as p
-from commandcenter.model import Acknowledgement, IncidentTimes
-from commandcenter.store import Store
-from commandcenter.timeutil import FakeClock
+from commandcenter.core import protocol as p
+from commandcenter.core.model import Acknowledgement, IncidentTimes
+from commandcenter.core.store import Store
+from commandcenter.core.timeutil import FakeClock
 from tests.factories import T0, incident_event, make_event
-from ui import i18n, theme
-from ui.i18n import format_minutes, t
-from ui.leader_view import (
+from ui.support import i18n, theme
+from ui.support.i18n import format_minutes, t
+from ui.views.leader import (
     EXTRA_STRINGS,
     FUNNEL_KEYS,
     HIST_BIN_MIN,
@@ -199,7 +199,7 @@ def test_screenshot_at_1920x1080(qtbot, view, tmp_path):
 
 
 def _fire(store: Store, seq: int, incident_id: str, desa: str) -> p.Event:
-    from commandcenter.model import Location
+    from commandcenter.core.model import Location
 
     now = store.clock()
     return incident_event(
@@ -210,8 +210,8 @@ def _fire(store: Store, seq: int, incident_id: str, desa: str) -> p.Event:
 
 
 def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
-    from ui.alerts_view import AlertController
-    from ui.bridge import EngineBridge
+    from ui.alerts.controller import AlertController
+    from ui.support.bridge import EngineBridge
 
     clock = FakeClock(T0)
     store = Store(clock=clock)

@@ -21,14 +21,15 @@ import msgspec
 import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
 
-from commandcenter import protocol as p
 from commandcenter.config import Config
-from commandcenter.model import ACTIVE_STATUSES, Incident, Location
-from commandcenter.store import ChangeSet, Store
+from commandcenter.core import protocol as p
+from commandcenter.core.model import ACTIVE_STATUSES, Incident, Location
+from commandcenter.core.store import ChangeSet, Store
 from tests.conftest import SHARED_DATA
-from ui import map_page, theme
-from ui.bridge import EngineBridge
-from ui.map_view import MapView
+from ui.support import theme
+from ui.support.bridge import EngineBridge
+from ui.views.map import page as map_page
+from ui.views.map.view import MapView
 
 BOUNDARY_FILE = SHARED_DATA / "oki-kecamatan.geojson"
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -453,7 +454,7 @@ def test_v8_collects_garbage_from_the_start(monkeypatch: pytest.MonkeyPatch) -> 
     """Without a first limit V8 would leave its first full collection until the
     heap reached gigabytes (see map_view.V8_INITIAL_OLD_SPACE_MB); flags given
     for V8 by whoever starts the wall are kept."""
-    from ui import map_view
+    from ui.views.map import view as map_view
 
     wanted = f"--js-flags=--initial-old-space-size={map_view.V8_INITIAL_OLD_SPACE_MB}"
     monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-component-update")

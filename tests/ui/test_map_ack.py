@@ -22,16 +22,16 @@ import pytest
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QEvent
 
-from commandcenter import protocol as p
 from commandcenter.config import load_defaults
-from commandcenter.model import IncidentTimes, Location
-from commandcenter.timeutil import WIB, utcnow
+from commandcenter.core import protocol as p
+from commandcenter.core.model import IncidentTimes, Location
+from commandcenter.core.timeutil import WIB, utcnow
 from tests.factories import make_incident
 from tests.serverproc import WALL, ServerProcess, admin_inject, export
 from tests.ui.test_alerts_ui import QT_MULTIMEDIA_WITHOUT_SOUND, Wall, _run, _settled, make_wall, until
-from ui import theme
-from ui.alerts_view import attach_map, connect_map_acknowledge, incident_alert_states
-from ui.map_view import MapView
+from ui.alerts.controller import attach_map, connect_map_acknowledge, incident_alert_states
+from ui.support import theme
+from ui.views.map.view import MapView
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 #: The acknowledge button's fill in resources/map/map.css (the banner's too).
@@ -232,7 +232,7 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
 def test_alert_states_per_incident(qtbot: Any, bridge: Any, clock: Any) -> None:
     """ "alert" while one is to be pressed, "sending" once all are on their
     way."""
-    from ui.alerts_view import AlertController
+    from ui.alerts.controller import AlertController
 
     controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
     try:

@@ -12,9 +12,9 @@ import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QImage
 
-from commandcenter import protocol as p
 from commandcenter.config import Config
-from commandcenter.model import (
+from commandcenter.core import protocol as p
+from commandcenter.core.model import (
     ACTIVE_STATUSES,
     PRIORITY_RANK,
     Acknowledgement,
@@ -25,13 +25,13 @@ from commandcenter.model import (
     Location,
     Unit,
 )
-from commandcenter.store import ChangeSet, Store
-from commandcenter.timeutil import FakeClock
+from commandcenter.core.store import ChangeSet, Store
+from commandcenter.core.timeutil import FakeClock
 from tests.factories import make_incident
 from tests.ui.conftest import T_START
-from ui import theme
-from ui.agency_board import AgencyBoardWidget
-from ui.queue_model import (
+from ui.support import theme
+from ui.views.agencies import AgencyBoardWidget
+from ui.views.queue import (
     COL_ACK,
     COL_AGE,
     COL_PRIORITY,
@@ -476,7 +476,7 @@ def known_store() -> Store:
 
 
 def test_agency_board_shows_the_figures_of_a_known_store(qtbot: Any, config: Config) -> None:
-    from ui.bridge import EngineBridge
+    from ui.support.bridge import EngineBridge
 
     store = known_store()
     bridge = EngineBridge(config, store)
@@ -517,7 +517,7 @@ def test_agency_board_shows_the_figures_of_a_known_store(qtbot: Any, config: Con
 
 
 def test_compact_tiles_pair_numbers_with_shapes_and_a_legend(qtbot: Any, config: Config) -> None:
-    from ui.bridge import EngineBridge
+    from ui.support.bridge import EngineBridge
 
     bridge = EngineBridge(config, known_store())
     board = AgencyBoardWidget(bridge, theme.metrics_for(1920, 1080, 55, 6.0), compact=True)
@@ -535,7 +535,7 @@ def test_compact_tiles_pair_numbers_with_shapes_and_a_legend(qtbot: Any, config:
 
 @pytest.mark.qt_log_ignore("propagateSizeHints")  # the offscreen platform's note on show()
 def test_operations_view_at_1920x1080(qtbot: Any, bridge: Any, tmp_path: Any) -> None:
-    from ui.operations_view import OperationsView
+    from ui.views.operations import OperationsView
 
     view = OperationsView(bridge, theme.metrics_for(1920, 1080, 55, 6.0))
     qtbot.addWidget(view)
@@ -565,7 +565,7 @@ def test_operations_view_at_1920x1080(qtbot: Any, bridge: Any, tmp_path: Any) ->
 
 
 def test_selection_follows_the_bridge_both_ways(qtbot: Any, bridge: Any, store: Store) -> None:
-    from ui.operations_view import OperationsView
+    from ui.views.operations import OperationsView
 
     view = OperationsView(bridge, theme.metrics_for(1920, 1080, 24, 0.7), interactive=True)
     qtbot.addWidget(view)

@@ -9,7 +9,7 @@ import string
 import pytest
 
 import ui
-from ui import i18n, theme
+from ui.support import i18n, theme
 
 
 @pytest.mark.parametrize(("fg", "bg"), theme.TEXT_PAIRS)

@@ -19,12 +19,12 @@ from typing import Any
 import pytest
 from PySide6.QtGui import QImage
 
+from commandcenter.cli.runner import open_follower
 from commandcenter.config import load_defaults
-from commandcenter.feed import FeedSettings, FeedState
-from commandcenter.runner import open_follower
+from commandcenter.wall.feed import FeedSettings, FeedState
 from tests.conftest import ROOT
 from tests.serverproc import CONSOLE, ServerProcess
-from ui.app import ScreenInfo, offscreen_layout, plan_windows
+from ui.app.wall import ScreenInfo, offscreen_layout, plan_windows
 
 pytestmark = [pytest.mark.qt, pytest.mark.slow]
 
@@ -99,7 +99,7 @@ def test_three_named_screens_each_get_a_fullscreen_window(tmp_path: Path) -> Non
             [
                 sys.executable,
                 "-m",
-                "ui.cli",
+                "ui.app.cli",
                 "wall",
                 "--config",
                 str(tmp_path / "config.toml"),
@@ -146,8 +146,8 @@ def test_three_named_screens_each_get_a_fullscreen_window(tmp_path: Path) -> Non
 
 
 async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
-    from ui.app import WallController
-    from ui.bridge import EngineBridge
+    from ui.app.wall import WallController
+    from ui.support.bridge import EngineBridge
 
     config = load_defaults()
     server = ServerProcess(

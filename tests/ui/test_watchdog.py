@@ -24,10 +24,10 @@ from typing import Any
 import psutil
 import pytest
 
-from commandcenter.watchdog import EXIT_RESTART
+from commandcenter.ops.watchdog import EXIT_RESTART
 from tests.conftest import ROOT
 from tests.serverproc import CONSOLE, ServerProcess
-from ui.watchdog import TEST_FREEZE_ENV
+from ui.app.watchdog import TEST_FREEZE_ENV
 
 pytestmark = [pytest.mark.slow]
 
@@ -96,7 +96,7 @@ def _wall_command(tmp_path: Path, url: str, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "ui.cli",
+        "ui.app.cli",
         "wall",
         "--headless",
         "--config",

@@ -8,8 +8,8 @@ import threading
 
 
 def main() -> int:
-    from ui import app as wall_app
-    from ui.cli import main as cli_main
+    from ui.app import wall as wall_app
+    from ui.app.cli import main as cli_main
 
     def broken_build(self: object) -> None:
         raise RuntimeError("map view cannot be built")

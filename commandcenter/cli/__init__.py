@@ -1,0 +1,184 @@
+"""The ``commandcenter`` command line.
+
+Each subcommand imports what it needs lazily, so ``commandcenter schema`` or
+``journal stats`` start fast and never load Qt. The Qt-based commands (``wall``,
+``demo``) live in the ui package and are imported only when asked for.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from commandcenter import __version__
+
+log = logging.getLogger(__name__)
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    from commandcenter.core.protocol import json_schema_text
+
+    sys.stdout.write(json_schema_text() + "\n")
+    return 0
+
+
+def _cmd_config_check(args: argparse.Namespace) -> int:
+    from commandcenter.config import config_check_main
+
+    return config_check_main(args.file)
+
+
+def _cmd_config_show(args: argparse.Namespace) -> int:
+    import msgspec
+
+    from commandcenter.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        return 1
+    data = msgspec.to_builtins(cfg)
+    # Tokens are secrets: show that one is set, never its value.
+    if data.get("server", {}).get("token"):
+        data["server"]["token"] = "***"
+    for grant in data.get("serve", {}).get("tokens", []):
+        grant["token"] = "***"
+    sys.stdout.write(msgspec.json.format(msgspec.json.encode(data), indent=2).decode() + "\n")
+    return 0
+
+
+def _cmd_journal_stats(args: argparse.Namespace) -> int:
+    from commandcenter.storage.journal import journal_stats_main
+
+    return journal_stats_main(args.db)
+
+
+def _cmd_journal_export(args: argparse.Namespace) -> int:
+    from commandcenter.storage.journal import journal_export_main
+
+    return journal_export_main(args.db)
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from commandcenter.storage.audit import audit_main
+
+    return audit_main(args.db, args.since)
+
+
+def _cmd_say(args: argparse.Namespace) -> int:
+    from commandcenter.wall.speech import say_main
+
+    return say_main(args.lang, args.out, args.text)
+
+
+def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
+    """A handler that imports ``module`` only when the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        import importlib
+
+        handler: Callable[[argparse.Namespace], int] = getattr(importlib.import_module(module), func)
+        return handler(args)
+
+    return run
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="commandcenter",
+        description="OKI Siaga 112 command-center wall display and reference dispatch server.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("schema", help="print the JSON Schema of wire protocol v1")
+    p.set_defaults(func=_cmd_schema)
+
+    p = sub.add_parser("config", help="check or show configuration")
+    csub = p.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    pc = csub.add_parser("check", help="validate a configuration file")
+    pc.add_argument("file", help="TOML file to validate (merged over the shipped defaults)")
+    pc.set_defaults(func=_cmd_config_check)
+    ps = csub.add_parser("show", help="print the effective configuration as JSON")
+    ps.add_argument("--config", default=None, help="user configuration file")
+    ps.set_defaults(func=_cmd_config_show)
+
+    p = sub.add_parser("journal", help="inspect a journal database")
+    jsub = p.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
+    pj = jsub.add_parser("stats", help="size, counts, positions and health of a journal")
+    pj.add_argument("--db", required=True, help="journal file (SQLite)")
+    pj.set_defaults(func=_cmd_journal_stats)
+    pe = jsub.add_parser("export", help="every event as JSON Lines, in order, with epoch and seq")
+    pe.add_argument("--db", required=True, help="journal file (SQLite)")
+    pe.set_defaults(func=_cmd_journal_export)
+
+    from commandcenter.cli import runner
+
+    p = sub.add_parser("serve", help="run the reference dispatch server (with the OKI simulator)")
+    runner.add_serve_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.cli.runner", "serve_main"))
+
+    p = sub.add_parser("follow", help="follow a server into a journal (headless recording node)")
+    runner.add_follow_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.cli.runner", "follow_main"))
+
+    p = sub.add_parser("inject", help="push scripted events (drills, tests); needs the admin role")
+    runner.add_inject_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.cli.runner", "inject_main"))
+
+    p = sub.add_parser("audit", help="the audit log (acknowledged, shelved, muted ...) as CSV")
+    p.add_argument("--db", required=True, help="journal file (SQLite)")
+    p.add_argument("--since", required=True, help="ISO time, e.g. 2026-11-27T08:00 (WIB when no offset)")
+    p.set_defaults(func=_cmd_audit)
+
+    p = sub.add_parser("say", help="write what the wall would say to a WAV file")
+    p.add_argument("--lang", default="id", choices=["id", "en"])
+    p.add_argument("--out", required=True, help="WAV file to write")
+    p.add_argument("text", help="the announcement text")
+    p.set_defaults(func=_cmd_say)
+
+    from commandcenter.ops.doctor import add_doctor_arguments
+
+    p = sub.add_parser(
+        "doctor",
+        help="check this wall PC: screens, audio, speech voice, server and token, journal, disk "
+        "(`python -m commandcenter.cli doctor` is Qt-free and skips screens and audio)",
+    )
+    add_doctor_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.ops.doctor", "doctor_main"))
+
+    p = sub.add_parser("demo-terminal", help="the simulator into a journal, summarised in the terminal")
+    p.add_argument("--run-for", type=float, default=None, help="stop after SECONDS (default: until Ctrl-C)")
+    p.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    p.add_argument("--rate", type=float, default=6.0, help="incidents a minute in normal times")
+    p.add_argument("--seed", type=int, default=112)
+    p.add_argument("--scenario", default="mixed", choices=["normal", "flood", "karhutla", "mixed"])
+    p.add_argument("--data-dir", default=None, help="where the journal goes (default: a temp dir)")
+    p.set_defaults(func=_lazy("commandcenter.cli.demo_terminal", "demo_main"))
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    parser = parser or build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `commandcenter journal export | head` closes the pipe early; that's fine.
+        return 0
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,345 @@
+"""Headless entry points: `serve`, `follow` and `inject`.
+
+These run plain asyncio (no Qt): the reference server, a recording node that
+follows a server into a journal, and the drill/test injector.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import logging
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from commandcenter.core import protocol as p
+from commandcenter.ops.runtime import freeze_heap, tune_gc
+
+log = logging.getLogger(__name__)
+
+
+def _install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+async def _wait_for(stop: asyncio.Event, run_for: float | None) -> None:
+    if run_for is None:
+        await stop.wait()
+        return
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), run_for)
+
+
+# --- serve ---------------------------------------------------------------------------
+
+
+def _load_config(path: str | None) -> Any:
+    from commandcenter.config import ConfigError, load_config
+
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        sys.stderr.write(f"config error: {exc}\n")
+        raise SystemExit(2) from None
+
+
+def server_settings_from(args: argparse.Namespace) -> Any:
+    from commandcenter.refserver.server import ServerSettings, TokenGrant
+
+    cfg = _load_config(getattr(args, "config", None))
+    serve = cfg.serve
+    return ServerSettings(
+        host=args.host or serve.host,
+        port=serve.port if args.port is None else args.port,
+        db_path=args.db,
+        tokens=[TokenGrant(t.token, t.role, t.name) for t in serve.tokens],
+        heartbeat_interval_s=args.heartbeat or serve.heartbeat_interval_s,
+        max_frame_bytes=serve.max_frame_bytes,
+        send_queue_limit=args.queue_limit or serve.send_queue_limit,
+        client_rate_per_s=serve.client_rate_per_s,
+        client_burst=serve.client_burst,
+        history_limit_events=serve.history_limit_events,
+        tls_cert=args.tls_cert or serve.tls_cert,
+        tls_key=args.tls_key or serve.tls_key,
+        scenario=None if args.scenario == "none" else args.scenario,
+        rate_per_min=args.rate,
+        speed=args.speed,
+        sim_origin=_parse_origin(getattr(args, "sim_origin", None)),
+        seed=args.seed,
+    )
+
+
+def _parse_origin(text: str | None) -> dt.datetime | None:
+    """--sim-origin: an aware ISO time (the demo wall passes its own)."""
+    if not text:
+        return None
+    try:
+        origin = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise SystemExit(f"--sim-origin: not an ISO time: {text!r}") from exc
+    if origin.tzinfo is None:
+        raise SystemExit(f"--sim-origin: needs a UTC offset: {text!r}")
+    return origin
+
+
+def serve_main(args: argparse.Namespace) -> int:
+    tune_gc()
+    return asyncio.run(_serve(args))
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from commandcenter.refserver.server import DispatchServer
+
+    settings = server_settings_from(args)
+    server = DispatchServer(settings)
+    await server.start()
+    # One machine-readable line so scripts and tests learn the port (with --port 0).
+    sys.stdout.write(f"LISTENING {server.url} epoch={server.epoch} head={server.head_seq}\n")
+    sys.stdout.flush()
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+    try:
+        await _wait_for(stop, args.run_for)
+    finally:
+        await server.close()
+    return 0
+
+
+def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
+    p_.add_argument("--config", default=None, help="configuration file (tokens, TLS, limits)")
+    p_.add_argument("--db", required=True, help="the server's own event log (SQLite)")
+    p_.add_argument("--host", default=None, help="address to listen on (default from config: 127.0.0.1)")
+    p_.add_argument("--port", type=int, default=None, help="port (default 8112; 0 picks a free one)")
+    p_.add_argument("--scenario", default="none", choices=["none", "normal", "flood", "karhutla", "mixed"])
+    p_.add_argument("--rate", type=float, default=6.0, help="new incidents a minute in normal times")
+    p_.add_argument("--speed", type=float, default=1.0, help="simulated time runs X times faster")
+    p_.add_argument("--seed", type=int, default=112, help="same seed, same events")
+    p_.add_argument(
+        "--sim-origin",
+        default=None,
+        help="ISO time from which simulated time runs --speed times faster (default: start-up)",
+    )
+    p_.add_argument("--heartbeat", type=float, default=None, help="heartbeat interval in seconds")
+    p_.add_argument("--queue-limit", type=int, default=None, help="per-client send queue (frames)")
+    p_.add_argument("--tls-cert", default="", help="certificate (PEM) for wss://")
+    p_.add_argument("--tls-key", default="", help="private key (PEM) for wss://")
+    p_.add_argument("--run-for", type=float, default=None, help="stop after SECONDS")
+
+
+# --- follow --------------------------------------------------------------------------
+
+
+def follow_main(args: argparse.Namespace) -> int:
+    tune_gc()
+    return asyncio.run(_follow(args))
+
+
+async def open_follower(db: str, settings: Any, journal_config: Any = None, clock: Any = None) -> Any:
+    """Open a journal, rebuild the store from it, and make a feed client.
+    ``journal_config`` (config.journal) sets retention by age and size;
+    ``clock`` is the store's "now" (a WarpClock in the demo)."""
+    from commandcenter.core.store import Store, decode_state
+    from commandcenter.storage.journal import Journal
+    from commandcenter.wall.feed import FeedClient
+
+    if journal_config is not None:
+        journal = await Journal.open(
+            db,
+            retention_days=journal_config.retention_days,
+            max_mb=journal_config.max_mb,
+            audit_retention_days=journal_config.audit_retention_days,
+        )
+    else:
+        journal = await Journal.open(db)
+    store = Store(clock=clock) if clock is not None else Store()
+
+    def load(data: bytes) -> None:
+        store.load_state(decode_state(data))
+
+    def apply(events: list[p.Event]) -> None:
+        store.apply_many(events)
+
+    await journal.restore(load, apply)
+    freeze_heap()
+    client = FeedClient(settings, journal, store)
+    # Data restored from the journal is as old as its newest timestamp: the
+    # wall shows that age (and the stale banner) until the feed is live.
+    newest = max((i.updated_at or i.times.received for i in store.incidents.values()), default=None)
+    if newest is not None:
+        import time
+
+        age = max(0.0, (store.clock() - newest).total_seconds())
+        # A simulated clock runs faster than the monotonic one the feed uses.
+        age /= getattr(store.clock, "speed", 1.0)
+        client.status.last_event_at = time.monotonic() - age
+    return client
+
+
+async def _follow(args: argparse.Namespace) -> int:
+    from commandcenter.wall.feed import FatalFeedError, FeedSettings, FeedState
+
+    cfg = _load_config(getattr(args, "config", None))
+    settings = FeedSettings(
+        url=args.server or cfg.server.url,
+        token=args.token or cfg.server.token,
+        client_id=args.client_id or cfg.server.client_id or f"follow-{uuid.uuid4().hex[:8]}",
+        heartbeat_timeout_s=args.heartbeat_timeout or cfg.server.heartbeat_timeout_s,
+        reconnect_min_s=cfg.server.reconnect_min_s,
+        reconnect_max_s=cfg.server.reconnect_max_s,
+        stable_after_s=cfg.server.stable_after_s,
+        snapshot_every_events=cfg.journal.snapshot_every_events,
+        snapshot_interval_s=cfg.journal.snapshot_interval_s,
+    )
+    client = await open_follower(args.db, settings, cfg.journal)
+    stop = asyncio.Event()
+    _install_stop_signals(stop)
+
+    def on_status(status: Any) -> None:
+        sys.stdout.write(f"STATE {status.state.value} epoch={client.store.epoch} seq={client.store.seq}\n")
+        sys.stdout.flush()
+        if args.exit_when_live and status.state is FeedState.LIVE:
+            stop.set()
+
+    client.status_listeners.append(on_status)
+    task = client.start()
+    task.add_done_callback(lambda t: stop.set())
+    code = 0
+    try:
+        await _wait_for(stop, args.run_for)
+        if task.done() and not task.cancelled():
+            exc = task.exception()
+            if isinstance(exc, FatalFeedError):
+                sys.stderr.write(f"follow: {exc}\n")
+                code = 3
+    finally:
+        await client.stop()
+        await client.write_snapshot()
+        c = client.counters
+        sys.stdout.write(
+            f"DONE epoch={client.store.epoch} seq={client.store.seq} applied={c.events_applied} "
+            f"duplicates={c.duplicates} gaps={c.gaps} bad_frames={c.bad_frames} snapshots={c.snapshots} "
+            f"reconnects={c.reconnects}\n"
+        )
+        sys.stdout.flush()
+        await client.journal.close()
+    return code
+
+
+def add_follow_arguments(p_: argparse.ArgumentParser) -> None:
+    p_.add_argument("--config", default=None)
+    p_.add_argument("--server", default=None, help="ws:// or wss:// URL (default from config)")
+    p_.add_argument("--token", default=None, help="access token (default from config)")
+    p_.add_argument("--db", required=True, help="journal file to write")
+    p_.add_argument("--client-id", default=None)
+    p_.add_argument("--heartbeat-timeout", type=float, default=None)
+    p_.add_argument("--run-for", type=float, default=None, help="stop after SECONDS")
+    p_.add_argument("--exit-when-live", action="store_true", help="stop once caught up with the server")
+
+
+# --- inject --------------------------------------------------------------------------
+
+_bodies_decoder = msgspec.json.Decoder(list[p.EventBody])
+
+
+def load_inject_file(path: str) -> list[p.EventBody]:
+    """A JSON list of event bodies, or {"bodies": [...]}. Raises ValueError."""
+    raw = Path(path).read_bytes()
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+    if isinstance(doc, dict) and "bodies" in doc:
+        doc = doc["bodies"]
+    try:
+        return _bodies_decoder.decode(json.dumps(doc))
+    except (msgspec.ValidationError, ValueError, TypeError) as exc:
+        raise ValueError(f"{path}: {exc}") from None
+
+
+def chunk_bodies(
+    bodies: list[p.EventBody], max_bytes: int = p.MAX_FRAME_BYTES // 2, max_items: int = 1000
+) -> list[list[p.EventBody]]:
+    """Split bodies into inject frames that stay well under the frame limit."""
+    chunks: list[list[p.EventBody]] = []
+    current: list[p.EventBody] = []
+    size = 0
+    for body in bodies:
+        n = len(p.encode(body)) + 1
+        if current and (size + n > max_bytes or len(current) >= max_items):
+            chunks.append(current)
+            current, size = [], 0
+        current.append(body)
+        size += n
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def inject_main(args: argparse.Namespace) -> int:
+    try:
+        bodies = load_inject_file(args.file)
+    except (OSError, ValueError) as exc:
+        sys.stderr.write(f"inject: {exc}\n")
+        return 2
+    return asyncio.run(_inject(args.server, args.token, bodies, args.timeout))
+
+
+async def _inject(url: str, token: str, bodies: list[p.EventBody], timeout: float) -> int:
+    import websockets
+
+    deadline = time.monotonic() + timeout
+    async with websockets.connect(
+        url, proxy=None, compression=None, max_size=p.MAX_FRAME_BYTES, open_timeout=timeout
+    ) as ws:
+        await ws.send(
+            p.encode(
+                p.Hello(token=token, client_id=f"inject-{uuid.uuid4().hex[:8]}", last_epoch="", last_seq=0)
+            ).decode()
+        )
+        applied = 0
+        # One chunk at a time, reading what the server sends in between: this
+        # connection also receives the broadcast and must not fall behind.
+        for chunk in chunk_bodies(bodies):
+            cid = uuid.uuid4().hex
+            await ws.send(p.encode(p.Inject(command_id=cid, bodies=chunk)).decode())
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    sys.stderr.write("inject: timed out waiting for the server\n")
+                    return 1
+                raw = await asyncio.wait_for(ws.recv(), remaining)
+                try:
+                    frame = p.decode_server_frame(raw)
+                except p.ProtocolError:
+                    continue
+                if isinstance(frame, p.Error) and frame.fatal:
+                    sys.stderr.write(f"inject: server refused: {frame.code}: {frame.reason}\n")
+                    return 3
+                if isinstance(frame, p.CommandResult) and frame.command_id == cid:
+                    if frame.status == "rejected":
+                        sys.stderr.write(f"inject: rejected: {frame.reason}\n")
+                        return 3
+                    applied += len(chunk)
+                    sys.stdout.write(f"applied {len(chunk)} events up to seq {frame.seq}\n")
+                    break
+        sys.stdout.write(f"OK {applied} events injected\n")
+        return 0
+
+
+def add_inject_arguments(p_: argparse.ArgumentParser) -> None:
+    p_.add_argument("--server", required=True, help="ws:// or wss:// URL")
+    p_.add_argument("--token", required=True, help="a token with the admin role")
+    p_.add_argument("--timeout", type=float, default=30.0)
+    p_.add_argument("file", help="JSON file: a list of event bodies (see docs/protocol.md)")

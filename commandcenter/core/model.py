@@ -1,0 +1,320 @@
+"""Domain model of the OKI Siaga 112 command center.
+
+Every type here is a frozen msgspec Struct: the same classes are the wire format
+(see :mod:`commandcenter.core.protocol`), the journal's storage format and what the
+store hands to views. Decoding validates them strictly (types, ranges, patterns,
+cross-field rules in ``__post_init__``), so a value that reaches the store is
+known to be well-formed.
+
+Codes on the wire are English identifiers (``high``, ``in_handling``); the UI
+translates them (``Prioritas Tinggi``, ``Dalam Penanganan``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+# --- constrained scalar types -------------------------------------------------
+
+#: Stable identifiers: letters, digits and ``_ . : -``; no spaces, no markup.
+Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$", description="Stable identifier")]
+#: Short lowercase code used for categories, unit kinds, hazards.
+Code = Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,32}$")]
+#: Agency short code as configured (e.g. ``BPBD``, ``DAMKAR``).
+AgencyCode = Annotated[str, Meta(pattern=r"^[A-Z0-9_]{1,16}$")]
+#: Timezone-aware timestamp (RFC 3339 on the wire). Naive times are refused
+#: because the wall compares times from several systems.
+Timestamp = Annotated[dt.datetime, Meta(tz=True)]
+Latitude = Annotated[float, Meta(ge=-90.0, le=90.0)]
+Longitude = Annotated[float, Meta(ge=-180.0, le=180.0)]
+ShortText = Annotated[str, Meta(max_length=200)]
+LongText = Annotated[str, Meta(max_length=4000)]
+Count = Annotated[int, Meta(ge=0, le=10_000_000)]
+Version = Annotated[int, Meta(ge=1)]
+#: A reporter's phone number with the middle digits masked, e.g. ``0812****789``.
+#: The wall never receives a full number: a value without a mask is refused.
+MaskedPhone = Annotated[
+    str,
+    Meta(
+        pattern=r"^(|\+?[0-9]{0,6}[*xX]{3,12}[0-9]{0,4})$",
+        description="Phone number with at least three masked digits, or empty",
+    ),
+]
+
+Priority = Literal["high", "medium", "low"]
+PRIORITIES: tuple[Priority, ...] = ("high", "medium", "low")
+PRIORITY_RANK: dict[str, int] = {"high": 0, "medium": 1, "low": 2}
+
+IncidentStatus = Literal["received", "verified", "forwarded", "in_handling", "closed", "cancelled"]
+INCIDENT_STATUSES: tuple[IncidentStatus, ...] = (
+    "received",
+    "verified",
+    "forwarded",
+    "in_handling",
+    "closed",
+    "cancelled",
+)
+#: Statuses in which an incident is still active (shown in the queue as open).
+ACTIVE_STATUSES: frozenset[str] = frozenset({"received", "verified", "forwarded", "in_handling"})
+#: Active but nobody is handling it on the ground yet.
+UNHANDLED_STATUSES: frozenset[str] = frozenset({"received", "verified", "forwarded"})
+
+TaskStatus = Literal["pending", "forwarded", "accepted", "in_handling", "done", "rejected"]
+UnitStatus = Literal["available", "dispatched", "on_scene", "returning", "out_of_service"]
+#: Coarse grouping used on agency boards: Tersedia / Bertugas / Tidak Aktif.
+UNIT_STATUS_GROUP: dict[str, str] = {
+    "available": "available",
+    "dispatched": "busy",
+    "on_scene": "busy",
+    "returning": "busy",
+    "out_of_service": "out_of_service",
+}
+
+
+class ModelError(ValueError):
+    """A value that is well-typed but violates a domain rule."""
+
+
+# --- incidents ----------------------------------------------------------------
+
+
+class Location(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Where an incident is. Coordinates may be missing (a caller who only
+    names a village); then the map places it at the district centroid."""
+
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    kecamatan: ShortText = ""
+    kecamatan_code: Annotated[str, Meta(pattern=r"^(|[0-9]{2}(\.[0-9]{2}){0,3})$")] = ""
+    desa: ShortText = ""
+    address: ShortText = ""
+    #: Toll road kilometre marker such as ``KM 338``; roads have no street address.
+    km_marker: Annotated[str, Meta(pattern=r"^(|KM [0-9]{1,4}(\+[0-9]{1,3})?( [AB])?)$")] = ""
+    road: ShortText = ""
+
+    def __post_init__(self) -> None:
+        if (self.lat is None) != (self.lon is None):
+            raise ModelError("lat and lon must be given together")
+
+
+class Reporter(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    name: ShortText = ""
+    phone_masked: MaskedPhone = ""
+
+
+class AgencyTask(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The part of an incident forwarded to one agency (OPD)."""
+
+    agency: AgencyCode
+    status: TaskStatus = "pending"
+    forwarded_at: Timestamp | None = None
+    accepted_at: Timestamp | None = None
+    on_scene_at: Timestamp | None = None
+    closed_at: Timestamp | None = None
+    units: list[Id] = []
+    note: ShortText = ""
+
+
+class IncidentTimes(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The timestamps that service levels are measured on."""
+
+    received: Timestamp
+    verified: Timestamp | None = None
+    dispatched: Timestamp | None = None
+    on_scene: Timestamp | None = None
+    closed: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        # Each later step may be missing but never earlier than receipt.
+        for name in ("verified", "dispatched", "on_scene", "closed"):
+            value = getattr(self, name)
+            if value is not None and value < self.received:
+                raise ModelError(f"times.{name} is earlier than times.received")
+
+
+class Incident(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One report (kejadian) with its whole current state.
+
+    The server always sends the full incident with a higher ``version``; the
+    store ignores a version it already has or an older one, so replays and
+    reordering can never roll an incident back.
+    """
+
+    id: Id
+    ticket: Annotated[str, Meta(pattern=r"^[A-Za-z0-9/_.\-]{1,40}$")]
+    version: Version
+    category: Code
+    priority: Priority
+    status: IncidentStatus
+    location: Location
+    reporter: Reporter = Reporter()
+    description: LongText = ""
+    victims: Count = 0
+    tasks: list[AgencyTask] = []
+    units: list[Id] = []
+    times: IncidentTimes
+    situation_id: Id | None = None
+    updated_at: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        if self.status == "closed" and self.times.closed is None:
+            raise ModelError("a closed incident needs times.closed")
+        seen: set[str] = set()
+        for task in self.tasks:
+            if task.agency in seen:
+                raise ModelError(f"agency {task.agency} has two tasks")
+            seen.add(task.agency)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    @property
+    def agencies(self) -> list[str]:
+        return [t.agency for t in self.tasks]
+
+
+# --- units and agencies -------------------------------------------------------
+
+
+class Position(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    lat: Latitude
+    lon: Longitude
+    heading: Annotated[float, Meta(ge=0.0, lt=360.0)] | None = None
+    speed_kmh: Annotated[float, Meta(ge=0.0, le=400.0)] | None = None
+    at: Timestamp | None = None
+
+
+class Unit(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A field unit (fire truck, ambulance, rescue boat, patrol)."""
+
+    id: Id
+    callsign: ShortText
+    agency: AgencyCode
+    kind: Code
+    status: UnitStatus
+    version: Version
+    position: Position | None = None
+    incident_id: Id | None = None
+    updated_at: Timestamp | None = None
+
+
+class Agency(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    code: AgencyCode
+    name: ShortText
+    name_en: ShortText = ""
+    short: ShortText = ""
+
+
+# --- call funnel ------------------------------------------------------------
+
+
+class CallFunnel(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """Totals of the 112 line for one local (WIB) day.
+
+    ``answered`` calls are classified as ``valid`` (an emergency), ``info``
+    (a request for information), ``prank`` or ``ghost`` (silent); a call may be
+    not yet classified, so the four need not add up to ``answered``.
+    """
+
+    day: dt.date
+    calls_in: Count
+    answered: Count
+    abandoned: Count
+    prank: Count
+    ghost: Count
+    valid: Count
+    info: Count = 0
+    updated_at: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        if self.answered + self.abandoned > self.calls_in:
+            raise ModelError("answered + abandoned exceeds calls_in")
+        if self.prank + self.ghost + self.valid + self.info > self.answered:
+            raise ModelError("prank + ghost + valid + info exceeds answered")
+
+
+# --- alerts and acknowledgements ----------------------------------------------
+
+AlertPriority = Literal["high", "medium", "low"]
+AlertKind = Literal[
+    "new_incident",
+    "category",
+    "sla_breach",
+    "unit_emergency",
+    "situation",
+    "system",
+]
+
+
+class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """An alarm that needs a human: raised by the dispatch server or by the
+    wall's own rules; acknowledged by id."""
+
+    id: Id
+    kind: AlertKind
+    priority: AlertPriority
+    raised_at: Timestamp
+    incident_id: Id | None = None
+    unit_id: Id | None = None
+    situation_id: Id | None = None
+    message: ShortText = ""
+
+
+class Acknowledgement(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """The server's record that an operator took an alert. ``ack_id`` is made
+    by the console, so a resent acknowledgement is recognised and applied once."""
+
+    ack_id: Id
+    alert_id: Id
+    operator: ShortText
+    console: ShortText
+    at: Timestamp
+    incident_id: Id | None = None
+
+
+# --- disaster situations --------------------------------------------------------
+
+SituationStatus = Literal["active", "ended"]
+
+
+class DisasterSituation(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A declared disaster (a flood, a peat-fire emergency) that groups many
+    incidents; incidents point at it through ``situation_id``."""
+
+    id: Id
+    version: Version
+    hazard: Code
+    name: ShortText
+    status: SituationStatus
+    kecamatan: list[ShortText] = []
+    declared_at: Timestamp
+    ended_at: Timestamp | None = None
+    declared_by: ShortText = ""
+    households_affected: Count = 0
+    people_evacuated: Count = 0
+    note: LongText = ""
+
+    def __post_init__(self) -> None:
+        if self.status == "ended" and self.ended_at is None:
+            raise ModelError("an ended situation needs ended_at")
+
+
+def mask_phone(number: str) -> str:
+    """Mask a phone number the way the protocol requires (keep the first four
+    and last three digits). Used by the simulator and by adapters."""
+    digits = re.sub(r"[^0-9+]", "", number)
+    if len(digits) <= 7:
+        return "*" * max(3, len(digits))
+    head, tail = digits[:4], digits[-3:]
+    return head + "*" * max(3, min(12, len(digits) - 7)) + tail
+
+
+def to_builtins(obj: object) -> object:
+    """Plain JSON-compatible form of any model value (for logs and exports)."""
+    return msgspec.to_builtins(obj)

@@ -1,0 +1,399 @@
+"""Wire protocol v1 between the dispatch server and the wall.
+
+Every websocket text frame is one JSON object with a ``type`` tag. Frames are
+decoded with msgspec into the tagged unions below: unknown types, wrong types,
+out-of-range values and broken domain rules are refused with a short reason
+(:class:`ProtocolError`) and never reach the store.
+
+Server events travel inside an :class:`Event` envelope that carries the
+resume contract: ``epoch`` (names one history of the server; a server with a
+fresh database starts a new one) and ``seq`` (strictly increasing by one within
+an epoch). See docs/protocol.md for the rules and an example of every frame.
+
+Unknown *fields* are ignored, so a server may add optional fields within v1;
+a frame with ``v`` other than 1 is refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal, Union
+
+import msgspec
+from msgspec import Meta, Struct
+
+from commandcenter.core.model import (
+    Acknowledgement,
+    Agency,
+    Alert,
+    CallFunnel,
+    Code,
+    Count,
+    DisasterSituation,
+    Id,
+    Incident,
+    ShortText,
+    Timestamp,
+    Unit,
+)
+
+PROTOCOL_VERSION = 1
+#: Frames larger than this are refused before decoding (bytes). Snapshots are
+#: split into parts so that no legitimate frame comes near it.
+MAX_FRAME_BYTES = 1_048_576
+
+ProtocolVersion = Annotated[int, Meta(ge=PROTOCOL_VERSION, le=PROTOCOL_VERSION)]
+#: An epoch names one history of the server. It is a string (not a counter) so
+#: that a server restarted on a fresh database can never reuse an old epoch.
+Epoch = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
+Seq = Annotated[int, Meta(ge=0)]
+Token = Annotated[str, Meta(min_length=1, max_length=256)]
+Role = Literal["wall", "console", "admin"]
+
+
+class ProtocolError(ValueError):
+    """A frame that cannot be applied: not JSON, too large, wrong schema."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Frame(Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="type"):
+    v: ProtocolVersion = PROTOCOL_VERSION
+
+
+# --- event bodies (what happened) ---------------------------------------------
+
+
+class _Body(Struct, frozen=True, kw_only=True, omit_defaults=True, tag_field="kind"):
+    pass
+
+
+class IncidentUpserted(_Body, frozen=True, kw_only=True, tag="incident"):
+    """The full current state of an incident (new or changed)."""
+
+    incident: Incident
+
+
+class UnitUpserted(_Body, frozen=True, kw_only=True, tag="unit"):
+    """The full current state of a unit: status and position."""
+
+    unit: Unit
+
+
+class AgencyUpserted(_Body, frozen=True, kw_only=True, tag="agency"):
+    agency: Agency
+
+
+class FunnelUpdated(_Body, frozen=True, kw_only=True, tag="funnel"):
+    """Today's call funnel totals (absolute, not increments, so a replay is harmless)."""
+
+    funnel: CallFunnel
+
+
+class AlertRaised(_Body, frozen=True, kw_only=True, tag="alert"):
+    """An alert raised by the dispatch system itself (a unit's emergency button)."""
+
+    alert: Alert
+
+
+class AlertAcknowledged(_Body, frozen=True, kw_only=True, tag="acknowledged"):
+    """An operator took an alert; the server applied this ack_id once."""
+
+    ack: Acknowledgement
+
+
+class AlertShelved(_Body, frozen=True, kw_only=True, tag="shelved"):
+    alert_id: Id
+    until: Timestamp
+    operator: ShortText
+    console: ShortText
+    reason: ShortText = ""
+
+
+class AlertUnshelved(_Body, frozen=True, kw_only=True, tag="unshelved"):
+    alert_id: Id
+    operator: ShortText = ""
+    console: ShortText = ""
+
+
+class ConsoleMuted(_Body, frozen=True, kw_only=True, tag="muted"):
+    console: ShortText
+    until: Timestamp
+    operator: ShortText
+
+
+class ConsoleUnmuted(_Body, frozen=True, kw_only=True, tag="unmuted"):
+    console: ShortText
+    operator: ShortText = ""
+
+
+class SituationUpserted(_Body, frozen=True, kw_only=True, tag="situation"):
+    situation: DisasterSituation
+
+
+EventBody = Union[
+    IncidentUpserted,
+    UnitUpserted,
+    AgencyUpserted,
+    FunnelUpdated,
+    AlertRaised,
+    AlertAcknowledged,
+    AlertShelved,
+    AlertUnshelved,
+    ConsoleMuted,
+    ConsoleUnmuted,
+    SituationUpserted,
+]
+
+
+# --- server to client -----------------------------------------------------------
+
+
+class Event(_Frame, frozen=True, kw_only=True, tag="event"):
+    """One event of the server's history. ``id`` is stable across replays."""
+
+    epoch: Epoch
+    seq: Annotated[int, Meta(ge=1)]
+    id: Id
+    ts: Timestamp
+    body: EventBody
+
+
+class Welcome(_Frame, frozen=True, kw_only=True, tag="welcome"):
+    """Answer to a valid hello. ``resume`` says what follows: ``replay`` (events
+    after the client's seq) or ``snapshot`` (snapshot parts, then live events)."""
+
+    server_id: Id
+    epoch: Epoch
+    head_seq: Seq
+    role: Role
+    resume: Literal["replay", "snapshot"]
+    heartbeat_interval_s: Annotated[float, Meta(gt=0, le=300)]
+    server_time: Timestamp
+
+
+class Snapshot(_Frame, frozen=True, kw_only=True, tag="snapshot"):
+    """The whole state as of ``seq``, split into ``parts`` frames numbered from 0.
+    The client applies it only when every part has arrived."""
+
+    epoch: Epoch
+    seq: Seq
+    part: Annotated[int, Meta(ge=0)]
+    parts: Annotated[int, Meta(ge=1, le=100_000)]
+    incidents: list[Incident] = []
+    units: list[Unit] = []
+    agencies: list[Agency] = []
+    situations: list[DisasterSituation] = []
+    alerts: list[Alert] = []
+    acks: list[Acknowledgement] = []
+    #: Alerts shelved and consoles muted at ``seq`` (part 0 carries them), so a
+    #: wall that resyncs keeps showing them and unshelves them on time.
+    shelved: list[AlertShelved] = []
+    muted: list[ConsoleMuted] = []
+    funnel: CallFunnel | None = None
+
+    def __post_init__(self) -> None:
+        if self.part >= self.parts:
+            raise ValueError("part must be lower than parts")
+
+
+class Heartbeat(_Frame, frozen=True, kw_only=True, tag="heartbeat"):
+    """Sent at a fixed interval; silence past the timeout means the feed is stale."""
+
+    epoch: Epoch
+    head_seq: Seq
+    server_time: Timestamp
+
+
+class CommandResult(_Frame, frozen=True, kw_only=True, tag="command_result"):
+    """Answer to one client command. ``duplicate`` means the id was applied
+    before: the client treats it like ``applied`` and drops it from its outbox."""
+
+    command_id: Id
+    status: Literal["applied", "duplicate", "rejected"]
+    reason: ShortText = ""
+    seq: Seq | None = None
+
+
+class Error(_Frame, frozen=True, kw_only=True, tag="error"):
+    """A problem the server reports before it may close the connection."""
+
+    code: Code
+    reason: ShortText
+    fatal: bool = False
+
+
+# --- client to server -----------------------------------------------------------
+
+
+class Hello(_Frame, frozen=True, kw_only=True, tag="hello"):
+    """First frame of every connection. ``last_epoch``/``last_seq`` are the last
+    event the client has journaled (empty epoch and 0 for a new client)."""
+
+    token: Token
+    client_id: Id
+    last_epoch: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:\-]{0,64}$")] = ""
+    last_seq: Seq = 0
+    console: ShortText = ""
+    software: ShortText = ""
+
+
+class _Command(_Frame, frozen=True, kw_only=True):
+    command_id: Id
+    operator: ShortText
+    console: ShortText
+    at: Timestamp
+
+
+class Acknowledge(_Command, frozen=True, kw_only=True, tag="ack"):
+    alert_id: Id
+    incident_id: Id | None = None
+
+
+class Shelve(_Command, frozen=True, kw_only=True, tag="shelve"):
+    alert_id: Id
+    until: Timestamp
+    reason: ShortText = ""
+
+
+class Unshelve(_Command, frozen=True, kw_only=True, tag="unshelve"):
+    alert_id: Id
+
+
+class Mute(_Command, frozen=True, kw_only=True, tag="mute"):
+    until: Timestamp
+
+
+class Unmute(_Command, frozen=True, kw_only=True, tag="unmute"):
+    pass
+
+
+class Inject(_Frame, frozen=True, kw_only=True, tag="inject"):
+    """Admin only: append events (drills, tests). The server assigns epoch/seq."""
+
+    command_id: Id
+    bodies: Annotated[list[EventBody], Meta(min_length=1, max_length=1000)]
+
+
+class Ping(_Frame, frozen=True, kw_only=True, tag="ping"):
+    nonce: Annotated[str, Meta(max_length=64)] = ""
+
+
+class Pong(_Frame, frozen=True, kw_only=True, tag="pong"):
+    nonce: Annotated[str, Meta(max_length=64)] = ""
+    server_time: Timestamp
+
+
+ServerFrame = Union[Event, Welcome, Snapshot, Heartbeat, CommandResult, Error, Pong]
+ClientFrame = Union[Hello, Acknowledge, Shelve, Unshelve, Mute, Unmute, Inject, Ping]
+Command = Union[Acknowledge, Shelve, Unshelve, Mute, Unmute]
+AnyFrame = Union[ServerFrame, ClientFrame]
+
+_server_decoder = msgspec.json.Decoder(ServerFrame)
+_client_decoder = msgspec.json.Decoder(ClientFrame)
+_event_decoder = msgspec.json.Decoder(Event)
+_encoder = msgspec.json.Encoder()
+
+
+def _decode(decoder: msgspec.json.Decoder[Any], data: bytes | str, max_bytes: int) -> Any:
+    size = len(data.encode() if isinstance(data, str) else data)
+    if size > max_bytes:
+        raise ProtocolError(f"frame of {size} bytes exceeds the limit of {max_bytes}")
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ProtocolError(f"invalid frame: {exc}") from None
+    except msgspec.DecodeError as exc:
+        raise ProtocolError(f"not JSON: {exc}") from None
+    except (ValueError, TypeError) as exc:  # domain rules in __post_init__
+        raise ProtocolError(f"invalid frame: {exc}") from None
+
+
+def decode_server_frame(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> ServerFrame:
+    """Decode a frame sent by the server; raise :class:`ProtocolError` if bad."""
+    result: ServerFrame = _decode(_server_decoder, data, max_bytes)
+    return result
+
+
+def decode_client_frame(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> ClientFrame:
+    """Decode a frame sent by a client; raise :class:`ProtocolError` if bad."""
+    result: ClientFrame = _decode(_client_decoder, data, max_bytes)
+    return result
+
+
+def decode_event(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> Event:
+    """Decode one event frame (journal rows are stored in this form)."""
+    result: Event = _decode(_event_decoder, data, max_bytes)
+    return result
+
+
+def encode(frame: AnyFrame | Struct) -> bytes:
+    """Encode any frame or model value to compact JSON bytes."""
+    return _encoder.encode(frame)
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of every frame, generated from these classes."""
+    schema: dict[str, Any] = msgspec.json.schema(AnyFrame)
+    out: dict[str, Any] = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": f"urn:oki-siaga-112:protocol:v{PROTOCOL_VERSION}",
+        "title": f"OKI Siaga 112 wall protocol v{PROTOCOL_VERSION}",
+        "description": (
+            "Every websocket text frame is one of these objects, told apart by 'type'. "
+            "Server events are 'event' frames whose 'body' is told apart by 'kind'."
+        ),
+    }
+    out.update(schema)
+    return out
+
+
+def json_schema_text() -> str:
+    return json.dumps(json_schema(), indent=2, ensure_ascii=False, sort_keys=False)
+
+
+__all__ = [
+    "MAX_FRAME_BYTES",
+    "PROTOCOL_VERSION",
+    "Acknowledge",
+    "AgencyUpserted",
+    "AlertAcknowledged",
+    "AlertRaised",
+    "AlertShelved",
+    "AlertUnshelved",
+    "AnyFrame",
+    "ClientFrame",
+    "Code",
+    "Command",
+    "CommandResult",
+    "ConsoleMuted",
+    "ConsoleUnmuted",
+    "Count",
+    "Error",
+    "Event",
+    "EventBody",
+    "FunnelUpdated",
+    "Heartbeat",
+    "Hello",
+    "IncidentUpserted",
+    "Inject",
+    "Mute",
+    "Ping",
+    "Pong",
+    "ProtocolError",
+    "ServerFrame",
+    "Shelve",
+    "SituationUpserted",
+    "Snapshot",
+    "UnitUpserted",
+    "Unmute",
+    "Unshelve",
+    "Welcome",
+    "decode_client_frame",
+    "decode_event",
+    "decode_server_frame",
+    "encode",
+    "json_schema",
+]

@@ -1,0 +1,631 @@
+"""`commandcenter doctor`: is this wall PC ready to run the wall?
+
+A wall PC runs for months without anyone at its keyboard; when something is
+wrong, whoever comes to look needs one command that says what and what to do.
+Each check gives OK, PERINGATAN (warning) or GAGAL (failure), a detail and an
+action. The exit code is 1 when any check failed, else 0: warnings alone do
+not fail, because they name things a wall can run with (no journal yet before
+the first start, a silent wall screen whose sound comes from the console, a
+disk getting full).
+
+This module holds the checks that need no Qt: the configuration, the server
+and the token (a real hello over the wire protocol), the journal, disk space
+and the speech voice. The screens and the audio output are Qt's to know; they
+live in ui.app.doctor, which adds them to the same report. ``python -m
+commandcenter.cli doctor`` (servers, machines without Qt) reports them as
+skipped and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import shutil
+import sqlite3
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from commandcenter.config import APP_NAME, Config, ConfigError, load_config, load_defaults
+from commandcenter.core import protocol as p
+from commandcenter.core.timeutil import WIB, utcnow
+
+Status = Literal["ok", "warn", "fail", "skip"]
+
+#: Disk space below either limit is a warning; below the hard limit a failure
+#: (SQLite cannot append events, logs stop).
+DISK_WARN_BYTES = 1 << 30
+DISK_WARN_FRACTION = 0.05
+DISK_FAIL_BYTES = 200 << 20
+#: The journal holds no event younger than this: the wall is likely not
+#: receiving (a quiet hour is normal, a quiet day is not).
+JOURNAL_STALE_S = 24 * 3600.0
+SERVER_TIMEOUT_S = 5.0
+
+STATUS_LABEL: dict[str, dict[Status, str]] = {
+    "id": {"ok": "OK", "warn": "PERINGATAN", "fail": "GAGAL", "skip": "DILEWATI"},
+    "en": {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIPPED"},
+}
+
+#: Every text of the report, in Indonesian and English (same placeholders).
+TEXT: dict[str, dict[str, str]] = {
+    "title": {"id": "Pemeriksaan OKI Siaga 112 ({time} WIB)", "en": "OKI Siaga 112 check ({time} WIB)"},
+    "summary.ok": {"id": "Semua pemeriksaan OK.", "en": "All checks OK."},
+    "summary.warn": {
+        "id": "Tidak ada kegagalan; {n} peringatan.",
+        "en": "No failures; {n} warning(s).",
+    },
+    "summary.fail": {"id": "{n} pemeriksaan GAGAL.", "en": "{n} check(s) FAILED."},
+    "action": {"id": "Tindakan", "en": "Action"},
+    # titles
+    "t.config": {"id": "Konfigurasi", "en": "Configuration"},
+    "t.server": {"id": "Server", "en": "Server"},
+    "t.journal": {"id": "Jurnal", "en": "Journal"},
+    "t.disk.journal": {"id": "Disk (jurnal)", "en": "Disk (journal)"},
+    "t.disk.logs": {"id": "Disk (log)", "en": "Disk (logs)"},
+    "t.speech": {"id": "Suara ucapan", "en": "Speech voice"},
+    "t.screens": {"id": "Layar", "en": "Screens"},
+    "t.audio": {"id": "Keluaran audio", "en": "Audio output"},
+    # config
+    "config.ok": {"id": "valid: {source}", "en": "valid: {source}"},
+    "config.defaults": {"id": "bawaan (tidak ada berkas pengguna)", "en": "defaults (no user file)"},
+    "config.bad": {"id": "tidak valid: {error}", "en": "invalid: {error}"},
+    "config.bad.do": {
+        "id": "Perbaiki berkas itu (commandcenter config check BERKAS); pemeriksaan lain memakai bawaan",
+        "en": "Fix that file (commandcenter config check FILE); the other checks use the defaults",
+    },
+    # server
+    "server.ok": {
+        "id": "{url}: tersambung, token diterima (peran {role}, epoch {epoch}, seq {seq})",
+        "en": "{url}: connected, token accepted (role {role}, epoch {epoch}, seq {seq})",
+    },
+    "server.token": {"id": "{url}: token ditolak ({reason})", "en": "{url}: token refused ({reason})"},
+    "server.token.do": {
+        "id": "Periksa server.token di konfigurasi (atau --token) dengan admin server",
+        "en": "Check server.token in the configuration (or --token) with the server's admin",
+    },
+    "server.no_token": {
+        "id": "{url}: tidak ada token (server.token kosong)",
+        "en": "{url}: no token (server.token is empty)",
+    },
+    "server.unreachable": {
+        "id": "{url}: tidak dapat dihubungi ({reason})",
+        "en": "{url}: cannot be reached ({reason})",
+    },
+    "server.unreachable.do": {
+        "id": "Periksa server.url, jaringan, firewall, dan apakah server berjalan",
+        "en": "Check server.url, the network, the firewall, and that the server is running",
+    },
+    "server.refused": {
+        "id": "{url}: server menolak ({reason})",
+        "en": "{url}: the server refused ({reason})",
+    },
+    "server.protocol": {
+        "id": "{url}: jawaban tidak sesuai protokol ({reason})",
+        "en": "{url}: the answer does not follow the protocol ({reason})",
+    },
+    "server.protocol.do": {
+        "id": "Pastikan alamat itu server dispatch OKI Siaga 112 (protokol v{version})",
+        "en": "Make sure that address is an OKI Siaga 112 dispatch server (protocol v{version})",
+    },
+    "server.timeout": {
+        "id": "tidak ada jawaban dalam {s} detik",
+        "en": "no answer within {s} s",
+    },
+    # journal
+    "journal.ok": {
+        "id": "{path}: utuh, {events} peristiwa, seq {seq}, {size}, data terbaru {age} lalu",
+        "en": "{path}: healthy, {events} events, seq {seq}, {size}, newest data {age} ago",
+    },
+    "journal.empty": {
+        "id": "{path}: utuh, belum ada peristiwa ({size})",
+        "en": "{path}: healthy, no events yet ({size})",
+    },
+    "journal.missing": {
+        "id": "{path}: belum ada (dinding membuatnya saat pertama berjalan; tidak dibuat oleh doctor)",
+        "en": "{path}: does not exist (the wall creates it on its first start; doctor does not)",
+    },
+    "journal.missing.do": {
+        "id": "Normal sebelum start pertama; jika dinding sudah pernah berjalan, "
+        "periksa journal.path dan --data-dir",
+        "en": "Normal before the first start; if the wall has run, check journal.path and --data-dir",
+    },
+    "journal.bad": {
+        "id": "{path}: rusak atau bukan jurnal: {reason}",
+        "en": "{path}: damaged or not a journal: {reason}",
+    },
+    "journal.bad.do": {
+        "id": "Hentikan dinding, pindahkan berkas itu ke samping (simpan untuk diperiksa), lalu mulai lagi: "
+        "dinding membuat jurnal baru dan mengambil snapshot dari server",
+        "en": "Stop the wall, move the file aside (keep it for inspection), start again: "
+        "the wall makes a new journal and takes a snapshot from the server",
+    },
+    "journal.old": {
+        "id": "{path}: data terbaru {age} lalu",
+        "en": "{path}: newest data {age} ago",
+    },
+    "journal.old.do": {
+        "id": "Apakah dinding berjalan dan tersambung? Lihat baris Server dan log",
+        "en": "Is the wall running and connected? See the Server line and the log",
+    },
+    "journal.big": {
+        "id": "{path}: {size}, lebih dari 90% dari journal.max_mb ({max_mb} MB)",
+        "en": "{path}: {size}, over 90% of journal.max_mb ({max_mb} MB)",
+    },
+    "journal.big.do": {
+        "id": "Pemangkasan berjalan tiap jam; jika tetap besar, turunkan journal.retention_days",
+        "en": "Pruning runs hourly; if it stays large, lower journal.retention_days",
+    },
+    # disk
+    "disk.ok": {
+        "id": "{path}: {free} bebas dari {total} ({pct}%)",
+        "en": "{path}: {free} free of {total} ({pct}%)",
+    },
+    "disk.low": {
+        "id": "{path}: hanya {free} bebas dari {total} ({pct}%)",
+        "en": "{path}: only {free} free of {total} ({pct}%)",
+    },
+    "disk.low.do": {
+        "id": "Kosongkan disk (log lama, berkas sementara) atau pakai disk lebih besar",
+        "en": "Free disk space (old logs, temporary files) or use a larger disk",
+    },
+    "disk.error": {"id": "{path}: tidak dapat dibaca ({reason})", "en": "{path}: cannot be read ({reason})"},
+    # speech
+    "speech.ok": {"id": "bahasa {language}: {detail}", "en": "language {language}: {detail}"},
+    "speech.off": {
+        "id": "ucapan dimatikan (speech.enabled = false): hanya nada",
+        "en": "speech is off (speech.enabled = false): tones only",
+    },
+    "speech.missing": {"id": "bahasa {language}: {detail}", "en": "language {language}: {detail}"},
+    "speech.missing.do": {
+        "id": "Pasang espeak-ng (apt install espeak-ng) atau atur speech.{language}.voice",
+        "en": "Install espeak-ng (apt install espeak-ng) or set speech.{language}.voice",
+    },
+    # Qt-free variant
+    "qt.skipped": {
+        "id": "dilewati: varian tanpa Qt (python -m commandcenter.cli); jalankan `commandcenter doctor`",
+        "en": "skipped: Qt-free variant (python -m commandcenter.cli); run `commandcenter doctor`",
+    },
+}
+
+
+def tr(lang: str, key: str, **fields: object) -> str:
+    entry = TEXT[key]
+    text = entry.get(lang) or entry["id"]
+    return text.format(**fields) if fields else text
+
+
+@dataclass
+class Check:
+    """One line of the report."""
+
+    key: str
+    status: Status
+    detail: str
+    action: str = ""
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def title(self, lang: str) -> str:
+        return tr(lang, f"t.{self.key}") if f"t.{self.key}" in TEXT else self.key
+
+
+@dataclass
+class DoctorOptions:
+    config: str | None = None
+    server: str | None = None
+    token: str | None = None
+    data_dir: str | None = None
+    lang: str | None = None
+    timeout_s: float = SERVER_TIMEOUT_S
+
+
+# --- formatting helpers ------------------------------------------------------------------
+
+
+def human_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"  # pragma: no cover - the loop always returns
+
+
+def human_age(seconds: float, lang: str) -> str:
+    s = max(0, round(seconds))
+    units = (("hari", "d", 86400), ("jam", "h", 3600), ("menit", "min", 60))
+    for word_id, word_en, size in units:
+        if s >= size:
+            return f"{s // size} {word_id if lang == 'id' else word_en}"
+    return f"{s} {'detik' if lang == 'id' else 's'}"
+
+
+# --- the checks ----------------------------------------------------------------------------
+
+
+def load_for_check(opts: DoctorOptions) -> tuple[Config, str, ConfigError | None]:
+    """The configuration (the defaults when it is invalid, so the other checks
+    still run), where it came from, and its error."""
+    from commandcenter.config import ENV_CONFIG, user_config_path
+
+    try:
+        config = load_config(opts.config)
+    except ConfigError as exc:
+        return load_defaults(), "", exc
+    source = opts.config or os.environ.get(ENV_CONFIG) or ""
+    if not source and user_config_path().is_file():
+        source = str(user_config_path())
+    return config, source, None
+
+
+def check_config(source: str, error: ConfigError | None, lang: str) -> Check:
+    if error is not None:
+        return Check("config", "fail", tr(lang, "config.bad", error=error), tr(lang, "config.bad.do"))
+    return Check("config", "ok", tr(lang, "config.ok", source=source or tr(lang, "config.defaults")))
+
+
+async def probe_server(url: str, token: str, client_id: str, timeout_s: float) -> tuple[str, str, Any]:
+    """One real hello: ("ok", "", welcome), ("token", reason, None),
+    ("unreachable" | "refused" | "protocol", reason, None)."""
+    import websockets
+    from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+    try:
+        async with asyncio.timeout(timeout_s):
+            async with websockets.connect(
+                url,
+                open_timeout=timeout_s,
+                compression=None,
+                ping_interval=None,
+                proxy=None,
+                close_timeout=1,
+                max_size=p.MAX_FRAME_BYTES,
+            ) as ws:
+                hello = p.Hello(token=token, client_id=client_id, software=f"{APP_NAME}-doctor")
+                await ws.send(p.encode(hello).decode())
+                try:
+                    first = p.decode_server_frame(await ws.recv())
+                except ConnectionClosed as exc:
+                    code = exc.rcvd.code if exc.rcvd is not None else None
+                    reason = exc.rcvd.reason if exc.rcvd is not None else str(exc)
+                    if code == 4401:  # commandcenter.refserver.server.CLOSE_BAD_TOKEN
+                        return "token", f"4401 {reason}".strip(), None
+                    return "refused", f"closed {code}: {reason}", None
+                if isinstance(first, p.Error):
+                    if first.code == "bad_token":
+                        return "token", f"{first.code}: {first.reason}", None
+                    return "refused", f"{first.code}: {first.reason}", None
+                if not isinstance(first, p.Welcome):
+                    return "protocol", f"expected welcome, got {type(first).__name__}", None
+                return "ok", "", first
+    except TimeoutError:
+        return "unreachable", "timeout", None
+    except p.ProtocolError as exc:
+        return "protocol", str(exc), None
+    except InvalidURI as exc:
+        return "unreachable", f"invalid URL: {exc}", None
+    except InvalidStatus as exc:
+        return "protocol", f"HTTP {exc.response.status_code}, not a websocket server", None
+    except InvalidHandshake as exc:
+        return "protocol", f"{type(exc).__name__}: {exc}", None
+    except OSError as exc:
+        # asyncio words a refused connection as "Connect call failed (...)";
+        # the errno's own text ("Connection refused") tells a person more.
+        # (getaddrinfo's errors carry negative codes and their own text.)
+        by_errno = os.strerror(exc.errno) if exc.errno and exc.errno > 0 else ""
+        reason = by_errno or exc.strerror or str(exc)
+        return "unreachable", reason or type(exc).__name__, None
+
+
+def check_server(config: Config, opts: DoctorOptions, lang: str) -> Check:
+    url = opts.server or config.server.url
+    token = opts.token or config.server.token
+    client_id = f"doctor-{config.server.effective_client_id()}"[:64]
+    if not token:
+        return Check("server", "fail", tr(lang, "server.no_token", url=url), tr(lang, "server.token.do"))
+    outcome, reason, welcome = asyncio.run(probe_server(url, token, client_id, opts.timeout_s))
+    if outcome == "ok":
+        return Check(
+            "server",
+            "ok",
+            tr(lang, "server.ok", url=url, role=welcome.role, epoch=welcome.epoch, seq=welcome.head_seq),
+            data={"url": url, "role": welcome.role, "epoch": welcome.epoch, "head_seq": welcome.head_seq},
+        )
+    if reason == "timeout":
+        reason = tr(lang, "server.timeout", s=f"{opts.timeout_s:g}")
+    data = {"url": url, "outcome": outcome, "reason": reason}
+    if outcome == "token":
+        return Check(
+            "server",
+            "fail",
+            tr(lang, "server.token", url=url, reason=reason),
+            tr(lang, "server.token.do"),
+            data,
+        )
+    if outcome == "protocol":
+        return Check(
+            "server",
+            "fail",
+            tr(lang, "server.protocol", url=url, reason=reason),
+            tr(lang, "server.protocol.do", version=p.PROTOCOL_VERSION),
+            data,
+        )
+    key = "server.refused" if outcome == "refused" else "server.unreachable"
+    return Check(
+        "server", "fail", tr(lang, key, url=url, reason=reason), tr(lang, "server.unreachable.do"), data
+    )
+
+
+def wall_journal_path(config: Config, data_dir: str | None) -> Path:
+    """The journal the wall uses (ui.app.wall.run_wall): journal.path when set,
+    else wall-journal.sqlite3 in the data directory."""
+    if config.journal.path:
+        return config.journal.resolved_path()
+    return default_data_dir(data_dir) / "wall-journal.sqlite3"
+
+
+def default_data_dir(data_dir: str | None) -> Path:
+    import platformdirs
+
+    return Path(data_dir) if data_dir else Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def check_journal(path: Path, config: Config, lang: str, now: dt.datetime) -> Check:
+    from commandcenter.storage.journal import Journal, JournalError
+
+    shown = str(path)
+    if not path.exists():
+        return Check(
+            "journal",
+            "warn",
+            tr(lang, "journal.missing", path=shown),
+            tr(lang, "journal.missing.do"),
+            {"path": shown, "exists": False},
+        )
+
+    async def stats() -> dict[str, Any]:
+        # readonly: never creates, migrates or changes the file.
+        async with await Journal.open(path, readonly=True) as journal:
+            return await journal.stats()
+
+    try:
+        st = asyncio.run(stats())
+    except (JournalError, sqlite3.Error, OSError, ValueError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return Check(
+            "journal",
+            "fail",
+            tr(lang, "journal.bad", path=shown, reason=reason),
+            tr(lang, "journal.bad.do"),
+            {"path": shown, "error": reason},
+        )
+    size_bytes = int(st["file_bytes"]) + int(st["wal_bytes"])
+    size = human_bytes(size_bytes)
+    data = {"path": shown, "integrity": st["integrity"], "events": st["events"], "bytes": size_bytes}
+    if st["integrity"] != "ok":
+        return Check(
+            "journal",
+            "fail",
+            tr(lang, "journal.bad", path=shown, reason=st["integrity"]),
+            tr(lang, "journal.bad.do"),
+            data,
+        )
+    # The newest data the journal holds: its last event, else (a wall that
+    # joined through a snapshot and saw nothing since) its latest snapshot.
+    if st["last"] is not None:
+        newest = str(st["last"]["ts"])
+    elif st["latest_snapshot"] is not None:
+        newest = str(st["latest_snapshot"]["created_at"])
+    else:
+        return Check("journal", "ok", tr(lang, "journal.empty", path=shown, size=size), data=data)
+    last_ts = dt.datetime.fromisoformat(newest)
+    if last_ts.tzinfo is None:
+        last_ts = last_ts.replace(tzinfo=dt.UTC)
+    # Event times are the server's (a simulator at speed runs ahead): never
+    # show a negative age.
+    age_s = max(0.0, (now - last_ts).total_seconds())
+    data["newest_age_s"] = round(age_s, 1)
+    data["seq"] = st["position"]["seq"]
+    if size_bytes > 0.9 * config.journal.max_mb * (1 << 20):
+        return Check(
+            "journal",
+            "warn",
+            tr(lang, "journal.big", path=shown, size=size, max_mb=config.journal.max_mb),
+            tr(lang, "journal.big.do"),
+            data,
+        )
+    if age_s > JOURNAL_STALE_S:
+        return Check(
+            "journal",
+            "warn",
+            tr(lang, "journal.old", path=shown, age=human_age(age_s, lang)),
+            tr(lang, "journal.old.do"),
+            data,
+        )
+    seq = st["position"]["seq"]
+    age = human_age(age_s, lang)
+    text = tr(lang, "journal.ok", path=shown, events=st["events"], seq=seq, size=size, age=age)
+    return Check("journal", "ok", text, data=data)
+
+
+def _existing(path: Path) -> Path:
+    """The nearest existing directory (the journal or log dir may not exist yet)."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path(path.anchor or ".")
+
+
+def check_disk(key: str, path: Path, lang: str, usage: Callable[[Path], Any] = shutil.disk_usage) -> Check:
+    where = _existing(path)
+    try:
+        du = usage(where)
+    except OSError as exc:
+        return Check(
+            key,
+            "fail",
+            tr(lang, "disk.error", path=path, reason=exc.strerror or exc),
+            data={"path": str(path)},
+        )
+    pct = 100.0 * du.free / du.total if du.total else 0.0
+    fields = {"path": path, "free": human_bytes(du.free), "total": human_bytes(du.total), "pct": f"{pct:.0f}"}
+    data = {"path": str(path), "checked": str(where), "free_bytes": du.free, "total_bytes": du.total}
+    if du.free < DISK_FAIL_BYTES:
+        return Check(key, "fail", tr(lang, "disk.low", **fields), tr(lang, "disk.low.do"), data)
+    if du.free < DISK_WARN_BYTES or pct < DISK_WARN_FRACTION * 100:
+        return Check(key, "warn", tr(lang, "disk.low", **fields), tr(lang, "disk.low.do"), data)
+    return Check(key, "ok", tr(lang, "disk.ok", **fields), data=data)
+
+
+def check_speech(config: Config, lang: str) -> Check:
+    from commandcenter.wall.speech import check_available, speech_language
+
+    if not config.speech.enabled:
+        return Check("speech", "ok", tr(lang, "speech.off"))
+    speech_lang = speech_language(config)
+    # The audio device is the audio check's business (Qt's view of it):
+    # here only whether the voice exists.
+    ok, detail = check_available(config.speech, speech_lang, probe_audio=False)
+    data = {"language": speech_lang, "voice": config.speech.for_language(speech_lang).voice}
+    if ok:
+        return Check("speech", "ok", tr(lang, "speech.ok", language=speech_lang, detail=detail), data=data)
+    return Check(
+        "speech",
+        "fail",
+        tr(lang, "speech.missing", language=speech_lang, detail=detail),
+        tr(lang, "speech.missing.do", language=speech_lang),
+        data,
+    )
+
+
+def skipped_qt_checks(lang: str) -> list[Check]:
+    return [Check(key, "skip", tr(lang, "qt.skipped")) for key in ("screens", "audio")]
+
+
+def run_checks(
+    opts: DoctorOptions,
+    *,
+    qt_checks: Callable[[Config, str], Iterable[Check]] | None = None,
+    now: dt.datetime | None = None,
+) -> tuple[list[Check], str]:
+    """Every check, in report order; returns them and the report language."""
+    config, source, error = load_for_check(opts)
+    lang = opts.lang or config.display.language
+    checks = [check_config(source, error, lang)]
+    checks.extend(qt_checks(config, lang) if qt_checks is not None else skipped_qt_checks(lang))
+    checks.append(check_speech(config, lang))
+    checks.append(check_server(config, opts, lang))
+    journal = wall_journal_path(config, opts.data_dir)
+    checks.append(check_journal(journal, config, lang, now or utcnow()))
+    checks.append(check_disk("disk.journal", journal.parent, lang))
+    checks.append(check_disk("disk.logs", config.logging.resolved_dir(), lang))
+    return checks, lang
+
+
+def exit_code(checks: Iterable[Check]) -> int:
+    return 1 if any(c.status == "fail" for c in checks) else 0
+
+
+def format_report(checks: list[Check], lang: str, now: dt.datetime | None = None) -> str:
+    labels = STATUS_LABEL.get(lang, STATUS_LABEL["id"])
+    width = max(len(v) for v in labels.values())
+    title_width = max(len(c.title(lang)) for c in checks)
+    when = (now or utcnow()).astimezone(WIB)
+    lines = [tr(lang, "title", time=f"{when:%Y-%m-%d %H:%M}"), ""]
+    for c in checks:
+        line = f"{labels[c.status]:<{width}}  {c.title(lang):<{title_width}}  {c.detail}"
+        if c.action:
+            line += f" → {tr(lang, 'action')}: {c.action}"
+        lines.append(line)
+    fails = sum(c.status == "fail" for c in checks)
+    warns = sum(c.status == "warn" for c in checks)
+    lines.append("")
+    if fails:
+        lines.append(tr(lang, "summary.fail", n=fails))
+    elif warns:
+        lines.append(tr(lang, "summary.warn", n=warns))
+    else:
+        lines.append(tr(lang, "summary.ok"))
+    return "\n".join(lines) + "\n"
+
+
+def format_json(checks: list[Check], lang: str, now: dt.datetime | None = None) -> str:
+    doc = {
+        "generated_at": (now or utcnow()).isoformat(),
+        "language": lang,
+        "exit_code": exit_code(checks),
+        "ok": exit_code(checks) == 0,
+        "checks": [
+            {
+                "key": c.key,
+                "title": c.title(lang),
+                "status": c.status,
+                "label": STATUS_LABEL.get(lang, STATUS_LABEL["id"])[c.status],
+                "detail": c.detail,
+                "action": c.action,
+                "data": c.data,
+            }
+            for c in checks
+        ],
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def options_from_args(args: argparse.Namespace) -> DoctorOptions:
+    return DoctorOptions(
+        config=args.config,
+        server=args.server,
+        token=args.token,
+        data_dir=args.data_dir,
+        lang=args.lang,
+        timeout_s=args.timeout,
+    )
+
+
+def report(
+    args: argparse.Namespace, qt_checks: Callable[[Config, str], Iterable[Check]] | None = None
+) -> int:
+    """Run the checks, print the report (or JSON), return the exit code."""
+    checks, lang = run_checks(options_from_args(args), qt_checks=qt_checks)
+    out = format_json(checks, lang) if args.json else format_report(checks, lang)
+    sys.stdout.write(out)
+    return exit_code(checks)
+
+
+def doctor_main(args: argparse.Namespace) -> int:
+    """The Qt-free variant: screens and audio are reported as skipped."""
+    return report(args)
+
+
+def add_doctor_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", default=None, help="configuration file")
+    p.add_argument("--server", default=None, help="server URL (overrides the config)")
+    p.add_argument("--token", default=None, help="access token (overrides the config)")
+    p.add_argument(
+        "--data-dir", default=None, help="the wall's data dir (journal; default: the platform data dir)"
+    )
+    p.add_argument(
+        "--lang", choices=["id", "en"], default=None, help="report language (default: display.language)"
+    )
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.add_argument("--timeout", type=float, default=SERVER_TIMEOUT_S, help="seconds to wait for the server")
+
+
+__all__ = [
+    "Check",
+    "DoctorOptions",
+    "add_doctor_arguments",
+    "check_disk",
+    "check_journal",
+    "check_server",
+    "doctor_main",
+    "exit_code",
+    "format_json",
+    "format_report",
+    "run_checks",
+    "wall_journal_path",
+]

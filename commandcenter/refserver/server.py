@@ -1,0 +1,566 @@
+"""The reference dispatch server: `commandcenter serve`.
+
+It keeps an event log in its own journal (SQLite), so it survives a restart
+with the same epoch; a fresh database starts a new epoch. Each client gets a
+replay from its (epoch, seq) or a snapshot, then the live stream, through a
+bounded send queue: a client that cannot keep up is cut off with close code
+4503 and resumes on reconnect, without slowing the others or growing memory.
+
+Optionally it runs the OKI scenario simulator, mapping wall time to simulated
+time at ``speed`` times real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import secrets
+import ssl
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import msgspec
+import websockets
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from commandcenter.core import protocol as p
+from commandcenter.core.store import Store, decode_state, encode_state
+from commandcenter.core.timeutil import Clock, WarpClock, utcnow
+from commandcenter.storage.journal import Journal
+
+log = logging.getLogger(__name__)
+
+# Close codes (documented in docs/protocol.md).
+CLOSE_BAD_FRAME = 4400
+CLOSE_BAD_TOKEN = 4401
+CLOSE_HELLO_TIMEOUT = 4408
+CLOSE_RATE_LIMIT = 4429
+CLOSE_TOO_SLOW = 4503
+
+ROLE_COMMANDS: dict[str, frozenset[str]] = {
+    "wall": frozenset(),
+    "console": frozenset({"ack", "shelve", "unshelve", "mute", "unmute"}),
+    "admin": frozenset({"ack", "shelve", "unshelve", "mute", "unmute", "inject"}),
+}
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    token: str
+    role: str
+    name: str = ""
+
+
+@dataclass
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 8112
+    db_path: str = "dispatch-server.sqlite3"
+    tokens: Sequence[TokenGrant] = ()
+    heartbeat_interval_s: float = 2.0
+    hello_timeout_s: float = 5.0
+    max_frame_bytes: int = p.MAX_FRAME_BYTES
+    send_queue_limit: int = 10_000
+    client_rate_per_s: float = 20.0
+    client_burst: int = 40
+    tls_cert: str = ""
+    tls_key: str = ""
+    snapshot_every_events: int = 5000
+    snapshot_part_items: int = 500
+    replay_batch: int = 2000
+    #: A client further behind than this gets a snapshot instead of a replay:
+    #: past some point a snapshot is smaller and faster than the whole history.
+    history_limit_events: int = 1_000_000
+    housekeeping_interval_s: float = 600.0
+    #: Closed incidents leave the live state (and snapshots) after this long.
+    keep_closed_s: float = 6 * 3600.0
+    # Simulator (scenario None = no simulator).
+    scenario: str | None = None
+    rate_per_min: float = 6.0
+    speed: float = 1.0
+    #: With the simulator at speed != 1, the server's "now" is simulated time
+    #: (WarpClock) from this origin; a demo wall given the same origin and speed
+    #: agrees with it. None: the moment the server starts.
+    sim_origin: dt.datetime | None = None
+    seed: int = 112
+    sim_tick_s: float = 0.25
+    server_id: str = field(default_factory=lambda: "srv-" + secrets.token_hex(4))
+
+
+class _TokenBucket:
+    """Client message rate limit: ``rate`` a second with bursts up to ``burst``."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class _Client:
+    """One connected client: its bounded queue of encoded frames and sender task."""
+
+    def __init__(self, ws: ServerConnection, role: str, name: str, client_id: str, limit: int) -> None:
+        self.ws = ws
+        self.role = role
+        self.name = name
+        self.client_id = client_id
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=limit)
+        self.too_slow = False
+        self.sent = 0
+
+    def offer(self, data: bytes) -> bool:
+        """Queue a frame without waiting; False when the client is too slow."""
+        if self.too_slow:
+            return False
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            self.too_slow = True
+            return False
+        return True
+
+
+class DispatchServer:
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        self.tokens = {t.token: t for t in settings.tokens}
+        self.journal: Journal | None = None
+        self.clock: Clock = utcnow
+        if settings.scenario and settings.speed != 1.0:
+            self.clock = WarpClock(settings.sim_origin or utcnow(), settings.speed)
+        self.store = Store(clock=self.clock)
+        self.epoch = ""
+        self.head_seq = 0
+        self.clients: set[_Client] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._server: Any = None
+        self._since_snapshot = 0
+        self._append_lock = asyncio.Lock()
+        self.port: int | None = None
+        self.stats = {"connections": 0, "too_slow": 0, "bad_frames": 0, "rate_limited": 0, "bad_token": 0}
+
+    # --- lifecycle -------------------------------------------------------------
+
+    async def start(self) -> None:
+        s = self.settings
+        self.journal = await Journal.open(s.db_path)
+        epoch = await self.journal.meta_get("server_epoch")
+        if not epoch:
+            # A fresh database is a new history: an epoch that can never repeat.
+            epoch = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
+            await self.journal.meta_set("server_epoch", epoch)
+        self.epoch = epoch
+        _, _, tail = await self.journal.restore(self._load_state, self._apply_restored)
+        last_epoch, last_seq = await self.journal.last_position()
+        self.head_seq = last_seq if last_epoch == epoch else 0
+        if self.store.epoch != epoch:
+            # Restored nothing of this epoch: the store must still say which
+            # history its snapshots belong to.
+            self.store.epoch, self.store.seq = epoch, self.head_seq
+        log.info("epoch %s head %d (restored %d tail events)", epoch, self.head_seq, tail)
+        ssl_ctx = None
+        if s.tls_cert:
+            ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ssl_ctx.load_cert_chain(s.tls_cert, s.tls_key)
+        self._server = await websockets.serve(
+            self._handle,
+            s.host,
+            s.port,
+            max_size=s.max_frame_bytes,
+            max_queue=32,
+            compression=None,  # loopback/LAN: CPU matters more than bytes
+            ping_interval=None,  # our own heartbeats carry liveness
+            ssl=ssl_ctx,
+            write_limit=256 * 1024,
+        )
+        sock = next(iter(self._server.sockets))
+        self.port = sock.getsockname()[1]
+        self._spawn(self._heartbeat_loop(), "heartbeat")
+        self._spawn(self._housekeeping_loop(), "housekeeping")
+        if s.scenario:
+            self._spawn(self._simulator_loop(), "simulator")
+
+    def _load_state(self, data: bytes) -> None:
+        self.store.load_state(decode_state(data))
+
+    def _apply_restored(self, events: list[p.Event]) -> None:
+        self.store.apply_many(events)
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self.settings.tls_cert else "ws"
+        return f"{scheme}://{self.settings.host}:{self.port}/"
+
+    async def close(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+        if self.journal is not None:
+            await self.journal.close()
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+
+    # --- the event log -------------------------------------------------------------
+
+    async def append(
+        self, bodies: Sequence[p.EventBody], ts: dt.datetime | None = None, *, command_id: str | None = None
+    ) -> list[p.Event]:
+        """Give bodies the next seqs, journal them, apply them, broadcast them."""
+        if not bodies and command_id is None:
+            return []
+        assert self.journal is not None
+        async with self._append_lock:
+            now = ts or self.clock()
+            events: list[p.Event] = []
+            rows: list[tuple[p.Event, bytes]] = []
+            seq = self.head_seq
+            for body in bodies:
+                seq += 1
+                ev = p.Event(epoch=self.epoch, seq=seq, id=uuid.uuid4().hex[:20], ts=now, body=body)
+                events.append(ev)
+                rows.append((ev, p.encode(ev)))
+            await self.journal.append(rows, command_id=command_id)
+            self.head_seq = seq
+            self.store.apply_many(events)
+            for _, data in rows:
+                self._broadcast(data)
+            self._since_snapshot += len(events)
+            if self._since_snapshot >= self.settings.snapshot_every_events:
+                self._since_snapshot = 0
+                await self.journal.write_snapshot(
+                    self.epoch, self.head_seq, encode_state(self.store.to_state())
+                )
+        return events
+
+    def _broadcast(self, data: bytes) -> None:
+        for client in list(self.clients):
+            if not client.offer(data):
+                self._cut_off(client)
+
+    def _cut_off(self, client: _Client) -> None:
+        if client in self.clients:
+            self.clients.discard(client)
+            self.stats["too_slow"] += 1
+            log.warning("client %s too slow: send queue full, disconnecting", client.client_id)
+            # Drop what is queued so the memory goes now, then close from the sender.
+            while not client.queue.empty():
+                client.queue.get_nowait()
+            client.queue.put_nowait(None)
+
+    # --- connections ------------------------------------------------------------------
+
+    async def _handle(self, ws: ServerConnection) -> None:
+        self.stats["connections"] += 1
+        try:
+            raw = await asyncio.wait_for(ws.recv(), timeout=self.settings.hello_timeout_s)
+        except TimeoutError:
+            await self._refuse(ws, CLOSE_HELLO_TIMEOUT, "hello_timeout", "no hello in time")
+            return
+        except ConnectionClosed:
+            return
+        try:
+            hello = p.decode_client_frame(raw, self.settings.max_frame_bytes)
+        except p.ProtocolError as exc:
+            self.stats["bad_frames"] += 1
+            await self._refuse(ws, CLOSE_BAD_FRAME, "bad_frame", exc.reason[:180])
+            return
+        if not isinstance(hello, p.Hello):
+            await self._refuse(ws, CLOSE_BAD_FRAME, "expected_hello", "the first frame must be hello")
+            return
+        grant = self.tokens.get(hello.token)
+        if grant is None:
+            self.stats["bad_token"] += 1
+            await self._refuse(ws, CLOSE_BAD_TOKEN, "bad_token", "token refused")
+            return
+
+        client = _Client(ws, grant.role, grant.name, hello.client_id, self.settings.send_queue_limit)
+        span = await self.journal.epoch_range(self.epoch) if self.journal else None
+        # From here to registration there is no await: every later event lands
+        # in the client's queue, every earlier one in the replay or snapshot.
+        head = self.head_seq
+        first_seq = span[0] if span else head + 1
+        replay = (
+            hello.last_epoch == self.epoch
+            and hello.last_seq <= head
+            and hello.last_seq + 1 >= first_seq
+            and head - hello.last_seq <= self.settings.history_limit_events
+        )
+        snapshot_parts = [] if replay else self.store.to_snapshot_parts(self.settings.snapshot_part_items)
+        self.clients.add(client)
+        welcome = p.Welcome(
+            server_id=self.settings.server_id,
+            epoch=self.epoch,
+            head_seq=head,
+            role=grant.role,  # type: ignore[arg-type]
+            resume="replay" if replay else "snapshot",
+            heartbeat_interval_s=self.settings.heartbeat_interval_s,
+            server_time=utcnow(),
+        )
+        log.info(
+            "client %s (%s) from seq %s/%d: %s",
+            hello.client_id,
+            grant.role,
+            hello.last_epoch,
+            hello.last_seq,
+            welcome.resume,
+        )
+        sender = self._spawn(
+            self._send_loop(client, welcome, replay, hello.last_seq, head, snapshot_parts),
+            f"send-{hello.client_id}",
+        )
+        try:
+            await self._receive_loop(client)
+        finally:
+            self.clients.discard(client)
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await sender
+
+    async def _refuse(self, ws: ServerConnection, code: int, err: str, reason: str) -> None:
+        with contextlib.suppress(ConnectionClosed):
+            await ws.send(p.encode(p.Error(code=err, reason=reason, fatal=True)).decode())
+            await ws.close(code, reason[:120])
+
+    async def _send_loop(
+        self,
+        client: _Client,
+        welcome: p.Welcome,
+        replay: bool,
+        last_seq: int,
+        head: int,
+        parts: list[p.Snapshot],
+    ) -> None:
+        assert self.journal is not None
+        ws = client.ws
+        try:
+            await ws.send(p.encode(welcome).decode())
+            if replay:
+                seq = last_seq
+                while seq < head:
+                    rows = await self.journal.events_with_seq_after(
+                        self.epoch, seq, self.settings.replay_batch, upto=head
+                    )
+                    if not rows:
+                        break
+                    for ev_seq, row in rows:
+                        await ws.send(row, text=True)
+                        seq = ev_seq
+                    if client.too_slow:
+                        break
+            else:
+                for part in parts:
+                    await ws.send(p.encode(part).decode())
+            while True:
+                data = await client.queue.get()
+                if data is None:
+                    await ws.close(CLOSE_TOO_SLOW, "too slow: send queue overflowed")
+                    return
+                # Sent as a text frame straight from the shared bytes: no
+                # decode per client.
+                await ws.send(data, text=True)
+                client.sent += 1
+        except ConnectionClosed:
+            return
+
+    async def _receive_loop(self, client: _Client) -> None:
+        bucket = _TokenBucket(self.settings.client_rate_per_s, self.settings.client_burst)
+        ws = client.ws
+        try:
+            async for raw in ws:
+                if not bucket.take():
+                    self.stats["rate_limited"] += 1
+                    await self._refuse(ws, CLOSE_RATE_LIMIT, "rate_limited", "too many messages")
+                    return
+                try:
+                    frame = p.decode_client_frame(raw, self.settings.max_frame_bytes)
+                except p.ProtocolError as exc:
+                    self.stats["bad_frames"] += 1
+                    log.info("bad frame from %s: %s", client.client_id, exc.reason[:200])
+                    self._reply(client, p.Error(code="bad_frame", reason=exc.reason[:180]))
+                    continue
+                await self._on_command(client, frame)
+        except ConnectionClosed:
+            return
+
+    def _reply(self, client: _Client, frame: Any) -> None:
+        if not client.offer(p.encode(frame)):
+            self._cut_off(client)
+
+    async def _on_command(self, client: _Client, frame: p.ClientFrame) -> None:
+        assert self.journal is not None
+        if isinstance(frame, p.Ping):
+            self._reply(client, p.Pong(nonce=frame.nonce, server_time=utcnow()))
+            return
+        if isinstance(frame, p.Hello):
+            self._reply(client, p.Error(code="unexpected_hello", reason="already greeted"))
+            return
+        kind = type(frame).__struct_config__.tag  # the wire 'type'
+        command_id: str = frame.command_id
+        if kind not in ROLE_COMMANDS.get(client.role, frozenset()):
+            self._reply(
+                client,
+                p.CommandResult(
+                    command_id=command_id, status="rejected", reason=f"role {client.role} may not {kind}"
+                ),
+            )
+            return
+        async with self._command_lock():
+            known = await self.journal.command_seq(command_id)
+            if known is not None:
+                self._reply(
+                    client, p.CommandResult(command_id=command_id, status="duplicate", seq=known or None)
+                )
+                return
+            bodies, reject = self._bodies_for(frame)
+            if reject:
+                self._reply(client, p.CommandResult(command_id=command_id, status="rejected", reason=reject))
+                return
+            # The command id is recorded in the same transaction as its events.
+            events = await self.append(bodies, command_id=command_id)
+            last = events[-1].seq if events else None
+        status: Literal["applied", "duplicate"] = "applied" if events else "duplicate"
+        reason = "" if events else "alert already acknowledged"
+        self._reply(client, p.CommandResult(command_id=command_id, status=status, seq=last, reason=reason))
+
+    _cmd_lock: asyncio.Lock | None = None
+
+    def _command_lock(self) -> asyncio.Lock:
+        if self._cmd_lock is None:
+            self._cmd_lock = asyncio.Lock()
+        return self._cmd_lock
+
+    def _bodies_for(self, frame: Any) -> tuple[list[p.EventBody], str]:
+        if isinstance(frame, p.Acknowledge):
+            existing = self.store.acks.get(frame.alert_id)
+            if existing is not None:
+                # Two operators took the same alert: the first one stands.
+                return [], ""
+            ack = p.Acknowledgement(
+                ack_id=frame.command_id,
+                alert_id=frame.alert_id,
+                operator=frame.operator,
+                console=frame.console,
+                at=self.clock(),
+                incident_id=frame.incident_id,
+            )
+            return [p.AlertAcknowledged(ack=ack)], ""
+        if isinstance(frame, p.Shelve):
+            if frame.until <= self.clock():
+                return [], "until is in the past"
+            return [
+                p.AlertShelved(
+                    alert_id=frame.alert_id,
+                    until=frame.until,
+                    operator=frame.operator,
+                    console=frame.console,
+                    reason=frame.reason,
+                )
+            ], ""
+        if isinstance(frame, p.Unshelve):
+            return [
+                p.AlertUnshelved(alert_id=frame.alert_id, operator=frame.operator, console=frame.console)
+            ], ""
+        if isinstance(frame, p.Mute):
+            if frame.until <= self.clock():
+                return [], "until is in the past"
+            return [p.ConsoleMuted(console=frame.console, until=frame.until, operator=frame.operator)], ""
+        if isinstance(frame, p.Unmute):
+            return [p.ConsoleUnmuted(console=frame.console, operator=frame.operator)], ""
+        if isinstance(frame, p.Inject):
+            return list(frame.bodies), ""
+        return [], "unknown command"
+
+    # --- periodic work ---------------------------------------------------------------------
+
+    async def _housekeeping_loop(self) -> None:
+        """Bounded memory and disk for a server that runs for months: forget
+        incidents closed hours ago (snapshots stay small) and prune the log
+        (old snapshots; events only once a snapshot covers them)."""
+        assert self.journal is not None
+        while True:
+            await asyncio.sleep(self.settings.housekeeping_interval_s)
+            self.store.prune(closed_older_than_s=self.settings.keep_closed_s)
+            async with self._append_lock:
+                await self.journal.write_snapshot(
+                    self.epoch, self.head_seq, encode_state(self.store.to_state())
+                )
+            result = await self.journal.prune()
+            log.info("housekeeping: %s", result)
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.heartbeat_interval_s)
+            data = p.encode(p.Heartbeat(epoch=self.epoch, head_seq=self.head_seq, server_time=utcnow()))
+            self._broadcast(data)
+
+    async def _simulator_loop(self) -> None:
+        from commandcenter.refserver.simulator import Simulator
+
+        assert self.journal is not None
+        s = self.settings
+        # A restart on the same database continues with a new simulation run:
+        # new id prefix (no collisions) and unit versions above the stored ones
+        # (the store ignores versions it already has).
+        run = int(await self.journal.meta_get("sim_runs") or "0") + 1
+        await self.journal.meta_set("sim_runs", str(run))
+        unit_base = max((u.version for u in self.store.units.values()), default=0)
+        start = self.clock()
+        sim = Simulator(
+            scenario=s.scenario or "mixed",
+            rate_per_min=s.rate_per_min,
+            seed=s.seed + run - 1,
+            start=start,
+            id_prefix="" if run == 1 else f"r{run}-",
+        )
+
+        def fix(body: p.EventBody) -> p.EventBody:
+            if unit_base and isinstance(body, p.UnitUpserted):
+                unit = msgspec.structs.replace(body.unit, version=body.unit.version + unit_base)
+                return p.UnitUpserted(unit=unit)
+            return body
+
+        await self.append([fix(b) for b in sim.initial_bodies()], ts=start)
+        t0 = time.monotonic()
+        while True:
+            await asyncio.sleep(s.sim_tick_s)
+            if isinstance(self.clock, WarpClock):
+                # The same simulated "now" as every wall given this origin and speed.
+                target = max(sim.now, self.clock())
+            else:
+                target = start + dt.timedelta(seconds=(time.monotonic() - t0) * s.speed)
+            produced = sim.advance_to(target)
+            # Event ts is the server's send time (simulated when warped).
+            for i in range(0, len(produced), 1000):
+                await self.append([fix(body) for _, body in produced[i : i + 1000]])
+

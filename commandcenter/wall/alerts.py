@@ -1,0 +1,1136 @@
+"""Alert rules: which changes need a human, and how loudly (no Qt).
+
+The engine reads the store after each applied change set (:meth:`AlertEngine.on_changes`)
+and on a timer (:meth:`AlertEngine.tick`), and answers with :class:`AlertAction`
+records that tell the UI and sound layer what to do: play a tone, speak a
+text, flash a row, clear it. Each action may carry an :class:`AuditEntry` that
+the caller writes with :func:`write_audit`.
+
+Rules worth knowing:
+
+* Alert ids are computed from the situation (``incident:<id>``,
+  ``sla:<rule>:<stage>:<id>``, ``situation:<id>``; the server's own id for a
+  server-raised alert), so every wall names an alert the same way and an
+  acknowledgement made on one console (``store.acks``) stops the repeats on
+  all of them. At most one ``incident:`` alert exists per incident: of the
+  matching new_incident/category rules the highest priority wins, ties by
+  config order.
+* Only active incidents raise alerts; closing or cancelling an incident
+  clears its alerts (except a unit's emergency: the officer still needs
+  help). The call funnel (prank and ghost calls) is never looked at.
+* Acknowledged, shelved (``store.shelved`` until > now) and resolved alerts
+  are silent. An acknowledgement is latched: a later prune of ``store.acks``
+  never brings an alert back.
+* Alarm flood (EEMUA 191 / ISA-18.2): above ``flood_threshold`` alerts raised in
+  ``flood_window_s`` the individual announcements stop; incident alerts are
+  announced per (category, kecamatan) at most every ``flood_announce_s``
+  ("12 laporan banjir baru di Kecamatan Pampangan", the count being that
+  group's alerts in the window) while every alert stays in :meth:`active`.
+  Unit emergencies and situations are never grouped. Reminders
+  (repeats/escalations) due together in a flood, or more than
+  ``flood_end_threshold`` of them at once, become one summary announcement.
+  The flood ends below ``flood_end_threshold`` alerts in the window.
+* A muted console (``store.muted[console].until > now``) gets every action
+  without sound and speech (``muted=True``); visuals are unchanged.
+* Audit rows name who did it: shelve/unshelve and mute/unmute take the
+  operator and console from the server's event (``store.unshelved_by`` /
+  ``unmuted_by`` for the taking off); a shelf or mute that ran out is audited
+  with the operator :data:`SYSTEM_OPERATOR` and ``reason: expired``.
+* Timers run on the injected clock and only inside :meth:`tick`, so tests use a
+  FakeClock and no sleeps. Repeat timers are local to a wall; escalation is due
+  at ``raised_at + escalate_after_s`` (the same on every wall).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import hashlib
+import heapq
+import logging
+import re
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+from commandcenter.config import AlertPriorityAction, AlertRule, AlertsConfig, Config, SpeechConfig
+from commandcenter.core.model import (
+    ACTIVE_STATUSES,
+    PRIORITY_RANK,
+    Alert,
+    DisasterSituation,
+    Incident,
+    Priority,
+)
+from commandcenter.core.store import ChangeSet, Store
+from commandcenter.core.timeutil import Clock, utcnow
+from commandcenter.wall.speech import announcement, render
+
+if TYPE_CHECKING:
+    from commandcenter.storage.journal import Journal
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SLA_STAGES",
+    "SYSTEM_OPERATOR",
+    "ActionKind",
+    "ActiveAlert",
+    "AlertAction",
+    "AlertEngine",
+    "AuditEntry",
+    "Sound",
+    "make_alert_id",
+    "stage_met",
+    "write_audit",
+]
+
+ActionKind = Literal[
+    "raise",
+    "repeat",
+    "escalate",
+    "announce_group",
+    "clear",
+    "shelve",
+    "unshelve",
+    "shelve_expired",
+    "mute",
+    "unmute",
+    "mute_expired",
+    "flood_start",
+    "flood_end",
+]
+Sound = Literal["tone_high", "tone_medium", "tone_low", "tone_escalation"]
+SLA_STAGES: tuple[str, ...] = ("verify", "forward", "dispatch", "arrive")
+#: The audit log's operator for what the wall did by itself (a shelf or mute
+#: that ran out): a fixed machine word, so a CSV filter on it is reliable.
+SYSTEM_OPERATOR = "system"
+_AUDIBLE_KINDS = frozenset({"raise", "repeat", "escalate", "announce_group", "shelve_expired"})
+_INCIDENT_RULES = frozenset({"new_incident", "category"})
+_ID_RE = re.compile(r"^[A-Za-z0-9_.:\-]{1,64}$")
+_ID_BAD = re.compile(r"[^A-Za-z0-9_.:\-]")
+
+
+# --- public records ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One row for :meth:`Journal.audit` (see :func:`write_audit`)."""
+
+    action: str
+    target_kind: str
+    target_id: str
+    at: dt.datetime
+    operator: str = ""
+    console: str = ""
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAction:
+    """What the UI and sound layer must do.
+
+    ``sound``/``speech`` are None when nothing is to be heard (voice off for
+    the priority, grouped into an ``announce_group``, or this console muted:
+    then ``muted`` is True). ``text`` is always the visible text. Public text
+    (place names) ends up in ``text``/``speech``: escape it when rendering.
+    """
+
+    kind: ActionKind
+    alert_ids: tuple[str, ...] = ()
+    priority: Priority | None = None
+    sound: Sound | None = None
+    speech: str | None = None
+    text: str = ""
+    #: "flash" or "steady" for an alert on screen, None when nothing to show.
+    visual: str | None = None
+    muted: bool = False
+    #: Announced as part of an ``announce_group`` instead of on its own.
+    grouped: bool = False
+    #: announce_group / flood_start / flood_end: how many alerts it covers.
+    count: int = 0
+    #: mute / unmute / mute_expired: which console.
+    console: str = ""
+    #: clear: "acknowledged" or why it resolved; raise: "resync" on a rebuild.
+    reason: str = ""
+    escalated: bool = False
+    audit: AuditEntry | None = None
+
+    @property
+    def alert_id(self) -> str | None:
+        return self.alert_ids[0] if self.alert_ids else None
+
+    @property
+    def audible(self) -> bool:
+        return self.sound is not None or self.speech is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveAlert:
+    """An alert as the lists show it."""
+
+    id: str
+    kind: str
+    rule: str
+    priority: Priority
+    raised_at: dt.datetime
+    text: str
+    incident_id: str | None = None
+    unit_id: str | None = None
+    situation_id: str | None = None
+    category: str = ""
+    kecamatan: str = ""
+    stage: str = ""
+    #: Raised by the dispatch server (AlertRaised) rather than by a wall rule.
+    server: bool = False
+    escalated: bool = False
+    repeats: int = 0
+    shelved_until: dt.datetime | None = None
+    shelved_by: str = ""
+    shelve_reason: str = ""
+    acknowledged_at: dt.datetime | None = None
+    acknowledged_by: str = ""
+    acknowledged_console: str = ""
+
+    def age_s(self, now: dt.datetime) -> float:
+        return (now - self.raised_at).total_seconds()
+
+
+@dataclass(slots=True)
+class _Record:
+    id: str
+    kind: str
+    rule: AlertRule | None
+    priority: Priority
+    raised_at: dt.datetime
+    text: str
+    incident_id: str | None = None
+    unit_id: str | None = None
+    situation_id: str | None = None
+    category: str = ""
+    category_name: str = ""
+    kecamatan: str = ""
+    stage: str = ""
+    server: bool = False
+    #: Flood group (class, category, kecamatan); None: never grouped.
+    group: tuple[str, str, str] | None = None
+    escalate_at: dt.datetime | None = None
+    next_repeat_at: dt.datetime | None = None
+    escalated: bool = False
+    repeats: int = 0
+    ack: Any = None  # model.Acknowledgement, latched
+    resolved: bool = False
+    sounded_call: int = -1
+
+    @property
+    def live(self) -> bool:
+        return self.ack is None and not self.resolved
+
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def make_alert_id(*parts: str) -> str:
+    """A model.Id from ``parts`` joined by ':'; hashed when too long or odd,
+    so every wall derives the same id from the same parts."""
+    raw = ":".join(parts)
+    if _ID_RE.match(raw):
+        return raw
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:20]
+    head = _ID_BAD.sub("_", parts[0] if parts else "")[:40]
+    return f"{head}:{digest}" if head else digest
+
+
+def stage_met(inc: Incident, stage: str) -> bool:
+    """Whether the incident has passed a service-level step (any agency counts)."""
+    status = inc.status
+    tasks = inc.tasks
+    if stage == "verify":
+        return status != "received" or inc.times.verified is not None
+    if stage == "forward":
+        return status in ("forwarded", "in_handling") or any(
+            t.forwarded_at is not None or t.status != "pending" for t in tasks
+        )
+    if stage == "dispatch":
+        return (
+            status == "in_handling"
+            or inc.times.dispatched is not None
+            or bool(inc.units)
+            or any(t.units for t in tasks)
+        )
+    return status == "in_handling" or inc.times.on_scene is not None or any(t.on_scene_at for t in tasks)
+
+
+#: Placeholder aliases of [alerts.texts] beyond those commandcenter.wall.speech.render knows.
+_TEXT_ALIASES = (("tahap", "stage"), ("menit", "minutes"), ("situasi", "situation"), ("bahaya", "hazard"))
+
+
+def _render(template: str, **fields: object) -> str:
+    for a, b in _TEXT_ALIASES:
+        if a in fields or b in fields:
+            value = fields.get(a, fields.get(b))
+            fields[a] = fields[b] = value
+    return render(template, **fields)
+
+
+def _rank(priority: str) -> int:
+    return PRIORITY_RANK.get(priority, 2)
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat()
+
+
+async def write_audit(journal: Journal, actions: Iterable[AlertAction]) -> int:
+    """Write the audit entries carried by ``actions``; returns how many."""
+    n = 0
+    for action in actions:
+        entry = action.audit
+        if entry is None:
+            continue
+        await journal.audit(
+            entry.action,
+            operator=entry.operator,
+            console=entry.console,
+            target_kind=entry.target_kind,
+            target_id=entry.target_id,
+            detail=entry.detail,
+            at=entry.at,
+        )
+        n += 1
+    return n
+
+
+# --- the engine ------------------------------------------------------------------------------
+
+
+class AlertEngine:
+    """Alert rules over a :class:`Store`. See the module docstring."""
+
+    def __init__(
+        self,
+        config: AlertsConfig | Config,
+        store: Store,
+        *,
+        clock: Clock = utcnow,
+        console: str = "",
+        language: str | None = None,
+    ) -> None:
+        full = config if isinstance(config, Config) else None
+        self.config: AlertsConfig = config.alerts if isinstance(config, Config) else config
+        self.store = store
+        self.clock = clock
+        self.console = console
+        self.language = language or (
+            (full.speech.language or full.display.language) if full is not None else "id"
+        )
+        self._speech: SpeechConfig = full.speech if full is not None else SpeechConfig()
+        self._texts = self.config.texts.for_language(self.language)
+        self._categories = {c.code: c for c in full.categories} if full is not None else {}
+        rules = [r for r in self.config.rules if r.enabled]
+        self._incident_rules = [r for r in rules if r.when in _INCIDENT_RULES]
+        self._sla_rules = [r for r in rules if r.when == "sla_breach"]
+        self._situation_rules = [r for r in rules if r.when == "situation"]
+        self._rule_kinds = {r.when for r in self.config.rules}
+        self._rule_by_kind: dict[str, AlertRule] = {}
+        for r in rules:
+            self._rule_by_kind.setdefault(r.when, r)
+        self._records: dict[str, _Record] = {}
+        self._live: dict[str, _Record] = {}
+        self._by_incident: dict[str, set[str]] = {}
+        # (deadline ts, tie, incident id, rule name, stage); stale entries are re-checked when popped.
+        self._sla_heap: list[tuple[float, int, str, str, str]] = []
+        self._sla_scheduled: set[tuple[str, str, str]] = set()
+        self._tie = 0
+        self._raise_times: deque[float] = deque()
+        self._group_times: dict[tuple[str, str, str], deque[float]] = {}
+        self._pending: dict[tuple[str, str, str], list[str]] = {}
+        self._group_last: dict[tuple[str, str, str], float] = {}
+        self.flood_active = False
+        self._shelf_until: dict[str, dt.datetime] = {}
+        self._shelf_expired: set[tuple[str, dt.datetime]] = set()
+        self._mute_until: dict[str, dt.datetime] = {}
+        self._mute_expired: set[tuple[str, dt.datetime]] = set()
+        self._call = 0
+        self._new: list[_Record] = []
+        self._resyncing = False
+        self._resync_all(self.clock(), [], initial=True)
+
+    # --- entry points ------------------------------------------------------------------
+
+    def on_changes(self, cs: ChangeSet) -> list[AlertAction]:
+        """Evaluate what ``cs`` (from Store.apply / apply_many / prune) changed."""
+        now = self._begin()
+        out: list[AlertAction] = []
+        if cs.reset:
+            self._resync_all(now, out)
+        else:
+            store = self.store
+            for key in cs.incidents_removed:
+                self._drop_incident(key)
+            for key in cs.alerts_removed:
+                self._drop(key)
+            for key in sorted(cs.situations_added | cs.situations_updated):
+                sit = store.situations.get(key)
+                if sit is not None:
+                    self._eval_situation(sit, now, out)
+            for key in sorted(cs.incidents_added | cs.incidents_updated):
+                inc = store.incidents.get(key)
+                if inc is not None:
+                    self._eval_incident(inc, now, out)
+            for key in sorted(cs.alerts_added | cs.alerts_updated):
+                alert = store.alerts.get(key)
+                if alert is not None:
+                    self._eval_server_alert(alert, now, out)
+            for key in sorted(cs.acks):
+                self._on_ack(key, out)
+            for key in sorted(cs.shelved):
+                self._on_shelved(key, now, out)
+            for key in sorted(cs.unshelved):
+                self._on_unshelved(key, now, out)
+            for key in sorted(cs.muted):
+                self._on_muted(key, out, now)
+            for key in sorted(cs.unmuted):
+                self._on_unmuted(key, out, now)
+        self._due_sla(now, out)
+        return self._finish(now, out)
+
+    def tick(self) -> list[AlertAction]:
+        """Time-driven work: SLA deadlines, expiries, repeats, escalations."""
+        now = self._begin()
+        out: list[AlertAction] = []
+        self._due_sla(now, out)
+        self._expire_shelves(now, out)
+        self._expire_mutes(now, out)
+        self._timers(now, out)
+        return self._finish(now, out)
+
+    # --- queries ---------------------------------------------------------------------
+
+    def active(self) -> list[ActiveAlert]:
+        """Unacknowledged, unresolved, not shelved; by priority, then oldest first."""
+        now = self.clock()
+        recs = [r for r in self._live.values() if not self._is_shelved(r.id, now)]
+        recs.sort(key=lambda r: (_rank(r.priority), r.raised_at, r.id))
+        return [self._view(r) for r in recs]
+
+    def escalated(self) -> list[ActiveAlert]:
+        """Active alerts past their escalation time (the leader overview flags them)."""
+        return [a for a in self.active() if a.escalated]
+
+    def shelved_list(self) -> list[ActiveAlert]:
+        """Alerts shelved now, soonest to return first."""
+        now = self.clock()
+        out = []
+        for aid, body in self.store.shelved.items():
+            rec = self._live.get(aid)
+            if rec is not None and body.until > now:
+                out.append(self._view(rec))
+        out.sort(key=lambda a: (a.shelved_until or now, _rank(a.priority), a.id))
+        return out
+
+    def acknowledged_recent(self, within_s: float | None = None) -> list[ActiveAlert]:
+        """Alerts acknowledged within ``within_s`` (default recent_ack_s), newest first."""
+        now = self.clock()
+        horizon = now - dt.timedelta(seconds=self.config.recent_ack_s if within_s is None else within_s)
+        recs = [r for r in self._records.values() if r.ack is not None and r.ack.at >= horizon]
+        recs.sort(key=lambda r: (r.ack.at, r.id), reverse=True)
+        return [self._view(r) for r in recs]
+
+    def get(self, alert_id: str) -> ActiveAlert | None:
+        rec = self._records.get(alert_id)
+        return None if rec is None else self._view(rec)
+
+    def is_muted(self, console: str | None = None) -> bool:
+        body = self.store.muted.get(self.console if console is None else console)
+        return body is not None and body.until > self.clock()
+
+    def muted_consoles(self) -> dict[str, dt.datetime]:
+        """Consoles muted now -> until when (every screen shows "SUARA MATI")."""
+        now = self.clock()
+        return {c: b.until for c, b in self.store.muted.items() if b.until > now}
+
+    def _view(self, rec: _Record) -> ActiveAlert:
+        shelf = self.store.shelved.get(rec.id)
+        ack = rec.ack
+        return ActiveAlert(
+            id=rec.id, kind=rec.kind, rule=rec.rule.name if rec.rule else "", priority=rec.priority,
+            raised_at=rec.raised_at, text=rec.text, incident_id=rec.incident_id, unit_id=rec.unit_id,
+            situation_id=rec.situation_id, category=rec.category, kecamatan=rec.kecamatan, stage=rec.stage,
+            server=rec.server, escalated=rec.escalated, repeats=rec.repeats,
+            shelved_until=shelf.until if shelf is not None else None,
+            shelved_by=shelf.operator if shelf is not None else "",
+            shelve_reason=shelf.reason if shelf is not None else "",
+            acknowledged_at=ack.at if ack is not None else None,
+            acknowledged_by=ack.operator if ack is not None else "",
+            acknowledged_console=ack.console if ack is not None else "",
+        )  # fmt: skip
+
+    # --- evaluation ---------------------------------------------------------------------
+
+    def _begin(self) -> dt.datetime:
+        self._call += 1
+        self._new = []
+        return self.clock()
+
+    def _matches(self, rule: AlertRule, inc: Incident) -> bool:
+        if rule.categories and inc.category not in rule.categories:
+            return False
+        return _rank(inc.priority) <= _rank(rule.min_priority)
+
+    def _category_name(self, code: str) -> str:
+        cat = self._categories.get(code)
+        if cat is None:
+            return code.replace("_", " ").capitalize()
+        return cat.name_en if self.language == "en" else cat.name_id
+
+    def _incident_fields(self, inc: Incident) -> dict[str, Any]:
+        loc = inc.location
+        return {
+            "category": self._category_name(inc.category),
+            "priority": inc.priority,
+            "desa": loc.desa,
+            "kecamatan": loc.kecamatan,
+            "km": loc.km_marker,
+            "ticket": inc.ticket,
+        }
+
+    def _eval_incident(self, inc: Incident, now: dt.datetime, out: list[AlertAction]) -> None:
+        if inc.status not in ACTIVE_STATUSES:
+            for aid in sorted(self._by_incident.get(inc.id, ())):
+                rec = self._records[aid]
+                if rec.kind != "unit_emergency":
+                    self._resolve(rec, now, out, inc.status)
+            return
+        aid = make_alert_id("incident", inc.id)
+        if aid not in self._records:
+            best: AlertRule | None = None
+            for rule in self._incident_rules:
+                if rule.when == "category" and not rule.categories:
+                    continue  # a category rule naming no category would alert on everything
+                if self._matches(rule, inc) and (best is None or _rank(rule.priority) < _rank(best.priority)):
+                    best = rule
+            if best is not None:
+                text = announcement(self._speech, "incident", self.language, **self._incident_fields(inc))
+                self._create(
+                    _Record(
+                        id=aid, kind=best.when, rule=best, priority=best.priority,
+                        raised_at=inc.times.received, text=text, incident_id=inc.id,
+                        category=inc.category, category_name=self._category_name(inc.category),
+                        kecamatan=inc.location.kecamatan, group=("new", inc.category, inc.location.kecamatan),
+                    ),
+                    now, out,
+                )  # fmt: skip
+        for rule in self._sla_rules:
+            if not self._matches(rule, inc):
+                continue
+            for stage in rule.stages or SLA_STAGES:
+                sid = make_alert_id("sla", rule.name, stage, inc.id)
+                existing = self._records.get(sid)
+                if existing is not None:
+                    if existing.live and stage_met(inc, stage):
+                        self._resolve(existing, now, out, f"{stage}_met")
+                    continue
+                if stage_met(inc, stage):
+                    continue
+                target = self._sla_target(rule, inc, stage)
+                if target is None:
+                    continue
+                deadline = inc.times.received + dt.timedelta(seconds=target)
+                if deadline <= now:
+                    self._raise_sla(rule, inc, stage, target, now, out)
+                elif (inc.id, rule.name, stage) not in self._sla_scheduled:
+                    self._sla_scheduled.add((inc.id, rule.name, stage))
+                    self._tie += 1
+                    heapq.heappush(
+                        self._sla_heap, (deadline.timestamp(), self._tie, inc.id, rule.name, stage)
+                    )
+
+    def _sla_target(self, rule: AlertRule, inc: Incident, stage: str) -> float | None:
+        if rule.after_s is not None:
+            return float(rule.after_s)
+        cat = self._categories.get(inc.category)
+        if cat is None:
+            return None
+        return float(getattr(cat.sla, f"{stage}_s"))
+
+    def _raise_sla(
+        self,
+        rule: AlertRule,
+        inc: Incident,
+        stage: str,
+        target: float,
+        now: dt.datetime,
+        out: list[AlertAction],
+    ) -> None:
+        fields = self._incident_fields(inc)
+        fields.update(stage=self._texts.stage_words(stage), minutes=str(max(1, round(target / 60))))
+        self._create(
+            _Record(
+                id=make_alert_id("sla", rule.name, stage, inc.id), kind="sla_breach", rule=rule,
+                priority=rule.priority, raised_at=inc.times.received + dt.timedelta(seconds=target),
+                text=_render(self._texts.sla_breach, **fields), incident_id=inc.id, category=inc.category,
+                category_name=self._category_name(inc.category), kecamatan=inc.location.kecamatan,
+                stage=stage, group=("sla", inc.category, inc.location.kecamatan),
+            ),
+            now, out,
+        )  # fmt: skip
+
+    def _due_sla(self, now: dt.datetime, out: list[AlertAction]) -> None:
+        heap = self._sla_heap
+        limit = now.timestamp()
+        rules = {r.name: r for r in self._sla_rules}
+        while heap and heap[0][0] <= limit:
+            _, _, inc_id, rule_name, stage = heapq.heappop(heap)
+            self._sla_scheduled.discard((inc_id, rule_name, stage))
+            inc = self.store.incidents.get(inc_id)
+            rule = rules.get(rule_name)
+            if inc is None or rule is None:
+                continue
+            # Re-evaluate on the current version (status, tasks and times may have changed).
+            self._eval_incident(inc, now, out)
+
+    def _eval_situation(self, sit: DisasterSituation, now: dt.datetime, out: list[AlertAction]) -> None:
+        aid = make_alert_id("situation", sit.id)
+        rec = self._records.get(aid)
+        if sit.status != "active":
+            if rec is not None:
+                self._resolve(rec, now, out, "situation_ended")
+            return
+        if rec is not None:
+            return
+        rule = next(
+            (r for r in self._situation_rules if not r.categories or sit.hazard in r.categories), None
+        )
+        if rule is None:
+            return
+        kecamatan = ", ".join(sit.kecamatan)
+        text = _render(
+            self._texts.situation,
+            situation=sit.name,
+            hazard=self._category_name(sit.hazard),
+            kecamatan=kecamatan,
+        )
+        self._create(
+            _Record(
+                id=aid, kind="situation", rule=rule, priority=rule.priority, raised_at=sit.declared_at,
+                text=text, situation_id=sit.id, category=sit.hazard, kecamatan=kecamatan,
+            ),
+            now, out,
+        )  # fmt: skip
+
+    def _eval_server_alert(self, alert: Alert, now: dt.datetime, out: list[AlertAction]) -> None:
+        rec = self._records.get(alert.id)
+        inc = self.store.incidents.get(alert.incident_id) if alert.incident_id else None
+        if rec is not None:
+            if inc is not None and not inc.active and rec.kind != "unit_emergency":
+                self._resolve(rec, now, out, inc.status)
+            return
+        rule: AlertRule | None = None
+        priority: Priority = alert.priority
+        if alert.kind in self._rule_kinds:
+            # A configured kind: its first enabled rule decides; all disabled means no alert.
+            rule = self._rule_by_kind.get(alert.kind)
+            if rule is None:
+                return
+            priority = rule.priority
+        if inc is not None and not inc.active and alert.kind != "unit_emergency":
+            return
+        fields: dict[str, Any] = {"message": alert.message}
+        if inc is not None:
+            fields.update(self._incident_fields(inc))
+            fields["priority"] = priority
+        if alert.kind == "unit_emergency":
+            unit = self.store.units.get(alert.unit_id) if alert.unit_id else None
+            fields["unit"] = unit.callsign if unit is not None else (alert.unit_id or "")
+            text = _render(self._texts.unit_emergency, **fields)
+        elif inc is not None and alert.kind in _INCIDENT_RULES:
+            text = announcement(self._speech, "incident", self.language, **fields)
+        else:
+            text = alert.message or _render(self._texts.unit_emergency, **fields)
+        self._create(
+            _Record(
+                id=alert.id, kind=alert.kind, rule=rule, priority=priority, raised_at=alert.raised_at,
+                text=text, incident_id=alert.incident_id, unit_id=alert.unit_id,
+                situation_id=alert.situation_id, server=True,
+                category=inc.category if inc is not None else "",
+                kecamatan=inc.location.kecamatan if inc is not None else "",
+            ),
+            now, out,
+        )  # fmt: skip
+
+    # --- lifecycle of one alert ---------------------------------------------------------------
+
+    def _pri(self, rec: _Record) -> AlertPriorityAction:
+        return self.config.priorities.of(rec.priority)
+
+    def _repeat_s(self, rec: _Record) -> float:
+        return rec.rule.repeat_s if rec.rule is not None and rec.rule.repeat_s else self.config.repeat_s
+
+    def _escalate_s(self, rec: _Record) -> float:
+        if rec.rule is not None and rec.rule.escalate_after_s:
+            return rec.rule.escalate_after_s
+        return self.config.escalate_after_s
+
+    def _create(self, rec: _Record, now: dt.datetime, out: list[AlertAction]) -> None:
+        resync = self._resyncing
+        self._records[rec.id] = rec
+        if rec.incident_id is not None:
+            self._by_incident.setdefault(rec.incident_id, set()).add(rec.id)
+        ack = self.store.acks.get(rec.id)
+        if ack is not None:
+            rec.ack = ack  # taken on another console before this wall raised it
+            return
+        self._live[rec.id] = rec
+        pri = self._pri(rec)
+        repeat_s = self._repeat_s(rec)
+        rec.next_repeat_at = now + dt.timedelta(seconds=repeat_s) if pri.repeat else None
+        if pri.escalate:
+            escalate_s = self._escalate_s(rec)
+            rec.escalate_at = rec.raised_at + dt.timedelta(seconds=escalate_s)
+            if rec.escalate_at <= now:
+                if resync:
+                    rec.escalated = True  # flagged, not announced: it was due while the wall was away
+                else:
+                    # A late event: announce it first, escalate one repeat later.
+                    rec.escalate_at = now + dt.timedelta(seconds=min(repeat_s, escalate_s))
+        silent = resync or self._is_shelved(rec.id, now)
+        rec.sounded_call = self._call
+        if not resync:
+            self._new.append(rec)
+        detail: dict[str, Any] = {
+            "kind": rec.kind, "rule": rec.rule.name if rec.rule else "", "priority": rec.priority,
+            "text": rec.text, "raised_at": _iso(rec.raised_at),
+        }  # fmt: skip
+        for key in ("incident_id", "unit_id", "situation_id"):
+            if getattr(rec, key):
+                detail[key] = getattr(rec, key)
+        if resync:
+            detail["resync"] = True
+        out.append(
+            AlertAction(
+                "raise",
+                (rec.id,),
+                rec.priority,
+                sound=None if silent else self._tone(pri),
+                speech=None if silent or not pri.voice else rec.text,
+                text=rec.text,
+                visual=pri.visual,
+                reason="resync" if resync else ("shelved" if silent else ""),
+                escalated=rec.escalated,
+                audit=self._audit("alert.raised", rec.id, now, detail),
+            )
+        )
+
+    def _resolve(self, rec: _Record, now: dt.datetime, out: list[AlertAction], reason: str) -> None:
+        if rec.resolved:
+            return
+        was_live = rec.live
+        rec.resolved = True
+        self._live.pop(rec.id, None)
+        if was_live:
+            out.append(
+                AlertAction(
+                    "clear", (rec.id,), rec.priority, text=rec.text, reason=reason,
+                    audit=self._audit("alert.resolved", rec.id, now, {"reason": reason}),
+                )
+            )  # fmt: skip
+
+    def _drop(self, aid: str) -> None:
+        rec = self._records.pop(aid, None)
+        self._live.pop(aid, None)
+        if rec is not None and rec.incident_id is not None:
+            ids = self._by_incident.get(rec.incident_id)
+            if ids is not None:
+                ids.discard(aid)
+                if not ids:
+                    del self._by_incident[rec.incident_id]
+
+    def _drop_incident(self, inc_id: str) -> None:
+        # Pruned from the store: it closed long ago, its alerts were cleared then.
+        for aid in list(self._by_incident.get(inc_id, ())):
+            rec = self._records.get(aid)
+            if rec is not None and not rec.server:
+                self._drop(aid)
+
+    def _on_ack(self, aid: str, out: list[AlertAction]) -> None:
+        rec = self._records.get(aid)
+        ack = self.store.acks.get(aid)
+        if rec is None or ack is None or rec.ack is not None:
+            return  # unknown, pruned (latched anyway) or already taken
+        rec.ack = ack
+        self._live.pop(aid, None)
+        detail: dict[str, Any] = {
+            "ack_id": ack.ack_id,
+            "response_s": round((ack.at - rec.raised_at).total_seconds(), 3),
+        }
+        if ack.incident_id:
+            detail["incident_id"] = ack.incident_id
+        out.append(
+            AlertAction(
+                "clear",
+                (aid,),
+                rec.priority,
+                text=rec.text,
+                reason="acknowledged",
+                audit=AuditEntry(
+                    "alert.acknowledged", "alert", aid, ack.at, operator=ack.operator, console=ack.console,
+                    detail=detail,
+                ),
+            )
+        )  # fmt: skip
+
+    def _is_shelved(self, aid: str, now: dt.datetime) -> bool:
+        body = self.store.shelved.get(aid)
+        return body is not None and body.until > now
+
+    def _on_shelved(self, aid: str, now: dt.datetime, out: list[AlertAction]) -> None:
+        body = self.store.shelved.get(aid)
+        if body is None:
+            return
+        self._shelf_until[aid] = body.until
+        rec = self._records.get(aid)
+        out.append(
+            AlertAction(
+                "shelve", (aid,), rec.priority if rec else None, text=rec.text if rec else "",
+                console=body.console, reason=body.reason,
+                audit=AuditEntry(
+                    "alert.shelved", "alert", aid, now, operator=body.operator, console=body.console,
+                    detail={"until": _iso(body.until), "reason": body.reason},
+                ),
+            )
+        )  # fmt: skip
+
+    def _on_unshelved(self, aid: str, now: dt.datetime, out: list[AlertAction]) -> None:
+        until = self._shelf_until.pop(aid, None)
+        if until is not None and (aid, until) in self._shelf_expired:
+            self._shelf_expired.discard((aid, until))
+            return  # already returned (and audited) when it expired
+        rec = self._records.get(aid)
+        if rec is not None and rec.live:
+            rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
+        body = self.store.unshelved_by.get(aid)
+        operator, console = (body.operator, body.console) if body is not None else ("", "")
+        detail: dict[str, Any] = {"reason": "operator"}
+        if until is not None:
+            detail["until"] = _iso(until)
+        out.append(
+            AlertAction(
+                "unshelve", (aid,), rec.priority if rec else None, text=rec.text if rec else "",
+                visual=self._pri(rec).visual if rec and rec.live else None, console=console,
+                reason="operator",
+                audit=AuditEntry(
+                    "alert.unshelved", "alert", aid, now, operator=operator, console=console, detail=detail
+                ),
+            )
+        )  # fmt: skip
+
+    def _expire_shelves(self, now: dt.datetime, out: list[AlertAction]) -> None:
+        shelved = self.store.shelved
+        for aid in sorted(shelved):
+            body = shelved[aid]
+            key = (aid, body.until)
+            if body.until > now or key in self._shelf_expired:
+                continue
+            self._shelf_expired.add(key)
+            self._shelf_until[aid] = body.until
+            rec = self._records.get(aid)
+            live = rec is not None and rec.live
+            sound: Sound | None = None
+            speech = None
+            if rec is not None and live:
+                pri = self._pri(rec)
+                sound, speech = self._tone(pri), (rec.text if pri.voice else None)
+                rec.sounded_call = self._call
+                rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
+            out.append(
+                AlertAction(
+                    "shelve_expired", (aid,), rec.priority if rec else None, sound=sound, speech=speech,
+                    text=rec.text if rec else "", visual=self._pri(rec).visual if rec and live else None,
+                    reason="expired",
+                    audit=AuditEntry(
+                        "alert.unshelved", "alert", aid, now, operator=SYSTEM_OPERATOR, console=self.console,
+                        detail={"reason": "expired", "until": _iso(body.until), "shelved_by": body.operator},
+                    ),
+                )
+            )  # fmt: skip
+        if len(self._shelf_expired) > 2 * len(shelved) + 64:
+            self._shelf_expired = {k for k in self._shelf_expired if k[0] in shelved}
+
+    def _on_muted(self, console: str, out: list[AlertAction], now: dt.datetime) -> None:
+        body = self.store.muted.get(console)
+        if body is None:
+            return
+        self._mute_until[console] = body.until
+        out.append(
+            AlertAction(
+                "mute", console=console,
+                audit=AuditEntry(
+                    "console.muted", "console", console, now, operator=body.operator, console=console,
+                    detail={"until": _iso(body.until)},
+                ),
+            )
+        )  # fmt: skip
+
+    def _on_unmuted(self, console: str, out: list[AlertAction], now: dt.datetime) -> None:
+        until = self._mute_until.pop(console, None)
+        if until is not None and (console, until) in self._mute_expired:
+            self._mute_expired.discard((console, until))
+            return
+        body = self.store.unmuted_by.get(console)
+        detail: dict[str, Any] = {"reason": "operator"}
+        if until is not None:
+            detail["until"] = _iso(until)
+        out.append(
+            AlertAction(
+                "unmute", console=console,
+                audit=AuditEntry(
+                    "console.unmuted", "console", console, now, operator=body.operator if body else "",
+                    console=console, detail=detail,
+                ),
+            )
+        )  # fmt: skip
+
+    def _expire_mutes(self, now: dt.datetime, out: list[AlertAction]) -> None:
+        muted = self.store.muted
+        for console in sorted(muted):
+            body = muted[console]
+            key = (console, body.until)
+            if body.until > now or key in self._mute_expired:
+                continue
+            self._mute_expired.add(key)
+            self._mute_until[console] = body.until
+            out.append(
+                AlertAction(
+                    "mute_expired", console=console, reason="expired",
+                    audit=AuditEntry(
+                        "console.unmuted", "console", console, now, operator=SYSTEM_OPERATOR, console=console,
+                        detail={"reason": "expired", "until": _iso(body.until), "muted_by": body.operator},
+                    ),
+                )
+            )  # fmt: skip
+        if len(self._mute_expired) > 2 * len(muted) + 64:
+            self._mute_expired = {k for k in self._mute_expired if k[0] in muted}
+
+    def _timers(self, now: dt.datetime, out: list[AlertAction]) -> None:
+        for aid in sorted(self._live):
+            rec = self._live[aid]
+            if rec.sounded_call == self._call or self._is_shelved(aid, now):
+                continue
+            pri = self._pri(rec)
+            if rec.escalate_at is not None and not rec.escalated and now >= rec.escalate_at:
+                rec.escalated = True
+                rec.sounded_call = self._call
+                rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
+                speech = announcement(self._speech, "escalation", self.language, message=rec.text)
+                out.append(
+                    AlertAction(
+                        "escalate", (aid,), rec.priority, sound=self._escalation_tone(),
+                        speech=speech if pri.voice else None, text=rec.text, visual=pri.visual,
+                        escalated=True,
+                        audit=self._audit(
+                            "alert.escalated", aid, now,
+                            {"after_s": round((now - rec.raised_at).total_seconds(), 3)},
+                        ),
+                    )
+                )  # fmt: skip
+            elif pri.repeat and rec.next_repeat_at is not None and now >= rec.next_repeat_at:
+                rec.repeats += 1
+                rec.sounded_call = self._call
+                rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
+                speech = announcement(self._speech, "reminder", self.language, message=rec.text)
+                out.append(
+                    AlertAction(
+                        "repeat", (aid,), rec.priority,
+                        sound=self._escalation_tone() if rec.escalated else self._tone(pri),
+                        speech=speech if pri.voice else None, text=rec.text, visual=pri.visual,
+                        escalated=rec.escalated,
+                        audit=self._audit(
+                            "alert.repeated", aid, now, {"repeat": rec.repeats, "escalated": rec.escalated}
+                        ),
+                    )
+                )  # fmt: skip
+
+    # --- flood grouping, mute, finishing a call -------------------------------------------------
+
+    def _finish(self, now: dt.datetime, out: list[AlertAction]) -> list[AlertAction]:
+        ts = now.timestamp()
+        horizon = ts - self.config.flood_window_s
+        for rec in self._new:
+            self._raise_times.append(ts)
+            if rec.group is not None:
+                self._group_times.setdefault(rec.group, deque()).append(ts)
+        while self._raise_times and self._raise_times[0] <= horizon:
+            self._raise_times.popleft()
+        for group in list(self._group_times):
+            times = self._group_times[group]
+            while times and times[0] <= horizon:
+                times.popleft()
+            if not times and group not in self._pending:
+                del self._group_times[group]
+                self._group_last.pop(group, None)
+        count = len(self._raise_times)
+        ended = False
+        if not self.flood_active and count > self.config.flood_threshold:
+            self.flood_active = True
+            out.append(self._flood_action("flood_start", count, now))
+        elif self.flood_active and count < self.config.flood_end_threshold:
+            self.flood_active = False
+            ended = True
+            out.append(self._flood_action("flood_end", count, now))
+        new_ids = {rec.id: rec for rec in self._new}
+        reminders: list[int] = []
+        for i, action in enumerate(out):
+            if not action.audible:
+                continue
+            if action.kind == "raise" and self.flood_active:
+                fresh = new_ids.get(action.alert_ids[0])
+                if fresh is not None and fresh.group is not None:
+                    out[i] = dataclasses.replace(action, sound=None, speech=None, grouped=True)
+                    self._pending.setdefault(fresh.group, []).append(fresh.id)
+            elif action.kind in ("repeat", "escalate"):
+                reminders.append(i)
+        if reminders and (self.flood_active or len(reminders) > self.config.flood_end_threshold):
+            self._summarize_reminders(reminders, now, out)
+        self._announce_groups(ts, now, out, force=ended)
+        if self.is_muted():
+            out = [
+                dataclasses.replace(a, sound=None, speech=None, muted=True)
+                if a.kind in _AUDIBLE_KINDS and a.audible
+                else a
+                for a in out
+            ]
+        self._new = []
+        return out
+
+    def _summarize_reminders(self, indexes: Sequence[int], now: dt.datetime, out: list[AlertAction]) -> None:
+        ids = []
+        escalated = False
+        best: Priority = "low"
+        for i in indexes:
+            action = out[i]
+            out[i] = dataclasses.replace(action, sound=None, speech=None, grouped=True)
+            ids.append(action.alert_ids[0])
+            escalated |= action.escalated
+            if action.priority is not None and _rank(action.priority) < _rank(best):
+                best = action.priority
+        text = _render(self._texts.escalation_group, n=len(ids))
+        out.append(
+            AlertAction(
+                "announce_group", tuple(ids), best,
+                sound=self._escalation_tone() if escalated else self._tone(self.config.priorities.of(best)),
+                speech=text, text=text, visual=self.config.priorities.of(best).visual, grouped=True,
+                count=len(ids), escalated=escalated,
+            )
+        )  # fmt: skip
+
+    def _announce_groups(self, ts: float, now: dt.datetime, out: list[AlertAction], *, force: bool) -> None:
+        for group in sorted(self._pending):
+            last = self._group_last.get(group)
+            if not force and last is not None and ts - last < self.config.flood_announce_s:
+                continue
+            recs = [
+                r
+                for aid in self._pending.pop(group)
+                if (r := self._live.get(aid)) and not self._is_shelved(aid, now)
+            ]
+            if not recs:
+                continue
+            self._group_last[group] = ts
+            n = max(len(self._group_times.get(group, ())), len(recs))
+            best = min(recs, key=lambda r: _rank(r.priority))
+            pri = self._pri(best)
+            cls, _, kecamatan = group
+            if n == 1:
+                text = best.text
+            elif cls == "sla":
+                text = _render(
+                    self._texts.group_sla, n=n, category=best.category_name.lower(), kecamatan=kecamatan
+                )
+            else:
+                text = announcement(
+                    self._speech, "group", self.language, n=n, category=best.category_name.lower(),
+                    kecamatan=kecamatan,
+                )  # fmt: skip
+            out.append(
+                AlertAction(
+                    "announce_group", tuple(r.id for r in recs), best.priority, sound=self._tone(pri),
+                    speech=text if pri.voice else None, text=text, visual=pri.visual, grouped=True, count=n,
+                )
+            )  # fmt: skip
+
+    def _flood_action(self, kind: ActionKind, count: int, now: dt.datetime) -> AlertAction:
+        window = self.config.flood_window_s
+        return AlertAction(
+            kind,
+            count=count,
+            reason=f"{count} alerts in {window:g} s",
+            audit=self._audit(
+                "alert.flood_started" if kind == "flood_start" else "alert.flood_ended",
+                "",
+                now,
+                {"count": count, "window_s": window},
+                target_kind="wall",
+            ),
+        )
+
+    def _tone(self, pri: AlertPriorityAction) -> Sound | None:
+        return pri.tone or None
+
+    def _escalation_tone(self) -> Sound | None:
+        return self.config.escalation_tone or None
+
+    def _audit(
+        self,
+        action: str,
+        target_id: str,
+        now: dt.datetime,
+        detail: dict[str, Any],
+        *,
+        console: str | None = None,
+        target_kind: str = "alert",
+    ) -> AuditEntry:
+        return AuditEntry(
+            action, target_kind, target_id, now, console=self.console if console is None else console,
+            detail=detail,
+        )  # fmt: skip
+
+    # --- rebuild ------------------------------------------------------------------------------
+
+    def _resync_all(self, now: dt.datetime, out: list[AlertAction], *, initial: bool = False) -> None:
+        """Rebuild from the whole store (start-up, snapshot, restored journal).
+        Alerts known before keep their timers and latched acknowledgement; new
+        ones appear silently (reason "resync") and sound at their next repeat."""
+        old = self._records
+        self._records, self._live, self._by_incident = {}, {}, {}
+        self._sla_heap, self._sla_scheduled = [], set()
+        self._pending.clear()
+        scratch: list[AlertAction] = []
+        store = self.store
+        self._resyncing = True
+        try:
+            for sit in store.situations.values():
+                self._eval_situation(sit, now, scratch)
+            for inc in store.incidents.values():
+                self._eval_incident(inc, now, scratch)
+            for alert in store.alerts.values():
+                self._eval_server_alert(alert, now, scratch)
+        finally:
+            self._resyncing = False
+        raised = {a.alert_ids[0]: a for a in scratch if a.kind == "raise"}
+        for aid, rec in self._records.items():
+            before = old.get(aid)
+            if before is not None:
+                rec.escalated, rec.repeats = before.escalated, before.repeats
+                rec.escalate_at, rec.next_repeat_at = before.escalate_at, before.next_repeat_at
+                if before.ack is not None and rec.ack is None:
+                    rec.ack = before.ack
+                    self._live.pop(aid, None)
+            elif not initial and rec.live and aid in raised:
+                out.append(raised[aid])
+        self._shelf_until = {aid: b.until for aid, b in store.shelved.items()}
+        self._shelf_expired = {(aid, b.until) for aid, b in store.shelved.items() if b.until <= now}
+        self._mute_until = {c: b.until for c, b in store.muted.items()}
+        self._mute_expired = {(c, b.until) for c, b in store.muted.items() if b.until <= now}

@@ -1,0 +1,174 @@
+"""Burn-in protection and night dimming: the schedule, without Qt.
+
+A wall panel shows the same header, tile borders and labels for months. On
+OLED and many LCD/plasma panels such static edges leave a ghost image. The
+wall therefore moves its whole content by whole pixels along a path that visits
+every offset in ``[-shift_px, +shift_px]²``, one pixel per step, so no edge
+stays on the same pixel column for long and no step is visible from the floor.
+
+The step comes from the wall clock (seconds since the Unix epoch divided by
+``step_interval_s``), not from a counter: after a restart the content resumes
+near where it was instead of starting again at the home position, so every
+offset gets its share of time over months. :func:`step_toward` keeps the
+one-pixel promise when the clock itself jumps (NTP, a manual change).
+
+Night dimming: between ``start`` and ``end`` (WIB, the window may cross
+midnight) the screens are dimmed to ``level``, with a gentle ramp at both edges
+so that the room never sees the wall go dark at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import math
+from dataclasses import dataclass
+
+from commandcenter.config import BurnInConfig, NightDimmingConfig
+from commandcenter.core.timeutil import WIB
+
+Offset = tuple[int, int]
+
+#: Length of each ramp at the edges of the night window (shorter when the
+#: window is shorter than two ramps).
+NIGHT_RAMP_S = 20 * 60.0
+_DAY_S = 86_400
+
+
+@functools.cache
+def shift_path(shift_px: int) -> tuple[Offset, ...]:
+    """One closed cycle of offsets (x, y) through every point of the square.
+
+    Rows are swept like a snake (top to bottom), then columns (right to left)
+    back to the start. Row sweeps and column sweeps alternate so that both
+    horizontal and vertical edges keep moving. Each offset is visited twice per
+    cycle except the two corners where the sweeps turn; consecutive offsets
+    (the last and the first included) differ by one pixel on one axis.
+    """
+    if shift_px < 0:
+        raise ValueError("shift_px must be >= 0")
+    s = shift_px
+    if s == 0:
+        return ((0, 0),)
+    span = range(-s, s + 1)
+    rows: list[Offset] = []
+    for i, y in enumerate(span):
+        xs = span if i % 2 == 0 else reversed(span)
+        rows.extend((x, y) for x in xs)
+    # 2s+1 rows (odd): the row sweep ends at (s, s), where the column sweep
+    # starts, going up column s first; 2s+1 columns: it ends at (-s, -s).
+    columns: list[Offset] = []
+    for i, x in enumerate(reversed(span)):
+        ys = reversed(span) if i % 2 == 0 else span
+        columns.extend((x, y) for y in ys)
+    # Drop each sweep's last point: it is the next sweep's first.
+    return tuple(rows[:-1] + columns[:-1])
+
+
+def offset_at(step: int, shift_px: int) -> Offset:
+    """The offset at step ``step`` (any integer, the path repeats)."""
+    path = shift_path(shift_px)
+    return path[step % len(path)]
+
+
+def step_at(t: dt.datetime, step_interval_s: float) -> int:
+    """The step number at time ``t`` (aware)."""
+    if t.tzinfo is None:
+        raise ValueError("step_at needs an aware datetime")
+    return math.floor(t.timestamp() / step_interval_s)
+
+
+def step_toward(current: Offset, target: Offset) -> Offset:
+    """At most one pixel per axis from ``current`` toward ``target``: a clock
+    jump becomes a few quiet steps instead of a jump seen from the floor."""
+
+    def one(a: int, b: int) -> int:
+        return a + (b > a) - (b < a)
+
+    return one(current[0], target[0]), one(current[1], target[1])
+
+
+def _seconds_of_day(hhmm: str) -> int:
+    hours, minutes = hhmm.split(":")
+    return int(hours) * 3600 + int(minutes) * 60
+
+
+@dataclass(frozen=True)
+class NightSchedule:
+    """When the wall is dimmed and how much. ``start == end`` means never."""
+
+    enabled: bool
+    start_s: int
+    end_s: int
+    level: float
+    ramp_s: float = NIGHT_RAMP_S
+
+    @classmethod
+    def from_config(cls, cfg: NightDimmingConfig, ramp_s: float = NIGHT_RAMP_S) -> NightSchedule:
+        return cls(
+            enabled=cfg.enabled,
+            start_s=_seconds_of_day(cfg.start),
+            end_s=_seconds_of_day(cfg.end),
+            level=cfg.level,
+            ramp_s=ramp_s,
+        )
+
+    @property
+    def length_s(self) -> int:
+        return (self.end_s - self.start_s) % _DAY_S
+
+    def _elapsed(self, t: dt.datetime) -> float | None:
+        """Seconds since the night began, or None when ``t`` is not at night."""
+        if not self.enabled or self.length_s == 0:
+            return None
+        local = t.astimezone(WIB)
+        of_day = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        elapsed = (of_day - self.start_s) % _DAY_S
+        return elapsed if elapsed < self.length_s else None
+
+    def is_night(self, t: dt.datetime) -> bool:
+        return self._elapsed(t) is not None
+
+    def brightness(self, t: dt.datetime) -> float:
+        """1.0 by day, ``level`` at night, linear in between on the ramps."""
+        elapsed = self._elapsed(t)
+        if elapsed is None:
+            return 1.0
+        ramp = min(self.ramp_s, self.length_s / 2)
+        edge = min(elapsed, self.length_s - elapsed)
+        depth = 1.0 if ramp <= 0 else min(1.0, edge / ramp)
+        return 1.0 - (1.0 - self.level) * depth
+
+
+@dataclass(frozen=True)
+class BurnInSchedule:
+    """Where the content sits at a given time."""
+
+    enabled: bool
+    shift_px: int
+    step_interval_s: float
+
+    @classmethod
+    def from_config(cls, cfg: BurnInConfig) -> BurnInSchedule:
+        return cls(enabled=cfg.enabled, shift_px=cfg.shift_px, step_interval_s=cfg.step_interval_s)
+
+    def target(self, t: dt.datetime) -> Offset:
+        if not self.enabled or self.shift_px == 0:
+            return (0, 0)
+        return offset_at(step_at(t, self.step_interval_s), self.shift_px)
+
+    def cycle_s(self) -> float:
+        """How long one full cycle of the path takes."""
+        return len(shift_path(self.shift_px)) * self.step_interval_s
+
+
+__all__ = [
+    "NIGHT_RAMP_S",
+    "BurnInSchedule",
+    "NightSchedule",
+    "Offset",
+    "offset_at",
+    "shift_path",
+    "step_at",
+    "step_toward",
+]

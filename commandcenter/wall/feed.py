@@ -1,0 +1,510 @@
+"""The feed client: follows the dispatch server into the journal and the store.
+
+The contract (docs/protocol.md): hello with the last journaled (epoch, seq);
+replay or snapshot; every event journaled before it is applied; duplicates
+dropped; a gap never skipped (reconnect and resume); silence past the
+heartbeat timeout marks the feed stale and reconnects with exponential backoff
+and full jitter. Commands (acknowledgements) go to the journal's outbox first
+and are resent after every reconnect until the server answers them.
+
+No Qt here: the UI subscribes with plain callbacks and turns them into signals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import random
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import websockets
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
+
+from commandcenter.core import protocol as p
+from commandcenter.core.store import ChangeSet, Store, decode_state, encode_state
+from commandcenter.storage.journal import Journal
+
+log = logging.getLogger(__name__)
+
+
+class FeedState(enum.Enum):
+    CONNECTING = "connecting"
+    LIVE = "live"
+    STALE = "stale"
+    OFFLINE = "offline"
+
+
+@dataclass
+class FeedStatus:
+    """What the UI shows about the link: state, and the age of the last event."""
+
+    state: FeedState
+    last_event_at: float | None  # time.monotonic() of the last applied event
+    last_frame_at: float | None  # any frame, heartbeats included
+    epoch: str
+    seq: int
+    reason: str = ""
+    attempt: int = 0
+
+    def event_age_s(self, now: float | None = None) -> float | None:
+        if self.last_event_at is None:
+            return None
+        return (time.monotonic() if now is None else now) - self.last_event_at
+
+
+@dataclass
+class FeedCounters:
+    events_applied: int = 0
+    duplicates: int = 0
+    gaps: int = 0
+    bad_frames: int = 0
+    reconnects: int = 0
+    snapshots: int = 0
+    commands_sent: int = 0
+    commands_resolved: int = 0
+    last_bad_reason: str = ""
+
+
+class _Resync(Exception):
+    """Leave this connection and resume from the journal's position."""
+
+
+class FatalFeedError(Exception):
+    """The server refused us for good (bad token): retrying would not help."""
+
+
+@dataclass
+class FeedSettings:
+    url: str
+    token: str
+    client_id: str = field(default_factory=lambda: socket.gethostname()[:40] or "wall")
+    console: str = ""
+    heartbeat_timeout_s: float = 10.0
+    reconnect_min_s: float = 0.5
+    reconnect_max_s: float = 30.0
+    stable_after_s: float = 30.0
+    open_timeout_s: float = 5.0
+    max_frame_bytes: int = p.MAX_FRAME_BYTES
+    #: Events journaled and applied per step: small enough that one step never
+    #: holds the GUI thread for long (the wall shares it with the event loop).
+    batch_max: int = 500
+    #: Frames decoded before the reader yields to other work on the loop.
+    yield_every: int = 100
+    #: Frames read ahead of the journal writer; past this the client stops
+    #: reading and the server's per-client queue takes the strain.
+    read_ahead: int = 8000
+    snapshot_every_events: int = 5000
+    snapshot_interval_s: float = 300.0
+
+
+class FeedClient:
+    def __init__(
+        self,
+        settings: FeedSettings,
+        journal: Journal,
+        store: Store,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.store = store
+        self.rng = rng or random.Random()
+        self.counters = FeedCounters()
+        self.status = FeedStatus(FeedState.OFFLINE, None, None, store.epoch, store.seq)
+        self.change_listeners: list[Callable[[ChangeSet], None]] = []
+        self.status_listeners: list[Callable[[FeedStatus], None]] = []
+        self.result_listeners: list[Callable[[p.CommandResult], None]] = []
+        self._ws: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._since_snapshot = 0
+        self._last_snapshot_at = time.monotonic()
+        self.role: str = ""
+        self.welcome: p.Welcome | None = None
+        #: The server's head seq from the last welcome or heartbeat.
+        self.server_head = 0
+        #: Close code and reason of the last connection the server closed.
+        self.last_close: tuple[int, str] | None = None
+        # Resolves when the feed is live (tests and `follow --until-live` wait on it).
+        self._live_event = asyncio.Event()
+        self._last_raw = b""
+        self._last_error = ""
+        self._inflight: asyncio.Future[None] | None = None
+
+    # --- public --------------------------------------------------------------------
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="feed")
+        return self._task
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._ws is not None:
+            with contextlib.suppress(Exception):
+                await self._ws.close()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+        self._set_state(FeedState.OFFLINE, "stopped")
+
+    async def wait_live(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._live_event.wait(), timeout)
+
+    async def submit(self, command: p.Command) -> None:
+        """Store a command in the outbox, then send it if connected.
+
+        It is resent after each reconnect until the server answers; the server
+        applies each command_id once, so resending is safe."""
+        await self.journal.outbox_add(
+            command.command_id, str(type(command).__struct_config__.tag), p.encode(command)
+        )
+        await self._send_command(command.command_id, p.encode(command))
+
+    # --- main loop --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        attempt = 0
+        while not self._stopping:
+            self._set_state(
+                FeedState.CONNECTING if attempt == 0 else self._down_state(), "connecting", attempt
+            )
+            connected_at: float | None = None
+            try:
+                async with websockets.connect(
+                    self.settings.url,
+                    open_timeout=self.settings.open_timeout_s,
+                    max_size=self.settings.max_frame_bytes,
+                    compression=None,
+                    ping_interval=None,
+                    proxy=None,
+                    close_timeout=2,
+                ) as ws:
+                    self._ws = ws
+                    connected_at = time.monotonic()
+                    await self._session(ws)
+            except FatalFeedError as exc:
+                self._set_state(FeedState.OFFLINE, str(exc))
+                log.error("feed refused: %s", exc)
+                raise
+            except _Resync as exc:
+                log.info("resync: %s", exc)
+                if not self._stopping:
+                    self.counters.reconnects += 1
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None:
+                    self.last_close = (exc.rcvd.code, exc.rcvd.reason)
+                log.info("feed connection closed: %s", exc)
+                if not self._stopping:
+                    self.counters.reconnects += 1
+            except (OSError, InvalidHandshake, InvalidURI, TimeoutError, p.ProtocolError) as exc:
+                # Say it once at WARNING (a bad certificate or a wrong URL must
+                # be visible without debug logging), then quietly while it repeats.
+                reason = f"{type(exc).__name__}: {exc}"
+                if reason != self._last_error:
+                    log.warning("feed cannot connect to %s: %s", self.settings.url, reason)
+                    self._last_error = reason
+                else:
+                    log.info("feed connection ended: %s", exc)
+                self.status.reason = reason
+                self.counters.reconnects += 1
+            finally:
+                self._ws = None
+            if self._stopping:
+                break
+            # Reset the backoff only after the link held for a while, so a
+            # server that accepts and drops at once is not hammered.
+            if connected_at is not None and time.monotonic() - connected_at >= self.settings.stable_after_s:
+                attempt = 0
+            attempt += 1
+            self._set_state(self._down_state(), "reconnecting", attempt)
+            delay = self.backoff_delay(attempt)
+            await asyncio.sleep(delay)
+
+    def backoff_delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter. The first three tries stay
+        within ``reconnect_min_s`` (a server restart takes about a second and
+        the wall should be live again right after it); from then on the cap
+        doubles per try up to ``reconnect_max_s``."""
+        s = self.settings
+        cap = min(s.reconnect_max_s, s.reconnect_min_s * (2 ** max(0, attempt - 3)))
+        return s.reconnect_min_s * 0.1 + self.rng.uniform(0, cap)
+
+    def _down_state(self) -> FeedState:
+        # Data seen before: it is now old (stale); never seen: offline.
+        return (
+            FeedState.STALE if self.status.last_event_at is not None or self.store.seq else FeedState.OFFLINE
+        )
+
+    async def _session(self, ws: Any) -> None:
+        epoch, seq = self.store.epoch, self.store.seq
+        hello = p.Hello(
+            token=self.settings.token,
+            client_id=self.settings.client_id,
+            last_epoch=epoch,
+            last_seq=seq,
+            console=self.settings.console,
+            software="oki-siaga-112-wall",
+        )
+        await ws.send(p.encode(hello).decode())
+        first = await self._recv(ws, timeout=True)
+        if isinstance(first, p.Error):
+            if first.code == "bad_token":
+                raise FatalFeedError(f"server refused the token: {first.reason}")
+            raise _Resync(f"server error {first.code}: {first.reason}")
+        if not isinstance(first, p.Welcome):
+            raise _Resync(f"expected welcome, got {type(first).__name__}")
+        self.welcome = first
+        self.role = first.role
+        self.server_head = first.head_seq
+        if first.resume == "snapshot":
+            await self._take_snapshot(ws)
+        elif first.epoch != epoch:
+            raise _Resync("replay offered for another epoch")
+        # Replay, then live: events flow through one queue to one writer.
+        queue: asyncio.Queue[tuple[p.Event, bytes] | None] = asyncio.Queue(maxsize=self.settings.read_ahead)
+        writer = asyncio.get_running_loop().create_task(self._writer(queue), name="feed-writer")
+        watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws), name="feed-watchdog")
+        await self._resend_outbox()
+        frames = 0
+        try:
+            caught_up = first.head_seq <= self.store.seq
+            if caught_up:
+                self._go_live()
+            while True:
+                frame = await self._recv(ws)
+                frames += 1
+                if frames % self.settings.yield_every == 0:
+                    # ws.recv() does not yield while frames are buffered: let
+                    # the GUI and the writer run between runs of frames.
+                    await asyncio.sleep(0)
+                if writer.done():
+                    writer.result()  # re-raise a resync from the writer
+                if watchdog.done():
+                    watchdog.result()
+                if isinstance(frame, p.Event):
+                    self.server_head = max(self.server_head, frame.seq)
+                    await queue.put((frame, self._last_raw))
+                    if not caught_up and frame.seq >= first.head_seq:
+                        caught_up = True
+                        # Go live once the writer has applied up to the head.
+                        await queue.join()
+                        self._go_live()
+                elif isinstance(frame, p.Heartbeat):
+                    self.server_head = frame.head_seq
+                    if caught_up and self.status.state is not FeedState.LIVE:
+                        self._go_live()
+                elif isinstance(frame, p.CommandResult):
+                    await self._on_result(frame)
+                elif isinstance(frame, p.Error):
+                    log.warning("server error %s: %s", frame.code, frame.reason)
+                    if frame.fatal:
+                        raise _Resync(f"server error {frame.code}")
+                elif isinstance(frame, p.Snapshot | p.Welcome):
+                    raise _Resync(f"unexpected {type(frame).__name__}")
+        finally:
+            writer.cancel()
+            watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError, _Resync):
+                await writer
+            inflight = self._inflight
+            if inflight is not None and not inflight.done():
+                with contextlib.suppress(asyncio.CancelledError, _Resync):
+                    await inflight
+            with contextlib.suppress(asyncio.CancelledError, _Resync):
+                await watchdog
+
+    async def _recv(self, ws: Any, timeout: bool = False) -> p.ServerFrame:
+        """Next valid frame; bad frames are counted, logged and dropped.
+
+        In the live stream silence is caught by the watchdog task (a timeout
+        per frame costs more than decoding it); ``timeout`` guards the
+        handshake frames, before the watchdog runs."""
+        while True:
+            if timeout:
+                try:
+                    async with asyncio.timeout(self.settings.heartbeat_timeout_s):
+                        raw = await ws.recv()
+                except TimeoutError:
+                    self._set_state(FeedState.STALE, "no heartbeat")
+                    raise _Resync("heartbeat timeout") from None
+            else:
+                raw = await ws.recv()
+            self.status.last_frame_at = time.monotonic()
+            self._last_raw = raw.encode() if isinstance(raw, str) else bytes(raw)
+            try:
+                return p.decode_server_frame(self._last_raw, self.settings.max_frame_bytes)
+            except p.ProtocolError as exc:
+                self.counters.bad_frames += 1
+                self.counters.last_bad_reason = exc.reason[:200]
+                log.warning("dropped a bad frame: %s", exc.reason[:200])
+
+    async def _watchdog(self, ws: Any) -> None:
+        """Silence past the heartbeat timeout: mark the feed stale and drop the
+        connection so that run() reconnects."""
+        limit = self.settings.heartbeat_timeout_s
+        while True:
+            last = self.status.last_frame_at or time.monotonic()
+            remaining = limit - (time.monotonic() - last)
+            if remaining <= 0:
+                self._set_state(FeedState.STALE, "no heartbeat")
+                with contextlib.suppress(Exception):
+                    await ws.close(1001, "heartbeat timeout")
+                raise _Resync("heartbeat timeout")
+            await asyncio.sleep(min(remaining + 0.01, limit / 4))
+
+    async def _writer(self, queue: asyncio.Queue[tuple[p.Event, bytes] | None]) -> None:
+        while True:
+            first = await queue.get()
+            batch = [first]
+            while len(batch) < self.settings.batch_max:
+                try:
+                    batch.append(queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            try:
+                # A commit (journal, then store) is never cut in half by the end
+                # of a connection: the session waits for it (see _session).
+                self._inflight = asyncio.ensure_future(
+                    self._journal_and_apply([e for e in batch if e is not None])
+                )
+                await asyncio.shield(self._inflight)
+                # Let the GUI paint between batches of a burst.
+                await asyncio.sleep(0)
+            finally:
+                for _ in batch:
+                    queue.task_done()
+
+    async def _journal_and_apply(self, items: list[tuple[p.Event, bytes]]) -> None:
+        accepted: list[tuple[p.Event, bytes]] = []
+        epoch, seq = self.store.epoch, self.store.seq
+        for item in items:
+            ev = item[0]
+            if ev.epoch != epoch:
+                self.counters.gaps += 1
+                raise _Resync(f"event of epoch {ev.epoch} while at {epoch}")
+            if ev.seq <= seq:
+                self.counters.duplicates += 1
+                continue
+            if ev.seq != seq + 1:
+                self.counters.gaps += 1
+                # Keep what came before the gap, then resume from there.
+                await self._commit(accepted)
+                raise _Resync(f"gap: expected seq {seq + 1}, got {ev.seq}")
+            accepted.append(item)
+            seq = ev.seq
+        await self._commit(accepted)
+
+    async def _commit(self, items: list[tuple[p.Event, bytes]]) -> None:
+        if not items:
+            return
+        # Journal first (the exact bytes received): a crash after this line
+        # resumes after these events.
+        await self.journal.append(items)
+        events = [ev for ev, _ in items]
+        changes = self.store.apply_many(events)
+        self.counters.events_applied += len(events)
+        self.status.last_event_at = time.monotonic()
+        self.status.epoch, self.status.seq = self.store.epoch, self.store.seq
+        self._emit_changes(changes)
+        self._since_snapshot += len(events)
+        if (
+            self._since_snapshot >= self.settings.snapshot_every_events
+            or time.monotonic() - self._last_snapshot_at >= self.settings.snapshot_interval_s
+        ):
+            await self.write_snapshot()
+
+    async def write_snapshot(self) -> None:
+        self._since_snapshot = 0
+        self._last_snapshot_at = time.monotonic()
+        await self.journal.write_snapshot(
+            self.store.epoch, self.store.seq, encode_state(self.store.to_state())
+        )
+
+    async def _take_snapshot(self, ws: Any) -> None:
+        parts: list[p.Snapshot] = []
+        while True:
+            frame = await self._recv(ws, timeout=True)
+            if not isinstance(frame, p.Snapshot):
+                raise _Resync(f"expected snapshot part, got {type(frame).__name__}")
+            if parts and (
+                frame.epoch != parts[0].epoch or frame.seq != parts[0].seq or frame.part != len(parts)
+            ):
+                raise _Resync("snapshot parts out of order")
+            if not parts and frame.part != 0:
+                raise _Resync("snapshot did not start at part 0")
+            parts.append(frame)
+            if len(parts) == frame.parts:
+                break
+        # Build the new state aside, journal it, then swap it in.
+        fresh = Store(clock=self.store.clock)
+        fresh.apply_snapshot(parts)
+        state = fresh.to_state()
+        await self.journal.write_snapshot(state.epoch, state.seq, encode_state(state), source="server")
+        changes = self.store.load_state(decode_state(encode_state(state)))
+        self.counters.snapshots += 1
+        self.status.last_event_at = time.monotonic()
+        self.status.epoch, self.status.seq = self.store.epoch, self.store.seq
+        self._emit_changes(changes)
+
+    # --- commands ---------------------------------------------------------------------
+
+    async def _resend_outbox(self) -> None:
+        for row in await self.journal.outbox_pending():
+            await self._send_command(row.command_id, row.data)
+
+    async def _send_command(self, command_id: str, data: bytes) -> None:
+        ws = self._ws
+        if ws is None or self.welcome is None:
+            return  # sent after the next connect
+        try:
+            await ws.send(data.decode())
+        except ConnectionClosed:
+            return
+        self.counters.commands_sent += 1
+        await self.journal.outbox_mark_sent(command_id)
+
+    async def _on_result(self, result: p.CommandResult) -> None:
+        await self.journal.outbox_resolve(result.command_id, result.status, result.reason)
+        self.counters.commands_resolved += 1
+        for listener in list(self.result_listeners):
+            _safe_call(listener, result)
+
+    # --- state -----------------------------------------------------------------------
+
+    def _go_live(self) -> None:
+        self._last_error = ""
+        self._set_state(FeedState.LIVE, "live")
+        self._live_event.set()
+
+    def _set_state(self, state: FeedState, reason: str, attempt: int = 0) -> None:
+        if state is not FeedState.LIVE:
+            self._live_event.clear()
+        changed = state is not self.status.state
+        self.status.state = state
+        self.status.reason = reason
+        self.status.attempt = attempt
+        if changed:
+            for listener in list(self.status_listeners):
+                _safe_call(listener, self.status)
+
+    def _emit_changes(self, changes: ChangeSet) -> None:
+        for listener in list(self.change_listeners):
+            _safe_call(listener, changes)
+
+
+def _safe_call(fn: Callable[[Any], None], arg: Any) -> None:
+    try:
+        fn(arg)
+    except Exception:
+        log.exception("listener %r failed", fn)
+

@@ -1,0 +1,150 @@
+"""`commandcenter doctor` with the checks only Qt can do: the screens (and
+which view each gets, by the wall's own plan) and the audio output.
+
+Runs on the same platform the wall would: the real display, or with
+``--headless`` / ``--screens FILE`` Qt's offscreen platform with that layout.
+Only a QGuiApplication is made (no windows, no QtWebEngine), so the check is
+quick and shows nothing on the wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from commandcenter.config import Config
+from commandcenter.ops.doctor import TEXT, Check, report, tr
+
+#: The texts of the Qt checks, merged into the engine doctor's table.
+EXTRA_TEXT: dict[str, dict[str, str]] = {
+    "screens.ok": {"id": "{n} layar: {list}", "en": "{n} screen(s): {list}"},
+    "screens.one": {
+        "id": "{name} [{w}x{h}{mm}]: {views}",
+        "en": "{name} [{w}x{h}{mm}]: {views}",
+    },
+    "screens.none": {"id": "Qt tidak menemukan layar", "en": "Qt finds no screen"},
+    "screens.none.do": {
+        "id": "Periksa kabel dan daya monitor, sesi grafis (DISPLAY/WAYLAND_DISPLAY)",
+        "en": "Check the monitor cables and power, and the graphical session (DISPLAY/WAYLAND_DISPLAY)",
+    },
+    "screens.missing": {
+        "id": "{n} layar; tidak ditemukan: {missing} (tampilan itu ke layar lain) · {list}",
+        "en": "{n} screen(s); not found: {missing} (those views go to another screen) · {list}",
+    },
+    "screens.missing.do": {
+        "id": "Sambungkan layar itu atau sesuaikan nama/indeks di [[screens]]",
+        "en": "Connect that screen or fix its name/index in [[screens]]",
+    },
+    "audio.ok": {"id": "{name} (dari {n} perangkat)", "en": "{name} (of {n} device(s))"},
+    "audio.none": {
+        "id": "tidak ada perangkat keluaran audio: nada dan ucapan tidak terdengar; "
+        "dinding menampilkan TANPA AUDIO",
+        "en": "no audio output device: tones and speech cannot be heard; the wall shows NO AUDIO OUTPUT",
+    },
+    "audio.none.do": {
+        "id": "Sambungkan speaker dan periksa PulseAudio/PipeWire; "
+        "abaikan bila suara layar ini sengaja dari konsol",
+        "en": "Connect speakers and check PulseAudio/PipeWire; "
+        "ignore when this wall's sound comes from the console",
+    },
+}
+for _key, _value in EXTRA_TEXT.items():
+    TEXT.setdefault(_key, _value)
+
+
+def _physical(screen: Any) -> str:
+    size = screen.physicalSize()
+    if size.width() <= 0 or size.height() <= 0:
+        return ""
+    return f", {size.width():.0f}x{size.height():.0f} mm"
+
+
+def check_screens(app: Any, config: Config, lang: str) -> Check:
+    """The screens Qt sees and the views the wall would put on each, from the
+    wall's own plan (ui.app.wall.plan_windows), the primary screen first."""
+    from ui.app.wall import plan_windows, screen_infos
+
+    # The wall's own ordering (the primary screen first) and names.
+    infos, qscreens = screen_infos(app)
+    if not infos:
+        return Check("screens", "fail", tr(lang, "screens.none"), tr(lang, "screens.none.do"))
+    plans = {plan.screen.index: plan for plan in plan_windows(list(config.screens), infos)}
+    rows: list[dict[str, Any]] = []
+    parts = []
+    for info, qs in zip(infos, qscreens, strict=True):
+        g = qs.geometry()
+        plan = plans.get(info.index)
+        views = [v[0] for v in plan.views] if plan else []
+        size = qs.physicalSize()
+        rows.append(
+            {
+                "name": info.name,
+                "index": info.index,
+                "primary": info.index == 0,
+                "geometry": [g.x(), g.y(), g.width(), g.height()],
+                "physical_mm": [round(size.width()), round(size.height())],
+                "views": views,
+            }
+        )
+        shown = ", ".join(views) if views else "-"
+        parts.append(
+            tr(lang, "screens.one", name=info.name or f"#{info.index}", w=g.width(), h=g.height(),
+               mm=_physical(qs), views=shown)
+        )  # fmt: skip
+    names = {i.name for i in infos if i.name}
+    # A configured screen not found by its name falls back to its index, else
+    # its view joins the primary window: the wall still shows it, but not
+    # where the layout meant.
+    missing = [
+        f"{sc.view} ({sc.name or '#' + str(sc.index)})"
+        for sc in config.screens
+        if not (sc.name in names if sc.name else sc.index < len(infos))
+    ]
+    data = {"screens": rows, "missing": missing}
+    if missing:
+        text = tr(lang, "screens.missing", n=len(infos), missing=", ".join(missing), list="; ".join(parts))
+        return Check("screens", "warn", text, tr(lang, "screens.missing.do"), data)
+    return Check("screens", "ok", tr(lang, "screens.ok", n=len(infos), list="; ".join(parts)), data=data)
+
+
+def check_audio(lang: str) -> Check:
+    from PySide6.QtMultimedia import QMediaDevices
+
+    outputs = QMediaDevices.audioOutputs()
+    default = QMediaDevices.defaultAudioOutput()
+    names = [d.description() for d in outputs]
+    data = {"outputs": names, "default": "" if default.isNull() else default.description()}
+    if not outputs or default.isNull():
+        # A warning, not a failure: a wall screen may be silent by design (its
+        # sound comes from the operator console). The wall itself shows it.
+        return Check("audio", "warn", tr(lang, "audio.none"), tr(lang, "audio.none.do"), data)
+    return Check("audio", "ok", tr(lang, "audio.ok", name=default.description(), n=len(outputs)), data=data)
+
+
+def qt_checks(app: Any) -> Callable[[Config, str], list[Check]]:
+    def run(config: Config, lang: str) -> list[Check]:
+        return [check_screens(app, config, lang), check_audio(lang)]
+
+    return run
+
+
+def doctor_main(args: argparse.Namespace) -> int:
+    from ui.app.wall import has_display, prepare_environment
+
+    headless = bool(args.headless) or (not has_display() and not args.screens)
+    prepare_environment(headless, args.screens)
+    # QtMultimedia lists every optional back-end it cannot load; the report
+    # already says what matters (is there an audio output).
+    os.environ.setdefault(
+        "QT_LOGGING_RULES", "qt.multimedia.symbolsresolver=false;qt.multimedia.ffmpeg=false"
+    )
+    from PySide6.QtGui import QGuiApplication
+
+    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
+    return report(args, qt_checks=qt_checks(app))
+
+
+__all__ = ["EXTRA_TEXT", "check_audio", "check_screens", "doctor_main", "qt_checks"]

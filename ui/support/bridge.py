@@ -1,0 +1,149 @@
+"""The one place where the engine meets Qt.
+
+Views take an :class:`EngineBridge` in their constructor, read the store
+through it and connect to its signals; they never write to the store. The feed
+client's plain callbacks (called on the GUI thread: qasync runs asyncio inside
+the Qt event loop) become Qt signals here.
+
+Change sets are coalesced: a burst of events becomes one merged ChangeSet per
+frame interval, so views repaint at most about 60 times a second however fast
+the feed runs, and each repaint is proportional to what changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from commandcenter.config import Config
+from commandcenter.core.store import ChangeSet, Store
+from commandcenter.wall.feed import FeedClient, FeedState, FeedStatus
+
+log = logging.getLogger(__name__)
+
+
+class EngineBridge(QObject):
+    #: A merged ChangeSet, already applied to the store.
+    changed = Signal(object)
+    #: The feed's FeedStatus whenever its state changes (and once a second for ages).
+    feed_status_changed = Signal(object)
+    #: A protocol.CommandResult for a command this console sent.
+    command_result = Signal(object)
+    #: An incident id selected on any view ("" clears the selection).
+    incident_selected = Signal(str)
+    #: Emitted once a second: views refresh ages and clocks from it.
+    tick = Signal()
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        feed: FeedClient | None = None,
+        parent: QObject | None = None,
+        coalesce_ms: int = 16,
+    ) -> None:
+        super().__init__(parent)
+        self.config = config
+        self.store = store
+        self.feed: FeedClient | None = None
+        self.selected_incident = ""
+        self._pending: ChangeSet | None = None
+        #: time.monotonic() when the oldest change in ``_pending`` arrived.
+        self.pending_since: float | None = None
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.setInterval(coalesce_ms)
+        self._flush_timer.timeout.connect(self.flush)
+        self._tick_timer = QTimer(self)
+        self._tick_timer.setInterval(1000)
+        self._tick_timer.timeout.connect(self.tick)
+        self._tick_timer.start()
+        if feed is not None:
+            self.attach_feed(feed)
+
+    # --- feed ------------------------------------------------------------------------
+
+    def attach_feed(self, feed: FeedClient) -> None:
+        self.feed = feed
+        feed.change_listeners.append(self.push_changes)
+        feed.status_listeners.append(self._on_feed_status)
+        feed.result_listeners.append(self.command_result.emit)
+
+    def detach_feed(self) -> None:
+        feed = self.feed
+        if feed is None:
+            return
+        for listeners, fn in (
+            (feed.change_listeners, self.push_changes),
+            (feed.status_listeners, self._on_feed_status),
+            (feed.result_listeners, self.command_result.emit),
+        ):
+            if fn in listeners:
+                listeners.remove(fn)
+        self.feed = None
+
+    def feed_status(self) -> FeedStatus:
+        if self.feed is not None:
+            return self.feed.status
+        return FeedStatus(FeedState.OFFLINE, None, None, self.store.epoch, self.store.seq)
+
+    def _on_feed_status(self, status: FeedStatus) -> None:
+        self.feed_status_changed.emit(status)
+
+    # --- changes ---------------------------------------------------------------------
+
+    def push_changes(self, changes: ChangeSet) -> None:
+        """Queue a change set; views get the merged set on the next flush.
+
+        A reset (snapshot, restored state) is handed over at once and never
+        merged: merged, it would carry no ids, and when the views got it the
+        store would already hold the live events applied behind it. The alert
+        engine would then take a fire reported a moment after a snapshot for
+        restored history and raise it without a sound."""
+        if changes.reset:
+            self.flush()  # what came before it first: those were live events
+            self.changed.emit(changes)
+            return
+        if self._pending is None:
+            self._pending = changes
+            self.pending_since = time.monotonic()
+        else:
+            self._pending = self._pending.merge(changes)
+        if not self._flush_timer.isActive():
+            self._flush_timer.start()
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, None
+        self.pending_since = None
+        if pending is not None:
+            self.changed.emit(pending)
+
+    # --- selection -------------------------------------------------------------------
+
+    def select_incident(self, incident_id: str) -> None:
+        if incident_id != self.selected_incident:
+            self.selected_incident = incident_id
+            self.incident_selected.emit(incident_id)
+
+    def shutdown(self) -> None:
+        self._tick_timer.stop()
+        self._flush_timer.stop()
+        self.detach_feed()
+
+
+def safe_slot(fn: Any) -> Any:
+    """Log (never propagate) exceptions of a slot: a wall must keep running."""
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception:
+            log.exception("slot %s failed", getattr(fn, "__qualname__", fn))
+            return None
+
+    wrapper.__name__ = getattr(fn, "__name__", "slot")
+    wrapper.__doc__ = fn.__doc__
+    return wrapper

@@ -1,0 +1,349 @@
+"""One tile per configured agency (OPD): units, active incidents, median
+arrival today and a 24-hour sparkline of incidents per hour.
+
+Figures come from :meth:`Store.kpis` except the per-agency median arrival,
+which the store does not keep: the board keeps each incident's arrival sample
+(day, seconds, agencies) from the change sets it sees, so a refresh only sorts
+today's samples per agency. Refreshes happen at most once a second (on the
+bridge tick, or on a change when the last refresh is a second old); the
+sparkline keeps its PlotDataItem and only calls setData.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from commandcenter.core.model import Incident
+from commandcenter.core.store import ChangeSet, Store, median
+from commandcenter.core.timeutil import local_day
+from ui.support import i18n, theme
+from ui.support.bridge import safe_slot
+from ui.support.i18n import agency_name, format_minutes, t
+from ui.support.theme import ScreenMetrics
+
+log = logging.getLogger(__name__)
+
+EXTRA_STRINGS: dict[str, dict[str, str]] = {
+    "agency.legend.active": {"id": "Kejadian aktif", "en": "Active incidents"},
+    "agency.legend.active.short": {"id": "Kejadian", "en": "Incidents"},
+    "agency.legend.median": {"id": "Median waktu tiba hari ini", "en": "Median arrival today"},
+    "agency.legend.median.short": {"id": "Median tiba", "en": "Median arrival"},
+    "agency.legend.median.shortest": {"id": "Tiba", "en": "Arrival"},
+    "agency.median_short": {"id": "{n} mnt", "en": "{n} min"},
+}
+for _key, _value in EXTRA_STRINGS.items():
+    i18n.STRINGS.setdefault(_key, _value)
+
+#: Shapes that go with the unit colours (never colour alone) and the figures.
+UNIT_GROUPS: tuple[str, ...] = ("available", "busy", "out_of_service")
+GROUP_SYMBOL = {"available": "✓", "busy": "●", "out_of_service": "✕"}
+ACTIVE_SYMBOL = "▲"
+MEDIAN_SYMBOL = "◔"
+#: A compact tile shows the agency code instead of a short name longer than this.
+COMPACT_NAME_CHARS = 9
+
+
+class AgencyTile(QFrame):
+    """The figures of one agency."""
+
+    def __init__(
+        self, code: str, config: Any, metrics: ScreenMetrics, *, compact: bool, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.code = code
+        self.compact = compact
+        self.setObjectName("panel")
+        self.figures: dict[str, Any] = {}
+        cfg = config.agency(code) if config is not None else None
+        short = agency_name(config, code)
+        name = code if compact and len(short) > COMPACT_NAME_CHARS else short
+        color = cfg.color if cfg is not None else theme.ACCENT
+
+        pad = metrics.pad_px
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(pad // 2, pad // 3, pad // 2, pad // 3)
+        layout.setSpacing(0)
+
+        self.name_label = QLabel(name)
+        self.name_label.setToolTip(agency_name(config, code, short=False))
+        font = QFont(self.name_label.font())
+        font.setPixelSize(metrics.body_px)
+        font.setBold(True)
+        self.name_label.setFont(font)
+        self.active_label = QLabel()
+        self.median_label = QLabel()
+        # One rich-text label for the three unit groups: each number in its group's
+        # colour after its group's shape (our own text only, nothing from the feed).
+        self.units_label = QLabel()
+        self.units_label.setTextFormat(Qt.TextFormat.RichText)
+        for label in (self.name_label, self.active_label, self.median_label, self.units_label):
+            label.setStyleSheet(f"color: {theme.TEXT}; background: transparent;")
+        # Tiles share the screen width evenly: a long text is clipped (tooltips keep
+        # it whole) rather than pushing the board wider than the screen.
+        for label in (self.name_label, self.units_label):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            label.setMinimumWidth(metrics.body_px)
+
+        # A sparkline: kept for the widget's life, only setData on refresh.
+        self.plot = pg.PlotWidget(background=theme.BG_PANEL)
+        self.plot.setObjectName("sparkline")
+        item = self.plot.getPlotItem()
+        item.hideAxis("left")
+        item.hideAxis("bottom")
+        item.hideButtons()
+        item.setMenuEnabled(False)
+        item.setMouseEnabled(x=False, y=False)
+        item.getViewBox().setDefaultPadding(0.05)
+        self.plot.setXRange(0, 23, padding=0.02)
+        self.curve = self.plot.plot(
+            list(range(24)),
+            [0] * 24,
+            pen=pg.mkPen(color, width=max(2, metrics.body_px // 12)),
+            fillLevel=0,
+            brush=pg.mkBrush(color + "55"),
+        )
+        self.plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.plot.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.plot.setMinimumSize(metrics.body_px, metrics.body_px // 2)
+        # As tall as its lines of text, never squeezed: the queue above takes what is left.
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+        top = QHBoxLayout()
+        top.setSpacing(pad // 2)
+        top.addWidget(self.name_label, 1)
+        if compact:
+            # name ..... ▲ n / ✓ a ● b ✕ c / ◔ median [sparkline]
+            top.addWidget(self.active_label, 0)
+            layout.addLayout(top)
+            layout.addWidget(self.units_label)
+            bottom = QHBoxLayout()
+            bottom.setSpacing(pad)
+            bottom.addWidget(self.median_label, 0)
+            bottom.addWidget(self.plot, 1)
+            layout.addLayout(bottom)
+            # The labels set the tile's height; the plot takes what is left.
+            self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        else:
+            layout.addLayout(top)
+            layout.addWidget(self.units_label)
+            figures = QHBoxLayout()
+            figures.setSpacing(pad * 2)
+            figures.addWidget(self.active_label)
+            figures.addWidget(self.median_label)
+            figures.addStretch(1)
+            layout.addLayout(figures)
+            layout.addWidget(self.plot)
+            self.plot.setFixedHeight(metrics.body_px * 3)
+        self.set_figures({}, 0, None, [0] * 24)
+
+    def set_figures(
+        self, units: dict[str, int], active: int, median_s: float | None, hourly: list[int]
+    ) -> None:
+        figures = {
+            **{g: units.get(g, 0) for g in UNIT_GROUPS},
+            "active": active,
+            "median_s": median_s,
+            "hourly": list(hourly),
+        }
+        if figures == self.figures:
+            return
+        self.figures = figures
+        parts = []
+        for group in UNIT_GROUPS:
+            word = "" if self.compact else f" {t(f'unit.{group}')} "
+            parts.append(
+                f'<span style="color:{theme.UNIT_GROUP_COLOR[group]}">'
+                f"{GROUP_SYMBOL[group]}{html.escape(word)}{figures[group]}</span>"
+            )
+        # Compact: a thin space between groups; the shapes already separate them.
+        self.units_label.setText(("\u2009" if self.compact else "&nbsp;&nbsp; ").join(parts))
+        self.units_label.setToolTip(", ".join(f"{t(f'unit.{g}')} {figures[g]}" for g in UNIT_GROUPS))
+        median_text = format_minutes(median_s)
+        if self.compact:
+            self.active_label.setText(f"{ACTIVE_SYMBOL}{active}")
+            self.active_label.setToolTip(f"{t('agency.active')} {active}")
+            minutes = t("kpi.none") if median_s is None else t("agency.median_short", n=round(median_s / 60))
+            self.median_label.setText(f"{MEDIAN_SYMBOL} {minutes}")
+            self.median_label.setToolTip(f"{t('agency.median')} {median_text}")
+        else:
+            self.active_label.setText(f"{t('agency.active')} {active}")
+            self.median_label.setText(f"{t('agency.median')} {median_text}")
+        self.curve.setData(list(range(24)), figures["hourly"])
+        self.plot.setYRange(0, max(1, *figures["hourly"]), padding=0.05)
+
+
+class AgencyBoardWidget(QWidget):
+    """A grid of :class:`AgencyTile`, one per configured agency, in config order."""
+
+    def __init__(
+        self,
+        bridge: Any,
+        metrics: ScreenMetrics,
+        parent: QWidget | None = None,
+        *,
+        compact: bool = False,
+        columns: int = 4,
+    ) -> None:
+        super().__init__(parent)
+        self._bridge = bridge
+        self._store: Store = bridge.store
+        self._config = bridge.config
+        self.compact = compact
+        #: id -> (day ordinal of arrival, seconds from receipt to on scene, agencies).
+        self._arrivals: dict[str, tuple[int, float, tuple[str, ...]]] = {}
+        self._dirty = True
+        self._last_refresh = float("-inf")
+        self._last_hour: int | None = None
+        self.refresh_count = 0
+
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(metrics.pad_px // 2)
+        if compact:
+            # Tiles show shapes and numbers only: the words are said once here.
+            self._legend_variant = 0
+            self.legend = QLabel(self._legend_html())
+            # One line (the wording is chosen to fit in _fit_legend): each line costs a queue row.
+            self.legend.setTextFormat(Qt.TextFormat.RichText)
+            self.legend.setObjectName("dim")
+            self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            outer.addWidget(self.legend)
+        grid = QGridLayout()
+        grid.setSpacing(metrics.pad_px // 2)
+        self.tiles: dict[str, AgencyTile] = {}
+        codes = [a.code for a in self._config.agencies]
+        for i, code in enumerate(codes):
+            tile = AgencyTile(code, self._config, metrics, compact=compact, parent=self)
+            self.tiles[code] = tile
+            grid.addWidget(tile, i // columns, i % columns)
+        for c in range(min(columns, len(codes))):
+            grid.setColumnStretch(c, 1)
+        outer.addLayout(grid)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+
+        self._rebuild_arrivals()
+        bridge.changed.connect(self._on_bridge_changed)
+        bridge.tick.connect(self._on_bridge_tick)
+        self.refresh()
+
+    def _legend_items(self, variant: int) -> list[tuple[str, str, str]]:
+        """Legend entries; higher variants use shorter words for narrower screens."""
+        active = ("agency.legend.active", "agency.legend.active.short", "agency.legend.active.short")
+        median = ("agency.legend.median", "agency.legend.median.short", "agency.legend.median.shortest")
+        items = [(GROUP_SYMBOL[g], theme.UNIT_GROUP_COLOR[g], t(f"unit.{g}")) for g in UNIT_GROUPS]
+        items += [
+            (ACTIVE_SYMBOL, theme.TEXT, t(active[variant])),
+            (MEDIAN_SYMBOL, theme.TEXT, t(median[variant])),
+        ]
+        return items
+
+    def _legend_html(self, variant: int = 0) -> str:
+        return "&nbsp;&nbsp; ".join(
+            f'<span style="color:{c}">{html.escape(s)}&nbsp;{html.escape(w).replace(" ", "&nbsp;")}</span>'
+            for s, c, w in self._legend_items(variant)
+        )
+
+    def _fit_legend(self) -> None:
+        """The longest legend wording that fits on one line (each line costs a queue row)."""
+        fm = QFontMetrics(self.legend.font())
+        width = self.legend.contentsRect().width()
+        for variant in range(3):
+            plain = "\u00a0\u00a0 ".join(f"{s}\u00a0{w}" for s, _, w in self._legend_items(variant))
+            if fm.horizontalAdvance(plain) <= width:
+                break
+        if variant != self._legend_variant:
+            self._legend_variant = variant
+            self.legend.setText(self._legend_html(variant))
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self.compact:
+            self._fit_legend()
+
+    # -- arrival samples -----------------------------------------------------------
+
+    def _sample(self, inc: Incident) -> tuple[int, float, tuple[str, ...]] | None:
+        on_scene = inc.times.on_scene
+        if on_scene is None:
+            return None
+        day = local_day(on_scene, self._store.tz).toordinal()
+        return (day, (on_scene - inc.times.received).total_seconds(), tuple(inc.agencies))
+
+    def _note(self, inc: Incident) -> None:
+        sample = self._sample(inc)
+        if sample is None:
+            self._arrivals.pop(inc.id, None)
+        else:
+            self._arrivals[inc.id] = sample
+
+    def _rebuild_arrivals(self) -> None:
+        self._arrivals = {}
+        # Retired (pruned) incidents still count in today's figures, as in the store.
+        for source in (self._store.retired, self._store.incidents):
+            for inc in source.values():
+                self._note(inc)
+
+    def medians_today(self) -> dict[str, float | None]:
+        today = local_day(self._store.clock(), self._store.tz).toordinal()
+        by_agency: dict[str, list[float]] = {}
+        stale = []
+        for iid, (day, seconds, agencies) in self._arrivals.items():
+            if day < today:
+                stale.append(iid)
+                continue
+            if day == today:
+                for code in agencies:
+                    by_agency.setdefault(code, []).append(seconds)
+        for iid in stale:
+            del self._arrivals[iid]
+        return {code: median(sorted(values)) for code, values in by_agency.items()}
+
+    # -- updates -----------------------------------------------------------------------
+
+    @safe_slot
+    def _on_bridge_changed(self, cs: ChangeSet) -> None:
+        if cs.reset:
+            self._rebuild_arrivals()
+        else:
+            incidents = self._store.incidents
+            for iid in cs.incidents_added | cs.incidents_updated:
+                inc = incidents.get(iid)
+                if inc is not None:
+                    self._note(inc)
+            # Removed (pruned) incidents keep their sample: today's figures still count them.
+        if not (cs.reset or cs.kpis_changed or cs.units_added or cs.units_updated or cs.agencies):
+            return
+        self._dirty = True
+        if time.monotonic() - self._last_refresh >= 1.0:
+            self.refresh()
+
+    @safe_slot
+    def _on_bridge_tick(self) -> None:
+        hour = int(self._store.clock().timestamp() // 3600)
+        if self._dirty or hour != self._last_hour:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Read the figures now (at most about once a second in normal running)."""
+        self._dirty = False
+        self._last_refresh = time.monotonic()
+        kpis = self._store.kpis()
+        self._last_hour = int(kpis.at.timestamp() // 3600)
+        medians = self.medians_today()
+        zeros = [0] * 24
+        for code, tile in self.tiles.items():
+            tile.set_figures(
+                kpis.units_by_agency.get(code, {}),
+                kpis.active_by_agency.get(code, 0),
+                medians.get(code),
+                kpis.hourly_by_agency.get(code, zeros),
+            )
+        self.refresh_count += 1

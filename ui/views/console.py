@@ -1,0 +1,292 @@
+"""The operator's desk view: the incident queue, the selected incident in full,
+and a slot where the alerts module puts its acknowledge (Konfirmasi) banner.
+
+Everything that comes from the feed (descriptions from the public, names,
+addresses, notes) is set as plain text: a description such as
+``<img src=x onerror=alert(1)>`` shows literally.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QScrollArea,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from commandcenter.core.model import Incident
+from commandcenter.core.store import ChangeSet
+from commandcenter.core.timeutil import WIB
+from ui.support import i18n, theme
+from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.i18n import agency_name, category_name, t
+
+log = logging.getLogger(__name__)
+
+EXTRA_STRINGS: dict[str, dict[str, str]] = {
+    "console.queue_placeholder": {"id": "Antrean kejadian", "en": "Incident queue"},
+    "detail.gone": {"id": "Kejadian ini tidak ada lagi di data",
+                    "en": "This incident is no longer in the data"},
+    "detail.times": {"id": "Waktu (WIB)", "en": "Times (WIB)"},
+    "detail.time.received": {"id": "Diterima", "en": "Received"},
+    "detail.time.verified": {"id": "Diverifikasi", "en": "Verified"},
+    "detail.time.dispatched": {"id": "Unit berangkat", "en": "Dispatched"},
+    "detail.time.on_scene": {"id": "Tiba di lokasi", "en": "On scene"},
+    "detail.time.closed": {"id": "Ditutup", "en": "Closed"},
+    "detail.tasks": {"id": "Tugas OPD", "en": "Agency tasks"},
+    "detail.units": {"id": "Unit", "en": "Units"},
+    "detail.situation": {"id": "Situasi bencana", "en": "Disaster situation"},
+    "detail.none": {"id": "—", "en": "—"},
+    "detail.no_position": {"id": "posisi tidak diketahui", "en": "position unknown"},
+    "detail.unknown_unit": {"id": "{unit} (tidak ada di data)", "en": "{unit} (not in the data)"},
+    "detail.coords": {"id": "{lat}, {lon}", "en": "{lat}, {lon}"},
+    "detail.km_road": {"id": "{km} {road}", "en": "{km} {road}"},
+}
+for _key, _value in EXTRA_STRINGS.items():
+    i18n.STRINGS.setdefault(_key, _value)
+
+TIME_FIELDS = ("received", "verified", "dispatched", "on_scene", "closed")
+EARTH_RADIUS_KM = 6371.0088
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres (mean Earth radius)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def format_clock(ts: dt.datetime | None) -> str:
+    """HH:MM:SS in WIB, or a dash."""
+    return ts.astimezone(WIB).strftime("%H:%M:%S") if ts is not None else t("detail.none")
+
+
+def format_km(km: float) -> str:
+    value = f"{km:.1f}"
+    return t("unit.distance_km", km=value.replace(".", ",") if i18n.language() == "id" else value)
+
+
+def plain_label(text: str = "", object_name: str = "", *, wrap: bool = True) -> QLabel:
+    """A label that never interprets its text: feed text is from the public."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    label.setWordWrap(wrap)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if object_name:
+        label.setObjectName(object_name)
+    return label
+
+
+class IncidentDetailWidget(QScrollArea):
+    """The selected incident in full; follows ``bridge.incident_selected`` and
+    refreshes when the incident, its units or its situation change."""
+
+    def __init__(self, bridge: EngineBridge, metrics: theme.ScreenMetrics,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.store = bridge.store
+        self.config = bridge.config
+        self.metrics = metrics
+        self.incident_id = ""
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        body = QWidget()
+        body.setObjectName("panel")
+        self.setWidget(body)
+        pad = metrics.pad_px
+        grid = QGridLayout(body)
+        grid.setContentsMargins(pad * 2, pad, pad * 2, pad)
+        grid.setHorizontalSpacing(pad * 2)
+        grid.setVerticalSpacing(pad // 2)
+        grid.setColumnStretch(1, 1)
+
+        self.placeholder = plain_label(t("detail.none_selected"), "dim")
+        grid.addWidget(self.placeholder, 0, 0, 1, 2)
+        self.ticket = plain_label("", "heading")
+        self.headline = plain_label()  # category · priority word · status
+        self.headline.setStyleSheet("font-weight: 600;")
+        grid.addWidget(self.ticket, 1, 0, 1, 2)
+        grid.addWidget(self.headline, 2, 0, 1, 2)
+
+        self.fields: dict[str, QLabel] = {}
+        self.captions: dict[str, QLabel] = {}
+        rows = [
+            ("situation", t("detail.situation")),
+            ("location", t("detail.location")),
+            ("coords", ""),
+            ("reporter", t("detail.reporter")),
+            ("victims", t("detail.victims")),
+            ("description", t("detail.description")),
+            ("times", t("detail.times")),
+            ("tasks", t("detail.tasks")),
+            ("units", t("detail.units")),
+        ]
+        for i, (key, caption) in enumerate(rows, start=3):
+            cap = plain_label(caption, "dim", wrap=False)
+            cap.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            value = plain_label()
+            value.setAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            grid.addWidget(cap, i, 0)
+            grid.addWidget(value, i, 1)
+            self.captions[key] = cap
+            self.fields[key] = value
+        grid.setRowStretch(len(rows) + 3, 1)
+        self._detail_widgets = [self.ticket, self.headline, *self.captions.values(), *self.fields.values()]
+        self._priority_color = ""
+        bridge.incident_selected.connect(self._on_bridge_incident_selected)
+        bridge.changed.connect(self._on_bridge_changed)
+        self.show_incident(bridge.selected_incident)
+
+    # --- rendering -----------------------------------------------------------------
+
+    def show_incident(self, incident_id: str) -> None:
+        self.incident_id = incident_id
+        inc = self.store.incidents.get(incident_id) if incident_id else None
+        if inc is None:
+            self.placeholder.setText(t("detail.gone") if incident_id else t("detail.none_selected"))
+            self.placeholder.setVisible(True)
+            for w in self._detail_widgets:
+                w.setVisible(False)
+            return
+        self.placeholder.setVisible(False)
+        for w in self._detail_widgets:
+            w.setVisible(True)
+        self._render(inc)
+
+    def _render(self, inc: Incident) -> None:
+        f = self.fields
+        self.ticket.setText(inc.ticket)
+        color = theme.PRIORITY_COLOR.get(inc.priority, theme.TEXT)
+        if color != self._priority_color:
+            self._priority_color = color
+            self.headline.setStyleSheet(f"font-weight: 600; color: {color};")
+        self.headline.setText(" · ".join((
+            category_name(self.config, inc.category),
+            t(f"priority.{inc.priority}"),
+            t(f"status.{inc.status}"),
+        )))
+        loc = inc.location
+        lines = [", ".join(p for p in (loc.desa, loc.kecamatan) if p)]
+        if loc.address:
+            lines.append(loc.address)
+        if loc.km_marker or loc.road:
+            lines.append(t("detail.km_road", km=loc.km_marker, road=loc.road).strip())
+        f["location"].setText("\n".join(line for line in lines if line) or t("detail.none"))
+        coords = t("detail.coords", lat=f"{loc.lat:.5f}", lon=f"{loc.lon:.5f}") if loc.lat is not None else ""
+        f["coords"].setText(coords)
+        f["coords"].setVisible(bool(coords))
+        self.captions["coords"].setVisible(bool(coords))
+        rep = inc.reporter
+        f["reporter"].setText("  ".join(p for p in (rep.name, rep.phone_masked) if p) or t("detail.none"))
+        f["victims"].setText(str(inc.victims))
+        f["description"].setText(inc.description or t("detail.none"))
+        f["times"].setText("\n".join(
+            f"{t(f'detail.time.{name}')}  {format_clock(getattr(inc.times, name))}" for name in TIME_FIELDS))
+        f["tasks"].setText("\n".join(
+            f"{agency_name(self.config, task.agency)} — {t(f'task.{task.status}')}"
+            + (f" — {task.note}" if task.note else "")
+            for task in inc.tasks) or t("detail.none"))
+        units = [self._unit_line(inc, uid) for uid in self._unit_ids(inc)]
+        f["units"].setText("\n".join(units) or t("detail.none"))
+        sit = self.store.situations.get(inc.situation_id) if inc.situation_id else None
+        f["situation"].setText(sit.name if sit else "")
+        f["situation"].setVisible(sit is not None)
+        self.captions["situation"].setVisible(sit is not None)
+
+    @staticmethod
+    def _unit_ids(inc: Incident) -> list[str]:
+        """The incident's units and those named by its tasks, each once, in order."""
+        seen: dict[str, None] = dict.fromkeys(inc.units)
+        for task in inc.tasks:
+            seen.update(dict.fromkeys(task.units))
+        return list(seen)
+
+    def _unit_line(self, inc: Incident, unit_id: str) -> str:
+        unit = self.store.units.get(unit_id)
+        if unit is None:
+            return t("detail.unknown_unit", unit=unit_id)
+        loc = inc.location
+        if unit.position is not None and loc.lat is not None and loc.lon is not None:
+            distance = format_km(haversine_km(unit.position.lat, unit.position.lon, loc.lat, loc.lon))
+        else:
+            distance = t("detail.no_position")
+        agency = agency_name(self.config, unit.agency)
+        return f"{unit.callsign} ({agency}) — {t(f'unit.{unit.status}')} — {distance}"
+
+    # --- slots ---------------------------------------------------------------------
+
+    @safe_slot
+    def _on_bridge_incident_selected(self, incident_id: str) -> None:
+        self.show_incident(incident_id)
+
+    @safe_slot
+    def _on_bridge_changed(self, changes: ChangeSet) -> None:
+        iid = self.incident_id
+        if not iid:
+            return
+        inc = self.store.incidents.get(iid)
+        units = changes.units_updated | changes.units_added
+        situations = changes.situations_updated | changes.situations_added
+        touched = (
+            changes.reset
+            or iid in changes.incidents_added
+            or iid in changes.incidents_updated
+            or iid in changes.incidents_removed
+            or (inc is not None and not units.isdisjoint(self._unit_ids(inc)))
+            or (inc is not None and inc.situation_id in situations)
+        )
+        if touched:
+            self.show_incident(iid)
+
+
+class ConsoleView(QWidget):
+    """The operator console: alert slot on top, queue on the left, detail on the right."""
+
+    def __init__(self, bridge: EngineBridge, metrics: theme.ScreenMetrics, parent: QWidget | None = None,
+                 queue_widget: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.metrics = metrics
+        self.setObjectName("consoleView")
+        self.setStyleSheet(theme.stylesheet(metrics) + (
+            "QWidget#panel QLabel { background: transparent; }"
+            f"QLabel#heading {{ font-size: {metrics.heading_px}px; font-weight: 700; }}"))
+        pad = metrics.pad_px
+        #: Where the alerts module puts its Konfirmasi banner; empty (and of no
+        #: height) until then.
+        self.alert_slot = QWidget()
+        self.alert_slot.setObjectName("alert_slot")
+        slot_layout = QVBoxLayout(self.alert_slot)
+        slot_layout.setContentsMargins(0, 0, 0, 0)
+        slot_layout.setSpacing(pad // 2)
+        if queue_widget is None:
+            queue_widget = plain_label(t("console.queue_placeholder"), "dim")
+            queue_widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            queue_widget.setObjectName("queuePlaceholder")
+        self.queue_widget = queue_widget
+        self.detail = IncidentDetailWidget(bridge, metrics)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.addWidget(queue_widget)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        # Initial share 3:2; QSplitter scales these to its real width.
+        self.splitter.setSizes([3000, 2000])
+        root = QVBoxLayout(self)
+        root.setContentsMargins(pad, pad, pad, pad)
+        root.setSpacing(pad)
+        root.addWidget(self.alert_slot, 0)
+        root.addWidget(self.splitter, 1)

@@ -1,0 +1,188 @@
+"""What every screen shows on top: the WIB clock, the feed state with the age of
+the last event, and, when the feed is not live, a full-width red banner
+("TERPUTUS — DATA LAMA, 3 menit") that cannot be mistaken for an all-clear.
+
+The banner stays until the feed is live again; it is not dismissable.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+
+from commandcenter.core.timeutil import WIB
+from commandcenter.wall.feed import FeedState, FeedStatus
+from ui.support import theme
+from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.i18n import format_age, t
+
+
+class StaleBanner(QLabel):
+    """Full-width red banner shown while the data is not live."""
+
+    def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("staleBanner")
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        pad = metrics.pad_px
+        self.setStyleSheet(
+            f"QLabel#staleBanner {{ background: {theme.ALARM_BG}; color: {theme.ALARM_TEXT};"
+            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: {pad}px;"
+            f" border-top: {pad}px solid {theme.ALARM_TEXT};"
+            f" border-bottom: {pad}px solid {theme.ALARM_TEXT}; }}"
+        )
+        self.hide()
+
+
+class ElidedLabel(QLabel):
+    """A label that ends in "…" when its text does not fit, instead of being cut."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._full = text
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.setMinimumWidth(0)
+        super().setText(text)
+
+    def full_text(self) -> str:
+        return self._full
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        elided = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width()))
+        super().setText(elided)
+
+
+class ScreenHeader(QWidget):
+    """Clock, title and feed state; owns the stale banner beneath it."""
+
+    def __init__(
+        self, bridge: EngineBridge, metrics: theme.ScreenMetrics, title: str, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.metrics = metrics
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.setSpacing(0)
+        bar = QWidget(self)
+        bar.setObjectName("headerBar")
+        bar.setStyleSheet(f"QWidget#headerBar {{ background: {theme.BG_PANEL}; }}")
+        row = QHBoxLayout(bar)
+        row.setContentsMargins(metrics.pad_px * 2, metrics.pad_px, metrics.pad_px * 2, metrics.pad_px)
+        self.title = ElidedLabel(title, bar)
+        self.title.setObjectName("heading")
+        self.title.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 600;")
+        self.feed_label = QLabel(bar)
+        self.feed_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.clock = QLabel(bar)
+        self.clock.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 700;")
+        # The title gives way (it is clipped) so that the feed state and the
+        # clock always show in full and the window never grows past its screen.
+        self.feed_label.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+        self.feed_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._row = row
+        row.addWidget(self.title, 1)
+        row.addWidget(self.feed_label, 0)
+        row.addSpacing(metrics.pad_px * 4)
+        row.addWidget(self.clock, 0)
+        outer.addWidget(bar)
+        # Marks (no audio, sound muted) move here when the bar has no room for
+        # them next to the feed state and the clock: on a 1080p panel sized
+        # for 6 m the three do not fit on one line, and the feed state must
+        # never be the one that is cut.
+        self.mark_strip = QWidget(self)
+        self.mark_strip.setObjectName("markStrip")
+        self.mark_strip.setStyleSheet(f"QWidget#markStrip {{ background: {theme.BG_PANEL}; }}")
+        self._strip_row = QHBoxLayout(self.mark_strip)
+        self._strip_row.setContentsMargins(metrics.pad_px * 2, 0, metrics.pad_px * 2, metrics.pad_px)
+        self._strip_row.addStretch(1)
+        self.mark_strip.hide()
+        outer.addWidget(self.mark_strip)
+        self._marks: list[QWidget] = []
+        self._marks_in_strip = False
+        self.banner = StaleBanner(metrics, self)
+        outer.addWidget(self.banner)
+        bridge.tick.connect(self.refresh)
+        bridge.feed_status_changed.connect(self._on_feed_status)
+        self.refresh()
+
+    @safe_slot
+    def _on_feed_status(self, status: FeedStatus) -> None:
+        self.refresh()
+
+    def add_mark(self, widget: QWidget) -> None:
+        """Put a status mark (no audio, sound muted) just before the feed state,
+        or on the strip below the bar when the bar has no room for it."""
+        self._marks.append(widget)
+        if self._marks_in_strip:
+            self._strip_row.addWidget(widget, 0)
+        else:
+            self._row.insertWidget(self._row.indexOf(self.feed_label), widget, 0)
+        self._place_marks()
+
+    def marks_in_strip(self) -> bool:
+        return self._marks_in_strip
+
+    def _place_marks(self) -> None:
+        """Keep the marks in the bar only while the feed state and the clock
+        still show in full beside them (only shown marks take room)."""
+        if not self._marks:
+            return
+        bar = self.feed_label.parentWidget()
+        width = (bar.width() if bar is not None else 0) or self.width()
+        if width <= 0:
+            return
+        margins = self._row.contentsMargins()
+        shown = [m for m in self._marks if not m.isHidden()]
+        spacing = max(0, self._row.spacing())
+        fixed = self.feed_label.sizeHint().width() + self.clock.sizeHint().width()
+        fixed += self.metrics.pad_px * 4 + margins.left() + margins.right() + spacing * 3
+        need = fixed + sum(m.sizeHint().width() + spacing for m in shown)
+        to_strip = need > width
+        if to_strip == self._marks_in_strip:
+            self.mark_strip.setVisible(to_strip and bool(shown))
+            return
+        self._marks_in_strip = to_strip
+        for mark in self._marks:
+            (self._row if not to_strip else self._strip_row).removeWidget(mark)
+            if to_strip:
+                self._strip_row.addWidget(mark, 0)
+            else:
+                self._row.insertWidget(self._row.indexOf(self.feed_label), mark, 0)
+        self.mark_strip.setVisible(to_strip and bool(shown))
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._place_marks()
+
+    def is_banner_shown(self) -> bool:
+        return not self.banner.isHidden()
+
+    @safe_slot
+    def refresh(self) -> None:
+        # The store's clock: simulated time in the demo, so the clock agrees with ages.
+        now = self.bridge.store.clock().astimezone(WIB)
+        self.clock.setText(f"{now:%H:%M:%S} {t('clock.zone')}")
+        status = self.bridge.feed_status()
+        age = status.event_age_s()
+        state = status.state
+        color = theme.FEED_STATE_COLOR[state.value]
+        # Short enough for wall-size text: "● LANGSUNG · 4 detik".
+        age_text = format_age(age) if age is not None else t("feed.no_event")
+        # A shape as well as a colour: filled dot when live, hollow when not.
+        dot = "●" if state is FeedState.LIVE else "○"
+        self.feed_label.setText(f"{dot} {t('feed.' + state.value)} · {age_text}")
+        self.feed_label.setStyleSheet(
+            f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;"
+        )
+        self._place_marks()  # a longer state ("TERPUTUS · 3 menit") needs more room
+        if state is FeedState.LIVE:
+            self.banner.hide()
+        else:
+            text = t("banner.stale", age=format_age(age)) if age is not None else t("banner.never")
+            self.banner.setText(text)
+            self.banner.show()

@@ -1,0 +1,906 @@
+"""The leader overview: the whole picture at a glance, read from across the room.
+
+Four big figures (active incidents, unacknowledged high priority, oldest
+unhandled, median arrival against the national 15-minute target), today's call
+funnel, a disaster-situation band while one is declared, and three charts
+(incidents per hour by category, active incidents per district, distribution of
+today's arrival times).
+
+Figures follow ``bridge.changed`` at once; charts are marked dirty and redrawn
+on ``bridge.tick`` (at most once a second) by updating plot items made once.
+All text from the feed is set as plain text (labels and pyqtgraph TextItems).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from commandcenter.core.model import ACTIVE_STATUSES, INCIDENT_STATUSES, DisasterSituation, Incident
+from commandcenter.core.store import ChangeSet, Kpis, Store
+from commandcenter.core.timeutil import WIB
+from ui.support import i18n, theme
+from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.i18n import category_name, format_minutes, t
+
+log = logging.getLogger(__name__)
+
+EXTRA_STRINGS: dict[str, dict[str, str]] = {
+    "leader.unacked_high": {"id": "Tinggi Belum Dikonfirmasi", "en": "High Priority Unacknowledged"},
+    "leader.median_arrival": {"id": "Median Tiba Hari Ini", "en": "Median Arrival Today"},
+    "leader.age_hours": {"id": "{n} jam", "en": "{n} h"},
+    "leader.within_target": {"id": "▼ DALAM TARGET", "en": "▼ ON TARGET"},
+    "leader.over_target": {"id": "▲ LEWAT TARGET", "en": "▲ OVER TARGET"},
+    "leader.no_arrivals": {"id": "belum ada kedatangan", "en": "no arrivals yet"},
+    "leader.arrival_detail": {"id": "p90 {p90}\n{pct}% ≤ {target} mnt",
+                              "en": "p90 {p90}\n{pct}% ≤ {target} min"},
+    "leader.oldest_where": {"id": "{ticket}\n{kecamatan}", "en": "{ticket}\n{kecamatan}"},
+    "leader.none_unhandled": {"id": "semua ditangani", "en": "all handled"},
+    # Short row names: the panel's title already says these are today's calls.
+    "leader.funnel.calls_in": {"id": "Masuk", "en": "In"},
+    "leader.funnel.answered": {"id": "Terjawab", "en": "Answered"},
+    "leader.funnel.abandoned": {"id": "Tak Terjawab", "en": "Abandoned"},
+    "leader.funnel.prank": {"id": "Prank", "en": "Prank"},
+    "leader.funnel.ghost": {"id": "Ghost", "en": "Ghost"},
+    "leader.funnel.valid": {"id": "Valid", "en": "Valid"},
+    "leader.funnel.with_share": {"id": "{name} · {pct}%", "en": "{name} · {pct}%"},
+    "leader.oldest": {"id": "Menunggu Terlama", "en": "Longest Waiting"},
+    "leader.chart.districts": {"id": "Aktif per Kecamatan", "en": "Active by District"},
+    "leader.chart.per_hour": {"id": "Kejadian per Jam", "en": "Incidents per Hour"},
+    "leader.others": {"id": "Lainnya", "en": "Others"},
+    "leader.unknown_district": {"id": "(tanpa kecamatan)", "en": "(no district)"},
+    "leader.overflow_bin": {"id": "{n}+", "en": "{n}+"},
+    "situation.label": {"id": "SITUASI BENCANA", "en": "DISASTER SITUATION"},
+    "situation.since": {"id": "sejak {age}", "en": "for {age}"},
+    "situation.more": {"id": "+{n} situasi aktif lain: {names}", "en": "+{n} more active: {names}"},
+    "leader.situation.people": {"id": "{households} KK terdampak, {people} mengungsi",
+                                "en": "{households} households hit, {people} evacuated"},
+    "situation.by_status": {"id": "{n} {status}", "en": "{n} {status}"},
+    # Short status words for the situation line (the full ones take two lines at 6 m).
+    "leader.status.received": {"id": "diterima", "en": "received"},
+    "leader.status.verified": {"id": "terverifikasi", "en": "verified"},
+    "leader.status.forwarded": {"id": "diteruskan", "en": "forwarded"},
+    "leader.status.in_handling": {"id": "ditangani", "en": "handling"},
+    "leader.status.closed": {"id": "selesai", "en": "closed"},
+    "leader.status.cancelled": {"id": "batal", "en": "cancelled"},
+    # Escalated alerts: unacknowledged past their escalation time (shape and words, not colour alone).
+    "leader.escalated_one": {"id": "▲▲ {n} PERINGATAN BELUM DIKONFIRMASI > {age}",
+                             "en": "▲▲ {n} ALERT UNACKNOWLEDGED > {age}"},
+    "leader.escalated_many": {"id": "▲▲ {n} PERINGATAN BELUM DIKONFIRMASI > {age}",
+                              "en": "▲▲ {n} ALERTS UNACKNOWLEDGED > {age}"},
+    "leader.escalated_oldest": {"id": "Terlama ({age}): {text}", "en": "Oldest ({age}): {text}"},
+}
+for _key, _value in EXTRA_STRINGS.items():
+    i18n.STRINGS.setdefault(_key, _value)
+
+#: Series colours for categories (not red: red is for alarms). The legend pairs
+#: each colour with the category name.
+SERIES_COLORS = ("#7cc4ff", "#c9a0ff")
+OTHERS_COLOR = "#9aa7b4"
+#: Bar behind the district names: TEXT on it reaches 7:1.
+DISTRICT_BAR = "#24507a"
+#: Categories drawn on their own in the per-hour chart; the rest is "others".
+TOP_CATEGORIES = 2
+#: Histogram bins (minutes); the last bin collects everything from HIST_MAX_MIN on.
+HIST_BIN_MIN = 5
+HIST_MAX_MIN = 60
+#: Narrow faces first where installed: about 10 % more text per line on a wall
+#: whose 16-arcminute minimum makes every pixel of width count.
+CONDENSED_FAMILIES = ("DejaVu Sans Condensed", "Roboto Condensed", "Liberation Sans Narrow", "Arial Narrow")
+FUNNEL_KEYS = ("calls_in", "answered", "abandoned", "prank", "ghost", "valid")
+
+
+# --- pure helpers (tested without widgets) ------------------------------------------
+
+
+def unacknowledged_high(store: Store) -> list[str]:
+    """Ids of active high-priority incidents that no acknowledgement names.
+
+    A first approximation: the alerts engine will refine what "acknowledged"
+    means (alerts per incident, shelving)."""
+    acked = {a.incident_id for a in store.acks.values() if a.incident_id}
+    return sorted(
+        inc.id for inc in store.incidents.values()
+        if inc.priority == "high" and inc.status in ACTIVE_STATUSES and inc.id not in acked
+    )
+
+
+def arrival_samples_today(store: Store) -> list[float]:
+    """Today's arrival times in seconds (receipt to on scene), ascending.
+
+    The same samples as ``store.kpis().arrival``: on-scene time on today's WIB
+    day, retired (pruned) incidents included."""
+    today = store.clock().astimezone(store.tz).date()
+    out: list[float] = []
+    for source in (store.incidents, store.retired):
+        for inc in source.values():
+            on_scene = inc.times.on_scene
+            if on_scene is not None and on_scene.astimezone(store.tz).date() == today:
+                out.append((on_scene - inc.times.received).total_seconds())
+    out.sort()
+    return out
+
+
+def histogram(samples_s: Iterable[float], bin_min: int = HIST_BIN_MIN,
+              max_min: int = HIST_MAX_MIN) -> list[int]:
+    """Counts per ``bin_min``-minute bin from 0 to ``max_min``, plus one overflow bin."""
+    n_bins = max_min // bin_min
+    counts = [0] * (n_bins + 1)
+    for s in samples_s:
+        counts[min(n_bins, max(0, int(s // 60 // bin_min)))] += 1
+    return counts
+
+
+def top_series(hourly: dict[str, list[int]], k: int = TOP_CATEGORIES) -> tuple[list[str], list[list[int]]]:
+    """The ``k`` categories with most incidents in the window (ties by code) and
+    their rows, plus a last row summing the others."""
+    ranked = sorted(hourly, key=lambda c: (-sum(hourly[c]), c))
+    top = ranked[:k]
+    others = [0] * 24
+    for code in ranked[k:]:
+        others = [a + b for a, b in zip(others, hourly[code], strict=True)]
+    return top, [list(hourly[c]) for c in top] + [others]
+
+
+def district_rows(by_kecamatan: dict[str, int], rows: int) -> list[tuple[str, int]]:
+    """Districts by active count (descending, then name); past ``rows`` the tail
+    is summed into one "others" row so that the total stays right."""
+    ranked = sorted(by_kecamatan.items(), key=lambda kv: (-kv[1], kv[0]))
+    named = [(name or t("leader.unknown_district"), n) for name, n in ranked]
+    if len(named) <= rows:
+        return named
+    head, tail = named[: rows - 1], named[rows - 1 :]
+    return [*head, (t("leader.others"), sum(n for _, n in tail))]
+
+
+def situation_status_counts(store: Store, situation_id: str) -> dict[str, int]:
+    """Incidents grouped under a situation, counted by status (in status order)."""
+    counts = Counter(inc.status for inc in store.incidents.values() if inc.situation_id == situation_id)
+    return {s: counts[s] for s in INCIDENT_STATUSES if counts[s]}
+
+
+def active_situations(store: Store) -> list[DisasterSituation]:
+    """Active situations, the most recently declared first."""
+    sits = [s for s in store.situations.values() if s.status == "active"]
+    return sorted(sits, key=lambda s: s.declared_at, reverse=True)
+
+
+def format_age_short(seconds: float | None) -> str:
+    """An age that fits a wall tile: '45 detik', '82 menit', '3,5 jam'."""
+    if seconds is None:
+        return t("kpi.none")
+    s = max(0, int(seconds))
+    if s < 60:
+        return t("age.seconds", n=s)
+    if s < 100 * 60:
+        return t("age.minutes", n=s // 60)
+    hours = f"{s / 3600:.1f}"
+    return t("leader.age_hours", n=hours.replace(".", ",") if i18n.language() == "id" else hours)
+
+
+def _mentions(text: str, parts: Iterable[str]) -> bool:
+    folded = text.casefold()
+    return all(p.casefold() in folded for p in parts)
+
+
+def format_int(n: int) -> str:
+    """Thousands grouped the local way: 1.206 (id), 1,206 (en)."""
+    text = f"{n:,}"
+    return text.replace(",", ".") if i18n.language() == "id" else text
+
+
+def format_pct(share: float | None) -> str:
+    return t("kpi.none") if share is None else f"{round(share * 100)}"
+
+
+# --- widgets --------------------------------------------------------------------------
+
+
+def wall_font(px: int) -> QFont:
+    font = QFont()
+    font.setFamilies([*CONDENSED_FAMILIES, *font.families()])
+    if px > 0:
+        font.setPixelSize(px)
+    return font
+
+
+def _label(text: str = "", object_name: str = "", *, wrap: bool = False,
+           align: Qt.AlignmentFlag | None = None) -> QLabel:
+    """A plain-text label: nothing shown on the wall is ever parsed as HTML."""
+    label = QLabel()
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    label.setText(text)
+    if object_name:
+        label.setObjectName(object_name)
+    label.setWordWrap(wrap)
+    if align is not None:
+        label.setAlignment(align)
+    return label
+
+
+class _ColorSetter:
+    """Sets a label's colour only when it changes: restyling is not free."""
+
+    def __init__(self, label: QLabel) -> None:
+        self.label = label
+        self.color = ""
+
+    def set(self, color: str) -> None:
+        if color != self.color:
+            self.color = color
+            self.label.setStyleSheet(f"color: {color};")
+
+
+class FigureTile(QFrame):
+    """A caption, a big value and a detail line; ``beside`` puts the caption
+    to the right of the value (a stacked pair of counts takes less height)."""
+
+    def __init__(self, caption: str, metrics: theme.ScreenMetrics, *, value_px: int,
+                 beside: bool = False) -> None:
+        super().__init__()
+        self.setObjectName("panel")
+        pad = metrics.pad_px
+        self.caption = _label(caption, "dim", wrap=True)
+        self.value = _label("", "figure")
+        self._value_css = f"font-size: {value_px}px; font-weight: 700;"
+        self.value.setStyleSheet(self._value_css)
+        self._value_color = ""
+        self.detail = _label("", "", wrap=True)
+        if beside:
+            layout: QHBoxLayout | QVBoxLayout = QHBoxLayout(self)
+            layout.setSpacing(pad)
+            layout.addWidget(self.value, 0, Qt.AlignmentFlag.AlignVCenter)
+            text = QVBoxLayout()
+            text.setSpacing(0)
+            text.addStretch(1)
+            text.addWidget(self.caption)
+            text.addWidget(self.detail)
+            text.addStretch(1)
+            layout.addLayout(text, 1)
+        else:
+            layout = QVBoxLayout(self)
+            layout.setSpacing(0)
+            layout.addWidget(self.caption)
+            layout.addWidget(self.value)
+            layout.addWidget(self.detail)
+            layout.addStretch(1)
+        # Narrow margins: on a 6 m wall a tile holds only about 20 characters
+        # and the panel about 14 lines.
+        layout.setContentsMargins(pad // 2, pad // 4, pad // 2, pad // 4)
+
+    def set_value_color(self, color: str) -> None:
+        if color != self._value_color:
+            self._value_color = color
+            self.value.setStyleSheet(f"{self._value_css} color: {color};")
+
+
+class FunnelPanel(QFrame):
+    """Today's calls: in, answered, abandoned, prank and ghost (with their share
+    of answered calls), valid emergencies."""
+
+    def __init__(self, metrics: theme.ScreenMetrics) -> None:
+        super().__init__()
+        self.setObjectName("panel")
+        pad = metrics.pad_px
+        grid = QGridLayout(self)
+        grid.setContentsMargins(pad, pad // 2, pad, pad // 2)
+        grid.setHorizontalSpacing(pad)
+        grid.setVerticalSpacing(0)
+        self.title = _label(t("funnel.title"), "dim", wrap=True)
+        grid.addWidget(self.title, 0, 0, 1, 2)
+        self.names: dict[str, QLabel] = {}
+        self.counts: dict[str, QLabel] = {}
+        right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        for row, key in enumerate(FUNNEL_KEYS, start=1):
+            name = _label(t(f"leader.funnel.{key}"), "dim")
+            count = _label("", "", align=right)
+            count.setStyleSheet("font-weight: 700;")
+            grid.addWidget(name, row, 0)
+            grid.addWidget(count, row, 1)
+            self.names[key] = name
+            self.counts[key] = count
+        grid.setRowStretch(len(FUNNEL_KEYS) + 1, 1)
+
+    def update_from(self, kpis: Kpis) -> None:
+        f = kpis.funnel
+        for key in FUNNEL_KEYS:
+            self.counts[key].setText(format_int(getattr(f, key)))
+        for key, share in (("prank", f.prank_share), ("ghost", f.ghost_share)):
+            self.names[key].setText(t("leader.funnel.with_share", name=t(f"leader.funnel.{key}"),
+                                      pct=format_pct(share)))
+
+
+class SituationPanel(QFrame):
+    """The declared disaster situation(s): the latest in full, others by name."""
+
+    def __init__(self, metrics: theme.ScreenMetrics) -> None:
+        super().__init__()
+        self.setObjectName("situation")
+        pad = metrics.pad_px
+        self.setStyleSheet(
+            f"QFrame#situation {{ background: {theme.BG_RAISED}; border: 3px solid {theme.WARN};"
+            f" border-radius: 6px; }}"
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(pad // 2, pad // 2, pad // 2, pad // 2)
+        layout.setSpacing(0)
+        self.header = _label("", "", wrap=True)
+        self.header.setStyleSheet(f"color: {theme.WARN}; font-weight: 700;")
+        self.name = _label("", "", wrap=True)
+        self.name.setStyleSheet("font-weight: 700;")
+        self.where = _label("", "", wrap=True)
+        self.reports = _label("", "", wrap=True)
+        self.people = _label("", "", wrap=True)
+        self.more = _label("", "dim", wrap=True)
+        for w in (self.header, self.name, self.where, self.reports, self.people, self.more):
+            layout.addWidget(w)
+        layout.addStretch(1)
+        self.situation_id = ""
+
+    def update_from(self, store: Store, config: Any, situations: Sequence[DisasterSituation],
+                    now: dt.datetime) -> None:
+        if not situations:
+            self.situation_id = ""
+            return
+        sit = situations[0]
+        self.situation_id = sit.id
+        since = t("situation.since", age=format_age_short((now - sit.declared_at).total_seconds()))
+        self.header.setText(f"{t('situation.label')} · {since}")
+        self.name.setText(sit.name)
+        # Hazard and districts, unless the name already says them: a line saved
+        # is a line the wall can show.
+        where = [p for p in (category_name(config, sit.hazard), ", ".join(sit.kecamatan))
+                 if p and not _mentions(sit.name, p.split(", "))]
+        self.where.setText(" · ".join(where))
+        self.where.setVisible(bool(where))
+        counts = situation_status_counts(store, sit.id)
+        by_status = ", ".join(t("situation.by_status", status=t(f"leader.status.{s}"), n=format_int(n))
+                              for s, n in counts.items())
+        total = t("situation.incidents", n=format_int(sum(counts.values())))
+        self.reports.setText(f"{total}: {by_status}" if by_status else total)
+        self.people.setText(t("leader.situation.people", households=format_int(sit.households_affected),
+                              people=format_int(sit.people_evacuated)))
+        rest = situations[1:]
+        self.more.setVisible(bool(rest))
+        if rest:
+            self.more.setText(t("situation.more", n=len(rest), names="; ".join(s.name for s in rest)))
+
+
+class _ElidedLabel(QLabel):
+    """One line of plain text, cut with "…" to the width it gets (the full
+    text stays in ``full_text`` and the tooltip)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.full_text = ""
+
+    def set_full_text(self, text: str) -> None:
+        self.full_text = text
+        self.setToolTip(text)
+        self._elide()
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._elide()
+
+    def _elide(self) -> None:
+        width = self.contentsRect().width()
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width) \
+            if width > 0 else self.full_text
+        if shown != self.text():
+            self.setText(shown)
+
+
+class EscalationFlag(QFrame):
+    """The escalated alerts, on top of everything while there are any: how
+    many have waited past their escalation time unacknowledged, and the
+    oldest of them by name. Two lines at the body size: the figures below
+    must keep their room on a 6 m wall. Hidden when there are none."""
+
+    def __init__(self, metrics: theme.ScreenMetrics, config: Any) -> None:
+        super().__init__()
+        self.config = config
+        self.setObjectName("escalation")
+        pad = metrics.pad_px
+        self.setStyleSheet(
+            f"QFrame#escalation {{ background: {theme.BG_RAISED}; border: 4px solid {theme.ALARM_RED};"
+            f" border-radius: 6px; }}"
+            f"QFrame#escalation QLabel {{ background: transparent; border: 0; }}"
+        )
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(pad, 0, pad, 0)
+        layout.setSpacing(0)
+        self.headline = _ElidedLabel()
+        self.headline.setStyleSheet(f"color: {theme.ALARM_RED}; font-weight: 800;")
+        # The oldest alert's text names a place (from the feed): plain text.
+        self.oldest = _ElidedLabel()
+        self.oldest.setStyleSheet("font-weight: 700;")
+        layout.addWidget(self.headline)
+        layout.addWidget(self.oldest)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.hide()
+
+    def update_from(self, alerts: Sequence[Any], threshold_s: float, now: dt.datetime) -> None:
+        if not alerts:
+            self.hide()
+            return
+        key = "leader.escalated_one" if len(alerts) == 1 else "leader.escalated_many"
+        self.headline.set_full_text(t(key, n=format_int(len(alerts)), age=format_age_short(threshold_s)))
+        oldest = min(alerts, key=lambda a: (a.raised_at, a.id))
+        self.oldest.set_full_text(t("leader.escalated_oldest", age=format_age_short(oldest.age_s(now)),
+                                    text=self.short_text(oldest)))
+        self.oldest.setToolTip(oldest.text)
+        self.show()
+
+    def short_text(self, alert: Any) -> str:
+        """A new incident's alert as "Kebakaran · Pangkalan Lampam": the spoken
+        text ("…, prioritas tinggi, Desa …") loses the district past the width
+        of one line. Other alerts (service level, unit, situation) keep theirs."""
+        if alert.kind in ("new_incident", "category") and alert.category and alert.kecamatan:
+            return f"{category_name(self.config, alert.category)} · {alert.kecamatan}"
+        return str(alert.text)
+
+
+class ChartPanel(QFrame):
+    """A titled panel around one PlotWidget, themed and without mouse interaction."""
+
+    def __init__(self, title: str, metrics: theme.ScreenMetrics) -> None:
+        super().__init__()
+        self.setObjectName("panel")
+        pad = metrics.pad_px
+        self.layout_ = QVBoxLayout(self)
+        self.layout_.setContentsMargins(pad // 2, pad // 2, pad // 2, pad // 2)
+        self.layout_.setSpacing(0)
+        self.title = _label(title, "dim", wrap=True)
+        self.layout_.addWidget(self.title)
+        self.plot_widget = pg.PlotWidget(background=theme.BG_PANEL)
+        self.plot_widget.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.plot_widget.setMinimumSize(10, 10)
+        self.layout_.addWidget(self.plot_widget, 1)
+        self.plot: pg.PlotItem = self.plot_widget.getPlotItem()
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.vb.disableAutoRange()
+        self.tick_font = wall_font(metrics.small_px)
+        for name in ("left", "bottom"):
+            axis = self.plot.getAxis(name)
+            axis.setPen(pg.mkPen(theme.GRID, width=2))
+            axis.setTextPen(pg.mkPen(theme.TEXT_DIM))
+            axis.setStyle(tickFont=self.tick_font, tickTextOffset=max(4, metrics.pad_px // 2), tickLength=-8)
+
+
+class HourlyChart(ChartPanel):
+    """Incidents received per hour over 24 h, stacked by category: as many top
+    categories as the legend can name on one line (at most SERIES_COLORS), the
+    rest as "others"."""
+
+    def __init__(self, config: Any, metrics: theme.ScreenMetrics) -> None:
+        super().__init__(t("leader.chart.per_hour"), metrics)
+        self.config = config
+        self.series: list[str] = []
+        self.bars: list[pg.BarGraphItem] = []
+        self.colors = [*SERIES_COLORS, OTHERS_COLOR]
+        for color in self.colors:
+            bar = pg.BarGraphItem(x=[], height=[], y0=[], width=0.8, brush=pg.mkBrush(color),
+                                  pen=pg.mkPen(theme.BG_PANEL, width=1))
+            self.plot.addItem(bar)
+            self.bars.append(bar)
+        self.plot.setXRange(-0.6, 23.6, padding=0)
+        # Rich text only for the colour swatches; names come from the
+        # configuration and are escaped all the same.
+        self.legend = QLabel()
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setWordWrap(True)
+        self.legend.setObjectName("dim")
+        self.layout_.addWidget(self.legend)
+        self.legend_names: list[str] = []
+        self._kpis: Kpis | None = None
+        self._fit_width = 0
+
+    def _series_that_fit(self, hourly: dict[str, list[int]]) -> int:
+        width = self.legend.width() if self.isVisible() else 0
+        if width <= 0:
+            return len(SERIES_COLORS)
+        fm = self.legend.fontMetrics()
+        ranked = sorted(hourly, key=lambda c: (-sum(hourly[c]), c))
+        for k in range(len(SERIES_COLORS), 0, -1):
+            names = [category_name(self.config, c) for c in ranked[:k]] + [t("leader.others")]
+            if fm.horizontalAdvance("  ".join(f"■ {n}" for n in names)) <= width:
+                return k
+        return 1
+
+    def update_from(self, kpis: Kpis) -> None:
+        self._kpis = kpis
+        self._fit_width = self.legend.width()
+        top, rows = top_series(kpis.hourly_by_category, self._series_that_fit(kpis.hourly_by_category))
+        self.series = top
+        xs = list(range(24))
+        base = [0] * 24
+        zeros = [0] * 24
+        for i, bar in enumerate(self.bars):
+            last = i == len(self.bars) - 1
+            row = rows[-1] if last else (rows[i] if i < len(top) else zeros)
+            bar.setOpts(x=xs, height=row, y0=list(base), width=0.8)
+            base = [a + b for a, b in zip(base, row, strict=True)]
+        names = [category_name(self.config, c) for c in top] + [t("leader.others")]
+        if names != self.legend_names:
+            self.legend_names = names
+            colors = [*self.colors[: len(top)], self.colors[-1]]
+            self.legend.setText("&nbsp;&nbsp; ".join(
+                f'<span style="color:{c}">■</span>&nbsp;{html.escape(n)}'
+                for c, n in zip(colors, names, strict=True)))
+        top_y = max(base) if base else 0
+        self.plot.setYRange(0, max(1, top_y) * 1.08, padding=0)
+        # Hour labels in WIB every 6 hours, at the bucket that starts that hour.
+        ticks = []
+        for i in range(24):
+            hour = (kpis.hour_start + dt.timedelta(hours=i)).astimezone(WIB).hour
+            if hour % 6 == 0:
+                ticks.append((i, f"{hour:02d}"))
+        self.plot.getAxis("bottom").setTicks([ticks, []])
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self._kpis is not None and self.legend.width() != self._fit_width:
+            self.update_from(self._kpis)
+
+    def stacked_rows(self) -> dict[str, list[int]]:
+        """What is drawn: category code (or "" for others) -> heights per hour."""
+        out = {code: [int(v) for v in self.bars[i].opts["height"]] for i, code in enumerate(self.series)}
+        out[""] = [int(v) for v in self.bars[-1].opts["height"]]
+        return out
+
+
+class DistrictChart(ChartPanel):
+    """Active incidents per district as horizontal bars, the largest on top, the
+    name and count written on each bar (plain-text TextItems)."""
+
+    MAX_ROWS = 24
+
+    def __init__(self, metrics: theme.ScreenMetrics) -> None:
+        super().__init__(t("leader.chart.districts"), metrics)
+        self.metrics = metrics
+        self.plot.hideAxis("left")
+        self.plot.hideAxis("bottom")
+        self.bar = pg.BarGraphItem(x0=[], y=[], width=[], height=0.78, brush=pg.mkBrush(DISTRICT_BAR),
+                                   pen=pg.mkPen(None))
+        self.plot.addItem(self.bar)
+        font = wall_font(metrics.small_px)
+        self.texts: list[pg.TextItem] = []
+        for _ in range(self.MAX_ROWS):
+            item = pg.TextItem("", color=theme.TEXT, anchor=(0, 0.5))
+            item.setFont(font)
+            item.setVisible(False)
+            self.plot.addItem(item)
+            self.texts.append(item)
+        self.rows: list[tuple[str, int]] = []
+        self._data: dict[str, int] = {}
+        self._fit = 8
+
+    def fitting_rows(self) -> int:
+        """As many rows as fit the plot's height at the body size."""
+        h = self.plot_widget.height()
+        return max(3, min(self.MAX_ROWS, int(h / (self.metrics.body_px * 1.3))))
+
+    def update_from(self, by_kecamatan: dict[str, int]) -> None:
+        self._data = dict(by_kecamatan)
+        self._draw()
+
+    def _draw(self) -> None:
+        self._fit = self.fitting_rows()
+        rows = district_rows(self._data, self._fit)
+        self.rows = rows
+        n = len(rows)
+        ys = [n - 1 - i for i in range(n)]
+        widths = [c for _, c in rows]
+        self.bar.setOpts(x0=[0] * n, y=ys, width=widths, height=0.78)
+        for i, item in enumerate(self.texts):
+            if i < n:
+                name, count = rows[i]
+                item.setText(f"{name} {format_int(count)}")
+                item.setPos(0, ys[i])
+                item.setVisible(True)
+            else:
+                item.setVisible(False)
+        top = max(widths) if widths else 1
+        self.plot.setXRange(0, max(1, top) * 1.02, padding=0)
+        # The largest on top even when fewer rows than fit.
+        self.plot.setYRange(n - max(n, self._fit) - 0.5, n - 0.5, padding=0)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        if self.fitting_rows() != self._fit:
+            self._draw()
+
+
+class ArrivalHistogram(ChartPanel):
+    """Today's arrival times (minutes) with the 15-minute target as a line."""
+
+    def __init__(self, metrics: theme.ScreenMetrics, target_s: float) -> None:
+        super().__init__(t("chart.response"), metrics)
+        self.plot.hideAxis("left")
+        n_bins = HIST_MAX_MIN // HIST_BIN_MIN
+        self.centers = [HIST_BIN_MIN * (i + 0.5) for i in range(n_bins + 1)]
+        self.bar = pg.BarGraphItem(x=self.centers, height=[0] * len(self.centers), width=HIST_BIN_MIN * 0.9,
+                                   brush=pg.mkBrush(theme.ACCENT), pen=pg.mkPen(None))
+        self.plot.addItem(self.bar)
+        self.count_texts: list[pg.TextItem] = []
+        font = wall_font(metrics.small_px)
+        target_min = target_s / 60
+        self.target_line = pg.InfiniteLine(
+            pos=target_min, angle=90, pen=pg.mkPen(theme.WARN, width=4, style=Qt.PenStyle.DashLine),
+            label=t("kpi.target", minutes=f"{target_min:g}"),
+            labelOpts={"position": 0.88, "color": theme.WARN, "anchors": [(0, 0.5), (0, 0.5)]},
+        )
+        self.target_line.label.setFont(font)
+        self.plot.addItem(self.target_line)
+        self.plot.setXRange(0, HIST_BIN_MIN * (n_bins + 1), padding=0)
+        ticks: list[tuple[float, str]] = [(m, str(m)) for m in range(0, HIST_MAX_MIN, 15)]
+        ticks.append((HIST_MAX_MIN + HIST_BIN_MIN / 2, t("leader.overflow_bin", n=HIST_MAX_MIN)))
+        self.plot.getAxis("bottom").setTicks([ticks, []])
+        self.target_min = target_min
+        # Bars past the target are amber; the dashed line says where it is.
+        self.brushes = [pg.mkBrush(theme.OK if (i + 1) * HIST_BIN_MIN <= target_min else theme.WARN)
+                        for i in range(len(self.centers))]
+        self.bar.setOpts(brushes=self.brushes)
+
+    def update_from(self, samples_s: Sequence[float]) -> None:
+        counts = histogram(samples_s)
+        self.bar.setOpts(x=self.centers, height=counts, brushes=self.brushes)
+        self.plot.setYRange(0, max(1, max(counts)) * 1.1, padding=0)
+
+    def counts(self) -> list[int]:
+        return [int(v) for v in self.bar.opts["height"]]
+
+
+class LeaderView(QWidget):
+    """The leader's wall: figures, call funnel, situation panel and charts."""
+
+    #: Room (in rows and characters of body text) to show the situation panel
+    #: next to every chart. A 55-inch panel read from 6 m holds about 12 rows
+    #: and 30 characters; there the funnel, the per-hour chart and the histogram
+    #: give way to the situation panel, and the histogram (whose key numbers the
+    #: median tile keeps) to the funnel and the per-hour chart.
+    ROOMY_ROWS = 18
+    ROOMY_COLUMNS = 40
+
+    def __init__(self, bridge: EngineBridge, metrics: theme.ScreenMetrics,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.store: Store = bridge.store
+        self.config = bridge.config
+        self.metrics = metrics
+        self.setObjectName("leaderView")
+        # Labels inside panels take the panel's colour, not the window's.
+        # A condensed face where installed: about 10 % more text per line on a
+        # wall whose 16-arcminute minimum makes every pixel of width count.
+        self.setStyleSheet(theme.stylesheet(metrics) + (
+            "QFrame#panel QLabel, QFrame#situation QLabel { background: transparent; border: 0; }"
+            f"QWidget#leaderView, QWidget#leaderView QWidget {{ font-family: '{CONDENSED_FAMILIES[0]}'; }}"))
+        pad = metrics.pad_px
+
+        self.active_tile = FigureTile(t("kpi.active"), metrics, value_px=metrics.figure_px, beside=True)
+        self.unacked_tile = FigureTile(t("leader.unacked_high"), metrics, value_px=metrics.figure_px,
+                                       beside=True)
+        self.oldest_tile = FigureTile(t("leader.oldest"), metrics, value_px=metrics.heading_px)
+        self.arrival_tile = FigureTile(t("leader.median_arrival"), metrics, value_px=metrics.heading_px)
+        self.arrival_state = _label("", "", wrap=True)
+        self.arrival_state.setStyleSheet("font-weight: 700;")
+        self._arrival_state_color = _ColorSetter(self.arrival_state)
+        tile_layout = self.arrival_tile.layout()
+        assert isinstance(tile_layout, QVBoxLayout)
+        tile_layout.insertWidget(2, self.arrival_state)
+        self.escalation = EscalationFlag(metrics, self.config)
+        self.funnel = FunnelPanel(metrics)
+        self.situation = SituationPanel(metrics)
+        self.hourly = HourlyChart(self.config, metrics)
+        self.districts = DistrictChart(metrics)
+        self.arrivals = ArrivalHistogram(metrics, self.store.response_target_s)
+
+        counts = QVBoxLayout()
+        counts.setSpacing(pad // 2)
+        counts.addWidget(self.active_tile)
+        counts.addWidget(self.unacked_tile)
+        figures = QHBoxLayout()
+        figures.setSpacing(pad)
+        # Proportions from the widest unbreakable line of each column at 6 m.
+        figures.addLayout(counts, 21)
+        figures.addWidget(self.oldest_tile, 20)
+        figures.addWidget(self.arrival_tile, 20)
+        self.body = QGridLayout()
+        self.body.setSpacing(pad)
+        root = QVBoxLayout(self)
+        root.setContentsMargins(pad // 2, pad // 2, pad // 2, pad // 2)
+        root.setSpacing(pad // 2)
+        root.addWidget(self.escalation, 0)
+        root.addLayout(figures, 0)
+        root.addLayout(self.body, 1)
+        self.situation_mode = False
+        self._arrangement: tuple[bool, bool] | None = None
+        self._arrange()
+
+        self._charts_dirty = True
+        self._situations_dirty = True
+        self._hour_start: dt.datetime | None = None
+        self.kpis: Kpis | None = None
+        self.alerts: Any = None  # ui.alerts.controller.AlertController, see set_alerts
+        bridge.changed.connect(self._on_bridge_changed)
+        bridge.tick.connect(self._on_bridge_tick)
+        self.refresh_figures()
+        self.refresh_situations()
+        self.refresh_charts()
+
+    # --- layout --------------------------------------------------------------------
+
+    def roomy(self) -> bool:
+        m = self.metrics
+        return self.height() >= m.row_px * self.ROOMY_ROWS and self.width() >= m.body_px * self.ROOMY_COLUMNS
+
+    def _arrange(self) -> None:
+        """Place the lower panels for the current mode (situation or not) and room."""
+        key = (self.situation_mode, self.roomy())
+        if key == self._arrangement:
+            return
+        self._arrangement = key
+        situation_mode, roomy = key
+        body = self.body
+        panels: tuple[QWidget, ...] = (
+            self.funnel, self.situation, self.hourly, self.districts, self.arrivals)
+        for w in panels:
+            body.removeWidget(w)
+        for i in range(4):
+            body.setColumnStretch(i, 0)
+            body.setRowStretch(i, 0)
+        if roomy:
+            row = 0
+            if situation_mode:
+                body.addWidget(self.situation, 0, 0, 1, 4)
+                row = 1
+            placed: list[tuple[QWidget, int]] = [(self.funnel, 0), (self.hourly, 3), (self.districts, 3),
+                                                 (self.arrivals, 2)]
+            body.setRowStretch(row, 1)
+        elif situation_mode:
+            placed = [(self.situation, 22), (self.districts, 10)]
+        else:
+            placed = [(self.funnel, 0), (self.hourly, 1), (self.districts, 1)]
+        row = 1 if roomy and situation_mode else 0
+        for col, (w, stretch) in enumerate(placed):
+            body.addWidget(w, row, col)
+            body.setColumnStretch(col, stretch)
+        shown = {w for w, _ in placed} | ({self.situation} if roomy and situation_mode else set())
+        for w in panels:
+            w.setVisible(w in shown)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        self._arrange()
+
+    # --- alerts --------------------------------------------------------------------
+
+    def set_alerts(self, controller: Any) -> None:
+        """Flag the escalated alerts of this wall's AlertController (the rules
+        stay in commandcenter.wall.alerts; this only shows what it says)."""
+        self.alerts = controller
+        controller.alerts_changed.connect(self.refresh_escalation)
+        self.refresh_escalation()
+
+    def escalation_threshold_s(self) -> float:
+        """The shortest escalation time of the rules: every flagged alert has
+        waited at least this long."""
+        cfg = self.config.alerts
+        times = [cfg.escalate_after_s] + [r.escalate_after_s for r in cfg.rules
+                                          if r.enabled and r.escalate_after_s]
+        return float(min(times))
+
+    @safe_slot
+    def refresh_escalation(self) -> None:
+        if self.alerts is None:
+            return
+        engine = self.alerts.engine
+        self.escalation.update_from(engine.escalated(), self.escalation_threshold_s(), engine.clock())
+
+    # --- refresh -------------------------------------------------------------------
+
+    def refresh_figures(self) -> Kpis:
+        k = self.store.kpis()
+        self.kpis = k
+        self.active_tile.value.setText(format_int(k.active_total))
+        self.active_tile.detail.setVisible(False)
+        unacked = len(unacknowledged_high(self.store))
+        self.unacked_tile.value.setText(format_int(unacked))
+        # Red is for alarms: only an unacknowledged high-priority incident is one.
+        self.unacked_tile.set_value_color(theme.ALARM_RED if unacked else theme.OK)
+        self.unacked_tile.detail.setVisible(False)
+
+        self.oldest_tile.value.setText(format_age_short(k.oldest_unhandled_age_s))
+        oldest = self.store.incidents.get(k.oldest_unhandled_id) if k.oldest_unhandled_id else None
+        self.oldest_tile.detail.setText(self._oldest_where(oldest))
+
+        arrival = k.arrival
+        target_min = k.response_target_s / 60
+        self.arrival_tile.value.setText(format_minutes(arrival.median_s))
+        if arrival.median_s is None:
+            self.arrival_state.setText(t("leader.no_arrivals"))
+            self._arrival_state_color.set(theme.TEXT_DIM)
+            self.arrival_tile.set_value_color(theme.TEXT)
+            self.arrival_tile.detail.setText(t("kpi.target", minutes=f"{target_min:g}"))
+        else:
+            # Colour and a word with an arrow: never colour alone.
+            within = arrival.median_s <= k.response_target_s
+            color = theme.OK if within else theme.WARN
+            self.arrival_state.setText(t("leader.within_target" if within else "leader.over_target"))
+            self._arrival_state_color.set(color)
+            self.arrival_tile.set_value_color(color)
+            self.arrival_tile.detail.setText(t(
+                "leader.arrival_detail", p90=format_minutes(arrival.p90_s),
+                pct=format_pct(arrival.within_target_share), target=f"{target_min:g}",
+            ))
+        self.funnel.update_from(k)
+        return k
+
+    @staticmethod
+    def _oldest_where(inc: Incident | None) -> str:
+        if inc is None:
+            return t("leader.none_unhandled")
+        return t("leader.oldest_where", ticket=inc.ticket,
+                 kecamatan=inc.location.kecamatan or t("leader.unknown_district"))
+
+    def refresh_situations(self) -> None:
+        self._situations_dirty = False
+        sits = active_situations(self.store)
+        if sits:
+            self.situation.update_from(self.store, self.config, sits, self.store.clock())
+        self.situation_mode = bool(sits)
+        self._arrange()
+
+    def refresh_charts(self) -> None:
+        self._charts_dirty = False
+        k = self.kpis if self.kpis is not None else self.store.kpis()
+        self._hour_start = k.hour_start
+        self.hourly.update_from(k)
+        self.districts.update_from(k.active_by_kecamatan)
+        self.arrivals.update_from(arrival_samples_today(self.store))
+
+    # --- slots ---------------------------------------------------------------------
+
+    @safe_slot
+    def _on_bridge_changed(self, changes: ChangeSet) -> None:
+        self.refresh_figures()
+        incidents_changed = bool(
+            changes.incidents_added or changes.incidents_updated or changes.incidents_removed)
+        if changes.reset or changes.situations_added or changes.situations_updated:
+            self.refresh_situations()  # a declared or ended situation shows at once
+        elif incidents_changed:
+            self._situations_dirty = True  # counts per status: once a second is enough
+        if changes.reset or changes.kpis_changed or incidents_changed:
+            self._charts_dirty = True
+
+    @safe_slot
+    def _on_bridge_tick(self) -> None:
+        self.refresh_escalation()  # the oldest one's age moves on
+        k = self.refresh_figures()  # ages move on
+        if self.situation_mode or self._situations_dirty:
+            self.refresh_situations()
+        if self._charts_dirty or k.hour_start != self._hour_start:
+            self.refresh_charts()

@@ -1,0 +1,1 @@
+"""ui/views/map"""

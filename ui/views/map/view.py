@@ -1,0 +1,764 @@
+"""The live map of incidents and units (a QWebEngineView over a Leaflet page).
+
+The page is built once (:mod:`ui.views.map.page`); afterwards only diffs travel: each
+merged ChangeSet from the bridge becomes one batch of operations with the
+incidents and units that changed, so a busy feed costs one message per frame,
+not one per marker. Batches go to the page as JSON data through QWebChannel (a
+signal the page applies with ``OkiMap.apply`` and confirms through a slot), not
+as runJavaScript sources: V8 keeps every distinct script it compiled, and on a
+wall running for months that was a leak. Calls made before the page is ready are queued and
+sent in order once both ``loadFinished`` and the page's own "ready" callback
+(through QWebChannel) arrived. A crashed render process is reloaded and the
+whole state sent again, as after a reset.
+
+Import this module (or PySide6.QtWebEngineWidgets) before the QApplication is
+created: QtWebEngine must set up OpenGL context sharing first. Importing it also
+adds a V8 flag to ``QTWEBENGINE_CHROMIUM_FLAGS`` (see
+:data:`V8_INITIAL_OLD_SPACE_MB`), so import it before the first QtWebEngine page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import math
+import os
+import time
+import warnings
+import weakref
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
+from PySide6.QtGui import QColor
+from PySide6.QtWebChannel import QWebChannel
+from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngineSettings
+from PySide6.QtWebEngineWidgets import QWebEngineView
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from commandcenter.core.model import ACTIVE_STATUSES, UNIT_STATUS_GROUP, Incident, Unit
+from commandcenter.core.store import ChangeSet
+from commandcenter.ops.watchdog import RendererBudget
+from ui.support import theme
+from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.i18n import category_name, t
+from ui.views.map import page as map_page
+
+log = logging.getLogger(__name__)
+
+#: Markers per batch when the whole state is sent (start, reset,
+#: reload): big enough to be quick, small enough not to stall the page.
+FULL_SYNC_CHUNK = 1000
+#: Queued batches before the page is ready; beyond this the queue is replaced
+#: by one full sync (the store holds the truth, the queue only diffs of it).
+MAX_QUEUED_BATCHES = 100
+#: Delay before reloading after a failed load or a crashed render process.
+RELOAD_DELAY_MS = 1000
+#: How often the renderer's memory is compared with its budget.
+RENDERER_CHECK_MS = 60_000
+#: A page of another site: Chromium gives the next load of the map a new
+#: renderer process and ends the old one (a reload stays in the same process
+#: and frees nothing). The view's background colour shows meanwhile.
+RECYCLE_URL = "data:text/html,"
+#: Longest wait for the old renderer to end before the map loads anyway.
+RECYCLE_WAIT_S = 5.0
+#: Incidents without coordinates are spread around their district centroid by
+#: up to this many degrees (about 1.5 km), the same way on every wall.
+APPROX_SPREAD_DEG = 0.014
+
+#: V8 in the render process does its first full garbage collection only when
+#: the old generation reaches its initial limit, by default half the maximum
+#: heap: gigabytes on a wall PC. A page that never goes idle (the map gets a
+#: batch several times a second) never gets there otherwise, and every DOM and
+#: style object a batch leaves behind (several times the JS heap) stays in the
+#: render process: it grew by ~3.5 MB/s under the simulator and never levelled
+#: off. After that first collection V8 sizes its limits from the live heap and
+#: collects regularly. A first limit, not a maximum: big maps still fit.
+V8_INITIAL_OLD_SPACE_MB = 16
+
+
+def _tune_chromium_flags() -> None:
+    """Add the V8 flag above to QTWEBENGINE_CHROMIUM_FLAGS, read when QtWebEngine
+    starts (the first profile or page, after this import). Flags already given
+    for V8 (``--js-flags``) are left as they are."""
+    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
+    if "--js-flags" in flags:
+        return
+    flag = f"--js-flags=--initial-old-space-size={V8_INITIAL_OLD_SPACE_MB}"
+    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} {flag}".strip()
+
+
+_tune_chromium_flags()
+
+JsCallback = Callable[[Any], None]
+#: A queued call: ("ops", JSON of a batch, None) or ("js", script, callback).
+_Call = tuple[str, str, JsCallback | None]
+
+
+def _approx_offset(key: str) -> tuple[float, float]:
+    """A small deterministic (lat, lon) offset for ``key`` (crc32, not hash():
+    Python's str hash changes between runs)."""
+    h = zlib.crc32(key.encode("utf-8"))
+    angle = (h & 0xFFFF) / 65536.0 * 2.0 * math.pi
+    radius = APPROX_SPREAD_DEG * (0.25 + 0.75 * ((h >> 16) & 0xFFFF) / 65536.0)
+    return radius * math.sin(angle), radius * math.cos(angle)
+
+
+class _MapPage(QWebEnginePage):
+    """Routes the page's console into logging instead of Qt's warning channel."""
+
+    def __init__(self, profile: QWebEngineProfile, parent: QObject) -> None:
+        super().__init__(profile, parent)
+        #: JavaScript errors seen (tests assert none).
+        self.js_errors: list[str] = []
+
+    def javaScriptConsoleMessage(self, level: QWebEnginePage.JavaScriptConsoleMessageLevel, message: str,
+                                 line: int, source: str) -> None:
+        if level == QWebEnginePage.JavaScriptConsoleMessageLevel.ErrorMessageLevel:
+            if "Failed to load resource" in message:
+                # Online tiles that cannot load are expected offline; the map stays useful.
+                log.debug("map page: %s", message)
+                return
+            self.js_errors.append(f"{source}:{line}: {message}")
+            log.warning("map page error %s:%d: %s", source, line, message)
+        else:
+            log.debug("map page %s:%d: %s", source, line, message)
+
+
+class _PageBridge(QObject):
+    """The object the page sees as ``mapBridge`` through QWebChannel."""
+
+    #: One batch of diffs for the page: (page generation, JSON array of operations).
+    #: Data, not a script: see :meth:`MapView._run`.
+    batch = Signal(int, str)
+
+    def __init__(self, view: MapView) -> None:
+        super().__init__(view)
+        self._view = weakref.ref(view)
+
+    @Slot(int, int)
+    def batchApplied(self, generation: int, number: int) -> None:
+        view = self._view()
+        if view is not None:
+            view._on_page_batch_applied(generation, number)
+
+    @Slot(str)
+    def markerClicked(self, incident_id: str) -> None:
+        view = self._view()
+        if view is not None:
+            view._on_page_marker_clicked(incident_id)
+
+    @Slot(str)
+    def ackRequested(self, incident_id: str) -> None:
+        view = self._view()
+        if view is not None:
+            view._on_page_ack_requested(incident_id)
+
+    @Slot()
+    def pageReady(self) -> None:
+        view = self._view()
+        if view is not None:
+            view._on_page_ready()
+
+
+class MapView(QWidget):
+    """The live map. Reads the store through ``bridge``; a click on an incident
+    selects it through the bridge (on interactive screens)."""
+
+    #: The page is loaded, initialised and has received everything queued.
+    ready = Signal()
+    #: The page confirmed a batch (its running number since the last load).
+    batch_applied = Signal(int)
+    #: The render process died; the page is being reloaded.
+    render_process_lost = Signal()
+    #: The operator pressed the acknowledge button in an incident's popup
+    #: (interactive screens only); the incident id.
+    ack_requested = Signal(str)
+    #: The map moved to a fresh renderer process (old pid, new pid) and is shown again.
+    renderer_recycled = Signal(int, int)
+
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None, *, interactive: bool = True,
+                 metrics: theme.ScreenMetrics | None = None, page_dir: Path | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mapView")
+        self._bridge = bridge
+        self._config = bridge.config
+        self._store = bridge.store
+        self._interactive = interactive
+        self._closed = False
+        self._generation = 0  # bumped per page load: stale callbacks are ignored
+        self._load_ok = False
+        self._js_ready = False
+        self._ready = False
+        self._queue: list[_Call] = []
+        # Scripts sent while batches are in flight wait for them: batches and
+        # scripts travel by different routes (see _run), so only the page's
+        # confirmation orders them. (batches sent before, script, callback)
+        self._held: list[tuple[int, str, JsCallback | None]] = []
+        self._queued_ops = 0
+        self._sent = 0
+        self._confirmed = 0
+        # What the page shows (or will, once the queue is sent): keeps diffs minimal.
+        self._shown_incidents: set[str] = set()
+        self._shown_units: set[str] = set()
+        self._high_active: set[str] = set()
+        self._acked_incidents: set[str] = set()
+        self._pulsing: frozenset[str] = frozenset()
+        self._pulsing_override: frozenset[str] | None = None
+        self._district_counts: dict[str, int] = {}
+        #: Incident id -> its alert state as the page holds it (see set_alert_states).
+        self._alert_states: dict[str, dict[str, str]] = {}
+
+        if metrics is None:
+            size = self.screen().size()
+            display = self._config.display
+            metrics = theme.metrics_for(size.width(), size.height(), display.panel_diagonal_in,
+                                        display.viewing_distance_m)
+        options = map_page.PageOptions.for_metrics(metrics, interactive=interactive)
+        self._page_path = map_page.build_page(self._config, options, out_dir=page_dir)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        # Creation order matters for teardown: Qt deletes children in order, and
+        # the page (a child of the view) must go before its profile, or
+        # QtWebEngine warns "Release of profile requested but WebEnginePage
+        # still not deleted".
+        self._view = QWebEngineView(self)
+        self._profile = QWebEngineProfile(self)  # no storage name: off the record
+        self._page = _MapPage(self._profile, self._view)
+        self._page.setBackgroundColor(QColor(theme.BG))
+        settings = self._page.settings()
+        settings.setAttribute(QWebEngineSettings.WebAttribute.ShowScrollBars, False)
+        settings.setAttribute(QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows, False)
+        self._channel = QWebChannel(self._page)
+        self._page_bridge = _PageBridge(self)
+        self._channel.registerObject("mapBridge", self._page_bridge)
+        self._page.setWebChannel(self._channel)
+        self._view.setPage(self._page)
+        layout.addWidget(self._view)
+
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(RELOAD_DELAY_MS)
+        self._reload_timer.timeout.connect(self._load)
+
+        wd = self._config.watchdog
+        self._budget = RendererBudget(
+            wd.map_renderer_growth_pct, wd.map_renderer_warmup_s, wd.map_renderer_min_interval_s
+        )
+        self._recycling = False
+        self._recycled_from = 0  # old renderer pid until the fresh page is ready
+        self._recycle_deadline = 0.0
+        self._recycle_wait_timer = QTimer(self)
+        self._recycle_wait_timer.setInterval(100)
+        self._recycle_wait_timer.timeout.connect(self._load_after_old_renderer)
+        self._renderer_timer = QTimer(self)
+        self._renderer_timer.setInterval(RENDERER_CHECK_MS)
+        self._renderer_timer.timeout.connect(self._check_renderer)
+        if wd.map_renderer_growth_pct > 0:
+            self._renderer_timer.start()
+
+        self._page.loadStarted.connect(self._on_page_load_started)
+        self._page.loadFinished.connect(self._on_page_load_finished)
+        self._page.renderProcessTerminated.connect(self._on_page_render_process_terminated)
+        bridge.changed.connect(self._on_bridge_changed)
+        bridge.incident_selected.connect(self._on_bridge_incident_selected)
+
+        self._queue_full_sync()
+        self._load()
+
+    # --- public ------------------------------------------------------------------------
+
+    @property
+    def page_path(self) -> Path:
+        return self._page_path
+
+    def web_view(self) -> QWebEngineView:
+        return self._view
+
+    def web_page(self) -> QWebEnginePage:
+        return self._page
+
+    def js_errors(self) -> list[str]:
+        return list(self._page.js_errors)
+
+    def is_ready(self) -> bool:
+        return self._ready
+
+    def pending_calls(self) -> int:
+        """Calls waiting for the page to become ready."""
+        return len(self._queue)
+
+    def in_flight(self) -> int:
+        """Batches sent to the page and not yet confirmed."""
+        return self._sent - self._confirmed
+
+    def is_idle(self) -> bool:
+        """Ready, nothing queued and every batch confirmed."""
+        return self._ready and not self._queue and not self._held and self._sent == self._confirmed
+
+    def run_js(self, script: str, callback: JsCallback | None = None) -> None:
+        """Run ``script`` in the page once it is ready (in order with the diffs);
+        ``callback`` gets the script's value, unless the view was torn down."""
+        self._enqueue("js", script, callback)
+
+    def run_js_json(self, expression: str, callback: JsCallback) -> None:
+        """Like :meth:`run_js` for an expression whose value is a JS object or
+        array: it travels as JSON (runJavaScript hands objects to PySide as
+        empty strings) and ``callback`` gets the decoded value (None if none)."""
+
+        def decode(result: Any) -> None:
+            callback(json.loads(result) if isinstance(result, str) and result else None)
+
+        self.run_js(f"JSON.stringify({expression})", decode)
+
+    def marker_count_js(self, callback: JsCallback) -> None:
+        """``callback`` gets the page's counts as a dict: incidents (in the
+        cluster group), incidentsTotal, units (shown), unitsTotal, districts
+        (polygons), pulsing, applied (batches), errors (failed operations)."""
+        self.run_js_json("OkiMap.counts()", callback)
+
+    def set_pulsing(self, incident_ids: Iterable[str] | None) -> None:
+        """Incidents whose marker pulses (an unacknowledged alert). ``None``
+        returns to the built-in rule: active high priority without an
+        acknowledgement."""
+        self._pulsing_override = None if incident_ids is None else frozenset(incident_ids)
+        ops: list[list[Any]] = []
+        self._sync_pulsing(ops)
+        self._send_ops(ops)
+
+    def set_alert_states(self, states: dict[str, dict[str, str]]) -> None:
+        """What incident popups say about their alert: incident id ->
+        ``{"state": "alert" | "sending" | "acked", "line": text}``. Only the
+        differences travel; an incident left out has no alert line. The
+        acknowledge button appears for "alert" on interactive screens only."""
+        if self._closed:
+            return
+        diff: dict[str, dict[str, str] | None] = {
+            iid: state for iid, state in states.items() if self._alert_states.get(iid) != state
+        }
+        for iid in self._alert_states.keys() - states.keys():
+            diff[iid] = None
+        self._alert_states = {iid: dict(state) for iid, state in states.items()}
+        if diff:
+            self._send_ops([["setAlertStates", diff]])
+
+    def alert_states(self) -> dict[str, dict[str, str]]:
+        return {iid: dict(state) for iid, state in self._alert_states.items()}
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """Bring the page up to date with ``changes`` (already applied to the store)."""
+        if self._closed:
+            return
+        if changes.reset:
+            self._queue_full_sync()
+            return
+        store = self._store
+        ops: list[list[Any]] = []
+        upserts: list[dict[str, Any]] = []
+        removes: list[str] = []
+        for iid in changes.incidents_added | changes.incidents_updated:
+            inc = store.incidents.get(iid)
+            if inc is None:
+                continue
+            self._track_high(inc)
+            if inc.status in ACTIVE_STATUSES:
+                upserts.append(self.incident_payload(inc))
+                self._shown_incidents.add(iid)
+            elif iid in self._shown_incidents:  # closed or cancelled: off the map
+                removes.append(iid)
+                self._shown_incidents.discard(iid)
+        for iid in changes.incidents_removed:
+            self._high_active.discard(iid)
+            if iid in self._shown_incidents:
+                removes.append(iid)
+                self._shown_incidents.discard(iid)
+        unit_upserts: list[dict[str, Any]] = []
+        unit_removes: list[str] = []
+        for uid in changes.units_added | changes.units_updated:
+            unit = store.units.get(uid)
+            payload = self.unit_payload(unit) if unit is not None else None
+            if payload is not None:
+                unit_upserts.append(payload)
+                self._shown_units.add(uid)
+            elif uid in self._shown_units:
+                unit_removes.append(uid)
+                self._shown_units.discard(uid)
+        if changes.acks:
+            self._acked_incidents = self._acked_incident_ids()
+        if removes:
+            ops.append(["removeIncidents", sorted(removes)])
+        self._sync_pulsing(ops)  # before upserts: new markers get the right icon at once
+        if upserts:
+            ops.append(["upsertIncidents", upserts])
+        if unit_removes:
+            ops.append(["removeUnits", sorted(unit_removes)])
+        if unit_upserts:
+            ops.append(["upsertUnits", unit_upserts])
+        if upserts or removes:
+            self._sync_district_counts(ops)
+        self._send_ops(ops)
+
+    def shutdown(self) -> None:
+        """Stop talking to the page and the bridge (idempotent); later callbacks are ignored."""
+        if self._closed:
+            return
+        self._closed = True
+        self._reload_timer.stop()
+        self._renderer_timer.stop()
+        self._recycle_wait_timer.stop()
+        self._queue.clear()
+        self._held.clear()
+        for signal, slot in ((self._bridge.changed, self._on_bridge_changed),
+                             (self._bridge.incident_selected, self._on_bridge_incident_selected)):
+            # The bridge may be gone already (RuntimeError) or the slot not
+            # connected (PySide warns): neither matters when tearing down.
+            with warnings.catch_warnings(), contextlib.suppress(RuntimeError, TypeError):
+                warnings.simplefilter("ignore", RuntimeWarning)
+                signal.disconnect(slot)
+
+    def closeEvent(self, event: Any) -> None:
+        self.shutdown()
+        super().closeEvent(event)
+
+    # --- payloads (what the page gets; feed text is escaped there with textContent) ---
+
+    def incident_payload(self, inc: Incident) -> dict[str, Any]:
+        config = self._config
+        loc = inc.location
+        cat = config.category(inc.category)
+        lat, lon, approx = self._incident_position(inc)
+        district = config.district_by_name(loc.kecamatan) if loc.kecamatan else None
+        agencies = inc.agencies or (list(cat.agencies) if cat is not None else [])
+        return {
+            "id": inc.id,
+            "ticket": inc.ticket,
+            "category": inc.category,
+            "categoryLabel": category_name(config, inc.category),
+            "shape": cat.marker_shape if cat is not None else "circle",
+            "priority": inc.priority,
+            "priorityLabel": t(f"priority.{inc.priority}"),
+            "statusLabel": t(f"status.{inc.status}"),
+            "lat": round(lat, 6),
+            "lon": round(lon, 6),
+            "approx": approx,
+            "desa": loc.desa,
+            "kecamatan": district.name if district is not None else loc.kecamatan,
+            "description": inc.description,
+            "agencies": agencies,
+        }
+
+    def unit_payload(self, unit: Unit) -> dict[str, Any] | None:
+        pos = unit.position
+        if pos is None:
+            return None
+        return {
+            "id": unit.id,
+            "callsign": unit.callsign,
+            "agency": unit.agency,
+            "group": UNIT_STATUS_GROUP.get(unit.status, "out_of_service"),
+            "statusLabel": t(f"unit.{unit.status}"),
+            "lat": round(pos.lat, 6),
+            "lon": round(pos.lon, 6),
+        }
+
+    def _incident_position(self, inc: Incident) -> tuple[float, float, bool]:
+        loc = inc.location
+        if loc.lat is not None and loc.lon is not None:
+            return loc.lat, loc.lon, False
+        config = self._config
+        district = None
+        if loc.kecamatan_code:
+            district = config.district(loc.kecamatan_code)
+        if district is None and loc.kecamatan:
+            district = config.district_by_name(loc.kecamatan)
+        if district is not None:
+            base_lat, base_lon = district.lat, district.lon
+        else:  # unknown district: the regency centre, still marked approximate
+            base_lat, base_lon = config.map.center.lat, config.map.center.lon
+        dlat, dlon = _approx_offset(inc.id)
+        return base_lat + dlat, base_lon + dlon, True
+
+    # --- state kept for diffs ---------------------------------------------------------
+
+    def _track_high(self, inc: Incident) -> None:
+        if inc.priority == "high" and inc.status in ACTIVE_STATUSES:
+            self._high_active.add(inc.id)
+        else:
+            self._high_active.discard(inc.id)
+
+    def _acked_incident_ids(self) -> set[str]:
+        store = self._store
+        acked: set[str] = set()
+        for alert_id, ack in store.acks.items():
+            if ack.incident_id:
+                acked.add(ack.incident_id)
+            alert = store.alerts.get(alert_id)
+            if alert is not None and alert.incident_id:
+                acked.add(alert.incident_id)
+        return acked
+
+    def _sync_pulsing(self, ops: list[list[Any]]) -> None:
+        if self._pulsing_override is not None:
+            wanted = self._pulsing_override
+        else:
+            wanted = frozenset(self._high_active - self._acked_incidents)
+        if wanted != self._pulsing:
+            self._pulsing = wanted
+            ops.append(["setPulsing", sorted(wanted)])
+
+    def _sync_district_counts(self, ops: list[list[Any]], *, force: bool = False) -> None:
+        counts: dict[str, int] = {}
+        for name, n in self._store.kpis().active_by_kecamatan.items():
+            if not name:
+                continue
+            district = self._config.district_by_name(name)
+            key = district.name if district is not None else name
+            counts[key] = counts.get(key, 0) + n
+        if force or counts != self._district_counts:
+            self._district_counts = counts
+            ops.append(["setDistrictCounts", counts])
+
+    def _queue_full_sync(self) -> None:
+        """Replace whatever diffs are queued by the whole state, in chunks."""
+        store = self._store
+        self._queue = [call for call in self._queue if call[0] != "ops"]
+        self._queued_ops = 0
+        incidents = [i for i in store.incidents.values() if i.status in ACTIVE_STATUSES]
+        self._shown_incidents = {i.id for i in incidents}
+        self._high_active = {i.id for i in incidents if i.priority == "high"}
+        self._acked_incidents = self._acked_incident_ids()
+        self._pulsing = frozenset()
+        units = [p for u in store.units.values() if (p := self.unit_payload(u)) is not None]
+        self._shown_units = {u["id"] for u in units}
+        first: list[list[Any]] = [["clearAll", None]]
+        if self._alert_states:
+            first.append(["setAlertStates", self._alert_states])
+        self._sync_pulsing(first)
+        self._sync_district_counts(first, force=True)
+        if units:
+            first.append(["upsertUnits", units])
+        batches = [first]
+        for start in range(0, len(incidents), FULL_SYNC_CHUNK):
+            chunk = incidents[start:start + FULL_SYNC_CHUNK]
+            batches.append([["upsertIncidents", [self.incident_payload(i) for i in chunk]]])
+        if self._bridge.selected_incident:
+            batches[-1].append(["select", self._bridge.selected_incident])
+        for ops in batches:
+            self._send_ops(ops)
+
+    # --- sending -------------------------------------------------------------------------
+
+    def _send_ops(self, ops: list[list[Any]]) -> None:
+        if not ops or self._closed:
+            return
+        # The page parses this with JSON.parse and puts feed text into the DOM
+        # with textContent only.
+        self._enqueue("ops", json.dumps(ops, separators=(",", ":")), None)
+
+    def _enqueue(self, kind: str, text: str, callback: JsCallback | None) -> None:
+        if self._closed:
+            return
+        if self._ready:
+            self._run(kind, text, callback)
+            return
+        self._queue.append((kind, text, callback))
+        if kind == "ops":
+            self._queued_ops += 1
+            if self._queued_ops > MAX_QUEUED_BATCHES:
+                log.info("map: page not ready and %d batches queued; one full sync instead",
+                         self._queued_ops)
+                self._queue_full_sync()
+
+    def _run(self, kind: str, text: str, callback: JsCallback | None) -> None:
+        if kind == "ops":
+            # Through QWebChannel as data, not through runJavaScript as a script:
+            # V8 compiles every script source and keeps each distinct one (and a
+            # batch is always distinct), which grew the render process for as
+            # long as the wall ran (about 40 kB/s of live JS heap under the
+            # simulator). The page confirms through _PageBridge.batchApplied.
+            self._sent += 1
+            self._page_bridge.batch.emit(self._generation, text)
+        elif self._sent > self._confirmed or self._held:
+            self._held.append((self._sent, text, callback))
+        else:
+            self._run_script(text, callback)
+
+    def _run_script(self, script: str, callback: JsCallback | None) -> None:
+        ref = weakref.ref(self)
+        generation = self._generation
+
+        def done(result: Any) -> None:
+            view = ref()
+            if view is None or view._closed or generation != view._generation:
+                return  # torn down or reloaded meanwhile
+            if callback is not None:
+                callback(result)
+
+        self._page.runJavaScript(script, 0, done)
+
+    def _on_page_batch_applied(self, generation: int, number: int) -> None:
+        if self._closed or generation != self._generation:
+            return  # a batch of an earlier page load
+        self._confirmed += 1
+        self.batch_applied.emit(number)
+        while self._held and self._held[0][0] <= self._confirmed:
+            _, script, callback = self._held.pop(0)
+            self._run_script(script, callback)
+
+    def _flush_queue(self) -> None:
+        queue, self._queue = self._queue, []
+        self._queued_ops = 0
+        for kind, text, callback in queue:
+            self._run(kind, text, callback)
+
+    # --- page life cycle ---------------------------------------------------------------
+
+    def _load(self) -> None:
+        if self._closed:
+            return
+        self._page.load(QUrl.fromLocalFile(str(self._page_path)))
+
+    def _on_page_load_started(self) -> None:
+        self._generation += 1
+        self._load_ok = self._js_ready = self._ready = False
+        self._sent = self._confirmed = 0
+        self._requeue_held()
+
+    @safe_slot
+    def _on_page_load_finished(self, ok: bool) -> None:
+        if self._closed:
+            return
+        if self._recycling:
+            # Load the map again once the old renderer has ended: while it
+            # lives, Chromium would put the map straight back into it.
+            self._recycling = False
+            self._recycle_deadline = time.monotonic() + RECYCLE_WAIT_S
+            self._recycle_wait_timer.start()
+            return
+        if not ok:
+            log.error("map: page %s failed to load; retrying", self._page_path)
+            self._reload_timer.start()
+            return
+        self._load_ok = True
+        self._maybe_ready()
+
+    def _on_page_ready(self) -> None:
+        if self._closed:
+            return
+        self._js_ready = True
+        self._maybe_ready()
+
+    def _requeue_held(self) -> None:
+        """Scripts that waited for batches of a page now gone run on the next one."""
+        self._queue.extend(("js", script, callback) for _, script, callback in self._held)
+        self._held.clear()
+
+    def _maybe_ready(self) -> None:
+        if self._ready or not (self._load_ok and self._js_ready):
+            return
+        self._ready = True
+        self._budget.loaded(time.monotonic())
+        self._flush_queue()
+        self.ready.emit()
+        if self._recycled_from:
+            old, self._recycled_from = self._recycled_from, 0
+            new = self._page.renderProcessPid()
+            log.info("map: now in renderer process %d (was %d)", new, old)
+            self.renderer_recycled.emit(old, new)
+
+    def renderer_rss_mb(self) -> float | None:
+        """Resident memory of the page's renderer process, if known."""
+        import psutil
+
+        pid = self._page.renderProcessPid()
+        if pid <= 0:
+            return None
+        try:
+            return float(psutil.Process(pid).memory_info().rss) / (1024 * 1024)
+        except (psutil.Error, OSError):
+            return None
+
+    def recycle_renderer(self, reason: str = "") -> None:
+        """Move the map to a fresh renderer process: load a page of another
+        site (Chromium then ends the old process), then the map again with the
+        whole state. The map is blank for under a second."""
+        if self._closed or self._recycling:
+            return
+        log.info("map: moving to a fresh renderer process%s", f" ({reason})" if reason else "")
+        self._budget.recycled(time.monotonic())
+        self._recycled_from = self._page.renderProcessPid()
+        self._recycling = True
+        self._ready = self._load_ok = self._js_ready = False
+        self._generation += 1
+        self._requeue_held()
+        self._queue_full_sync()
+        self._page.load(QUrl(RECYCLE_URL))
+
+    @safe_slot
+    def _load_after_old_renderer(self) -> None:
+        import psutil
+
+        old = self._recycled_from
+        try:
+            alive = old > 0 and psutil.Process(old).status() != psutil.STATUS_ZOMBIE
+        except (psutil.Error, OSError):
+            alive = False
+        if alive and time.monotonic() < self._recycle_deadline:
+            return
+        self._recycle_wait_timer.stop()
+        if alive:
+            log.warning("map: renderer %d still running %.0f s after the map left it", old, RECYCLE_WAIT_S)
+        self._load()
+
+    @safe_slot
+    def _check_renderer(self) -> None:
+        if self._closed or not self._ready:
+            return
+        rss = self.renderer_rss_mb()
+        if rss is not None and self._budget.check(rss, time.monotonic()):
+            self.recycle_renderer(
+                f"renderer at {rss:.0f} MB, settled at {self._budget.baseline_mb:.0f} MB"
+                f" + {self._budget.growth_pct:g} %"
+            )
+
+    @safe_slot
+    def _on_page_render_process_terminated(self, status: Any, exit_code: int) -> None:
+        if self._closed:
+            return
+        log.error("map: render process ended (%s, exit code %s); reloading the page", status, exit_code)
+        self._ready = self._load_ok = self._js_ready = False
+        self._generation += 1
+        self._requeue_held()
+        self._queue_full_sync()
+        self.render_process_lost.emit()
+        self._reload_timer.start()
+
+    # --- bridge and page events ----------------------------------------------------------
+
+    @safe_slot
+    def _on_bridge_changed(self, changes: ChangeSet) -> None:
+        self.apply_changes(changes)
+
+    @safe_slot
+    def _on_bridge_incident_selected(self, incident_id: str) -> None:
+        self._send_ops([["select", incident_id]])
+
+    def _on_page_marker_clicked(self, incident_id: str) -> None:
+        if self._closed or not self._interactive:
+            return
+        if incident_id in self._store.incidents:
+            self._bridge.select_incident(incident_id)
+
+    def _on_page_ack_requested(self, incident_id: str) -> None:
+        # The page draws no button on a wall screen; a call from one anyway
+        # (a page script gone wrong) acknowledges nothing.
+        if self._closed or not self._interactive:
+            log.warning("map: acknowledgement from a display-only map ignored (%s)", incident_id[:64])
+            return
+        if incident_id in self._store.incidents:
+            self.ack_requested.emit(incident_id)
+

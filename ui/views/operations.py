@@ -1,0 +1,233 @@
+"""The operations board: the incident queue above the agency tiles, one screen.
+
+On a wall (``interactive=False``) nothing is clicked: the selection follows the
+bridge (an incident chosen on a console is highlighted here too). On the operator
+console (``interactive=True``) a search box and an active/all toggle sit above
+the queue, the header sorts, and a click selects the incident everywhere.
+
+``compact`` (default: when the body font is wall-sized) keeps the columns that
+matter from metres away (priority, category, location, age, status) and shows
+agency tiles as shapes and numbers with one legend line.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt
+from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLineEdit,
+    QPushButton,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from commandcenter.core.model import INCIDENT_STATUSES as STATUSES
+from ui.support import i18n, theme
+from ui.support.bridge import safe_slot
+from ui.support.i18n import t
+from ui.support.theme import ScreenMetrics
+from ui.views.agencies import AgencyBoardWidget
+from ui.views.queue import (
+    COL_ACK,
+    COL_AGE,
+    COL_AGENCIES,
+    COL_CATEGORY,
+    COL_LOCATION,
+    COL_PRIORITY,
+    COL_STATUS,
+    COL_TICKET,
+    COL_UNITS,
+    COL_VICTIMS,
+    COLUMNS,
+    WALL_HIDDEN_COLUMNS,
+    IncidentIdRole,
+    IncidentQueueModel,
+    IncidentQueueProxy,
+    format_age_short,
+)
+
+log = logging.getLogger(__name__)
+
+EXTRA_STRINGS: dict[str, dict[str, str]] = {
+    "queue.search": {"id": "Cari tiket, desa, kecamatan", "en": "Search ticket, village, district"},
+}
+for _key, _value in EXTRA_STRINGS.items():
+    i18n.STRINGS.setdefault(_key, _value)
+
+#: Body font size from which a screen counts as a wall (read from metres away).
+COMPACT_FROM_PX = 32
+
+
+class OperationsView(QWidget):
+    def __init__(
+        self,
+        bridge: Any,
+        metrics: ScreenMetrics,
+        parent: QWidget | None = None,
+        *,
+        interactive: bool = False,
+        compact: bool | None = None,
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("operationsView")
+        self.bridge = bridge
+        self.metrics = metrics
+        self.interactive = interactive
+        self.compact = metrics.body_px >= COMPACT_FROM_PX if compact is None else compact
+        self.setStyleSheet(theme.stylesheet(metrics))
+        self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+
+        self.model = IncidentQueueModel(bridge.store, bridge.config, self)
+        self.model.short_text = self.compact
+        self.model.connect_bridge(bridge)
+        self.proxy = IncidentQueueProxy(self.model, self)
+        self.table = self._make_table()
+        self.agency_board = AgencyBoardWidget(bridge, metrics, self, compact=self.compact)
+
+        pad = metrics.pad_px
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(pad // 2, pad // 2, pad // 2, pad // 2)
+        layout.setSpacing(pad // 2)
+        if interactive:
+            layout.addLayout(self._make_filter_bar())
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.agency_board, 0)
+
+        self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
+        bridge.incident_selected.connect(self._on_bridge_incident_selected)
+        if bridge.selected_incident:
+            self._on_bridge_incident_selected(bridge.selected_incident)
+
+    # -- building -------------------------------------------------------------------
+
+    def _make_table(self) -> QTableView:
+        m = self.metrics
+        table = QTableView(self)
+        table.setObjectName("incidentQueue")
+        table.setModel(self.proxy)
+        table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setAlternatingRowColors(True)
+        table.setShowGrid(False)
+        table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        # A gap between cells: elided text must not run into the next column's words.
+        table.setStyleSheet(f"QTableView::item {{ padding-left: {m.pad_px // 2}px; }}")
+        icon = round(m.body_px * 0.8)
+        table.setIconSize(QSize(icon, icon))
+        font = QFont(table.font())
+        font.setPixelSize(m.body_px)
+        table.setFont(font)
+        vh = table.verticalHeader()
+        vh.hide()
+        vh.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vh.setDefaultSectionSize(m.row_px)
+        vh.setMinimumSectionSize(m.row_px)
+        hh = table.horizontalHeader()
+        hh.setMinimumHeight(m.row_px)
+        hh.setHighlightSections(False)
+        hh.setSortIndicator(COL_PRIORITY, Qt.SortOrder.AscendingOrder)
+        hh.setSortIndicatorShown(self.interactive)
+        table.setSortingEnabled(self.interactive)
+        if not self.interactive:
+            # Nobody scrolls or clicks a wall: no focus frame, no scroll bar eating width.
+            table.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        table.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self._size_columns(table, QFontMetrics(font), icon)
+        return table
+
+    def _size_columns(self, table: QTableView, fm: QFontMetrics, icon: int) -> None:
+        """Fixed widths from the widest expected text (ResizeToContents would read
+        every row of a 20,000-row model); category and location take the rest."""
+        pad = self.metrics.pad_px
+        header_fm = QFontMetrics(table.horizontalHeader().font())
+
+        def fits(*texts: str, extra: int = 0) -> int:
+            return max(fm.horizontalAdvance(x) for x in texts) + pad + pad // 2 + extra
+
+        widths = {
+            # Names longer than this are elided on a wall (tooltips keep them whole);
+            # the location takes the rest.
+            COL_CATEGORY: fits("Kebakaran"),
+            COL_PRIORITY: fits(
+                *(t(f"priority.short.{p}") for p in ("high", "medium", "low")), extra=icon + pad
+            ),
+            COL_TICKET: fits("OKI-20261127-0000", extra=pad),
+            COL_AGE: fits(
+                format_age_short(99 * 60) if self.compact else i18n.format_age(23 * 3600 + 59 * 60),
+                extra=icon + pad,
+            ),
+            COL_STATUS: fits(*(t(f"status.short.{s}" if self.compact else f"status.{s}") for s in STATUSES)),
+            COL_AGENCIES: fits("Satpol PP / Damkar"),
+            COL_UNITS: fits("00"),
+            COL_ACK: fits(t("ack.short", operator="Operator", time="00:00")),
+            COL_VICTIMS: fits("000"),
+        }
+        hh = table.horizontalHeader()
+        for col in range(len(COLUMNS)):
+            header_w = (
+                header_fm.horizontalAdvance(str(self.model.headerData(col, Qt.Orientation.Horizontal)))
+                + 2 * pad
+            )
+            if col == COL_LOCATION or (col == COL_CATEGORY and not self.compact):
+                hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+            else:
+                hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
+                hh.resizeSection(col, max(widths[col], header_w))
+            table.setColumnHidden(col, self.compact and col in WALL_HIDDEN_COLUMNS)
+
+    def _make_filter_bar(self) -> QHBoxLayout:
+        bar = QHBoxLayout()
+        self.search = QLineEdit(self)
+        self.search.setPlaceholderText(t("queue.search"))
+        self.search.setClearButtonEnabled(True)
+        self.search.textChanged.connect(self.proxy.set_search_text)
+        self.active_toggle = QPushButton(self)
+        self.active_toggle.setCheckable(True)
+        self.active_toggle.setChecked(self.proxy.active_only)
+        self.active_toggle.toggled.connect(self._on_active_toggled)
+        self._on_active_toggled(self.proxy.active_only)
+        bar.addWidget(self.search, 1)
+        bar.addWidget(self.active_toggle)
+        return bar
+
+    # -- slots ------------------------------------------------------------------------
+
+    @safe_slot
+    def _on_active_toggled(self, on: bool) -> None:
+        self.proxy.set_active_only(on)
+        # The button names what is shown now: "Aktif" or "Semua".
+        self.active_toggle.setText(t("filter.active") if on else t("filter.all"))
+        self._on_bridge_incident_selected(self.bridge.selected_incident)
+
+    @safe_slot
+    def _on_table_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
+        if current.isValid():
+            self.bridge.select_incident(str(current.data(IncidentIdRole)))
+
+    @safe_slot
+    def _on_bridge_incident_selected(self, incident_id: str) -> None:
+        sel = self.table.selectionModel()
+        row = self.proxy.proxy_row_of(incident_id) if incident_id else -1
+        if row < 0:
+            sel.clearSelection()
+            return
+        index = self.proxy.index(row, COL_PRIORITY)
+        if sel.currentIndex().row() != row or not sel.isRowSelected(row):
+            flags = (
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows
+                | QItemSelectionModel.SelectionFlag.Current
+            )
+            sel.setCurrentIndex(index, flags)
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.EnsureVisible)

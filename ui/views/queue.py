@@ -1,0 +1,789 @@
+"""The incident queue as a Qt item model, kept in step with the store.
+
+:class:`IncidentQueueModel` holds one row per incident in the store, keyed by
+incident id. A :class:`~commandcenter.core.store.ChangeSet` turns into row-level
+signals (``rowsInserted`` for new incidents appended at the end,
+``rowsRemoved`` for contiguous runs of pruned ones, ``dataChanged`` for the rows
+that changed); the model is only reset when the change set says the whole state
+was replaced. The display order is the proxy's business
+(:class:`IncidentQueueProxy`), so rows never move in the source model.
+
+Time-driven state is refreshed from the bridge's 1 s tick without scanning the
+rows: the age column gets one ``dataChanged`` for its whole range, and rows
+whose service-level colour or "new" highlight changes are found through a heap
+of their next change time.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import deque
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPointF,
+    QSortFilterProxyModel,
+    Qt,
+    Signal,
+)
+from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF
+
+from commandcenter.core.model import (
+    ACTIVE_STATUSES,
+    INCIDENT_STATUSES,
+    PRIORITY_RANK,
+    Acknowledgement,
+    Incident,
+)
+from commandcenter.core.store import ChangeSet, Store
+from commandcenter.core.timeutil import WIB
+from ui.support import i18n, theme
+from ui.support.i18n import agency_name, category_name, format_age, format_minutes, t
+
+log = logging.getLogger(__name__)
+
+#: Strings this module needs that ui/support/i18n.py does not have yet (merged with setdefault).
+EXTRA_STRINGS: dict[str, dict[str, str]] = {
+    "ack.short": {"id": "{operator} {time}", "en": "{operator} {time}"},
+    "sla.stage.verify": {"id": "verifikasi", "en": "verification"},
+    "sla.stage.forward": {"id": "diteruskan ke OPD", "en": "forwarding to agency"},
+    "sla.stage.dispatch": {"id": "unit berangkat", "en": "unit dispatch"},
+    "sla.stage.arrive": {"id": "tiba di lokasi", "en": "arrival on scene"},
+    "sla.ok": {"id": "Target {stage}: {target}", "en": "Target for {stage}: {target}"},
+    "sla.warn": {"id": "Mendekati target {stage} ({target})", "en": "Near the {stage} target ({target})"},
+    "sla.breach": {"id": "Melewati target {stage} ({target})", "en": "Past the {stage} target ({target})"},
+    "queue.new": {"id": "Kejadian baru", "en": "New incident"},
+    # Short forms for a wall read from metres away (the long forms stay in tooltips).
+    "col.location.short": {"id": "Lokasi", "en": "Location"},
+    "age.minutes_short": {"id": "{n} mnt", "en": "{n} min"},
+    "status.short.received": {"id": "Diterima", "en": "Received"},
+    "status.short.verified": {"id": "Valid", "en": "Verified"},
+    "status.short.forwarded": {"id": "Diteruskan", "en": "Forwarded"},
+    "status.short.in_handling": {"id": "Ditangani", "en": "Handling"},
+    "status.short.closed": {"id": "Selesai", "en": "Closed"},
+    "status.short.cancelled": {"id": "Batal", "en": "Cancelled"},
+}
+for _key, _value in EXTRA_STRINGS.items():
+    i18n.STRINGS.setdefault(_key, _value)
+
+# --- columns and roles -------------------------------------------------------------
+
+COLUMNS: tuple[str, ...] = (
+    "priority",
+    "ticket",
+    "category",
+    "location",
+    "age",
+    "status",
+    "agencies",
+    "units",
+    "ack",
+    "victims",
+)
+(
+    COL_PRIORITY,
+    COL_TICKET,
+    COL_CATEGORY,
+    COL_LOCATION,
+    COL_AGE,
+    COL_STATUS,
+    COL_AGENCIES,
+    COL_UNITS,
+    COL_ACK,
+    COL_VICTIMS,
+) = range(len(COLUMNS))
+#: Columns a wall in compact mode leaves out (read from metres away, the rest does not fit).
+WALL_HIDDEN_COLUMNS: frozenset[int] = frozenset({COL_TICKET, COL_AGENCIES, COL_UNITS, COL_ACK, COL_VICTIMS})
+
+#: A sortable scalar for the cell (int, float or str).
+SortKeyRole = int(Qt.ItemDataRole.UserRole)
+#: The incident id of the row (any column).
+IncidentIdRole = SortKeyRole + 1
+#: Lower-case text the search box matches (ticket, desa, kecamatan, road).
+SearchTextRole = SortKeyRole + 2
+#: The row's service-level state: "ok", "warn", "breach" or "" (no target running).
+SlaLevelRole = SortKeyRole + 3
+
+_DISPLAY = int(Qt.ItemDataRole.DisplayRole)
+_TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
+_DECORATION = int(Qt.ItemDataRole.DecorationRole)
+_FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
+_ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
+#: Roles that change with time alone: the proxy neither re-sorts nor re-filters on them.
+_TIME_ROLES = [_DISPLAY, _TOOLTIP, _DECORATION, _FOREGROUND, _BACKGROUND, SlaLevelRole]
+
+# --- colours ------------------------------------------------------------------------
+
+#: Row backgrounds; every one keeps theme.TEXT at >= 7:1 (tests check it).
+SLA_BREACH_BG = "#5a1220"  # dark red: a service level missed (red is for alarms)
+SLA_WARN_BG = "#3a2a08"  # dark amber: more than 75 % of the target used
+NEW_ROW_BG = "#103a5a"  # dark blue: arrived in the last few seconds
+ROW_BACKGROUNDS = (SLA_BREACH_BG, SLA_WARN_BG, NEW_ROW_BG)
+SLA_WARN_SHARE = 0.75
+NEW_HIGHLIGHT_S = 10.0
+
+
+def _readable(fg: str) -> str:
+    """``fg`` if it reaches 7:1 on both table backgrounds, else the plain text colour."""
+    ok = all(theme.contrast_ratio(fg, bg) >= 7.0 for bg in (theme.BG_PANEL, theme.BG_RAISED))
+    return fg if ok else theme.TEXT
+
+
+#: Text colour of the priority word on a plain row (the icon carries the hue when
+#: the hue itself is too dark for 7:1, as the alarm red is on the raised rows).
+PRIORITY_TEXT = {p: _readable(c) for p, c in theme.PRIORITY_COLOR.items()}
+
+
+# --- service levels -----------------------------------------------------------------
+
+
+def sla_step(inc: Incident, config: Any) -> tuple[str, float] | None:
+    """The service-level step an active incident is waiting for and its target
+    (seconds from receipt, as configured per category); None when none runs."""
+    if inc.status not in ACTIVE_STATUSES or config is None:
+        return None
+    cat = config.category(inc.category)
+    if cat is None:
+        return None
+    sla = cat.sla
+    if inc.status == "received":
+        return ("verify", float(sla.verify_s))
+    if inc.status == "verified":
+        return ("forward", float(sla.forward_s))
+    if inc.times.dispatched is None:
+        return ("dispatch", float(sla.dispatch_s))
+    if inc.times.on_scene is None:
+        return ("arrive", float(sla.arrive_s))
+    return None
+
+
+def sla_level(inc: Incident, config: Any, now_ts: float) -> tuple[str, str, float, float | None]:
+    """(level, stage, target_s, next change timestamp) of an incident at ``now_ts``.
+
+    level is "ok", "warn" (more than 75 % of the target used), "breach" or ""
+    (no target running)."""
+    step = sla_step(inc, config)
+    if step is None:
+        return ("", "", 0.0, None)
+    stage, target = step
+    received = inc.times.received.timestamp()
+    age = now_ts - received
+    if age > target:
+        return ("breach", stage, target, None)
+    if age > SLA_WARN_SHARE * target:
+        return ("warn", stage, target, received + target)
+    return ("ok", stage, target, received + SLA_WARN_SHARE * target)
+
+
+def format_age_short(seconds: float) -> str:
+    """'45 detik', '83 mnt': minutes only, so the column stays narrow on a wall."""
+    if seconds < 60:
+        return format_age(seconds)
+    return t("age.minutes_short", n=int(seconds) // 60)
+
+
+def location_text(inc: Incident) -> str:
+    loc = inc.location
+    if loc.km_marker:
+        parts = [f"{loc.km_marker} {loc.road}".strip(), loc.kecamatan]
+    else:
+        parts = [loc.desa, loc.kecamatan]
+    text = ", ".join(p for p in parts if p)
+    return text or loc.address
+
+
+# --- icons (shape and colour: never colour alone) ----------------------------------
+
+_ICON_PX = 64
+_icons: dict[str, QIcon] = {}
+
+
+def _shape_icon(shape: str, color: str) -> QIcon:
+    key = f"{shape}:{color}"
+    icon = _icons.get(key)
+    if icon is not None:
+        return icon
+    pm = QPixmap(_ICON_PX, _ICON_PX)
+    pm.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pm)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    p.setPen(Qt.PenStyle.NoPen)
+    p.setBrush(QColor(color))
+    s = float(_ICON_PX)
+    m = s * 0.08
+    if shape == "triangle":
+        p.drawPolygon(QPolygonF([QPointF(s / 2, m), QPointF(s - m, s - m), QPointF(m, s - m)]))
+    elif shape == "diamond":
+        p.drawPolygon(
+            QPolygonF([QPointF(s / 2, m), QPointF(s - m, s / 2), QPointF(s / 2, s - m), QPointF(m, s / 2)])
+        )
+    elif shape == "square":
+        p.drawRect(int(m), int(m), int(s - 2 * m), int(s - 2 * m))
+    else:  # circle
+        p.drawEllipse(QPointF(s / 2, s / 2), s / 2 - m, s / 2 - m)
+    if shape in ("triangle", "square"):
+        # An exclamation mark inside: the warning/breach reads without colour.
+        p.setBrush(QColor(theme.BG))
+        w = s * 0.12
+        top = s * (0.34 if shape == "triangle" else 0.2)
+        p.drawRect(int(s / 2 - w / 2), int(top), int(w), int(s * 0.3))
+        p.drawRect(int(s / 2 - w / 2), int(s - m - s * 0.2), int(w), int(w))
+    p.end()
+    icon = QIcon(pm)
+    _icons[key] = icon
+    return icon
+
+
+PRIORITY_SHAPE = {"high": "triangle", "medium": "diamond", "low": "circle"}
+SLA_SHAPE = {"warn": ("triangle", theme.WARN), "breach": ("square", theme.ALARM_RED)}
+
+
+# --- the model ------------------------------------------------------------------------
+
+
+class IncidentQueueModel(QAbstractTableModel):
+    """All incidents of the store, one row each, in arrival order."""
+
+    #: Emitted once a second after the rows whose colour changed with time: the
+    #: age column of every row changed (first and last column of the range).
+    time_changed = Signal(int, int)
+
+    def __init__(
+        self, store: Store, config: Any, parent: Any = None, *, new_highlight_s: float = NEW_HIGHLIGHT_S
+    ) -> None:
+        super().__init__(parent)
+        self._store = store
+        self._config = config
+        #: Short age and status words (a wall in compact mode); tooltips keep the long ones.
+        self.short_text = False
+        #: Announce the once-a-second age refresh as one dataChanged of the age
+        #: column. IncidentQueueProxy turns this off and forwards time_changed
+        #: instead (see there why).
+        self.time_as_data_changed = True
+        self._new_highlight_s = new_highlight_s
+        self._ids: list[str] = []
+        self._row: dict[str, int] = {}
+        #: id -> default sort key (priority rank, then receipt: oldest first).
+        self._base_key: dict[str, float] = {}
+        #: id -> time the "new" highlight ends; the deque is in expiry order.
+        self._new_until: dict[str, float] = {}
+        self._new_queue: deque[tuple[float, str]] = deque()
+        #: (time the SLA level changes, id, version); lazily invalidated.
+        self._sla_heap: list[tuple[float, str, int]] = []
+        self._acks_by_incident: dict[str, Acknowledgement] = {}
+        self._incident_of_alert: dict[str, str] = {}
+        self._brushes = {
+            c: QBrush(QColor(c)) for c in {*ROW_BACKGROUNDS, theme.TEXT, *PRIORITY_TEXT.values(), theme.WARN}
+        }
+        self._rebuild()
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def connect_bridge(self, bridge: Any) -> None:
+        bridge.changed.connect(self.apply_changes)
+        bridge.tick.connect(self.refresh_time)
+
+    # -- lookup -------------------------------------------------------------------------
+
+    def incident_id(self, row: int) -> str:
+        return self._ids[row]
+
+    def row_of(self, incident_id: str) -> int:
+        """The source row of an incident, -1 when it is not in the model."""
+        return self._row.get(incident_id, -1)
+
+    def incident_at(self, row: int) -> Incident | None:
+        if 0 <= row < len(self._ids):
+            return self._store.incidents.get(self._ids[row])
+        return None
+
+    def base_key(self, row: int) -> float:
+        return self._base_key[self._ids[row]]
+
+    def is_new(self, incident_id: str) -> bool:
+        return incident_id in self._new_until
+
+    def _now_ts(self) -> float:
+        return self._store.clock().timestamp()
+
+    # -- Qt model API ---------------------------------------------------------------------
+
+    def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._ids)
+
+    def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
+            if role == _DISPLAY:
+                if self.short_text and section == COL_LOCATION:
+                    return t("col.location.short")
+                return t(f"col.{COLUMNS[section]}")
+            if role == _ALIGN:
+                return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
+        if not index.isValid():
+            return None
+        row, col = index.row(), index.column()
+        if not (0 <= row < len(self._ids)) or not (0 <= col < len(COLUMNS)):
+            return None
+        iid = self._ids[row]
+        inc = self._store.incidents.get(iid)
+        if inc is None:
+            return None
+        role = int(role)
+        if role == _DISPLAY:
+            return self._display(inc, col)
+        if role == _BACKGROUND:
+            return self._background(inc)
+        if role == _FOREGROUND:
+            return self._foreground(inc, col)
+        if role == _DECORATION:
+            return self._decoration(inc, col)
+        if role == _TOOLTIP:
+            return self._tooltip(inc, col)
+        if role == _ALIGN:
+            if col in (COL_UNITS, COL_VICTIMS):
+                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        if role == SortKeyRole:
+            return self.sort_key(row, col)
+        if role == IncidentIdRole:
+            return iid
+        if role == SearchTextRole:
+            return self.search_text(inc)
+        if role == SlaLevelRole:
+            return sla_level(inc, self._config, self._now_ts())[0]
+        return None
+
+    # -- cell contents ---------------------------------------------------------------------
+
+    def _age_s(self, inc: Incident) -> float:
+        end = inc.times.closed if inc.status not in ACTIVE_STATUSES and inc.times.closed else None
+        end_ts = end.timestamp() if end is not None else self._now_ts()
+        return end_ts - inc.times.received.timestamp()
+
+    def _ack(self, inc: Incident) -> str:
+        ack = self._acks_by_incident.get(inc.id)
+        if ack is None:
+            return t("ack.none")
+        return t("ack.short", operator=ack.operator, time=ack.at.astimezone(WIB).strftime("%H:%M"))
+
+    def _display(self, inc: Incident, col: int) -> str:
+        if col == COL_PRIORITY:
+            return t(f"priority.short.{inc.priority}")
+        if col == COL_TICKET:
+            return inc.ticket
+        if col == COL_CATEGORY:
+            return category_name(self._config, inc.category)
+        if col == COL_LOCATION:
+            if self.short_text:  # the district (or toll KM) reads from afar; the village is in the tooltip
+                loc = inc.location
+                return loc.km_marker or loc.kecamatan or location_text(inc)
+            return location_text(inc)
+        if col == COL_AGE:
+            age = self._age_s(inc)
+            return format_age_short(age) if self.short_text else format_age(age)
+        if col == COL_STATUS:
+            return t(f"status.short.{inc.status}" if self.short_text else f"status.{inc.status}")
+        if col == COL_AGENCIES:
+            return ", ".join(agency_name(self._config, a) for a in inc.agencies)
+        if col == COL_UNITS:
+            return str(len(inc.units))
+        if col == COL_ACK:
+            return self._ack(inc)
+        return str(inc.victims)
+
+    def _background(self, inc: Incident) -> QBrush | None:
+        level = sla_level(inc, self._config, self._now_ts())[0]
+        if level == "breach":
+            return self._brushes[SLA_BREACH_BG]
+        if level == "warn":
+            return self._brushes[SLA_WARN_BG]
+        if inc.id in self._new_until:
+            return self._brushes[NEW_ROW_BG]
+        return None  # the view's alternating panel colours
+
+    def _foreground(self, inc: Incident, col: int) -> QBrush:
+        if col == COL_PRIORITY and self._background(inc) is None:
+            return self._brushes[PRIORITY_TEXT[inc.priority]]
+        return self._brushes[theme.TEXT]
+
+    def _decoration(self, inc: Incident, col: int) -> QIcon | None:
+        if col == COL_PRIORITY:
+            return _shape_icon(PRIORITY_SHAPE[inc.priority], theme.PRIORITY_COLOR[inc.priority])
+        if col == COL_AGE:
+            level = sla_level(inc, self._config, self._now_ts())[0]
+            shape = SLA_SHAPE.get(level)
+            if shape is not None:
+                return _shape_icon(*shape)
+        return None
+
+    def _tooltip(self, inc: Incident, col: int) -> str:
+        if col == COL_PRIORITY:
+            return t(f"priority.{inc.priority}")
+        if col == COL_AGE:
+            level, stage, target, _ = sla_level(inc, self._config, self._now_ts())
+            parts = [format_age(self._age_s(inc))]
+            if level:
+                parts.append(t(f"sla.{level}", stage=t(f"sla.stage.{stage}"), target=format_minutes(target)))
+            if inc.id in self._new_until:
+                parts.append(t("queue.new"))
+            return "\n".join(parts)
+        if col == COL_UNITS:
+            units = self._store.units
+            return ", ".join(units[u].callsign if u in units else u for u in inc.units)
+        if col == COL_AGENCIES:
+            return "\n".join(
+                f"{agency_name(self._config, task.agency, short=False)}: {t(f'task.{task.status}')}"
+                for task in inc.tasks
+            )
+        if col == COL_STATUS:
+            return t(f"status.{inc.status}")
+        if col == COL_LOCATION:
+            return location_text(inc)
+        if col == COL_ACK:
+            ack = self._acks_by_incident.get(inc.id)
+            if ack is not None:
+                return t("ack.by", operator=ack.operator, time=ack.at.astimezone(WIB).strftime("%H:%M:%S"))
+        return self._display(inc, col)
+
+    def search_text(self, inc: Incident) -> str:
+        loc = inc.location
+        return " ".join((inc.ticket, loc.desa, loc.kecamatan, loc.km_marker, loc.road)).casefold()
+
+    def sort_key(self, row: int, col: int) -> int | float | str:
+        """A scalar that orders the column (ascending = the natural reading order)."""
+        iid = self._ids[row]
+        if col == COL_PRIORITY:
+            return self._base_key[iid]
+        inc = self._store.incidents[iid]
+        if col == COL_TICKET:
+            return inc.ticket
+        if col == COL_CATEGORY:
+            return category_name(self._config, inc.category).casefold()
+        if col == COL_LOCATION:
+            return location_text(inc).casefold()
+        if col == COL_AGE:
+            return inc.times.received.timestamp()  # ascending: oldest first
+        if col == COL_STATUS:
+            return INCIDENT_STATUSES.index(inc.status)
+        if col == COL_AGENCIES:
+            return ", ".join(inc.agencies)
+        if col == COL_UNITS:
+            return len(inc.units)
+        if col == COL_ACK:
+            ack = self._acks_by_incident.get(iid)
+            return ack.at.timestamp() if ack is not None else 0.0
+        return inc.victims
+
+    # -- applying change sets ------------------------------------------------------------
+
+    @staticmethod
+    def _default_key(inc: Incident) -> float:
+        # One float, so the proxy's hot comparison is a single '<'.
+        return PRIORITY_RANK[inc.priority] * 1e11 + inc.times.received.timestamp()
+
+    def _track(self, inc: Incident, now_ts: float) -> None:
+        self._base_key[inc.id] = self._default_key(inc)
+        change_at = sla_level(inc, self._config, now_ts)[3]
+        if change_at is not None:
+            heapq.heappush(self._sla_heap, (change_at, inc.id, inc.version))
+
+    def _compact_sla_heap(self, now_ts: float) -> None:
+        # Every update pushes an entry; drop the superseded ones now and then.
+        incidents = self._store.incidents
+        self._sla_heap = []
+        for iid in self._ids:
+            inc = incidents.get(iid)
+            change_at = sla_level(inc, self._config, now_ts)[3] if inc is not None else None
+            if inc is not None and change_at is not None:
+                self._sla_heap.append((change_at, iid, inc.version))
+        heapq.heapify(self._sla_heap)
+
+    def _rebuild(self) -> None:
+        store = self._store
+        now_ts = self._now_ts()
+        incidents = sorted(store.incidents.values(), key=lambda i: (i.times.received, i.id))
+        self._ids = [i.id for i in incidents]
+        self._row = {iid: r for r, iid in enumerate(self._ids)}
+        self._base_key = {}
+        self._sla_heap = []
+        self._new_until.clear()
+        self._new_queue.clear()
+        for inc in incidents:
+            self._track(inc, now_ts)
+        self._acks_by_incident = {}
+        self._incident_of_alert = {}
+        for alert_id in store.acks:
+            self._note_ack(alert_id)
+
+    def _note_ack(self, alert_id: str) -> str | None:
+        """Record (or forget) the acknowledgement of an alert; returns its incident id."""
+        store = self._store
+        ack = store.acks.get(alert_id)
+        iid = self._incident_of_alert.get(alert_id)
+        if ack is not None:
+            alert = store.alerts.get(alert_id)
+            iid = ack.incident_id or (alert.incident_id if alert is not None else None) or iid
+            if iid:
+                self._incident_of_alert[alert_id] = iid
+                known = self._acks_by_incident.get(iid)
+                if known is None or ack.at < known.at:  # the first acknowledgement took it
+                    self._acks_by_incident[iid] = ack
+        elif iid is not None:
+            del self._incident_of_alert[alert_id]
+            self._acks_by_incident.pop(iid, None)
+            for other, other_iid in self._incident_of_alert.items():  # rare: pruning only
+                if other_iid == iid:
+                    self._note_ack(other)
+        return iid
+
+    def apply_changes(self, cs: ChangeSet) -> None:
+        """Bring the rows in step with an applied change set (see its contract)."""
+        if cs.reset:
+            self.beginResetModel()
+            self._rebuild()
+            self.endResetModel()
+            return
+        if cs.incidents_removed:
+            self._remove(cs.incidents_removed)
+        now_ts = self._now_ts()
+        incidents = self._store.incidents
+        if cs.incidents_updated:
+            changed: list[int] = []
+            for iid in cs.incidents_updated:
+                row = self._row.get(iid)
+                inc = incidents.get(iid)
+                if row is None or inc is None:
+                    continue
+                self._track(inc, now_ts)
+                changed.append(row)
+            if len(self._sla_heap) > 2 * len(self._ids) + 1024:
+                self._compact_sla_heap(now_ts)
+            self._emit_rows(changed, None)
+        if cs.incidents_added:
+            self._insert(
+                [incidents[i] for i in cs.incidents_added if i in incidents and i not in self._row], now_ts
+            )
+        if cs.acks:
+            rows = []
+            for alert_id in cs.acks:
+                iid = self._note_ack(alert_id)
+                row = self._row.get(iid) if iid else None
+                if row is not None:
+                    rows.append(row)
+            self._emit_rows(rows, None, COL_ACK, COL_ACK)
+
+    def _insert(self, new: list[Incident], now_ts: float) -> None:
+        if not new:
+            return
+        new.sort(key=lambda i: (i.times.received, i.id))
+        first = len(self._ids)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        until = now_ts + self._new_highlight_s
+        for inc in new:
+            self._row[inc.id] = len(self._ids)
+            self._ids.append(inc.id)
+            self._track(inc, now_ts)
+            self._new_until[inc.id] = until
+            self._new_queue.append((until, inc.id))
+        self.endInsertRows()
+
+    def _remove(self, ids: Iterable[str]) -> None:
+        rows = sorted({r for r in (self._row.get(i) for i in ids) if r is not None})
+        if not rows:
+            return
+        # Contiguous runs, last first, so earlier row numbers stay valid.
+        runs: list[tuple[int, int]] = []
+        for r in rows:
+            if runs and runs[-1][1] == r - 1:
+                runs[-1] = (runs[-1][0], r)
+            else:
+                runs.append((r, r))
+        for start, end in reversed(runs):
+            self.beginRemoveRows(QModelIndex(), start, end)
+            for iid in self._ids[start : end + 1]:
+                del self._row[iid]
+                self._base_key.pop(iid, None)
+                self._new_until.pop(iid, None)
+            del self._ids[start : end + 1]
+            self.endRemoveRows()
+        for r in range(rows[0], len(self._ids)):  # renumber what slid up
+            self._row[self._ids[r]] = r
+
+    def _emit_rows(
+        self, rows: list[int], roles: list[int] | None, first_col: int = 0, last_col: int = len(COLUMNS) - 1
+    ) -> None:
+        """One dataChanged per contiguous run of rows."""
+        if not rows:
+            return
+        rows.sort()
+        start = prev = rows[0]
+        for r in [*rows[1:], None]:
+            if r is not None and r <= prev + 1:
+                prev = max(prev, r)
+                continue
+            tl, br = self.index(start, first_col), self.index(prev, last_col)
+            if roles is None:
+                self.dataChanged.emit(tl, br)
+            else:
+                self.dataChanged.emit(tl, br, roles)
+            if r is not None:
+                start = prev = r
+
+    # -- time -------------------------------------------------------------------------------
+
+    def refresh_time(self) -> None:
+        """Once a second: ages of every row, and rows whose colour changed with time."""
+        n = len(self._ids)
+        if n == 0:
+            return
+        now_ts = self._now_ts()
+        rows: set[int] = set()
+        queue = self._new_queue
+        while queue and queue[0][0] <= now_ts:
+            until, iid = queue.popleft()
+            if self._new_until.get(iid) == until:
+                del self._new_until[iid]
+                row = self._row.get(iid)
+                if row is not None:
+                    rows.add(row)
+        heap = self._sla_heap
+        incidents = self._store.incidents
+        while heap and heap[0][0] <= now_ts:
+            _, iid, version = heapq.heappop(heap)
+            inc = incidents.get(iid)
+            row = self._row.get(iid)
+            if inc is None or row is None or inc.version != version:
+                continue  # superseded by a newer version's entry
+            rows.add(row)
+            change_at = sla_level(inc, self._config, now_ts)[3]
+            if change_at is not None:
+                heapq.heappush(heap, (change_at, iid, version))
+        if rows:
+            self._emit_rows(sorted(rows), _TIME_ROLES)
+        if self.time_as_data_changed:
+            self.dataChanged.emit(self.index(0, COL_AGE), self.index(n - 1, COL_AGE), _TIME_ROLES)
+        self.time_changed.emit(COL_AGE, COL_AGE)
+
+
+# --- the proxy -------------------------------------------------------------------------------
+
+
+class IncidentQueueProxy(QSortFilterProxyModel):
+    """Sorted (priority, then oldest first) and filtered view of the queue."""
+
+    def __init__(self, source: IncidentQueueModel, parent: Any = None) -> None:
+        super().__init__(parent)
+        self._src = source
+        self._active_only = True
+        self._agencies: frozenset[str] = frozenset()
+        self._categories: frozenset[str] = frozenset()
+        self._kecamatan: frozenset[str] = frozenset()
+        self._priorities: frozenset[str] = frozenset()
+        self._text = ""
+        self.setSourceModel(source)
+        # QSortFilterProxyModel re-runs filterAcceptsRow for every row of a source
+        # dataChanged whatever its roles (qtbase qsortfilterproxymodel.cpp,
+        # _q_sourceDataChanged): for 20,000 rows a 250 ms stall every second. Time
+        # changes no order or filter, so the age refresh is forwarded as one
+        # dataChanged over the proxy's own rows instead.
+        source.time_as_data_changed = False
+        source.time_changed.connect(self._on_source_time_changed)
+        self.setSortRole(SortKeyRole)
+        self.setFilterRole(SearchTextRole)
+        self.setFilterKeyColumn(-1)
+        self.setDynamicSortFilter(True)
+        self.sort(COL_PRIORITY, Qt.SortOrder.AscendingOrder)
+
+    def _on_source_time_changed(self, first_col: int, last_col: int) -> None:
+        n = self.rowCount()
+        if n:
+            self.dataChanged.emit(self.index(0, first_col), self.index(n - 1, last_col), _TIME_ROLES)
+
+    # -- filters ------------------------------------------------------------------------------
+
+    def _refilter(self, apply: Any) -> None:
+        self.beginFilterChange()
+        apply()
+        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+
+    @property
+    def active_only(self) -> bool:
+        return self._active_only
+
+    def set_active_only(self, on: bool) -> None:
+        if on != self._active_only:
+            self._refilter(lambda: setattr(self, "_active_only", on))
+
+    def set_agencies(self, codes: Iterable[str]) -> None:
+        self._refilter(lambda: setattr(self, "_agencies", frozenset(codes)))
+
+    def set_categories(self, codes: Iterable[str]) -> None:
+        self._refilter(lambda: setattr(self, "_categories", frozenset(codes)))
+
+    def set_kecamatan(self, names: Iterable[str]) -> None:
+        self._refilter(lambda: setattr(self, "_kecamatan", frozenset(names)))
+
+    def set_priorities(self, priorities: Iterable[str]) -> None:
+        self._refilter(lambda: setattr(self, "_priorities", frozenset(priorities)))
+
+    def set_search_text(self, text: str) -> None:
+        text = text.strip().casefold()
+        if text != self._text:
+            self._refilter(lambda: setattr(self, "_text", text))
+
+    def filterAcceptsRow(self, source_row: int, source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+        inc = self._src.incident_at(source_row)
+        if inc is None:
+            return False
+        if self._active_only and inc.status not in ACTIVE_STATUSES:
+            return False
+        if self._priorities and inc.priority not in self._priorities:
+            return False
+        if self._categories and inc.category not in self._categories:
+            return False
+        if self._kecamatan and inc.location.kecamatan not in self._kecamatan:
+            return False
+        if self._agencies and not any(task.agency in self._agencies for task in inc.tasks):
+            return False
+        return not self._text or self._text in self._src.search_text(inc)
+
+    # -- order ----------------------------------------------------------------------------------
+
+    def lessThan(
+        self, left: QModelIndex | QPersistentModelIndex, right: QModelIndex | QPersistentModelIndex
+    ) -> bool:
+        src = self._src
+        lr, rr = left.row(), right.row()
+        col = left.column()
+        if col == COL_PRIORITY:  # the hot default: one precomputed float each
+            return src.base_key(lr) < src.base_key(rr)
+        a, b = src.sort_key(lr, col), src.sort_key(rr, col)
+        if a != b:
+            return a < b  # type: ignore[operator]
+        return src.base_key(lr) < src.base_key(rr)
+
+    def incident_id(self, proxy_row: int) -> str:
+        return self._src.incident_id(self.mapToSource(self.index(proxy_row, 0)).row())
+
+    def proxy_row_of(self, incident_id: str) -> int:
+        row = self._src.row_of(incident_id)
+        if row < 0:
+            return -1
+        return self.mapFromSource(self._src.index(row, 0)).row()
