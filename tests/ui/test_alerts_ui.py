@@ -8,7 +8,7 @@ Waits are on signals and conditions, never on fixed sleeps.
 QtMultimedia on a machine without sound (this one, CI) logs warnings when it
 first loads: its optional back-ends (PipeWire, VA-API) are missing and
 PulseAudio has no server. They say exactly what the wall then shows as
-"TANPA AUDIO", so they are ignored here, by their exact text.
+"TANPA AUDIO", so they are ignored (pyproject's qt_log_ignore), by their exact text.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,38 +23,23 @@ import pytest
 from PySide6.QtCore import Qt
 
 from commandcenter.cli.runner import open_follower
-from commandcenter.config import Config, load_defaults
+from commandcenter.config import load_defaults
 from commandcenter.core import protocol as p
 from commandcenter.core.model import IncidentTimes, Location
 from commandcenter.core.timeutil import WIB, utcnow
-from commandcenter.wall.feed import FeedClient, FeedSettings, FeedState
+from commandcenter.wall.feed import FeedSettings, FeedState
 from commandcenter.wall.speech import SpeechError, SpeechWorker
 from tests.factories import make_incident
-from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export, wait_client
-from ui.alerts.controller import AlertBanner, AlertController, SoundOutput, install_banner, install_marks
-from ui.support import theme
+from tests.serverproc import CONSOLE, ServerProcess, admin_inject, export, wait_client
+from tests.ui.walls import METRICS, Wall, make_wall, two_walls, until
+from tests.ui.walls import run_qasync as _run
+from tests.ui.walls import settled as _settled
+from ui.alerts.controller import AlertController, SoundOutput, install_banner, install_marks
 from ui.support.bridge import EngineBridge
 from ui.views.console import ConsoleView
 from ui.views.header import ScreenHeader
 
-QT_MULTIMEDIA_WITHOUT_SOUND = (
-    r"^Couldn't (load|resolve) (pipewire-0\.3|va-x11|va-drm|va|va\(in plugin\)) (library|symbols)$",
-    r"^PulseAudioService: pa_context_connect\(\) failed$",
-)
-pytestmark = [pytest.mark.qt, pytest.mark.qt_log_ignore(*QT_MULTIMEDIA_WITHOUT_SOUND)]
-
-METRICS = theme.metrics_for(1920, 1080, 24, 0.8)
-
-
-def _run(qapp: Any, coro_fn: Callable[[], Any]) -> None:
-    import qasync
-
-    loop = qasync.QEventLoop(qapp, already_running=False)
-    try:
-        loop.run_until_complete(coro_fn())
-    finally:
-        loop.close()
-        asyncio.set_event_loop(None)
+pytestmark = [pytest.mark.qt]
 
 
 def _acks_in(db: Path) -> list[dict[str, Any]]:
@@ -73,112 +57,6 @@ def _fire(incident_id: str) -> p.IncidentUpserted:
     )  # fmt: skip
 
 
-@dataclass
-class Wall:
-    """One in-process wall: feed client, bridge, alert controller, widgets."""
-
-    client: FeedClient
-    bridge: EngineBridge
-    audio: SoundOutput
-    controller: AlertController
-    banner: AlertBanner
-    headers: list[ScreenHeader]
-    console_view: ConsoleView | None = None
-    offset_s: list[float] = field(default_factory=lambda: [0.0])
-    states: list[tuple[str, bool]] = field(default_factory=list)
-
-    @property
-    def engine(self) -> Any:
-        return self.controller.engine
-
-    async def close(self) -> None:
-        self.controller.shutdown()
-        await self.controller.drain()
-        self.bridge.shutdown()
-        await self.client.stop()
-        await self.client.journal.close()
-        # The widgets are qtbot's: it closes them after the test.
-
-
-async def make_wall(
-    qtbot: Any, tmp_path: Path, config: Config, url: str, name: str, *, console: str, operator: str,
-    token: str = CONSOLE, headers: int = 1, coalesce_ms: int = 16,
-) -> Wall:  # fmt: skip
-    client = await open_follower(
-        str(tmp_path / f"{name}.sqlite3"),
-        FeedSettings(
-            url=url, token=token, client_id=name, console=console, heartbeat_timeout_s=1.5,
-            reconnect_min_s=0.05, reconnect_max_s=0.3,
-        ),
-    )  # fmt: skip
-    bridge = EngineBridge(config, client.store, client, coalesce_ms=coalesce_ms)
-    audio = SoundOutput(tmp_path / "tones")
-    offset = [0.0]
-
-    def clock() -> dt.datetime:
-        return utcnow() + dt.timedelta(seconds=offset[0])
-
-    controller = AlertController(
-        bridge, client.journal, operator=operator, console=console, audio=audio, clock=clock
-    )
-    view: ConsoleView | None = None
-    if console:
-        view = ConsoleView(bridge, METRICS)
-        view.resize(1920, 900)
-        banner = install_banner(view, controller)
-        qtbot.addWidget(view)
-        view.show()
-    else:
-        banner = AlertBanner(controller, METRICS, interactive=False)
-        qtbot.addWidget(banner)
-        banner.show()
-    hdrs = []
-    for i in range(headers):
-        h = ScreenHeader(bridge, METRICS, f"{name} {i}")
-        install_marks(h, controller)
-        qtbot.addWidget(h)
-        h.show()
-        hdrs.append(h)
-    wall = Wall(client, bridge, audio, controller, banner, hdrs, view, offset)
-    banner.state_changed.connect(
-        lambda state: wall.states.append((state, wall.banner.alert_id in client.store.acks))
-    )
-    client.start()
-    return wall
-
-
-async def until(walls: list[Wall], pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Wait until ``pred()`` holds, re-checking on every signal the walls give."""
-    poked = asyncio.Event()
-
-    def poke(*_: Any) -> None:
-        poked.set()
-
-    hooks = []
-    for w in walls:
-        for sig in (
-            w.bridge.changed, w.bridge.tick, w.bridge.feed_status_changed, w.bridge.command_result,
-            w.controller.alerts_changed, w.controller.ack_pending_changed, w.controller.muted_changed,
-        ):  # fmt: skip
-            sig.connect(poke)
-            hooks.append(sig)
-    try:
-        async with asyncio.timeout(timeout):
-            while not pred():
-                poked.clear()
-                await poked.wait()
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-    finally:
-        for sig in hooks:
-            sig.disconnect(poke)
-
-
-def _settled(w: Wall) -> bool:
-    """Live, and nothing waiting in the bridge for the views."""
-    return w.client.status.state is FeedState.LIVE and w.bridge.pending_since is None
-
-
 def _ack_line(alert_at: dt.datetime) -> str:
     return f"Dikonfirmasi oleh Sari, {alert_at.astimezone(WIB):%H:%M}"
 
@@ -190,17 +68,8 @@ def test_konfirmasi_click_reaches_the_server_and_every_wall(qapp: Any, qtbot: An
     config = load_defaults()
 
     async def scenario() -> None:
-        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
-        walls: list[Wall] = []
-        try:
-            console = await make_wall(
-                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari"
-            )
-            plain = await make_wall(
-                qtbot, tmp_path, config, server.url, "wall-2", console="", operator="", token=WALL
-            )
+        async with two_walls(qtbot, tmp_path, config) as (server, console, plain):
             walls = [console, plain]
-            await until(walls, lambda: all(_settled(w) for w in walls), "live")
             await admin_inject(server.url, [_fire("fire-1")])
             aid = "incident:fire-1"
             await until(walls, lambda: all(w.banner.alert_id == aid for w in walls), "alert on both walls")
@@ -263,10 +132,6 @@ def test_konfirmasi_click_reaches_the_server_and_every_wall(qapp: Any, qtbot: An
             sent = [r for r in audit if r.action == "alert.ack_sent"]
             assert len(sent) == 1 and sent[0].operator == "Sari" and sent[0].target_id == aid
             assert [a["alert_id"] for a in _acks_in(server.db)] == [aid]
-        finally:
-            for w in walls:
-                await w.close()
-            server.stop()
 
     _run(qapp, scenario)
 
@@ -397,18 +262,9 @@ def test_mute_mark_on_every_screen_while_muted(qapp: Any, qtbot: Any, tmp_path: 
     config = load_defaults()
 
     async def scenario() -> None:
-        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
-        walls: list[Wall] = []
-        try:
-            console = await make_wall(
-                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari", headers=2
-            )
-            plain = await make_wall(
-                qtbot, tmp_path, config, server.url, "wall-2", console="", operator="", token=WALL, headers=2
-            )
+        async with two_walls(qtbot, tmp_path, config, headers=2) as (server, console, plain):
             walls = [console, plain]
             marks = [h.alert_marks[1] for w in walls for h in w.headers]
-            await until(walls, lambda: all(_settled(w) for w in walls), "live")
             assert not any(m.is_shown() for m in marks)
 
             qtbot.mouseClick(console.banner.mute_buttons[5], Qt.MouseButton.LeftButton)
@@ -436,10 +292,6 @@ def test_mute_mark_on_every_screen_while_muted(qapp: Any, qtbot: Any, tmp_path: 
                 "console.mute_sent", "console.unmute_sent",
             ]  # fmt: skip
             assert all(r.operator == "Sari" for r in audit if r.action.endswith("_sent"))
-        finally:
-            for w in walls:
-                await w.close()
-            server.stop()
 
     _run(qapp, scenario)
 

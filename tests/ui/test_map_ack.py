@@ -27,8 +27,8 @@ from commandcenter.core import protocol as p
 from commandcenter.core.model import IncidentTimes, Location
 from commandcenter.core.timeutil import WIB, utcnow
 from tests.factories import make_incident
-from tests.serverproc import WALL, ServerProcess, admin_inject, export
-from tests.ui.test_alerts_ui import QT_MULTIMEDIA_WITHOUT_SOUND, Wall, _run, _settled, make_wall, until
+from tests.serverproc import admin_inject, export
+from tests.ui.walls import Wall, run_qasync, settled, two_walls, until
 from ui.alerts.controller import attach_map, connect_map_acknowledge, incident_alert_states
 from ui.support import theme
 from ui.views.map.view import MapView
@@ -36,16 +36,9 @@ from ui.views.map.view import MapView
 HOSTILE = "<img src=x onerror=alert(1)>"
 #: The acknowledge button's fill in resources/map/map.css (the banner's too).
 ACK_BUTTON_FILL = "#24507a"
-GPU_PROBES = (
-    r"^QRhiGles2: Failed to create",
-    r"^Failed to create RHI for backend",
-    r"^This plugin does not support createPlatformVulkanInstance",
-    r"^QVulkanInstance: Failed to initialize Vulkan",
-    r"^GBM is not supported with the current configuration",
-    r"^GPUInfo not initialized",
-    r"^Unable to detect GPU vendor",
-)
-pytestmark = [pytest.mark.qt, pytest.mark.qt_log_ignore(*QT_MULTIMEDIA_WITHOUT_SOUND, *GPU_PROBES)]
+# QtWebEngine's GPU probes and QtMultimedia's notes on a machine without sound
+# are ignored for every test (pyproject's qt_log_ignore).
+pytestmark = [pytest.mark.qt]
 
 #: The operator console (read from 0.8 m) and the wall map (6 m).
 CONSOLE_METRICS = theme.metrics_for(1920, 1080, 24, 0.8)
@@ -135,21 +128,16 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
     maps: list[MapView] = []
 
     async def scenario() -> None:
-        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
-        walls: list[Wall] = []
-        try:
-            console = await make_wall(
-                qtbot, tmp_path, config, server.url, "meja-1", console="meja-1", operator="Sari"
-            )
-            plain = await make_wall(
-                qtbot, tmp_path, config, server.url, "wall-2", console="", operator="", token=WALL
-            )
+        async with contextlib.AsyncExitStack() as stack:
+            server, console, plain = await stack.enter_async_context(two_walls(qtbot, tmp_path, config))
             walls = [console, plain]
             console_map = _map(qtbot, console, tmp_path, interactive=True)
             wall_map = _map(qtbot, plain, tmp_path, interactive=False)
             maps.extend([console_map, wall_map])
+            # The pages stop before their walls' bridges close (callbacks run first).
+            stack.callback(lambda: [view.shutdown() for view in maps])
             await until(
-                walls, lambda: all(_settled(w) for w in walls) and all(m.is_idle() for m in maps), "ready"
+                walls, lambda: all(settled(w) for w in walls) and all(m.is_idle() for m in maps), "ready"
             )
 
             await admin_inject(server.url, [_fire("fire-1")])
@@ -210,15 +198,9 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
             await console.controller.drain()
             acks = [e for e in export(server.db) if e["event"]["body"]["kind"] == "acknowledged"]
             assert [e["event"]["body"]["ack"]["alert_id"] for e in acks] == [aid]
-        finally:
-            for view in maps:
-                view.shutdown()
-            for w in walls:
-                await w.close()
-            server.stop()
 
     try:
-        _run(qapp, scenario)
+        run_qasync(qapp, scenario)
     finally:
         # Deleted here, each page before its profile (see MapView), not
         # whenever the interpreter gets to it.

@@ -1,0 +1,178 @@
+"""In-process walls against the real server, shared by the alert and map tests.
+
+Each wall has its own FeedClient and journal, EngineBridge, AlertController and
+widgets, all under one qasync loop in the test process (``run_qasync``), against
+the real `commandcenter serve` in a subprocess. ``two_walls`` is the usual
+set-up: an operator console and a plain wall on the same server. Waits are on
+the walls' signals and a deadline (``until``), never on fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from commandcenter.cli.runner import open_follower
+from commandcenter.config import Config
+from commandcenter.core.timeutil import utcnow
+from commandcenter.wall.feed import FeedClient, FeedSettings, FeedState
+from tests.serverproc import CONSOLE, WALL, ServerProcess
+from ui.alerts.controller import AlertBanner, AlertController, SoundOutput, install_banner, install_marks
+from ui.support import theme
+from ui.support.bridge import EngineBridge
+from ui.views.console import ConsoleView
+from ui.views.header import ScreenHeader
+
+#: An operator console read from 0.8 m.
+METRICS = theme.metrics_for(1920, 1080, 24, 0.8)
+
+
+def run_qasync(qapp: Any, coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run ``coro_fn()`` to completion in a fresh qasync loop on ``qapp`` (as
+    the wall does), and close that loop so the next test starts clean."""
+    import qasync
+
+    loop = qasync.QEventLoop(qapp, already_running=False)
+    try:
+        return loop.run_until_complete(coro_fn())
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+@dataclass
+class Wall:
+    """One in-process wall: feed client, bridge, alert controller, widgets."""
+
+    client: FeedClient
+    bridge: EngineBridge
+    audio: SoundOutput
+    controller: AlertController
+    banner: AlertBanner
+    headers: list[ScreenHeader]
+    console_view: ConsoleView | None = None
+    offset_s: list[float] = field(default_factory=lambda: [0.0])
+    states: list[tuple[str, bool]] = field(default_factory=list)
+
+    @property
+    def engine(self) -> Any:
+        return self.controller.engine
+
+    async def close(self) -> None:
+        self.controller.shutdown()
+        await self.controller.drain()
+        self.bridge.shutdown()
+        await self.client.stop()
+        await self.client.journal.close()
+        # The widgets are qtbot's: it closes them after the test.
+
+
+async def make_wall(
+    qtbot: Any, tmp_path: Path, config: Config, url: str, name: str, *, console: str, operator: str,
+    token: str = CONSOLE, headers: int = 1, coalesce_ms: int = 16,
+) -> Wall:  # fmt: skip
+    """A started wall named ``name`` (its journal is tmp_path/<name>.sqlite3);
+    with ``console`` an operator console view with the banner, without it a
+    plain wall's banner. Its clock is real time plus ``wall.offset_s[0]``."""
+    client = await open_follower(
+        str(tmp_path / f"{name}.sqlite3"),
+        FeedSettings(
+            url=url, token=token, client_id=name, console=console, heartbeat_timeout_s=1.5,
+            reconnect_min_s=0.05, reconnect_max_s=0.3,
+        ),
+    )  # fmt: skip
+    bridge = EngineBridge(config, client.store, client, coalesce_ms=coalesce_ms)
+    audio = SoundOutput(tmp_path / "tones")
+    offset = [0.0]
+
+    def clock() -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=offset[0])
+
+    controller = AlertController(
+        bridge, client.journal, operator=operator, console=console, audio=audio, clock=clock
+    )
+    view: ConsoleView | None = None
+    if console:
+        view = ConsoleView(bridge, METRICS)
+        view.resize(1920, 900)
+        banner = install_banner(view, controller)
+        qtbot.addWidget(view)
+        view.show()
+    else:
+        banner = AlertBanner(controller, METRICS, interactive=False)
+        qtbot.addWidget(banner)
+        banner.show()
+    hdrs = []
+    for i in range(headers):
+        h = ScreenHeader(bridge, METRICS, f"{name} {i}")
+        install_marks(h, controller)
+        qtbot.addWidget(h)
+        h.show()
+        hdrs.append(h)
+    wall = Wall(client, bridge, audio, controller, banner, hdrs, view, offset)
+    banner.state_changed.connect(
+        lambda state: wall.states.append((state, wall.banner.alert_id in client.store.acks))
+    )
+    client.start()
+    return wall
+
+
+async def until(walls: list[Wall], pred: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Wait until ``pred()`` holds, re-checking on every signal the walls give."""
+    poked = asyncio.Event()
+
+    def poke(*_: Any) -> None:
+        poked.set()
+
+    hooks = []
+    for w in walls:
+        for sig in (
+            w.bridge.changed, w.bridge.tick, w.bridge.feed_status_changed, w.bridge.command_result,
+            w.controller.alerts_changed, w.controller.ack_pending_changed, w.controller.muted_changed,
+        ):  # fmt: skip
+            sig.connect(poke)
+            hooks.append(sig)
+    try:
+        async with asyncio.timeout(timeout):
+            while not pred():
+                poked.clear()
+                await poked.wait()
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+    finally:
+        for sig in hooks:
+            sig.disconnect(poke)
+
+
+def settled(w: Wall) -> bool:
+    """Live, and nothing waiting in the bridge for the views."""
+    return w.client.status.state is FeedState.LIVE and w.bridge.pending_since is None
+
+
+@contextlib.asynccontextmanager
+async def two_walls(
+    qtbot: Any, tmp_path: Path, config: Config, *, headers: int = 1
+) -> AsyncIterator[tuple[ServerProcess, Wall, Wall]]:
+    """The real server (tmp_path/server.sqlite3), operator Sari's console
+    "meja-1" and a plain wall "wall-2", both live; closed and stopped after."""
+    server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+    walls: list[Wall] = []
+    try:
+        roles = (("meja-1", "meja-1", "Sari", CONSOLE), ("wall-2", "", "", WALL))
+        for name, console, operator, token in roles:
+            wall = await make_wall(
+                qtbot, tmp_path, config, server.url, name, console=console, operator=operator,
+                token=token, headers=headers,
+            )  # fmt: skip
+            walls.append(wall)
+        await until(walls, lambda: all(settled(w) for w in walls), "both walls live")
+        yield server, walls[0], walls[1]
+    finally:
+        for w in walls:
+            await w.close()
+        server.stop()
