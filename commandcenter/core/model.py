@@ -21,21 +21,65 @@ from msgspec import Meta, Struct
 
 # --- constrained scalar types -------------------------------------------------
 
-#: Stable identifiers: letters, digits and ``_ . : -``; no spaces, no markup.
+#: Stable identifiers: letters, digits and ``_ . : -``; no spaces, no markup,
+#: no control, bidi or zero-width characters (ASCII only). Names of JavaScript
+#: object properties (``__proto__``, ``constructor``) are valid ids: every
+#: consumer keys them in a Python dict or a JavaScript ``Map``, never a plain object.
 Id = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$", description="Stable identifier")]
 #: Short lowercase code used for categories, unit kinds, hazards.
 Code = Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,32}$")]
 #: Agency short code as configured (e.g. ``BPBD``, ``DAMKAR``).
 AgencyCode = Annotated[str, Meta(pattern=r"^[A-Z0-9_]{1,16}$")]
-#: Timezone-aware timestamp (RFC 3339 on the wire). Naive times are refused
-#: because the wall compares times from several systems.
-Timestamp = Annotated[dt.datetime, Meta(tz=True)]
+
+#: The window of times the wall can hold: every timestamp on the wire must fall
+#: in it. Wider values fit the JSON schema but not the arithmetic of countdowns,
+#: ages and day keys (a year-9999 time plus a minute overflows).
+TIME_MIN = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+TIME_MAX = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+DAY_MIN = TIME_MIN.date()
+DAY_MAX = TIME_MAX.date()
+#: Timezone-aware timestamp (RFC 3339 on the wire, with an offset) between
+#: TIME_MIN and TIME_MAX. Naive times are refused because the wall compares
+#: times from several systems. The window is checked in ``__post_init__`` of
+#: the structs that hold one (msgspec has no bounds for datetimes).
+Timestamp = Annotated[
+    dt.datetime,
+    Meta(
+        tz=True,
+        description="RFC 3339 time with an offset, from 2000-01-01T00:00:00Z up to (not including) "
+        "2100-01-01T00:00:00Z",
+    ),
+]
+#: Largest integer for versions, seqs and counters: exact in a JavaScript number
+#: (2**53 - 1) and so also in SQLite's and msgspec's int64.
+MAX_INT = 2**53 - 1
 Latitude = Annotated[float, Meta(ge=-90.0, le=90.0)]
 Longitude = Annotated[float, Meta(ge=-180.0, le=180.0)]
-ShortText = Annotated[str, Meta(max_length=200)]
-LongText = Annotated[str, Meta(max_length=4000)]
+#: Visible text: no C0/C1 control characters, no bidi embedding, override or
+#: isolate controls (U+202A..U+202E, U+2066..U+2069: one would flip the text
+#: beside it on the wall). Zero-width characters are allowed (some scripts need
+#: them) and removed only for matching (see commandcenter.core.text).
+_PLAIN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+ShortText = Annotated[
+    str,
+    Meta(
+        max_length=200,
+        pattern=rf"^[^{_PLAIN}]*$",
+        description="Text of at most 200 characters without control or bidi control characters",
+    ),
+]
+#: Like ShortText, but tabs and line breaks are allowed.
+LongText = Annotated[
+    str,
+    Meta(
+        max_length=4000,
+        pattern=r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$",
+        description="Text of at most 4000 characters; tabs and line breaks allowed, "
+        "no other control or bidi control characters",
+    ),
+]
 Count = Annotated[int, Meta(ge=0, le=10_000_000)]
-Version = Annotated[int, Meta(ge=1)]
+Version = Annotated[int, Meta(ge=1, le=MAX_INT)]
 #: A reporter's phone number with the middle digits masked, e.g. ``0812****789``.
 #: The wall never receives a full number: a value without a mask is refused.
 MaskedPhone = Annotated[
@@ -80,6 +124,23 @@ class ModelError(ValueError):
     """A value that is well-typed but violates a domain rule."""
 
 
+def check_time(value: dt.datetime | None, name: str) -> None:
+    """Refuse a time outside [TIME_MIN, TIME_MAX), naming the field.
+
+    Comparing aware datetimes never overflows (unlike astimezone or adding a
+    timedelta), so this is safe on year 1 and year 9999 with any offset."""
+    if value is not None and not (TIME_MIN <= value < TIME_MAX):
+        raise ModelError(
+            f"{name} {value.isoformat()} is outside the supported window "
+            f"{TIME_MIN:%Y-%m-%d}..{TIME_MAX:%Y-%m-%d} (UTC)"
+        )
+
+
+def _check_times(obj: Struct, names: tuple[str, ...]) -> None:
+    for name in names:
+        check_time(getattr(obj, name), name)
+
+
 # --- incidents ----------------------------------------------------------------
 
 
@@ -119,6 +180,9 @@ class AgencyTask(Struct, frozen=True, kw_only=True, omit_defaults=True):
     units: list[Id] = []
     note: ShortText = ""
 
+    def __post_init__(self) -> None:
+        _check_times(self, ("forwarded_at", "accepted_at", "on_scene_at", "closed_at"))
+
 
 class IncidentTimes(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The timestamps that service levels are measured on."""
@@ -130,6 +194,7 @@ class IncidentTimes(Struct, frozen=True, kw_only=True, omit_defaults=True):
     closed: Timestamp | None = None
 
     def __post_init__(self) -> None:
+        _check_times(self, ("received", "verified", "dispatched", "on_scene", "closed"))
         # Each later step may be missing but never earlier than receipt.
         for name in ("verified", "dispatched", "on_scene", "closed"):
             value = getattr(self, name)
@@ -162,6 +227,7 @@ class Incident(Struct, frozen=True, kw_only=True, omit_defaults=True):
     updated_at: Timestamp | None = None
 
     def __post_init__(self) -> None:
+        check_time(self.updated_at, "updated_at")
         if self.status == "closed" and self.times.closed is None:
             raise ModelError("a closed incident needs times.closed")
         seen: set[str] = set()
@@ -189,6 +255,9 @@ class Position(Struct, frozen=True, kw_only=True, omit_defaults=True):
     speed_kmh: Annotated[float, Meta(ge=0.0, le=400.0)] | None = None
     at: Timestamp | None = None
 
+    def __post_init__(self) -> None:
+        check_time(self.at, "at")
+
 
 class Unit(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """A field unit (fire truck, ambulance, rescue boat, patrol)."""
@@ -202,6 +271,9 @@ class Unit(Struct, frozen=True, kw_only=True, omit_defaults=True):
     position: Position | None = None
     incident_id: Id | None = None
     updated_at: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        check_time(self.updated_at, "updated_at")
 
 
 class Agency(Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -233,6 +305,9 @@ class CallFunnel(Struct, frozen=True, kw_only=True, omit_defaults=True):
     updated_at: Timestamp | None = None
 
     def __post_init__(self) -> None:
+        if not (DAY_MIN <= self.day < DAY_MAX):
+            raise ModelError(f"day {self.day.isoformat()} is outside {DAY_MIN}..{DAY_MAX}")
+        check_time(self.updated_at, "updated_at")
         if self.answered + self.abandoned > self.calls_in:
             raise ModelError("answered + abandoned exceeds calls_in")
         if self.prank + self.ghost + self.valid + self.info > self.answered:
@@ -265,6 +340,9 @@ class Alert(Struct, frozen=True, kw_only=True, omit_defaults=True):
     situation_id: Id | None = None
     message: ShortText = ""
 
+    def __post_init__(self) -> None:
+        check_time(self.raised_at, "raised_at")
+
 
 class Acknowledgement(Struct, frozen=True, kw_only=True, omit_defaults=True):
     """The server's record that an operator took an alert. ``ack_id`` is made
@@ -276,6 +354,9 @@ class Acknowledgement(Struct, frozen=True, kw_only=True, omit_defaults=True):
     console: ShortText
     at: Timestamp
     incident_id: Id | None = None
+
+    def __post_init__(self) -> None:
+        check_time(self.at, "at")
 
 
 # --- disaster situations --------------------------------------------------------
@@ -301,6 +382,7 @@ class DisasterSituation(Struct, frozen=True, kw_only=True, omit_defaults=True):
     note: LongText = ""
 
     def __post_init__(self) -> None:
+        _check_times(self, ("declared_at", "ended_at"))
         if self.status == "ended" and self.ended_at is None:
             raise ModelError("an ended situation needs ended_at")
 

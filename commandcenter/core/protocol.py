@@ -23,6 +23,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from commandcenter.core.model import (
+    MAX_INT,
     Acknowledgement,
     Agency,
     Alert,
@@ -32,9 +33,12 @@ from commandcenter.core.model import (
     DisasterSituation,
     Id,
     Incident,
+    LongText,
+    ModelError,
     ShortText,
     Timestamp,
     Unit,
+    check_time,
 )
 
 PROTOCOL_VERSION = 1
@@ -46,7 +50,7 @@ ProtocolVersion = Annotated[int, Meta(ge=PROTOCOL_VERSION, le=PROTOCOL_VERSION)]
 #: An epoch names one history of the server. It is a string (not a counter) so
 #: that a server restarted on a fresh database can never reuse an old epoch.
 Epoch = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
-Seq = Annotated[int, Meta(ge=0)]
+Seq = Annotated[int, Meta(ge=0, le=MAX_INT)]
 Token = Annotated[str, Meta(min_length=1, max_length=256)]
 Role = Literal["wall", "console", "admin"]
 
@@ -111,6 +115,9 @@ class AlertShelved(_Body, frozen=True, kw_only=True, tag="shelved"):
     console: ShortText
     reason: ShortText = ""
 
+    def __post_init__(self) -> None:
+        check_time(self.until, "until")
+
 
 class AlertUnshelved(_Body, frozen=True, kw_only=True, tag="unshelved"):
     alert_id: Id
@@ -122,6 +129,9 @@ class ConsoleMuted(_Body, frozen=True, kw_only=True, tag="muted"):
     console: ShortText
     until: Timestamp
     operator: ShortText
+
+    def __post_init__(self) -> None:
+        check_time(self.until, "until")
 
 
 class ConsoleUnmuted(_Body, frozen=True, kw_only=True, tag="unmuted"):
@@ -155,10 +165,13 @@ class Event(_Frame, frozen=True, kw_only=True, tag="event"):
     """One event of the server's history. ``id`` is stable across replays."""
 
     epoch: Epoch
-    seq: Annotated[int, Meta(ge=1)]
+    seq: Annotated[int, Meta(ge=1, le=MAX_INT)]
     id: Id
     ts: Timestamp
     body: EventBody
+
+    def __post_init__(self) -> None:
+        check_time(self.ts, "ts")
 
 
 class Welcome(_Frame, frozen=True, kw_only=True, tag="welcome"):
@@ -172,6 +185,9 @@ class Welcome(_Frame, frozen=True, kw_only=True, tag="welcome"):
     resume: Literal["replay", "snapshot"]
     heartbeat_interval_s: Annotated[float, Meta(gt=0, le=300)]
     server_time: Timestamp
+
+    def __post_init__(self) -> None:
+        check_time(self.server_time, "server_time")
 
 
 class Snapshot(_Frame, frozen=True, kw_only=True, tag="snapshot"):
@@ -196,7 +212,7 @@ class Snapshot(_Frame, frozen=True, kw_only=True, tag="snapshot"):
 
     def __post_init__(self) -> None:
         if self.part >= self.parts:
-            raise ValueError("part must be lower than parts")
+            raise ModelError("part must be lower than parts")
 
 
 class Heartbeat(_Frame, frozen=True, kw_only=True, tag="heartbeat"):
@@ -206,10 +222,16 @@ class Heartbeat(_Frame, frozen=True, kw_only=True, tag="heartbeat"):
     head_seq: Seq
     server_time: Timestamp
 
+    def __post_init__(self) -> None:
+        check_time(self.server_time, "server_time")
+
 
 class CommandResult(_Frame, frozen=True, kw_only=True, tag="command_result"):
-    """Answer to one client command. ``duplicate`` means the id was applied
-    before: the client treats it like ``applied`` and drops it from its outbox."""
+    """Answer to one client command. ``duplicate`` means the same command (same
+    id, same content) was applied before: the client treats it like ``applied``
+    and drops it from its outbox. ``rejected`` (with ``reason``) is final; a
+    command id reused for a different command is rejected with a reason that
+    starts ``conflict:``."""
 
     command_id: Id
     status: Literal["applied", "duplicate", "rejected"]
@@ -246,6 +268,9 @@ class _Command(_Frame, frozen=True, kw_only=True):
     console: ShortText
     at: Timestamp
 
+    def __post_init__(self) -> None:
+        check_time(self.at, "at")
+
 
 class Acknowledge(_Command, frozen=True, kw_only=True, tag="ack"):
     alert_id: Id
@@ -257,6 +282,10 @@ class Shelve(_Command, frozen=True, kw_only=True, tag="shelve"):
     until: Timestamp
     reason: ShortText = ""
 
+    def __post_init__(self) -> None:
+        _Command.__post_init__(self)
+        check_time(self.until, "until")
+
 
 class Unshelve(_Command, frozen=True, kw_only=True, tag="unshelve"):
     alert_id: Id
@@ -264,6 +293,10 @@ class Unshelve(_Command, frozen=True, kw_only=True, tag="unshelve"):
 
 class Mute(_Command, frozen=True, kw_only=True, tag="mute"):
     until: Timestamp
+
+    def __post_init__(self) -> None:
+        _Command.__post_init__(self)
+        check_time(self.until, "until")
 
 
 class Unmute(_Command, frozen=True, kw_only=True, tag="unmute"):
@@ -285,16 +318,44 @@ class Pong(_Frame, frozen=True, kw_only=True, tag="pong"):
     nonce: Annotated[str, Meta(max_length=64)] = ""
     server_time: Timestamp
 
+    def __post_init__(self) -> None:
+        check_time(self.server_time, "server_time")
+
 
 ServerFrame = Union[Event, Welcome, Snapshot, Heartbeat, CommandResult, Error, Pong]
 ClientFrame = Union[Hello, Acknowledge, Shelve, Unshelve, Mute, Unmute, Inject, Ping]
 Command = Union[Acknowledge, Shelve, Unshelve, Mute, Unmute]
 AnyFrame = Union[ServerFrame, ClientFrame]
 
+
+def _model_pattern(annotated: Any) -> str:
+    """The regex of an ``Annotated[str, Meta(pattern=...)]`` type, as msgspec prints it."""
+    meta = annotated.__metadata__[0]
+    return repr(meta.pattern)[1:-1]
+
+
 _server_decoder = msgspec.json.Decoder(ServerFrame)
 _client_decoder = msgspec.json.Decoder(ClientFrame)
 _event_decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
+
+
+#: Regexes of the text types, as a reader should see them in an error.
+_PATTERN_WORDS = {
+    "`str` matching regex '" + pattern + "'": words
+    for pattern, words in (
+        (_model_pattern(ShortText), "text without control or bidi control characters"),
+        (_model_pattern(LongText), "text without control or bidi control characters"),
+        (_model_pattern(Id), "an id of 1..64 letters, digits or _ . : -"),
+    )
+}
+
+
+def _readable(message: str) -> str:
+    for pattern, words in _PATTERN_WORDS.items():
+        if pattern in message:
+            return message.replace(pattern, words)
+    return message
 
 
 def _decode(decoder: msgspec.json.Decoder[Any], data: bytes | str, max_bytes: int) -> Any:
@@ -304,7 +365,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: bytes | str, max_bytes: in
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise ProtocolError(f"invalid frame: {exc}") from None
+        raise ProtocolError(f"invalid frame: {_readable(str(exc))}") from None
     except msgspec.DecodeError as exc:
         raise ProtocolError(f"not JSON: {exc}") from None
     except (ValueError, TypeError) as exc:  # domain rules in __post_init__
