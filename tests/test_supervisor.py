@@ -15,7 +15,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import psutil
@@ -28,27 +27,13 @@ from commandcenter.ops.supervisor import (
     describe_exit,
 )
 from tests.conftest import ROOT
+from tests.waits import process_gone, wait_for
 
 CHILD = str(ROOT / "tests" / "supervised_child.py")
 
 
 def _command(state: Path, plan: str) -> list[str]:
     return [sys.executable, CHILD, str(state), plan]
-
-
-def _wait_for(predicate: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        threading.Event().wait(0.02)
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 # --- policy --------------------------------------------------------------------------------------
@@ -128,15 +113,15 @@ def test_sigterm_reaches_the_wall_and_nothing_it_started_survives(tmp_path: Path
     sup = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
     try:
         pids_file = state.with_suffix(".pids")
-        _wait_for(pids_file.exists, 30, "the child and its grandchildren")
+        wait_for(pids_file.exists, 30, "the child and its grandchildren")
         child, same_group, own_session = (int(x) for x in pids_file.read_text().split())
-        assert not any(_gone(p) for p in (child, same_group, own_session))
+        assert not any(process_gone(p) for p in (child, same_group, own_session))
         sup.send_signal(signal.SIGTERM)
         assert sup.wait(30) == 0
     finally:
         if sup.poll() is None:
             sup.kill()
-    _wait_for(lambda: all(_gone(p) for p in (child, same_group, own_session)), 10, "every process gone")
+    wait_for(lambda: all(process_gone(p) for p in (child, same_group, own_session)), 10, "every process gone")
 
 
 def test_a_wall_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: Path) -> None:
@@ -145,7 +130,7 @@ def test_a_wall_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: 
     pids_file = state.with_suffix(".pids")
 
     def stop_when_up() -> None:
-        _wait_for(pids_file.exists, 30, "the child")
+        wait_for(pids_file.exists, 30, "the child")
         sup.stop()
 
     stopper = threading.Thread(target=stop_when_up)
@@ -154,7 +139,7 @@ def test_a_wall_that_ignores_sigterm_is_killed_after_the_grace_period(tmp_path: 
         assert sup.run() == 128 + signal.SIGKILL
     finally:
         stopper.join(30)
-    assert _gone(int(pids_file.read_text()))
+    assert process_gone(int(pids_file.read_text()))
     assert sup.starts == 1
 
 
@@ -192,11 +177,11 @@ def test_a_killed_supervisor_takes_the_wall_with_it(tmp_path: Path) -> None:
     child = same_group = own_session = 0
     try:
         pids_file = state.with_suffix(".pids")
-        _wait_for(pids_file.exists, 30, "the child")
+        wait_for(pids_file.exists, 30, "the child")
         child, same_group, own_session = (int(x) for x in pids_file.read_text().split())
         sup.kill()
         sup.wait(10)
-        _wait_for(lambda: _gone(child), 10, "the wall ended with its supervisor")
+        wait_for(lambda: process_gone(child), 10, "the wall ended with its supervisor")
     finally:
         if sup.poll() is None:
             sup.kill()

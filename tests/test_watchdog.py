@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from commandcenter.config import WatchdogConfig
 from commandcenter.ops.watchdog import EXIT_RESTART, REASON_FILE_ENV, Watchdog
 from tests.conftest import ROOT
+from tests.waits import wait_for
 
 STATS_KEYS = {
     "t": float,
@@ -37,14 +37,6 @@ def _config(**kw: object) -> WatchdogConfig:
     base: dict[str, object] = {"stall_limit_s": 2.0, "stall_warn_ms": 100.0, "check_interval_s": 0.5}
     base.update(kw)
     return WatchdogConfig(**base)  # type: ignore[arg-type]
-
-
-def _wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        threading.Event().wait(0.02)
 
 
 class Beater:
@@ -102,7 +94,7 @@ def test_stats_lines_follow_the_contract_and_sum_the_process_tree(
         stats = tmp_path / "sub" / "stats.jsonl"
         wd, _ = running(_config(), stats_file=stats, feed_state=lambda: "live")
         # The child's 40 MB are resident once it is past its allocation.
-        _wait_for(lambda: len(_lines(stats)) >= 3, 15, "three stats lines")
+        wait_for(lambda: len(_lines(stats)) >= 3, 15, "three stats lines")
     finally:
         child.kill()
         child.wait(10)
@@ -128,10 +120,10 @@ def test_a_late_beat_is_a_stall_counted_in_the_next_line(
 ) -> None:
     stats = tmp_path / "stats.jsonl"
     wd, beater = running(_config(), stats_file=stats)
-    _wait_for(lambda: len(_lines(stats)) >= 1, 10, "a first line")
+    wait_for(lambda: len(_lines(stats)) >= 1, 10, "a first line")
     beater.pause_s = 0.4
-    _wait_for(lambda: wd.stalls_over_warn >= 1, 10, "the stall counted")
-    _wait_for(lambda: any(ln["stalls_over_warn"] for ln in _lines(stats)), 10, "a line with the stall")
+    wait_for(lambda: wd.stalls_over_warn >= 1, 10, "the stall counted")
+    wait_for(lambda: any(ln["stalls_over_warn"] for ln in _lines(stats)), 10, "a line with the stall")
     stalled = [ln for ln in _lines(stats) if ln["stalls_over_warn"]]
     assert len(stalled) == 1 and stalled[0]["stalls_over_warn"] == 1
     assert 300 <= stalled[0]["stall_max_ms"] < 2000  # type: ignore[operator]
@@ -146,12 +138,12 @@ def test_no_beat_past_the_limit_is_a_freeze(
     stats = tmp_path / "stats.jsonl"
     _, beater = running(_config(stall_limit_s=2.0), on_freeze=frozen.append, stats_file=stats)
     beater.stop.set()
-    _wait_for(lambda: bool(frozen), 10, "the freeze")
+    wait_for(lambda: bool(frozen), 10, "the freeze")
     assert "has not answered for 2." in frozen[0] and "limit 2.0 s" in frozen[0]
     # The ongoing stall shows in the figures; the freeze is reported once
     # (the default reaction ends the process).
     seen = len(_lines(stats))
-    _wait_for(lambda: len(_lines(stats)) >= seen + 2, 10, "two more checks")
+    wait_for(lambda: len(_lines(stats)) >= seen + 2, 10, "two more checks")
     assert frozen == frozen[:1]
     assert _lines(stats)[-1]["stall_max_ms"] > 2000  # type: ignore[operator]
 
@@ -164,7 +156,7 @@ def test_memory_over_the_limit_asks_for_one_clean_restart(
     asked: list[str] = []
     stats = tmp_path / "stats.jsonl"
     wd, _ = running(_config(memory_limit_mb=1), on_restart=asked.append, stats_file=stats)
-    _wait_for(lambda: len(_lines(stats)) >= 3, 10, "three checks")
+    wait_for(lambda: len(_lines(stats)) >= 3, 10, "three checks")
     assert len(asked) == 1
     assert "over the limit of 1 MB" in asked[0] and "memory of the process tree" in asked[0]
     assert reason_file.read_text().strip() == asked[0] == wd.restart_reason
@@ -176,7 +168,7 @@ def test_disabled_watchdog_measures_but_does_not_act(
     asked: list[str] = []
     stats = tmp_path / "stats.jsonl"
     running(_config(enabled=False, memory_limit_mb=1), on_restart=asked.append, stats_file=stats)
-    _wait_for(lambda: len(_lines(stats)) >= 2, 10, "two lines")
+    wait_for(lambda: len(_lines(stats)) >= 2, 10, "two lines")
     assert asked == []
 
 
@@ -215,11 +207,11 @@ def test_a_stall_is_logged_with_where_the_gui_thread_was(
     """The warning names the function the GUI thread was stuck in, sampled by
     the watchdog thread while the stall went on."""
     wd, beater = running(_config())
-    _wait_for(lambda: beater.thread.ident is not None, 5, "the beater thread")
+    wait_for(lambda: beater.thread.ident is not None, 5, "the beater thread")
     wd.gui_thread_id = beater.thread.ident
     caplog.set_level("WARNING", logger="commandcenter.ops.watchdog")
     beater.pause_s = 0.4
-    _wait_for(lambda: wd.stalls_over_warn >= 1, 10, "the stall counted")
+    wait_for(lambda: wd.stalls_over_warn >= 1, 10, "the stall counted")
     warnings = [r.getMessage() for r in caplog.records if "stalled for" in r.getMessage()]
     assert warnings, "no stall warning"
     assert "it was in:" in warnings[0] and "in _run" in warnings[0], warnings[0]

@@ -15,9 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +24,7 @@ import pytest
 from commandcenter.ops.watchdog import EXIT_RESTART
 from tests.conftest import ROOT
 from tests.serverproc import CONSOLE, ServerProcess
+from tests.waits import process_gone, wait_for
 from ui.app.watchdog import TEST_FREEZE_ENV
 
 pytestmark = [pytest.mark.slow]
@@ -50,19 +48,6 @@ view = "operations"
 """
 
 
-def _wait_for(predicate: Callable[[], Any], timeout: float, what: str, proc: Any = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"process ended ({proc.returncode}) while waiting for {what}")
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        threading.Event().wait(0.05)
-
-
 def _lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
@@ -76,13 +61,6 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 def _text(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
-
-
-def _gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def _tree(pid: int) -> list[int]:
@@ -130,13 +108,13 @@ def test_a_frozen_wall_is_restarted_and_comes_back_from_its_journal_then_live(tm
     everything: set[int] = set()
     try:
         # The first wall goes live; its renderers are noted, then it freezes.
-        first = _wait_for(
+        first = wait_for(
             lambda: next((ln["pid"] for ln in _lines(stats) if ln["feed_state"] == "live"), None),
             90, "the first wall live", sup,
         )
         everything.update(_tree(first))
         assert first != sup.pid and first in _tree(sup.pid)
-        _wait_for(lambda: "asked for a restart (exit code 75)" in _text(logs / "supervisor.log"),
+        wait_for(lambda: "asked for a restart (exit code 75)" in _text(logs / "supervisor.log"),
                   60, "the restart in the supervisor's log", sup)
         sup_log = _text(logs / "supervisor.log")
         assert "watchdog: the GUI thread has not answered for 2." in sup_log
@@ -144,20 +122,20 @@ def test_a_frozen_wall_is_restarted_and_comes_back_from_its_journal_then_live(tm
         wall_log = _text(logs / "wall.log")
         assert 'Thread "MainThread"' in wall_log and "_freeze_when_live" in wall_log
         # The second wall: the journal's state at once, stale, then live.
-        second = _wait_for(
+        second = wait_for(
             lambda: next((ln["pid"] for ln in _lines(stats) if ln["pid"] != first), None),
             60, "a new wall", sup,
         )
-        _wait_for(lambda: f"wall up (pid {second})" in _text(logs / "wall.log"), 60, "the new wall up", sup)
+        wait_for(lambda: f"wall up (pid {second})" in _text(logs / "wall.log"), 60, "the new wall up", sup)
         up = next(ln for ln in _text(logs / "wall.log").splitlines() if f"wall up (pid {second})" in ln)
         incidents = int(up.split("): ")[1].split()[0])
         assert incidents > 0, up
         assert "stale banner shown" in up and "feed offline" in up
-        _wait_for(
+        wait_for(
             lambda: any(ln["pid"] == second and ln["feed_state"] == "live" for ln in _lines(stats)),
             60, "the new wall live", sup,
         )
-        assert all(_gone(p) for p in everything), "the frozen wall left processes behind"
+        assert all(process_gone(p) for p in everything), "the frozen wall left processes behind"
         everything.update(_tree(sup.pid))
         sup.send_signal(signal.SIGTERM)
         assert sup.wait(60) == 0, _text(tmp_path / "stderr.txt")[-3000:]
@@ -166,7 +144,7 @@ def test_a_frozen_wall_is_restarted_and_comes_back_from_its_journal_then_live(tm
             sup.kill()
             sup.wait(10)
         server.stop()
-    _wait_for(lambda: all(_gone(p) for p in everything), 15, "every process of the wall gone")
+    wait_for(lambda: all(process_gone(p) for p in everything), 15, "every process of the wall gone")
     # The restarted wall, stopped while live, showed no stale banner.
     placement = json.loads((tmp_path / "placement.json").read_text())
     assert placement and not any(p["banner"] for p in placement)
