@@ -50,6 +50,12 @@ def aged_batch(first: int, last: int, ts: dt.datetime, epoch: str = "ep-1") -> l
     return [framed(make_event(body, seq=s, epoch=epoch, ts=ts)) for s in range(first, last + 1)]
 
 
+def damaged_copies(path: Path) -> list[bytes]:
+    """The moved-aside main files (not their -wal/-shm)."""
+    copies = sorted(path.parent.glob(path.name + ".damaged-*"))
+    return [c.read_bytes() for c in copies if not c.name.endswith(("-wal", "-shm"))]
+
+
 class FakeState:
     """Stands in for the store: the snapshot is a JSON list of seqs applied."""
 
@@ -59,8 +65,10 @@ class FakeState:
         self.batches = 0
 
     def load(self, data: bytes) -> None:
+        # Decode first: a snapshot that fails leaves the state as it was (as the store does).
+        seqs = list(json.loads(data))
         self.loaded = data
-        self.seqs = list(json.loads(data))
+        self.seqs = seqs
 
     def apply(self, events: list[p.Event]) -> None:
         self.batches += 1
@@ -179,10 +187,13 @@ async def test_refuses_foreign_and_newer_files(tmp_path: Path) -> None:
     with pytest.raises(JournalError, match="newer"):
         await Journal.open(newer)
 
+    # Not SQLite at all where a journal should be: moved aside, never deleted.
     garbage = tmp_path / "garbage.db"
     garbage.write_bytes(b"\x00garbage" * 1000)
-    with pytest.raises(JournalError, match="not a journal"):
-        await Journal.open(garbage)
+    async with await Journal.open(garbage) as j:
+        assert "not a database" in j.healed
+        assert await j.count_events() == 0
+    assert damaged_copies(garbage) == [b"\x00garbage" * 1000]
 
 
 async def test_readonly_never_writes(tmp_path: Path) -> None:
@@ -230,22 +241,35 @@ async def test_restore_of_empty_journal(journal: Journal) -> None:
     assert state.batches == 0
 
 
-async def test_restore_skips_a_corrupt_row(journal: Journal, caplog: pytest.LogCaptureFixture) -> None:
+async def test_restore_never_replays_past_a_corrupt_row(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A row that does not decode is a missing event: replaying around it would
+    build a state the server never had. Nothing older can rebuild it here, so
+    the file is moved aside and the server sends a snapshot."""
     await journal.append(batch(1, 3))
     bad_event = incident_event(4)
     await journal.append([(bad_event, b'{"type":"event","truncated')])
     await journal.append(batch(5, 6))
     state = FakeState()
-    assert await journal.restore(state.load, state.apply) == ("ep-1", 6, 5)
-    assert state.seqs == [1, 2, 3, 5, 6]
-    assert "corrupt event row" in caplog.text
+    assert await journal.restore(state.load, state.apply) == ("", 0, 0)
+    assert state.seqs == []
+    assert "event ep-1/4 is corrupt" in caplog.text
+    assert "Moved it aside" in caplog.text
+    assert await journal.count_events() == 0
 
 
-async def test_restore_reports_a_snapshot_that_cannot_load(journal: Journal) -> None:
+async def test_restore_of_a_snapshot_that_cannot_load_and_nothing_older(
+    journal: Journal, caplog: pytest.LogCaptureFixture
+) -> None:
+    await journal.outbox_add("ack-1", "ack", b"{}")
     await journal.write_snapshot("ep-1", 1, b"not json")
     state = FakeState()
-    with pytest.raises(JournalError, match="could not be loaded"):
-        await journal.restore(state.load, state.apply)
+    assert await journal.restore(state.load, state.apply) == ("", 0, 0)
+    assert "could not be loaded" in caplog.text
+    # The operator's acknowledgement waiting for the server is kept.
+    assert [e.command_id for e in await journal.outbox_pending()] == ["ack-1"]
+    assert await journal.latest_snapshot() is None
 
 
 async def test_server_snapshot_sets_the_position(journal: Journal) -> None:

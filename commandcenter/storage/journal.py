@@ -20,6 +20,20 @@ every transaction runs under the lock so that coroutines sharing the journal
 never interleave statements of one transaction. Long operations (prune, export,
 restore, iteration) take the lock per batch, so live appends are not held up.
 
+Self-check and healing. A read-write open checks the file (``PRAGMA
+quick_check``); :meth:`Journal.restore` checks that the events it replays are
+contiguous and decode, and falls back to an older snapshot when the newest
+cannot be loaded. A file that cannot be rebuilt is moved aside as
+``<name>.damaged-<UTC time>`` (nothing is deleted), a fresh journal takes its
+place with the operators' outbox and audit rows copied over, and one ERROR line
+says what happened: the server has every event and sends a snapshot to a
+client that starts from nothing. A locked file, a read-only directory and a
+full disk are reported as what they are (:attr:`JournalError.kind`), never as
+damage, and never heal anything.
+
+Privacy. The file is created 0600 (and a directory the journal creates, 0700):
+it holds operators' names and actions.
+
 No Qt here: this module runs under plain asyncio.
 """
 
@@ -28,11 +42,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import io
 import json
 import logging
 import os
+import shutil
 import sqlite3
+import stat
 import sys
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -125,8 +142,26 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 
 class JournalError(Exception):
-    """The file is missing, is not a journal, is from a newer version, or a
-    snapshot could not be loaded. The message is one line meant for a person."""
+    """The file is missing, is not a journal, is from a newer version, is
+    locked, cannot be written or the disk is full. The message is one line meant
+    for a person; ``kind`` says which for a program: "damaged", "locked",
+    "readonly", "full", "io", "foreign", "newer", "missing" or "" (other)."""
+
+    def __init__(self, message: str, kind: str = "") -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class _Damaged(Exception):
+    """Internal: the file is damaged (the message says how); heal it."""
+
+
+#: Mode of a journal file and of a directory the journal creates: operators'
+#: names and actions are nobody else's business.
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+#: How long an open waits for another process's lock before saying "locked".
+OPEN_BUSY_TIMEOUT_MS = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,10 +241,105 @@ def _sqlite_target(p: Path, readonly: bool) -> str:
     that SQLite never creates nor writes the file."""
     if readonly:
         if not p.is_file():
-            raise JournalError(f"{p}: no such journal file")
+            raise JournalError(f"{p}: no such journal file", "missing")
         return p.resolve().as_uri() + "?mode=ro"
-    p.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_file(p)
     return str(p)
+
+
+def _prepare_file(p: Path) -> None:
+    """Create the directory (0700) and the empty file (0600) before SQLite
+    does (it would use the umask: 0644); tighten a file of ours that others
+    can read. SQLite gives the -wal and -shm files the main file's mode."""
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+        fd = os.open(p, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), FILE_MODE)
+        try:
+            st = os.fstat(fd)
+            if os.name == "posix" and st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                os.fchmod(fd, FILE_MODE)
+                log.info("journal %s: made private (mode 0600; was %o)", p, stat.S_IMODE(st.st_mode))
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        kind, message = _problem(exc, p)
+        raise JournalError(message, kind) from None
+
+
+def _readonly_why(p: Path) -> str:
+    directory = p.parent if p.parent != Path("") else Path(".")
+    try:
+        if os.statvfs(directory).f_flag & os.ST_RDONLY:
+            return f"{directory} is on a read-only file system"
+    except (OSError, AttributeError):
+        pass
+    if not os.access(directory, os.W_OK):
+        return f"the directory {directory} is read-only for this user"
+    if p.exists() and not os.access(p, os.W_OK):
+        return f"the file {p} is read-only for this user"
+    return "read-only file system or permissions"
+
+
+def _disk_full(p: Path) -> bool:
+    try:
+        return shutil.disk_usage(p.parent if str(p.parent) else ".").free < 64 * 1024
+    except OSError:
+        return False
+
+
+def _problem(exc: BaseException, p: Path) -> tuple[str, str]:
+    """(kind, one-line message) for an error met while using the journal at ``p``.
+    kind "damaged" means the file itself is bad; every other kind is about its
+    surroundings (a lock, permissions, space) and must never heal the file."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, OSError):
+        if exc.errno == errno.ENOSPC:
+            return "full", f"journal: disk full at {p} ({exc.strerror})"
+        if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+            return "readonly", f"journal: cannot write {p}: {_readonly_why(p)} ({exc.strerror})"
+        return "io", f"journal: {p}: {exc.strerror or text}"
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    low = text.lower()
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in low:
+        return "locked", f"journal: {p} is locked by another process or connection ({text})"
+    if name.startswith("SQLITE_FULL") or "disk is full" in low:
+        return "full", f"journal: disk full at {p} ({text})"
+    if name.startswith("SQLITE_READONLY") or "readonly database" in low:
+        return "readonly", f"journal: cannot write {p}: {_readonly_why(p)} ({text})"
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in low:
+        why = _readonly_why(p)
+        if not why.startswith("read-only file system or"):
+            return "readonly", f"journal: cannot write {p}: {why} ({text})"
+        return "io", f"journal: cannot open {p} ({text})"
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in low or "not a database" in low:
+        return "damaged", f"{p}: damaged ({text})"
+    if name.startswith("SQLITE_IOERR") or "disk i/o error" in low:
+        if _disk_full(p):
+            return "full", f"journal: disk full at {p} ({text})"
+        return "io", f"journal: {p}: input/output error ({text})"
+    return "", f"{p}: {text}"
+
+
+def _damaged_name(p: Path) -> Path:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    candidate = p.with_name(f"{p.name}.damaged-{stamp}")
+    n = 1
+    while candidate.exists():
+        n += 1
+        candidate = p.with_name(f"{p.name}.damaged-{stamp}-{n}")
+    return candidate
+
+
+def _move_aside(p: Path) -> Path:
+    """Rename the journal and its WAL/shm files to ``<name>.damaged-<UTC time>``
+    (SQLite opens that name with its own -wal, so the copy stays readable)."""
+    target = _damaged_name(p)
+    for suffix in ("-wal", "-shm"):
+        side = p.with_name(p.name + suffix)
+        if side.exists():
+            side.rename(target.with_name(target.name + suffix))
+    p.rename(target)
+    return target
 
 
 def _body_kind(event: protocol.Event) -> str:
@@ -271,6 +401,9 @@ class Journal:
         self.readonly = readonly
         self._clock = clock
         self._lock = asyncio.Lock()
+        self._synchronous = "FULL"
+        #: Set when this journal replaced a damaged file: what was wrong, where it went.
+        self.healed = ""
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -285,28 +418,37 @@ class Journal:
         clock: Clock = utcnow,
         synchronous: Literal["NORMAL", "FULL"] = "FULL",
         readonly: bool = False,
+        check: bool = True,
     ) -> Journal:
         """Open (creating or migrating if needed) the journal at ``path``.
 
         ``readonly=True`` (inspection tools) never creates nor changes the file
-        and refuses a missing file or one that is not a journal."""
+        and refuses a missing file or one that is not a journal.
+
+        Read-write, ``check=True`` runs ``PRAGMA quick_check`` (it reads the
+        whole file: about a second per few hundred MB) and a file found damaged
+        is moved aside and replaced by a fresh journal (see the module's doc).
+        An SQLite file of another application, a newer schema, a lock, a
+        read-only directory or a full disk raise :class:`JournalError`."""
         if synchronous not in ("NORMAL", "FULL"):
             raise ValueError("synchronous must be NORMAL or FULL")
         p = Path(path)
-        db = aiosqlite.connect(_sqlite_target(p, readonly), uri=readonly, isolation_level=None)
-        try:
-            await db
-        except sqlite3.Error as exc:
-            raise JournalError(f"{p}: cannot open ({exc})") from None
+        db = await cls._connect(p, readonly)
+        damage = ""
         try:
             if readonly:
                 await cls._check_existing(db, p)
             else:
-                await cls._prepare(db, p, synchronous)
+                try:
+                    await cls._prepare(db, p, synchronous)
+                    if check:
+                        await cls._self_check(db, p)
+                except _Damaged as exc:
+                    damage = str(exc)
         except BaseException:
             await db.close()
             raise
-        return cls(
+        journal = cls(
             db,
             p,
             retention_days=retention_days,
@@ -315,6 +457,31 @@ class Journal:
             clock=clock,
             readonly=readonly,
         )
+        journal._synchronous = synchronous
+        if damage:
+            try:
+                await journal._heal(damage)
+            except BaseException:
+                await journal.close()
+                raise
+        return journal
+
+    @classmethod
+    async def _connect(cls, p: Path, readonly: bool) -> aiosqlite.Connection:
+        db = aiosqlite.connect(_sqlite_target(p, readonly), uri=readonly, isolation_level=None)
+        # A journal someone forgot to close must not keep the process alive
+        # after main() returns (aiosqlite's worker is not a daemon): that hung
+        # walls that failed at start instead of letting them exit for a
+        # restart. SQLite itself survives a process ending mid-transaction.
+        thread = getattr(db, "_thread", None)
+        if thread is not None and not thread.is_alive():
+            thread.daemon = True
+        try:
+            await db
+        except sqlite3.Error as exc:
+            kind, message = _problem(exc, p)
+            raise JournalError(message if kind else f"{p}: cannot open ({exc})", kind) from None
+        return db
 
     @staticmethod
     async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[Any] = ()) -> Any:
@@ -328,61 +495,191 @@ class Journal:
             app_id = await cls._scalar(db, "PRAGMA application_id")
             version = int(await cls._scalar(db, "PRAGMA user_version"))
         except sqlite3.Error as exc:
-            raise JournalError(f"{p}: not a journal ({exc})") from None
+            kind, message = _problem(exc, p)
+            if kind in ("locked", "readonly", "full", "io"):
+                raise JournalError(message, kind) from None
+            damaged = "damaged" if kind == "damaged" else ""
+            raise JournalError(f"{p}: not a journal ({exc})", damaged) from None
         if app_id != APPLICATION_ID:
-            raise JournalError(f"{p}: not a journal (an SQLite file of another application)")
+            raise JournalError(f"{p}: not a journal (an SQLite file of another application)", "foreign")
         if version > SCHEMA_VERSION:
             raise JournalError(
-                f"{p}: journal schema {version} is newer than this program supports ({SCHEMA_VERSION})"
+                f"{p}: journal schema {version} is newer than this program supports ({SCHEMA_VERSION})",
+                "newer",
             )
         return version
 
     @classmethod
     async def _prepare(cls, db: aiosqlite.Connection, p: Path, synchronous: str) -> None:
         try:
+            # Before anything reads the file: another process's lock is waited
+            # for a little, then reported as a lock (not as "not a journal").
+            await db.execute(f"PRAGMA busy_timeout={OPEN_BUSY_TIMEOUT_MS}")
             app_id = await cls._scalar(db, "PRAGMA application_id")
             tables = await cls._scalar(db, "SELECT count(*) FROM sqlite_master")
         except sqlite3.Error as exc:
-            raise JournalError(f"{p}: not a journal ({exc})") from None
+            kind, message = _problem(exc, p)
+            if kind == "damaged":
+                raise _Damaged(message) from None
+            raise JournalError(message, kind) from None
         fresh = app_id == 0 and tables == 0
-        if not fresh:
-            await cls._check_existing(db, p)
-        else:
-            # Only possible before the first table exists; lets prune() hand
-            # freed pages back to the file system.
-            await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
-        mode = await cls._scalar(db, "PRAGMA journal_mode=WAL")
-        if str(mode).lower() != "wal":
-            raise JournalError(f"{p}: cannot switch the journal to WAL mode (got {mode})")
-        await db.execute(f"PRAGMA synchronous={synchronous}")
-        # The CLI may read while the wall writes: wait rather than fail at once.
-        await db.execute("PRAGMA busy_timeout=5000")
-        # Keep the WAL file from staying huge after a burst (bytes).
-        await db.execute("PRAGMA journal_size_limit=67108864")
-        await db.execute("PRAGMA cache_size=-16384")
-        await db.execute("BEGIN IMMEDIATE")
         try:
-            version = int(await cls._scalar(db, "PRAGMA user_version"))
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[target]:
-                    await db.execute(statement)
-                log.info("journal %s migrated to schema %d", p, target)
-            if fresh:
-                await db.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                await db.execute(
-                    "INSERT OR REPLACE INTO meta(key, value) VALUES ('created_at', ?)",
-                    (_iso(utcnow()),),
-                )
-            await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            await db.execute("COMMIT")
-        except BaseException:
-            with contextlib.suppress(sqlite3.Error, ValueError):
-                await db.execute("ROLLBACK")
+            if not fresh:
+                await cls._check_existing(db, p)
+            else:
+                # Only possible before the first table exists; lets prune() hand
+                # freed pages back to the file system.
+                await db.execute("PRAGMA auto_vacuum=INCREMENTAL")
+            mode = await cls._scalar(db, "PRAGMA journal_mode=WAL")
+            if str(mode).lower() != "wal":
+                raise JournalError(f"{p}: cannot switch the journal to WAL mode (got {mode})")
+            await db.execute(f"PRAGMA synchronous={synchronous}")
+            # The CLI may read while the wall writes: wait rather than fail at once.
+            await db.execute("PRAGMA busy_timeout=5000")
+            # Keep the WAL file from staying huge after a burst (bytes).
+            await db.execute("PRAGMA journal_size_limit=67108864")
+            await db.execute("PRAGMA cache_size=-16384")
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                version = int(await cls._scalar(db, "PRAGMA user_version"))
+                for target in range(version + 1, SCHEMA_VERSION + 1):
+                    for statement in _MIGRATIONS[target]:
+                        await db.execute(statement)
+                    log.info("journal %s migrated to schema %d", p, target)
+                if fresh:
+                    await db.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                    await db.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('created_at', ?)",
+                        (_iso(utcnow()),),
+                    )
+                await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                await db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await db.execute("ROLLBACK")
+                raise
+        except JournalError as exc:
+            if exc.kind == "damaged":
+                raise _Damaged(str(exc)) from None
             raise
+        except sqlite3.Error as exc:
+            kind, message = _problem(exc, p)
+            if kind == "damaged":
+                raise _Damaged(message) from None
+            raise JournalError(message, kind) from None
+
+    @classmethod
+    async def _self_check(cls, db: aiosqlite.Connection, p: Path) -> None:
+        """quick_check, and the newest snapshot's row readable; _Damaged if not."""
+        try:
+            check = [str(r[0]) for r in await db.execute_fetchall("PRAGMA quick_check")]
+            if check != ["ok"]:
+                raise _Damaged(f"{p}: damaged (quick_check: {'; '.join(check[:3])})")
+            rows = list(
+                await db.execute_fetchall(
+                    "SELECT rowid, epoch, seq, upto_rowid, created_at, length(data) FROM snapshots "
+                    "ORDER BY rowid DESC LIMIT 1"
+                )
+            )
+            if rows:
+                _parse_req(rows[0][4])
+        except sqlite3.Error as exc:
+            kind, message = _problem(exc, p)
+            if kind in ("damaged", ""):
+                raise _Damaged(message) from None
+            raise JournalError(message, kind) from None
+        except ValueError as exc:
+            raise _Damaged(f"{p}: damaged (the newest snapshot's row: {exc})") from None
+
+    # --- healing -----------------------------------------------------------------
+
+    #: Tables copied from a damaged journal into its fresh replacement: what the
+    #: server cannot send back (operators' commands and actions), and the
+    #: server's record of applied command ids. Events and snapshots are not
+    #: copied: a client gets them again from the server.
+    _SALVAGE: tuple[tuple[str, str], ...] = (
+        ("outbox", _OUTBOX_COLS),
+        ("audit", "at, action, operator, console, target_kind, target_id, detail"),
+        ("commands", "command_id, seq, at"),
+        ("meta", "key, value"),
+    )
+    #: Meta keys that belong to the damaged history and must not carry over: a
+    #: server that lost events must start a new epoch, so that no client is
+    #: replayed a history that differs from what it saw.
+    _NOT_SALVAGED_META = frozenset({"server_epoch", "created_at"})
+
+    async def _salvage(self) -> tuple[dict[str, list[tuple[Any, ...]]], list[str]]:
+        """Rows worth keeping from the damaged file, and the tables it could not read."""
+        saved: dict[str, list[tuple[Any, ...]]] = {}
+        lost: list[str] = []
+        for table, cols in self._SALVAGE:
+            try:
+                rows = [tuple(r) for r in await self._db.execute_fetchall(f"SELECT {cols} FROM {table}")]
+            except (sqlite3.Error, ValueError) as exc:
+                log.debug("journal %s: damaged file's %s table unreadable: %s", self.path, table, exc)
+                lost.append(table)
+                continue
+            if table == "meta":
+                rows = [r for r in rows if r[0] not in self._NOT_SALVAGED_META]
+            saved[table] = rows
+        return saved, lost
+
+    async def _heal(self, reason: str) -> None:
+        """Move the damaged file aside, start a fresh journal in its place with
+        the salvaged rows, and say so loudly (one ERROR line)."""
+        async with self._lock:
+            saved, lost = await self._salvage()
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._db.close()
+            try:
+                aside = _move_aside(self.path)
+            except OSError as exc:
+                kind, message = _problem(exc, self.path)
+                raise JournalError(f"{reason}; and it cannot be moved aside: {message}", kind) from None
+            self._db = await self._connect(self.path, False)
+            try:
+                await self._prepare(self._db, self.path, self._synchronous)
+            except _Damaged as exc:  # a fresh file cannot be damaged; never loop
+                raise JournalError(str(exc), "damaged") from None
+            copied: dict[str, int] = {}
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for table, cols in self._SALVAGE:
+                    rows = saved.get(table, [])
+                    marks = ", ".join("?" for _ in cols.split(","))
+                    insert = f"INSERT OR REPLACE INTO {table} ({cols}) VALUES ({marks})"
+                    n = 0
+                    for row in rows:
+                        try:
+                            await self._db.execute(insert, row)
+                            n += 1
+                        except sqlite3.IntegrityError:
+                            continue  # a garbled row: it stays in the damaged copy
+                    copied[table] = n
+                await self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error, ValueError):
+                    await self._db.execute("ROLLBACK")
+                raise
+        self.healed = f"{reason}; moved to {aside.name}"
+        pending = sum(1 for r in saved.get("outbox", []) if len(r) > 6 and r[6] == "pending")
+        log.error(
+            "journal %s: %s. Moved it aside to %s and started a fresh journal (kept %d pending "
+            "acknowledgements, %d audit rows%s); the state comes again from the server",
+            self.path,
+            reason.removeprefix(f"{self.path}: "),
+            aside,
+            pending,
+            copied.get("audit", 0),
+            f"; unreadable: {', '.join(lost)}" if lost else "",
+        )
 
     async def close(self) -> None:
         async with self._lock:
-            await self._db.close()
+            # Closing must end the worker thread even when the file is in
+            # trouble (a full disk): a thread left behind keeps the process alive.
+            with contextlib.suppress(sqlite3.Error, ValueError):
+                await self._db.close()
 
     async def __aenter__(self) -> Journal:
         return self
@@ -404,16 +701,26 @@ class Journal:
         if self.readonly:
             raise JournalError(f"{self.path}: opened read-only")
         async with self._lock:
-            await self._db.execute("BEGIN IMMEDIATE")
             try:
-                yield self._db
-            except BaseException:
-                # Queued behind the failed statement on the worker thread, so it
-                # also runs when we were cancelled mid-statement.
-                with contextlib.suppress(sqlite3.Error, ValueError):
-                    await self._db.execute("ROLLBACK")
+                await self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield self._db
+                except BaseException:
+                    # Queued behind the failed statement on the worker thread, so it
+                    # also runs when we were cancelled mid-statement.
+                    with contextlib.suppress(sqlite3.Error, ValueError):
+                        await self._db.execute("ROLLBACK")
+                    raise
+                await self._db.execute("COMMIT")
+            except sqlite3.Error as exc:
+                # A full disk, a lock or a read-only file is said as such, in
+                # one line, so a process can exit with it instead of a traceback.
+                kind, message = _problem(exc, self.path)
+                if kind:
+                    with contextlib.suppress(sqlite3.Error, ValueError):
+                        await self._db.execute("ROLLBACK")
+                    raise JournalError(message, kind) from exc
                 raise
-            await self._db.execute("COMMIT")
 
     async def _fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         async with self._lock:
@@ -557,41 +864,104 @@ class Journal:
         *,
         batch: int = 5000,
     ) -> tuple[str, int, int]:
-        """Rebuild the caller's state: the latest snapshot's bytes go to
-        ``load_state``, then the tail events (decoded) to ``apply_events`` in
-        batches. Returns (epoch, seq, tail events applied): the position to
-        resume the feed from. A corrupt event row is logged and skipped.
+        """Rebuild the caller's state: a snapshot's bytes go to ``load_state``,
+        then the events of its epoch after it (decoded, in seq order) to
+        ``apply_events`` in batches. Returns (epoch, seq, tail events applied):
+        the position to resume the feed from.
 
-        Raises :class:`JournalError` when ``load_state`` fails on the snapshot."""
-        snap = await self.latest_snapshot()
-        epoch, seq, after = "", 0, 0
-        if snap is not None:
+        The base is the newest snapshot whose events after it are all there
+        (seq + 1, seq + 2, ...) and decode, and which ``load_state`` accepts;
+        else a replay of the whole history when it still starts at seq 1.
+        Falling back to an older snapshot is logged (WARNING) and the snapshots
+        that failed are deleted (prune must not trust them). When nothing can
+        rebuild the state, the file is moved aside and a fresh journal takes its
+        place (ERROR): the result is ("", 0, 0) and the server sends a snapshot.
+        ``load_state`` must leave the state unchanged when it raises (decode
+        first, then swap)."""
+        snaps = await self._fetchall("SELECT rowid, epoch, seq FROM snapshots ORDER BY rowid DESC")
+        failed: list[tuple[int, str]] = []
+        base: tuple[str, int] | None = None
+        for rowid, epoch, seq in snaps:
+            label = f"snapshot {rowid} ({epoch}/{seq})"
+            problem = await self._tail_problem(str(epoch), int(seq))
+            if problem:
+                failed.append((int(rowid), f"{label}: {problem}"))
+                continue
+            row = await self._fetchone("SELECT data FROM snapshots WHERE rowid = ?", (rowid,))
             try:
-                load_state(snap.data)
+                load_state(bytes(row[0]))
             except Exception as exc:
-                raise JournalError(
-                    f"snapshot {snap.rowid} ({snap.epoch}/{snap.seq}) could not be loaded: {exc}"
-                ) from exc
-            epoch, seq, after = snap.epoch, snap.seq, snap.upto_rowid
+                failed.append((int(rowid), f"{label} could not be loaded: {str(exc)[:200]}"))
+                continue
+            base = (str(epoch), int(seq))
+            break
+        if base is None:
+            # No usable snapshot: the whole history of the newest epoch, if it
+            # still starts at seq 1 (nothing pruned).
+            row = await self._fetchone("SELECT epoch FROM events ORDER BY rowid DESC LIMIT 1")
+            if row is not None:
+                epoch = str(row[0])
+                first = await self._fetchone("SELECT min(seq) FROM events WHERE epoch = ?", (epoch,))
+                if first is not None and first[0] == 1:
+                    problem = await self._tail_problem(epoch, 0)
+                    if not problem:
+                        base = (epoch, 0)
+                    else:
+                        failed.append((0, f"replay of {epoch}: {problem}"))
+                else:
+                    failed.append((0, f"the events of {epoch} no longer start at seq 1"))
+            elif not snaps:
+                return "", 0, 0  # a fresh journal
+        if base is None:
+            await self._heal(f"{self.path}: cannot rebuild the state ({'; '.join(m for _, m in failed)})")
+            return "", 0, 0
+        if failed:
+            bad = [rowid for rowid, _ in failed if rowid]
+            log.warning(
+                "journal %s: %s; restored from %s",
+                self.path,
+                "; ".join(m for _, m in failed),
+                f"snapshot {base[0]}/{base[1]}" if base[1] or snaps else "the events from seq 1",
+            )
+            if bad and not self.readonly:
+                async with self._write() as db:
+                    await db.executemany("DELETE FROM snapshots WHERE rowid = ?", [(r,) for r in bad])
+        epoch, seq = base
         applied = 0
         while True:
             rows = await self._fetchall(
-                "SELECT rowid, data FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?", (after, batch)
+                "SELECT seq, data FROM events WHERE epoch = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (epoch, seq, batch),
             )
-            decoded: list[protocol.Event] = []
-            for rowid, data in rows:
-                try:
-                    decoded.append(protocol.decode_event(data))
-                except Exception as exc:  # never seen in practice; must not stop a restart
-                    log.error("journal %s: skipping corrupt event row %d: %s", self.path, rowid, exc)
+            # _tail_problem has decoded every one of these.
+            decoded = [protocol.decode_event(data) for _, data in rows]
             if decoded:
                 apply_events(decoded)
                 applied += len(decoded)
-                epoch, seq = decoded[-1].epoch, decoded[-1].seq
+                seq = decoded[-1].seq
             if len(rows) < batch:
                 break
-            after = rows[-1][0]
         return epoch, seq, applied
+
+    async def _tail_problem(self, epoch: str, seq: int, batch: int = 5000) -> str:
+        """'' when the journaled events of ``epoch`` after ``seq`` are seq + 1,
+        seq + 2, ... without a hole and each decodes; else what is wrong."""
+        expect = seq + 1
+        while True:
+            rows = await self._fetchall(
+                "SELECT seq, data FROM events WHERE epoch = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (epoch, expect, batch),
+            )
+            for ev_seq, data in rows:
+                if ev_seq != expect:
+                    return f"event {epoch}/{expect} is missing (the next is {ev_seq})"
+                try:
+                    protocol.decode_event(data)
+                except Exception as exc:
+                    return f"event {epoch}/{ev_seq} is corrupt ({str(exc)[:120]})"
+                expect += 1
+            if len(rows) < batch:
+                return ""
 
     # --- outbox ------------------------------------------------------------------------
 
