@@ -74,6 +74,12 @@ def _cmd_say(args: argparse.Namespace) -> int:
     return say_main(args.lang, args.out, args.text)
 
 
+def _cmd_ingest_check(args: argparse.Namespace) -> int:
+    from commandcenter.ingest.check import check_main
+
+    return check_main(args.format, args.file, districts=args.districts, villages=args.villages)
+
+
 def _lazy(module: str, func: str) -> Callable[[argparse.Namespace], int]:
     """A handler that imports ``module`` only when the command runs."""
 
@@ -159,6 +165,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--scenario", default="mixed", choices=["normal", "flood", "karhutla", "mixed"])
     p.add_argument("--data-dir", default=None, help="where the journal goes (default: a temp dir)")
     p.set_defaults(func=_lazy("commandcenter.cli.demo_terminal", "demo_main"))
+
+    p = sub.add_parser("ingest", help="external feeds: BMKG, CAP, FIRMS, PetaBencana, NENA EIDO")
+    isub = p.add_subparsers(dest="ingest_command", required=True, metavar="ACTION")
+    pi = isub.add_parser("check", help="parse a feed file offline: a JSON line per item, exit 2 on bad input")
+    pi.add_argument(
+        "--format", required=True, choices=["bmkg-quake", "bmkg-rss", "cap", "firms", "petabencana", "eido"]
+    )
+    pi.add_argument("--districts", default="", help="district boundaries (GeoJSON; default: the shipped OKI)")
+    pi.add_argument("--villages", default="", help="village boundaries (GeoJSON; default: the shipped OKI)")
+    pi.add_argument("file", help="the feed file (JSON, XML or CSV as the format says)")
+    pi.set_defaults(func=_cmd_ingest_check)
 
     return parser
 
