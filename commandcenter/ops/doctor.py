@@ -33,6 +33,7 @@ from typing import Any, Literal
 
 from commandcenter.config import APP_NAME, Config, ConfigError, load_config, load_defaults
 from commandcenter.core import protocol as p
+from commandcenter.core.i18n import strings_for
 from commandcenter.core.timeutil import WIB, utcnow
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -47,157 +48,12 @@ DISK_FAIL_BYTES = 200 << 20
 JOURNAL_STALE_S = 24 * 3600.0
 SERVER_TIMEOUT_S = 5.0
 
-STATUS_LABEL: dict[str, dict[Status, str]] = {
-    "id": {"ok": "OK", "warn": "PERINGATAN", "fail": "GAGAL", "skip": "DILEWATI"},
-    "en": {"ok": "OK", "warn": "WARN", "fail": "FAIL", "skip": "SKIPPED"},
-}
-
-#: Every text of the report, in Indonesian and English (same placeholders).
-TEXT: dict[str, dict[str, str]] = {
-    "title": {"id": "Pemeriksaan OKI Siaga 112 ({time} WIB)", "en": "OKI Siaga 112 check ({time} WIB)"},
-    "summary.ok": {"id": "Semua pemeriksaan OK.", "en": "All checks OK."},
-    "summary.warn": {
-        "id": "Tidak ada kegagalan; {n} peringatan.",
-        "en": "No failures; {n} warning(s).",
-    },
-    "summary.fail": {"id": "{n} pemeriksaan GAGAL.", "en": "{n} check(s) FAILED."},
-    "action": {"id": "Tindakan", "en": "Action"},
-    # titles
-    "t.config": {"id": "Konfigurasi", "en": "Configuration"},
-    "t.server": {"id": "Server", "en": "Server"},
-    "t.journal": {"id": "Jurnal", "en": "Journal"},
-    "t.disk.journal": {"id": "Disk (jurnal)", "en": "Disk (journal)"},
-    "t.disk.logs": {"id": "Disk (log)", "en": "Disk (logs)"},
-    "t.speech": {"id": "Suara ucapan", "en": "Speech voice"},
-    "t.screens": {"id": "Layar", "en": "Screens"},
-    "t.audio": {"id": "Keluaran audio", "en": "Audio output"},
-    # config
-    "config.ok": {"id": "valid: {source}", "en": "valid: {source}"},
-    "config.defaults": {"id": "bawaan (tidak ada berkas pengguna)", "en": "defaults (no user file)"},
-    "config.bad": {"id": "tidak valid: {error}", "en": "invalid: {error}"},
-    "config.bad.do": {
-        "id": "Perbaiki berkas itu (commandcenter config check BERKAS); pemeriksaan lain memakai bawaan",
-        "en": "Fix that file (commandcenter config check FILE); the other checks use the defaults",
-    },
-    # server
-    "server.ok": {
-        "id": "{url}: tersambung, token diterima (peran {role}, epoch {epoch}, seq {seq})",
-        "en": "{url}: connected, token accepted (role {role}, epoch {epoch}, seq {seq})",
-    },
-    "server.token": {"id": "{url}: token ditolak ({reason})", "en": "{url}: token refused ({reason})"},
-    "server.token.do": {
-        "id": "Periksa server.token di konfigurasi (atau --token) dengan admin server",
-        "en": "Check server.token in the configuration (or --token) with the server's admin",
-    },
-    "server.no_token": {
-        "id": "{url}: tidak ada token (server.token kosong)",
-        "en": "{url}: no token (server.token is empty)",
-    },
-    "server.unreachable": {
-        "id": "{url}: tidak dapat dihubungi ({reason})",
-        "en": "{url}: cannot be reached ({reason})",
-    },
-    "server.unreachable.do": {
-        "id": "Periksa server.url, jaringan, firewall, dan apakah server berjalan",
-        "en": "Check server.url, the network, the firewall, and that the server is running",
-    },
-    "server.refused": {
-        "id": "{url}: server menolak ({reason})",
-        "en": "{url}: the server refused ({reason})",
-    },
-    "server.protocol": {
-        "id": "{url}: jawaban tidak sesuai protokol ({reason})",
-        "en": "{url}: the answer does not follow the protocol ({reason})",
-    },
-    "server.protocol.do": {
-        "id": "Pastikan alamat itu server dispatch OKI Siaga 112 (protokol v{version})",
-        "en": "Make sure that address is an OKI Siaga 112 dispatch server (protocol v{version})",
-    },
-    "server.timeout": {
-        "id": "tidak ada jawaban dalam {s} detik",
-        "en": "no answer within {s} s",
-    },
-    # journal
-    "journal.ok": {
-        "id": "{path}: utuh, {events} peristiwa, seq {seq}, {size}, data terbaru {age} lalu",
-        "en": "{path}: healthy, {events} events, seq {seq}, {size}, newest data {age} ago",
-    },
-    "journal.empty": {
-        "id": "{path}: utuh, belum ada peristiwa ({size})",
-        "en": "{path}: healthy, no events yet ({size})",
-    },
-    "journal.missing": {
-        "id": "{path}: belum ada (dinding membuatnya saat pertama berjalan; tidak dibuat oleh doctor)",
-        "en": "{path}: does not exist (the wall creates it on its first start; doctor does not)",
-    },
-    "journal.missing.do": {
-        "id": "Normal sebelum start pertama; jika dinding sudah pernah berjalan, "
-        "periksa journal.path dan --data-dir",
-        "en": "Normal before the first start; if the wall has run, check journal.path and --data-dir",
-    },
-    "journal.bad": {
-        "id": "{path}: rusak atau bukan jurnal: {reason}",
-        "en": "{path}: damaged or not a journal: {reason}",
-    },
-    "journal.bad.do": {
-        "id": "Hentikan dinding, pindahkan berkas itu ke samping (simpan untuk diperiksa), lalu mulai lagi: "
-        "dinding membuat jurnal baru dan mengambil snapshot dari server",
-        "en": "Stop the wall, move the file aside (keep it for inspection), start again: "
-        "the wall makes a new journal and takes a snapshot from the server",
-    },
-    "journal.old": {
-        "id": "{path}: data terbaru {age} lalu",
-        "en": "{path}: newest data {age} ago",
-    },
-    "journal.old.do": {
-        "id": "Apakah dinding berjalan dan tersambung? Lihat baris Server dan log",
-        "en": "Is the wall running and connected? See the Server line and the log",
-    },
-    "journal.big": {
-        "id": "{path}: {size}, lebih dari 90% dari journal.max_mb ({max_mb} MB)",
-        "en": "{path}: {size}, over 90% of journal.max_mb ({max_mb} MB)",
-    },
-    "journal.big.do": {
-        "id": "Pemangkasan berjalan tiap jam; jika tetap besar, turunkan journal.retention_days",
-        "en": "Pruning runs hourly; if it stays large, lower journal.retention_days",
-    },
-    # disk
-    "disk.ok": {
-        "id": "{path}: {free} bebas dari {total} ({pct}%)",
-        "en": "{path}: {free} free of {total} ({pct}%)",
-    },
-    "disk.low": {
-        "id": "{path}: hanya {free} bebas dari {total} ({pct}%)",
-        "en": "{path}: only {free} free of {total} ({pct}%)",
-    },
-    "disk.low.do": {
-        "id": "Kosongkan disk (log lama, berkas sementara) atau pakai disk lebih besar",
-        "en": "Free disk space (old logs, temporary files) or use a larger disk",
-    },
-    "disk.error": {"id": "{path}: tidak dapat dibaca ({reason})", "en": "{path}: cannot be read ({reason})"},
-    # speech
-    "speech.ok": {"id": "bahasa {language}: {detail}", "en": "language {language}: {detail}"},
-    "speech.off": {
-        "id": "ucapan dimatikan (speech.enabled = false): hanya nada",
-        "en": "speech is off (speech.enabled = false): tones only",
-    },
-    "speech.missing": {"id": "bahasa {language}: {detail}", "en": "language {language}: {detail}"},
-    "speech.missing.do": {
-        "id": "Pasang espeak-ng (apt install espeak-ng) atau atur speech.{language}.voice",
-        "en": "Install espeak-ng (apt install espeak-ng) or set speech.{language}.voice",
-    },
-    # Qt-free variant
-    "qt.skipped": {
-        "id": "dilewati: varian tanpa Qt (python -m commandcenter.cli); jalankan `commandcenter doctor`",
-        "en": "skipped: Qt-free variant (python -m commandcenter.cli); run `commandcenter doctor`",
-    },
-}
+#: Every text of the report is in the doctor catalog
+#: (resources/locale/<lang>/LC_MESSAGES/doctor.po), keys prefixed "doctor.".
 
 
 def tr(lang: str, key: str, **fields: object) -> str:
-    entry = TEXT[key]
-    text = entry.get(lang) or entry["id"]
-    return text.format(**fields) if fields else text
+    return strings_for(lang).t(f"doctor.{key}", **fields)
 
 
 @dataclass
@@ -211,7 +67,7 @@ class Check:
     data: dict[str, Any] = field(default_factory=dict)
 
     def title(self, lang: str) -> str:
-        return tr(lang, f"t.{self.key}") if f"t.{self.key}" in TEXT else self.key
+        return tr(lang, f"t.{self.key}") if f"doctor.t.{self.key}" in strings_for(lang) else self.key
 
 
 @dataclass
@@ -236,12 +92,8 @@ def human_bytes(n: float) -> str:
 
 
 def human_age(seconds: float, lang: str) -> str:
-    s = max(0, round(seconds))
-    units = (("hari", "d", 86400), ("jam", "h", 3600), ("menit", "min", 60))
-    for word_id, word_en, size in units:
-        if s >= size:
-            return f"{s // size} {word_id if lang == 'id' else word_en}"
-    return f"{s} {'detik' if lang == 'id' else 's'}"
+    """'3 hari', '2 jam': the largest whole unit."""
+    return strings_for(lang).age_coarse(seconds)
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -531,7 +383,7 @@ def exit_code(checks: Iterable[Check]) -> int:
 
 
 def format_report(checks: list[Check], lang: str, now: dt.datetime | None = None) -> str:
-    labels = STATUS_LABEL.get(lang, STATUS_LABEL["id"])
+    labels = {status: tr(lang, f"status.{status}") for status in ("ok", "warn", "fail", "skip")}
     width = max(len(v) for v in labels.values())
     title_width = max(len(c.title(lang)) for c in checks)
     when = (now or utcnow()).astimezone(WIB)
@@ -564,7 +416,7 @@ def format_json(checks: list[Check], lang: str, now: dt.datetime | None = None) 
                 "key": c.key,
                 "title": c.title(lang),
                 "status": c.status,
-                "label": STATUS_LABEL.get(lang, STATUS_LABEL["id"])[c.status],
+                "label": tr(lang, f"status.{c.status}"),
                 "detail": c.detail,
                 "action": c.action,
                 "data": c.data,

@@ -10,9 +10,8 @@ from commandcenter.core import protocol as p
 from commandcenter.core.model import AgencyTask, IncidentTimes, Location, Reporter
 from tests.factories import incident_event, make_event
 from ui.support import theme
-from ui.support.i18n import STRINGS, t
+from ui.support.i18n import t
 from ui.views.console import (
-    EXTRA_STRINGS,
     ConsoleView,
     IncidentDetailWidget,
     format_clock,
@@ -37,12 +36,6 @@ def console(qtbot, bridge):
 def _incident_with_units(store):
     return next(i for i in sorted(store.incidents.values(), key=lambda i: i.id)
                 if i.units and i.location.lat is not None and all(u in store.units for u in i.units))
-
-
-def test_extra_strings_have_both_languages():
-    for key, value in EXTRA_STRINGS.items():
-        assert value.get("id") and value.get("en"), key
-        assert STRINGS[key] == value
 
 
 def test_haversine_km():

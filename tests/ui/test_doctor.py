@@ -109,14 +109,3 @@ def test_screens_in_this_process_follow_the_wall_plan(qapp: Any) -> None:
     assert check.data["missing"] == ["operations (#1)", "leader (#2)", "console (#3)"]
 
 
-def test_qt_texts_exist_in_both_languages() -> None:
-    import string
-
-    from ui.app.doctor import EXTRA_TEXT
-
-    def fields(text: str) -> list[str]:
-        return sorted(f for _, f, _, _ in string.Formatter().parse(text) if f)
-
-    for key, entry in EXTRA_TEXT.items():
-        assert set(entry) == {"id", "en"}, key
-        assert fields(entry["id"]) == fields(entry["en"]), key

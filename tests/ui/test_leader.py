@@ -16,7 +16,6 @@ from tests.factories import T0, incident_event, make_event
 from ui.support import i18n, theme
 from ui.support.i18n import format_minutes, t
 from ui.views.leader import (
-    EXTRA_STRINGS,
     FUNNEL_KEYS,
     HIST_BIN_MIN,
     LeaderView,
@@ -41,12 +40,6 @@ def view(qtbot, bridge):
     qtbot.addWidget(v)
     v.resize(1920, 1080)
     return v
-
-
-def test_extra_strings_have_both_languages():
-    for key, value in EXTRA_STRINGS.items():
-        assert value.get("id") and value.get("en"), key
-        assert i18n.STRINGS[key] == value
 
 
 def test_figures_equal_the_store_kpis(view, store):
@@ -210,14 +203,17 @@ def _fire(store: Store, seq: int, incident_id: str, desa: str) -> p.Event:
 
 
 def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
-    from ui.alerts.controller import AlertController
+    from commandcenter.wall.alerting import AlertService
+    from ui.alerts.adapter import AlertAdapter
     from ui.support.bridge import EngineBridge
 
     clock = FakeClock(T0)
     store = Store(clock=clock)
     bridge = EngineBridge(config, store)
     bridge._tick_timer.stop()  # the test drives the ticks on its fake clock
-    controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
+    # The alert service without a feed: the test hands it each change set and tick.
+    service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
+    controller = AlertAdapter(service, bridge)
     view = LeaderView(bridge, WALL)
     qtbot.addWidget(view)
     view.resize(1920, 1080)
@@ -225,8 +221,10 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
     flag = view.escalation
     try:
         def push(event: p.Event) -> None:
+            changes = store.apply(event)
+            service.on_changes(changes)
             with qtbot.waitSignal(bridge.changed, timeout=2000):
-                bridge.push_changes(store.apply(event))
+                bridge.push_changes(changes)
 
         push(_fire(store, 1, "inc-a", "<b>Deling</b>"))
         clock.advance(60)
@@ -235,6 +233,7 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
         escalate_s = config.alerts.escalate_after_s
         assert view.escalation_threshold_s() == escalate_s == 180
         clock.advance(escalate_s - 60 + 1)  # inc-a is past its escalation time, inc-b not yet
+        service.tick()
         bridge.tick.emit()
         assert not flag.isHidden()
         assert flag.headline.full_text == "▲▲ 1 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
@@ -250,6 +249,7 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
         assert flag.height() < 3 * WALL.row_px
 
         clock.advance(60)
+        service.tick()
         bridge.tick.emit()
         assert flag.headline.full_text == "▲▲ 2 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
         assert flag.oldest.full_text == "Terlama (4 menit): Kebakaran · Pangkalan Lampam"

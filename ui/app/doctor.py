@@ -16,43 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from commandcenter.config import Config
-from commandcenter.ops.doctor import TEXT, Check, report, tr
+from commandcenter.ops.doctor import Check, report, tr
 
-#: The texts of the Qt checks, merged into the engine doctor's table.
-EXTRA_TEXT: dict[str, dict[str, str]] = {
-    "screens.ok": {"id": "{n} layar: {list}", "en": "{n} screen(s): {list}"},
-    "screens.one": {
-        "id": "{name} [{w}x{h}{mm}]: {views}",
-        "en": "{name} [{w}x{h}{mm}]: {views}",
-    },
-    "screens.none": {"id": "Qt tidak menemukan layar", "en": "Qt finds no screen"},
-    "screens.none.do": {
-        "id": "Periksa kabel dan daya monitor, sesi grafis (DISPLAY/WAYLAND_DISPLAY)",
-        "en": "Check the monitor cables and power, and the graphical session (DISPLAY/WAYLAND_DISPLAY)",
-    },
-    "screens.missing": {
-        "id": "{n} layar; tidak ditemukan: {missing} (tampilan itu ke layar lain) · {list}",
-        "en": "{n} screen(s); not found: {missing} (those views go to another screen) · {list}",
-    },
-    "screens.missing.do": {
-        "id": "Sambungkan layar itu atau sesuaikan nama/indeks di [[screens]]",
-        "en": "Connect that screen or fix its name/index in [[screens]]",
-    },
-    "audio.ok": {"id": "{name} (dari {n} perangkat)", "en": "{name} (of {n} device(s))"},
-    "audio.none": {
-        "id": "tidak ada perangkat keluaran audio: nada dan ucapan tidak terdengar; "
-        "dinding menampilkan TANPA AUDIO",
-        "en": "no audio output device: tones and speech cannot be heard; the wall shows NO AUDIO OUTPUT",
-    },
-    "audio.none.do": {
-        "id": "Sambungkan speaker dan periksa PulseAudio/PipeWire; "
-        "abaikan bila suara layar ini sengaja dari konsol",
-        "en": "Connect speakers and check PulseAudio/PipeWire; "
-        "ignore when this wall's sound comes from the console",
-    },
-}
-for _key, _value in EXTRA_TEXT.items():
-    TEXT.setdefault(_key, _value)
+# The texts of the Qt checks are in the doctor catalog with the engine's (doctor.po).
 
 
 def _physical(screen: Any) -> str:
@@ -147,4 +113,4 @@ def doctor_main(args: argparse.Namespace) -> int:
     return report(args, qt_checks=qt_checks(app))
 
 
-__all__ = ["EXTRA_TEXT", "check_audio", "check_screens", "doctor_main", "qt_checks"]
+__all__ = ["check_audio", "check_screens", "doctor_main", "qt_checks"]

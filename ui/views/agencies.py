@@ -24,23 +24,12 @@ from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePol
 from commandcenter.core.model import Incident
 from commandcenter.core.store import ChangeSet, Store, median
 from commandcenter.core.timeutil import local_day
-from ui.support import i18n, theme
+from ui.support import theme
 from ui.support.bridge import safe_slot
 from ui.support.i18n import agency_name, format_minutes, t
 from ui.support.theme import ScreenMetrics
 
 log = logging.getLogger(__name__)
-
-EXTRA_STRINGS: dict[str, dict[str, str]] = {
-    "agency.legend.active": {"id": "Kejadian aktif", "en": "Active incidents"},
-    "agency.legend.active.short": {"id": "Kejadian", "en": "Incidents"},
-    "agency.legend.median": {"id": "Median waktu tiba hari ini", "en": "Median arrival today"},
-    "agency.legend.median.short": {"id": "Median tiba", "en": "Median arrival"},
-    "agency.legend.median.shortest": {"id": "Tiba", "en": "Arrival"},
-    "agency.median_short": {"id": "{n} mnt", "en": "{n} min"},
-}
-for _key, _value in EXTRA_STRINGS.items():
-    i18n.STRINGS.setdefault(_key, _value)
 
 #: Shapes that go with the unit colours (never colour alone) and the figures.
 UNIT_GROUPS: tuple[str, ...] = ("available", "busy", "out_of_service")

@@ -32,28 +32,6 @@ from ui.support.i18n import agency_name, category_name, t
 
 log = logging.getLogger(__name__)
 
-EXTRA_STRINGS: dict[str, dict[str, str]] = {
-    "console.queue_placeholder": {"id": "Antrean kejadian", "en": "Incident queue"},
-    "detail.gone": {"id": "Kejadian ini tidak ada lagi di data",
-                    "en": "This incident is no longer in the data"},
-    "detail.times": {"id": "Waktu (WIB)", "en": "Times (WIB)"},
-    "detail.time.received": {"id": "Diterima", "en": "Received"},
-    "detail.time.verified": {"id": "Diverifikasi", "en": "Verified"},
-    "detail.time.dispatched": {"id": "Unit berangkat", "en": "Dispatched"},
-    "detail.time.on_scene": {"id": "Tiba di lokasi", "en": "On scene"},
-    "detail.time.closed": {"id": "Ditutup", "en": "Closed"},
-    "detail.tasks": {"id": "Tugas OPD", "en": "Agency tasks"},
-    "detail.units": {"id": "Unit", "en": "Units"},
-    "detail.situation": {"id": "Situasi bencana", "en": "Disaster situation"},
-    "detail.none": {"id": "—", "en": "—"},
-    "detail.no_position": {"id": "posisi tidak diketahui", "en": "position unknown"},
-    "detail.unknown_unit": {"id": "{unit} (tidak ada di data)", "en": "{unit} (not in the data)"},
-    "detail.coords": {"id": "{lat}, {lon}", "en": "{lat}, {lon}"},
-    "detail.km_road": {"id": "{km} {road}", "en": "{km} {road}"},
-}
-for _key, _value in EXTRA_STRINGS.items():
-    i18n.STRINGS.setdefault(_key, _value)
-
 TIME_FIELDS = ("received", "verified", "dispatched", "on_scene", "closed")
 EARTH_RADIUS_KM = 6371.0088
 
@@ -72,8 +50,7 @@ def format_clock(ts: dt.datetime | None) -> str:
 
 
 def format_km(km: float) -> str:
-    value = f"{km:.1f}"
-    return t("unit.distance_km", km=value.replace(".", ",") if i18n.language() == "id" else value)
+    return t("unit.distance_km", km=i18n.strings().number(km, 1))
 
 
 def plain_label(text: str = "", object_name: str = "", *, wrap: bool = True) -> QLabel:

@@ -42,54 +42,6 @@ from ui.support.i18n import category_name, format_minutes, t
 
 log = logging.getLogger(__name__)
 
-EXTRA_STRINGS: dict[str, dict[str, str]] = {
-    "leader.unacked_high": {"id": "Tinggi Belum Dikonfirmasi", "en": "High Priority Unacknowledged"},
-    "leader.median_arrival": {"id": "Median Tiba Hari Ini", "en": "Median Arrival Today"},
-    "leader.age_hours": {"id": "{n} jam", "en": "{n} h"},
-    "leader.within_target": {"id": "▼ DALAM TARGET", "en": "▼ ON TARGET"},
-    "leader.over_target": {"id": "▲ LEWAT TARGET", "en": "▲ OVER TARGET"},
-    "leader.no_arrivals": {"id": "belum ada kedatangan", "en": "no arrivals yet"},
-    "leader.arrival_detail": {"id": "p90 {p90}\n{pct}% ≤ {target} mnt",
-                              "en": "p90 {p90}\n{pct}% ≤ {target} min"},
-    "leader.oldest_where": {"id": "{ticket}\n{kecamatan}", "en": "{ticket}\n{kecamatan}"},
-    "leader.none_unhandled": {"id": "semua ditangani", "en": "all handled"},
-    # Short row names: the panel's title already says these are today's calls.
-    "leader.funnel.calls_in": {"id": "Masuk", "en": "In"},
-    "leader.funnel.answered": {"id": "Terjawab", "en": "Answered"},
-    "leader.funnel.abandoned": {"id": "Tak Terjawab", "en": "Abandoned"},
-    "leader.funnel.prank": {"id": "Prank", "en": "Prank"},
-    "leader.funnel.ghost": {"id": "Ghost", "en": "Ghost"},
-    "leader.funnel.valid": {"id": "Valid", "en": "Valid"},
-    "leader.funnel.with_share": {"id": "{name} · {pct}%", "en": "{name} · {pct}%"},
-    "leader.oldest": {"id": "Menunggu Terlama", "en": "Longest Waiting"},
-    "leader.chart.districts": {"id": "Aktif per Kecamatan", "en": "Active by District"},
-    "leader.chart.per_hour": {"id": "Kejadian per Jam", "en": "Incidents per Hour"},
-    "leader.others": {"id": "Lainnya", "en": "Others"},
-    "leader.unknown_district": {"id": "(tanpa kecamatan)", "en": "(no district)"},
-    "leader.overflow_bin": {"id": "{n}+", "en": "{n}+"},
-    "situation.label": {"id": "SITUASI BENCANA", "en": "DISASTER SITUATION"},
-    "situation.since": {"id": "sejak {age}", "en": "for {age}"},
-    "situation.more": {"id": "+{n} situasi aktif lain: {names}", "en": "+{n} more active: {names}"},
-    "leader.situation.people": {"id": "{households} KK terdampak, {people} mengungsi",
-                                "en": "{households} households hit, {people} evacuated"},
-    "situation.by_status": {"id": "{n} {status}", "en": "{n} {status}"},
-    # Short status words for the situation line (the full ones take two lines at 6 m).
-    "leader.status.received": {"id": "diterima", "en": "received"},
-    "leader.status.verified": {"id": "terverifikasi", "en": "verified"},
-    "leader.status.forwarded": {"id": "diteruskan", "en": "forwarded"},
-    "leader.status.in_handling": {"id": "ditangani", "en": "handling"},
-    "leader.status.closed": {"id": "selesai", "en": "closed"},
-    "leader.status.cancelled": {"id": "batal", "en": "cancelled"},
-    # Escalated alerts: unacknowledged past their escalation time (shape and words, not colour alone).
-    "leader.escalated_one": {"id": "▲▲ {n} PERINGATAN BELUM DIKONFIRMASI > {age}",
-                             "en": "▲▲ {n} ALERT UNACKNOWLEDGED > {age}"},
-    "leader.escalated_many": {"id": "▲▲ {n} PERINGATAN BELUM DIKONFIRMASI > {age}",
-                              "en": "▲▲ {n} ALERTS UNACKNOWLEDGED > {age}"},
-    "leader.escalated_oldest": {"id": "Terlama ({age}): {text}", "en": "Oldest ({age}): {text}"},
-}
-for _key, _value in EXTRA_STRINGS.items():
-    i18n.STRINGS.setdefault(_key, _value)
-
 #: Series colours for categories (not red: red is for alarms). The legend pairs
 #: each colour with the category name.
 SERIES_COLORS = ("#7cc4ff", "#c9a0ff")
@@ -184,15 +136,7 @@ def active_situations(store: Store) -> list[DisasterSituation]:
 
 def format_age_short(seconds: float | None) -> str:
     """An age that fits a wall tile: '45 detik', '82 menit', '3,5 jam'."""
-    if seconds is None:
-        return t("kpi.none")
-    s = max(0, int(seconds))
-    if s < 60:
-        return t("age.seconds", n=s)
-    if s < 100 * 60:
-        return t("age.minutes", n=s // 60)
-    hours = f"{s / 3600:.1f}"
-    return t("leader.age_hours", n=hours.replace(".", ",") if i18n.language() == "id" else hours)
+    return i18n.strings().age_tile(seconds)
 
 
 def _mentions(text: str, parts: Iterable[str]) -> bool:
@@ -202,12 +146,11 @@ def _mentions(text: str, parts: Iterable[str]) -> bool:
 
 def format_int(n: int) -> str:
     """Thousands grouped the local way: 1.206 (id), 1,206 (en)."""
-    text = f"{n:,}"
-    return text.replace(",", ".") if i18n.language() == "id" else text
+    return i18n.strings().number(n)
 
 
 def format_pct(share: float | None) -> str:
-    return t("kpi.none") if share is None else f"{round(share * 100)}"
+    return i18n.strings().percent(share)
 
 
 # --- widgets --------------------------------------------------------------------------

@@ -55,12 +55,6 @@ from ui.views.queue import (
 
 log = logging.getLogger(__name__)
 
-EXTRA_STRINGS: dict[str, dict[str, str]] = {
-    "queue.search": {"id": "Cari tiket, desa, kecamatan", "en": "Search ticket, village, district"},
-}
-for _key, _value in EXTRA_STRINGS.items():
-    i18n.STRINGS.setdefault(_key, _value)
-
 #: Body font size from which a screen counts as a wall (read from metres away).
 COMPACT_FROM_PX = 32
 

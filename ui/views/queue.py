@@ -42,34 +42,10 @@ from commandcenter.core.model import (
 )
 from commandcenter.core.store import ChangeSet, Store
 from commandcenter.core.timeutil import WIB
-from ui.support import i18n, theme
-from ui.support.i18n import agency_name, category_name, format_age, format_minutes, t
+from ui.support import theme
+from ui.support.i18n import agency_name, category_name, format_age, format_minutes, strings, t
 
 log = logging.getLogger(__name__)
-
-#: Strings this module needs that ui/support/i18n.py does not have yet (merged with setdefault).
-EXTRA_STRINGS: dict[str, dict[str, str]] = {
-    "ack.short": {"id": "{operator} {time}", "en": "{operator} {time}"},
-    "sla.stage.verify": {"id": "verifikasi", "en": "verification"},
-    "sla.stage.forward": {"id": "diteruskan ke OPD", "en": "forwarding to agency"},
-    "sla.stage.dispatch": {"id": "unit berangkat", "en": "unit dispatch"},
-    "sla.stage.arrive": {"id": "tiba di lokasi", "en": "arrival on scene"},
-    "sla.ok": {"id": "Target {stage}: {target}", "en": "Target for {stage}: {target}"},
-    "sla.warn": {"id": "Mendekati target {stage} ({target})", "en": "Near the {stage} target ({target})"},
-    "sla.breach": {"id": "Melewati target {stage} ({target})", "en": "Past the {stage} target ({target})"},
-    "queue.new": {"id": "Kejadian baru", "en": "New incident"},
-    # Short forms for a wall read from metres away (the long forms stay in tooltips).
-    "col.location.short": {"id": "Lokasi", "en": "Location"},
-    "age.minutes_short": {"id": "{n} mnt", "en": "{n} min"},
-    "status.short.received": {"id": "Diterima", "en": "Received"},
-    "status.short.verified": {"id": "Valid", "en": "Verified"},
-    "status.short.forwarded": {"id": "Diteruskan", "en": "Forwarded"},
-    "status.short.in_handling": {"id": "Ditangani", "en": "Handling"},
-    "status.short.closed": {"id": "Selesai", "en": "Closed"},
-    "status.short.cancelled": {"id": "Batal", "en": "Cancelled"},
-}
-for _key, _value in EXTRA_STRINGS.items():
-    i18n.STRINGS.setdefault(_key, _value)
 
 # --- columns and roles -------------------------------------------------------------
 
@@ -183,9 +159,7 @@ def sla_level(inc: Incident, config: Any, now_ts: float) -> tuple[str, str, floa
 
 def format_age_short(seconds: float) -> str:
     """'45 detik', '83 mnt': minutes only, so the column stays narrow on a wall."""
-    if seconds < 60:
-        return format_age(seconds)
-    return t("age.minutes_short", n=int(seconds) // 60)
+    return strings().age_column(seconds)
 
 
 def location_text(inc: Incident) -> str:

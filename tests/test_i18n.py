@@ -1,0 +1,167 @@
+"""The string catalogs (resources/locale) and the locale formats of commandcenter.core.i18n."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import string
+from pathlib import Path
+
+import pytest
+
+from commandcenter.core.i18n import LANGUAGES, CatalogError, read_catalogs, shipped_catalogs, strings_for
+
+ROOT = Path(__file__).resolve().parents[1]
+CODE_DIRS = ("commandcenter", "ui")
+#: A literal key: t("kpi.active") or strings.t("kpi.active", ...).
+LITERAL_KEY = re.compile(r"""\bt\(\s*["']([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)["']""")
+#: A composed key: t(f"status.{s}") -- at least one key must start with the prefix.
+KEY_PREFIX = re.compile(r"""\bt\(\s*f["']([a-z][a-z0-9_.]*\.)\{""")
+#: The doctor's texts: tr(lang, "journal.ok") is the key "doctor.journal.ok".
+DOCTOR_KEY = re.compile(r"""\btr\(\s*\w+,\s*["']([a-z][a-z0-9_.]*)["']""")
+DOCTOR_PREFIX = re.compile(r"""\btr\(\s*\w+,\s*f["']([a-z][a-z0-9_.]*\.)\{""")
+
+
+def _fields(text: str) -> set[str]:
+    return {f for _, f, _, _ in string.Formatter().parse(text) if f is not None}
+
+
+def _code() -> list[tuple[Path, str]]:
+    return [(p, p.read_text(encoding="utf-8")) for d in CODE_DIRS for p in sorted((ROOT / d).rglob("*.py"))]
+
+
+def test_every_key_has_both_languages_with_the_same_placeholders() -> None:
+    cats = shipped_catalogs()
+    assert set(cats.messages) == set(LANGUAGES)
+    base = cats.messages["id"]
+    assert len(base) > 250
+    for lang in LANGUAGES:
+        assert set(cats.messages[lang]) == set(base), lang
+        for key, text in cats.messages[lang].items():
+            assert text.strip(), f"{lang}: {key} is empty"
+            assert _fields(text) == _fields(base[key]), key
+
+
+def test_every_key_the_code_uses_is_in_the_catalogs() -> None:
+    keys = set(shipped_catalogs().messages["id"])
+    used: dict[str, Path] = {}
+    prefixes: dict[str, Path] = {}
+    for path, text in _code():
+        for key in LITERAL_KEY.findall(text):
+            used.setdefault(key, path)
+        for prefix in KEY_PREFIX.findall(text):
+            prefixes.setdefault(prefix, path)
+        for key in DOCTOR_KEY.findall(text):
+            used.setdefault(f"doctor.{key}", path)
+        for prefix in DOCTOR_PREFIX.findall(text):
+            prefixes.setdefault(f"doctor.{prefix}", path)
+    assert len(used) > 120, "the pattern no longer finds the t() calls"
+    missing = {k: str(p.relative_to(ROOT)) for k, p in used.items() if k not in keys}
+    assert not missing, f"keys used in the code but in no catalog: {missing}"
+    orphans = {p for p in prefixes if not any(k.startswith(p) for k in keys)}
+    assert not orphans, f"composed keys with no catalog entry: {orphans}"
+
+
+def test_no_module_registers_strings_or_holds_a_language() -> None:
+    # Strings come from the catalogs only, and the language from a Strings object.
+    offenders = []
+    for path, text in _code():
+        if re.search(r"STRINGS\.setdefault|EXTRA_STRINGS|EXTRA_TEXT|\bglobal _LANG\b", text):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders
+
+
+def _write(root: Path, lang: str, area: str, entries: dict[str, str]) -> None:
+    folder = root / lang / "LC_MESSAGES"
+    folder.mkdir(parents=True, exist_ok=True)
+    body = "".join(f'msgid "{k}"\nmsgstr "{v}"\n\n' for k, v in entries.items())
+    header = f'msgid ""\nmsgstr ""\n"Language: {lang}\\n"\n"Content-Type: text/plain; charset=UTF-8\\n"\n\n'
+    (folder / f"{area}.po").write_text(header + body, encoding="utf-8")
+
+
+def _good(root: Path) -> None:
+    _write(root, "id", "core", {"a.b": "Halo {name}"})
+    _write(root, "en", "core", {"a.b": "Hello {name}"})
+
+
+def test_a_good_catalog_reads(tmp_path: Path) -> None:
+    _good(tmp_path)
+    cats = read_catalogs(tmp_path)
+    assert cats.strings("en").t("a.b", name="Budi") == "Hello Budi"
+    assert cats.areas == {"a.b": "core"}
+    with pytest.raises(ValueError, match="unsupported language 'jv'"):
+        cats.strings("jv")
+
+
+def test_a_key_in_two_area_files_is_an_error(tmp_path: Path) -> None:
+    _good(tmp_path)
+    _write(tmp_path, "id", "queue", {"a.b": "Halo lagi {name}"})
+    with pytest.raises(CatalogError, match=r"'a\.b' is in both core\.po and queue\.po"):
+        read_catalogs(tmp_path)
+
+
+def test_a_key_missing_from_one_language_is_an_error(tmp_path: Path) -> None:
+    _good(tmp_path)
+    _write(tmp_path, "id", "queue", {"q.new": "Baru"})
+    with pytest.raises(CatalogError, match=r"'q\.new'.*missing"):
+        read_catalogs(tmp_path)
+
+
+def test_an_empty_text_or_other_placeholders_are_errors(tmp_path: Path) -> None:
+    _write(tmp_path, "id", "core", {"a.b": "Halo {name}"})
+    _write(tmp_path, "en", "core", {"a.b": ""})
+    with pytest.raises(CatalogError, match="has no text"):
+        read_catalogs(tmp_path)
+    _write(tmp_path, "en", "core", {"a.b": "Hello {nama}"})
+    with pytest.raises(CatalogError, match="placeholders differ"):
+        read_catalogs(tmp_path)
+
+
+def test_a_missing_language_folder_is_an_error(tmp_path: Path) -> None:
+    _write(tmp_path, "id", "core", {"a.b": "Halo"})
+    with pytest.raises(CatalogError, match="no catalogs for language 'en'"):
+        read_catalogs(tmp_path)
+
+
+def test_numbers_through_the_locale() -> None:
+    id_, en = strings_for("id"), strings_for("en")
+    assert id_.number(1234.5, 1) == "1.234,5"
+    assert en.number(1234.5, 1) == "1,234.5"
+    assert id_.number(1206) == "1.206"
+    assert en.number(1206) == "1,206"
+    assert id_.minutes(750) == "12,5 mnt"
+    assert en.minutes(750) == "12.5 min"
+    assert id_.minutes(None) == "—"
+    assert id_.percent(0.37) == "37"
+    assert id_.percent(None) == "—"
+
+
+def test_the_age_forms() -> None:
+    id_, en = strings_for("id"), strings_for("en")
+    assert id_.age(45) == "45 detik"
+    assert id_.age(180) == "3 menit"
+    assert id_.age(2 * 3600 + 5 * 60) == "2 jam 5 menit"
+    assert en.age(45) == "45 s"
+    assert id_.age_column(83 * 60 + 5) == "83 mnt"
+    assert id_.age_column(30) == "30 detik"
+    assert id_.age_tile(82 * 60 + 5) == "82 menit"
+    assert id_.age_tile(3.5 * 3600) == "3,5 jam"
+    assert en.age_tile(3.5 * 3600) == "3.5 h"
+    assert id_.age_coarse(3 * 86400 + 7) == "3 hari"
+    assert en.age_coarse(2 * 3600 + 59) == "2 h"
+    assert id_.age_coarse(-5) == "0 detik"
+
+
+def test_times_are_wib() -> None:
+    ts = dt.datetime(2026, 12, 4, 17, 5, 9, tzinfo=dt.UTC)  # 00:05:09 WIB on 5 December
+    assert strings_for("id").clock(ts) == "00:05:09"
+    assert strings_for("en").clock(ts, seconds=False) == "00:05"
+    assert strings_for("id").clock(None) == "—"
+    assert strings_for("id").date(ts) == "5 Des 2026"
+    assert strings_for("en").date(ts) == "Dec 5, 2026"
+
+
+def test_configured_names_in_the_language() -> None:
+    assert strings_for("en").pick("Kebakaran", "Fire") == "Fire"
+    assert strings_for("id").pick("Kebakaran", "Fire") == "Kebakaran"
+    assert strings_for("en").pick("Dinas Sosial", "") == "Dinas Sosial"
