@@ -333,7 +333,8 @@ def test_ingest_check_prints_one_json_line_per_item() -> None:
 
 def test_ingest_check_bad_input_exits_2_with_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "gempa.json"
-    bad.write_text(json.dumps({"Infogempa": {"gempa": {"DateTime": "2026-12-04T02:12:44", "Coordinates": "-4,104"}}}))
+    quake = {"DateTime": "2026-12-04T02:12:44", "Coordinates": "-4.35,104.05"}
+    bad.write_text(json.dumps({"Infogempa": {"gempa": quake}}))
     out = _check("--format", "bmkg-quake", str(bad))
     assert out.returncode == 2 and out.stdout == ""
     (line,) = out.stderr.splitlines()
