@@ -29,6 +29,7 @@ import websockets
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
+from commandcenter.config.schema import Config, ServeConfig, default_of
 from commandcenter.core import protocol as p
 from commandcenter.core.store import Store, decode_state, encode_state
 from commandcenter.core.timeutil import Clock, WarpClock, utcnow
@@ -59,16 +60,17 @@ class TokenGrant:
 
 @dataclass
 class ServerSettings:
-    host: str = "127.0.0.1"
-    port: int = 8112
+    # Defaults of keys that [serve] has are the config schema's, never repeated here.
+    host: str = default_of(ServeConfig, "host")
+    port: int = default_of(ServeConfig, "port")
     db_path: str = "dispatch-server.sqlite3"
     tokens: Sequence[TokenGrant] = ()
-    heartbeat_interval_s: float = 2.0
+    heartbeat_interval_s: float = default_of(ServeConfig, "heartbeat_interval_s")
     hello_timeout_s: float = 5.0
-    max_frame_bytes: int = p.MAX_FRAME_BYTES
-    send_queue_limit: int = 10_000
-    client_rate_per_s: float = 20.0
-    client_burst: int = 40
+    max_frame_bytes: int = default_of(ServeConfig, "max_frame_bytes")
+    send_queue_limit: int = default_of(ServeConfig, "send_queue_limit")
+    client_rate_per_s: float = default_of(ServeConfig, "client_rate_per_s")
+    client_burst: int = default_of(ServeConfig, "client_burst")
     tls_cert: str = ""
     tls_key: str = ""
     snapshot_every_events: int = 5000
@@ -76,7 +78,15 @@ class ServerSettings:
     replay_batch: int = 2000
     #: A client further behind than this gets a snapshot instead of a replay:
     #: past some point a snapshot is smaller and faster than the whole history.
-    history_limit_events: int = 1_000_000
+    history_limit_events: int = default_of(ServeConfig, "history_limit_events")
+    #: Longest shelve and mute a console may ask for: a shelf until 2099 would
+    #: silence an alert for good.
+    max_shelve_s: float = 8 * 3600.0
+    max_mute_s: float = 3600.0
+    #: An admin inject waits (up to this long) for every client's send queue to
+    #: drain below half its limit before the next batch, so a burst of 50,000
+    #: incidents reaches a wall that keeps up instead of cutting it off (4503).
+    inject_drain_timeout_s: float = 30.0
     housekeeping_interval_s: float = 600.0
     #: Closed incidents leave the live state (and snapshots) after this long.
     keep_closed_s: float = 6 * 3600.0
@@ -89,6 +99,9 @@ class ServerSettings:
     #: agrees with it. None: the moment the server starts.
     sim_origin: dt.datetime | None = None
     seed: int = 112
+    #: Agencies, categories and districts the simulator reports with; None:
+    #: the shipped defaults.
+    config: Config | None = None
     sim_tick_s: float = 0.25
     server_id: str = field(default_factory=lambda: "srv-" + secrets.token_hex(4))
 
@@ -115,14 +128,23 @@ class _TokenBucket:
 class _Client:
     """One connected client: its bounded queue of encoded frames and sender task."""
 
-    def __init__(self, ws: ServerConnection, role: str, name: str, client_id: str, limit: int) -> None:
+    def __init__(
+        self, ws: ServerConnection, role: str, name: str, client_id: str, limit: int, console: str = ""
+    ) -> None:
         self.ws = ws
         self.role = role
         self.name = name
         self.client_id = client_id
+        #: The console this client speaks for (its hello), the only one a
+        #: console-role client may mute or unmute.
+        self.console = console or client_id
+        self.limit = limit
         self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=limit)
         self.too_slow = False
         self.sent = 0
+        #: Set by the sender whenever the queue is at most half full.
+        self.drained = asyncio.Event()
+        self.drained.set()
 
     def offer(self, data: bytes) -> bool:
         """Queue a frame without waiting; False when the client is too slow."""
@@ -132,7 +154,10 @@ class _Client:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
             self.too_slow = True
+            self.drained.set()  # nobody waits for a client that is cut off
             return False
+        if self.queue.qsize() > self.limit // 2:
+            self.drained.clear()
         return True
 
 
@@ -160,15 +185,18 @@ class DispatchServer:
     async def start(self) -> None:
         s = self.settings
         self.journal = await Journal.open(s.db_path)
+        # Restore before reading the epoch: a log the journal cannot rebuild is
+        # moved aside and loses its epoch, so this server starts a new history
+        # (clients take a snapshot) instead of reissuing seqs they have seen.
+        r_epoch, r_seq, tail = await self.journal.restore(self._load_state, self._apply_restored)
         epoch = await self.journal.meta_get("server_epoch")
         if not epoch:
             # A fresh database is a new history: an epoch that can never repeat.
             epoch = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(4)
             await self.journal.meta_set("server_epoch", epoch)
         self.epoch = epoch
-        _, _, tail = await self.journal.restore(self._load_state, self._apply_restored)
-        last_epoch, last_seq = await self.journal.last_position()
-        self.head_seq = last_seq if last_epoch == epoch else 0
+        # Where the restored state stands (not the last row: that may lie past a hole).
+        self.head_seq = r_seq if r_epoch == epoch else 0
         if self.store.epoch != epoch:
             # Restored nothing of this epoch: the store must still say which
             # history its snapshots belong to.
@@ -304,7 +332,9 @@ class DispatchServer:
             await self._refuse(ws, CLOSE_BAD_TOKEN, "bad_token", "token refused")
             return
 
-        client = _Client(ws, grant.role, grant.name, hello.client_id, self.settings.send_queue_limit)
+        client = _Client(
+            ws, grant.role, grant.name, hello.client_id, self.settings.send_queue_limit, hello.console
+        )
         span = await self.journal.epoch_range(self.epoch) if self.journal else None
         # From here to registration there is no await: every later event lands
         # in the client's queue, every earlier one in the replay or snapshot.
@@ -383,6 +413,8 @@ class DispatchServer:
                     await ws.send(p.encode(part).decode())
             while True:
                 data = await client.queue.get()
+                if client.queue.qsize() <= client.limit // 2:
+                    client.drained.set()
                 if data is None:
                     await ws.close(CLOSE_TOO_SLOW, "too slow: send queue overflowed")
                     return
@@ -438,20 +470,105 @@ class DispatchServer:
         async with self._command_lock():
             known = await self.journal.command_seq(command_id)
             if known is not None:
+                conflict = await self._conflicting(frame, known)
+                if conflict:
+                    # Answering duplicate would let the sender believe a
+                    # different command was applied.
+                    log.warning("command %s from %s: %s", command_id, client.client_id, conflict)
+                    self._reply(
+                        client,
+                        p.CommandResult(command_id=command_id, status="rejected", reason=conflict[:200]),
+                    )
+                    return
                 self._reply(
                     client, p.CommandResult(command_id=command_id, status="duplicate", seq=known or None)
                 )
                 return
-            bodies, reject = self._bodies_for(frame)
+            bodies, reject = self._bodies_for(frame, client)
             if reject:
-                self._reply(client, p.CommandResult(command_id=command_id, status="rejected", reason=reject))
+                log.info("command %s (%s) from %s rejected: %s", command_id, kind, client.client_id, reject)
+                self._reply(
+                    client, p.CommandResult(command_id=command_id, status="rejected", reason=reject[:200])
+                )
                 return
             # The command id is recorded in the same transaction as its events.
             events = await self.append(bodies, command_id=command_id)
             last = events[-1].seq if events else None
+        if isinstance(frame, p.Inject) and events:
+            await self._wait_for_room(client)
         status: Literal["applied", "duplicate"] = "applied" if events else "duplicate"
         reason = "" if events else "alert already acknowledged"
         self._reply(client, p.CommandResult(command_id=command_id, status=status, seq=last, reason=reason))
+
+    async def _wait_for_room(self, sender: _Client) -> None:
+        """Hold the injector's answer until every other client has drained its
+        queue below half, so the next batch cannot overflow a wall that keeps
+        up. A client that sent nothing for a second is stuck, not slow: it is
+        not waited for (the usual cut-off deals with it), and no wait lasts
+        longer than ``inject_drain_timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.inject_drain_timeout_s
+        progress = {c: c.sent for c in self.clients}
+        while True:
+            waiting = [
+                c
+                for c in list(self.clients)
+                if c is not sender and not c.drained.is_set() and not c.too_slow and c in progress
+            ]
+            left = deadline - loop.time()
+            if not waiting or left <= 0:
+                return
+            tasks = [asyncio.ensure_future(c.drained.wait()) for c in waiting]
+            try:
+                await asyncio.wait(tasks, timeout=min(1.0, left), return_when=asyncio.ALL_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
+            for c in waiting:
+                if not c.drained.is_set() and c.sent == progress[c]:
+                    del progress[c]  # stuck for a second: do not hold the inject for it
+                else:
+                    progress[c] = c.sent
+
+    async def _conflicting(self, frame: Any, seq: int) -> str:
+        """Why a command whose id was applied before at ``seq`` is a different
+        command (empty when it is the same one, or when the event that recorded
+        it is no longer in the log and cannot be compared)."""
+        assert self.journal is not None
+        kind = type(frame).__struct_config__.tag
+        if seq <= 0:
+            return ""
+        rows = await self.journal.events_with_seq_after(self.epoch, seq - 1, 1, upto=seq)
+        if not rows:
+            return ""
+        try:
+            body = p.decode_event(rows[0][1]).body
+        except p.ProtocolError:
+            return ""
+        same: bool
+        if isinstance(frame, p.Acknowledge):
+            same = isinstance(body, p.AlertAcknowledged) and body.ack.alert_id == frame.alert_id
+        elif isinstance(frame, p.Shelve):
+            same = isinstance(body, p.AlertShelved) and (body.alert_id, body.until) == (
+                frame.alert_id,
+                frame.until,
+            )
+        elif isinstance(frame, p.Unshelve):
+            same = isinstance(body, p.AlertUnshelved) and body.alert_id == frame.alert_id
+        elif isinstance(frame, p.Mute):
+            same = isinstance(body, p.ConsoleMuted) and (body.console, body.until) == (
+                frame.console,
+                frame.until,
+            )
+        elif isinstance(frame, p.Unmute):
+            same = isinstance(body, p.ConsoleUnmuted) and body.console == frame.console
+        elif isinstance(frame, p.Inject):
+            same = body == frame.bodies[-1]
+        else:
+            same = True
+        if same:
+            return ""
+        return f"conflict: command_id {frame.command_id} was already used for a different {kind} command"
 
     _cmd_lock: asyncio.Lock | None = None
 
@@ -460,7 +577,28 @@ class DispatchServer:
             self._cmd_lock = asyncio.Lock()
         return self._cmd_lock
 
-    def _bodies_for(self, frame: Any) -> tuple[list[p.EventBody], str]:
+    def _bodies_for(self, frame: Any, client: _Client | None = None) -> tuple[list[p.EventBody], str]:
+        if isinstance(frame, p.Inject):
+            return list(frame.bodies), self._check_references(frame.bodies)
+        if isinstance(frame, (p.Acknowledge, p.Shelve, p.Unshelve)) and not self._alert_known(frame.alert_id):
+            return [], f"alert_id {frame.alert_id}: no such alert"
+        if (
+            isinstance(frame, p.Acknowledge)
+            and frame.incident_id is not None
+            and not self._incident_known(frame.incident_id)
+        ):
+            return [], f"incident_id {frame.incident_id}: no such incident"
+        if (
+            isinstance(frame, (p.Mute, p.Unmute))
+            and client is not None
+            and client.role == "console"
+            and frame.console != client.console
+        ):
+            return [], f"console: role console may mute or unmute only its own console ({client.console})"
+        if isinstance(frame, (p.Shelve, p.Mute)):
+            limit = self.settings.max_shelve_s if isinstance(frame, p.Shelve) else self.settings.max_mute_s
+            if (frame.until - self.clock()).total_seconds() > limit:
+                return [], f"until is more than {limit / 60:g} minutes away (the server's limit)"
         if isinstance(frame, p.Acknowledge):
             existing = self.store.acks.get(frame.alert_id)
             if existing is not None:
@@ -497,9 +635,89 @@ class DispatchServer:
             return [p.ConsoleMuted(console=frame.console, until=frame.until, operator=frame.operator)], ""
         if isinstance(frame, p.Unmute):
             return [p.ConsoleUnmuted(console=frame.console, operator=frame.operator)], ""
-        if isinstance(frame, p.Inject):
-            return list(frame.bodies), ""
         return [], "unknown command"
+
+    # --- references -------------------------------------------------------------
+
+    def _alert_known(self, alert_id: str) -> bool:
+        return alert_id in self.store.alerts or self._wall_alert_known(alert_id)
+
+    def _incident_known(self, incident_id: str) -> bool:
+        return incident_id in self.store.incidents or incident_id in self.store.retired
+
+    #: Prefixes of the ids the walls' own alert rules derive from an incident or
+    #: a situation (commandcenter.wall.alerts.make_alert_id): the server never
+    #: sees those alerts, only their acknowledgements.
+    _WALL_ALERT_PREFIXES = ("incident:", "sla:", "situation:")
+
+    def _wall_alert_known(self, alert_id: str) -> bool:
+        """Whether ``alert_id`` is a wall-rule alert of something the server has.
+        ``incident:<id>`` / ``situation:<id>`` / ``sla:<rule>:<stage>:<id>`` name
+        their subject; a long id is hashed (``<prefix>:<20 hex>``) and cannot be
+        traced, so it is accepted by its form."""
+        head, sep, rest = alert_id.partition(":")
+        if not sep or head + ":" not in self._WALL_ALERT_PREFIXES:
+            return False
+        if len(rest) == 20 and all(ch in "0123456789abcdef" for ch in rest):
+            return True
+        if head == "situation":
+            return rest in self.store.situations
+        subject = rest.rsplit(":", 1)[-1] if head == "sla" else rest
+        return self._incident_known(subject)
+
+    def _check_references(self, bodies: Sequence[p.EventBody]) -> str:
+        """The first reference in an inject to a unit, incident, situation or
+        alert that neither the server nor the same inject has ('' if none).
+        References may point forward within the inject (an incident and its
+        units arrive together)."""
+        store = self.store
+        units = {b.unit.id for b in bodies if isinstance(b, p.UnitUpserted)}
+        incidents = {b.incident.id for b in bodies if isinstance(b, p.IncidentUpserted)}
+        situations = {b.situation.id for b in bodies if isinstance(b, p.SituationUpserted)}
+        alerts = {b.alert.id for b in bodies if isinstance(b, p.AlertRaised)}
+
+        def unit_ok(uid: str) -> bool:
+            return uid in units or uid in store.units
+
+        def incident_ok(iid: str) -> bool:
+            return iid in incidents or self._incident_known(iid)
+
+        def situation_ok(sid: str) -> bool:
+            return sid in situations or sid in store.situations
+
+        def alert_ok(aid: str) -> bool:
+            return aid in alerts or self._alert_known(aid)
+
+        for i, body in enumerate(bodies):
+            where = f"bodies[{i}]"
+            if isinstance(body, p.IncidentUpserted):
+                inc = body.incident
+                for uid in inc.units:
+                    if not unit_ok(uid):
+                        return f"{where}.incident.units: unit {uid} does not exist"
+                for j, task in enumerate(inc.tasks):
+                    for uid in task.units:
+                        if not unit_ok(uid):
+                            return f"{where}.incident.tasks[{j}].units: unit {uid} does not exist"
+                if inc.situation_id is not None and not situation_ok(inc.situation_id):
+                    return f"{where}.incident.situation_id: situation {inc.situation_id} does not exist"
+            elif isinstance(body, p.UnitUpserted):
+                if body.unit.incident_id is not None and not incident_ok(body.unit.incident_id):
+                    return f"{where}.unit.incident_id: incident {body.unit.incident_id} does not exist"
+            elif isinstance(body, p.AlertRaised):
+                alert = body.alert
+                if alert.incident_id is not None and not incident_ok(alert.incident_id):
+                    return f"{where}.alert.incident_id: incident {alert.incident_id} does not exist"
+                if alert.unit_id is not None and not unit_ok(alert.unit_id):
+                    return f"{where}.alert.unit_id: unit {alert.unit_id} does not exist"
+                if alert.situation_id is not None and not situation_ok(alert.situation_id):
+                    return f"{where}.alert.situation_id: situation {alert.situation_id} does not exist"
+            elif isinstance(body, p.AlertAcknowledged):
+                if not alert_ok(body.ack.alert_id):
+                    return f"{where}.ack.alert_id: alert {body.ack.alert_id} does not exist"
+            elif isinstance(body, (p.AlertShelved, p.AlertUnshelved)) and not alert_ok(body.alert_id):
+                return f"{where}.alert_id: alert {body.alert_id} does not exist"
+        return ""
 
     # --- periodic work ---------------------------------------------------------------------
 
@@ -542,6 +760,7 @@ class DispatchServer:
             seed=s.seed + run - 1,
             start=start,
             id_prefix="" if run == 1 else f"r{run}-",
+            config=s.config,
         )
 
         def fix(body: p.EventBody) -> p.EventBody:
@@ -563,4 +782,3 @@ class DispatchServer:
             # Event ts is the server's send time (simulated when warped).
             for i in range(0, len(produced), 1000):
                 await self.append([fix(body) for _, body in produced[i : i + 1000]])
-
