@@ -71,6 +71,8 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         client_rate_per_s=serve.client_rate_per_s,
         client_burst=serve.client_burst,
         history_limit_events=serve.history_limit_events,
+        max_shelve_s=serve.max_shelve_minutes * 60.0,
+        max_mute_s=serve.max_mute_minutes * 60.0,
         tls_cert=args.tls_cert or serve.tls_cert,
         tls_key=args.tls_key or serve.tls_key,
         scenario=None if args.scenario == "none" else args.scenario,

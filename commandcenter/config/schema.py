@@ -203,6 +203,9 @@ class ServeConfig(_Section, frozen=True, kw_only=True):
     tls_key: PathStr = ""
     #: Replay window: a client further behind than this gets a snapshot.
     history_limit_events: Annotated[int, Meta(ge=1, le=1_000_000_000)] = 1_000_000
+    #: Longest shelve / mute the server grants, in minutes.
+    max_shelve_minutes: Annotated[int, Meta(ge=1, le=7 * 24 * 60)] = 480
+    max_mute_minutes: Annotated[int, Meta(ge=1, le=7 * 24 * 60)] = 60
     tokens: list[ServeToken] = []
 
     def __post_init__(self) -> None:
