@@ -1,9 +1,11 @@
-"""Fixtures for the Qt views: a real store filled by the real simulator."""
+"""Fixtures for the Qt views: a real store filled by the real simulator; and a
+check that no test leaves a window open behind it."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from typing import Any
 
 import pytest
 
@@ -53,3 +55,63 @@ def bridge(qapp: object, config: Config, store: Store) -> Iterator[object]:
     yield b
     b.shutdown()
     b.deleteLater()
+
+
+# --- no window outlives its test ----------------------------------------------------------
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    # Keep each phase's report on the item: the leak check below stays quiet
+    # about a test that already failed (its windows are a symptom, not news).
+    report = yield
+    setattr(item, f"_report_{report.when}", report)
+    return report
+
+
+def _shown_windows() -> list[Any]:
+    """The application's visible top-level widgets (none without a QApplication)."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return []
+    import shiboken6
+
+    return [w for w in app.topLevelWidgets() if shiboken6.isValid(w) and w.isVisible()]
+
+
+def _describe(widget: Any) -> str:
+    g = widget.geometry()
+    name = f" {widget.objectName()!r}" if widget.objectName() else ""
+    title = f" title {widget.windowTitle()!r}" if widget.windowTitle() else ""
+    return f"{type(widget).__module__}.{type(widget).__qualname__}{name}{title} at {g.width()}x{g.height()}"
+
+
+@pytest.fixture(autouse=True)
+def _no_window_left_open(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Fail the test that leaves a visible top-level window behind.
+
+    Runs after pytest-qt closed what the test gave ``qtbot.addWidget`` (that
+    happens before fixtures are torn down). A window still shown then was never
+    closed: it stays on the (offscreen) screen, keeps its bridge and timers
+    alive and would be painted, and counted, in every later test.
+    """
+    before = _shown_windows()
+    yield
+    leaked = [w for w in _shown_windows() if not any(w is b for b in before)]
+    del before
+    if not leaked:
+        return
+    lines = [_describe(w) for w in leaked]
+    for w in leaked:  # the next test starts without them either way
+        w.close()
+        w.deleteLater()
+    call = getattr(request.node, "_report_call", None)
+    if call is not None and call.failed:
+        return
+    pytest.fail(
+        f"{len(leaked)} window(s) left open by this test: give each to qtbot.addWidget(), or close it:\n  "
+        + "\n  ".join(lines),
+        pytrace=False,
+    )
