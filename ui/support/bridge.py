@@ -19,6 +19,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from commandcenter.config import Config
+from commandcenter.core.i18n import Strings, strings_for
 from commandcenter.core.store import ChangeSet, Store
 from commandcenter.wall.feed import FeedClient, FeedState, FeedStatus
 
@@ -44,10 +45,14 @@ class EngineBridge(QObject):
         feed: FeedClient | None = None,
         parent: QObject | None = None,
         coalesce_ms: int = 16,
+        strings: Strings | None = None,
     ) -> None:
         super().__init__(parent)
         self.config = config
         self.store = store
+        #: Every visible text and number format of this wall, in its one language
+        #: (display.language unless the program was given another, e.g. --lang).
+        self.strings = strings if strings is not None else strings_for(config.display.language)
         self.feed: FeedClient | None = None
         self.selected_incident = ""
         self._pending: ChangeSet | None = None

@@ -21,12 +21,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from commandcenter.core.i18n import Strings
 from commandcenter.core.model import Incident
 from commandcenter.core.store import ChangeSet, Store, median
 from commandcenter.core.timeutil import local_day
 from ui.support import theme
 from ui.support.bridge import safe_slot
-from ui.support.i18n import agency_name, format_minutes, t
 from ui.support.theme import ScreenMetrics
 
 log = logging.getLogger(__name__)
@@ -44,15 +44,23 @@ class AgencyTile(QFrame):
     """The figures of one agency."""
 
     def __init__(
-        self, code: str, config: Any, metrics: ScreenMetrics, *, compact: bool, parent: QWidget | None = None
+        self,
+        code: str,
+        config: Any,
+        metrics: ScreenMetrics,
+        *,
+        compact: bool,
+        strings: Strings,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.code = code
+        self.strings = strings
         self.compact = compact
         self.setObjectName("panel")
         self.figures: dict[str, Any] = {}
         cfg = config.agency(code) if config is not None else None
-        short = agency_name(config, code)
+        short = self.strings.agency_name(config, code)
         name = code if compact and len(short) > COMPACT_NAME_CHARS else short
         color = cfg.color if cfg is not None else theme.ACCENT
 
@@ -62,7 +70,7 @@ class AgencyTile(QFrame):
         layout.setSpacing(0)
 
         self.name_label = QLabel(name)
-        self.name_label.setToolTip(agency_name(config, code, short=False))
+        self.name_label.setToolTip(self.strings.agency_name(config, code, short=False))
         font = QFont(self.name_label.font())
         font.setPixelSize(metrics.body_px)
         font.setBold(True)
@@ -147,24 +155,28 @@ class AgencyTile(QFrame):
         self.figures = figures
         parts = []
         for group in UNIT_GROUPS:
-            word = "" if self.compact else f" {t(f'unit.{group}')} "
+            word = "" if self.compact else f" {self.strings.t(f'unit.{group}')} "
             parts.append(
                 f'<span style="color:{theme.UNIT_GROUP_COLOR[group]}">'
                 f"{GROUP_SYMBOL[group]}{html.escape(word)}{figures[group]}</span>"
             )
         # Compact: a thin space between groups; the shapes already separate them.
         self.units_label.setText(("\u2009" if self.compact else "&nbsp;&nbsp; ").join(parts))
+        t = self.strings.t
         self.units_label.setToolTip(", ".join(f"{t(f'unit.{g}')} {figures[g]}" for g in UNIT_GROUPS))
-        median_text = format_minutes(median_s)
+        median_text = self.strings.minutes(median_s)
         if self.compact:
             self.active_label.setText(f"{ACTIVE_SYMBOL}{active}")
-            self.active_label.setToolTip(f"{t('agency.active')} {active}")
-            minutes = t("kpi.none") if median_s is None else t("agency.median_short", n=round(median_s / 60))
+            self.active_label.setToolTip(f"{self.strings.t('agency.active')} {active}")
+            minutes = (
+                self.strings.t("kpi.none") if median_s is None
+                else self.strings.t("agency.median_short", n=self.strings.number(median_s / 60))
+            )
             self.median_label.setText(f"{MEDIAN_SYMBOL} {minutes}")
-            self.median_label.setToolTip(f"{t('agency.median')} {median_text}")
+            self.median_label.setToolTip(f"{self.strings.t('agency.median')} {median_text}")
         else:
-            self.active_label.setText(f"{t('agency.active')} {active}")
-            self.median_label.setText(f"{t('agency.median')} {median_text}")
+            self.active_label.setText(f"{self.strings.t('agency.active')} {active}")
+            self.median_label.setText(f"{self.strings.t('agency.median')} {median_text}")
         self.curve.setData(list(range(24)), figures["hourly"])
         self.plot.setYRange(0, max(1, *figures["hourly"]), padding=0.05)
 
@@ -185,6 +197,7 @@ class AgencyBoardWidget(QWidget):
         self._bridge = bridge
         self._store: Store = bridge.store
         self._config = bridge.config
+        self.strings = bridge.strings
         self.compact = compact
         #: id -> (day ordinal of arrival, seconds from receipt to on scene, agencies).
         self._arrivals: dict[str, tuple[int, float, tuple[str, ...]]] = {}
@@ -210,7 +223,7 @@ class AgencyBoardWidget(QWidget):
         self.tiles: dict[str, AgencyTile] = {}
         codes = [a.code for a in self._config.agencies]
         for i, code in enumerate(codes):
-            tile = AgencyTile(code, self._config, metrics, compact=compact, parent=self)
+            tile = AgencyTile(code, self._config, metrics, compact=compact, strings=self.strings, parent=self)
             self.tiles[code] = tile
             grid.addWidget(tile, i // columns, i % columns)
         for c in range(min(columns, len(codes))):
@@ -227,6 +240,7 @@ class AgencyBoardWidget(QWidget):
         """Legend entries; higher variants use shorter words for narrower screens."""
         active = ("agency.legend.active", "agency.legend.active.short", "agency.legend.active.short")
         median = ("agency.legend.median", "agency.legend.median.short", "agency.legend.median.shortest")
+        t = self.strings.t
         items = [(GROUP_SYMBOL[g], theme.UNIT_GROUP_COLOR[g], t(f"unit.{g}")) for g in UNIT_GROUPS]
         items += [
             (ACTIVE_SYMBOL, theme.TEXT, t(active[variant])),

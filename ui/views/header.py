@@ -11,11 +11,9 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from commandcenter.core.timeutil import WIB
 from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
-from ui.support.i18n import format_age, t
 
 
 class StaleBanner(QLabel):
@@ -64,6 +62,7 @@ class ScreenHeader(QWidget):
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.strings = bridge.strings
         self.metrics = metrics
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
@@ -165,17 +164,17 @@ class ScreenHeader(QWidget):
     @safe_slot
     def refresh(self) -> None:
         # The store's clock: simulated time in the demo, so the clock agrees with ages.
-        now = self.bridge.store.clock().astimezone(WIB)
-        self.clock.setText(f"{now:%H:%M:%S} {t('clock.zone')}")
+        now = self.bridge.store.clock()
+        self.clock.setText(f"{self.strings.clock(now)} {self.strings.t('clock.zone')}")
         status = self.bridge.feed_status()
         age = status.event_age_s()
         state = status.state
         color = theme.FEED_STATE_COLOR[state.value]
         # Short enough for wall-size text: "● LANGSUNG · 4 detik".
-        age_text = format_age(age) if age is not None else t("feed.no_event")
+        age_text = self.strings.age(age) if age is not None else self.strings.t("feed.no_event")
         # A shape as well as a colour: filled dot when live, hollow when not.
         dot = "●" if state is FeedState.LIVE else "○"
-        self.feed_label.setText(f"{dot} {t('feed.' + state.value)} · {age_text}")
+        self.feed_label.setText(f"{dot} {self.strings.t('feed.' + state.value)} · {age_text}")
         self.feed_label.setStyleSheet(
             f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;"
         )
@@ -183,6 +182,7 @@ class ScreenHeader(QWidget):
         if state is FeedState.LIVE:
             self.banner.hide()
         else:
-            text = t("banner.stale", age=format_age(age)) if age is not None else t("banner.never")
+            s = self.strings
+            text = s.t("banner.stale", age=s.age(age)) if age is not None else s.t("banner.never")
             self.banner.setText(text)
             self.banner.show()
