@@ -86,6 +86,8 @@ def brute_kpis(
     funnel: CallFunnel | None,
     now: dt.datetime,
     target: float = 900.0,
+    acks: dict[str, Acknowledgement] | None = None,
+    alerts: dict[str, Alert] | None = None,
 ) -> Kpis:
     """The figures recomputed from scratch, written independently of the store."""
     today = local_day(now, WIB)
@@ -93,12 +95,15 @@ def brute_kpis(
     active = [i for i in incidents.values() if i.status in ACTIVE_STATUSES]
     unhandled = [i for i in incidents.values() if i.status in UNHANDLED_STATUSES]
     oldest = min(unhandled, key=lambda i: (i.times.received, i.id)) if unhandled else None
+    unacked = brute_unacked_high(incidents, acks or {}, alerts or {})
 
-    def stats(attr: str) -> ResponseStats:
+    def stats(attr: str, agency: str | None = None) -> ResponseStats:
         values = sorted(
             (getattr(i.times, attr) - i.times.received).total_seconds()
             for i in history
-            if getattr(i.times, attr) is not None and local_day(getattr(i.times, attr), WIB) == today
+            if getattr(i.times, attr) is not None
+            and local_day(getattr(i.times, attr), WIB) == today
+            and (agency is None or agency in i.agencies)
         )
         if not values:
             return ResponseStats()
@@ -110,7 +115,10 @@ def brute_kpis(
             p90_s=values[(9 * n + 9) // 10 - 1],
             within_target=within,
             within_target_share=within / n,
+            median_within_target=statistics.median(values) <= target,
         )
+
+    arrival_by_agency = {a: stats("on_scene", a) for i in history for a in i.agencies}
 
     if funnel is not None and funnel.day == today:
         f = funnel
@@ -170,13 +178,84 @@ def brute_kpis(
         hourly_by_agency=by_agency,
         units_by_agency={a: dict(c) for a, c in units_by_agency.items()},
         situations_active=sum(1 for s in situations.values() if s.status == "active"),
+        arrival_by_agency={a: st for a, st in arrival_by_agency.items() if st.count},
+        unacked_high=len(unacked),
+        oldest_unacked_high_id=unacked[0] if unacked else None,
     )
+
+
+def brute_acked(acks: dict[str, Acknowledgement], alerts: dict[str, Alert]) -> dict[str, Acknowledgement]:
+    """Incident id -> the earliest acknowledgement naming it (itself or through its alert)."""
+    out: dict[str, Acknowledgement] = {}
+    for ack in acks.values():
+        alert = alerts.get(ack.alert_id)
+        iid = ack.incident_id or (alert.incident_id if alert is not None else None)
+        if iid is not None and (iid not in out or (ack.at, ack.ack_id) < (out[iid].at, out[iid].ack_id)):
+            out[iid] = ack
+    return out
+
+
+def brute_unacked_high(
+    incidents: dict[str, Incident], acks: dict[str, Acknowledgement], alerts: dict[str, Alert]
+) -> list[str]:
+    """Active high-priority incidents no acknowledgement names, oldest first (ties by id)."""
+    acked = brute_acked(acks, alerts)
+    found = [
+        i
+        for i in incidents.values()
+        if i.priority == "high" and i.status in ACTIVE_STATUSES and i.id not in acked
+    ]
+    found.sort(key=lambda i: (i.times.received, i.id))
+    return [i.id for i in found]
 
 
 def store_brute(store: Store) -> Kpis:
     return brute_kpis(
-        store.incidents, store.retired, store.units, store.situations, store.funnel, store.clock()
+        store.incidents,
+        store.retired,
+        store.units,
+        store.situations,
+        store.funnel,
+        store.clock(),
+        acks=store.acks,
+        alerts=store.alerts,
     )
+
+
+def check_view_figures(store: Store) -> None:
+    """The figures the views read beside the KPIs, against a brute-force recomputation."""
+    now = store.clock()
+    today = local_day(now, WIB)
+    history = [*store.incidents.values(), *store.retired.values()]
+
+    def arrivals(agency: str | None) -> list[float]:
+        return sorted(
+            (i.times.on_scene - i.times.received).total_seconds()
+            for i in history
+            if i.times.on_scene is not None
+            and local_day(i.times.on_scene, WIB) == today
+            and (agency is None or agency in i.agencies)
+        )
+
+    assert store.arrival_samples() == arrivals(None)
+    for agency in AGENCIES:
+        assert store.arrival_samples(agency) == arrivals(agency)
+    samples = arrivals(None)
+    hist = store.arrival_histogram(300, 3600)
+    expected = [0] * 13
+    for v in samples:
+        expected[min(12, int(v // 300))] += 1
+    assert hist.counts == expected
+    assert hist.within_target == [(i + 1) * 300 <= store.response_target_s for i in range(12)] + [False]
+    assert store.unacked_high_ids() == brute_unacked_high(store.incidents, store.acks, store.alerts)
+    oldest = store.oldest_unacked_high()
+    assert (oldest.id if oldest else None) == store.kpis().oldest_unacked_high_id
+    acked = brute_acked(store.acks, store.alerts)
+    for iid in {*IDS, *store.incidents}:
+        assert store.incident_ack(iid) == acked.get(iid), iid
+    for sid in SITUATION_IDS:
+        counts = Counter(i.status for i in store.incidents.values() if i.situation_id == sid)
+        assert store.situation_status_counts(sid) == {s: counts[s] for s in INCIDENT_STATUSES if counts[s]}
 
 
 class Reference:
@@ -251,6 +330,8 @@ IDS = [f"inc-{i}" for i in range(7)]
 CATEGORIES = ["kebakaran", "banjir", "medis"]
 KECAMATAN = ["Kayu Agung", "Jejawi", "Pedamaran", ""]
 AGENCIES = ["DAMKAR", "DINKES", "BPBD"]
+SITUATION_IDS = ["sit-1", "sit-2"]
+ALERT_IDS = ["al-1", "al-2"]
 durations = st.one_of(
     st.integers(0, 3 * 3600),
     st.sampled_from([0, 899, 900, 901]),  # the target's edge
@@ -293,6 +374,7 @@ def incidents(draw: st.DrawFn) -> Callable[[dt.datetime], Incident]:
         "status": status,
         "location": Location(kecamatan=draw(st.sampled_from(KECAMATAN))),
         "tasks": tasks,
+        "situation_id": draw(st.sampled_from([None, *SITUATION_IDS])),
     }
 
     def build(now: dt.datetime) -> Incident:
@@ -335,7 +417,50 @@ def funnels(draw: st.DrawFn) -> CallFunnel:
     )
 
 
+@st.composite
+def alerts(draw: st.DrawFn) -> Callable[[dt.datetime], Alert]:
+    """A server alert about one of the incidents (or none), raised relative to the clock."""
+    alert_id = draw(st.sampled_from(ALERT_IDS))
+    incident_id = draw(st.sampled_from([None, *IDS]))
+    priority = draw(st.sampled_from(["high", "medium", "low"]))
+    offset = draw(st.integers(-3 * 3600, 0))
+
+    def build(now: dt.datetime) -> Alert:
+        return Alert(
+            id=alert_id,
+            kind="system",
+            priority=priority,  # type: ignore[arg-type]
+            raised_at=now + dt.timedelta(seconds=offset),
+            incident_id=incident_id,
+        )
+
+    return build
+
+
+@st.composite
+def acks(draw: st.DrawFn) -> Callable[[dt.datetime], Acknowledgement]:
+    """An acknowledgement of one of the alerts, naming its incident or leaving it to the alert."""
+    ack_id = f"ack-{draw(st.integers(0, 9))}"
+    alert_id = draw(st.sampled_from(ALERT_IDS))
+    incident_id = None if draw(st.booleans()) else draw(st.sampled_from(IDS))
+    offset = draw(st.integers(-8 * 3600, 0))
+
+    def build(now: dt.datetime) -> Acknowledgement:
+        return Acknowledgement(
+            ack_id=ack_id,
+            alert_id=alert_id,
+            operator="Sari",
+            console="c1",
+            at=now + dt.timedelta(seconds=offset),
+            incident_id=incident_id,
+        )
+
+    return build
+
+
 operations = st.one_of(
+    alerts().map(lambda a: ("alert", a)),
+    acks().map(lambda a: ("ack", a)),
     incidents().map(lambda i: ("incident", i)),
     incidents().map(lambda i: ("incident", i)),
     incidents().map(lambda i: ("incident", i)),
@@ -374,6 +499,10 @@ def test_figures_match_brute_force_on_random_streams(
         elif op == "funnel":
             ref.set_funnel(arg)
             cs = store.apply(stream(p.FunnelUpdated(funnel=arg)))
+        elif op == "alert":
+            cs = store.apply(stream(p.AlertRaised(alert=arg(clock()))))
+        elif op == "ack":
+            cs = store.apply(stream(p.AlertAcknowledged(ack=arg(clock()))))
         elif op == "advance":
             clock.advance(arg)
         elif op == "prune":
@@ -400,6 +529,7 @@ def test_figures_match_brute_force_on_random_streams(
         assert store.funnel == ref.funnel
         assert view.incidents == store.incidents
         assert store.kpis() == store_brute(store)
+        check_view_figures(store)
         assert store.seq == stream.seq
     lazy_view.follow(store, pending)
     assert lazy_view.incidents == store.incidents
@@ -627,7 +757,12 @@ def test_median_and_p90_known_values() -> None:
         store.apply(s.inc(make_incident(id=f"i{n}", status="in_handling", times=t)))
     k = store.kpis()
     assert k.dispatch == ResponseStats(
-        count=10, median_s=330.0, p90_s=540.0, within_target=9, within_target_share=0.9
+        count=10,
+        median_s=330.0,
+        p90_s=540.0,
+        within_target=9,
+        within_target_share=0.9,
+        median_within_target=True,
     )
     # Arrival adds 5 minutes: 6..14 and 25 minutes; the 15-minute target is inclusive.
     assert k.arrival.median_s == 630.0
@@ -731,7 +866,12 @@ def test_day_rollover_drops_yesterday() -> None:
     # An incident dispatched after midnight counts today.
     store.apply(s.inc(make_incident(id="b", status="in_handling", times=times(rec, dispatched=1800))))
     assert store.kpis().dispatch == ResponseStats(
-        count=1, median_s=1800.0, p90_s=1800.0, within_target=0, within_target_share=0.0
+        count=1,
+        median_s=1800.0,
+        p90_s=1800.0,
+        within_target=0,
+        within_target_share=0.0,
+        median_within_target=False,
     )
     clock.advance(24 * 3600)
     k = store.kpis()
@@ -966,3 +1106,141 @@ def test_a_generic_tzinfo_gives_the_same_figures() -> None:
     assert slow._tz_offset_s is None
     assert slow.kpis() == fast.kpis()
     assert fast.kpis().dispatch.count == 0  # yesterday's dispatches
+
+
+# --- figures the views read ---------------------------------------------------------------
+
+
+def _ack(ack_id: str, alert_id: str, at: dt.datetime, incident_id: str | None = None) -> p.AlertAcknowledged:
+    return p.AlertAcknowledged(
+        ack=Acknowledgement(
+            ack_id=ack_id, alert_id=alert_id, operator="Sari", console="c1", at=at, incident_id=incident_id
+        )
+    )
+
+
+def test_unacknowledged_high_follows_acks_their_alerts_and_prune() -> None:
+    clock = FakeClock(T0)
+    store = Store(clock=clock)
+    s = Stream()
+    store.apply(s.inc(make_incident(id="a", priority="high", times=times(T0 - dt.timedelta(minutes=5)))))
+    store.apply(s.inc(make_incident(id="b", priority="high", times=times(T0 - dt.timedelta(minutes=9)))))
+    store.apply(s.inc(make_incident(id="c", priority="medium", times=times(T0))))
+    store.apply(s.inc(make_incident(id="d", priority="high", status="cancelled", times=times(T0))))
+    assert store.unacked_high_ids() == ["b", "a"]
+    assert (store.kpis().unacked_high, store.kpis().oldest_unacked_high_id) == (2, "b")
+
+    cs = store.apply(s(_ack("k1", "incident:a", T0, incident_id="a")))
+    assert (cs.acks, cs.incident_acks, cs.kpis_changed) == ({"incident:a"}, {"a"}, True)
+    assert store.unacked_high_ids() == ["b"]
+    assert store.incident_ack("a") == store.acks["incident:a"]
+
+    # An acknowledgement that names no incident counts for its alert's incident,
+    # also when the alert arrives after it.
+    cs = store.apply(s(_ack("k2", "srv-9", T0 + dt.timedelta(seconds=5))))
+    assert not cs.incident_acks
+    assert store.unacked_high_ids() == ["b"]
+    cs = store.apply(
+        s(
+            p.AlertRaised(
+                alert=Alert(id="srv-9", kind="system", priority="high", raised_at=T0, incident_id="b")
+            )
+        )
+    )
+    assert cs.incident_acks == {"b"}
+    assert store.unacked_high_ids() == []
+    assert store.kpis().oldest_unacked_high_id is None
+    assert store.incident_ack("b") == store.acks["srv-9"]
+    # The first acknowledgement of an incident is the one that took it.
+    store.apply(s(_ack("k3", "sla:x:forward:a", T0 - dt.timedelta(seconds=30), incident_id="a")))
+    assert store.incident_ack("a") == store.acks["sla:x:forward:a"]
+
+    restored = Store(clock=clock)
+    restored.load_state(decode_state(encode_state(store.to_state())))
+    assert restored.unacked_high_ids() == [] and restored.incident_ack("b") == store.incident_ack("b")
+
+    # The figure follows what the store holds: pruned acknowledgements no longer count.
+    clock.advance(2 * 3600)
+    cs = store.prune(3600)
+    assert cs.incident_acks == {"a", "b"}
+    assert store.unacked_high_ids() == ["b", "a"]
+    assert store.incident_ack("a") is None
+
+
+def test_unacked_high_heap_stays_bounded_under_many_updates() -> None:
+    store = Store(clock=FakeClock(T0))
+    s = Stream()
+    for v in range(1, 2001):
+        store.apply(s.inc(make_incident(id="a", version=v, priority="high", times=times(T0))))
+    assert len(store._unacked_high_heap) <= 2 * 1 + 65
+    assert store.kpis().oldest_unacked_high_id == "a"
+
+
+def test_arrival_figures_per_agency_and_histogram() -> None:
+    clock = FakeClock(T0)
+    store = Store(clock=clock)
+    s = Stream()
+    rec = T0 - dt.timedelta(hours=1)
+    both = [AgencyTask(agency="DAMKAR"), AgencyTask(agency="DINKES")]
+    store.apply(
+        s.inc(make_incident(id="a", status="in_handling", tasks=both, times=times(rec, on_scene=240)))
+    )
+    store.apply(s.inc(make_incident(id="b", status="in_handling", times=times(rec, on_scene=1200))))
+    store.apply(s.inc(make_incident(id="c", status="in_handling", times=times(rec, on_scene=4000))))
+    k = store.kpis()
+    assert store.arrival_samples() == [240.0, 1200.0, 4000.0]
+    assert store.arrival_samples("DAMKAR") == [240.0, 1200.0, 4000.0]
+    assert store.arrival_samples("DINKES") == [240.0]
+    assert k.arrival_by_agency["DAMKAR"].median_s == 1200.0
+    assert k.arrival_by_agency["DAMKAR"].median_within_target is False
+    assert k.arrival_by_agency["DINKES"] == ResponseStats(
+        count=1,
+        median_s=240.0,
+        p90_s=240.0,
+        within_target=1,
+        within_target_share=1.0,
+        median_within_target=True,
+    )
+    hist = store.arrival_histogram(300, 3600)
+    assert hist.counts == [1, 0, 0, 0, 1] + [0] * 7 + [1]
+    assert hist.within_target == [True, True, True] + [False] * 10
+    # A task taken away moves the sample off that agency.
+    store.apply(s.inc(make_incident(id="a", version=2, status="in_handling", times=times(rec, on_scene=240))))
+    assert store.arrival_samples("DINKES") == []
+    assert "DINKES" not in store.kpis().arrival_by_agency
+
+
+def test_situation_status_counts_follow_updates_and_prune() -> None:
+    clock = FakeClock(T0)
+    store = Store(clock=clock)
+    s = Stream()
+    store.apply(s.inc(make_incident(id="a", situation_id="sit-1", status="received", times=times(T0))))
+    store.apply(s.inc(make_incident(id="b", situation_id="sit-1", status="in_handling", times=times(T0))))
+    store.apply(s.inc(make_incident(id="c", situation_id="sit-2", times=times(T0))))
+    assert store.situation_status_counts("sit-1") == {"received": 1, "in_handling": 1}
+    store.apply(
+        s.inc(
+            make_incident(
+                id="a", version=2, situation_id="sit-1", status="closed", times=times(T0, closed=60)
+            )
+        )
+    )
+    store.apply(s.inc(make_incident(id="c", version=2, situation_id=None, times=times(T0))))
+    assert store.situation_status_counts("sit-1") == {"in_handling": 1, "closed": 1}
+    assert store.situation_status_counts("sit-2") == {}
+    clock.advance(2 * 3600)
+    store.prune(3600)  # a pruned incident leaves the count (the view lists what the store holds)
+    assert store.situation_status_counts("sit-1") == {"in_handling": 1}
+
+
+def test_active_situations_newest_first() -> None:
+    store = Store(clock=FakeClock(T0))
+    s = Stream()
+    for n, (status, minutes) in enumerate([("active", 10), ("ended", 50), ("active", 30)]):
+        sit = DisasterSituation(
+            id=f"sit-{n}", version=1, hazard="banjir", name=f"Banjir {n}", status=status,  # type: ignore[arg-type]
+            declared_at=T0 - dt.timedelta(minutes=minutes),
+            ended_at=T0 if status == "ended" else None,
+        )  # fmt: skip
+        store.apply(s(p.SituationUpserted(situation=sit)))
+    assert [x.id for x in store.active_situations()] == ["sit-0", "sit-2"]

@@ -18,6 +18,12 @@ Rules worth knowing:
   closed today) must not drop when :meth:`Store.prune` frees memory, so a pruned
   incident moves to :attr:`Store.retired` until its contributions have left
   every window, and only then is forgotten.
+* The store also keeps what the views show beside the KPIs, each maintained per
+  event: today's arrival samples per agency, the unacknowledged high-priority
+  incidents (an incident counts as acknowledged while an acknowledgement in
+  :attr:`Store.acks` names it, directly or through its alert), the first
+  acknowledgement of each incident, and incidents per status of each disaster
+  situation. Views read these; they never scan the incidents themselves.
 * "Today" is the local (WIB) day of the injected clock. Samples of past days and
   hours are dropped lazily when :meth:`Store.kpis` or :meth:`Store.prune` notices
   that the day or hour moved on. The clock is assumed not to step back.
@@ -28,7 +34,6 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import heapq
-import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -36,8 +41,10 @@ import msgspec
 from msgspec import Struct
 
 from commandcenter.core import protocol as p
+from commandcenter.core.figures import Histogram, ResponseStats, histogram, median, percentile, response_stats
 from commandcenter.core.model import (
     ACTIVE_STATUSES,
+    INCIDENT_STATUSES,
     UNHANDLED_STATUSES,
     UNIT_STATUS_GROUP,
     Acknowledgement,
@@ -53,6 +60,7 @@ from commandcenter.core.timeutil import WIB, Clock, local_day, utcnow
 __all__ = [
     "ChangeSet",
     "FunnelFigures",
+    "Histogram",
     "Kpis",
     "ResponseStats",
     "Store",
@@ -87,8 +95,9 @@ class ChangeSet:
 
     ``shelved``/``unshelved`` and ``muted``/``unmuted`` hold the last thing that
     happened to each alert id / console within the set; ``acks`` holds alert ids
-    whose acknowledgement appeared or disappeared; ``agencies`` holds agency codes
-    added or changed.
+    whose acknowledgement appeared or disappeared and ``incident_acks`` the
+    incident ids whose acknowledgement (:meth:`Store.incident_ack`) may have
+    changed with them; ``agencies`` holds agency codes added or changed.
 
     ``reset`` means the whole state was replaced (snapshot, restored state): the
     view must rebuild from the store, and the id sets are left empty. A reset
@@ -102,6 +111,7 @@ class ChangeSet:
         "alerts_removed",
         "alerts_updated",
         "funnel_changed",
+        "incident_acks",
         "incidents_added",
         "incidents_removed",
         "incidents_updated",
@@ -131,6 +141,7 @@ class ChangeSet:
         self.alerts_updated: set[str] = set()
         self.alerts_removed: set[str] = set()
         self.acks: set[str] = set()
+        self.incident_acks: set[str] = set()
         self.shelved: set[str] = set()
         self.unshelved: set[str] = set()
         self.muted: set[str] = set()
@@ -194,6 +205,7 @@ class ChangeSet:
             self._removed(self.alerts_added, self.alerts_updated, self.alerts_removed, key)
         self.agencies |= other.agencies
         self.acks |= other.acks
+        self.incident_acks |= other.incident_acks
         for key in other.shelved:
             self.unshelved.discard(key)
             self.shelved.add(key)
@@ -235,17 +247,6 @@ class ChangeSet:
 
 
 # --- figures -------------------------------------------------------------------------
-
-
-class ResponseStats(Struct, frozen=True, kw_only=True):
-    """Durations of one step (dispatch or arrival) measured today, in seconds."""
-
-    count: int = 0
-    median_s: float | None = None
-    p90_s: float | None = None
-    within_target: int = 0
-    #: Share (0..1) of ``count`` within the response target; None without samples.
-    within_target_share: float | None = None
 
 
 class FunnelFigures(Struct, frozen=True, kw_only=True):
@@ -291,26 +292,12 @@ class Kpis(Struct, frozen=True, kw_only=True):
     #: Units per agency and status group (available / busy / out_of_service).
     units_by_agency: dict[str, dict[str, int]]
     situations_active: int
-
-
-def median(sorted_values: Sequence[float]) -> float | None:
-    """The median of an ascending sequence (mean of the two middle values when even)."""
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    mid = n // 2
-    return sorted_values[mid] if n % 2 else (sorted_values[mid - 1] + sorted_values[mid]) / 2
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    """Nearest-rank percentile (always an observed value) of an ascending sequence:
-    the smallest value with at least ``q`` of the values at or below it."""
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    # round() keeps 0.9 * 70 = 63.00000000000001 from ranking one too high.
-    rank = math.ceil(round(q * n, 9))
-    return sorted_values[min(n, max(1, rank)) - 1]
+    #: Today's arrival statistics per agency (an incident's arrival counts for every
+    #: agency with a task in it); only agencies with samples today.
+    arrival_by_agency: dict[str, ResponseStats]
+    #: Active high-priority incidents no acknowledgement names, and the oldest of them.
+    unacked_high: int
+    oldest_unacked_high_id: str | None
 
 
 # --- persisted state ---------------------------------------------------------------
@@ -382,10 +369,11 @@ def _closed_time(inc: Incident) -> dt.datetime:
 #: (active key, hourly key, dispatch sample, arrival sample, closed day).
 #: active key = (status, category, priority, kecamatan, agencies with an open task)
 #: hourly key = (UTC hour of receipt, category, agencies of all tasks)
-#: samples = (day ordinal, seconds since receipt)
+#: samples = (day ordinal, seconds since receipt, agencies of all tasks); the
+#: agencies are used for arrivals only (dispatch samples carry ()).
 _ActiveKey = tuple[str, str, str, str, tuple[str, ...]]
 _HourlyKey = tuple[int, str, tuple[str, ...]]
-_Sample = tuple[int, float]
+_Sample = tuple[int, float, tuple[str, ...]]
 _Keys = tuple[_ActiveKey | None, _HourlyKey | None, _Sample | None, _Sample | None, int | None]
 _NO_KEYS: _Keys = (None, None, None, None, None)
 
@@ -443,11 +431,24 @@ class Store:
         # day ordinal -> ascending durations (seconds)
         self._dispatch: dict[int, list[float]] = {}
         self._arrival: dict[int, list[float]] = {}
+        # day ordinal -> agency -> ascending arrival durations
+        self._arrival_by_agency: dict[int, dict[str, list[float]]] = {}
         self._closed_by_day: dict[int, int] = {}
         # Lazy-deletion heaps of (time, id, version): valid while that version is stored.
         self._unhandled_heap: list[tuple[float, str, int]] = []
         self._closed_heap: list[tuple[float, str, int]] = []
         self._units_by_agency: dict[str, dict[str, int]] = {}
+        #: alert id (of an ack in self.acks) -> the incident that ack names.
+        self._ack_incident: dict[str, str] = {}
+        #: incident id -> alert ids of the acks that name it.
+        self._incident_acked: dict[str, set[str]] = {}
+        #: Active high-priority incidents that no ack names, and a lazy heap of
+        #: (receipt timestamp, id) over them: valid while the id is in the set
+        #: with that receipt time.
+        self._unacked_high: set[str] = set()
+        self._unacked_high_heap: list[tuple[float, str]] = []
+        #: situation id -> incident status -> count (incidents in self.incidents).
+        self._situation_counts: dict[str, dict[str, int]] = {}
         # Samples before these are dropped (and not added); None = nothing dropped yet.
         self._day_floor: int | None = None
         self._hour_floor: int | None = None
@@ -464,7 +465,13 @@ class Store:
         day = self._day(now)
         if self._day_floor is None or day > self._day_floor:
             self._day_floor = day
-            for buckets in (self._dispatch, self._arrival, self._closed_by_day):
+            day_buckets: tuple[dict[int, Any], ...] = (
+                self._dispatch,
+                self._arrival,
+                self._arrival_by_agency,
+                self._closed_by_day,
+            )
+            for buckets in day_buckets:
                 for key in [k for k in buckets if k < day]:
                     del buckets[key]
         hour_floor = int(now.timestamp() // 3600) - 23
@@ -488,7 +495,8 @@ class Store:
                 tuple([t.agency for t in tasks if t.status not in _TASK_FINISHED]) if tasks else ()
             )
             active = (status, inc.category, inc.priority, inc.location.kecamatan, open_agencies)
-        hourly = (int(received_ts // 3600), inc.category, tuple([t.agency for t in tasks]) if tasks else ())
+        all_agencies = tuple([t.agency for t in tasks]) if tasks else ()
+        hourly = (int(received_ts // 3600), inc.category, all_agencies)
         offset = self._tz_offset_s
         dispatch = arrival = None
         closed_day = None
@@ -499,7 +507,7 @@ class Store:
                 if offset is not None
                 else self._day(step)
             )
-            dispatch = (day, (step - received).total_seconds())
+            dispatch = (day, (step - received).total_seconds(), ())
         step = times.on_scene
         if step is not None:
             day = (
@@ -507,7 +515,7 @@ class Store:
                 if offset is not None
                 else self._day(step)
             )
-            arrival = (day, (step - received).total_seconds())
+            arrival = (day, (step - received).total_seconds(), all_agencies)
         if status == "closed" and times.closed is not None:
             closed_day = self._day(times.closed)
         return (active, hourly, dispatch, arrival, closed_day)
@@ -545,24 +553,38 @@ class Store:
             for agency in agencies:
                 _drop(self._hourly_agency, (hour, agency))
 
-    def _sample_change(self, buckets: dict[int, list[float]], key: tuple[int, float], add: bool) -> None:
-        day, value = key
+    @staticmethod
+    def _sorted_change(buckets: dict[Any, list[float]], key: Any, value: float, add: bool) -> None:
         if add:
-            if self._day_floor is not None and day < self._day_floor:
-                return
-            values = buckets.get(day)
+            values = buckets.get(key)
             if values is None:
-                buckets[day] = [value]
+                buckets[key] = [value]
             else:
                 bisect.insort(values, value)
         else:
-            values = buckets.get(day)
+            values = buckets.get(key)
             if values is not None:
                 i = bisect.bisect_left(values, value)
                 if i < len(values) and values[i] == value:
                     del values[i]
                     if not values:
-                        del buckets[day]
+                        del buckets[key]
+
+    def _sample_change(self, buckets: dict[int, list[float]], key: _Sample, add: bool) -> None:
+        day, value, agencies = key
+        if add and self._day_floor is not None and day < self._day_floor:
+            return  # already outside the window
+        self._sorted_change(buckets, day, value, add)
+        if agencies and buckets is self._arrival:
+            by_agency = self._arrival_by_agency.get(day)
+            if by_agency is None:
+                if not add:
+                    return
+                by_agency = self._arrival_by_agency[day] = {}
+            for agency in agencies:
+                self._sorted_change(by_agency, agency, value, add)
+            if not by_agency:
+                del self._arrival_by_agency[day]
 
     def _closed_change(self, day: int, add: bool) -> None:
         if add:
@@ -615,6 +637,46 @@ class Store:
         ]
         heapq.heapify(self._closed_heap)
 
+    def _situation_change(self, inc: Incident, n: int) -> None:
+        sid = inc.situation_id
+        if sid is None:
+            return
+        counts = self._situation_counts.get(sid)
+        if counts is None:
+            counts = self._situation_counts[sid] = {}
+        _bump(counts, inc.status, n)
+        if not counts:
+            del self._situation_counts[sid]
+
+    def _note_unacked_high(self, inc: Incident | None, key: str) -> bool:
+        """Bring ``key``'s membership of the unacknowledged high-priority set up to
+        date; returns whether it changed."""
+        if (
+            inc is not None
+            and inc.priority == "high"
+            and inc.status in ACTIVE_STATUSES
+            and key not in self._incident_acked
+        ):
+            # Pushed on every call (a new version may have moved its receipt time);
+            # superseded entries are skipped when read and dropped on a rebuild.
+            heap = self._unacked_high_heap
+            heapq.heappush(heap, (inc.times.received.timestamp(), key))
+            if len(heap) > 2 * len(self._unacked_high) + 64:
+                self._rebuild_unacked_high_heap()
+            if key in self._unacked_high:
+                return False
+            self._unacked_high.add(key)
+            return True
+        if key in self._unacked_high:
+            self._unacked_high.discard(key)
+            return True
+        return False
+
+    def _rebuild_unacked_high_heap(self) -> None:
+        incidents = self.incidents
+        self._unacked_high_heap = [(incidents[k].times.received.timestamp(), k) for k in self._unacked_high]
+        heapq.heapify(self._unacked_high_heap)
+
     def _put_incident(self, inc: Incident, cs: ChangeSet) -> None:
         key = inc.id
         old = self.incidents.get(key)
@@ -625,6 +687,13 @@ class Store:
             self.incidents[key] = inc
             if key not in cs.incidents_added:
                 cs.incidents_updated.add(key)
+            if old.situation_id is not None and (
+                old.situation_id != inc.situation_id or old.status != inc.status
+            ):
+                self._situation_change(old, -1)
+                self._situation_change(inc, 1)
+            elif inc.situation_id is not None and old.situation_id is None:
+                self._situation_change(inc, 1)
         else:
             retired = self.retired.get(key)
             if retired is not None:
@@ -636,6 +705,9 @@ class Store:
                 old_keys = _NO_KEYS
             self.incidents[key] = inc
             ChangeSet._added(cs.incidents_added, cs.incidents_updated, cs.incidents_removed, key)
+            self._situation_change(inc, 1)
+        if inc.priority == "high" or key in self._unacked_high:
+            self._note_unacked_high(inc, key)
         received_ts = inc.times.received.timestamp()
         new_keys = self._keys_of(inc, received_ts)
         self._keys[key] = new_keys
@@ -652,6 +724,36 @@ class Store:
             if len(heap) > 2 * (len(self.incidents) - self._active_total) + 64:
                 self._rebuild_closed_heap()
         cs.kpis_changed = True
+
+    # -- acknowledged incidents ---------------------------------------------------------
+
+    def _index_ack(self, alert_id: str, cs: ChangeSet) -> None:
+        """Re-file the acknowledgement of ``alert_id`` under the incident it names now
+        (its own incident_id, else its alert's; none once the ack is pruned)."""
+        ack = self.acks.get(alert_id)
+        new: str | None = None
+        if ack is not None:
+            new = ack.incident_id
+            if new is None:
+                alert = self.alerts.get(alert_id)
+                new = alert.incident_id if alert is not None else None
+        old = self._ack_incident.get(alert_id)
+        if old == new:
+            return
+        if old is not None:
+            del self._ack_incident[alert_id]
+            alert_ids = self._incident_acked[old]
+            alert_ids.discard(alert_id)
+            if not alert_ids:
+                del self._incident_acked[old]
+        if new is not None:
+            self._ack_incident[alert_id] = new
+            self._incident_acked.setdefault(new, set()).add(alert_id)
+        for key in (old, new):
+            if key is not None:
+                cs.incident_acks.add(key)
+                if self._note_unacked_high(self.incidents.get(key), key):
+                    cs.kpis_changed = True
 
     # -- units ----------------------------------------------------------------------
 
@@ -725,6 +827,8 @@ class Store:
             elif old_alert != alert:
                 self.alerts[alert.id] = alert
                 ChangeSet._updated(cs.alerts_added, cs.alerts_updated, alert.id)
+            if alert.id in self.acks:  # an ack without incident id names the alert's incident
+                self._index_ack(alert.id, cs)
         elif isinstance(body, p.AlertAcknowledged):
             ack = body.ack
             if ack.ack_id not in self.ack_ids:
@@ -733,6 +837,7 @@ class Store:
                 if ack.alert_id not in self.acks:
                     self.acks[ack.alert_id] = ack
                     cs.acks.add(ack.alert_id)
+                    self._index_ack(ack.alert_id, cs)
         elif isinstance(body, p.AlertShelved):
             if self.shelved.get(body.alert_id) != body:
                 self.shelved[body.alert_id] = body
@@ -833,6 +938,8 @@ class Store:
         self.alerts = {a.id: a for a in state.alerts}
         for ack in state.acks:
             self.acks.setdefault(ack.alert_id, ack)
+        for alert_id in self.acks:
+            self._index_ack(alert_id, cs)
         self.ack_ids = {a.ack_id: a.at for a in state.acks}
         self.ack_ids.update(state.ack_ids)
         self.shelved = {s.alert_id: s for s in state.shelved}
@@ -933,6 +1040,7 @@ class Store:
                 continue  # a stale entry
             del self.incidents[key]
             self.retired[key] = inc
+            self._situation_change(inc, -1)
             ChangeSet._removed(cs.incidents_added, cs.incidents_updated, cs.incidents_removed, key)
         # Retired incidents whose samples have all expired are forgotten for good.
         day_floor, hour_floor = self._day_floor, self._hour_floor
@@ -954,6 +1062,7 @@ class Store:
                 cs.acks.add(alert_id)
                 if self.alerts.pop(alert_id, None) is not None:
                     ChangeSet._removed(cs.alerts_added, cs.alerts_updated, cs.alerts_removed, alert_id)
+                self._index_ack(alert_id, cs)
         for ack_id, at in list(self.ack_ids.items()):
             if at.timestamp() < cutoff:
                 del self.ack_ids[ack_id]
@@ -986,17 +1095,63 @@ class Store:
             heapq.heappop(heap)
         return None
 
+    def oldest_unacked_high(self) -> Incident | None:
+        """The unacknowledged high-priority incident received longest ago (ties by id)."""
+        heap = self._unacked_high_heap
+        members = self._unacked_high
+        incidents = self.incidents
+        while heap:
+            ts, key = heap[0]
+            if key in members:
+                inc = incidents[key]
+                if inc.times.received.timestamp() == ts:
+                    return inc
+            heapq.heappop(heap)
+        return None
+
+    def unacked_high_ids(self) -> list[str]:
+        """Active high-priority incidents that no acknowledgement names, oldest first."""
+        incidents = self.incidents
+        return sorted(self._unacked_high, key=lambda k: (incidents[k].times.received.timestamp(), k))
+
+    def incident_ack(self, incident_id: str) -> Acknowledgement | None:
+        """The acknowledgement that took the incident: the earliest of those naming it."""
+        alert_ids = self._incident_acked.get(incident_id)
+        if not alert_ids:
+            return None
+        acks = self.acks
+        return min((acks[a] for a in alert_ids), key=lambda a: (a.at, a.ack_id))
+
+    def arrival_samples(self, agency: str | None = None) -> list[float]:
+        """Today's arrival durations (receipt to on scene, seconds), ascending; of
+        one agency's incidents when ``agency`` is given. Pruned incidents still count."""
+        now = self.clock()
+        self._roll(now)
+        today = self._day(now)
+        if agency is None:
+            return list(self._arrival.get(today, ()))
+        return list(self._arrival_by_agency.get(today, {}).get(agency, ()))
+
+    def arrival_histogram(self, bin_s: float, max_s: float) -> Histogram:
+        """Today's arrival durations per ``bin_s`` bin up to ``max_s`` (and one bin past it),
+        each bin marked whether it ends within the response target."""
+        now = self.clock()
+        self._roll(now)
+        return histogram(self._arrival.get(self._day(now), []), bin_s, max_s, self.response_target_s)
+
+    def situation_status_counts(self, situation_id: str) -> dict[str, int]:
+        """Incidents grouped under a situation, counted by status (in status order)."""
+        counts = self._situation_counts.get(situation_id, {})
+        return {s: counts[s] for s in INCIDENT_STATUSES if s in counts}
+
+    def active_situations(self) -> list[DisasterSituation]:
+        """Active situations, the most recently declared first (ties by id)."""
+        sits = [s for s in self.situations.values() if s.status == "active"]
+        sits.sort(key=lambda s: (s.declared_at, s.id), reverse=True)
+        return sits
+
     def _response(self, values: list[float] | None) -> ResponseStats:
-        if not values:
-            return ResponseStats()
-        within = bisect.bisect_right(values, self.response_target_s)
-        return ResponseStats(
-            count=len(values),
-            median_s=median(values),
-            p90_s=percentile(values, 0.9),
-            within_target=within,
-            within_target_share=within / len(values),
-        )
+        return response_stats(values, self.response_target_s)
 
     def _funnel_today(self, today: dt.date) -> FunnelFigures:
         f = self.funnel
@@ -1035,6 +1190,7 @@ class Store:
         today = self._day(now)
         today_date = dt.date.fromordinal(today)
         oldest = self.oldest_unhandled()
+        oldest_unacked = self.oldest_unacked_high()
         first_hour = int(now.timestamp() // 3600) - 23
         return Kpis(
             at=now,
@@ -1057,4 +1213,9 @@ class Store:
             hourly_by_agency=self._hourly(self._hourly_agency, first_hour),
             units_by_agency={a: dict(g) for a, g in self._units_by_agency.items()},
             situations_active=sum(1 for s in self.situations.values() if s.status == "active"),
+            arrival_by_agency={
+                a: self._response(v) for a, v in self._arrival_by_agency.get(today, {}).items()
+            },
+            unacked_high=len(self._unacked_high),
+            oldest_unacked_high_id=oldest_unacked.id if oldest_unacked is not None else None,
         )

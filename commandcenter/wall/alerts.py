@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from commandcenter.config import AlertPriorityAction, AlertRule, AlertsConfig, Config, SpeechConfig
+from commandcenter.core import sla
 from commandcenter.core.model import (
     ACTIVE_STATUSES,
     PRIORITY_RANK,
@@ -244,23 +245,9 @@ def make_alert_id(*parts: str) -> str:
 
 
 def stage_met(inc: Incident, stage: str) -> bool:
-    """Whether the incident has passed a service-level step (any agency counts)."""
-    status = inc.status
-    tasks = inc.tasks
-    if stage == "verify":
-        return status != "received" or inc.times.verified is not None
-    if stage == "forward":
-        return status in ("forwarded", "in_handling") or any(
-            t.forwarded_at is not None or t.status != "pending" for t in tasks
-        )
-    if stage == "dispatch":
-        return (
-            status == "in_handling"
-            or inc.times.dispatched is not None
-            or bool(inc.units)
-            or any(t.units for t in tasks)
-        )
-    return status == "in_handling" or inc.times.on_scene is not None or any(t.on_scene_at for t in tasks)
+    """Whether the incident has passed a service-level step: the one rule the
+    queue's colours use too (commandcenter.core.sla)."""
+    return sla.step_met(inc, stage)
 
 
 #: Placeholder aliases of [alerts.texts] beyond those commandcenter.wall.speech.render knows.
