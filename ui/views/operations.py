@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from commandcenter.core.model import INCIDENT_STATUSES as STATUSES
-from ui.support import i18n, theme
+from ui.support import theme
 from ui.support.bridge import safe_slot
 from ui.support.i18n import t
 from ui.support.theme import ScreenMetrics
@@ -50,7 +50,6 @@ from ui.views.queue import (
     IncidentIdRole,
     IncidentQueueModel,
     IncidentQueueProxy,
-    format_age_short,
 )
 
 log = logging.getLogger(__name__)
@@ -76,9 +75,10 @@ class OperationsView(QWidget):
         self.interactive = interactive
         self.compact = metrics.body_px >= COMPACT_FROM_PX if compact is None else compact
         self.setStyleSheet(theme.stylesheet(metrics))
+        self.strings = bridge.strings
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
 
-        self.model = IncidentQueueModel(bridge.store, bridge.config, self)
+        self.model = IncidentQueueModel(bridge.store, bridge.config, self, strings=self.strings)
         self.model.short_text = self.compact
         self.model.connect_bridge(bridge)
         self.proxy = IncidentQueueProxy(self.model, self)
@@ -154,17 +154,19 @@ class OperationsView(QWidget):
             # the location takes the rest.
             COL_CATEGORY: fits("Kebakaran"),
             COL_PRIORITY: fits(
-                *(t(f"priority.short.{p}") for p in ("high", "medium", "low")), extra=icon + pad
+                *(self.strings.t(f"priority.short.{p}") for p in ("high", "medium", "low")), extra=icon + pad
             ),
             COL_TICKET: fits("OKI-20261127-0000", extra=pad),
             COL_AGE: fits(
-                format_age_short(99 * 60) if self.compact else i18n.format_age(23 * 3600 + 59 * 60),
+                self.strings.age_column(99 * 60) if self.compact else self.strings.age(23 * 3600 + 59 * 60),
                 extra=icon + pad,
             ),
-            COL_STATUS: fits(*(t(f"status.short.{s}" if self.compact else f"status.{s}") for s in STATUSES)),
+            COL_STATUS: fits(
+                *(self.strings.t(f"status.short.{s}" if self.compact else f"status.{s}") for s in STATUSES)
+            ),
             COL_AGENCIES: fits("Satpol PP / Damkar"),
             COL_UNITS: fits("00"),
-            COL_ACK: fits(t("ack.short", operator="Operator", time="00:00")),
+            COL_ACK: fits(self.strings.t("ack.short", operator="Operator", time="00:00")),
             COL_VICTIMS: fits("000"),
         }
         hh = table.horizontalHeader()
@@ -183,7 +185,7 @@ class OperationsView(QWidget):
     def _make_filter_bar(self) -> QHBoxLayout:
         bar = QHBoxLayout()
         self.search = QLineEdit(self)
-        self.search.setPlaceholderText(t("queue.search"))
+        self.search.setPlaceholderText(self.strings.t("queue.search"))
         self.search.setClearButtonEnabled(True)
         self.search.textChanged.connect(self.proxy.set_search_text)
         self.active_toggle = QPushButton(self)
@@ -201,7 +203,7 @@ class OperationsView(QWidget):
     def _on_active_toggled(self, on: bool) -> None:
         self.proxy.set_active_only(on)
         # The button names what is shown now: "Aktif" or "Semua".
-        self.active_toggle.setText(t("filter.active") if on else t("filter.all"))
+        self.active_toggle.setText(self.strings.t("filter.active" if on else "filter.all"))
         self._on_bridge_incident_selected(self.bridge.selected_incident)
 
     @safe_slot
