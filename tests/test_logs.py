@@ -71,3 +71,41 @@ def test_qt_messages_land_in_the_file_with_their_category(tmp_path: Path, qtlog:
     # pytest-qt's own capture, installed before ours, still saw every message.
     seen = [r.message for r in qtlog.records]  # type: ignore[attr-defined]
     assert sum(m.startswith("oki112 log test:") for m in seen) == 3
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "geteuid"), reason="POSIX file modes")
+def test_log_files_are_private_after_every_rollover_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)  # the usual umask: files 0644 unless made private
+    try:
+        files = FileLogging(tmp_path / "logs", "supervisor.log", "INFO", max_bytes=2000, backups=2)
+        try:
+            log = logging.getLogger("oki.test.private")
+            for i in range(200):
+                log.info("started: commandcenter wall --data-dir /srv/oki line %04d", i)
+        finally:
+            files.close()
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "logs").stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "logs").iterdir()}
+    assert sorted(modes) == ["supervisor.log", "supervisor.log.1", "supervisor.log.2"]
+    assert set(modes.values()) == {0o600}, modes
+
+
+def test_an_existing_log_file_readable_by_others_is_made_private(tmp_path: Path) -> None:
+    import stat
+
+    (tmp_path / "logs").mkdir()
+    old = tmp_path / "logs" / "wall.log"
+    old.write_text("from an older version\n")
+    old.chmod(0o644)
+    files = FileLogging(tmp_path / "logs", "wall.log", "INFO")
+    try:
+        logging.getLogger("oki.test.private").info("now private")
+    finally:
+        files.close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert old.read_text().startswith("from an older version\n")

@@ -1,7 +1,7 @@
 """The supervisor: restarts, final exit codes, backoff, and nothing left behind.
 
 The child is a real process (tests/supervised_child.py) scripted per start, so
-each exit path (exit 75, SIGKILL, a Python crash, 0/2/3) happens for real; the
+each exit path (exit 75, SIGKILL, a Python crash, 0/1/2/3) happens for real; the
 stop tests check that grandchildren, one of them in a session of its own, are
 gone after the supervisor ends.
 """
@@ -81,11 +81,20 @@ def test_restarts_after_exit_75_a_signal_and_a_crash_until_a_clean_exit(
     assert [c for c, _, _ in sup.history] == [75, -signal.SIGKILL, 1, 0]
 
 
-@pytest.mark.parametrize("code", [2, 3])
-def test_config_and_fatal_feed_errors_end_the_supervisor_with_their_code(tmp_path: Path, code: int) -> None:
-    sup = Supervisor(_command(tmp_path / "state", f"exit{code},exit0"), min_restart_interval_s=0)
-    assert sup.run() == code
+def test_a_broken_config_ends_the_supervisor_with_its_code(tmp_path: Path) -> None:
+    sup = Supervisor(_command(tmp_path / "state", "exit2,exit0"), min_restart_interval_s=0)
+    assert sup.run() == 2
     assert sup.starts == 1
+
+
+@pytest.mark.parametrize("code", [1, 3, 4, 70, 255])
+def test_every_other_failure_is_restarted(tmp_path: Path, code: int) -> None:
+    """1 (a journal on a full disk), 3 (a refused token: the server may accept
+    it later) and any other code: only 0 and 2 are final."""
+    sup = Supervisor(_command(tmp_path / "state", f"exit{code},exit0"), min_restart_interval_s=0)
+    assert sup.run() == 0
+    assert sup.starts == 2
+    assert [c for c, _, _ in sup.history] == [code, 0]
 
 
 def test_quick_restarts_wait_longer_each_time(tmp_path: Path) -> None:

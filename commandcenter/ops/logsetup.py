@@ -4,14 +4,20 @@ Each process writes its own rotating file (``wall.log``, ``supervisor.log``):
 two processes rotating one file would rename it under each other. stderr keeps
 the level given on the command line (``--log-level``); the file gets the
 configured ``[logging] level``.
+
+The files are private (0600, in a directory created 0700): they name operators
+and consoles, and a log must never be where someone else reads a secret.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
 import sys
 from pathlib import Path
+from typing import cast
 
 from commandcenter.config import LoggingConfig
 
@@ -19,6 +25,28 @@ from commandcenter.config import LoggingConfig
 MAX_BYTES = 10 * 1024 * 1024
 BACKUPS = 5
 FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
+FILE_MODE = 0o600
+DIR_MODE = 0o700
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A RotatingFileHandler whose files (the first and each one after a
+    rollover) are created 0600 whatever the umask, and an existing file of
+    ours readable by others is made private."""
+
+    def _open(self) -> io.TextIOWrapper:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(self.baseFilename, flags, FILE_MODE)
+        try:
+            if os.name == "posix":
+                st = os.fstat(fd)
+                if st.st_mode & 0o077 and st.st_uid == os.geteuid():
+                    os.fchmod(fd, FILE_MODE)
+            # Text mode as FileHandler opens it (self.mode is 'a').
+            return cast(io.TextIOWrapper, open(fd, self.mode, encoding=self.encoding, errors=self.errors))
+        except BaseException:
+            os.close(fd)
+            raise
 
 
 def log_dir(config: LoggingConfig, data_dir: str | None = None) -> Path:
@@ -44,9 +72,9 @@ class FileLogging:
         max_bytes: int = MAX_BYTES,
         backups: int = BACKUPS,
     ) -> None:
-        directory.mkdir(parents=True, exist_ok=True)
+        directory.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
         self.path = directory / filename
-        self.handler = logging.handlers.RotatingFileHandler(
+        self.handler = PrivateRotatingFileHandler(
             self.path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8"
         )
         self.handler.setLevel(level)

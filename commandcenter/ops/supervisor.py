@@ -2,11 +2,18 @@
 
 ``commandcenter wall`` (and ``demo``) run this; it starts the real wall as a
 child (the same command line plus ``--supervised``) and starts it again when
-it exits asking for a restart (:data:`EXIT_RESTART`, from the watchdog), dies
-from a signal, or crashes. Exit code 0, a configuration or usage error (2) or a
-fatal feed error such as a rejected token (3) end the supervisor with that
-code: starting again would fail the same way. Restarts closer together than
-``watchdog.min_restart_interval_s`` back off, doubling up to five minutes.
+it exits with any code but two: 0 (a requested stop: the wall exits 0 for
+nothing else) and 2 (the configuration or the command line is broken: starting
+again would fail the same way, see :data:`FINAL_EXITS`) end the supervisor with
+that code. Everything else starts the wall again: a restart asked for by the
+watchdog (:data:`EXIT_RESTART`), a signal, a crash, a journal that cannot be
+written (1), a token the server refused (3: the server may accept it later).
+Restarts closer together than ``watchdog.min_restart_interval_s`` back off,
+doubling up to five minutes.
+
+Secrets. A ``--token`` on the wall's command line is taken out of the child's
+argv (which the supervisor logs and ``ps`` shows) and handed over in the
+``COMMANDCENTER_TOKEN`` environment variable instead.
 
 The child runs in a process group (a session) of its own, so the QtWebEngine
 renderers and the demo's server it starts can be found and ended with it: on
@@ -42,12 +49,19 @@ from commandcenter.ops.watchdog import EXIT_RESTART, REASON_FILE_ENV
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
+#: Something failed that a restart may cure (a journal that cannot be written,
+#: an exception nobody expected); said in one line on stderr and in the log.
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_FATAL_FEED = 3
-#: Exit codes after which starting the wall again cannot help.
+#: Exit codes after which the supervisor ends: a requested stop, and a broken
+#: configuration or command line (systemd: RestartPreventExitStatus=2).
 FINAL_EXITS = {
     EXIT_OK: "finished",
     EXIT_USAGE: "configuration or usage error",
+}
+#: Codes that are restarted but named (the restart backs off as a crash does).
+KNOWN_EXITS = {
     EXIT_FATAL_FEED: "fatal feed error (e.g. the server rejected the token)",
 }
 BACKOFF_FIRST_S = 1.0
@@ -95,7 +109,33 @@ def describe_exit(code: int) -> str:
         return f"asked for a restart (exit code {code})"
     if code in FINAL_EXITS:
         return f"{FINAL_EXITS[code]} (exit code {code})"
+    if code in KNOWN_EXITS:
+        return f"{KNOWN_EXITS[code]} (exit code {code})"
     return f"crashed (exit code {code})"
+
+
+def feed_exit(task: Any, who: str) -> tuple[int, str]:
+    """(exit code, one line for stderr) for a process whose feed task (an
+    asyncio Task) may have ended by itself. A task still running, cancelled or
+    finished without an exception was stopped on request: (0, ""). A refused
+    token is :data:`EXIT_FATAL_FEED`; anything else (a journal on a full disk,
+    an unexpected exception) is :data:`EXIT_FAILURE`, never 0, so that this
+    supervisor and systemd's Restart=on-failure start the process again."""
+    if task is None or not task.done() or task.cancelled():
+        return EXIT_OK, ""
+    exc = task.exception()
+    if exc is None:
+        return EXIT_OK, ""
+    # Imported here: the supervisor itself never loads the wall's modules.
+    from commandcenter.storage.journal import JournalError
+    from commandcenter.wall.feed import FatalFeedError
+
+    if isinstance(exc, FatalFeedError):
+        return EXIT_FATAL_FEED, f"{who}: {exc}"
+    if isinstance(exc, JournalError):
+        return EXIT_FAILURE, str(exc) if str(exc).startswith("journal:") else f"{who}: journal: {exc}"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return EXIT_FAILURE, f"{who}: the feed failed: {type(exc).__name__}: {first}"[:500]
 
 
 class ProcessTree:
@@ -333,8 +373,9 @@ class Supervisor:
 def supervise_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
     """``commandcenter wall`` / ``demo`` without ``--no-supervisor``: run the
     same command line as a supervised child."""
-    from commandcenter.config import ConfigError, load_config
+    from commandcenter.config import ENV_TOKEN, ConfigError, load_config
     from commandcenter.ops.logsetup import FileLogging, log_dir
+    from commandcenter.ops.secrets import strip_token_args
     from commandcenter.ops.selfexec import FULL_MODULE, self_command
 
     try:
@@ -350,10 +391,18 @@ def supervise_main(args: argparse.Namespace, argv: Sequence[str]) -> int:
         log.error("no supervisor log file in %s: %s", directory, exc)
     fd, reason_path = tempfile.mkstemp(prefix="oki112-restart-reason-", suffix=".txt")
     os.close(fd)
+    # The token goes to the child in its environment, never on its command
+    # line (logged below and shown by ps); --token-file stays: a path is no secret.
+    child_argv, _ = strip_token_args(argv)
+    env = dict(os.environ)
+    token = getattr(args, "token", None)
+    if token:
+        env[ENV_TOKEN] = token
     supervisor = Supervisor(
-        self_command(*argv, "--supervised", module=FULL_MODULE),
+        self_command(*child_argv, "--supervised", module=FULL_MODULE),
         min_restart_interval_s=config.watchdog.min_restart_interval_s,
         reason_file=Path(reason_path),
+        env=env,
     )
     log.info("supervisor (pid %d) starting the wall", os.getpid())
     try:
