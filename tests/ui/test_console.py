@@ -7,14 +7,13 @@ from pathlib import Path
 import pytest
 
 from commandcenter.core import protocol as p
+from commandcenter.core.i18n import strings_for
 from commandcenter.core.model import AgencyTask, IncidentTimes, Location, Reporter
 from tests.factories import incident_event, make_event
 from ui.support import theme
-from ui.support.i18n import t
 from ui.views.console import (
     ConsoleView,
     IncidentDetailWidget,
-    format_clock,
     format_km,
     haversine_km,
 )
@@ -22,6 +21,9 @@ from ui.views.console import (
 pytestmark = pytest.mark.qt
 
 DESK = theme.metrics_for(1920, 1080, 24, 0.8)
+#: The texts of the test configuration's language (display.language = id).
+ID = strings_for("id")
+t = ID.t
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
@@ -71,7 +73,7 @@ def test_detail_shows_the_selected_incident(console, bridge, store):
     assert t(f"priority.{inc.priority}") in detail.headline.text()
     assert t(f"status.{inc.status}") in detail.headline.text()
     assert detail.fields["description"].text() == inc.description
-    assert f"{t('detail.time.received')}  {format_clock(inc.times.received)}" in detail.fields["times"].text()
+    assert f"{t('detail.time.received')}  {ID.clock(inc.times.received)}" in detail.fields["times"].text()
     assert detail.fields["coords"].text() == f"{inc.location.lat:.5f}, {inc.location.lon:.5f}"
     assert inc.reporter.phone_masked in detail.fields["reporter"].text()
     units_text = detail.fields["units"].text()
@@ -79,7 +81,7 @@ def test_detail_shows_the_selected_incident(console, bridge, store):
         unit = store.units[uid]
         km = haversine_km(unit.position.lat, unit.position.lon, inc.location.lat, inc.location.lon)
         assert f"{unit.callsign} " in units_text
-        assert format_km(km) in units_text
+        assert format_km(ID, km) in units_text
     for task in inc.tasks:
         assert t(f"task.{task.status}") in detail.fields["tasks"].text()
     bridge.select_incident("")
@@ -126,7 +128,7 @@ def test_detail_follows_updates_of_the_selected_incident(qtbot, console, bridge,
     with qtbot.waitSignal(bridge.changed, timeout=2000):
         bridge.push_changes(cs)
     qtbot.waitUntil(lambda: t("status.closed") in console.detail.headline.text())
-    assert f"{t('detail.time.closed')}  {format_clock(closed_at)}" in console.detail.fields["times"].text()
+    assert f"{t('detail.time.closed')}  {ID.clock(closed_at)}" in console.detail.fields["times"].text()
 
 
 def _pixel_stats(path: Path) -> tuple[float, float, int]:

@@ -8,7 +8,6 @@ addresses, notes) is set as plain text: a description such as
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import math
 
@@ -23,12 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from commandcenter.core.i18n import Strings
 from commandcenter.core.model import Incident
 from commandcenter.core.store import ChangeSet
-from commandcenter.core.timeutil import WIB
-from ui.support import i18n, theme
+from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
-from ui.support.i18n import agency_name, category_name, t
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +42,9 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-def format_clock(ts: dt.datetime | None) -> str:
-    """HH:MM:SS in WIB, or a dash."""
-    return ts.astimezone(WIB).strftime("%H:%M:%S") if ts is not None else t("detail.none")
-
-
-def format_km(km: float) -> str:
-    return t("unit.distance_km", km=i18n.strings().number(km, 1))
+def format_km(strings: Strings, km: float) -> str:
+    """'12,3 km' (id), '12.3 km' (en)."""
+    return strings.t("unit.distance_km", km=strings.number(km, 1))
 
 
 def plain_label(text: str = "", object_name: str = "", *, wrap: bool = True) -> QLabel:
@@ -73,6 +67,7 @@ class IncidentDetailWidget(QScrollArea):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.strings = bridge.strings
         self.store = bridge.store
         self.config = bridge.config
         self.metrics = metrics
@@ -89,7 +84,7 @@ class IncidentDetailWidget(QScrollArea):
         grid.setVerticalSpacing(pad // 2)
         grid.setColumnStretch(1, 1)
 
-        self.placeholder = plain_label(t("detail.none_selected"), "dim")
+        self.placeholder = plain_label(self.strings.t("detail.none_selected"), "dim")
         grid.addWidget(self.placeholder, 0, 0, 1, 2)
         self.ticket = plain_label("", "heading")
         self.headline = plain_label()  # category · priority word · status
@@ -100,15 +95,15 @@ class IncidentDetailWidget(QScrollArea):
         self.fields: dict[str, QLabel] = {}
         self.captions: dict[str, QLabel] = {}
         rows = [
-            ("situation", t("detail.situation")),
-            ("location", t("detail.location")),
+            ("situation", self.strings.t("detail.situation")),
+            ("location", self.strings.t("detail.location")),
             ("coords", ""),
-            ("reporter", t("detail.reporter")),
-            ("victims", t("detail.victims")),
-            ("description", t("detail.description")),
-            ("times", t("detail.times")),
-            ("tasks", t("detail.tasks")),
-            ("units", t("detail.units")),
+            ("reporter", self.strings.t("detail.reporter")),
+            ("victims", self.strings.t("detail.victims")),
+            ("description", self.strings.t("detail.description")),
+            ("times", self.strings.t("detail.times")),
+            ("tasks", self.strings.t("detail.tasks")),
+            ("units", self.strings.t("detail.units")),
         ]
         for i, (key, caption) in enumerate(rows, start=3):
             cap = plain_label(caption, "dim", wrap=False)
@@ -129,10 +124,11 @@ class IncidentDetailWidget(QScrollArea):
     # --- rendering -----------------------------------------------------------------
 
     def show_incident(self, incident_id: str) -> None:
+        s = self.strings
         self.incident_id = incident_id
         inc = self.store.incidents.get(incident_id) if incident_id else None
         if inc is None:
-            self.placeholder.setText(t("detail.gone") if incident_id else t("detail.none_selected"))
+            self.placeholder.setText(s.t("detail.gone") if incident_id else s.t("detail.none_selected"))
             self.placeholder.setVisible(True)
             for w in self._detail_widgets:
                 w.setVisible(False)
@@ -143,6 +139,7 @@ class IncidentDetailWidget(QScrollArea):
         self._render(inc)
 
     def _render(self, inc: Incident) -> None:
+        s = self.strings
         f = self.fields
         self.ticket.setText(inc.ticket)
         color = theme.PRIORITY_COLOR.get(inc.priority, theme.TEXT)
@@ -150,33 +147,36 @@ class IncidentDetailWidget(QScrollArea):
             self._priority_color = color
             self.headline.setStyleSheet(f"font-weight: 600; color: {color};")
         self.headline.setText(" · ".join((
-            category_name(self.config, inc.category),
-            t(f"priority.{inc.priority}"),
-            t(f"status.{inc.status}"),
+            s.category_name(self.config, inc.category),
+            s.t(f"priority.{inc.priority}"),
+            s.t(f"status.{inc.status}"),
         )))
         loc = inc.location
         lines = [", ".join(p for p in (loc.desa, loc.kecamatan) if p)]
         if loc.address:
             lines.append(loc.address)
         if loc.km_marker or loc.road:
-            lines.append(t("detail.km_road", km=loc.km_marker, road=loc.road).strip())
-        f["location"].setText("\n".join(line for line in lines if line) or t("detail.none"))
-        coords = t("detail.coords", lat=f"{loc.lat:.5f}", lon=f"{loc.lon:.5f}") if loc.lat is not None else ""
+            lines.append(s.t("detail.km_road", km=loc.km_marker, road=loc.road).strip())
+        f["location"].setText("\n".join(line for line in lines if line) or s.t("detail.none"))
+        # Coordinates keep the decimal point in both languages (as GPS and map apps show them).
+        coords = ""
+        if loc.lat is not None:
+            coords = s.t("detail.coords", lat=f"{loc.lat:.5f}", lon=f"{loc.lon:.5f}")
         f["coords"].setText(coords)
         f["coords"].setVisible(bool(coords))
         self.captions["coords"].setVisible(bool(coords))
         rep = inc.reporter
-        f["reporter"].setText("  ".join(p for p in (rep.name, rep.phone_masked) if p) or t("detail.none"))
+        f["reporter"].setText("  ".join(p for p in (rep.name, rep.phone_masked) if p) or s.t("detail.none"))
         f["victims"].setText(str(inc.victims))
-        f["description"].setText(inc.description or t("detail.none"))
+        f["description"].setText(inc.description or s.t("detail.none"))
         f["times"].setText("\n".join(
-            f"{t(f'detail.time.{name}')}  {format_clock(getattr(inc.times, name))}" for name in TIME_FIELDS))
+            f"{s.t(f'detail.time.{name}')}  {s.clock(getattr(inc.times, name))}" for name in TIME_FIELDS))
         f["tasks"].setText("\n".join(
-            f"{agency_name(self.config, task.agency)} — {t(f'task.{task.status}')}"
+            f"{s.agency_name(self.config, task.agency)} — {s.t(f'task.{task.status}')}"
             + (f" — {task.note}" if task.note else "")
-            for task in inc.tasks) or t("detail.none"))
+            for task in inc.tasks) or s.t("detail.none"))
         units = [self._unit_line(inc, uid) for uid in self._unit_ids(inc)]
-        f["units"].setText("\n".join(units) or t("detail.none"))
+        f["units"].setText("\n".join(units) or s.t("detail.none"))
         sit = self.store.situations.get(inc.situation_id) if inc.situation_id else None
         f["situation"].setText(sit.name if sit else "")
         f["situation"].setVisible(sit is not None)
@@ -191,16 +191,17 @@ class IncidentDetailWidget(QScrollArea):
         return list(seen)
 
     def _unit_line(self, inc: Incident, unit_id: str) -> str:
+        s = self.strings
         unit = self.store.units.get(unit_id)
         if unit is None:
-            return t("detail.unknown_unit", unit=unit_id)
+            return s.t("detail.unknown_unit", unit=unit_id)
         loc = inc.location
         if unit.position is not None and loc.lat is not None and loc.lon is not None:
-            distance = format_km(haversine_km(unit.position.lat, unit.position.lon, loc.lat, loc.lon))
+            distance = format_km(s, haversine_km(unit.position.lat, unit.position.lon, loc.lat, loc.lon))
         else:
-            distance = t("detail.no_position")
-        agency = agency_name(self.config, unit.agency)
-        return f"{unit.callsign} ({agency}) — {t(f'unit.{unit.status}')} — {distance}"
+            distance = s.t("detail.no_position")
+        agency = s.agency_name(self.config, unit.agency)
+        return f"{unit.callsign} ({agency}) — {s.t(f'unit.{unit.status}')} — {distance}"
 
     # --- slots ---------------------------------------------------------------------
 
@@ -235,6 +236,7 @@ class ConsoleView(QWidget):
                  queue_widget: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.strings = bridge.strings
         self.metrics = metrics
         self.setObjectName("consoleView")
         self.setStyleSheet(theme.stylesheet(metrics) + (
@@ -249,7 +251,7 @@ class ConsoleView(QWidget):
         slot_layout.setContentsMargins(0, 0, 0, 0)
         slot_layout.setSpacing(pad // 2)
         if queue_widget is None:
-            queue_widget = plain_label(t("console.queue_placeholder"), "dim")
+            queue_widget = plain_label(self.strings.t("console.queue_placeholder"), "dim")
             queue_widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
             queue_widget.setObjectName("queuePlaceholder")
         self.queue_widget = queue_widget
