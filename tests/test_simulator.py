@@ -11,18 +11,20 @@ from typing import Any
 
 import pytest
 
+from commandcenter.config import Config, deep_merge, default_data, parse_config
 from commandcenter.core import protocol as p
-from commandcenter.core.model import Agency, Incident
+from commandcenter.core.model import Incident
 from commandcenter.core.timeutil import WIB, local_day
 from commandcenter.refserver.simulator import (
-    BBOX,
-    DEFAULT_DISTRICTS,
     FLOOD_PRONE,
     PEAT,
     Simulator,
     TimedBody,
     distance_km,
+    shipped_config,
 )
+
+SHIPPED = shipped_config()
 
 # 00:00 WIB, so a 24-hour run covers exactly one local day.
 MIDNIGHT_WIB = dt.datetime(2026, 11, 27, 0, 0, tzinfo=WIB).astimezone(dt.UTC)
@@ -271,18 +273,17 @@ def test_rate_per_min_is_respected_over_a_day(normal_day: Run) -> None:
 
 
 def test_locations_are_in_the_regency(normal_day: Run) -> None:
-    names = {d[1]: d for d in DEFAULT_DISTRICTS}
-    south, north, west, east = BBOX
+    names = {d.name: d for d in SHIPPED.districts}
+    bounds = SHIPPED.map.bounds
     without_coords = 0
     for inc in normal_day.incidents.values():
         loc = inc.location
         assert loc.kecamatan in names
-        assert loc.kecamatan_code == names[loc.kecamatan][0]
+        assert loc.kecamatan_code == names[loc.kecamatan].code
         if loc.lat is None or loc.lon is None:
             without_coords += 1
             continue
-        assert south <= loc.lat <= north
-        assert west <= loc.lon <= east
+        assert bounds.contains(loc.lat, loc.lon)
     assert 0 < without_coords < 0.1 * len(normal_day.incidents)
 
 
@@ -409,7 +410,7 @@ def test_initial_bodies_list_agencies_and_their_units(normal_day: Run) -> None:
 
 
 def _nearest_district(lat: float, lon: float) -> str:
-    return min(DEFAULT_DISTRICTS, key=lambda d: distance_km(lat, lon, d[2], d[3]))[1]
+    return min(SHIPPED.districts, key=lambda d: distance_km(lat, lon, d.lat, d.lon)).name
 
 
 @pytest.mark.parametrize("run_name", ["normal_day", "flood_run"])
@@ -513,19 +514,69 @@ def test_funnel_share_stays_plausible_in_a_flood(flood_run: Run) -> None:
 # --- parameters ---------------------------------------------------------------------------
 
 
-def test_overridden_districts_and_agencies() -> None:
-    districts = [("16.02.05", "Kayu Agung", -3.385, 104.891), ("16.02.17", "Jejawi", -3.178, 104.858)]
-    agencies = [Agency(code="DAMKAR", name="Damkar"), Agency(code="DINKES", name="Dinkes")]
-    sim = Simulator(scenario="mixed", rate_per_min=3.0, seed=2, start=T0,
-                    districts=districts, agencies=agencies)
-    units = [b.unit for b in sim.initial_bodies() if isinstance(b, p.UnitUpserted)]
+def configured(**tables: Any) -> Config:
+    """The shipped configuration with some of its tables replaced."""
+    return parse_config(deep_merge(default_data(), tables))
+
+
+def test_agencies_and_categories_come_from_the_config() -> None:
+    data = default_data()
+    agencies = [a for a in data["agencies"] if a["code"] in ("DAMKAR", "DINKES")]
+    agencies[0]["name"] = "Pemadam Kebakaran Kabupaten OKI"
+    categories = [c for c in data["categories"] if set(c["agencies"]) <= {"DAMKAR", "DINKES"}]
+    codes = {c["code"] for c in categories}
+    rules = [dict(r, categories=[c for c in r.get("categories", []) if c in codes])
+             for r in data["alerts"]["rules"]]
+    cfg = configured(agencies=agencies, categories=categories, alerts={"rules": rules})
+    sim = Simulator(scenario="mixed", rate_per_min=3.0, seed=2, start=T0, config=cfg)
+    initial = sim.initial_bodies()
+    assert [b.agency.name for b in initial if isinstance(b, p.AgencyUpserted)] == [
+        "Pemadam Kebakaran Kabupaten OKI", "Dinas Kesehatan"
+    ]
+    units = [b.unit for b in initial if isinstance(b, p.UnitUpserted)]
     assert {u.agency for u in units} == {"DAMKAR", "DINKES"}
     incs = latest(sim.advance_to(T0 + minutes(180)))
     assert incs
-    assert {i.location.kecamatan for i in incs.values()} <= {"Kayu Agung", "Jejawi"}
+    assert {i.category for i in incs.values()} <= codes
     for inc in incs.values():
         assert {t.agency for t in inc.tasks} <= {"DAMKAR", "DINKES"}
-        assert inc.category != "banjir"  # nobody here handles floods
+    assert sim.surge is None  # nobody here handles floods
+
+
+def test_a_renamed_or_added_district_gets_reports_and_a_missing_one_none() -> None:
+    keep = {"16.02.05": "Kayuagung Kota", "16.02.19": "Pangkalan Lampam"}  # one renamed
+    districts = [dict(d, name=keep[d["code"]]) for d in default_data()["districts"] if d["code"] in keep]
+    districts.append({"code": "16.02.99", "name": "Teluk Baru", "lat": -3.30, "lon": 105.80})
+    # A category the simulator has no tables for, handled by a new agency.
+    agency = {"code": "BASARNAS", "name": "Basarnas", "color": "#00838f"}
+    category = {
+        "code": "orang_tenggelam", "name_id": "Orang Tenggelam", "name_en": "Drowning",
+        "agencies": ["BASARNAS"],
+        "default_priority": "high", "cap_category": "Rescue", "marker_shape": "circle",
+        "sla": {"verify_s": 60, "forward_s": 120, "dispatch_s": 300, "arrive_s": 1800},
+    }
+    data = default_data()
+    cfg = configured(districts=districts, agencies=[*data["agencies"], agency],
+                     categories=[*data["categories"], category])
+    sim = Simulator(scenario="mixed", rate_per_min=6.0, seed=8, start=T0, config=cfg)
+    incs = latest(sim.advance_to(T0 + minutes(240)))
+    by_district = collections.Counter(i.location.kecamatan for i in incs.values())
+    assert set(by_district) == {"Kayuagung Kota", "Pangkalan Lampam", "Teluk Baru"}
+    codes = {d["name"]: d["code"] for d in districts}
+    for inc in incs.values():
+        assert inc.location.kecamatan_code == codes[inc.location.kecamatan]
+        if inc.location.lat is not None and inc.location.lon is not None:
+            assert cfg.map.bounds.contains(inc.location.lat, inc.location.lon)
+    drownings = [i for i in incs.values() if i.category == "orang_tenggelam"]
+    assert drownings
+    assert any(u.agency == "BASARNAS" and u.kind == "mobil_basarnas" for u in sim.units)
+    assert any(t.agency == "BASARNAS" and t.units for i in drownings for t in i.tasks)
+
+
+def test_a_config_without_districts_is_refused() -> None:
+    cfg = configured(districts=[])
+    with pytest.raises(ValueError, match="no districts"):
+        Simulator(scenario="normal", seed=1, start=T0, config=cfg)
 
 
 @pytest.mark.parametrize(

@@ -30,6 +30,18 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     return config_check_main(args.file)
 
 
+def _cmd_config_reference(args: argparse.Namespace) -> int:
+    from commandcenter.config.docgen import reference_main
+
+    return reference_main(args.output, args.check, sys.stdout)
+
+
+def _cmd_config_defaults(args: argparse.Namespace) -> int:
+    from commandcenter.config.docgen import defaults_main
+
+    return defaults_main(args.check, sys.stdout)
+
+
 def _cmd_config_show(args: argparse.Namespace) -> int:
     import msgspec
 
@@ -74,6 +86,12 @@ def _cmd_say(args: argparse.Namespace) -> int:
     return say_main(args.lang, args.out, args.text)
 
 
+def _cmd_layout_check(args: argparse.Namespace) -> int:
+    from commandcenter.wall.layout import layout_check_main
+
+    return layout_check_main(args.preset or "", args.config or "", all_presets=args.all)
+
+
 def _cmd_ingest_check(args: argparse.Namespace) -> int:
     from commandcenter.ingest.check import check_main
 
@@ -112,6 +130,13 @@ def build_parser() -> argparse.ArgumentParser:
     ps = csub.add_parser("show", help="print the effective configuration as JSON")
     ps.add_argument("--config", default=None, help="user configuration file")
     ps.set_defaults(func=_cmd_config_show)
+    pr = csub.add_parser("reference", help="print the configuration reference made from the schema")
+    pr.add_argument("--output", default=None, help="write it to this file (docs/configuration.md)")
+    pr.add_argument("--check", action="store_true", help="exit 1 when that file differs")
+    pr.set_defaults(func=_cmd_config_reference)
+    pd = csub.add_parser("defaults", help="print the schema's default of every key")
+    pd.add_argument("--check", action="store_true", help="exit 1 when config/default.toml disagrees")
+    pd.set_defaults(func=_cmd_config_defaults)
 
     p = sub.add_parser("journal", help="inspect a journal database")
     jsub = p.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
@@ -166,6 +191,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, help="where the journal goes (default: a temp dir)")
     p.set_defaults(func=_lazy("commandcenter.cli.demo_terminal", "demo_main"))
 
+    p = sub.add_parser("layout", help="room layouts: what fits on each screen at its viewing distance")
+    lsub = p.add_subparsers(dest="layout_command", required=True, metavar="ACTION")
+    pl = lsub.add_parser("check", help="rows, columns, text size per screen and view; exit 1 on a miss")
+    which = pl.add_mutually_exclusive_group()
+    which.add_argument("--preset", default=None, help="a shipped preset (config/layouts.toml)")
+    which.add_argument("--config", default=None, help="a layout file, or a config file with a [layout] table")
+    which.add_argument("--all", action="store_true", help="every shipped preset")
+    pl.set_defaults(func=_cmd_layout_check)
+
     p = sub.add_parser("ingest", help="external feeds: BMKG, CAP, FIRMS, PetaBencana, NENA EIDO")
     isub = p.add_subparsers(dest="ingest_command", required=True, metavar="ACTION")
     pi = isub.add_parser("check", help="parse a feed file offline: a JSON line per item, exit 2 on bad input")
@@ -181,12 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> int:
+    from commandcenter.ops.secrets import TokenError, add_token_file_options, resolve_token_args
+
     parser = parser or build_parser()
+    add_token_file_options(parser)  # --token-file wherever there is a --token
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    try:
+        resolve_token_args(args, sys.argv[1:] if argv is None else argv)
+    except TokenError as exc:
+        sys.stderr.write(f"{args.command}: {exc}\n")
+        return 2
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
@@ -194,6 +236,16 @@ def main(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | No
     except BrokenPipeError:
         # `commandcenter journal export | head` closes the pipe early; that's fine.
         return 0
+    except Exception as exc:
+        # A journal that is locked, read-only or on a full disk: one line and a
+        # non-zero code (a restart may find it free), not a traceback.
+        from commandcenter.storage.journal import JournalError
+
+        if not isinstance(exc, JournalError):
+            raise
+        log.debug("%s failed", args.command, exc_info=True)
+        sys.stderr.write(f"{args.command}: {exc}\n")
+        return 1
     return code
 
 

@@ -58,6 +58,7 @@ from commandcenter.config.schema import (
     SpeechConfig,
     SpeechLanguageConfig,
     WatchdogConfig,
+    default_of,
 )
 
 __all__ = [
@@ -106,6 +107,7 @@ __all__ = [
     "config_check_main",
     "deep_merge",
     "default_data",
+    "default_of",
     "format_key",
     "load_config",
     "load_defaults",

@@ -29,6 +29,7 @@ from commandcenter.config.schema import (
     ConfigError,
     Migration,
 )
+from commandcenter.core.places import BUILTIN_PREFIX, GeoError, geo_path
 
 # --- loading -----------------------------------------------------------------------
 
@@ -205,6 +206,8 @@ def _resolve_paths(data: dict[str, Any], base: Path, file: str) -> None:
         value = table.get(key)
         if not isinstance(value, str) or not value:
             continue  # empty means the built-in default; a wrong type is msgspec's to report
+        if value.startswith(BUILTIN_PREFIX):
+            continue  # a file the program ships, not a path
         if "\x00" in value:
             raise ConfigError(file, f"{section}.{key}", "path contains a NUL character")
         try:
@@ -299,11 +302,18 @@ def load_config(
 def _check_files(cfg: Config, sources: _Sources) -> None:
     """Files named in the config must exist (a typo shows at start-up, not later)."""
     for key, value in (
+        ("map.regency_geojson", cfg.map.regency_geojson),
         ("map.boundary_geojson", cfg.map.boundary_geojson),
+        ("map.village_geojson", cfg.map.village_geojson),
+        ("map.tile_pack", cfg.map.tile_pack),
         ("serve.tls_cert", cfg.serve.tls_cert),
         ("serve.tls_key", cfg.serve.tls_key),
     ):
-        if value and not Path(value).is_file():
+        try:
+            path = geo_path(value)  # builtin:NAME is a shipped file; others are paths as given
+        except GeoError as exc:
+            raise ConfigError(sources.blame(key), key, str(exc)) from None
+        if path is not None and not path.is_file():
             raise ConfigError(sources.blame(key), key, f"file not found: {value!r}")
 
 

@@ -30,7 +30,7 @@ from msgspec import Meta, Struct
 
 from commandcenter.core.model import Agency as AgencyModel
 from commandcenter.core.model import AgencyCode, Code, Latitude, Longitude, Priority, ShortText
-from commandcenter.core.protocol import Role
+from commandcenter.core.protocol import MAX_FRAME_BYTES, Role
 
 #: Version of the configuration schema. Raise it only together with an entry
 #: in :data:`MIGRATIONS` that upgrades a file of the previous version.
@@ -46,7 +46,10 @@ NATIONAL_RESPONSE_TARGET_S = 900
 DEMO_TOKENS = frozenset({"demo-wall", "demo-console", "demo-admin"})
 #: Config keys holding file paths; a relative path is relative to the file that set it.
 PATH_KEYS: tuple[tuple[str, str], ...] = (
+    ("map", "regency_geojson"),
     ("map", "boundary_geojson"),
+    ("map", "village_geojson"),
+    ("map", "tile_pack"),
     ("serve", "tls_cert"),
     ("serve", "tls_key"),
     ("journal", "path"),
@@ -85,6 +88,38 @@ def _invalid(field: str, reason: str) -> ValueError:
     """A ValueError from a section's ``__post_init__``; the loader turns the
     ``field:`` prefix into the key path below the section msgspec reports."""
     return ValueError(f"{field}: {reason}")
+
+
+# --- one source for every default -----------------------------------------------
+# Every key carries its type, bounds and default in its annotation and a one-line
+# description through doc() (or data()). commandcenter.config.docgen writes
+# docs/configuration.md from them and checks config/default.toml against them, so
+# a default lives here and nowhere else; other modules read it with default_of().
+
+
+def doc(description: str) -> Meta:
+    """A key's one-line description, shown in docs/configuration.md."""
+    return Meta(description=description)
+
+
+def data(description: str) -> Meta:
+    """Like :func:`doc` for an array whose entries are data kept in default.toml
+    (agencies, districts, rules ...): its content is not compared with the schema."""
+    return Meta(description=description, extra={"data": True})
+
+
+def default_of(section: type[Struct], key: str) -> Any:
+    """The schema's default of ``key`` in a table class (``default_of(ServerConfig,
+    "heartbeat_timeout_s")``), for code that must not repeat the number."""
+    for field in msgspec.structs.fields(section):
+        if field.name != key:
+            continue
+        if field.default is not msgspec.NODEFAULT:
+            return field.default
+        if field.default_factory is not msgspec.NODEFAULT:
+            return field.default_factory()
+        raise KeyError(f"{section.__name__}.{key} has no default")
+    raise KeyError(f"{section.__name__} has no key {key!r}")
 
 
 # --- constrained scalars -------------------------------------------------------
@@ -142,15 +177,28 @@ def _name_key(name: str) -> str:
 
 
 class ServerConfig(_Section, frozen=True, kw_only=True):
-    url: str = "ws://127.0.0.1:8112/"
-    token: Annotated[str, Meta(max_length=256)] = ""
-    #: Empty: derived from the host name (see :meth:`effective_client_id`).
-    client_id: ClientId = ""
-    heartbeat_timeout_s: Seconds = 10.0
-    reconnect_min_s: Seconds = 0.5
-    reconnect_max_s: Seconds = 30.0
-    #: The backoff resets only after the link has been up this long.
-    stable_after_s: Seconds = 30.0
+    url: Annotated[
+        str,
+        doc("Websocket URL of the dispatch server (ws:// or wss://); COMMANDCENTER_SERVER_URL overrides it."),
+    ] = "ws://127.0.0.1:8112/"
+    token: Annotated[
+        str,
+        Meta(max_length=256),
+        doc("The wall's token at the dispatch server; better set through the COMMANDCENTER_TOKEN variable."),
+    ] = ""
+    client_id: Annotated[
+        ClientId, doc("Name of this wall at the server; empty: derived from the host name.")
+    ] = ""
+    heartbeat_timeout_s: Annotated[
+        Seconds, doc("Silence from the server longer than this marks the feed stale and reconnects.")
+    ] = 10.0
+    reconnect_min_s: Annotated[
+        Seconds, doc("Reconnect backoff (exponential with full jitter) starts at this ...")
+    ] = 0.5
+    reconnect_max_s: Annotated[Seconds, doc("... and grows up to this.")] = 30.0
+    stable_after_s: Annotated[
+        Seconds, doc("The backoff resets only after the link has been up this long.")
+    ] = 30.0
 
     def __post_init__(self) -> None:
         reason = _websocket_url_problem(self.url)
@@ -185,28 +233,68 @@ def _websocket_url_problem(url: str) -> str:
 
 
 class ServeToken(_Section, frozen=True, kw_only=True):
-    token: Annotated[str, Meta(min_length=1, max_length=256)]
-    role: Role
-    name: ShortText = ""
+    token: Annotated[
+        str, Meta(min_length=1, max_length=256), doc("Secret token a client presents in its hello.")
+    ]
+    role: Annotated[
+        Role,
+        doc("What it may do: wall (read only), console (acknowledge, shelve, mute), admin (also inject)."),
+    ]
+    name: Annotated[ShortText, doc("Who holds the token; named in the server's log and the audit trail.")] = (
+        ""
+    )
 
 
 class ServeConfig(_Section, frozen=True, kw_only=True):
-    host: Annotated[str, Meta(min_length=1, max_length=255)] = "127.0.0.1"
-    #: 0 lets the system pick a free port (tests).
-    port: Annotated[int, Meta(ge=0, le=65535)] = 8112
-    heartbeat_interval_s: Seconds = 2.0
-    max_frame_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 1_048_576
-    send_queue_limit: Annotated[int, Meta(ge=1, le=10_000_000)] = 10_000
-    client_rate_per_s: Annotated[float, Meta(gt=0.0, le=100_000.0)] = 20.0
-    client_burst: Annotated[int, Meta(ge=1, le=1_000_000)] = 40
-    tls_cert: PathStr = ""
-    tls_key: PathStr = ""
-    #: Replay window: a client further behind than this gets a snapshot.
-    history_limit_events: Annotated[int, Meta(ge=1, le=1_000_000_000)] = 1_000_000
-    #: Longest shelve / mute the server grants, in minutes.
-    max_shelve_minutes: Annotated[int, Meta(ge=1, le=7 * 24 * 60)] = 480
-    max_mute_minutes: Annotated[int, Meta(ge=1, le=7 * 24 * 60)] = 60
-    tokens: list[ServeToken] = []
+    host: Annotated[
+        str, Meta(min_length=1, max_length=255), doc("Address the reference server listens on.")
+    ] = "127.0.0.1"
+    port: Annotated[
+        int,
+        Meta(ge=0, le=65535),
+        doc("Port the reference server listens on; 0 lets the system pick a free one (tests)."),
+    ] = 8112
+    heartbeat_interval_s: Annotated[Seconds, doc("Seconds between two heartbeats to every client.")] = 2.0
+    max_frame_bytes: Annotated[
+        int,
+        Meta(ge=1024, le=64 * 1024 * 1024),
+        doc("Largest websocket frame accepted; a bigger one closes the connection."),
+    ] = MAX_FRAME_BYTES
+    send_queue_limit: Annotated[
+        int, Meta(ge=1, le=10_000_000), doc("Frames queued for one slow client before it is disconnected.")
+    ] = 10_000
+    client_rate_per_s: Annotated[
+        float, Meta(gt=0.0, le=100_000.0), doc("Messages a second one client may send (token bucket) ...")
+    ] = 20.0
+    client_burst: Annotated[int, Meta(ge=1, le=1_000_000), doc("... with bursts up to this many.")] = 40
+    tls_cert: Annotated[
+        PathStr, doc("TLS certificate (PEM) for wss://; set both tls_cert and tls_key or neither.")
+    ] = ""
+    tls_key: Annotated[PathStr, doc("TLS private key (PEM) belonging to tls_cert.")] = ""
+    history_limit_events: Annotated[
+        int,
+        Meta(ge=1, le=1_000_000_000),
+        doc("Replay window: a client further behind than this gets a snapshot instead."),
+    ] = 1_000_000
+    max_shelve_minutes: Annotated[
+        int, Meta(ge=1, le=7 * 24 * 60), doc("Longest shelve the server grants, in minutes.")
+    ] = 480
+    max_mute_minutes: Annotated[
+        int, Meta(ge=1, le=7 * 24 * 60), doc("Longest mute of a console the server grants, in minutes.")
+    ] = 60
+    max_connections: Annotated[
+        int,
+        Meta(ge=1, le=1_000_000),
+        doc("Open connections at most; more are refused (close code 1013) and logged once a minute."),
+    ] = 500
+    allow_demo_tokens: Annotated[
+        bool,
+        doc("Serve the shipped, public demo-* tokens on an address other than loopback (demos only)."),
+    ] = False
+    tokens: Annotated[
+        list[ServeToken],
+        data("Tokens the server accepts; the shipped demo-* tokens are public and for demos only."),
+    ] = []
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -227,11 +315,15 @@ class ServeConfig(_Section, frozen=True, kw_only=True):
 class BurnInConfig(_Section, frozen=True, kw_only=True):
     """Slow shift of every screen's static content against panel burn-in."""
 
-    enabled: bool = True
-    #: Largest offset from the home position, in pixels, each axis.
-    shift_px: Annotated[int, Meta(ge=0, le=32)] = 4
-    #: Seconds between two one-pixel steps; a full cycle takes many minutes.
-    step_interval_s: Annotated[float, Meta(ge=1.0, le=3600.0)] = 60.0
+    enabled: Annotated[bool, doc("Shift static content slowly against panel burn-in.")] = True
+    shift_px: Annotated[
+        int, Meta(ge=0, le=32), doc("Largest offset from the home position, in pixels, each axis.")
+    ] = 4
+    step_interval_s: Annotated[
+        float,
+        Meta(ge=1.0, le=3600.0),
+        doc("Seconds between two one-pixel steps; a full cycle takes many minutes."),
+    ] = 60.0
 
 
 ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
@@ -240,29 +332,48 @@ ClockTime = Annotated[str, Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
 class NightDimmingConfig(_Section, frozen=True, kw_only=True):
     """Optional dimming of every screen at night (WIB, may cross midnight)."""
 
-    enabled: bool = False
-    start: ClockTime = "22:00"
-    end: ClockTime = "06:00"
-    #: Brightness kept at night: 1.0 = no dimming, 0.5 = half.
-    level: Annotated[float, Meta(ge=0.2, le=1.0)] = 0.7
-    #: The alert banner and the stale banner stay at full brightness.
+    enabled: Annotated[
+        bool, doc("Dim every screen at night; the alert and stale banners stay at full brightness.")
+    ] = False
+    start: Annotated[
+        ClockTime, doc("Start of the night, WIB (HH:MM); may be later than end (crossing midnight).")
+    ] = "22:00"
+    end: Annotated[ClockTime, doc("End of the night, WIB (HH:MM).")] = "06:00"
+    level: Annotated[
+        float, Meta(ge=0.2, le=1.0), doc("Brightness kept at night: 1.0 = no dimming, 0.5 = half.")
+    ] = 0.7
 
 
 class DisplayConfig(_Section, frozen=True, kw_only=True):
-    language: Literal["id", "en"] = "id"
-    #: Farthest viewer distance; wall text is sized from it (text height >= distance / 150).
-    viewing_distance_m: Annotated[float, Meta(gt=0.0, le=50.0)] = 6.0
-    #: Only dark: the room is staffed 24 hours.
-    theme: Literal["dark"] = "dark"
-    #: WIB is fixed UTC+7 (no daylight saving), see commandcenter.core.timeutil.WIB.
-    timezone: Literal["WIB"] = "WIB"
-    operators: list[NonEmptyText] = msgspec.field(default_factory=lambda: ["Sari", "Budi", "Rina", "Andi"])
-    console_name: ShortText = ""
-    #: Panel size used to turn millimetres into pixels when the screen does not
-    #: report a believable physical size (projectors, offscreen, some TVs).
-    panel_diagonal_in: Annotated[float, Meta(ge=10.0, le=400.0)] = 55.0
-    burn_in: BurnInConfig = msgspec.field(default_factory=BurnInConfig)
-    night: NightDimmingConfig = msgspec.field(default_factory=NightDimmingConfig)
+    language: Annotated[
+        Literal["id", "en"], doc("Language of the screens: id (Bahasa Indonesia) or en (English).")
+    ] = "id"
+    viewing_distance_m: Annotated[
+        float,
+        Meta(gt=0.0, le=50.0),
+        doc("Farthest viewer distance; wall text is sized from it (text height >= distance / 150)."),
+    ] = 6.0
+    theme: Annotated[Literal["dark"], doc("Only dark: the room is staffed 24 hours.")] = "dark"
+    timezone: Annotated[Literal["WIB"], doc("Times are shown in WIB, fixed UTC+7 (no daylight saving).")] = (
+        "WIB"
+    )
+    operators: Annotated[
+        list[NonEmptyText], doc("Operator names offered when acknowledging on the console.")
+    ] = msgspec.field(default_factory=lambda: ["Sari", "Budi", "Rina", "Andi"])
+    console_name: Annotated[
+        ShortText, doc("Name of this console in acknowledgements and mutes; empty: the client id.")
+    ] = ""
+    panel_diagonal_in: Annotated[
+        float,
+        Meta(ge=10.0, le=400.0),
+        doc("Panel diagonal (inches) for a screen reporting no believable physical size (projectors, TVs)."),
+    ] = 55.0
+    burn_in: Annotated[
+        BurnInConfig, doc("Slow shift of every screen's static content against panel burn-in.")
+    ] = msgspec.field(default_factory=BurnInConfig)
+    night: Annotated[NightDimmingConfig, doc("Optional dimming of every screen at night.")] = msgspec.field(
+        default_factory=NightDimmingConfig
+    )
 
     def __post_init__(self) -> None:
         for i in _duplicates(_name_key(n) for n in self.operators):
@@ -273,11 +384,11 @@ class DisplayConfig(_Section, frozen=True, kw_only=True):
 
 
 class AgencyConfig(_Section, frozen=True, kw_only=True):
-    code: AgencyCode
-    name: NonEmptyText
-    name_en: ShortText = ""
-    short: ShortText = ""
-    color: Color
+    code: Annotated[AgencyCode, doc("Agency code (OPD) used by the feed and the categories, e.g. BPBD.")]
+    name: Annotated[NonEmptyText, doc("Full Indonesian name.")]
+    name_en: Annotated[ShortText, doc("English name.")] = ""
+    short: Annotated[ShortText, doc("Short name for tight spaces on the wall.")] = ""
+    color: Annotated[Color, doc("Colour on the wall (#rrggbb); red is kept for alarms.")]
 
     def to_model(self) -> AgencyModel:
         return AgencyModel(code=self.code, name=self.name, name_en=self.name_en, short=self.short)
@@ -286,10 +397,10 @@ class AgencyConfig(_Section, frozen=True, kw_only=True):
 class Sla(_Section, frozen=True, kw_only=True):
     """Service-level targets, in seconds from receipt of the report."""
 
-    verify_s: SlaSeconds
-    forward_s: SlaSeconds
-    dispatch_s: SlaSeconds
-    arrive_s: SlaSeconds
+    verify_s: Annotated[SlaSeconds, doc("Seconds from receipt until the report is verified.")]
+    forward_s: Annotated[SlaSeconds, doc("Seconds from receipt until it is forwarded to the agency.")]
+    dispatch_s: Annotated[SlaSeconds, doc("Seconds from receipt until a unit is dispatched.")]
+    arrive_s: Annotated[SlaSeconds, doc("Seconds from receipt until a unit is on scene.")]
 
     def __post_init__(self) -> None:
         # Cumulative from receipt, so each step's target follows the previous one.
@@ -305,16 +416,21 @@ class Sla(_Section, frozen=True, kw_only=True):
 
 
 class CategoryConfig(_Section, frozen=True, kw_only=True):
-    code: Code
-    name_id: NonEmptyText
-    name_en: NonEmptyText
-    agencies: Annotated[list[AgencyCode], Meta(min_length=1)]
-    default_priority: Priority
-    cap_category: CapCategory
-    marker_shape: MarkerShape
-    #: Lives at stake: the plan must meet the national 15-minute response target.
-    life_threatening: bool = False
-    sla: Sla
+    code: Annotated[Code, doc("Category code used by the feed, e.g. kebakaran.")]
+    name_id: Annotated[NonEmptyText, doc("Indonesian name.")]
+    name_en: Annotated[NonEmptyText, doc("English name.")]
+    agencies: Annotated[
+        list[AgencyCode], Meta(min_length=1), doc("Agencies the category is forwarded to, lead agency first.")
+    ]
+    default_priority: Annotated[Priority, doc("Priority of a report before the dispatcher sets one.")]
+    cap_category: Annotated[CapCategory, doc("CAP (Common Alerting Protocol) category for exports.")]
+    marker_shape: Annotated[
+        MarkerShape, doc("Map marker shape: the map shows category by shape as well as colour.")
+    ]
+    life_threatening: Annotated[
+        bool, doc("Lives at stake: arrive_s must meet the national 15-minute response target.")
+    ] = False
+    sla: Annotated[Sla, doc("Service-level targets counted from receipt of the report.")]
 
     def __post_init__(self) -> None:
         for i in _duplicates(self.agencies):
@@ -331,10 +447,10 @@ class CategoryConfig(_Section, frozen=True, kw_only=True):
 
 
 class Bounds(_Section, frozen=True, kw_only=True):
-    south: Latitude
-    west: Longitude
-    north: Latitude
-    east: Longitude
+    south: Annotated[Latitude, doc("Southern edge (latitude).")]
+    west: Annotated[Longitude, doc("Western edge (longitude).")]
+    north: Annotated[Latitude, doc("Northern edge (latitude).")]
+    east: Annotated[Longitude, doc("Eastern edge (longitude).")]
 
     def __post_init__(self) -> None:
         if not self.south < self.north:
@@ -347,25 +463,43 @@ class Bounds(_Section, frozen=True, kw_only=True):
 
 
 class LatLon(_Section, frozen=True, kw_only=True):
-    lat: Latitude
-    lon: Longitude
+    lat: Annotated[Latitude, doc("Latitude.")]
+    lon: Annotated[Longitude, doc("Longitude.")]
 
 
 Zoom = Annotated[int, Meta(ge=0, le=22)]
 
 
 class MapConfig(_Section, frozen=True, kw_only=True):
-    bounds: Bounds = Bounds(south=-4.267, west=104.632, north=-2.391, east=106.221)
-    center: LatLon = LatLon(lat=-3.364, lon=105.397)
-    zoom: Zoom = 9
-    min_zoom: Zoom = 7
-    max_zoom: Zoom = 18
-    #: Optional boundary file; without it the map works from district centroids.
-    boundary_geojson: PathStr = ""
-    #: Online tiles are an optional layer; the map must be useful without them.
-    online_tiles: bool = False
-    tile_url: Annotated[str, Meta(max_length=1000)] = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
-    tile_attribution: ShortText = "© OpenStreetMap contributors"
+    bounds: Annotated[Bounds, doc("The regency's bounding box; district centroids must lie inside.")] = (
+        Bounds(south=-4.267, west=104.632, north=-2.391, east=106.221)
+    )
+    center: Annotated[LatLon, doc("Where the map opens.")] = LatLon(lat=-3.364, lon=105.397)
+    zoom: Annotated[Zoom, doc("Zoom level the map opens at.")] = 9
+    min_zoom: Annotated[Zoom, doc("Farthest zoom out.")] = 7
+    max_zoom: Annotated[Zoom, doc("Closest zoom in.")] = 18
+    regency_geojson: Annotated[
+        PathStr, doc("Regency outline (GeoJSON): builtin:NAME is a file the program ships, '' none.")
+    ] = "builtin:oki-kabupaten.geojson"
+    boundary_geojson: Annotated[
+        PathStr, doc("District boundaries (GeoJSON); '' = none: the map works from district centroids.")
+    ] = "builtin:oki-kecamatan.geojson"
+    village_geojson: Annotated[
+        PathStr, doc("Village boundaries (GeoJSON) with kecamatan_kode; names incidents' villages.")
+    ] = "builtin:oki-desa.geojson"
+    tile_pack: Annotated[
+        PathStr, doc("Offline base map: an .mbtiles or .pmtiles file of raster tiles; '' = none.")
+    ] = ""
+    online_tiles: Annotated[
+        bool,
+        doc("Add the online tile layer; the map stays useful without it and then makes no network request."),
+    ] = False
+    tile_url: Annotated[
+        str, Meta(max_length=1000), doc("Online tile URL template with {z}, {x} and {y}.")
+    ] = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+    tile_attribution: Annotated[ShortText, doc("Attribution shown with the online tiles.")] = (
+        "© OpenStreetMap contributors"
+    )
 
     def __post_init__(self) -> None:
         if not self.bounds.contains(self.center.lat, self.center.lon):
@@ -384,10 +518,10 @@ class MapConfig(_Section, frozen=True, kw_only=True):
 class DistrictConfig(_Section, frozen=True, kw_only=True):
     """A kecamatan with its Kemendagri code and centroid."""
 
-    code: DistrictCode
-    name: NonEmptyText
-    lat: Latitude
-    lon: Longitude
+    code: Annotated[DistrictCode, doc("Kemendagri code of the kecamatan, e.g. 16.02.05.")]
+    name: Annotated[NonEmptyText, doc("Name of the kecamatan.")]
+    lat: Annotated[Latitude, doc("Latitude of the centroid; an incident without coordinates is placed here.")]
+    lon: Annotated[Longitude, doc("Longitude of the centroid.")]
 
 
 # --- [[screens]] -----------------------------------------------------------------
@@ -396,15 +530,20 @@ class DistrictConfig(_Section, frozen=True, kw_only=True):
 class ScreenConfig(_Section, frozen=True, kw_only=True):
     """One physical screen: found by Qt screen name, else by index."""
 
-    name: ShortText = ""
-    index: Annotated[int, Meta(ge=0, le=64)] = 0
-    view: ScreenView
-    interactive: bool = False
-    #: Overrides display.viewing_distance_m for this screen (a desk console is
-    #: read from under a metre, a wall from across the room).
-    viewing_distance_m: Annotated[float, Meta(gt=0.0, le=50.0)] | None = None
-    #: Overrides display.panel_diagonal_in for this screen.
-    diagonal_in: Annotated[float, Meta(ge=10.0, le=400.0)] | None = None
+    name: Annotated[ShortText, doc("Qt screen name; empty: found by index.")] = ""
+    index: Annotated[int, Meta(ge=0, le=64), doc("Screen index when no name is given.")] = 0
+    view: Annotated[ScreenView, doc("What the screen shows: map, operations, leader or console.")]
+    interactive: Annotated[
+        bool, doc("Operators use this screen (acknowledge, shelve); wall screens are read only.")
+    ] = False
+    viewing_distance_m: Annotated[
+        Annotated[float, Meta(gt=0.0, le=50.0)] | None,
+        doc("Overrides display.viewing_distance_m here (a desk console is read from under a metre)."),
+    ] = None
+    diagonal_in: Annotated[
+        Annotated[float, Meta(ge=10.0, le=400.0)] | None,
+        doc("Overrides display.panel_diagonal_in for this screen."),
+    ] = None
 
 
 def _default_screens() -> list[ScreenConfig]:
@@ -436,23 +575,32 @@ ALERT_TEXT_FIELDS = frozenset(
 class AlertRule(_Section, frozen=True, kw_only=True):
     """When the wall raises an alert of its own (see commandcenter.wall.alerts)."""
 
-    name: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,64}$")]
-    when: AlertRuleWhen
-    #: Incidents at or above this priority.
-    min_priority: Priority = "low"
-    #: Empty: any category. For ``situation`` rules: the hazards (category codes).
-    categories: list[Code] = []
-    #: For sla_breach: which targets; empty means any.
-    stages: list[SlaStage] = []
-    #: For sla_breach: breach after this many seconds from receipt instead of the
-    #: category's own target ("not forwarded within N minutes").
-    after_s: SlaSeconds | None = None
-    #: Priority of the alert raised.
-    priority: Priority = "medium"
-    #: Override [alerts] repeat_s / escalate_after_s for this rule's alerts.
-    repeat_s: Seconds | None = None
-    escalate_after_s: Seconds | None = None
-    enabled: bool = True
+    name: Annotated[
+        str,
+        Meta(pattern=r"^[a-z0-9_]{1,64}$"),
+        doc("Unique rule name (a-z, 0-9, _), shown in the audit trail."),
+    ]
+    when: Annotated[
+        AlertRuleWhen,
+        doc("What raises the alert: new_incident, category, sla_breach, unit_emergency or situation."),
+    ]
+    min_priority: Annotated[Priority, doc("Only incidents at or above this priority.")] = "low"
+    categories: Annotated[
+        list[Code], doc("Only these categories; empty: any. For situation rules: the hazards.")
+    ] = []
+    stages: Annotated[
+        list[SlaStage], doc("For sla_breach: which targets (verify, forward, dispatch, arrive); empty: any.")
+    ] = []
+    after_s: Annotated[
+        SlaSeconds | None,
+        doc("For sla_breach: breach this many seconds after receipt instead of the category's own target."),
+    ] = None
+    priority: Annotated[Priority, doc("Priority of the alert raised.")] = "medium"
+    repeat_s: Annotated[Seconds | None, doc("Overrides alerts.repeat_s for this rule's alerts.")] = None
+    escalate_after_s: Annotated[
+        Seconds | None, doc("Overrides alerts.escalate_after_s for this rule's alerts.")
+    ] = None
+    enabled: Annotated[bool, doc("A disabled rule raises nothing.")] = True
 
     def __post_init__(self) -> None:
         if self.after_s is not None and self.when != "sla_breach":
@@ -464,20 +612,23 @@ class AlertRule(_Section, frozen=True, kw_only=True):
 class AlertPriorityAction(_Section, frozen=True, kw_only=True):
     """What an alert of one priority does on the wall."""
 
-    tone: AlertTone = ""
-    #: Speak the alert (text-to-speech) besides the tone.
-    voice: bool = True
-    visual: AlertVisual = "flash"
-    #: Sound again every repeat_s until acknowledged.
-    repeat: bool = True
-    #: Escalate after escalate_after_s unacknowledged.
-    escalate: bool = True
+    tone: Annotated[
+        AlertTone, doc("Tone played: tone_high, tone_medium, tone_low, tone_escalation or empty for none.")
+    ] = ""
+    voice: Annotated[bool, doc("Speak the alert (text-to-speech) besides the tone.")] = True
+    visual: Annotated[AlertVisual, doc("flash or steady banner.")] = "flash"
+    repeat: Annotated[bool, doc("Sound again every repeat_s until acknowledged.")] = True
+    escalate: Annotated[bool, doc("Escalate after escalate_after_s unacknowledged.")] = True
 
 
 class AlertPriorityActions(_Section, frozen=True, kw_only=True):
-    high: AlertPriorityAction = AlertPriorityAction(tone="tone_high")
-    medium: AlertPriorityAction = AlertPriorityAction(tone="tone_medium")
-    low: AlertPriorityAction = AlertPriorityAction(
+    high: Annotated[AlertPriorityAction, doc("What a high-priority alert does.")] = AlertPriorityAction(
+        tone="tone_high"
+    )
+    medium: Annotated[AlertPriorityAction, doc("What a medium-priority alert does.")] = AlertPriorityAction(
+        tone="tone_medium"
+    )
+    low: Annotated[AlertPriorityAction, doc("What a low-priority alert does.")] = AlertPriorityAction(
         tone="tone_low", voice=False, visual="steady", repeat=False, escalate=False
     )
 
@@ -493,17 +644,29 @@ class AlertTexts(_Section, frozen=True, kw_only=True):
     reminder, group and escalation templates are used for those). A
     comma-separated part whose placeholders are all empty is left out."""
 
-    sla_breach: AlertText = "{kategori}, {tahap} dalam {menit} menit, Desa {desa}, Kecamatan {kecamatan}"
-    unit_emergency: AlertText = "Darurat! Unit {unit} minta bantuan, Desa {desa}, Kecamatan {kecamatan}"
-    situation: AlertText = "Situasi bencana ditetapkan: {situasi}, Kecamatan {kecamatan}"
-    #: During a flood, escalations are announced together.
-    escalation_group: AlertText = "{n} peringatan belum dikonfirmasi"
-    #: During a flood, service-level breaches are announced per category and kecamatan.
-    group_sla: AlertText = "{n} laporan {kategori} melewati batas waktu di Kecamatan {kecamatan}"
-    stage_verify: AlertText = "belum diverifikasi"
-    stage_forward: AlertText = "belum diteruskan"
-    stage_dispatch: AlertText = "belum ada unit dikirim"
-    stage_arrive: AlertText = "unit belum tiba"
+    sla_breach: Annotated[AlertText, doc("A service-level target missed.")] = (
+        "{kategori}, {tahap} dalam {menit} menit, Desa {desa}, Kecamatan {kecamatan}"
+    )
+    unit_emergency: Annotated[AlertText, doc("A unit pressed its emergency button.")] = (
+        "Darurat! Unit {unit} minta bantuan, Desa {desa}, Kecamatan {kecamatan}"
+    )
+    situation: Annotated[AlertText, doc("A disaster situation was declared.")] = (
+        "Situasi bencana ditetapkan: {situasi}, Kecamatan {kecamatan}"
+    )
+    escalation_group: Annotated[AlertText, doc("During a flood, escalations are announced together.")] = (
+        "{n} peringatan belum dikonfirmasi"
+    )
+    group_sla: Annotated[
+        AlertText, doc("During a flood, service-level breaches are announced per category and kecamatan.")
+    ] = "{n} laporan {kategori} melewati batas waktu di Kecamatan {kecamatan}"
+    stage_verify: Annotated[AlertText, doc("Words for a missed verify target ({tahap}).")] = (
+        "belum diverifikasi"
+    )
+    stage_forward: Annotated[AlertText, doc("Words for a missed forward target.")] = "belum diteruskan"
+    stage_dispatch: Annotated[AlertText, doc("Words for a missed dispatch target.")] = (
+        "belum ada unit dikirim"
+    )
+    stage_arrive: Annotated[AlertText, doc("Words for a missed arrive target.")] = "unit belum tiba"
 
     def __post_init__(self) -> None:
         import string
@@ -547,29 +710,38 @@ _ALERT_TEXTS_EN = AlertTexts(
 class AlertTextLanguages(_Section, frozen=True, kw_only=True):
     """Per display language (display.language picks one)."""
 
-    id: AlertTexts = AlertTexts()
-    en: AlertTexts = _ALERT_TEXTS_EN
+    id: Annotated[AlertTexts, doc("Indonesian alert texts.")] = AlertTexts()
+    en: Annotated[AlertTexts, doc("English alert texts.")] = _ALERT_TEXTS_EN
 
     def for_language(self, lang: str) -> AlertTexts:
         return self.en if lang == "en" else self.id
 
 
 class AlertsConfig(_Section, frozen=True, kw_only=True):
-    #: Alarm flood (EEMUA 191): more than this many alerts within flood_window_s ...
-    flood_threshold: Annotated[int, Meta(ge=1, le=10_000)] = 10
-    flood_window_s: Seconds = 600.0
-    #: ... and it ends below this many within the window.
-    flood_end_threshold: Annotated[int, Meta(ge=0, le=10_000)] = 5
-    #: During a flood, one grouped announcement per (category, kecamatan) at most this often.
-    flood_announce_s: Seconds = 60.0
-    repeat_s: Seconds = 60.0
-    escalate_after_s: Seconds = 180.0
-    escalation_tone: AlertTone = "tone_escalation"
-    #: acknowledged_recent() lists acknowledgements of this long ago.
-    recent_ack_s: Seconds = 3600.0
-    priorities: AlertPriorityActions = AlertPriorityActions()
-    texts: AlertTextLanguages = AlertTextLanguages()
-    rules: list[AlertRule] = []
+    flood_threshold: Annotated[
+        int,
+        Meta(ge=1, le=10_000),
+        doc("Alarm flood (EEMUA 191): more than this many alerts within flood_window_s ..."),
+    ] = 10
+    flood_window_s: Annotated[Seconds, doc("... this window (seconds) ...")] = 600.0
+    flood_end_threshold: Annotated[
+        int, Meta(ge=0, le=10_000), doc("... and it ends below this many within the window.")
+    ] = 5
+    flood_announce_s: Annotated[
+        Seconds,
+        doc("During a flood, one grouped announcement per category and kecamatan at most this often."),
+    ] = 60.0
+    repeat_s: Annotated[Seconds, doc("An unacknowledged alert sounds again after this.")] = 60.0
+    escalate_after_s: Annotated[
+        Seconds, doc("An unacknowledged alert is escalated after this (distinct tone, spoken reminder).")
+    ] = 180.0
+    escalation_tone: Annotated[AlertTone, doc("Tone of an escalation.")] = "tone_escalation"
+    recent_ack_s: Annotated[Seconds, doc("The recently acknowledged list reaches this far back.")] = 3600.0
+    priorities: Annotated[AlertPriorityActions, doc("What an alert of each priority does.")] = (
+        AlertPriorityActions()
+    )
+    texts: Annotated[AlertTextLanguages, doc("Alert texts per display language.")] = AlertTextLanguages()
+    rules: Annotated[list[AlertRule], data("Which events raise an alert.")] = []
 
     def __post_init__(self) -> None:
         if self.flood_end_threshold >= self.flood_threshold:
@@ -582,13 +754,30 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
 
 
 class JournalConfig(_Section, frozen=True, kw_only=True):
-    #: Empty: wall-journal.sqlite3 in the platform's user data directory (where the wall puts it).
-    path: PathStr = ""
-    retention_days: Annotated[int, Meta(ge=1, le=36_500)] = 90
-    max_mb: Annotated[int, Meta(ge=16, le=10_000_000)] = 2048
-    snapshot_every_events: Annotated[int, Meta(ge=1, le=100_000_000)] = 5000
-    snapshot_interval_s: Seconds = 300.0
-    audit_retention_days: Annotated[int, Meta(ge=1, le=36_500)] = 730
+    path: Annotated[
+        PathStr, doc("The wall's journal (SQLite); empty: wall-journal.sqlite3 in the user data directory.")
+    ] = ""
+    retention_days: Annotated[int, Meta(ge=1, le=36_500), doc("Events older than this are pruned.")] = 90
+    max_mb: Annotated[int, Meta(ge=16, le=10_000_000), doc("The journal is pruned below this size.")] = 2048
+    snapshot_every_events: Annotated[
+        int, Meta(ge=1, le=100_000_000), doc("A snapshot of the state is written after this many events ...")
+    ] = 5000
+    snapshot_interval_s: Annotated[Seconds, doc("... or after this long, whichever comes first.")] = 300.0
+    audit_retention_days: Annotated[
+        int, Meta(ge=1, le=36_500), doc("Acknowledgements and shelving are audited this long.")
+    ] = 730
+    # Housekeeping keeps a node that runs for months bounded.
+    prune_closed_after_s: Annotated[
+        Seconds,
+        doc(
+            "Closed and cancelled incidents that ended this long ago leave the store (they still count "
+            "in today's figures), with acknowledged alerts and expired shelves."
+        ),
+    ] = 21_600.0
+    housekeeping_interval_s: Annotated[Seconds, doc("How often housekeeping prunes the store.")] = 600.0
+    journal_prune_interval_s: Annotated[
+        Seconds, doc("How often housekeeping writes a snapshot and prunes the journal by age and size.")
+    ] = 3600.0
 
     def resolved_path(self) -> Path:
         if self.path:
@@ -597,9 +786,8 @@ class JournalConfig(_Section, frozen=True, kw_only=True):
 
 
 class LoggingConfig(_Section, frozen=True, kw_only=True):
-    level: LogLevel = "INFO"
-    #: Empty: the platform's user log directory.
-    dir: PathStr = ""
+    level: Annotated[LogLevel, doc("Log level of the log file.")] = "INFO"
+    dir: Annotated[PathStr, doc("Log directory; empty: the user log directory.")] = ""
 
     def resolved_dir(self) -> Path:
         if self.dir:
@@ -610,28 +798,39 @@ class LoggingConfig(_Section, frozen=True, kw_only=True):
 class WatchdogConfig(_Section, frozen=True, kw_only=True):
     """Self-supervision of a wall that runs for months unattended."""
 
-    enabled: bool = True
-    #: The GUI thread not answering for this long means the wall is frozen:
-    #: log why (with every thread's stack) and restart cleanly.
-    stall_limit_s: Annotated[float, Meta(ge=2.0, le=600.0)] = 30.0
-    #: GUI-thread stalls longer than this are logged and counted.
-    stall_warn_ms: Annotated[float, Meta(ge=20.0, le=10_000.0)] = 200.0
-    #: Resident memory of the whole process tree (the wall plus its
-    #: QtWebEngine renderers); above it the wall restarts cleanly. 0 = off.
-    memory_limit_mb: Annotated[int, Meta(ge=0, le=1_000_000)] = 3072
-    check_interval_s: Annotated[float, Meta(ge=0.5, le=300.0)] = 5.0
-    #: Restarts closer together than this back off (doubling up to 5 minutes).
-    min_restart_interval_s: Annotated[float, Meta(ge=0.0, le=3600.0)] = 60.0
-    #: The map's Chromium renderer grows slowly however tidy the page is
-    #: (measured: +180 MB/h at 48x simulated speed; a reload in the same process
-    #: frees nothing). When its RSS passes its own settled size by this much, the
-    #: map moves to a fresh renderer process (a blank map for under a second).
-    #: 0 = never.
-    map_renderer_growth_pct: Annotated[float, Meta(ge=0.0, le=1000.0)] = 15.0
-    #: The settled size is measured this long after a page load (warm-up).
-    map_renderer_warmup_s: Annotated[float, Meta(ge=0.0, le=86_400.0)] = 300.0
-    #: Never recycle more often than this.
-    map_renderer_min_interval_s: Annotated[float, Meta(ge=0.0, le=604_800.0)] = 1800.0
+    enabled: Annotated[
+        bool, doc("The wall supervises itself and restarts cleanly when frozen or too big.")
+    ] = True
+    stall_limit_s: Annotated[
+        float,
+        Meta(ge=2.0, le=600.0),
+        doc("The GUI thread not answering this long means frozen: log every thread's stack and restart."),
+    ] = 30.0
+    stall_warn_ms: Annotated[
+        float, Meta(ge=20.0, le=10_000.0), doc("GUI-thread stalls longer than this are logged and counted.")
+    ] = 200.0
+    memory_limit_mb: Annotated[
+        int,
+        Meta(ge=0, le=1_000_000),
+        doc("Memory (RSS) of the wall and its QtWebEngine renderers before a clean restart; 0 = off."),
+    ] = 3072
+    check_interval_s: Annotated[float, Meta(ge=0.5, le=300.0), doc("Seconds between two checks.")] = 5.0
+    min_restart_interval_s: Annotated[
+        float,
+        Meta(ge=0.0, le=3600.0),
+        doc("Restarts closer together than this back off (doubling up to 5 minutes)."),
+    ] = 60.0
+    map_renderer_growth_pct: Annotated[
+        float,
+        Meta(ge=0.0, le=1000.0),
+        doc("Map renderer growth past its settled size that moves the map to a fresh renderer; 0 = never."),
+    ] = 15.0
+    map_renderer_warmup_s: Annotated[
+        float, Meta(ge=0.0, le=86_400.0), doc("The settled size is measured this long after a page load.")
+    ] = 300.0
+    map_renderer_min_interval_s: Annotated[
+        float, Meta(ge=0.0, le=604_800.0), doc("Never move to a fresh renderer more often than this.")
+    ] = 1800.0
 
 
 # --- [speech]: spoken announcements ------------------------------------------------
@@ -688,15 +887,19 @@ DEFAULT_PRONUNCIATION_EN: dict[str, str] = {
 class SpeechLanguageConfig(_Section, frozen=True, kw_only=True):
     """Voice, templates and pronunciation list of one announcement language."""
 
-    #: espeak-ng voice: a language ("id"), a voice file ("poz/id") or a name.
-    voice: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_./+\-]{1,64}$")]
-    incident: SpeechTemplate
-    reminder: SpeechTemplate
-    group: SpeechTemplate
-    escalation: SpeechTemplate
-    #: Written form -> spoken form, whole words; all-capital keys (acronyms)
-    #: match case-sensitively, the others ignoring case.
-    pronunciation: PronunciationTable = {}
+    voice: Annotated[
+        str,
+        Meta(pattern=r"^[A-Za-z0-9_./+\-]{1,64}$"),
+        doc("espeak-ng voice: a language (id), a voice file (poz/id) or a name."),
+    ]
+    incident: Annotated[SpeechTemplate, doc("Announcement of a new alert.")]
+    reminder: Annotated[SpeechTemplate, doc("Reminder of an unacknowledged alert.")]
+    group: Annotated[SpeechTemplate, doc("Grouped announcement during an alarm flood.")]
+    escalation: Annotated[SpeechTemplate, doc("Announcement of an escalation.")]
+    pronunciation: Annotated[
+        PronunciationTable,
+        doc("Written = spoken form, whole words; ALL-CAPITAL keys match case-sensitively, others not."),
+    ] = {}
 
     def __post_init__(self) -> None:
         import string
@@ -751,21 +954,36 @@ def _default_speech_en() -> SpeechLanguageConfig:
 
 
 class SpeechConfig(_Section, frozen=True, kw_only=True):
-    enabled: bool = True
-    #: Empty: the language of display.language.
-    language: Literal["", "id", "en"] = ""
-    #: Words per minute; espeak's default is 175, a control room wants it slower.
-    rate_wpm: Annotated[int, Meta(ge=80, le=400)] = 150
-    volume: Annotated[float, Meta(ge=0.0, le=1.0)] = 1.0
-    #: Command playing a WAV, "{file}" standing for it; empty: the first of
-    #: paplay, pw-play, aplay, play (sox) found.
-    player: list[Annotated[str, Meta(min_length=1, max_length=4096)]] = []
-    #: Announcements waiting at most; beyond, the lowest-priority newest is dropped.
-    max_queue: Annotated[int, Meta(ge=1, le=1000)] = 20
-    #: An announcement still waiting after this long is dropped, not spoken late.
-    max_age_s: Seconds = 120.0
-    id: SpeechLanguageConfig = msgspec.field(default_factory=_default_speech_id)
-    en: SpeechLanguageConfig = msgspec.field(default_factory=_default_speech_en)
+    enabled: Annotated[
+        bool, doc("Speak alerts; when speech fails the wall plays the tone and says so on screen.")
+    ] = True
+    language: Annotated[
+        Literal["", "id", "en"], doc("Language of the announcements; empty: display.language.")
+    ] = ""
+    rate_wpm: Annotated[
+        int,
+        Meta(ge=80, le=400),
+        doc("Words per minute; espeak's default is 175, a room carries slower speech better."),
+    ] = 150
+    volume: Annotated[float, Meta(ge=0.0, le=1.0), doc("Volume, 0.0 to 1.0.")] = 1.0
+    player: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=4096)]],
+        doc("WAV player command with {file} for the file; empty: paplay, pw-play, aplay or play."),
+    ] = []
+    max_queue: Annotated[
+        int,
+        Meta(ge=1, le=1000),
+        doc("Announcements waiting at most; beyond, the lowest-priority newest is dropped."),
+    ] = 20
+    max_age_s: Annotated[
+        Seconds, doc("An announcement waiting longer than this is dropped, never spoken late.")
+    ] = 120.0
+    id: Annotated[SpeechLanguageConfig, doc("Indonesian voice, sentences and pronunciations.")] = (
+        msgspec.field(default_factory=_default_speech_id)
+    )
+    en: Annotated[SpeechLanguageConfig, doc("English voice, sentences and pronunciations.")] = msgspec.field(
+        default_factory=_default_speech_en
+    )
 
     def __post_init__(self) -> None:
         if self.player and not any("{file}" in arg for arg in self.player):
@@ -792,20 +1010,46 @@ class ConfigIndex:
 # Struct; it is not a field, so it is never encoded or compared. Building a
 # Config directly also validates it (ConfigError with file "<config>").
 class Config(_Section, frozen=True, kw_only=True, dict=True):
-    config_version: Annotated[int, Meta(ge=1, le=CONFIG_VERSION)] = CONFIG_VERSION
-    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
-    serve: ServeConfig = msgspec.field(default_factory=ServeConfig)
-    display: DisplayConfig = msgspec.field(default_factory=DisplayConfig)
-    agencies: list[AgencyConfig]
-    categories: list[CategoryConfig]
-    map: MapConfig = msgspec.field(default_factory=MapConfig)
-    districts: list[DistrictConfig] = []
-    screens: list[ScreenConfig] = msgspec.field(default_factory=_default_screens)
-    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
-    journal: JournalConfig = msgspec.field(default_factory=JournalConfig)
-    logging: LoggingConfig = msgspec.field(default_factory=LoggingConfig)
-    watchdog: WatchdogConfig = msgspec.field(default_factory=WatchdogConfig)
-    speech: SpeechConfig = msgspec.field(default_factory=SpeechConfig)
+    config_version: Annotated[
+        int,
+        Meta(ge=1, le=CONFIG_VERSION),
+        doc("Version of the file's schema; an older file is migrated, a newer one refused."),
+    ] = CONFIG_VERSION
+    server: Annotated[ServerConfig, doc("The wall's link to the dispatch server.")] = msgspec.field(
+        default_factory=ServerConfig
+    )
+    serve: Annotated[ServeConfig, doc("The reference dispatch server (commandcenter serve).")] = (
+        msgspec.field(default_factory=ServeConfig)
+    )
+    display: Annotated[DisplayConfig, doc("What every screen shares.")] = msgspec.field(
+        default_factory=DisplayConfig
+    )
+    agencies: Annotated[list[AgencyConfig], data("The agencies (OPD) the 112 service forwards to.")]
+    categories: Annotated[
+        list[CategoryConfig], data("Report categories with their agencies and service-level targets.")
+    ]
+    map: Annotated[MapConfig, doc("The map's area, zoom and optional layers.")] = msgspec.field(
+        default_factory=MapConfig
+    )
+    districts: Annotated[
+        list[DistrictConfig], data("The kecamatan with Kemendagri codes and centroids.")
+    ] = []
+    screens: Annotated[list[ScreenConfig], doc("The physical screens and what each shows.")] = msgspec.field(
+        default_factory=_default_screens
+    )
+    alerts: Annotated[AlertsConfig, doc("When and how the wall raises alerts.")] = msgspec.field(
+        default_factory=AlertsConfig
+    )
+    journal: Annotated[JournalConfig, doc("The wall's local journal.")] = msgspec.field(
+        default_factory=JournalConfig
+    )
+    logging: Annotated[LoggingConfig, doc("Log file.")] = msgspec.field(default_factory=LoggingConfig)
+    watchdog: Annotated[
+        WatchdogConfig, doc("Self-supervision of a wall that runs for months unattended.")
+    ] = msgspec.field(default_factory=WatchdogConfig)
+    speech: Annotated[SpeechConfig, doc("Spoken announcements (espeak-ng).")] = msgspec.field(
+        default_factory=SpeechConfig
+    )
 
     def __post_init__(self) -> None:
         # Cross-section rules. ConfigError (not ValueError) passes through

@@ -19,14 +19,22 @@ Usage (the server maps wall time to simulated time itself)::
 Scenarios: ``normal`` (everyday mix), ``flood`` (rainy season with a flood
 surge), ``karhutla`` (dry season with a peat-fire emergency), ``mixed`` (the
 everyday mix plus a flood surge a few simulated minutes after the start, for
-demos). Geography, agencies and shares follow docs in shared/domain.md; toll
-road kilometre positions are approximate (good enough for a map, not a survey).
+demos). Agencies, categories (with the agencies that handle them), districts
+and the regency's bounds come from the configuration ([[agencies]],
+[[categories]], [[districts]], [map] bounds; the shipped defaults when none is
+given), so a deployment that renames or adds a kecamatan sees reports there.
+What is known here about OKI - flood-prone and peat districts, villages, shares
+of each category, the fleet, the toll road - applies to the configured names it
+matches; a configured category or agency it does not know gets a small share and
+a few generic units. Toll road kilometre positions are approximate (good enough
+for a map, not a survey).
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import heapq
 import itertools
 import math
@@ -35,6 +43,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from commandcenter.config import Config, load_defaults
 from commandcenter.core import protocol as p
 from commandcenter.core.model import (
     Agency,
@@ -59,29 +68,6 @@ SCENARIOS: tuple[str, ...] = ("normal", "flood", "karhutla", "mixed")
 District = tuple[str, str, float, float]
 TimedBody = tuple[dt.datetime, p.EventBody]
 
-DEFAULT_DISTRICTS: tuple[District, ...] = (
-    ("16.02.02", "Tanjung Lubuk", -3.569, 104.704),
-    ("16.02.03", "Pedamaran", -3.485, 104.925),
-    ("16.02.04", "Mesuji", -3.926, 105.125),
-    ("16.02.05", "Kayu Agung", -3.385, 104.891),
-    ("16.02.08", "Sirah Pulau Padang", -3.285, 104.878),
-    ("16.02.11", "Tulung Selapan", -3.113, 105.649),
-    ("16.02.12", "Pampangan", -3.311, 105.034),
-    ("16.02.13", "Lempuing", -3.904, 104.945),
-    ("16.02.14", "Air Sugihan", -2.642, 105.449),
-    ("16.02.15", "Sungai Menang", -3.846, 105.627),
-    ("16.02.17", "Jejawi", -3.178, 104.858),
-    ("16.02.18", "Cengal", -3.515, 105.604),
-    ("16.02.19", "Pangkalan Lampam", -3.086, 105.223),
-    ("16.02.20", "Mesuji Makmur", -4.128, 104.887),
-    ("16.02.21", "Mesuji Raya", -3.747, 105.096),
-    ("16.02.22", "Lempuing Jaya", -3.684, 104.911),
-    ("16.02.23", "Teluk Gelam", -3.590, 104.782),
-    ("16.02.24", "Pedamaran Timur", -3.553, 105.144),
-)
-
-#: Regency bounding box (south, north, west, east).
-BBOX = (-4.267, -2.391, 104.632, 106.221)
 CAPITAL = "Kayu Agung"
 
 #: Named by BPBD as flood-prone (2025-2026 floods included).
@@ -120,39 +106,6 @@ GENERIC_VILLAGES: tuple[str, ...] = (
     "Sukamaju", "Sumber Jaya", "Karya Makmur", "Mekar Jaya", "Suka Damai", "Tanjung Baru",
     "Sungai Pinang", "Talang Jaya", "Bumi Harapan", "Sidomulyo",
 )
-
-DEFAULT_AGENCIES: tuple[Agency, ...] = (
-    Agency(code="DAMKAR", name="Satuan Polisi Pamong Praja dan Pemadam Kebakaran",
-           name_en="Municipal Police and Fire Service", short="Satpol PP / Damkar"),
-    Agency(code="DINKES", name="Dinas Kesehatan", name_en="Health Office", short="Dinkes"),
-    Agency(code="DLH", name="Dinas Lingkungan Hidup", name_en="Environment Office", short="DLH"),
-    Agency(code="BPBD", name="Badan Penanggulangan Bencana Daerah",
-           name_en="Regional Disaster Management Agency", short="BPBD"),
-    Agency(code="DISHUB", name="Dinas Perhubungan", name_en="Transport Office", short="Dishub"),
-    Agency(code="DINSOS", name="Dinas Sosial", name_en="Social Affairs Office", short="Dinsos"),
-    Agency(code="BNN", name="Badan Narkotika Nasional Kabupaten",
-           name_en="National Narcotics Board (Regency)", short="BNN"),
-    Agency(code="DPPPA", name="Dinas Pemberdayaan Perempuan dan Perlindungan Anak",
-           name_en="Women's Empowerment and Child Protection Office", short="DPPPA"),
-)
-
-#: Which agencies a category is forwarded to (first = lead agency).
-HANDLING: dict[str, tuple[str, ...]] = {
-    "kebakaran": ("DAMKAR",),
-    "karhutla": ("BPBD", "DAMKAR"),
-    "banjir": ("BPBD",),
-    "angin_puting_beliung": ("BPBD",),
-    "pohon_tumbang": ("BPBD", "DAMKAR"),
-    "medis": ("DINKES",),
-    "kecelakaan_lalu_lintas": ("DISHUB", "DINKES"),  # DINKES only when there are victims
-    "ketertiban_lalu_lintas": ("DISHUB",),
-    "ketertiban_umum": ("DAMKAR",),  # Satpol PP
-    "sampah_lingkungan": ("DLH",),
-    "sosial": ("DINSOS",),
-    "narkotika": ("BNN",),
-    "perlindungan_perempuan_anak": ("DPPPA",),
-    "evakuasi_hewan": ("DAMKAR",),
-}
 
 #: Unit kinds that can serve (category, agency), in order of preference.
 UNIT_KINDS: dict[tuple[str, str], tuple[str, ...]] = {
@@ -223,6 +176,9 @@ MIX_DRY: dict[str, float] = {**MIX_NORMAL, "banjir": 0, "pohon_tumbang": 3, "ang
 MIX_FLOOD_SURGE: dict[str, float] = {"banjir": 82, "medis": 7, "pohon_tumbang": 5, "sosial": 4,
                                      "angin_puting_beliung": 2}
 MIX_FIRE_SURGE: dict[str, float] = {"karhutla": 85, "medis": 10, "kebakaran": 5}
+#: Everyday weight of a configured category none of the mixes knows (a total of
+#: about 125): a few reports a day at the usual rates.
+OTHER_CATEGORY_WEIGHT = 2.0
 
 #: (P(high), P(medium)) per category; the rest is low. Tuned so the everyday
 #: mix lands near 5% / 15% / 80%. Crashes are set from their victims instead.
@@ -232,6 +188,12 @@ PRIORITY_ODDS: dict[str, tuple[float, float]] = {
     "ketertiban_lalu_lintas": (0.0, 0.06), "ketertiban_umum": (0.01, 0.08),
     "sampah_lingkungan": (0.0, 0.03), "sosial": (0.01, 0.08), "narkotika": (0.02, 0.15),
     "perlindungan_perempuan_anak": (0.12, 0.35), "evakuasi_hewan": (0.01, 0.15),
+}
+
+#: (P(high), P(medium)) of a category PRIORITY_ODDS does not know, by its
+#: configured default_priority.
+PRIORITY_BY_DEFAULT: dict[str, tuple[float, float]] = {
+    "high": (0.30, 0.45), "medium": (0.05, 0.45), "low": (0.01, 0.10),
 }
 
 #: Minutes on scene before the incident is closed.
@@ -506,8 +468,7 @@ class Simulator:
         seed: int = 0,
         start: dt.datetime | None = None,
         *,
-        districts: Sequence[District] | None = None,
-        agencies: Sequence[Agency] | None = None,
+        config: Config | None = None,
         surge_start_s: float | None = None,
         surge_reports: int | None = None,
         id_prefix: str = "",
@@ -541,11 +502,12 @@ class Simulator:
         self._order = itertools.count()
         self._out: list[TimedBody] = []
 
-        self._districts: dict[str, District] = {
-            d[1]: (d[0], d[1], float(d[2]), float(d[3])) for d in (districts or DEFAULT_DISTRICTS)
-        }
+        cfg = config if config is not None else shipped_config()
+        b = cfg.map.bounds
+        self._bounds = (b.south, b.north, b.west, b.east)
+        self._districts: dict[str, District] = {d.name: (d.code, d.name, d.lat, d.lon) for d in cfg.districts}
         if not self._districts:
-            raise ValueError("districts must not be empty")
+            raise ValueError("the configuration names no districts ([[districts]]): nowhere to place reports")
         names = list(self._districts)
         self._capital = CAPITAL if CAPITAL in self._districts else names[0]
         self._district_pick = _Weighted({n: DISTRICT_WEIGHT.get(n, 1.0) for n in names})
@@ -556,13 +518,18 @@ class Simulator:
         self._toll_districts = [n for n in ("Mesuji Makmur", "Lempuing", "Lempuing Jaya", "Teluk Gelam",
                                             "Pedamaran", "Kayu Agung", "Jejawi") if n in self._districts]
 
-        self._agencies = list(agencies) if agencies is not None else list(DEFAULT_AGENCIES)
-        codes = {a.code for a in self._agencies}
-        self._handling = {c: tuple(a for a in ags if a in codes) for c, ags in HANDLING.items()}
+        self._agencies: list[Agency] = [a.to_model() for a in cfg.agencies]
+        #: Which agencies a category is forwarded to (first = lead agency).
+        self._handling: dict[str, tuple[str, ...]] = {c.code: tuple(c.agencies) for c in cfg.categories}
+        self._default_priority = {c.code: c.default_priority for c in cfg.categories}
         mixes = {"normal": MIX_NORMAL, "mixed": MIX_NORMAL, "flood": MIX_RAINY, "karhutla": MIX_DRY}
         base_mix = mixes[scenario]
-        # A category nobody handles (agency list overridden) is never reported.
-        self._mix = _Weighted({c: w for c, w in base_mix.items() if self._handling.get(c)})
+        # Only configured categories are reported; one the mixes do not know gets a small share.
+        weights = {c: w for c, w in base_mix.items() if c in self._handling}
+        for code in self._handling:
+            if code not in MIX_NORMAL:
+                weights[code] = OTHER_CATEGORY_WEIGHT
+        self._mix = _Weighted(weights)
 
         self._incs: dict[str, _Inc] = {}
         self._inc_counter = 0
@@ -639,12 +606,21 @@ class Simulator:
 
     # --- fleet ----------------------------------------------------------------------
 
+    def _fleet(self) -> list[_FleetLine]:
+        """FLEET for the configured agencies, plus two generic units at the
+        capital for an agency it does not know."""
+        lines = [line for line in FLEET if line.agency in {a.code for a in self._agencies}]
+        known = {line.agency for line in lines}
+        for a in self._agencies:
+            if a.code not in known:
+                lines.append(_FleetLine(a.code, f"mobil_{a.code.lower()}", a.code[:3], ((self._capital, 2),),
+                                        (40, 55)))
+        return lines
+
     def _build_fleet(self) -> None:
-        codes = {a.code for a in self._agencies}
-        for line in FLEET:
-            if line.agency not in codes:
-                continue
-            cats = [c for (c, ag), kinds in UNIT_KINDS.items() if ag == line.agency and kinds[0] == line.kind]
+        for line in self._fleet():
+            cats = [c for c, ags in self._handling.items() if line.agency in ags
+                    and UNIT_KINDS.get((c, line.agency), (line.kind,))[0] == line.kind]
             # Expected tasks per minute for this kind, times its busy time
             # (handling plus both drives), at about half load.
             demand = sum(self.rate_per_min * self._mix.share(c) for c in cats)
@@ -777,7 +753,7 @@ class Simulator:
         rng = self._rng
         dlat = max(-2.5, min(2.5, rng.gauss(0, 1))) * sigma_km / 111.0
         dlon = max(-2.5, min(2.5, rng.gauss(0, 1))) * sigma_km / (111.0 * math.cos(math.radians(lat)))
-        south, north, west, east = BBOX
+        south, north, west, east = self._bounds
         # Clamp to the regency, unless a custom district lies outside it.
         new_lat = min(max(lat + dlat, min(south, lat)), max(north, lat))
         new_lon = min(max(lon + dlon, min(west, lon)), max(east, lon))
@@ -852,7 +828,7 @@ class Simulator:
         elif category == "kebakaran" and victims:
             high, med = 0.8, 0.2  # people hurt or trapped
         else:
-            high, med = PRIORITY_ODDS.get(category, (0.02, 0.15))
+            high, med = PRIORITY_ODDS.get(category) or PRIORITY_BY_DEFAULT[self._default_priority[category]]
         return "high" if r < high else "medium" if r < high + med else "low"
 
     def _victims(self, category: str) -> int:
@@ -1342,6 +1318,13 @@ class Simulator:
         self._after(TICK_FUNNEL_S, self._funnel_tick)
 
 
+@functools.cache
+def shipped_config() -> Config:
+    """The shipped configuration (config/default.toml), read once: the
+    simulator's geography when it is given no configuration."""
+    return load_defaults()
+
+
 def _needs_unit(inc: _Inc, agency: str) -> bool:
     """True while the agency's task of an open incident still waits for a unit."""
     task = inc.tasks.get(agency)
@@ -1349,15 +1332,12 @@ def _needs_unit(inc: _Inc, agency: str) -> bool:
 
 
 __all__ = [
-    "BBOX",
-    "DEFAULT_AGENCIES",
-    "DEFAULT_DISTRICTS",
     "FLOOD_PRONE",
-    "HANDLING",
     "PEAT",
     "SCENARIOS",
     "District",
     "Simulator",
     "TimedBody",
     "distance_km",
+    "shipped_config",
 ]
