@@ -1,0 +1,386 @@
+"""Room layouts: which view goes where on which screen, and whether it can be read there.
+
+A layout names each screen (a Qt screen by name or index, or several Qt screens that together
+form one video wall) with its pixels, its diagonal, the physical panels it is made of and the
+distance it is read from, and divides it into a grid whose cells the views take as rectangles.
+Presets ship in config/layouts.toml (``--preset NAME``); a user's own layout file has the same
+shape (``--layout FILE``).
+
+:func:`check_layout` is the rule behind ``commandcenter layout check`` and the views' density:
+for every region it works out the text sizes at the distance (commandcenter.core.legibility),
+what the view can show there (queue rows and columns, agency tiles per row, leader figures), and
+for every minimum not met what would fix it, with the numbers: a closer distance, a larger
+panel, or a larger share of the screen.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta, Struct
+
+from commandcenter.core.legibility import LINE_PER_EM, TextSizes, max_distance_m, px_per_mm, sizes_for
+
+View = Literal["map", "queue", "agencies", "operations", "leader", "console"]
+Cell = Annotated[int, Meta(ge=0, le=15)]
+Span = Annotated[int, Meta(ge=1, le=16)]
+
+
+class Region(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """A view on a rectangle of grid cells: ``cell`` = [column, row] of its top-left cell."""
+
+    view: View
+    cell: tuple[Cell, Cell] = (0, 0)
+    span: tuple[Span, Span] = (1, 1)
+
+
+class ScreenLayout(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One screen of a layout. ``qt_screens`` lists the Qt screens of a video wall that the wall
+    controller shows to the PC as separate screens (they must form a rectangle); empty means one
+    Qt screen, found by ``name``, else by ``index``. ``width_px``/``height_px`` are what the
+    layout is designed for (the running wall uses what Qt reports); ``diagonal_in`` is the whole
+    screen's diagonal, ``panels`` [columns, rows] the physical panels it is made of (bezels fall
+    between them)."""
+
+    name: Annotated[str, Meta(max_length=64)] = ""
+    index: Annotated[int, Meta(ge=0, le=63)] = 0
+    qt_screens: list[Annotated[str, Meta(min_length=1, max_length=64)]] = []
+    width_px: Annotated[int, Meta(ge=320, le=32768)] = 1920
+    height_px: Annotated[int, Meta(ge=240, le=32768)] = 1080
+    diagonal_in: Annotated[float, Meta(gt=5, le=1000)]
+    panels: tuple[Span, Span] = (1, 1)
+    distance_m: Annotated[float, Meta(gt=0.2, le=50)]
+    #: A desk screen an operator works at (clicks, keys): minimums are those of a console.
+    interactive: bool = False
+    grid: tuple[Span, Span] = (1, 1)
+    regions: Annotated[list[Region], Meta(min_length=1)]
+
+
+class Layout(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    description_id: str = ""
+    description_en: str = ""
+    screens: Annotated[list[ScreenLayout], Meta(min_length=1)]
+
+
+class LayoutError(ValueError):
+    """A layout that cannot be used, naming the layout, the screen or region, and why."""
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def _validate(name: str, layout: Layout) -> None:
+    for s, screen in enumerate(layout.screens):
+        where = f"{name}: screens[{s}]"
+        cols, rows = screen.grid
+        taken: dict[tuple[int, int], int] = {}
+        for r, region in enumerate(screen.regions):
+            c0, r0 = region.cell
+            w, h = region.span
+            if c0 + w > cols or r0 + h > rows:
+                raise LayoutError(f"{where}.regions[{r}]: cells {c0}..{c0 + w - 1} x {r0}..{r0 + h - 1} "
+                                  f"outside the {cols} x {rows} grid")  # fmt: skip
+            for c in range(c0, c0 + w):
+                for rr in range(r0, r0 + h):
+                    if (c, rr) in taken:
+                        raise LayoutError(f"{where}.regions[{r}]: cell [{c}, {rr}] is already taken by "
+                                          f"regions[{taken[(c, rr)]}]")  # fmt: skip
+                    taken[(c, rr)] = r
+        if screen.qt_screens and len(screen.qt_screens) != screen.panels[0] * screen.panels[1]:
+            raise LayoutError(f"{where}: {len(screen.qt_screens)} qt_screens for {screen.panels[0]} x "
+                              f"{screen.panels[1]} panels")  # fmt: skip
+
+
+def parse_layouts(data: dict[str, Any], source: str) -> dict[str, Layout]:
+    """The layouts of a TOML document: ``[presets.NAME]`` tables (config/layouts.toml), a
+    ``[layout]`` table (a user's configuration: one layout, or ``preset = NAME``), or one layout
+    at the top level (a layout file), named after the file."""
+    if "presets" in data:
+        raw = data["presets"]
+    elif "layout" in data:
+        body = data["layout"]
+        if isinstance(body, dict) and set(body) == {"preset"}:
+            return {str(body["preset"]): shipped_presets()[_known_preset(str(body["preset"]), source)]}
+        raw = {Path(source).stem: body}
+    else:
+        raw = {Path(source).stem: data}
+    if not isinstance(raw, dict):
+        raise LayoutError(f"{source}: [presets] must be a table of layouts")
+    out = {}
+    for name, body in raw.items():
+        try:
+            layout = msgspec.convert(body, Layout)
+        except msgspec.ValidationError as exc:
+            raise LayoutError(f"{source}: {name}: {exc}") from None
+        _validate(name, layout)
+        out[name] = layout
+    return out
+
+
+def _known_preset(name: str, source: str) -> str:
+    presets = shipped_presets()
+    if name not in presets:
+        raise LayoutError(f"{source}: no preset {name!r}; the shipped presets are {', '.join(presets)}")
+    return name
+
+
+def shipped_presets() -> dict[str, Layout]:
+    text = (files("config") / "layouts.toml").read_text(encoding="utf-8")
+    return parse_layouts(tomllib.loads(text), "config/layouts.toml")
+
+
+def load_layout(preset: str = "", file: str = "") -> tuple[str, Layout]:
+    """The layout a wall runs: a user's file, else a shipped preset (default four-panels)."""
+    if file:
+        try:
+            data = tomllib.loads(Path(file).read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise LayoutError(f"{file}: cannot read: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise LayoutError(f"{file}: not TOML: {exc}") from None
+        layouts = parse_layouts(data, file)
+        name = preset or next(iter(layouts))
+        if name not in layouts:
+            raise LayoutError(f"{file}: no layout {name!r} (has {', '.join(layouts)})")
+        return name, layouts[name]
+    presets = shipped_presets()
+    name = preset or "four-panels"
+    if name not in presets:
+        raise LayoutError(f"no preset {name!r}; the shipped presets are {', '.join(presets)}")
+    return name, presets[name]
+
+
+# --- what each view needs ----------------------------------------------------------------------
+
+#: The queue's columns in the order they are given up when space runs short (the first five are
+#: never dropped: priority, category, district and village, age, status), with the width in
+#: characters each needs on a wall (short names from config).
+QUEUE_COLUMNS: tuple[tuple[str, int, bool], ...] = (
+    ("priority", 8, True), ("category", 9, True), ("location", 14, True), ("age", 6, True),
+    ("status", 10, True), ("agencies", 12, False), ("units", 8, False), ("ticket", 9, False),
+    ("ack", 10, False), ("victims", 6, False),
+)  # fmt: skip
+QUEUE_MIN_ROWS = 10
+AGENCY_TILES = 8
+#: An agency tile: its short name and its counts ("▲3 ●5 ✓2"), each on a line of this many chars.
+AGENCY_TILE_CHARS = 9
+AGENCY_TILE_LINES = 2
+#: The leader overview's key figures: a label line (body) over a value line (figure size).
+LEADER_KEY_FIGURES = 4
+LEADER_FIGURE_CHARS = 14
+#: The call funnel (Panggilan Hari Ini, Masuk, Terjawab, Tak Terjawab, Prank, Ghost, Valid).
+FUNNEL_LINES = 7
+MAP_MIN_CHARS = 24
+MAP_MIN_LINES = 8
+#: The operator console's alert banner: the alert text (heading) and a line of buttons and state.
+BANNER_LINES = 3
+
+
+@dataclass
+class RegionReport:
+    screen: str
+    view: str
+    width_px: int
+    height_px: int
+    body_px: int
+    body_arcmin: float
+    distance_m: float
+    interactive: bool = False
+    #: What the view can show there, e.g. {"rows": 12, "columns": [...], "tiles_per_row": 4}.
+    shows: dict[str, Any] = field(default_factory=dict)
+    #: Minimums not met, each with the fixes that would meet it.
+    problems: list[str] = field(default_factory=list)
+    fixes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+@dataclass
+class LayoutReport:
+    name: str
+    regions: list[RegionReport]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.regions)
+
+
+def header_px(sizes: TextSizes) -> int:
+    """The screen header: one line (title, feed state, clock) at heading size."""
+    return sizes.heading_line_px
+
+
+def _queue_fit(sizes: TextSizes, width: int, height: int) -> tuple[int, list[str], int]:
+    """(whole rows under the column header, columns kept, chars needed by the kept minimum)."""
+    rows = max(0, height // sizes.line_px - 1)
+    chars = sizes.chars(width)
+    kept, used = [], 0
+    for name, need, required in QUEUE_COLUMNS:
+        if used + need + 1 <= chars or required:
+            kept.append(name)
+            used += need + 1
+    minimum = sum(n + 1 for _, n, req in QUEUE_COLUMNS if req)
+    return rows, kept, minimum
+
+
+def _tiles(sizes: TextSizes, width: int) -> tuple[int, int, int]:
+    """(tiles per row, rows of tiles, height in px) for the 8 agency tiles."""
+    per_row = max(1, min(AGENCY_TILES, int(width // ((AGENCY_TILE_CHARS + 1) * sizes.char_px))))
+    rows = math.ceil(AGENCY_TILES / per_row)
+    return per_row, rows, rows * AGENCY_TILE_LINES * sizes.line_px
+
+
+def _fixes(report: RegionReport, sizes: TextSizes, screen: ScreenLayout, need_px: int, have_px: int) -> None:
+    """Ways to find ``need_px`` of height where there are ``have_px``."""
+    if need_px <= 0 or have_px <= 0:
+        return
+    scale = have_px / need_px  # how much smaller the text would have to be
+    font_ok = max(1, int(sizes.body_px * scale))
+    report.fixes.append(f"read it from at most {max_distance_m(font_ok, sizes.ppm):.1f} m "
+                        f"(now {screen.distance_m:g} m)")  # fmt: skip
+    report.fixes.append(f"a panel of at least {screen.diagonal_in / scale:.0f} inch at the same resolution "
+                        f"(now {screen.diagonal_in:g})")  # fmt: skip
+    share = need_px / max(1, screen.height_px)
+    report.fixes.append(
+        f"give it {min(1.0, share):.0%} of the screen's height ({need_px} px; it has {have_px})"
+    )
+
+
+def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionReport:
+    cols, rows = screen.grid
+    cell_w, cell_h = screen.width_px / cols, screen.height_px / rows
+    width = int(cell_w * region.span[0])
+    height = int(cell_h * region.span[1])
+    # The header line sits on the screen's top cells.
+    if region.cell[1] == 0:
+        sizes0 = _sizes(screen)
+        height -= header_px(sizes0)
+    sizes = _sizes(screen)
+    rep = RegionReport(
+        label, region.view, width, height, sizes.body_px, round(sizes.body_arcmin, 1), screen.distance_m,
+        screen.interactive,
+    )  # fmt: skip
+    view = region.view
+    queue_rows = QUEUE_MIN_ROWS
+    if view in ("queue", "operations", "console"):
+        avail = height
+        if view == "console":
+            avail -= BANNER_LINES * sizes.heading_line_px
+        if view in ("operations", "console"):
+            per_row, tile_rows, tiles_px = _tiles(sizes, width)
+            rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
+            avail -= tiles_px
+        fit_rows, kept, minimum = _queue_fit(sizes, width, avail)
+        rep.shows.update(rows=fit_rows, columns=kept)
+        if sizes.chars(width) < minimum:
+            rep.problems.append(f"queue: {sizes.chars(width)} characters per line, the five first columns "
+                                f"need {minimum}")  # fmt: skip
+        if fit_rows < queue_rows:
+            rep.problems.append(f"queue: {fit_rows} whole rows, at least {queue_rows} needed")
+            need = (queue_rows + 1) * sizes.line_px + (height - avail)
+            _fixes(rep, sizes, screen, need, height)
+    if view == "agencies":
+        per_row, tile_rows, tiles_px = _tiles(sizes, width)
+        rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
+        if tiles_px > height:
+            rep.problems.append(f"agencies: {AGENCY_TILES} tiles need {tiles_px} px, {height} available")
+            _fixes(rep, sizes, screen, tiles_px, height)
+    if view == "leader":
+        per_row = max(1, min(LEADER_KEY_FIGURES, int(width // ((LEADER_FIGURE_CHARS + 1) * sizes.char_px))))
+        fig_rows = math.ceil(LEADER_KEY_FIGURES / per_row)
+        tile_px = sizes.line_px + sizes.figure_line_px
+        need = fig_rows * tile_px
+        funnel_px = math.ceil(FUNNEL_LINES / 2) * sizes.line_px + sizes.line_px
+        rep.shows.update(figures_per_row=per_row, figure_rows=fig_rows,
+                         funnel=need + funnel_px <= height,
+                         chart=need + funnel_px + 4 * sizes.line_px <= height)  # fmt: skip
+        if need > height:
+            rep.problems.append(
+                f"leader: {LEADER_KEY_FIGURES} key figures need {need} px, {height} available"
+            )
+            _fixes(rep, sizes, screen, need, height)
+    if view == "map":
+        if sizes.chars(width) < MAP_MIN_CHARS or sizes.lines(height) < MAP_MIN_LINES:
+            holds = f"{sizes.chars(width)} x {sizes.lines(height)}"
+            rep.problems.append(
+                f"map: {width} x {height} px holds {holds} characters of labels, "
+                f"at least {MAP_MIN_CHARS} x {MAP_MIN_LINES} needed"
+            )
+            if sizes.lines(height) < MAP_MIN_LINES:
+                _fixes(rep, sizes, screen, MAP_MIN_LINES * sizes.line_px, height)
+        # Village outlines and names need room: at least about 60 characters across the regency.
+        rep.shows.update(legend_lines=min(sizes.lines(height) // 2, 11), villages=sizes.chars(width) >= 60)
+    if view in ("queue", "agencies", "leader", "operations") and screen.panels[1] > 1:
+        panel_h = screen.height_px / screen.panels[1]
+        top = cell_h * region.cell[1]
+        bottom = top + cell_h * region.span[1]
+        bezels = [round(panel_h * k) for k in range(1, screen.panels[1]) if top < panel_h * k < bottom - 0.5]
+        if bezels:
+            rep.problems.append(f"{view}: crosses the bezel between panels at y = {bezels[0]} px; "
+                                f"rows of text would be cut by it")  # fmt: skip
+            rep.fixes.append("keep text views within one panel's rows of the grid")
+    if not screen.interactive and rep.body_arcmin < 16.0 - 0.05:
+        rep.problems.append(f"body text {rep.body_arcmin:.1f}' at {screen.distance_m:g} m, below 16'")
+    return rep
+
+
+def _sizes(screen: ScreenLayout) -> TextSizes:
+    return sizes_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
+
+
+def check_layout(name: str, layout: Layout) -> LayoutReport:
+    reports = []
+    for s, screen in enumerate(layout.screens):
+        label = screen.name or (
+            " + ".join(screen.qt_screens) if screen.qt_screens else f"screen {screen.index}"
+        )
+        label = label or f"screens[{s}]"
+        for region in screen.regions:
+            reports.append(check_region(screen, region, label))
+    return LayoutReport(name, reports)
+
+
+def format_report(report: LayoutReport) -> list[str]:
+    """The lines `commandcenter layout check` (and doctor) print."""
+    lines = [f"layout {report.name}: {'ok' if report.ok else 'MINIMUM NOT MET'}"]
+    for r in report.regions:
+        shows = ", ".join(f"{k}={'/'.join(v) if isinstance(v, list) else v}" for k, v in r.shows.items())
+        lines.append(f"  {r.screen} · {r.view}: {r.width_px}x{r.height_px} px at {r.distance_m:g} m, body "
+                     f"{r.body_px} px = {r.body_arcmin:.1f}' · {shows}")  # fmt: skip
+        for p in r.problems:
+            lines.append(f"    ✗ {p}")
+        for f in r.fixes:
+            lines.append(f"      fix: {f}")
+    return lines
+
+
+def layout_check_main(preset: str = "", file: str = "", all_presets: bool = False) -> int:
+    import sys
+
+    try:
+        if all_presets:
+            layouts = shipped_presets()
+        else:
+            name, layout = load_layout(preset, file)
+            layouts = {name: layout}
+    except LayoutError as exc:
+        sys.stderr.write(f"layout: {exc}\n")
+        return 2
+    ok = True
+    for name, layout in layouts.items():
+        report = check_layout(name, layout)
+        ok = ok and report.ok
+        sys.stdout.write("\n".join(format_report(report)) + "\n")
+    return 0 if ok else 1
+
+
+__all__ = ["LINE_PER_EM", "Layout", "LayoutError", "Region", "ScreenLayout", "check_layout", "load_layout",
+           "px_per_mm"]  # fmt: skip

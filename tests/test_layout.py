@@ -1,0 +1,151 @@
+"""Room layouts and the legibility rule: the shipped presets meet their minimums, the numbers
+agree with the domain's readability figures, and every fix the check proposes really fixes."""
+
+from __future__ import annotations
+
+import math
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from commandcenter.core import legibility as lg
+from commandcenter.wall.layout import (
+    QUEUE_MIN_ROWS,
+    LayoutError,
+    Region,
+    ScreenLayout,
+    check_layout,
+    load_layout,
+    parse_layouts,
+    shipped_presets,
+)
+from tests.conftest import ROOT
+
+PRESETS = ("four-panels", "videowall-2x2", "single-4k", "laptop")
+
+
+def test_the_domain_numbers() -> None:
+    # domain.md: at 6 m, 16' is a 28 mm capital; on a 55-inch 1080p panel about 44 px of capital.
+    assert lg.cap_height_mm(6.0, 16) == pytest.approx(27.9, abs=0.1)
+    assert lg.cap_height_mm(6.0, 23) == pytest.approx(40.1, abs=0.1)
+    s = lg.sizes_for(1920, 1080, 55, 6.0)
+    ppm = math.hypot(1920, 1080) / (55 * 25.4)
+    assert s.body_px * lg.CAP_HEIGHT_PER_EM == pytest.approx(44, abs=1.5)
+    # The font chosen is the smallest that still reaches 16': one pixel less falls below it.
+    assert lg.font_arcmin(s.body_px, ppm, 6.0) >= 16.0 > lg.font_arcmin(s.body_px - 1, ppm, 6.0)
+    assert lg.font_arcmin(s.heading_px, ppm, 6.0) >= 23.0
+    assert lg.max_distance_m(s.body_px, ppm) == pytest.approx(6.0, rel=0.03)
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_every_shipped_preset_meets_its_minimums(name: str) -> None:
+    report = check_layout(name, shipped_presets()[name])
+    assert report.ok, "\n".join(p for r in report.regions for p in r.problems)
+    views = {r.view for r in report.regions}
+    # Every preset shows the queue (directly, in operations or in the console) and all agencies.
+    assert views & {"queue", "operations", "console"}
+    for r in report.regions:
+        if r.view in ("queue", "operations", "console"):
+            assert r.shows["rows"] >= QUEUE_MIN_ROWS
+            assert r.shows["columns"][:5] == ["priority", "category", "location", "age", "status"]
+        if r.view in ("agencies", "operations", "console"):
+            assert r.shows["tiles_per_row"] * r.shows["tile_rows"] >= 8
+        if not r.interactive:
+            assert r.body_arcmin >= 16.0
+
+
+def _one_screen(view: str, distance: float, diagonal: float = 55, **kw: object) -> ScreenLayout:
+    return ScreenLayout(diagonal_in=diagonal, distance_m=distance, regions=[Region(view=view)], **kw)
+
+
+def _layout(*screens: ScreenLayout) -> object:
+    from commandcenter.wall.layout import Layout
+
+    return Layout(screens=list(screens))
+
+
+def test_the_old_operations_screen_fails_and_each_fix_fixes_it() -> None:
+    # Queue and the eight agency tiles on one 55" 1080p panel at 6 m: 1.5 rows on the old wall.
+    screen = _one_screen("operations", 6.0)
+    (rep,) = check_layout("old", _layout(screen)).regions
+    assert not rep.ok and any("whole rows" in p for p in rep.problems)
+    fixes = " | ".join(rep.fixes)
+    distance = float(re.search(r"at most ([0-9.]+) m", fixes).group(1))
+    diagonal = float(re.search(r"at least ([0-9]+) inch", fixes).group(1))
+    assert distance < 6.0 and diagonal > 55
+    closer = msgspec.structs.replace(screen, distance_m=distance)
+    larger = msgspec.structs.replace(screen, diagonal_in=diagonal)
+    for fixed in (closer, larger):
+        (again,) = check_layout("fixed", _layout(fixed)).regions
+        assert again.shows["rows"] >= QUEUE_MIN_ROWS, (fixed, again.problems)
+
+
+def test_a_text_view_across_a_bezel_is_a_problem() -> None:
+    wall = ScreenLayout(
+        width_px=3840, height_px=2160, diagonal_in=110, panels=(2, 2), distance_m=5.0, grid=(2, 2),
+        regions=[Region(view="map", span=(1, 2)), Region(view="queue", cell=(1, 0), span=(1, 2))],
+    )  # fmt: skip
+    reports = check_layout("bezel", _layout(wall)).regions
+    queue = next(r for r in reports if r.view == "queue")
+    assert any("bezel" in p and "1080" in p for p in queue.problems)
+    assert next(r for r in reports if r.view == "map").ok  # the map may span panels
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("diagonal_in = 55\ndistance_m = 6\nregions = [{view = 'map', cell = [1, 0]}]", "outside"),
+        (
+            "grid = [2, 1]\ndiagonal_in = 55\ndistance_m = 6\n"
+            "regions = [{view = 'map', span = [2, 1]}, {view = 'queue', cell = [1, 0]}]",
+            "already taken",
+        ),
+        ("diagonal_in = 55\ndistance_m = 6\nregions = [{view = 'radar'}]", "radar"),
+        ("diagonal_in = 55\ndistance_m = 99\nregions = [{view = 'map'}]", "distance_m"),
+    ],
+)
+def test_a_bad_layout_is_refused_naming_why(toml: str, message: str) -> None:
+    import tomllib
+
+    doc = {"screens": [tomllib.loads(toml)]}
+    with pytest.raises(LayoutError, match=message):
+        parse_layouts(doc, "mine.toml")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "commandcenter.cli", "layout", "check", *args],
+        capture_output=True, text=True, timeout=60, check=False, cwd=ROOT,
+    )  # fmt: skip
+
+
+def test_layout_check_command(tmp_path: Path) -> None:
+    out = _cli("--all")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for name in PRESETS:
+        assert f"layout {name}: ok" in out.stdout
+    mine = tmp_path / "ruang-kecil.toml"
+    mine.write_text(
+        "[[screens]]\ndiagonal_in = 43\ndistance_m = 7\nregions = [{view = 'operations'}]\n", encoding="utf-8"
+    )
+    out = _cli("--config", str(mine))
+    assert out.returncode == 1
+    assert "MINIMUM NOT MET" in out.stdout and "fix: read it from at most" in out.stdout
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[layout]\npreset = 'single-4k'\n", encoding="utf-8")
+    assert _cli("--config", str(cfg)).returncode == 0
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[screens]\n", encoding="utf-8")
+    out = _cli("--config", str(broken))
+    assert out.returncode == 2 and out.stderr.startswith("layout: ") and len(out.stderr.splitlines()) == 1
+    out = _cli("--preset", "nine-panels")
+    assert out.returncode == 2 and "four-panels" in out.stderr
+
+
+def test_load_layout_defaults_to_four_panels() -> None:
+    name, layout = load_layout()
+    assert name == "four-panels" and len(layout.screens) == 4
