@@ -1,0 +1,154 @@
+"""Values the wall accepts but cannot place: flagged, never refused.
+
+The protocol refuses what the wall cannot hold at all (see model.py). Some
+values are well-formed but still wrong for *this* wall: a point far outside the
+regency, a category or agency the configuration does not know, a task time
+before the incident was received (from an older server), a receipt time hours
+in the future or years in the past (ages and service-level colours would lie).
+Refusing them would hide a real emergency, so the store keeps the incident and
+lists its problems (:func:`incident_problems`); the queue shows a ⚠ mark with
+them, and each kind of problem is logged once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from commandcenter.core.model import TIME_MAX, TIME_MIN, Incident
+from commandcenter.core.text import match_key
+
+log = logging.getLogger(__name__)
+
+__all__ = ["PROBLEMS", "PROBLEM_TEXT", "Plausibility", "incident_problems", "problem_text"]
+
+#: Problem codes, in the order they are listed, with an English description
+#: (the UI translates the codes).
+PROBLEMS: dict[str, str] = {
+    "time_outside_window": "a time outside 2000..2100",
+    "received_in_future": "received more than the allowed skew in the future",
+    "received_long_ago": "an active incident received very long ago",
+    "task_before_received": "a task time earlier than the incident's receipt",
+    "outside_area": "coordinates far outside the regency",
+    "unknown_category": "a category the configuration does not know",
+    "unknown_agency": "an agency the configuration does not know",
+    "unknown_district": "a district the configuration does not know",
+}
+
+
+#: What the ⚠ mark's tooltip says, per language (the wall's catalogs hold
+#: screen texts; these belong with the codes they explain).
+PROBLEM_TEXT: dict[str, dict[str, str]] = {
+    "id": {
+        "time_outside_window": "waktu di luar rentang 2000–2100",
+        "received_in_future": "waktu diterima di masa depan",
+        "received_long_ago": "masih aktif, diterima sangat lama",
+        "task_before_received": "waktu tugas sebelum laporan diterima",
+        "outside_area": "koordinat jauh di luar kabupaten",
+        "unknown_category": "kategori tidak dikenal",
+        "unknown_agency": "OPD tidak dikenal",
+        "unknown_district": "kecamatan tidak dikenal",
+    },
+    "en": dict(PROBLEMS),
+}
+_PROBLEM_HEAD = {"id": "Data meragukan", "en": "Doubtful data"}
+
+
+def problem_text(problems: Iterable[str], language: str = "id") -> str:
+    """One line per problem under a heading, in ``language`` (Indonesian when unknown)."""
+    lang = language.split("_")[0].split("-")[0]
+    texts = PROBLEM_TEXT.get(lang, PROBLEM_TEXT["id"])
+    head = _PROBLEM_HEAD.get(lang, _PROBLEM_HEAD["id"])
+    return "\n".join([f"⚠ {head}:", *(f"– {texts.get(code, code)}" for code in problems)])
+
+
+@dataclass(frozen=True)
+class Plausibility:
+    """What this wall can place. Empty sets and ``area=None`` are not checked
+    (the engine's tests and the reference server know no configuration)."""
+
+    categories: frozenset[str] = frozenset()
+    agencies: frozenset[str] = frozenset()
+    #: District names as :func:`match_key` gives them.
+    districts: frozenset[str] = frozenset()
+    #: (lat_min, lon_min, lat_max, lon_max) with a margin around the regency.
+    area: tuple[float, float, float, float] | None = None
+    #: A receipt further in the future than this is a clock or a feed error.
+    future_skew_s: float = 600.0
+    #: An incident still active this long after receipt is stale data.
+    max_active_age_s: float = 365 * 86400.0
+    _logged: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        categories: Iterable[str] = (),
+        agencies: Iterable[str] = (),
+        districts: Iterable[str] = (),
+        area: tuple[float, float, float, float] | None = None,
+        margin_deg: float = 0.5,
+    ) -> Plausibility:
+        """Build from configured names; ``area`` grows by ``margin_deg`` each side."""
+        if area is not None:
+            lat0, lon0, lat1, lon1 = area
+            area = (lat0 - margin_deg, lon0 - margin_deg, lat1 + margin_deg, lon1 + margin_deg)
+        return cls(
+            categories=frozenset(categories),
+            agencies=frozenset(agencies),
+            districts=frozenset(match_key(d) for d in districts),
+            area=area,
+        )
+
+    def log_once(self, problem: str, incident_id: str) -> None:
+        """A warning the first time a kind of problem is seen, debug after that:
+        a feed full of one mistake must not flood the log."""
+        if problem in self._logged:
+            log.debug("incident %s: %s", incident_id, PROBLEMS.get(problem, problem))
+            return
+        self._logged.add(problem)
+        log.warning(
+            "incident %s: %s (shown flagged; further cases of this kind are logged at debug)",
+            incident_id,
+            PROBLEMS.get(problem, problem),
+        )
+
+
+_NO_RULES = Plausibility()
+
+
+def incident_problems(inc: Incident, now: dt.datetime, rules: Plausibility = _NO_RULES) -> tuple[str, ...]:
+    """The problem codes of one incident (empty when it is fine). Never raises:
+    only comparisons and subtractions of clamped values."""
+    problems: list[str] = []
+    received = inc.times.received
+    # The protocol refuses other times; an incident built in memory may not.
+    if not (TIME_MIN <= received < TIME_MAX):
+        problems.append("time_outside_window")
+    elif inc.active:
+        age = (now - received).total_seconds()
+        if age < -rules.future_skew_s:
+            problems.append("received_in_future")
+        elif age > rules.max_active_age_s:
+            problems.append("received_long_ago")
+    for task in inc.tasks:
+        if any(
+            v is not None and v < received
+            for v in (task.forwarded_at, task.accepted_at, task.on_scene_at, task.closed_at)
+        ):
+            problems.append("task_before_received")
+            break
+    loc = inc.location
+    if rules.area is not None and loc.lat is not None and loc.lon is not None:
+        lat0, lon0, lat1, lon1 = rules.area
+        if not (lat0 <= loc.lat <= lat1 and lon0 <= loc.lon <= lon1):
+            problems.append("outside_area")
+    if rules.categories and inc.category not in rules.categories:
+        problems.append("unknown_category")
+    if rules.agencies and any(t.agency not in rules.agencies for t in inc.tasks):
+        problems.append("unknown_agency")
+    if rules.districts and loc.kecamatan and match_key(loc.kecamatan) not in rules.districts:
+        problems.append("unknown_district")
+    return tuple(problems)
