@@ -55,6 +55,8 @@ from commandcenter.core.model import (
     Incident,
     Unit,
 )
+from commandcenter.core.plausibility import Plausibility, incident_problems
+from commandcenter.core.text import match_key
 from commandcenter.core.timeutil import WIB, Clock, local_day, utcnow
 
 __all__ = [
@@ -393,6 +395,9 @@ class Store:
         # Fixed-offset zones (WIB) get a fast day computation from the timestamp.
         offset = tz.utcoffset(None) if isinstance(tz, dt.timezone) else None
         self._tz_offset_s: float | None = offset.total_seconds() if offset is not None else None
+        #: What this wall can place (the wall sets it from its configuration);
+        #: incidents that fail it are kept and listed in :attr:`problems`.
+        self.plausibility = Plausibility()
         self._clear()
 
     # -- state -----------------------------------------------------------------------
@@ -401,6 +406,9 @@ class Store:
         self.epoch = ""
         self.seq = 0
         self.incidents: dict[str, Incident] = {}
+        #: Incident id -> problem codes (commandcenter.core.plausibility) of the
+        #: stored version; absent when it has none. Shown as a mark, never refused.
+        self.problems: dict[str, tuple[str, ...]] = {}
         self.units: dict[str, Unit] = {}
         self.agencies: dict[str, Agency] = {}
         self.situations: dict[str, DisasterSituation] = {}
@@ -494,7 +502,9 @@ class Store:
             open_agencies = (
                 tuple([t.agency for t in tasks if t.status not in _TASK_FINISHED]) if tasks else ()
             )
-            active = (status, inc.category, inc.priority, inc.location.kecamatan, open_agencies)
+            # match_key: a zero-width space or another normal form must not
+            # split one district's count in two.
+            active = (status, inc.category, inc.priority, match_key(inc.location.kecamatan), open_agencies)
         all_agencies = tuple([t.agency for t in tasks]) if tasks else ()
         hourly = (int(received_ts // 3600), inc.category, all_agencies)
         offset = self._tz_offset_s
@@ -724,6 +734,13 @@ class Store:
             if len(heap) > 2 * (len(self.incidents) - self._active_total) + 64:
                 self._rebuild_closed_heap()
         cs.kpis_changed = True
+        problems = incident_problems(inc, self.clock(), self.plausibility)
+        if problems:
+            self.problems[key] = problems
+            for problem in problems:
+                self.plausibility.log_once(problem, key)
+        elif self.problems:
+            self.problems.pop(key, None)
 
     # -- acknowledged incidents ---------------------------------------------------------
 
@@ -1039,6 +1056,7 @@ class Store:
             if inc is None or inc.version != version:
                 continue  # a stale entry
             del self.incidents[key]
+            self.problems.pop(key, None)
             self.retired[key] = inc
             self._situation_change(inc, -1)
             ChangeSet._removed(cs.incidents_added, cs.incidents_updated, cs.incidents_removed, key)

@@ -27,6 +27,7 @@ from commandcenter.core.store import ChangeSet, Store, median
 from commandcenter.core.timeutil import local_day
 from ui.support import theme
 from ui.support.bridge import safe_slot
+from ui.support.text import plain_tooltip
 from ui.support.theme import ScreenMetrics
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ class AgencyTile(QFrame):
         layout.setSpacing(0)
 
         self.name_label = QLabel(name)
-        self.name_label.setToolTip(self.strings.agency_name(config, code, short=False))
+        self.name_label.setToolTip(plain_tooltip(self.strings.agency_name(config, code, short=False)))
         font = QFont(self.name_label.font())
         font.setPixelSize(metrics.body_px)
         font.setBold(True)
