@@ -232,7 +232,8 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
         assert not flag.isHidden()
         assert flag.headline.full_text == "▲▲ 1 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
         assert flag.oldest.full_text == "Terlama (3 menit): Kebakaran · Pangkalan Lampam"
-        assert "<b>Deling</b>" in flag.oldest.toolTip()  # the whole text from the feed, as text
+        # The whole text from the feed, escaped: Qt shows it as text, never as markup.
+        assert "&lt;b&gt;Deling&lt;/b&gt;" in flag.oldest.toolTip()
         assert flag.oldest.textFormat() == Qt.TextFormat.PlainText
         # One line each on the wall: what does not fit is cut with "…", never wrapped.
         view.show()

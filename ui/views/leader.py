@@ -39,6 +39,7 @@ from commandcenter.core.timeutil import WIB
 from ui.support import i18n, theme
 from ui.support.bridge import EngineBridge, safe_slot
 from ui.support.i18n import category_name, format_minutes, t
+from ui.support.text import plain_tooltip
 
 log = logging.getLogger(__name__)
 
@@ -338,7 +339,7 @@ class _ElidedLabel(QLabel):
 
     def set_full_text(self, text: str) -> None:
         self.full_text = text
-        self.setToolTip(text)
+        self.setToolTip(plain_tooltip(text))
         self._elide()
 
     def resizeEvent(self, event: Any) -> None:
@@ -391,7 +392,7 @@ class EscalationFlag(QFrame):
         oldest = min(alerts, key=lambda a: (a.raised_at, a.id))
         self.oldest.set_full_text(t("leader.escalated_oldest", age=format_age_short(oldest.age_s(now)),
                                     text=self.short_text(oldest)))
-        self.oldest.setToolTip(oldest.text)
+        self.oldest.setToolTip(plain_tooltip(oldest.text))
         self.show()
 
     def short_text(self, alert: Any) -> str:

@@ -41,8 +41,10 @@ from commandcenter.core.model import (
     Acknowledgement,
     Incident,
 )
+from commandcenter.core.plausibility import problem_text
 from commandcenter.core.store import ChangeSet, Store
 from ui.support import theme
+from ui.support.text import plain_tooltip
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +332,7 @@ class IncidentQueueModel(QAbstractTableModel):
         if role == _DECORATION:
             return self._decoration(inc, col)
         if role == _TOOLTIP:
-            return self._tooltip(inc, col)
+            return plain_tooltip(self._tooltip(inc, col))
         if role == _ALIGN:
             if col in (COL_UNITS, COL_VICTIMS):
                 return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -361,7 +363,9 @@ class IncidentQueueModel(QAbstractTableModel):
 
     def _display(self, inc: Incident, col: int) -> str:
         if col == COL_PRIORITY:
-            return self.strings.t(f"priority.short.{inc.priority}")
+            # ⚠: the wall cannot place a value of this incident (the tooltip says which).
+            mark = "⚠ " if inc.id in self._store.problems else ""
+            return mark + self.strings.t(f"priority.short.{inc.priority}")
         if col == COL_TICKET:
             return inc.ticket
         if col == COL_CATEGORY:
@@ -411,7 +415,9 @@ class IncidentQueueModel(QAbstractTableModel):
 
     def _tooltip(self, inc: Incident, col: int) -> str:
         if col == COL_PRIORITY:
-            return self.strings.t(f"priority.{inc.priority}")
+            problems = self._store.problems.get(inc.id)
+            text = self.strings.t(f"priority.{inc.priority}")
+            return f"{text}\n{problem_text(problems, self.strings.language)}" if problems else text
         if col == COL_AGE:
             level, stage, target, _ = sla_level(inc, self._config, self._now_ts())
             parts = [self.strings.age(self._age_s(inc))]
