@@ -9,21 +9,18 @@ import pytest
 from PySide6.QtCore import Qt
 
 from commandcenter.core import protocol as p
+from commandcenter.core.i18n import strings_for
 from commandcenter.core.model import Acknowledgement, IncidentTimes
 from commandcenter.core.store import Store
 from commandcenter.core.timeutil import FakeClock
 from tests.factories import T0, incident_event, make_event
-from ui.support import i18n, theme
-from ui.support.i18n import format_minutes, t
+from ui.support import theme
 from ui.views.leader import (
     FUNNEL_KEYS,
     HIST_BIN_MIN,
     LeaderView,
     arrival_samples_today,
     district_rows,
-    format_age_short,
-    format_int,
-    format_pct,
     histogram,
     top_series,
     unacknowledged_high,
@@ -32,6 +29,10 @@ from ui.views.leader import (
 pytestmark = pytest.mark.qt
 
 WALL = theme.metrics_for(1920, 1080, 55, 6.0)
+#: The texts and formats of the test configuration's language (display.language = id).
+ID = strings_for("id")
+t, format_int, format_pct, format_minutes = ID.t, ID.number, ID.percent, ID.minutes
+format_age_short = ID.age_tile
 
 
 @pytest.fixture
@@ -67,7 +68,8 @@ def test_format_helpers():
     assert format_age_short(3.5 * 3600) == "3,5 jam"
     assert format_int(1206) == "1.206"
     assert histogram([0, 299, 300, 899, 901, 3600, 99999]) == [2, 1, 1, 1] + [0] * 7 + [0, 2]
-    assert district_rows({"A": 5, "B": 9, "C": 1, "D": 1}, 3) == [("B", 9), ("A", 5), (t("leader.others"), 2)]
+    rows = district_rows({"A": 5, "B": 9, "C": 1, "D": 1}, 3, ID)
+    assert rows == [("B", 9), ("A", 5), (t("leader.others"), 2)]
 
 
 def test_unacknowledged_high_on_a_handcrafted_store():
@@ -95,7 +97,7 @@ def test_charts_equal_the_kpis(view, store):
     assert [sum(col) for col in zip(*drawn.values(), strict=True)] == totals
 
     rows_shown = view.districts.rows
-    assert rows_shown == district_rows(k.active_by_kecamatan, len(rows_shown))
+    assert rows_shown == district_rows(k.active_by_kecamatan, len(rows_shown), ID)
     assert [int(w) for w in view.districts.bar.opts["width"]] == [n for _, n in rows_shown]
     assert sum(n for _, n in rows_shown) == k.active_total
     assert view.districts.texts[0].toPlainText() == f"{rows_shown[0][0]} {format_int(rows_shown[0][1])}"
@@ -249,13 +251,13 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
         assert flag.oldest.full_text == "Terlama (4 menit): Kebakaran · Pangkalan Lampam"
         assert "Deling" in flag.oldest.toolTip()
 
-        i18n.set_language("en")
+        flag.strings = strings_for("en")
         try:
             view.refresh_escalation()
             assert flag.headline.full_text == "▲▲ 2 ALERTS UNACKNOWLEDGED > 3 min"
             assert flag.oldest.full_text == "Oldest (4 min): Fire · Pangkalan Lampam"
         finally:
-            i18n.set_language("id")
+            flag.strings = view.strings
 
         # Acknowledged on any console: off the flag, the next one is the oldest.
         ack = Acknowledgement(ack_id="ack-a", alert_id="incident:inc-a", operator="Rina", console="meja-2",

@@ -33,13 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from commandcenter.core.i18n import Strings
 from commandcenter.core.model import ACTIVE_STATUSES, INCIDENT_STATUSES, DisasterSituation, Incident
 from commandcenter.core.store import ChangeSet, Kpis, Store
 from commandcenter.core.timeutil import WIB
-from ui.support import i18n, theme
+from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
-from ui.support.i18n import category_name, format_minutes, t
-from ui.support.text import plain_tooltip
 
 log = logging.getLogger(__name__)
 
@@ -112,15 +111,15 @@ def top_series(hourly: dict[str, list[int]], k: int = TOP_CATEGORIES) -> tuple[l
     return top, [list(hourly[c]) for c in top] + [others]
 
 
-def district_rows(by_kecamatan: dict[str, int], rows: int) -> list[tuple[str, int]]:
+def district_rows(by_kecamatan: dict[str, int], rows: int, strings: Strings) -> list[tuple[str, int]]:
     """Districts by active count (descending, then name); past ``rows`` the tail
     is summed into one "others" row so that the total stays right."""
     ranked = sorted(by_kecamatan.items(), key=lambda kv: (-kv[1], kv[0]))
-    named = [(name or t("leader.unknown_district"), n) for name, n in ranked]
+    named = [(name or strings.t("leader.unknown_district"), n) for name, n in ranked]
     if len(named) <= rows:
         return named
     head, tail = named[: rows - 1], named[rows - 1 :]
-    return [*head, (t("leader.others"), sum(n for _, n in tail))]
+    return [*head, (strings.t("leader.others"), sum(n for _, n in tail))]
 
 
 def situation_status_counts(store: Store, situation_id: str) -> dict[str, int]:
@@ -135,23 +134,9 @@ def active_situations(store: Store) -> list[DisasterSituation]:
     return sorted(sits, key=lambda s: s.declared_at, reverse=True)
 
 
-def format_age_short(seconds: float | None) -> str:
-    """An age that fits a wall tile: '45 detik', '82 menit', '3,5 jam'."""
-    return i18n.strings().age_tile(seconds)
-
-
 def _mentions(text: str, parts: Iterable[str]) -> bool:
     folded = text.casefold()
     return all(p.casefold() in folded for p in parts)
-
-
-def format_int(n: int) -> str:
-    """Thousands grouped the local way: 1.206 (id), 1,206 (en)."""
-    return i18n.strings().number(n)
-
-
-def format_pct(share: float | None) -> str:
-    return i18n.strings().percent(share)
 
 
 # --- widgets --------------------------------------------------------------------------
@@ -239,21 +224,22 @@ class FunnelPanel(QFrame):
     """Today's calls: in, answered, abandoned, prank and ghost (with their share
     of answered calls), valid emergencies."""
 
-    def __init__(self, metrics: theme.ScreenMetrics) -> None:
+    def __init__(self, metrics: theme.ScreenMetrics, strings: Strings) -> None:
         super().__init__()
+        self.strings = strings
         self.setObjectName("panel")
         pad = metrics.pad_px
         grid = QGridLayout(self)
         grid.setContentsMargins(pad, pad // 2, pad, pad // 2)
         grid.setHorizontalSpacing(pad)
         grid.setVerticalSpacing(0)
-        self.title = _label(t("funnel.title"), "dim", wrap=True)
+        self.title = _label(self.strings.t("funnel.title"), "dim", wrap=True)
         grid.addWidget(self.title, 0, 0, 1, 2)
         self.names: dict[str, QLabel] = {}
         self.counts: dict[str, QLabel] = {}
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         for row, key in enumerate(FUNNEL_KEYS, start=1):
-            name = _label(t(f"leader.funnel.{key}"), "dim")
+            name = _label(self.strings.t(f"leader.funnel.{key}"), "dim")
             count = _label("", "", align=right)
             count.setStyleSheet("font-weight: 700;")
             grid.addWidget(name, row, 0)
@@ -263,19 +249,21 @@ class FunnelPanel(QFrame):
         grid.setRowStretch(len(FUNNEL_KEYS) + 1, 1)
 
     def update_from(self, kpis: Kpis) -> None:
+        tr = self.strings
         f = kpis.funnel
         for key in FUNNEL_KEYS:
-            self.counts[key].setText(format_int(getattr(f, key)))
+            self.counts[key].setText(tr.number(getattr(f, key)))
         for key, share in (("prank", f.prank_share), ("ghost", f.ghost_share)):
-            self.names[key].setText(t("leader.funnel.with_share", name=t(f"leader.funnel.{key}"),
-                                      pct=format_pct(share)))
+            self.names[key].setText(tr.t("leader.funnel.with_share", name=tr.t(f"leader.funnel.{key}"),
+                                      pct=tr.percent(share)))
 
 
 class SituationPanel(QFrame):
     """The declared disaster situation(s): the latest in full, others by name."""
 
-    def __init__(self, metrics: theme.ScreenMetrics) -> None:
+    def __init__(self, metrics: theme.ScreenMetrics, strings: Strings) -> None:
         super().__init__()
+        self.strings = strings
         self.setObjectName("situation")
         pad = metrics.pad_px
         self.setStyleSheet(
@@ -300,31 +288,32 @@ class SituationPanel(QFrame):
 
     def update_from(self, store: Store, config: Any, situations: Sequence[DisasterSituation],
                     now: dt.datetime) -> None:
+        tr = self.strings
         if not situations:
             self.situation_id = ""
             return
         sit = situations[0]
         self.situation_id = sit.id
-        since = t("situation.since", age=format_age_short((now - sit.declared_at).total_seconds()))
-        self.header.setText(f"{t('situation.label')} · {since}")
+        since = tr.t("situation.since", age=tr.age_tile((now - sit.declared_at).total_seconds()))
+        self.header.setText(f"{tr.t('situation.label')} · {since}")
         self.name.setText(sit.name)
         # Hazard and districts, unless the name already says them: a line saved
         # is a line the wall can show.
-        where = [p for p in (category_name(config, sit.hazard), ", ".join(sit.kecamatan))
+        where = [p for p in (tr.category_name(config, sit.hazard), ", ".join(sit.kecamatan))
                  if p and not _mentions(sit.name, p.split(", "))]
         self.where.setText(" · ".join(where))
         self.where.setVisible(bool(where))
         counts = situation_status_counts(store, sit.id)
-        by_status = ", ".join(t("situation.by_status", status=t(f"leader.status.{s}"), n=format_int(n))
+        by_status = ", ".join(tr.t("situation.by_status", status=tr.t(f"leader.status.{s}"), n=tr.number(n))
                               for s, n in counts.items())
-        total = t("situation.incidents", n=format_int(sum(counts.values())))
+        total = tr.t("situation.incidents", n=tr.number(sum(counts.values())))
         self.reports.setText(f"{total}: {by_status}" if by_status else total)
-        self.people.setText(t("leader.situation.people", households=format_int(sit.households_affected),
-                              people=format_int(sit.people_evacuated)))
+        self.people.setText(tr.t("leader.situation.people", households=tr.number(sit.households_affected),
+                              people=tr.number(sit.people_evacuated)))
         rest = situations[1:]
         self.more.setVisible(bool(rest))
         if rest:
-            self.more.setText(t("situation.more", n=len(rest), names="; ".join(s.name for s in rest)))
+            self.more.setText(tr.t("situation.more", n=len(rest), names="; ".join(s.name for s in rest)))
 
 
 class _ElidedLabel(QLabel):
@@ -339,7 +328,7 @@ class _ElidedLabel(QLabel):
 
     def set_full_text(self, text: str) -> None:
         self.full_text = text
-        self.setToolTip(plain_tooltip(text))
+        self.setToolTip(text)
         self._elide()
 
     def resizeEvent(self, event: Any) -> None:
@@ -360,9 +349,10 @@ class EscalationFlag(QFrame):
     oldest of them by name. Two lines at the body size: the figures below
     must keep their room on a 6 m wall. Hidden when there are none."""
 
-    def __init__(self, metrics: theme.ScreenMetrics, config: Any) -> None:
+    def __init__(self, metrics: theme.ScreenMetrics, config: Any, strings: Strings) -> None:
         super().__init__()
         self.config = config
+        self.strings = strings
         self.setObjectName("escalation")
         pad = metrics.pad_px
         self.setStyleSheet(
@@ -384,15 +374,16 @@ class EscalationFlag(QFrame):
         self.hide()
 
     def update_from(self, alerts: Sequence[Any], threshold_s: float, now: dt.datetime) -> None:
+        tr = self.strings
         if not alerts:
             self.hide()
             return
         key = "leader.escalated_one" if len(alerts) == 1 else "leader.escalated_many"
-        self.headline.set_full_text(t(key, n=format_int(len(alerts)), age=format_age_short(threshold_s)))
+        self.headline.set_full_text(tr.t(key, n=tr.number(len(alerts)), age=tr.age_tile(threshold_s)))
         oldest = min(alerts, key=lambda a: (a.raised_at, a.id))
-        self.oldest.set_full_text(t("leader.escalated_oldest", age=format_age_short(oldest.age_s(now)),
+        self.oldest.set_full_text(tr.t("leader.escalated_oldest", age=tr.age_tile(oldest.age_s(now)),
                                     text=self.short_text(oldest)))
-        self.oldest.setToolTip(plain_tooltip(oldest.text))
+        self.oldest.setToolTip(oldest.text)
         self.show()
 
     def short_text(self, alert: Any) -> str:
@@ -400,7 +391,7 @@ class EscalationFlag(QFrame):
         text ("…, prioritas tinggi, Desa …") loses the district past the width
         of one line. Other alerts (service level, unit, situation) keep theirs."""
         if alert.kind in ("new_incident", "category") and alert.category and alert.kecamatan:
-            return f"{category_name(self.config, alert.category)} · {alert.kecamatan}"
+            return f"{self.strings.category_name(self.config, alert.category)} · {alert.kecamatan}"
         return str(alert.text)
 
 
@@ -438,9 +429,10 @@ class HourlyChart(ChartPanel):
     categories as the legend can name on one line (at most SERIES_COLORS), the
     rest as "others"."""
 
-    def __init__(self, config: Any, metrics: theme.ScreenMetrics) -> None:
-        super().__init__(t("leader.chart.per_hour"), metrics)
+    def __init__(self, config: Any, metrics: theme.ScreenMetrics, strings: Strings) -> None:
+        super().__init__(strings.t("leader.chart.per_hour"), metrics)
         self.config = config
+        self.strings = strings
         self.series: list[str] = []
         self.bars: list[pg.BarGraphItem] = []
         self.colors = [*SERIES_COLORS, OTHERS_COLOR]
@@ -462,18 +454,20 @@ class HourlyChart(ChartPanel):
         self._fit_width = 0
 
     def _series_that_fit(self, hourly: dict[str, list[int]]) -> int:
+        tr = self.strings
         width = self.legend.width() if self.isVisible() else 0
         if width <= 0:
             return len(SERIES_COLORS)
         fm = self.legend.fontMetrics()
         ranked = sorted(hourly, key=lambda c: (-sum(hourly[c]), c))
         for k in range(len(SERIES_COLORS), 0, -1):
-            names = [category_name(self.config, c) for c in ranked[:k]] + [t("leader.others")]
+            names = [tr.category_name(self.config, c) for c in ranked[:k]] + [tr.t("leader.others")]
             if fm.horizontalAdvance("  ".join(f"■ {n}" for n in names)) <= width:
                 return k
         return 1
 
     def update_from(self, kpis: Kpis) -> None:
+        tr = self.strings
         self._kpis = kpis
         self._fit_width = self.legend.width()
         top, rows = top_series(kpis.hourly_by_category, self._series_that_fit(kpis.hourly_by_category))
@@ -486,7 +480,7 @@ class HourlyChart(ChartPanel):
             row = rows[-1] if last else (rows[i] if i < len(top) else zeros)
             bar.setOpts(x=xs, height=row, y0=list(base), width=0.8)
             base = [a + b for a, b in zip(base, row, strict=True)]
-        names = [category_name(self.config, c) for c in top] + [t("leader.others")]
+        names = [tr.category_name(self.config, c) for c in top] + [tr.t("leader.others")]
         if names != self.legend_names:
             self.legend_names = names
             colors = [*self.colors[: len(top)], self.colors[-1]]
@@ -521,9 +515,10 @@ class DistrictChart(ChartPanel):
 
     MAX_ROWS = 24
 
-    def __init__(self, metrics: theme.ScreenMetrics) -> None:
-        super().__init__(t("leader.chart.districts"), metrics)
+    def __init__(self, metrics: theme.ScreenMetrics, strings: Strings) -> None:
+        super().__init__(strings.t("leader.chart.districts"), metrics)
         self.metrics = metrics
+        self.strings = strings
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
         self.bar = pg.BarGraphItem(x0=[], y=[], width=[], height=0.78, brush=pg.mkBrush(DISTRICT_BAR),
@@ -552,7 +547,7 @@ class DistrictChart(ChartPanel):
 
     def _draw(self) -> None:
         self._fit = self.fitting_rows()
-        rows = district_rows(self._data, self._fit)
+        rows = district_rows(self._data, self._fit, self.strings)
         self.rows = rows
         n = len(rows)
         ys = [n - 1 - i for i in range(n)]
@@ -561,7 +556,7 @@ class DistrictChart(ChartPanel):
         for i, item in enumerate(self.texts):
             if i < n:
                 name, count = rows[i]
-                item.setText(f"{name} {format_int(count)}")
+                item.setText(f"{name} {self.strings.number(count)}")
                 item.setPos(0, ys[i])
                 item.setVisible(True)
             else:
@@ -580,8 +575,9 @@ class DistrictChart(ChartPanel):
 class ArrivalHistogram(ChartPanel):
     """Today's arrival times (minutes) with the 15-minute target as a line."""
 
-    def __init__(self, metrics: theme.ScreenMetrics, target_s: float) -> None:
-        super().__init__(t("chart.response"), metrics)
+    def __init__(self, metrics: theme.ScreenMetrics, target_s: float, strings: Strings) -> None:
+        super().__init__(strings.t("chart.response"), metrics)
+        self.strings = strings
         self.plot.hideAxis("left")
         n_bins = HIST_MAX_MIN // HIST_BIN_MIN
         self.centers = [HIST_BIN_MIN * (i + 0.5) for i in range(n_bins + 1)]
@@ -593,14 +589,14 @@ class ArrivalHistogram(ChartPanel):
         target_min = target_s / 60
         self.target_line = pg.InfiniteLine(
             pos=target_min, angle=90, pen=pg.mkPen(theme.WARN, width=4, style=Qt.PenStyle.DashLine),
-            label=t("kpi.target", minutes=f"{target_min:g}"),
+            label=self.strings.t("kpi.target", minutes=f"{target_min:g}"),
             labelOpts={"position": 0.88, "color": theme.WARN, "anchors": [(0, 0.5), (0, 0.5)]},
         )
         self.target_line.label.setFont(font)
         self.plot.addItem(self.target_line)
         self.plot.setXRange(0, HIST_BIN_MIN * (n_bins + 1), padding=0)
         ticks: list[tuple[float, str]] = [(m, str(m)) for m in range(0, HIST_MAX_MIN, 15)]
-        ticks.append((HIST_MAX_MIN + HIST_BIN_MIN / 2, t("leader.overflow_bin", n=HIST_MAX_MIN)))
+        ticks.append((HIST_MAX_MIN + HIST_BIN_MIN / 2, self.strings.t("leader.overflow_bin", n=HIST_MAX_MIN)))
         self.plot.getAxis("bottom").setTicks([ticks, []])
         self.target_min = target_min
         # Bars past the target are amber; the dashed line says where it is.
@@ -632,6 +628,7 @@ class LeaderView(QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
+        self.strings = bridge.strings
         self.store: Store = bridge.store
         self.config = bridge.config
         self.metrics = metrics
@@ -644,6 +641,7 @@ class LeaderView(QWidget):
             f"QWidget#leaderView, QWidget#leaderView QWidget {{ font-family: '{CONDENSED_FAMILIES[0]}'; }}"))
         pad = metrics.pad_px
 
+        t = self.strings.t
         self.active_tile = FigureTile(t("kpi.active"), metrics, value_px=metrics.figure_px, beside=True)
         self.unacked_tile = FigureTile(t("leader.unacked_high"), metrics, value_px=metrics.figure_px,
                                        beside=True)
@@ -655,12 +653,13 @@ class LeaderView(QWidget):
         tile_layout = self.arrival_tile.layout()
         assert isinstance(tile_layout, QVBoxLayout)
         tile_layout.insertWidget(2, self.arrival_state)
-        self.escalation = EscalationFlag(metrics, self.config)
-        self.funnel = FunnelPanel(metrics)
-        self.situation = SituationPanel(metrics)
-        self.hourly = HourlyChart(self.config, metrics)
-        self.districts = DistrictChart(metrics)
-        self.arrivals = ArrivalHistogram(metrics, self.store.response_target_s)
+        strings = self.strings
+        self.escalation = EscalationFlag(metrics, self.config, strings)
+        self.funnel = FunnelPanel(metrics, strings)
+        self.situation = SituationPanel(metrics, strings)
+        self.hourly = HourlyChart(self.config, metrics, strings)
+        self.districts = DistrictChart(metrics, strings)
+        self.arrivals = ArrivalHistogram(metrics, self.store.response_target_s, strings)
 
         counts = QVBoxLayout()
         counts.setSpacing(pad // 2)
@@ -767,44 +766,45 @@ class LeaderView(QWidget):
     # --- refresh -------------------------------------------------------------------
 
     def refresh_figures(self) -> Kpis:
+        tr = self.strings
         k = self.store.kpis()
         self.kpis = k
-        self.active_tile.value.setText(format_int(k.active_total))
+        self.active_tile.value.setText(tr.number(k.active_total))
         self.active_tile.detail.setVisible(False)
         unacked = len(unacknowledged_high(self.store))
-        self.unacked_tile.value.setText(format_int(unacked))
+        self.unacked_tile.value.setText(tr.number(unacked))
         # Red is for alarms: only an unacknowledged high-priority incident is one.
         self.unacked_tile.set_value_color(theme.ALARM_RED if unacked else theme.OK)
         self.unacked_tile.detail.setVisible(False)
 
-        self.oldest_tile.value.setText(format_age_short(k.oldest_unhandled_age_s))
+        self.oldest_tile.value.setText(tr.age_tile(k.oldest_unhandled_age_s))
         oldest = self.store.incidents.get(k.oldest_unhandled_id) if k.oldest_unhandled_id else None
         self.oldest_tile.detail.setText(self._oldest_where(oldest))
 
         arrival = k.arrival
         target_min = k.response_target_s / 60
-        self.arrival_tile.value.setText(format_minutes(arrival.median_s))
+        self.arrival_tile.value.setText(tr.minutes(arrival.median_s))
         if arrival.median_s is None:
-            self.arrival_state.setText(t("leader.no_arrivals"))
+            self.arrival_state.setText(tr.t("leader.no_arrivals"))
             self._arrival_state_color.set(theme.TEXT_DIM)
             self.arrival_tile.set_value_color(theme.TEXT)
-            self.arrival_tile.detail.setText(t("kpi.target", minutes=f"{target_min:g}"))
+            self.arrival_tile.detail.setText(tr.t("kpi.target", minutes=f"{target_min:g}"))
         else:
             # Colour and a word with an arrow: never colour alone.
             within = arrival.median_s <= k.response_target_s
             color = theme.OK if within else theme.WARN
-            self.arrival_state.setText(t("leader.within_target" if within else "leader.over_target"))
+            self.arrival_state.setText(tr.t("leader.within_target" if within else "leader.over_target"))
             self._arrival_state_color.set(color)
             self.arrival_tile.set_value_color(color)
-            self.arrival_tile.detail.setText(t(
-                "leader.arrival_detail", p90=format_minutes(arrival.p90_s),
-                pct=format_pct(arrival.within_target_share), target=f"{target_min:g}",
+            self.arrival_tile.detail.setText(tr.t(
+                "leader.arrival_detail", p90=tr.minutes(arrival.p90_s),
+                pct=tr.percent(arrival.within_target_share), target=f"{target_min:g}",
             ))
         self.funnel.update_from(k)
         return k
 
-    @staticmethod
-    def _oldest_where(inc: Incident | None) -> str:
+    def _oldest_where(self, inc: Incident | None) -> str:
+        t = self.strings.t
         if inc is None:
             return t("leader.none_unhandled")
         return t("leader.oldest_where", ticket=inc.ticket,
