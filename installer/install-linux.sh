@@ -28,6 +28,8 @@ user of this PC with --system (as root).
   --from-source DIR      install from this source tree (default: the tree this
                          script belongs to)
   --wheel FILE           install this wheel instead of a source tree
+  --wall-user USER       with --system: the user the wall runs as; the environment
+                         file (it may hold the token) is made theirs, mode 600
   --no-system-packages   do not install Debian packages (Qt, WebEngine, sound, speech)
   --dry-run              say what would be done, change nothing
   --uninstall            remove the program, the service and the menu entries;
@@ -44,6 +46,7 @@ die() { printf 'install-linux: error: %s\n' "$*" >&2; exit "${2:-1}"; }
 
 # --- options -----------------------------------------------------------------------
 MODE=user PREFIX="" PREFIX_GIVEN="" SYSTEM_PACKAGES=1 SOURCE="" WHEEL="" DRY_RUN=0 ACTION=install PURGE=0
+WALL_USER=""
 need_value() { [ $# -ge 2 ] && [ -n "$2" ] || die "$1 needs a value (see --help)" 2; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -51,6 +54,7 @@ while [ $# -gt 0 ]; do
     --prefix) need_value "$@"; PREFIX=$2; PREFIX_GIVEN=1; shift ;;
     --from-source) need_value "$@"; SOURCE=$2; shift ;;
     --wheel) need_value "$@"; WHEEL=$2; shift ;;
+    --wall-user) need_value "$@"; WALL_USER=$2; shift ;;
     --no-system-packages) SYSTEM_PACKAGES=0 ;;
     --dry-run) DRY_RUN=1 ;;
     --uninstall) ACTION=uninstall ;;
@@ -62,6 +66,10 @@ while [ $# -gt 0 ]; do
 done
 [ -z "$SOURCE" ] || [ -z "$WHEEL" ] || die "--from-source and --wheel exclude each other" 2
 [ "$PURGE" = 0 ] || [ "$ACTION" = uninstall ] || die "--purge only goes with --uninstall" 2
+if [ -n "$WALL_USER" ]; then
+  [ "$MODE" = system ] || die "--wall-user only goes with --system" 2
+  id -u "$WALL_USER" >/dev/null 2>&1 || die "--wall-user: no user '$WALL_USER' on this PC" 2
+fi
 if [ "$ACTION" = install ] && [ -z "$WHEEL" ]; then
   SOURCE=${SOURCE:-$(dirname "$HERE")}
   [ -f "$SOURCE/pyproject.toml" ] || die "no pyproject.toml in '$SOURCE': pass --from-source DIR or --wheel FILE" 2
@@ -288,8 +296,24 @@ fi
 
 # The user's files: written once, never overwritten.
 keep_or_render config.toml "$CONFIG" 644
-# The environment file may hold the server token.
-keep_or_render environment "$ENVFILE" "$([ "$MODE" = system ] && echo 644 || echo 600)"
+# The environment file may hold the server token: 600 always, also when an
+# older install left it readable by everyone (its content is kept).
+keep_or_render environment "$ENVFILE" 600
+private_envfile() {
+  [ -e "$ENVFILE" ] || return 0
+  local mode
+  mode=$(stat -c %a "$ENVFILE")
+  if [ "$mode" != 600 ]; then run chmod 600 "$ENVFILE"; say "made $ENVFILE private (mode 600; was $mode)"; fi
+  if [ "$MODE" = system ]; then
+    if [ -n "$WALL_USER" ]; then
+      run chown "$WALL_USER" "$ENVFILE"
+      say "$ENVFILE belongs to $WALL_USER (the wall's user), mode 600"
+    else
+      say "$ENVFILE is readable by root only; a token there reaches the wall once it is its user's: run again with --wall-user NAME"
+    fi
+  fi
+}
+private_envfile
 
 # Ours: rewritten on every run so they follow the program.
 render oki-siaga-112-launch "$LAUNCH" 755

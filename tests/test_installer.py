@@ -312,6 +312,8 @@ def test_dry_run_changes_nothing(tmp_path: Path) -> None:
         (["--from-source", "/nonexistent"], "no pyproject.toml in '/nonexistent'"),
         (["--wheel", "/nonexistent.whl"], "wheel '/nonexistent.whl' not found"),
         (["--wheel", "x.whl", "--from-source", "."], "exclude each other"),
+        (["--wall-user", "root"], "--wall-user only goes with --system"),
+        (["--system", "--dry-run", "--wall-user", "no-such-user-oki"], "no user 'no-such-user-oki'"),
     ],
 )
 def test_bad_options_are_refused_before_anything_changes(
@@ -348,12 +350,16 @@ def test_rerun_keeps_edited_config_then_uninstall_keeps_config_and_journal_then_
     assert "Konsol Uji" in edited
     installed.config.write_text(edited)
     installed.envfile.write_text("COMMANDCENTER_TOKEN=rahasia\n")
+    # As an older install (or an editor) may have left it: readable by everyone.
+    installed.envfile.chmod(0o644)
     unit_before = installed.unit.read_text()
     again = _run(["--no-system-packages", "--prefix", str(installed.prefix)], installed.env)
     assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
     assert f"kept {installed.config}" in again.stdout
     assert installed.config.read_text() == edited
     assert installed.envfile.read_text() == "COMMANDCENTER_TOKEN=rahasia\n"
+    assert oct(installed.envfile.stat().st_mode & 0o777) == "0o600", "the token must not stay world-readable"
+    assert f"made {installed.envfile} private (mode 600; was 644)" in again.stdout
     assert installed.unit.read_text() == unit_before
     shown = subprocess.run(
         [str(installed.exe), "config", "show"], env=installed.env, capture_output=True, text=True, timeout=60,
