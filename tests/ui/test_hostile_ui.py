@@ -1,0 +1,185 @@
+"""Hostile values on the screens (issue 15): ids that are JavaScript property
+names on the real QtWebEngine map, feed markup in tooltips, incidents the wall
+cannot place flagged in the queue."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+# QtWebEngineWidgets must be imported before the QApplication is created.
+import PySide6.QtWebEngineWidgets  # noqa: F401
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import Qt as GuiQt
+from PySide6.QtGui import QTextDocument
+
+from commandcenter.config import Config
+from commandcenter.core import protocol as p
+from commandcenter.core.model import ACTIVE_STATUSES, Incident
+from commandcenter.core.plausibility import Plausibility
+from commandcenter.core.store import ChangeSet, Store
+from ui.support import theme
+from ui.support.bridge import EngineBridge
+from ui.support.text import plain_tooltip
+from ui.views.map.view import MapView
+from ui.views.queue import COL_LOCATION, COL_PRIORITY, IncidentQueueModel
+
+WAIT_MS = 30_000
+#: Names a plain JavaScript object already answers to (or that change its prototype).
+JS_NAMES = [
+    "__proto__",
+    "constructor",
+    "toString",
+    "hasOwnProperty",
+    "valueOf",
+    "__defineGetter__",
+    "isPrototypeOf",
+]
+HOSTILE_TEXT = ['<img src="/etc/passwd">', "<b style='font-size:80px'>Deling</b>", "a\nb & <c>"]
+
+
+def _active(store: Store) -> list[Incident]:
+    return [i for i in store.incidents.values() if i.status in ACTIVE_STATUSES]
+
+
+def _apply(store: Store, body: p.EventBody) -> ChangeSet:
+    event = p.Event(
+        epoch=store.epoch, seq=store.seq + 1, id=f"ev-h-{store.seq + 1}", ts=store.clock(), body=body
+    )
+    return store.apply(event)
+
+
+def _js_named(store: Store) -> list[Incident]:
+    template = _active(store)[0]
+    return [
+        msgspec.structs.replace(
+            template, id=name, ticket=f"T-{i}", version=1, status="received", tasks=[], units=[],
+            location=msgspec.structs.replace(template.location, lat=-3.3 + i * 0.01, lon=105.4),
+        )
+        for i, name in enumerate(JS_NAMES)
+    ]  # fmt: skip
+
+
+@pytest.fixture
+def make_view(qtbot: Any, tmp_path: Path) -> Callable[[EngineBridge], MapView]:
+    def make(bridge: EngineBridge) -> MapView:
+        view = MapView(bridge, metrics=theme.metrics_for(1280, 720, 55.0, 6.0), page_dir=tmp_path / "page")
+        qtbot.addWidget(view)
+        view.resize(1280, 720)
+        view.show()
+        if not view.is_ready():
+            with qtbot.waitSignal(view.ready, timeout=WAIT_MS):
+                pass
+        qtbot.waitUntil(view.is_idle, timeout=WAIT_MS)
+        return view
+
+    return make
+
+
+def _counts(qtbot: Any, view: MapView) -> dict[str, int]:
+    box: list[Any] = []
+    view.marker_count_js(box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
+    return box[0]
+
+
+@pytest.mark.qt
+def test_ids_that_are_javascript_property_names_are_all_drawn(
+    qtbot: Any,
+    make_view: Callable[[EngineBridge], MapView],
+    bridge: EngineBridge,
+    store: Store,
+    config: Config,
+) -> None:
+    view = make_view(bridge)
+    before = _counts(qtbot, view)["incidents"]
+    changes = ChangeSet()
+    for inc in _js_named(store):
+        changes.merge(_apply(store, p.IncidentUpserted(incident=inc)))
+    with qtbot.waitSignal(view.batch_applied, timeout=WAIT_MS):
+        bridge.push_changes(changes)
+    qtbot.waitUntil(view.is_idle, timeout=WAIT_MS)
+    c = _counts(qtbot, view)
+    assert c["incidents"] == c["incidentsTotal"] == before + len(JS_NAMES) == len(_active(store))
+    assert c["errors"] == 0 and view.js_errors() == []
+    # An update and a removal of such an id work like any other.
+    proto = store.incidents["__proto__"]
+    changes = _apply(
+        store, p.IncidentUpserted(incident=msgspec.structs.replace(proto, version=2, status="cancelled"))
+    )
+    with qtbot.waitSignal(view.batch_applied, timeout=WAIT_MS):
+        bridge.push_changes(changes)
+    qtbot.waitUntil(view.is_idle, timeout=WAIT_MS)
+    c = _counts(qtbot, view)
+    assert c["incidents"] == c["incidentsTotal"] == before + len(JS_NAMES) - 1
+    view.shutdown()
+
+    # "After a restart": a new page built from a store that holds them from the start.
+    fresh = EngineBridge(config, store)
+    try:
+        again = make_view(fresh)
+        c = _counts(qtbot, again)
+        assert c["incidents"] == c["incidentsTotal"] == len(_active(store))
+        assert c["errors"] == 0 and again.js_errors() == []
+        again.shutdown()
+    finally:
+        fresh.shutdown()
+        fresh.deleteLater()
+
+
+@pytest.mark.parametrize("text", HOSTILE_TEXT)
+def test_plain_tooltip_shows_markup_as_the_literal_text(qapp: Any, text: str) -> None:
+    tip = plain_tooltip(text)
+    assert GuiQt.mightBeRichText(tip)  # Qt takes it as rich text whose content is ...
+    doc = QTextDocument()
+    doc.setHtml(tip)
+    assert doc.toPlainText().replace("\u2028", "\n") == text  # ... exactly the characters given
+    assert "<img" not in tip and "<b " not in tip
+    assert plain_tooltip("") == ""
+
+
+def test_queue_tooltips_are_plain_and_unplaceable_incidents_are_flagged(
+    qapp: Any, store: Store, config: Config
+) -> None:
+    store.plausibility = Plausibility.of(
+        categories=[c.code for c in config.categories],
+        agencies=[a.code for a in config.agencies],
+        districts=[d.name for d in config.districts],
+        area=(
+            config.map.bounds.south,
+            config.map.bounds.west,
+            config.map.bounds.north,
+            config.map.bounds.east,
+        ),
+    )
+    template = _active(store)[0]
+    now = store.clock()
+    far = msgspec.structs.replace(
+        template, id="far-away", version=1, status="received", tasks=[], units=[],
+        location=msgspec.structs.replace(template.location, lat=60.0, lon=10.0, desa=HOSTILE_TEXT[0]),
+        times=msgspec.structs.replace(template.times, received=now + dt.timedelta(hours=3), verified=None,
+                                      dispatched=None, on_scene=None, closed=None),
+    )  # fmt: skip
+    _apply(store, p.IncidentUpserted(incident=far))
+    model = IncidentQueueModel(store, config)
+    try:
+        row = model.row_of("far-away")
+        shown = model.index(row, COL_PRIORITY).data(Qt.ItemDataRole.DisplayRole)
+        assert shown.startswith("⚠ ")
+        tip = model.index(row, COL_PRIORITY).data(Qt.ItemDataRole.ToolTipRole)
+        doc = QTextDocument()
+        doc.setHtml(tip)
+        assert "koordinat jauh di luar kabupaten" in doc.toPlainText()
+        assert "waktu diterima di masa depan" in doc.toPlainText()
+        location_tip = model.index(row, COL_LOCATION).data(Qt.ItemDataRole.ToolTipRole)
+        assert "<img" not in location_tip and "&lt;img" in location_tip
+        # A sound incident carries no mark.
+        other = next(r for r in range(model.rowCount()) if model.incident_id(r) not in store.problems)
+        assert not model.index(other, COL_PRIORITY).data(Qt.ItemDataRole.DisplayRole).startswith("⚠")
+    finally:
+        model.deleteLater()
