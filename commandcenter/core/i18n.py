@@ -34,7 +34,7 @@ from babel.dates import format_date, format_time
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
 
-from commandcenter.core.timeutil import WIB
+from commandcenter.core.text import local_time
 
 #: The languages every catalog must have; the first is the default.
 LANGUAGES: tuple[str, ...] = ("id", "en")
@@ -215,11 +215,11 @@ class Strings:
         """'14:05:09' (or '14:05') in WIB; a dash for no time."""
         if ts is None:
             return self.t("kpi.none")
-        return format_time(ts.astimezone(WIB), "HH:mm:ss" if seconds else "HH:mm", locale=self.locale)
+        return format_time(local_time(ts), "HH:mm:ss" if seconds else "HH:mm", locale=self.locale)
 
     def date(self, value: dt.datetime | dt.date, style: str = "medium") -> str:
         """'4 Des 2026' (id), 'Dec 4, 2026' (en); a datetime is taken in WIB."""
-        day = value.astimezone(WIB).date() if isinstance(value, dt.datetime) else value
+        day = local_time(value).date() if isinstance(value, dt.datetime) else value
         return format_date(day, style, locale=self.locale)
 
     # --- names from the configuration -------------------------------------------------
