@@ -43,6 +43,7 @@ from commandcenter.core.model import (
 )
 from commandcenter.core.plausibility import problem_text
 from commandcenter.core.store import ChangeSet, Store
+from commandcenter.core.text import isolate
 from ui.support import theme
 from ui.support.text import plain_tooltip
 
@@ -164,8 +165,10 @@ def location_text(inc: Incident) -> str:
         parts = [f"{loc.km_marker} {loc.road}".strip(), loc.kecamatan]
     else:
         parts = [loc.desa, loc.kecamatan]
-    text = ", ".join(p for p in parts if p)
-    return text or loc.address
+    # Each part isolated: a right-to-left village name must not reorder the comma
+    # and the district beside it.
+    text = ", ".join(isolate(p) for p in parts if p)
+    return text or isolate(loc.address)
 
 
 # --- icons (shape and colour: never colour alone) ----------------------------------
