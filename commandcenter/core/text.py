@@ -5,9 +5,9 @@ control and bidi control characters in new frames, but a journal written by an
 older server (or a frame from another server) may still carry them, so every
 consumer goes through these helpers:
 
-* :func:`isolate` for text shown next to other text: bidi controls removed and
-  the text wrapped in FSI..PDI, so a right-to-left name cannot flip the words
-  around it;
+* :func:`isolate` for text shown next to other text: control and bidi control
+  characters removed and right-to-left text wrapped in FSI..PDI, so a name
+  cannot flip the words around it;
 * :func:`match_key` for counting and lookups: NFC, no zero-width or bidi
   characters, single spaces; "Kayu\\u200bagung" and "Kayuagung" count together;
 * :func:`safe_time` / :func:`local_time` / :func:`when_text` for times that drive
@@ -58,12 +58,21 @@ def strip_controls(text: str) -> str:
     return _BIDI.sub("", _CONTROLS.sub("", text))
 
 
+#: Bidi classes that can reorder the text around them: right-to-left letters
+#: and Arabic digits (controls are removed before this is checked).
+_RTL_CLASSES = frozenset({"R", "AL", "AN"})
+
+
 def isolate(text: str) -> str:
-    """``text`` ready to sit beside other text: controls removed, wrapped in
-    FSI..PDI so its direction cannot leak into the surrounding words. Empty
-    text stays empty."""
-    clean = strip_controls(text)
-    return f"{FSI}{clean}{PDI}" if clean else ""
+    """``text`` ready to sit beside other text: controls removed and, when it
+    holds right-to-left characters, wrapped in FSI..PDI so its direction
+    cannot reorder the surrounding words. Left-to-right text is returned as is
+    (inside the wall's left-to-right lines an isolate would change nothing),
+    so ordinary names compare equal to what the feed sent."""
+    clean = strip_controls(text) if not text.isascii() or _CONTROLS.search(text) else text
+    if clean.isascii() or not any(unicodedata.bidirectional(ch) in _RTL_CLASSES for ch in clean):
+        return clean
+    return f"{FSI}{clean}{PDI}"
 
 
 @functools.lru_cache(maxsize=4096)
