@@ -236,13 +236,15 @@ def _parse_req(value: str) -> dt.datetime:
     return dt.datetime.fromisoformat(value)
 
 
-def _sqlite_target(p: Path, readonly: bool) -> str:
+def _sqlite_target(p: Path, readonly: bool, immutable: bool = False) -> str:
     """What to hand sqlite3.connect. Read-only goes through a ``mode=ro`` URI so
-    that SQLite never creates nor writes the file."""
+    that SQLite never creates nor writes the file; ``immutable`` (a file on a
+    read-only medium, where SQLite cannot make the WAL's shared-memory file)
+    tells SQLite that nobody can change it."""
     if readonly:
         if not p.is_file():
             raise JournalError(f"{p}: no such journal file", "missing")
-        return p.resolve().as_uri() + "?mode=ro"
+        return p.resolve().as_uri() + ("?immutable=1" if immutable else "?mode=ro")
     _prepare_file(p)
     return str(p)
 
@@ -437,12 +439,18 @@ class Journal:
         damage = ""
         try:
             if readonly:
-                await cls._check_existing(db, p)
+                try:
+                    await cls._check_existing(db, p)
+                except JournalError as exc:
+                    if exc.kind != "readonly":
+                        raise
+                    # A journal on a read-only medium (a copy for inspection).
+                    await db.close()
+                    db = await cls._connect(p, readonly, immutable=True)
+                    await cls._check_existing(db, p)
             else:
                 try:
-                    await cls._prepare(db, p, synchronous)
-                    if check:
-                        await cls._self_check(db, p)
+                    await cls._prepare(db, p, synchronous, check)
                 except _Damaged as exc:
                     damage = str(exc)
         except BaseException:
@@ -467,8 +475,8 @@ class Journal:
         return journal
 
     @classmethod
-    async def _connect(cls, p: Path, readonly: bool) -> aiosqlite.Connection:
-        db = aiosqlite.connect(_sqlite_target(p, readonly), uri=readonly, isolation_level=None)
+    async def _connect(cls, p: Path, readonly: bool, immutable: bool = False) -> aiosqlite.Connection:
+        db = aiosqlite.connect(_sqlite_target(p, readonly, immutable), uri=readonly, isolation_level=None)
         # A journal someone forgot to close must not keep the process alive
         # after main() returns (aiosqlite's worker is not a daemon): that hung
         # walls that failed at start instead of letting them exit for a
@@ -510,7 +518,9 @@ class Journal:
         return version
 
     @classmethod
-    async def _prepare(cls, db: aiosqlite.Connection, p: Path, synchronous: str) -> None:
+    async def _prepare(
+        cls, db: aiosqlite.Connection, p: Path, synchronous: str, check: bool = False
+    ) -> None:
         try:
             # Before anything reads the file: another process's lock is waited
             # for a little, then reported as a lock (not as "not a journal").
@@ -526,6 +536,9 @@ class Journal:
         try:
             if not fresh:
                 await cls._check_existing(db, p)
+                if check:
+                    # Before anything is written: a damaged file is moved aside as found.
+                    await cls._self_check(db, p)
             else:
                 # Only possible before the first table exists; lets prune() hand
                 # freed pages back to the file system.
@@ -552,7 +565,8 @@ class Journal:
                         "INSERT OR REPLACE INTO meta(key, value) VALUES ('created_at', ?)",
                         (_iso(utcnow()),),
                     )
-                await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                if version != SCHEMA_VERSION:
+                    await db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
                 await db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error, ValueError):
@@ -856,6 +870,18 @@ class Journal:
     async def latest_snapshot(self) -> SnapshotRecord | None:
         row = await self._fetchone(f"SELECT {_SNAPSHOT_COLS} FROM snapshots ORDER BY rowid DESC LIMIT 1")
         return None if row is None else _snapshot_record(row)
+
+    async def snapshot_index(self) -> list[tuple[int, str, int, int, dt.datetime, str]]:
+        """(rowid, epoch, seq, upto_rowid, created_at, source) of every snapshot, oldest first,
+        without their data (replay and reports pick the ones they need)."""
+        rows = await self._fetchall(
+            "SELECT rowid, epoch, seq, upto_rowid, created_at, source FROM snapshots ORDER BY rowid"
+        )
+        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3]), _parse_req(r[4]), str(r[5])) for r in rows]
+
+    async def snapshot_data(self, rowid: int) -> bytes | None:
+        row = await self._fetchone("SELECT data FROM snapshots WHERE rowid = ?", (rowid,))
+        return None if row is None else bytes(row[0])
 
     async def restore(
         self,
