@@ -28,6 +28,7 @@ import msgspec
 import platformdirs
 from msgspec import Meta, Struct
 
+from commandcenter.core.i18n import strings_for
 from commandcenter.core.model import Agency as AgencyModel
 from commandcenter.core.model import AgencyCode, Code, Latitude, Longitude, Priority, ShortText
 from commandcenter.core.protocol import MAX_FRAME_BYTES, Role
@@ -637,6 +638,9 @@ class AlertPriorityActions(_Section, frozen=True, kw_only=True):
 
 
 AlertText = Annotated[str, Meta(min_length=1, max_length=300)]
+#: The default speech and alert texts are in the speech catalog
+#: (resources/locale/<lang>/LC_MESSAGES/speech.po), like every other string.
+_SPEECH_ID, _SPEECH_EN = strings_for("id"), strings_for("en")
 
 
 class AlertTexts(_Section, frozen=True, kw_only=True):
@@ -645,28 +649,32 @@ class AlertTexts(_Section, frozen=True, kw_only=True):
     comma-separated part whose placeholders are all empty is left out."""
 
     sla_breach: Annotated[AlertText, doc("A service-level target missed.")] = (
-        "{kategori}, {tahap} dalam {menit} menit, Desa {desa}, Kecamatan {kecamatan}"
+        _SPEECH_ID.t("speech.alert.sla_breach")
     )
     unit_emergency: Annotated[AlertText, doc("A unit pressed its emergency button.")] = (
-        "Darurat! Unit {unit} minta bantuan, Desa {desa}, Kecamatan {kecamatan}"
+        _SPEECH_ID.t("speech.alert.unit_emergency")
     )
     situation: Annotated[AlertText, doc("A disaster situation was declared.")] = (
-        "Situasi bencana ditetapkan: {situasi}, Kecamatan {kecamatan}"
+        _SPEECH_ID.t("speech.alert.situation")
     )
     escalation_group: Annotated[AlertText, doc("During a flood, escalations are announced together.")] = (
-        "{n} peringatan belum dikonfirmasi"
+        _SPEECH_ID.t("speech.alert.escalation_group")
     )
     group_sla: Annotated[
         AlertText, doc("During a flood, service-level breaches are announced per category and kecamatan.")
-    ] = "{n} laporan {kategori} melewati batas waktu di Kecamatan {kecamatan}"
+    ] = _SPEECH_ID.t("speech.alert.group_sla")
     stage_verify: Annotated[AlertText, doc("Words for a missed verify target ({tahap}).")] = (
-        "belum diverifikasi"
+        _SPEECH_ID.t("speech.alert.stage_verify")
     )
-    stage_forward: Annotated[AlertText, doc("Words for a missed forward target.")] = "belum diteruskan"
+    stage_forward: Annotated[AlertText, doc("Words for a missed forward target.")] = (
+        _SPEECH_ID.t("speech.alert.stage_forward")
+    )
     stage_dispatch: Annotated[AlertText, doc("Words for a missed dispatch target.")] = (
-        "belum ada unit dikirim"
+        _SPEECH_ID.t("speech.alert.stage_dispatch")
     )
-    stage_arrive: Annotated[AlertText, doc("Words for a missed arrive target.")] = "unit belum tiba"
+    stage_arrive: Annotated[AlertText, doc("Words for a missed arrive target.")] = (
+        _SPEECH_ID.t("speech.alert.stage_arrive")
+    )
 
     def __post_init__(self) -> None:
         import string
@@ -695,15 +703,7 @@ class AlertTexts(_Section, frozen=True, kw_only=True):
 
 
 _ALERT_TEXTS_EN = AlertTexts(
-    sla_breach="{category}, {stage} within {minutes} minutes, {desa} village, {kecamatan} district",
-    unit_emergency="Emergency! Unit {unit} needs help, {desa} village, {kecamatan} district",
-    situation="Disaster situation declared: {situation}, {kecamatan} district",
-    escalation_group="{n} alerts still unconfirmed",
-    group_sla="{n} {category} reports overdue in {kecamatan} district",
-    stage_verify="not verified",
-    stage_forward="not forwarded",
-    stage_dispatch="no unit dispatched",
-    stage_arrive="no unit on scene",
+    **{f.name: _SPEECH_EN.t(f"speech.alert.{f.name}") for f in msgspec.structs.fields(AlertTexts)}
 )
 
 
@@ -934,10 +934,10 @@ class SpeechLanguageConfig(_Section, frozen=True, kw_only=True):
 def _default_speech_id() -> SpeechLanguageConfig:
     return SpeechLanguageConfig(
         voice="id",
-        incident="{kategori}, prioritas {prioritas}, Desa {desa}, Kecamatan {kecamatan}",
-        reminder="Peringatan belum dikonfirmasi: {pesan}",
-        group="{n} laporan {kategori} baru di Kecamatan {kecamatan}",
-        escalation="Eskalasi: {pesan}",
+        incident=_SPEECH_ID.t("speech.incident"),
+        reminder=_SPEECH_ID.t("speech.reminder"),
+        group=_SPEECH_ID.t("speech.group"),
+        escalation=_SPEECH_ID.t("speech.escalation"),
         pronunciation=dict(DEFAULT_PRONUNCIATION_ID),
     )
 
@@ -945,10 +945,10 @@ def _default_speech_id() -> SpeechLanguageConfig:
 def _default_speech_en() -> SpeechLanguageConfig:
     return SpeechLanguageConfig(
         voice="en",
-        incident="{category}, {priority} priority, {desa} village, {kecamatan} district",
-        reminder="Still unacknowledged: {message}",
-        group="{n} new {category} reports in {kecamatan} district",
-        escalation="Escalated: {message}",
+        incident=_SPEECH_EN.t("speech.incident"),
+        reminder=_SPEECH_EN.t("speech.reminder"),
+        group=_SPEECH_EN.t("speech.group"),
+        escalation=_SPEECH_EN.t("speech.escalation"),
         pronunciation=dict(DEFAULT_PRONUNCIATION_EN),
     )
 

@@ -8,8 +8,11 @@ alert text and a wall label are edited the same way (docs/operations.md).
 
 Loading is strict, because a catalog is shipped with the program and a broken
 one should stop the tests and the start, not show half a wall: a key in two
-area files, a key missing from one language, an empty text or placeholders
-that differ between the languages are a :class:`CatalogError`.
+area files, a key missing from one language, an empty text, a stray brace or
+placeholders that differ between the languages are a :class:`CatalogError`.
+A message flagged ``#, own-placeholders`` (the default speech and alert
+templates, whose Indonesian and English placeholder names are aliases of each
+other) may use other names per language; the config schema checks those.
 
 There is no current language in a module global: a :class:`Strings` object is
 made once at start for ``display.language`` (or ``--lang``) and handed to
@@ -45,16 +48,22 @@ class CatalogError(ValueError):
     """A shipped catalog is broken (the message names the file and the key)."""
 
 
+#: The flag of a message whose languages may name their placeholders differently.
+OWN_PLACEHOLDERS = "own-placeholders"
+
+
 def _placeholders(text: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
 
 
 @dataclass(frozen=True)
 class Catalogs:
-    """All areas of all languages: ``messages[lang][key]`` and ``areas[key]``."""
+    """All areas of all languages: ``messages[lang][key]``, ``areas[key]`` and the
+    keys flagged own-placeholders."""
 
     messages: Mapping[str, Mapping[str, str]]
     areas: Mapping[str, str]
+    own_placeholders: frozenset[str] = frozenset()
 
     def strings(self, language: str) -> Strings:
         if language not in self.messages:
@@ -62,13 +71,14 @@ class Catalogs:
         return Strings(language, self.messages[language])
 
 
-def _read_area(path: Traversable, lang: str) -> dict[str, str]:
+def _read_area(path: Traversable, lang: str) -> dict[str, tuple[str, bool]]:
+    """key -> (text, flagged own-placeholders) of one .po file."""
     with path.open("rb") as fh:
         try:
             catalog = read_po(fh, locale=lang, abort_invalid=True)
         except Exception as exc:  # Babel raises its own PoFileError and ValueErrors
             raise CatalogError(f"{path}: {exc}") from exc
-    out: dict[str, str] = {}
+    out: dict[str, tuple[str, bool]] = {}
     for message in catalog:
         if not message.id:  # the header entry
             continue
@@ -76,7 +86,11 @@ def _read_area(path: Traversable, lang: str) -> dict[str, str]:
             raise CatalogError(f"{path}: {message.id!r}: plural forms are not used here")
         if not message.string:
             raise CatalogError(f"{path}: {message.id!r} has no text")
-        out[message.id] = message.string
+        try:
+            _placeholders(message.string)
+        except ValueError as exc:  # a stray { or }: t() would fail on the wall
+            raise CatalogError(f"{path}: {message.id!r}: {exc}") from None
+        out[message.id] = (message.string, OWN_PLACEHOLDERS in message.flags)
     return out
 
 
@@ -84,6 +98,7 @@ def read_catalogs(root: Traversable | Path) -> Catalogs:
     """Read ``root/<lang>/LC_MESSAGES/*.po`` for every language and check them."""
     messages: dict[str, dict[str, str]] = {}
     areas: dict[str, str] = {}
+    own: set[str] = set()
     for lang in LANGUAGES:
         folder = root / lang / "LC_MESSAGES"
         if not folder.is_dir():
@@ -94,11 +109,13 @@ def read_catalogs(root: Traversable | Path) -> Catalogs:
             if not path.name.endswith(".po"):
                 continue
             area = path.name.removesuffix(".po")
-            for key, text in _read_area(path, lang).items():
+            for key, (text, own_names) in _read_area(path, lang).items():
                 if key in where:
                     raise CatalogError(f"{lang}: key {key!r} is in both {where[key]}.po and {area}.po")
                 where[key] = area
                 merged[key] = text
+                if own_names:
+                    own.add(key)
         messages[lang] = merged
         if lang == DEFAULT_LANGUAGE:
             areas = where
@@ -112,9 +129,9 @@ def read_catalogs(root: Traversable | Path) -> Catalogs:
     base = messages[DEFAULT_LANGUAGE]
     for lang, texts in messages.items():
         for key, text in texts.items():
-            if _placeholders(text) != _placeholders(base[key]):
+            if key not in own and _placeholders(text) != _placeholders(base[key]):
                 raise CatalogError(f"{key!r}: placeholders differ between {DEFAULT_LANGUAGE} and {lang}")
-    return Catalogs(messages, areas)
+    return Catalogs(messages, areas, frozenset(own))
 
 
 @functools.cache

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
+from commandcenter.core.i18n import strings_for
 from commandcenter.core.model import PRIORITY_RANK, Priority
 
 if TYPE_CHECKING:
@@ -69,10 +70,6 @@ FIELD_ALIASES: tuple[tuple[str, str], ...] = (
     ("kecamatan", "district"),
     ("tiket", "ticket"),
 )
-PRIORITY_WORDS: dict[str, dict[str, str]] = {
-    "id": {"high": "tinggi", "medium": "sedang", "low": "rendah"},
-    "en": {"high": "high", "medium": "medium", "low": "low"},
-}
 #: Longest field value spoken; public text can be long, an announcement must not.
 MAX_FIELD_CHARS = 120
 #: Players tried in this order when speech.player is empty ("{file}" is the WAV).
@@ -266,7 +263,10 @@ def announcement(speech: SpeechConfig, kind: str, lang: str, **fields: object) -
     for name in ("priority", "prioritas"):
         raw = values.get(name)
         if isinstance(raw, str):
-            values[name] = PRIORITY_WORDS.get(lang, PRIORITY_WORDS["en"]).get(raw, raw)
+            # The spoken word of a priority ("tinggi") from the speech catalog.
+            strings = strings_for(lang if lang in LANGUAGES else "en")
+            key = f"speech.priority.{raw}"
+            values[name] = strings.t(key) if key in strings else raw
     return render(template, **values)
 
 
@@ -1046,7 +1046,6 @@ __all__ = [
     "FIELD_ALIASES",
     "LANGUAGES",
     "PLAYERS",
-    "PRIORITY_WORDS",
     "EngineFactory",
     "Pyttsx3Engine",
     "SpeechEngine",
