@@ -19,22 +19,30 @@
     ready: false,
     queue: [],            // calls made before init finished
     applied: 0,           // batches applied (returned to Python as confirmation)
-    incidents: {},        // id -> L.Marker (data in marker.oki)
-    units: {},            // id -> L.Marker
+    // Keyed by ids from the feed: objects without a prototype, so an id such as
+    // "__proto__" or "constructor" is a key like any other (see dict()).
+    incidents: dict(),    // id -> L.Marker (data in marker.oki)
+    units: dict(),        // id -> L.Marker
     cluster: null,
     unitLayer: null,
     districtLayer: null,
-    districtCounts: {},
-    agencyOn: {},         // agency code -> overlay checked
-    pulsing: {},          // incident id -> true
-    alerts: {},           // incident id -> {state: "alert"|"sending"|"acked", line: text}
+    villageLayer: null,
+    villageLabels: null,  // L.LayerGroup of the village names shown now
+    villageInfo: [],      // [{name, anchor: L.LatLng, bounds: L.LatLngBounds, marker}]
+    regencyLayer: null,
+    districtCounts: dict(),
+    agencyOn: dict(),     // agency code -> overlay checked
+    pulsing: dict(),      // incident id -> true
+    alerts: dict(),       // incident id -> {state: "alert"|"sending"|"acked", line: text}
     selected: "",
     selPopup: null,
-    icons: {},
+    icons: dict(),
     userMoved: false,
     incidentsMoved: false,  // an incident marker came, went, moved or changed: labels may have to make room
     errors: 0
   };
+
+  function dict() { return Object.create(null); }
 
   var SHAPES = {
     circle: '<circle cx="50" cy="50" r="44"/>',
@@ -157,6 +165,7 @@
     row(dl, L_.status, d.statusLabel);
     var place = [d.desa, d.kecamatan].filter(function (x) { return x; }).join(", ");
     row(dl, L_.location, (d.approx ? "\u2248 " : "") + place);
+    if (d.onMap && d.onMap !== place) row(dl, L_.onMap, d.onMap);
     row(dl, L_.description, d.description, "oki-desc");
     root.appendChild(dl);
     var alert = S.alerts[d.id];
@@ -311,17 +320,19 @@
     });
   }
 
-  // Greedy label placement: districts with more active incidents first. Each
-  // label tries spots centred over its centroid (below and above first:
-  // incidents without coordinates sit on the centroid; never far to one side,
-  // where a wide label would name the neighbouring district), on one line and
-  // then on two. It takes the spot covering no other label and the fewest
-  // incident markers or clusters (markers are drawn above labels anyway); a
-  // label that fits nowhere is hidden: at a wall's text size the small central
-  // districts cannot all be named at once.
+  // Greedy label placement: districts with more active incidents first, then
+  // village names. Markers are drawn above labels (their pane is higher), and
+  // a label never covers one: each district label tries spots around its
+  // centroid (below and above first: incidents without coordinates sit on the
+  // centroid; farther spots cost more) and takes the cheapest spot that covers
+  // no incident marker, no cluster, no other label and no map control; a label
+  // that fits nowhere is hidden. A village name only goes on its own anchor.
   //
-  // [x%, y%, penalty]: a spot to one side costs like covering three markers.
-  var PLACEMENTS = [[-50, 12, 0], [-50, -112, 0], [-50, -50, 0], [6, -50, 3], [-106, -50, 3]];
+  // [x%, y%, penalty] in the label's own size (translate() percentages).
+  var PLACEMENTS = [[-50, 12, 0], [-50, -112, 0], [-50, -50, 1], [6, -50, 2], [-106, -50, 2],
+                    [6, 12, 3], [-106, 12, 3], [6, -112, 3], [-106, -112, 3],
+                    [-50, 130, 4], [-50, -230, 4], [30, -50, 5], [-130, -50, 5]];
+  var VILLAGE_PLACE = [-50, -50, 0];
 
   // The box a label would take at placement [x%, y%] (wrapped or not), from its
   // anchor and its size: translate() percentages are of the element's own size,
@@ -349,13 +360,14 @@
   }
 
   // Writes only what changed: a label that stays put costs no style change.
-  function placeLabel(el, best) {
+  function placeLabel(el, best, places) {
     var key = best ? best[0] + "|" + best[1] : "hidden";
     if (el.okiPlace === key) return;
     el.okiPlace = key;
     if (best) {
+      var place = places[best[1]];
       el.classList.toggle("oki-wrap", best[0] === 1);
-      el.style.transform = "translate(" + PLACEMENTS[best[1]][0] + "%, " + PLACEMENTS[best[1]][1] + "%)";
+      el.style.transform = "translate(" + place[0] + "%, " + place[1] + "%)";
     }
     el.style.visibility = best ? "visible" : "hidden";
     el.classList.toggle("oki-label-hidden", !best);
@@ -375,8 +387,25 @@
     return n;
   }
 
+  // The cheapest free spot of `places` for el, or null.
+  function bestSpot(el, places, wraps, placed, obstacles, size) {
+    var anchor = el.parentNode.getBoundingClientRect();  // the label's 0x0 icon
+    var best = null, bestCost = Infinity;
+    for (var wrap = 0; wrap < wraps && bestCost > 0; wrap++) {
+      for (var i = 0; i < places.length && bestCost > 0; i++) {
+        var box = labelBox(el, anchor, wrap, places[i]);
+        if (box.l < 0 || box.t < 0 || box.r > size.x || box.b > size.y) continue;
+        if (overlapCount(box, placed) || overlapCount(box, obstacles)) continue;
+        var cost = places[i][2] + wrap;
+        if (cost < bestCost) { best = [wrap, i, box]; bestCost = cost; }
+      }
+    }
+    return best;
+  }
+
   function declutter() {
     if (!S.map) return;
+    updateVillages();
     var els = labelElements();
     els.sort(function (a, b) {
       var na = S.districtCounts[a.getAttribute("data-key")] || 0;
@@ -386,24 +415,140 @@
     var size = S.map.getSize();
     var obstacles = Array.prototype.map.call(
       document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"), boxOf);
-    var placed = [];
+    // Map controls (legend, scale, zoom, layers) are taken too. Boxes are in
+    // the page's coordinates, which the map fills from its top left corner.
+    var placed = Array.prototype.map.call(document.querySelectorAll(".leaflet-control"), boxOf);
+    var bounds = { x: size.x, y: size.y };
     els.forEach(function (el) {
       labelSizes(el);
-      // The label's marker icon is a 0x0 box at the district centroid.
-      var anchor = el.parentNode.getBoundingClientRect();
-      var best = null, bestCost = Infinity;
-      for (var wrap = 0; wrap < 2 && bestCost > 0; wrap++) {
-        for (var i = 0; i < PLACEMENTS.length && bestCost > 0; i++) {
-          var box = labelBox(el, anchor, wrap, PLACEMENTS[i]);
-          if (box.l < 0 || box.t < 0 || box.r > size.x || box.b > size.y) continue;
-          if (overlapCount(box, placed)) continue;
-          var cost = overlapCount(box, obstacles) + PLACEMENTS[i][2];
-          if (cost < bestCost) { best = [wrap, i, box]; bestCost = cost; }
-        }
-      }
+      var best = bestSpot(el, PLACEMENTS, 2, placed, obstacles, bounds);
       if (best) placed.push(best[2]);
-      placeLabel(el, best);
+      placeLabel(el, best, PLACEMENTS);
     });
+    villageLabelElements().forEach(function (el) {
+      labelSizes(el);
+      var best = bestSpot(el, [VILLAGE_PLACE], 1, placed, obstacles, bounds);
+      if (best) placed.push(best[2]);
+      placeLabel(el, best, [VILLAGE_PLACE]);
+    });
+  }
+
+  // --- villages: outlines once they are big enough, names where they fit ----------
+
+  function metresPerPixel() {
+    var c = S.map.getCenter(), p = S.map.latLngToContainerPoint(c);
+    return c.distanceTo(S.map.containerPointToLatLng([p.x + 100, p.y])) / 100;
+  }
+
+  function villageLabelElements() {
+    return Array.prototype.slice.call(document.querySelectorAll(".oki-village"));
+  }
+
+  function villageInfo() {
+    if (S.villageInfo.length || !S.villageLayer) return S.villageInfo;
+    S.villageLayer.eachLayer(function (layer) {
+      var props = layer.feature.properties, bounds = layer.getBounds();
+      if (!props.oki_name) return;
+      S.villageInfo.push({
+        name: props.oki_name,
+        anchor: props.oki_anchor ? L.latLng(props.oki_anchor[0], props.oki_anchor[1]) : bounds.getCenter(),
+        bounds: bounds,
+        marker: null
+      });
+    });
+    return S.villageInfo;
+  }
+
+  function updateVillages() {
+    if (!S.villageLayer) return;
+    var show = metresPerPixel() <= S.opts.villageOutlineMpp;
+    if (show !== S.map.hasLayer(S.villageLayer)) {
+      if (show) S.villageLayer.addTo(S.map); else S.map.removeLayer(S.villageLayer);
+    }
+    var view = S.map.getBounds(), charPx = S.opts.labelPx * 0.55;
+    villageInfo().forEach(function (v) {
+      var want = false;
+      if (show && view.contains(v.anchor)) {
+        // A name goes on a village wide and tall enough to hold it.
+        var nw = S.map.latLngToContainerPoint(v.bounds.getNorthWest());
+        var se = S.map.latLngToContainerPoint(v.bounds.getSouthEast());
+        want = se.x - nw.x >= v.name.length * charPx && se.y - nw.y >= S.opts.labelPx * 1.6;
+      }
+      if (want && !v.marker) {
+        v.marker = L.marker(v.anchor, {
+          icon: L.divIcon({ html: '<div class="oki-village">' + escapeHtml(v.name) + "</div>",
+                            className: "oki-village-label", iconSize: [0, 0], iconAnchor: [0, 0] }),
+          pane: "okiLabels", interactive: false, keyboard: false
+        });
+        S.villageLabels.addLayer(v.marker);
+      } else if (!want && v.marker) {
+        S.villageLabels.removeLayer(v.marker);
+        v.marker = null;
+      }
+    });
+  }
+
+  // --- legend and scale ------------------------------------------------------------
+
+  function el(tag, className, text) {
+    var e = document.createElement(tag);
+    if (className) e.className = className;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  function shapeSvg(shape, color) {
+    var span = el("span", "oki-legend-icon");
+    span.innerHTML = '<svg viewBox="0 0 100 100" aria-hidden="true"><g fill="' + color + '" stroke="' +
+      S.opts.colors.bg + '" stroke-width="6">' + (SHAPES[shape] || SHAPES.circle) + "</g></svg>";
+    return span;
+  }
+
+  // Category shapes (categories of one shape share a row), priority colours
+  // with their letters, unit states: every colour with a word or a letter.
+  function buildLegend() {
+    var lg = S.opts.legend, c = S.opts.colors;
+    var root = el("div", "oki-legend");
+    root.setAttribute("role", "note");
+    var cols = el("div", "oki-legend-cols");
+    var left = el("div", "oki-legend-col"), right = el("div", "oki-legend-col");
+    left.appendChild(el("div", "oki-legend-head", lg.prioritiesTitle));
+    lg.priorities.forEach(function (p) {
+      var row = el("div", "oki-legend-row");
+      var chip = el("span", "oki-legend-chip", S.opts.priorityLetter[p.priority] || "");
+      chip.style.background = c.priority[p.priority];
+      row.appendChild(chip);
+      row.appendChild(el("span", "oki-legend-text", p.label));
+      left.appendChild(row);
+    });
+    left.appendChild(el("div", "oki-legend-head", lg.unitsTitle));
+    lg.units.forEach(function (u) {
+      var row = el("div", "oki-legend-row");
+      var dot = el("span", "oki-legend-unit oki-unit-" + u.group);
+      dot.style.borderColor = c.unitGroup[u.group];
+      row.appendChild(dot);
+      row.appendChild(el("span", "oki-legend-text", u.label));
+      left.appendChild(row);
+    });
+    right.appendChild(el("div", "oki-legend-head", lg.categoriesTitle));
+    lg.shapes.forEach(function (item) {
+      var row = el("div", "oki-legend-row");
+      row.title = (lg.shapeCategories[item.shape] || []).join(", ");
+      row.appendChild(shapeSvg(item.shape, c.textDim));
+      row.appendChild(el("span", "oki-legend-text oki-legend-cats", item.label));
+      right.appendChild(row);
+    });
+    cols.appendChild(left);
+    cols.appendChild(right);
+    root.appendChild(cols);
+    var Legend = L.Control.extend({
+      options: { position: "bottomright" },
+      onAdd: function () { L.DomEvent.disableClickPropagation(root); return root; }
+    });
+    S.legend = new Legend();
+    S.legend.addTo(S.map);
+    S.scale = L.control.scale({ metric: true, imperial: false, position: "bottomleft",
+                                maxWidth: Math.round(S.opts.labelPx * 6) }).addTo(S.map);
   }
 
   var declutterPending = false;
@@ -548,7 +693,7 @@
     },
 
     setDistrictCounts: function (counts) {
-      var next = {};
+      var next = dict();
       Object.keys(counts).forEach(function (name) { next[districtKey(name)] = counts[name]; });
       S.districtCounts = next;
       styleDistricts();
@@ -567,7 +712,7 @@
     },
 
     setPulsing: function (ids) {
-      var next = {}, seen = {}, refresh = [];
+      var next = dict(), seen = dict(), refresh = [];
       ids.forEach(function (id) { next[id] = true; });
       var previous = S.pulsing;
       S.pulsing = next;
@@ -603,21 +748,35 @@
       S.cluster.clearLayers();
       S.unitLayer.clearLayers();
       closeSelectedPopup();
-      S.incidents = {};
-      S.units = {};
-      S.pulsing = {};
-      S.alerts = {};
+      S.incidents = dict();
+      S.units = dict();
+      S.pulsing = dict();
+      S.alerts = dict();
       S.selected = "";
-      S.districtCounts = {};
+      S.districtCounts = dict();
       styleDistricts();
       updateLabelCounts();
       scheduleDeclutter();
     }
   };
 
+  // The regency fills the map's area beside the legend: the legend's width is
+  // kept free on the right when the panel is wide enough for both.
   function fitRegency() {
+    var size = S.map.getSize(), right = 8;
+    var legend = S.legend ? S.legend.getContainer() : null;
+    if (legend && legend.offsetWidth < size.x * 0.6) right = legend.offsetWidth + 16;
     // No animation: a zoom in flight would swallow the next one (see whenStill).
-    S.map.fitBounds(S.opts.bounds, { padding: [8, 8], animate: false });
+    S.map.fitBounds(fitTarget(), { paddingTopLeft: [8, 8], paddingBottomRight: [right, 8], animate: false });
+  }
+
+  // The regency's own outline where there is one, else the configured bounds.
+  function fitTarget() {
+    if (S.regencyLayer) {
+      var b = S.regencyLayer.getBounds();
+      if (b.isValid()) return b;
+    }
+    return S.opts.bounds;
   }
 
   function run(name, arg) {
@@ -645,11 +804,14 @@
 
   var OkiMap = {
     /* Called once by the page folium made, after the map and its layers exist. */
-    init: function (map, districtLayer, tileLayer, opts) {
+    init: function (map, layers, opts) {
       S.map = map;
       S.opts = opts;
-      S.districtLayer = districtLayer;
-      S.tileLayer = tileLayer;
+      S.districtLayer = layers.districts;
+      S.villageLayer = layers.villages;
+      S.regencyLayer = layers.regency;
+      S.tileLayer = layers.tiles;
+      S.packLayer = layers.pack;
       var root = document.documentElement.style;
       root.setProperty("--oki-label-px", opts.labelPx + "px");
       root.setProperty("--oki-popup-px", opts.popupPx + "px");
@@ -665,7 +827,9 @@
         iconCreateFunction: clusterIcon
       }).addTo(map);
       S.unitLayer = L.layerGroup().addTo(map);
+      S.villageLabels = L.layerGroup().addTo(map);
       buildLayerControl();
+      buildLegend();
       fitRegency();
       map.on("zoomend moveend resize", scheduleDeclutter);
       S.cluster.on("animationend", scheduleDeclutter);
@@ -729,6 +893,10 @@
         units: visibleUnits,
         unitsTotal: Object.keys(S.units).length,
         districts: S.districtLayer ? S.districtLayer.getLayers().length : 0,
+        villages: S.villageLayer ? S.villageLayer.getLayers().length : 0,
+        villagesShown: !!(S.villageLayer && S.map.hasLayer(S.villageLayer)),
+        villageLabels: villageLabelElements().filter(function (e) { return e.style.visibility !== "hidden"; }).length,
+        regency: !!S.regencyLayer,
         pulsing: Object.keys(S.pulsing).length,
         applied: S.applied,
         errors: S.errors
@@ -736,7 +904,7 @@
     },
     // What the page holds, to show that a long run leaves nothing behind.
     footprint: function () {
-      var size = function (obj) { var n = 0; for (var k in obj) if (obj.hasOwnProperty(k)) n += 1; return n; };
+      var size = function (obj) { return Object.keys(obj).length; };
       var all = function (sel) { return document.querySelectorAll(sel).length; };
       return {
         dom: document.getElementsByTagName("*").length,
@@ -807,6 +975,40 @@
     unitPosition: function (id) {
       var m = S.units[id];
       return m ? [m.getLatLng().lat, m.getLatLng().lng] : null;
+    },
+    // Moves the view (tests, diagnostics); returns the metres per pixel there.
+    setView: function (lat, lon, zoom) {
+      S.map.setView([lat, lon], zoom, { animate: false });
+      declutter();
+      return metresPerPixel();
+    },
+    // Labels shown now with their boxes (tests check they cover no marker
+    // and no other label).
+    labelBoxes: function () {
+      var out = [];
+      labelElements().concat(villageLabelElements()).forEach(function (e) {
+        if (e.style.visibility === "hidden") return;
+        var r = e.getBoundingClientRect();
+        out.push({ text: e.textContent, village: e.classList.contains("oki-village"),
+                   l: r.left, t: r.top, r: r.right, b: r.bottom });
+      });
+      return out;
+    },
+    markerBoxes: function () {
+      return Array.prototype.map.call(
+        document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"),
+        function (e) { var r = e.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; });
+    },
+    legendText: function () {
+      var e = document.querySelector(".oki-legend");
+      return e ? e.textContent : null;
+    },
+    regencyBox: function () {
+      if (!S.regencyLayer) return null;
+      var b = S.regencyLayer.getBounds();
+      var nw = S.map.latLngToContainerPoint(b.getNorthWest()), se = S.map.latLngToContainerPoint(b.getSouthEast());
+      var size = S.map.getSize();
+      return { l: nw.x, t: nw.y, r: se.x, b: se.y, w: size.x, h: size.y };
     },
     visibleLabels: function () {
       return labelElements().filter(function (el) { return el.style.visibility !== "hidden"; }).length;

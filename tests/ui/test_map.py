@@ -22,16 +22,15 @@ import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
 
 from commandcenter.config import Config
+from commandcenter.core import places
 from commandcenter.core import protocol as p
 from commandcenter.core.model import ACTIVE_STATUSES, Incident, Location
 from commandcenter.core.store import ChangeSet, Store
-from tests.conftest import SHARED_DATA
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.views.map import page as map_page
 from ui.views.map.view import MapView
 
-BOUNDARY_FILE = SHARED_DATA / "oki-kecamatan.geojson"
 HOSTILE = "<img src=x onerror=alert(1)>"
 WAIT_MS = 30_000
 
@@ -106,9 +105,9 @@ def new_incident(store: Store, incident_id: str, **changes: Any) -> Incident:
                                    status="received", tasks=[], units=[], **changes)
 
 
-def with_boundaries(config: Config) -> Config:
-    return msgspec.structs.replace(
-        config, map=msgspec.structs.replace(config.map, boundary_geojson=str(BOUNDARY_FILE)))
+def without_geography(config: Config) -> Config:
+    return msgspec.structs.replace(config, map=msgspec.structs.replace(
+        config.map, boundary_geojson="", village_geojson="", regency_geojson=""))
 
 
 # --- the page --------------------------------------------------------------------------
@@ -284,10 +283,9 @@ def test_clicks_on_a_display_only_wall_select_nothing(qtbot: Any, make_view: Cal
 # --- districts -------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not BOUNDARY_FILE.is_file(), reason="demo boundary file not present")
 def test_boundaries_make_a_live_choropleth(qtbot: Any, make_view: Callable[..., MapView],
                                            config: Config, store: Store) -> None:
-    cfg = with_boundaries(config)
+    cfg = config  # the shipped districts, no extra file
     geo_bridge = EngineBridge(cfg, store)
     try:
         view = make_view(geo_bridge)
@@ -318,13 +316,123 @@ def test_boundaries_make_a_live_choropleth(qtbot: Any, make_view: Callable[..., 
 
 def test_without_boundaries_the_map_still_counts_per_district(qtbot: Any,
                                                               make_view: Callable[..., MapView],
-                                                              store: Store) -> None:
+                                                              config: Config, store: Store) -> None:
+    bare = EngineBridge(without_geography(config), store)
+    try:
+        view = make_view(bare)
+        c = counts(qtbot, view)
+        assert (c["districts"], c["villages"], c["regency"]) == (0, 0, False)
+        shown = js(qtbot, view, "Array.from(document.querySelectorAll('.oki-district-count'))"
+                                ".map(e => e.textContent).filter(t => t).length")
+        assert shown == sum(1 for k, v in store.kpis().active_by_kecamatan.items() if k and v)
+        assert js(qtbot, view, "OkiMap.visibleLabels()") > 0
+        assert view.js_errors() == []
+    finally:
+        bare.shutdown()
+        bare.deleteLater()
+
+
+# --- the map people read ------------------------------------------------------------------
+
+
+def _overlaps(a: dict[str, float], b: dict[str, float], slack: float = 1.0) -> bool:
+    return not (a["r"] <= b["l"] + slack or a["l"] >= b["r"] - slack
+                or a["b"] <= b["t"] + slack or a["t"] >= b["b"] - slack)
+
+
+def _collisions(qtbot: Any, view: MapView) -> list[str]:
+    labels = js(qtbot, view, "OkiMap.labelBoxes()")
+    markers = js(qtbot, view, "OkiMap.markerBoxes()")
+    found = [f"{lab['text']!r} under a marker" for lab in labels if any(_overlaps(lab, m) for m in markers)]
+    for i, a in enumerate(labels):
+        found += [f"{a['text']!r} over {b['text']!r}" for b in labels[i + 1:] if _overlaps(a, b)]
+    return found
+
+
+def test_fresh_install_draws_oki_regency_districts_and_villages(
+        qtbot: Any, make_view: Callable[..., MapView], config: Config) -> None:
+    """The defaults alone (no file outside the program) give the geography;
+    village outlines and names wait until villages are big enough to read."""
+    assert config.map.village_geojson.startswith("builtin:")
     view = make_view()
-    assert counts(qtbot, view)["districts"] == 0
-    shown = js(qtbot, view, "Array.from(document.querySelectorAll('.oki-district-count'))"
-                            ".map(e => e.textContent).filter(t => t).length")
-    assert shown == sum(1 for k, v in store.kpis().active_by_kecamatan.items() if k and v)
+    c = counts(qtbot, view)
+    assert (c["regency"], c["districts"], c["villages"]) == (True, 18, 327)
+    # The whole regency on a 6 m wall: a village is a few pixels, so no outlines, no names.
+    assert c["villagesShown"] is False and c["villageLabels"] == 0
+    mpp = js(qtbot, view, "OkiMap.setView(-3.40, 104.85, 12)")
+    assert mpp < map_page.VILLAGE_OUTLINE_M_PER_PX
+    qtbot.waitUntil(lambda: counts(qtbot, view)["villageLabels"] > 0, timeout=WAIT_MS)
+    assert counts(qtbot, view)["villagesShown"] is True
+    names = {lab["text"] for lab in js(qtbot, view, "OkiMap.labelBoxes()") if lab["village"]}
+    path = places.geo_path(config.map.village_geojson)
+    assert path is not None
+    shipped = {f["properties"]["nama"] for f in places.read_feature_collection(path)["features"]}
+    assert names and names <= shipped
+    assert view.js_errors() == []
+
+
+@pytest.mark.parametrize("interactive", [False, True])
+def test_labels_never_cover_markers_or_each_other(qtbot: Any, make_view: Callable[..., MapView],
+                                                  interactive: bool) -> None:
+    """Markers are drawn above labels, and no label sits under one: the
+    Kayuagung cluster used to sit under its label. A label with no free spot
+    is hidden. Also zoomed in, where village names join."""
+    view = make_view(interactive=interactive, metrics=theme.metrics_for(1280, 720, 55.0, 6.0))
+    z_labels = js(qtbot, view, "+getComputedStyle(document.querySelector('.leaflet-okiLabels-pane')).zIndex")
+    z_markers = js(qtbot, view, "+getComputedStyle(document.querySelector('.leaflet-marker-pane')).zIndex")
+    assert z_labels < z_markers
+    qtbot.waitUntil(lambda: not _collisions(qtbot, view), timeout=WAIT_MS)
     assert js(qtbot, view, "OkiMap.visibleLabels()") > 0
+    js(qtbot, view, "OkiMap.setView(-3.40, 104.85, 12)")
+    qtbot.waitUntil(lambda: counts(qtbot, view)["villageLabels"] > 0, timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: not _collisions(qtbot, view), timeout=WAIT_MS)
+    assert view.js_errors() == []
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_legend_scale_and_the_regency_filling_the_view(qtbot: Any, make_view: Callable[..., MapView],
+                                                      config: Config, lang: str) -> None:
+    from ui.support.i18n import language, set_language, t
+
+    before = language()
+    set_language(lang)
+    try:
+        # A wall screen: it follows its size (here from 1280x720 to a 1080p panel).
+        view = make_view(interactive=False, metrics=theme.metrics_for(1920, 1080, 55.0, 6.0))
+        view.resize(1920, 1080)
+        legend = js(qtbot, view, "OkiMap.legendText()")
+        for key in ("priority.short.high", "priority.short.low", "map.legend.unit.available",
+                    "map.legend.unit.out_of_service", "map.legend.cap.Fire", "map.legend.cap.Health"):
+            assert t(key) in legend
+        assert js(qtbot, view, "document.querySelectorAll('.leaflet-control-scale-line').length") == 1
+        scale = js(qtbot, view, "document.querySelector('.leaflet-control-scale-line').textContent")
+        assert re.fullmatch(r"\d+ k?m", scale)
+
+        def fills() -> bool:
+            box = js(qtbot, view, "OkiMap.regencyBox()")
+            legend_w = js(qtbot, view, "document.querySelector('.oki-legend').offsetWidth")
+            free_w = box["w"] - legend_w - 16
+            # Fitted to the area beside the legend: one side spans it, nothing sticks out.
+            spans = box["b"] - box["t"] >= 0.93 * box["h"] or box["r"] - box["l"] >= 0.93 * free_w
+            inside = box["l"] >= -1 and box["t"] >= -1 and box["b"] <= box["h"] + 1 and box["r"] <= free_w + 1
+            return spans and inside
+
+        qtbot.waitUntil(fills, timeout=WAIT_MS)
+        assert view.js_errors() == []
+    finally:
+        set_language(before)
+
+
+def test_popup_names_the_village_the_incident_lies_in(qtbot: Any, make_view: Callable[..., MapView],
+                                                     bridge: EngineBridge, store: Store) -> None:
+    # Deling (Pangkalan Lampam), a peat-fire village, at its source centroid;
+    # the caller named no village.
+    inc = new_incident(store, "map-deling", location=Location(lat=-3.23659, lon=105.05951))
+    view = make_view()
+    push(qtbot, bridge, view, apply_event(store, p.IncidentUpserted(incident=inc)))
+    assert view.incident_payload(inc)["onMap"] == "Deling, Pangkalan Lampam"
+    popup = js(qtbot, view, "OkiMap.popupOf('map-deling')")
+    assert "Deling, Pangkalan Lampam" in popup["text"]
 
 
 # --- a wall runs for months ------------------------------------------------------------------
@@ -435,23 +543,6 @@ def test_repeated_updates_leave_nothing_behind_in_the_page(qtbot: Any, make_view
                         inc, version=2, status="cancelled"))) for k, inc in enumerate(batch)]))
         assert footprint(qtbot, view) == empty, f"come and go {n}"
     assert view.js_errors() == []
-
-
-def test_v8_collects_garbage_from_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without a first limit V8 would leave its first full collection until the
-    heap reached gigabytes (see map_view.V8_INITIAL_OLD_SPACE_MB); flags given
-    for V8 by whoever starts the wall are kept."""
-    from ui.views.map import view as map_view
-
-    wanted = f"--js-flags=--initial-old-space-size={map_view.V8_INITIAL_OLD_SPACE_MB}"
-    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "--disable-component-update")
-    map_view._tune_chromium_flags()
-    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == f"--disable-component-update {wanted}"
-    map_view._tune_chromium_flags()  # idempotent
-    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == f"--disable-component-update {wanted}"
-    monkeypatch.setenv("QTWEBENGINE_CHROMIUM_FLAGS", "--js-flags=--max-old-space-size=512")
-    map_view._tune_chromium_flags()
-    assert os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] == "--js-flags=--max-old-space-size=512"
 
 
 # --- robustness ---------------------------------------------------------------------------------

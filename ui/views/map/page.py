@@ -1,16 +1,20 @@
 """The map's base page, built once with folium (no Qt needed here).
 
 folium lays out what never changes while the wall runs: the Leaflet map over the
-regency's bounds, the district labels at the configured centroids, the optional
-district boundaries (a GeoJSON file named in config) and the optional online
-tile layer. Everything live (incident and unit markers, counts per district,
-selection) is added later by ``resources/map/map.js`` through small diffs.
+regency's bounds, the district labels at the configured centroids, the regency,
+district and village boundaries (by default OKI's, shipped in resources/geo;
+see :mod:`commandcenter.core.places`), the base map from a local tile pack
+(served by :mod:`ui.views.map.tiles`) and the optional online tile layer.
+Everything live (incident and unit markers, counts per district, selection,
+which village outlines and names fit the view) is handled by
+``resources/map/map.js``.
 
 The page must work without internet: Leaflet and Leaflet.markercluster come from
 the xstatic packages and are copied, with the project's own JS/CSS, next to the
 generated page. folium's default CDN scripts (jQuery, Bootstrap, awesome-markers)
 are replaced, not just left unused. The only remote URL allowed in the page is
-the online tile template, which is a layer that may fail.
+the online tile template, which is a layer that may fail; the tile pack's
+template uses the program's own scheme.
 """
 
 from __future__ import annotations
@@ -35,8 +39,10 @@ from branca.element import Element, MacroElement
 from jinja2 import Template
 
 from commandcenter.config import APP_NAME, Config
+from commandcenter.core import places
 from ui.support import theme
-from ui.support.i18n import agency_name, language, t
+from ui.support.i18n import agency_name, category_name, language, t
+from ui.views.map import tiles as map_tiles
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +59,6 @@ _CSS = [
     ("markercluster_css", "assets/markercluster/MarkerCluster.css"),
     ("okimap_css", "assets/map/map.css"),
 ]
-#: Feature properties that may hold a district's code or name in a boundary file.
-_CODE_PROPS = ("kode", "code", "KODE", "kode_kec", "KDCPUM")
-_NAME_PROPS = ("nama", "name", "NAMA", "NAME", "NAMOBJ", "WADMKC", "kecamatan", "KECAMATAN")
 _REMOTE_REF = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["']?(https?://[^"'\s>]+)""",
                          re.IGNORECASE)
 
@@ -150,21 +153,26 @@ def install_assets(out_dir: Path) -> None:
 # --- boundaries --------------------------------------------------------------------
 
 
-def load_boundaries(config: Config) -> dict[str, Any] | None:
-    """The configured boundary FeatureCollection, each feature tagged with
-    ``oki_key`` (see :func:`district_key`) and ``oki_name``; None when none is
-    configured or the file cannot be used (the map then works from centroids)."""
-    path = config.map.boundary_geojson
-    if not path:
-        return None
+def _read_layer(value: str, what: str) -> dict[str, Any] | None:
+    """The FeatureCollection a config value names, or None (logged) when there
+    is none or it cannot be used: the map then works without that layer."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        log.warning("map: boundary file %s not used: %s", path, exc)
+        path = places.geo_path(value)
+        return places.read_feature_collection(path) if path is not None else None
+    except places.GeoError as exc:
+        log.warning("map: %s boundaries not used: %s", what, exc)
         return None
-    if not isinstance(data, dict) or data.get("type") != "FeatureCollection" \
-            or not isinstance(data.get("features"), list):
-        log.warning("map: boundary file %s is not a GeoJSON FeatureCollection", path)
+
+
+def _clean(text: str) -> str:
+    return text.replace("<", "").replace(">", "")
+
+
+def load_boundaries(config: Config) -> dict[str, Any] | None:
+    """The district FeatureCollection, each feature tagged with ``oki_key``
+    (see :func:`district_key`) and ``oki_name``; None without one."""
+    data = _read_layer(config.map.boundary_geojson, "district")
+    if data is None:
         return None
     features = []
     for feature in data["features"]:
@@ -172,18 +180,49 @@ def load_boundaries(config: Config) -> dict[str, Any] | None:
             continue
         props = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
         # Only what map.js needs: smaller page, and no stray file content in it.
-        name = _feature_district_name(config, props).replace("<", "").replace(">", "")
+        name = _clean(_feature_district_name(config, props))
         features.append({"type": "Feature", "geometry": feature["geometry"],
                           "properties": {"oki_key": district_key(name), "oki_name": name}})
     return {"type": "FeatureCollection", "features": features}
 
 
+def load_villages(config: Config) -> dict[str, Any] | None:
+    """The village FeatureCollection with ``oki_name`` (the village's name) and
+    ``oki_code``; None without one."""
+    data = _read_layer(config.map.village_geojson, "village")
+    if data is None:
+        return None
+    features = []
+    for feature in data["features"]:
+        if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
+            continue
+        props = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
+        # The source's centroid, where there is one, anchors the name.
+        anchor = [props.get("lat"), props.get("lng")]
+        features.append({"type": "Feature", "geometry": feature["geometry"], "properties": {
+            "oki_name": _clean(places.feature_text(props, places.NAME_PROPS)),
+            "oki_code": _clean(places.feature_text(props, places.CODE_PROPS)),
+            "oki_anchor": anchor if all(isinstance(v, int | float) for v in anchor) else None,
+        }})
+    return {"type": "FeatureCollection", "features": features}
+
+
+def load_regency(config: Config) -> dict[str, Any] | None:
+    """The regency outline (geometry only), or None."""
+    data = _read_layer(config.map.regency_geojson, "regency")
+    if data is None:
+        return None
+    features = [{"type": "Feature", "geometry": f["geometry"], "properties": {}}
+                for f in data["features"] if isinstance(f, dict) and isinstance(f.get("geometry"), dict)]
+    return {"type": "FeatureCollection", "features": features}
+
+
 def _feature_district_name(config: Config, props: Mapping[str, Any]) -> str:
-    for key in _CODE_PROPS:
+    for key in places.CODE_PROPS:
         value = props.get(key)
         if isinstance(value, str) and (district := config.district(value)) is not None:
             return district.name
-    for key in _NAME_PROPS:
+    for key in places.NAME_PROPS:
         value = props.get(key)
         if isinstance(value, str) and value.strip():
             district = config.district_by_name(value)
@@ -200,21 +239,21 @@ class _PageInit(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-            OkiMap.init({{ this.fmap.get_name() }},
-                        {{ this.districts.get_name() if this.districts else "null" }},
-                        {{ this.tiles.get_name() if this.tiles else "null" }},
-                        {{ this.options_json }});
+            OkiMap.init({{ this.fmap.get_name() }}, {
+                {%- for key, layer in this.layers.items() %}
+                {{ key }}: {{ layer.get_name() if layer else "null" }},
+                {%- endfor %}
+            }, {{ this.options_json }});
         {% endmacro %}
         """
     )
 
-    def __init__(self, fmap: folium.Map, districts: folium.GeoJson | None, tiles: folium.TileLayer | None,
+    def __init__(self, fmap: folium.Map, layers: Mapping[str, Element | None],
                  options: Mapping[str, Any]) -> None:
         super().__init__()
         self._name = "OkiMapInit"
         self.fmap = fmap
-        self.districts = districts
-        self.tiles = tiles
+        self.layers = dict(layers)
         self.options_json = script_json(options)
 
 
@@ -229,6 +268,45 @@ def _label_html(name: str) -> str:
             f"{html.escape(name)}</span><span class=\"oki-district-count\"></span></div>")
 
 
+#: Village outlines show once the map is at most this many metres per pixel
+#: (an average OKI village, about 7 km across, is then 35 px or more); a
+#: village's name shows where its outline is wide enough to hold it.
+VILLAGE_OUTLINE_M_PER_PX = 200.0
+#: Unit groups in the legend, in this order.
+_UNIT_GROUPS = ("available", "busy", "out_of_service")
+
+
+def _legend(config: Config) -> dict[str, Any]:
+    """What the legend shows, in the wall's language: each marker shape with
+    what it stands for, each priority's colour with its letter, each unit
+    state's ring colour.
+
+    A shape is named by the CAP categories of the categories drawn with it
+    ("Cuaca · Keselamatan"), not by the category names: fourteen names such as
+    "Perlindungan Perempuan dan Anak" do not fit beside the regency at a
+    size readable from 6 m, a handful of short CAP words do, and they follow
+    whatever shapes a deployment assigns."""
+    shapes: dict[str, list[str]] = {}
+    for c in config.categories:
+        words = shapes.setdefault(c.marker_shape, [])
+        word = t(f"map.legend.cap.{c.cap_category}")
+        if word not in words:
+            words.append(word)
+    return {
+        "title": t("map.legend.title"),
+        "categoriesTitle": t("map.legend.categories"),
+        "prioritiesTitle": t("map.legend.priorities"),
+        "unitsTitle": t("map.legend.units"),
+        "shapes": [{"shape": shape, "label": " · ".join(words)} for shape, words in shapes.items()],
+        # Full names too, for a hover title on an operator's screen.
+        "shapeCategories": {shape: [category_name(config, c.code) for c in config.categories
+                                    if c.marker_shape == shape] for shape in shapes},
+        "priorities": [{"priority": p, "label": t(f"priority.short.{p}")}
+                       for p in ("high", "medium", "low")],
+        "units": [{"group": g, "label": t(f"map.legend.unit.{g}")} for g in _UNIT_GROUPS],
+    }
+
+
 def _js_options(config: Config, options: PageOptions, bounds: list[list[float]]) -> dict[str, Any]:
     categories = {c.code: {"shape": c.marker_shape, "agencies": list(c.agencies)} for c in config.categories}
     return {
@@ -237,6 +315,7 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
         "labelPx": options.label_px,
         "markerPx": options.marker_px,
         "popupPx": options.popup_px,
+        "villageOutlineMpp": VILLAGE_OUTLINE_M_PER_PX,
         "colors": {
             "priority": dict(theme.PRIORITY_COLOR),
             "unitGroup": dict(theme.UNIT_GROUP_COLOR),
@@ -252,16 +331,19 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
                      for a in config.agencies],
         "categories": categories,
         "priorityLetter": {p: t(f"priority.short.{p}")[:1] for p in ("high", "medium", "low")},
+        "legend": _legend(config),
         "labels": {
             "incidents": t("map.layer.incidents"),
             "units": t("map.layer.units"),
             "districts": t("map.layer.districts"),
+            "villages": t("map.layer.villages"),
             "tiles": t("map.layer.tiles"),
             "ticket": t("col.ticket"),
             "category": t("col.category"),
             "priority": t("col.priority"),
             "status": t("col.status"),
             "location": t("detail.location"),
+            "onMap": t("map.popup.on_map"),
             "description": t("detail.description"),
             "units_col": t("col.units"),
             "ack": t("ack.button"),
@@ -270,13 +352,22 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
     }
 
 
+def _geojson(data: dict[str, Any], name: str, style: Mapping[str, Any], *,
+             show: bool = True) -> folium.GeoJson:
+    return folium.GeoJson(data, name=name, control=False, show=show, interactive=False,
+                          style_function=lambda _feature: dict(style))
+
+
 def make_map(config: Config, options: PageOptions) -> folium.Map:
     """The folium map with everything static; see the module docstring."""
     mc = config.map
     b = mc.bounds
     bounds = [[b.south, b.west], [b.north, b.east]]
-    # Keep panning near the regency: a wall must not drift off into the sea.
-    pad_lat, pad_lon = (b.north - b.south) * 0.5, (b.east - b.west) * 0.5
+    # Keep an operator's panning near the regency. A whole-regency view on a
+    # wide panel is wider than that box, and Leaflet would centre it on the
+    # box instead of beside the legend: a wall (it never pans) has none.
+    pad_lat, pad_lon = (b.north - b.south) * 1.0, (b.east - b.west) * 1.0
+    max_bounds = [[b.south - pad_lat, b.west - pad_lon], [b.north + pad_lat, b.east + pad_lon]]
     interactive = options.interactive
     fmap = folium.Map(
         location=[mc.center.lat, mc.center.lon],
@@ -287,9 +378,11 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
         # without a tile layer MarkerCluster needs the map's own maxZoom.
         maxZoom=mc.max_zoom,
         minZoom=mc.min_zoom,
-        zoomSnap=0.25,
+        # A wall fits the regency to its area exactly (fractional zoom); an
+        # operator's wheel steps in halves.
+        zoomSnap=0.25 if interactive else 0,
         zoomDelta=0.5,
-        maxBounds=[[b.south - pad_lat, b.west - pad_lon], [b.north + pad_lat, b.east + pad_lon]],
+        maxBounds=max_bounds if interactive else None,
         maxBoundsViscosity=0.8,
         attributionControl=mc.online_tiles,
         dragging=interactive,
@@ -304,6 +397,13 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
     fmap.default_js = list(_JS)
     fmap.default_css = list(_CSS)
 
+    pack = None
+    if mc.tile_pack:
+        # The base map from the local pack, through the program's own scheme.
+        pack = folium.TileLayer(tiles=map_tiles.PACK_TEMPLATE, attr=html.escape(Path(mc.tile_pack).name),
+                                name=t("map.layer.tile_pack"), overlay=False, control=False,
+                                max_zoom=mc.max_zoom, min_zoom=mc.min_zoom)
+        pack.add_to(fmap)
     tiles = None
     if mc.online_tiles:
         tiles = folium.TileLayer(tiles=mc.tile_url, attr=html.escape(mc.tile_attribution),
@@ -311,20 +411,30 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
                                  max_zoom=mc.max_zoom, min_zoom=mc.min_zoom)
         tiles.add_to(fmap)
 
-    geo = None
+    # Outlines only: the regency stands out from its surroundings by a faint
+    # fill, districts by their line (their fill is the incident count), and
+    # villages by a thin line that map.js shows once they are big enough.
+    regency = load_regency(config)
+    regency_layer = villages_layer = districts_layer = None
+    if regency is not None:
+        regency_layer = _geojson(regency, "regency", {
+            "color": theme.ACCENT, "weight": 4, "opacity": 0.9,
+            "fillColor": theme.BG_PANEL, "fillOpacity": 0.0 if pack else 0.9,
+        })
+        regency_layer.add_to(fmap)
+    villages = load_villages(config)
+    if villages is not None:
+        villages_layer = _geojson(villages, t("map.layer.villages"), {
+            "color": "#51677d", "weight": 1, "opacity": 0.9, "fill": False,
+        }, show=False)
+        villages_layer.add_to(fmap)
     boundaries = load_boundaries(config)
     if boundaries is not None:
-        geo = folium.GeoJson(
-            boundaries,
-            name=t("map.layer.districts"),
-            control=False,
-            style_function=lambda _feature: {
-                "color": theme.ACCENT, "weight": 2, "opacity": 0.55,
-                "fillColor": theme.BG_PANEL, "fillOpacity": 0.0,
-            },
-            interactive=False,
-        )
-        geo.add_to(fmap)
+        districts_layer = _geojson(boundaries, t("map.layer.districts"), {
+            "color": theme.ACCENT, "weight": 2, "opacity": 0.6,
+            "fillColor": theme.BG_PANEL, "fillOpacity": 0.0,
+        })
+        districts_layer.add_to(fmap)
 
     # Labels sit above the boundaries and below every marker, and never take clicks.
     folium.map.CustomPane("okiLabels", z_index=450, pointer_events=False).add_to(fmap)
@@ -338,7 +448,9 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
             keyboard=False,
         ).add_to(fmap)
 
-    _PageInit(fmap, geo, tiles, _js_options(config, options, bounds)).add_to(fmap)
+    layers = {"districts": districts_layer, "villages": villages_layer, "regency": regency_layer,
+              "tiles": tiles, "pack": pack}
+    _PageInit(fmap, layers, _js_options(config, options, bounds)).add_to(fmap)
     return fmap
 
 

@@ -13,8 +13,9 @@ whole state sent again, as after a reset.
 
 Import this module (or PySide6.QtWebEngineWidgets) before the QApplication is
 created: QtWebEngine must set up OpenGL context sharing first. Importing it also
-adds a V8 flag to ``QTWEBENGINE_CHROMIUM_FLAGS`` (see
-:data:`V8_INITIAL_OLD_SPACE_MB`), so import it before the first QtWebEngine page.
+sets QtWebEngine's Chromium flags (:func:`ui.support.chromium.chromium_environment`,
+among them a first V8 heap limit the map page needs), so import it before the
+first QtWebEngine page.
 """
 
 from __future__ import annotations
@@ -39,13 +40,16 @@ from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngin
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
+from commandcenter.core import places
 from commandcenter.core.model import ACTIVE_STATUSES, UNIT_STATUS_GROUP, Incident, Unit
 from commandcenter.core.store import ChangeSet
 from commandcenter.ops.watchdog import RendererBudget
 from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.chromium import chromium_environment
 from ui.support.i18n import category_name, t
 from ui.views.map import page as map_page
+from ui.views.map import tiles as map_tiles
 
 log = logging.getLogger(__name__)
 
@@ -69,29 +73,12 @@ RECYCLE_WAIT_S = 5.0
 #: up to this many degrees (about 1.5 km), the same way on every wall.
 APPROX_SPREAD_DEG = 0.014
 
-#: V8 in the render process does its first full garbage collection only when
-#: the old generation reaches its initial limit, by default half the maximum
-#: heap: gigabytes on a wall PC. A page that never goes idle (the map gets a
-#: batch several times a second) never gets there otherwise, and every DOM and
-#: style object a batch leaves behind (several times the JS heap) stays in the
-#: render process: it grew by ~3.5 MB/s under the simulator and never levelled
-#: off. After that first collection V8 sizes its limits from the live heap and
-#: collects regularly. A first limit, not a maximum: big maps still fit.
-V8_INITIAL_OLD_SPACE_MB = 16
-
-
-def _tune_chromium_flags() -> None:
-    """Add the V8 flag above to QTWEBENGINE_CHROMIUM_FLAGS, read when QtWebEngine
-    starts (the first profile or page, after this import). Flags already given
-    for V8 (``--js-flags``) are left as they are."""
-    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
-    if "--js-flags" in flags:
-        return
-    flag = f"--js-flags=--initial-old-space-size={V8_INITIAL_OLD_SPACE_MB}"
-    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = f"{flags} {flag}".strip()
-
-
-_tune_chromium_flags()
+# Chromium's flags (a first V8 heap limit without which the map page's renderer
+# grows without end) are read when QtWebEngine starts: set before any page.
+os.environ.update(chromium_environment(os.environ))
+# The tile pack's scheme must be known before the QApplication exists, like the
+# flags above: this module is imported first for the same reason.
+map_tiles.register_scheme()
 
 JsCallback = Callable[[Any], None]
 #: A queued call: ("ops", JSON of a batch, None) or ("js", script, callback).
@@ -218,6 +205,12 @@ class MapView(QWidget):
             metrics = theme.metrics_for(size.width(), size.height(), display.panel_diagonal_in,
                                         display.viewing_distance_m)
         options = map_page.PageOptions.for_metrics(metrics, interactive=interactive)
+        try:
+            self._places: places.PlaceFinder | None = places.place_finder(
+                self._config.map.boundary_geojson, self._config.map.village_geojson)
+        except places.GeoError as exc:
+            log.warning("map: incidents' villages not named: %s", exc)
+            self._places = None
         self._page_path = map_page.build_page(self._config, options, out_dir=page_dir)
 
         layout = QVBoxLayout(self)
@@ -228,6 +221,10 @@ class MapView(QWidget):
         # still not deleted".
         self._view = QWebEngineView(self)
         self._profile = QWebEngineProfile(self)  # no storage name: off the record
+        # The offline base map, read from the configured pack by the program itself.
+        self._tile_pack = map_tiles.open_pack(self._config.map.tile_pack)
+        self._tile_handler = map_tiles.TileSchemeHandler(self._tile_pack, self)
+        self._profile.installUrlSchemeHandler(map_tiles.SCHEME.encode(), self._tile_handler)
         self._page = _MapPage(self._profile, self._view)
         self._page.setBackgroundColor(QColor(theme.BG))
         settings = self._page.settings()
@@ -412,6 +409,8 @@ class MapView(QWidget):
         self._recycle_wait_timer.stop()
         self._queue.clear()
         self._held.clear()
+        if self._tile_pack is not None:
+            self._tile_pack.close()
         for signal, slot in ((self._bridge.changed, self._on_bridge_changed),
                              (self._bridge.incident_selected, self._on_bridge_incident_selected)):
             # The bridge may be gone already (RuntimeError) or the slot not
@@ -447,9 +446,18 @@ class MapView(QWidget):
             "approx": approx,
             "desa": loc.desa,
             "kecamatan": district.name if district is not None else loc.kecamatan,
+            # Where the coordinates lie, from the boundaries (the caller's own
+            # words may name another village, or none).
+            "onMap": self._place_line(lat, lon) if not approx else "",
             "description": inc.description,
             "agencies": agencies,
         }
+
+    def _place_line(self, lat: float, lon: float) -> str:
+        if self._places is None:
+            return ""
+        place = self._places.locate(lat, lon)
+        return ", ".join(part for part in (place.village, place.district) if part)
 
     def unit_payload(self, unit: Unit) -> dict[str, Any] | None:
         pos = unit.position
