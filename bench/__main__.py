@@ -40,8 +40,9 @@ def main(argv: list[str]) -> int:
     if QT_GROUPS & set(groups):
         # Qt reads these at start-up; QtWebEngine must load before any QApplication.
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+        from ui.support.chromium import chromium_environment
+
+        os.environ.update(chromium_environment(os.environ))
         import PySide6.QtWebEngineWidgets  # noqa: F401
     results: dict[str, Any] = {}
     if RESULTS.exists():

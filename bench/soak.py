@@ -62,6 +62,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ui.support.chromium import chromium_environment
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = ROOT / "bench" / "soak"
 SAMPLE_INTERVAL_S = 5.0
@@ -854,8 +856,7 @@ def run_soak(args: argparse.Namespace) -> int:
     data.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("QT_QPA_PLATFORM", "offscreen")
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        env.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+    env.update(chromium_environment(env))  # the demo wall applies it too; its helpers need it
     supported = _demo_supports_stats(env)
     stats_file = data / "stats.jsonl" if supported else None
     if stats_file is not None:

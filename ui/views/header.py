@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.widgets import ElidedLabel
 
 
 class StaleBanner(QLabel):
@@ -32,26 +33,6 @@ class StaleBanner(QLabel):
             f" border-bottom: {pad}px solid {theme.ALARM_TEXT}; }}"
         )
         self.hide()
-
-
-class ElidedLabel(QLabel):
-    """A label that ends in "…" when its text does not fit, instead of being cut."""
-
-    def __init__(self, text: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._full = text
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.setMinimumWidth(0)
-        super().setText(text)
-
-    def full_text(self) -> str:
-        return self._full
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        elided = self.fontMetrics().elidedText(self._full, Qt.TextElideMode.ElideRight, max(0, self.width()))
-        super().setText(elided)
 
 
 class ScreenHeader(QWidget):
