@@ -189,3 +189,13 @@ def test_configured_names_in_the_language() -> None:
     assert strings_for("en").pick("Kebakaran", "Fire") == "Fire"
     assert strings_for("id").pick("Kebakaran", "Fire") == "Kebakaran"
     assert strings_for("en").pick("Dinas Sosial", "") == "Dinas Sosial"
+
+
+def test_every_problem_code_has_a_text_in_both_languages() -> None:
+    from commandcenter.core.plausibility import PROBLEMS, problem_text
+
+    for lang in LANGUAGES:
+        missing = [code for code in PROBLEMS if f"problem.{code}" not in strings_for(lang)]
+        assert not missing, (lang, missing)
+    text = problem_text(["outside_area", "a_new_code"], strings_for("id"))
+    assert text == "⚠ Data meragukan:\n– koordinat jauh di luar kabupaten\n– a_new_code"

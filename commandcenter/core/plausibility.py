@@ -17,15 +17,16 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from commandcenter.core.i18n import Strings
 from commandcenter.core.model import TIME_MAX, TIME_MIN, Incident
 from commandcenter.core.text import match_key
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PROBLEMS", "PROBLEM_TEXT", "Plausibility", "incident_problems", "problem_text"]
+__all__ = ["PROBLEMS", "Plausibility", "incident_problems", "problem_text"]
 
-#: Problem codes, in the order they are listed, with an English description
-#: (the UI translates the codes).
+#: Problem codes, in the order they are listed, with an English description for
+#: the log (the wall's tooltip takes its words from the problems catalog).
 PROBLEMS: dict[str, str] = {
     "time_outside_window": "a time outside 2000..2100",
     "received_in_future": "received more than the allowed skew in the future",
@@ -38,30 +39,14 @@ PROBLEMS: dict[str, str] = {
 }
 
 
-#: What the ⚠ mark's tooltip says, per language (the wall's catalogs hold
-#: screen texts; these belong with the codes they explain).
-PROBLEM_TEXT: dict[str, dict[str, str]] = {
-    "id": {
-        "time_outside_window": "waktu di luar rentang 2000–2100",
-        "received_in_future": "waktu diterima di masa depan",
-        "received_long_ago": "masih aktif, diterima sangat lama",
-        "task_before_received": "waktu tugas sebelum laporan diterima",
-        "outside_area": "koordinat jauh di luar kabupaten",
-        "unknown_category": "kategori tidak dikenal",
-        "unknown_agency": "OPD tidak dikenal",
-        "unknown_district": "kecamatan tidak dikenal",
-    },
-    "en": dict(PROBLEMS),
-}
-_PROBLEM_HEAD = {"id": "Data meragukan", "en": "Doubtful data"}
-
-
-def problem_text(problems: Iterable[str], language: str = "id") -> str:
-    """One line per problem under a heading, in ``language`` (Indonesian when unknown)."""
-    lang = language.split("_")[0].split("-")[0]
-    texts = PROBLEM_TEXT.get(lang, PROBLEM_TEXT["id"])
-    head = _PROBLEM_HEAD.get(lang, _PROBLEM_HEAD["id"])
-    return "\n".join([f"⚠ {head}:", *(f"– {texts.get(code, code)}" for code in problems)])
+def problem_text(problems: Iterable[str], strings: Strings) -> str:
+    """One line per problem under a heading, in the language of ``strings``
+    (the texts are in the problems catalog, keyed problem.<code>)."""
+    lines = [f"⚠ {strings.t('problem.head')}:"]
+    for code in problems:
+        key = f"problem.{code}"
+        lines.append(f"– {strings.t(key) if key in strings else code}")
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True)

@@ -420,7 +420,7 @@ class IncidentQueueModel(QAbstractTableModel):
         if col == COL_PRIORITY:
             problems = self._store.problems.get(inc.id)
             text = self.strings.t(f"priority.{inc.priority}")
-            return f"{text}\n{problem_text(problems, self.strings.language)}" if problems else text
+            return f"{text}\n{problem_text(problems, self.strings)}" if problems else text
         if col == COL_AGE:
             level, stage, target, _ = sla_level(inc, self._config, self._now_ts())
             parts = [self.strings.age(self._age_s(inc))]
