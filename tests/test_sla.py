@@ -4,7 +4,8 @@ the alert engine agreeing with it over a simulated day."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NamedTuple
 
 import msgspec
 import pytest
@@ -22,7 +23,7 @@ from commandcenter.core.sla import (
     target_s,
     waiting_step,
 )
-from commandcenter.core.store import Store
+from commandcenter.core.store import ChangeSet, Store
 from commandcenter.core.timeutil import FakeClock
 from commandcenter.refserver.simulator import Simulator
 from commandcenter.wall.alerts import AlertEngine, stage_met
@@ -150,9 +151,17 @@ def every_stage_config() -> Config:
     return msgspec.structs.replace(config, alerts=msgspec.structs.replace(config.alerts, rules=[rule]))
 
 
-def run_day(check: Any, *, hours: int = 24, step_s: int = 433) -> int:
-    """Feed a simulated day (a flood surge included) into a store and an alert engine,
-    calling ``check(store, engine, now)`` after each step; returns the checks made."""
+class DayStep(NamedTuple):
+    store: Store
+    engine: AlertEngine
+    config: Config
+    now: dt.datetime
+    changes: ChangeSet
+
+
+def simulated_day(*, hours: int = 24, step_s: int = 433) -> Iterator[DayStep]:
+    """Feed a simulated day (a flood surge included) into a store and an alert engine
+    step by step, yielding after each step (first after the agencies and units)."""
     config = every_stage_config()
     clock = FakeClock(DAY_START)
     store = Store(clock=clock)
@@ -168,29 +177,36 @@ def run_day(check: Any, *, hours: int = 24, step_s: int = 433) -> int:
             out.append(p.Event(epoch="day", seq=seq, id=f"d-{seq}", ts=ts, body=body))
         return out
 
-    engine.on_changes(store.apply_many(events([(DAY_START, b) for b in sim.initial_bodies()])))
+    changes = store.apply_many(events([(DAY_START, b) for b in sim.initial_bodies()]))
+    engine.on_changes(changes)
+    yield DayStep(store, engine, config, clock(), changes)
     end = DAY_START + dt.timedelta(hours=hours)
-    checks = 0
     while clock() < end:
         clock.advance(step_s)
-        engine.on_changes(store.apply_many(events(sim.advance_to(clock()))))
+        changes = store.apply_many(events(sim.advance_to(clock())))
+        engine.on_changes(changes)
         engine.tick()
-        check(store, engine, clock(), config)
-        checks += 1
-    return checks
+        yield DayStep(store, engine, config, clock(), changes)
+
+
+def live_sla_stages(engine: AlertEngine) -> dict[str, set[str]]:
+    """Incident id -> the steps the engine has a live service-level alert for."""
+    live: dict[str, set[str]] = {}
+    for alert in engine.active():
+        if alert.kind == "sla_breach" and alert.incident_id:
+            live.setdefault(alert.incident_id, set()).add(alert.stage)
+    return live
 
 
 def test_alert_engine_and_rule_agree_on_every_incident_of_a_simulated_day() -> None:
     seen = {"breach": 0, "warn": 0, "ok": 0, "": 0}
-
-    def check(store: Store, engine: AlertEngine, now: dt.datetime, config: Config) -> None:
-        live: dict[str, set[str]] = {}
-        for alert in engine.active():
-            if alert.kind == "sla_breach" and alert.incident_id:
-                live.setdefault(alert.incident_id, set()).add(alert.stage)
-        now_ts = now.timestamp()
-        for inc in store.incidents.values():
-            cat = config.category(inc.category)
+    steps = 0
+    for step in simulated_day():
+        steps += 1
+        live = live_sla_stages(step.engine)
+        now_ts = step.now.timestamp()
+        for inc in step.store.incidents.values():
+            cat = step.config.category(inc.category)
             targets = cat.sla if cat is not None else None
             state = sla_state(inc, targets, now_ts)
             seen[state.level] += 1
@@ -205,12 +221,11 @@ def test_alert_engine_and_rule_agree_on_every_incident_of_a_simulated_day() -> N
                 and now_ts >= inc.times.received.timestamp() + target_s(targets, s)
             }
             assert stages == expected, (inc.id, inc.status, stages, expected)
-            # ... and the queue's colour names the first of them.
+            # ... and the level the queue paints names the first of them.
             if state.level == "breach":
                 assert state.stage == min(stages, key=STAGES.index), inc.id
             else:
                 assert not stages, (inc.id, state)
-
-    assert run_day(check) > 150
+    assert steps > 150
     # The day really has every level (the flood surge overloads BPBD on purpose).
     assert seen["breach"] > 100 and seen["warn"] > 10 and seen["ok"] > 100

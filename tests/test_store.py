@@ -16,6 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from commandcenter.core import protocol as p
+from commandcenter.core.figures import histogram
 from commandcenter.core.model import (
     ACTIVE_STATUSES,
     INCIDENT_STATUSES,
@@ -769,6 +770,15 @@ def test_median_and_p90_known_values() -> None:
     assert k.arrival.p90_s == 840.0
     assert k.arrival.within_target == 9
     assert k.active_by_status == {"in_handling": 10}
+
+
+def test_histogram_bins_known_values() -> None:
+    hist = histogram([0, 299, 300, 899, 901, 3600, 99999], 300, 3600, 900)
+    assert hist.counts == [2, 1, 1, 1] + [0] * 7 + [0, 2]
+    assert hist.within_target == [True, True, True] + [False] * 10
+    assert histogram([], 300, 3600, 900).counts == [0] * 13
+    with pytest.raises(ValueError, match="bin_s > 0"):
+        histogram([1.0], 0, 3600, 900)
 
 
 def test_correcting_times_moves_the_sample() -> None:

@@ -45,6 +45,7 @@ from typing import Any, Literal
 
 from commandcenter.config import Config, load_defaults
 from commandcenter.core import protocol as p
+from commandcenter.core.geo import distance_km
 from commandcenter.core.model import (
     Agency,
     AgencyTask,
@@ -287,14 +288,6 @@ MOBILE_PREFIXES: tuple[str, ...] = ("0811", "0812", "0813", "0821", "0822", "085
 TICK_UNIT_S = 30.0
 TICK_FUNNEL_S = 60.0
 TICK_SITUATION_S = 300.0
-EARTH_KM = 6371.0
-
-
-def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Equirectangular distance; exact enough within one regency."""
-    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
-    y = math.radians(lat2 - lat1)
-    return EARTH_KM * math.hypot(x, y)
 
 
 def _bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

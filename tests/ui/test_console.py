@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from commandcenter.core import protocol as p
+from commandcenter.core.geo import distance_km
 from commandcenter.core.i18n import strings_for
 from commandcenter.core.model import AgencyTask, IncidentTimes, Location, Reporter
 from tests.factories import incident_event, make_event
@@ -15,7 +16,6 @@ from ui.views.console import (
     ConsoleView,
     IncidentDetailWidget,
     format_km,
-    haversine_km,
 )
 
 pytestmark = pytest.mark.qt
@@ -40,10 +40,10 @@ def _incident_with_units(store):
                 if i.units and i.location.lat is not None and all(u in store.units for u in i.units))
 
 
-def test_haversine_km():
-    assert haversine_km(0, 0, 0, 1) == pytest.approx(111.195, abs=0.01)
+def test_distance_km():
+    assert distance_km(0, 0, 0, 1) == pytest.approx(111.195, abs=0.01)
     # Kayuagung to the regency centre, about 57 km.
-    assert haversine_km(-3.385, 104.891, -3.364, 105.397) == pytest.approx(56.2, abs=0.5)
+    assert distance_km(-3.385, 104.891, -3.364, 105.397) == pytest.approx(56.2, abs=0.5)
 
 
 def test_slots_and_placeholder(qtbot, bridge):
@@ -79,7 +79,7 @@ def test_detail_shows_the_selected_incident(console, bridge, store):
     units_text = detail.fields["units"].text()
     for uid in inc.units:
         unit = store.units[uid]
-        km = haversine_km(unit.position.lat, unit.position.lon, inc.location.lat, inc.location.lon)
+        km = distance_km(unit.position.lat, unit.position.lon, inc.location.lat, inc.location.lon)
         assert f"{unit.callsign} " in units_text
         assert format_km(ID, km) in units_text
     for task in inc.tasks:

@@ -25,6 +25,7 @@ from commandcenter.core.model import (
     Location,
     Unit,
 )
+from commandcenter.core.sla import STAGES
 from commandcenter.core.store import ChangeSet, Store
 from commandcenter.core.timeutil import FakeClock
 from tests.factories import make_incident
@@ -45,6 +46,7 @@ from ui.views.queue import (
     IncidentIdRole,
     IncidentQueueModel,
     IncidentQueueProxy,
+    SlaLevelRole,
     SortKeyRole,
 )
 
@@ -321,6 +323,54 @@ def test_an_incident_past_its_forward_target_has_the_breach_background(
     )
     assert brush_color(model.index(row_of(model, late.id), 2).data(BG)) == SLA_BREACH_BG
     assert brush_color(model.index(row_of(model, ok.id), 2).data(BG)) == NEW_ROW_BG  # just arrived
+
+
+def test_in_handling_without_a_dispatch_time_is_not_a_breach(
+    model: IncidentQueueModel, store: Store, config: Config, clock: FakeClock
+) -> None:
+    """The old queue painted this red (no times.dispatched) while the alert engine
+    called the step met: a unit handling it on the ground was dispatched."""
+    arrive_s = config.category("kebakaran").sla.arrive_s
+    inc = fresh_incident(
+        clock, arrive_s + 60, category="kebakaran", status="in_handling",
+        tasks=[AgencyTask(agency="DAMKAR", status="in_handling")],
+    )  # fmt: skip
+    assert inc.times.dispatched is None
+    model.apply_changes(upsert(store, inc))
+    row = row_of(model, inc.id)
+    assert model.index(row, COL_AGE).data(SlaLevelRole) == ""
+    assert model.index(row, 0).data(BG) is None or brush_color(model.index(row, 0).data(BG)) == NEW_ROW_BG
+
+
+def test_queue_colours_agree_with_the_alert_engine_over_a_simulated_day(qapp: Any) -> None:
+    """Every incident of a simulated day, every 433 s: a row is red exactly when the
+    alert engine holds a service-level alert for it, and names the same step."""
+    from tests.test_sla import live_sla_stages, simulated_day
+
+    day = simulated_day()
+    first = next(day)
+    model = IncidentQueueModel(first.store, first.config)
+    breaches = 0
+    try:
+        for step in day:
+            model.apply_changes(step.changes)
+            model.refresh_time()
+            live = live_sla_stages(step.engine)
+            assert model.rowCount() == len(step.store.incidents)
+            for row in range(model.rowCount()):
+                iid = model.incident_id(row)
+                level = model.index(row, COL_AGE).data(SlaLevelRole)
+                stages = live.get(iid, set())
+                assert (level == "breach") == bool(stages), (iid, level, stages)
+                if stages:
+                    breaches += 1
+                    assert brush_color(model.index(row, 0).data(BG)) == SLA_BREACH_BG
+                    first_stage = min(stages, key=STAGES.index)
+                    tooltip = model.index(row, COL_AGE).data(Qt.ItemDataRole.ToolTipRole)
+                    assert model.strings.t(f"sla.stage.{first_stage}") in tooltip, (iid, tooltip)
+    finally:
+        model.deleteLater()
+    assert breaches > 100
 
 
 # --- proxy: order and filters ----------------------------------------------------------------------

@@ -1,10 +1,9 @@
 """One tile per configured agency (OPD): units, active incidents, median
 arrival today and a 24-hour sparkline of incidents per hour.
 
-Figures come from :meth:`Store.kpis` except the per-agency median arrival,
-which the store does not keep: the board keeps each incident's arrival sample
-(day, seconds, agencies) from the change sets it sees, so a refresh only sorts
-today's samples per agency. Refreshes happen at most once a second (on the
+Every figure comes from :meth:`Store.kpis` (units, active incidents, incidents
+per hour and today's arrival statistics per agency); the board only paints
+them. Refreshes happen at most once a second (on the
 bridge tick, or on a change when the last refresh is a second old); the
 sparkline keeps its PlotDataItem and only calls setData.
 """
@@ -22,9 +21,7 @@ from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from commandcenter.core.i18n import Strings
-from commandcenter.core.model import Incident
-from commandcenter.core.store import ChangeSet, Store, median
-from commandcenter.core.timeutil import local_day
+from commandcenter.core.store import ChangeSet, Store
 from ui.support import theme
 from ui.support.bridge import safe_slot
 from ui.support.text import plain_tooltip
@@ -200,8 +197,6 @@ class AgencyBoardWidget(QWidget):
         self._config = bridge.config
         self.strings = bridge.strings
         self.compact = compact
-        #: id -> (day ordinal of arrival, seconds from receipt to on scene, agencies).
-        self._arrivals: dict[str, tuple[int, float, tuple[str, ...]]] = {}
         self._dirty = True
         self._last_refresh = float("-inf")
         self._last_hour: int | None = None
@@ -232,7 +227,6 @@ class AgencyBoardWidget(QWidget):
         outer.addLayout(grid)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
 
-        self._rebuild_arrivals()
         bridge.changed.connect(self._on_bridge_changed)
         bridge.tick.connect(self._on_bridge_tick)
         self.refresh()
@@ -272,57 +266,10 @@ class AgencyBoardWidget(QWidget):
         if self.compact:
             self._fit_legend()
 
-    # -- arrival samples -----------------------------------------------------------
-
-    def _sample(self, inc: Incident) -> tuple[int, float, tuple[str, ...]] | None:
-        on_scene = inc.times.on_scene
-        if on_scene is None:
-            return None
-        day = local_day(on_scene, self._store.tz).toordinal()
-        return (day, (on_scene - inc.times.received).total_seconds(), tuple(inc.agencies))
-
-    def _note(self, inc: Incident) -> None:
-        sample = self._sample(inc)
-        if sample is None:
-            self._arrivals.pop(inc.id, None)
-        else:
-            self._arrivals[inc.id] = sample
-
-    def _rebuild_arrivals(self) -> None:
-        self._arrivals = {}
-        # Retired (pruned) incidents still count in today's figures, as in the store.
-        for source in (self._store.retired, self._store.incidents):
-            for inc in source.values():
-                self._note(inc)
-
-    def medians_today(self) -> dict[str, float | None]:
-        today = local_day(self._store.clock(), self._store.tz).toordinal()
-        by_agency: dict[str, list[float]] = {}
-        stale = []
-        for iid, (day, seconds, agencies) in self._arrivals.items():
-            if day < today:
-                stale.append(iid)
-                continue
-            if day == today:
-                for code in agencies:
-                    by_agency.setdefault(code, []).append(seconds)
-        for iid in stale:
-            del self._arrivals[iid]
-        return {code: median(sorted(values)) for code, values in by_agency.items()}
-
     # -- updates -----------------------------------------------------------------------
 
     @safe_slot
     def _on_bridge_changed(self, cs: ChangeSet) -> None:
-        if cs.reset:
-            self._rebuild_arrivals()
-        else:
-            incidents = self._store.incidents
-            for iid in cs.incidents_added | cs.incidents_updated:
-                inc = incidents.get(iid)
-                if inc is not None:
-                    self._note(inc)
-            # Removed (pruned) incidents keep their sample: today's figures still count them.
         if not (cs.reset or cs.kpis_changed or cs.units_added or cs.units_updated or cs.agencies):
             return
         self._dirty = True
@@ -341,13 +288,13 @@ class AgencyBoardWidget(QWidget):
         self._last_refresh = time.monotonic()
         kpis = self._store.kpis()
         self._last_hour = int(kpis.at.timestamp() // 3600)
-        medians = self.medians_today()
         zeros = [0] * 24
         for code, tile in self.tiles.items():
+            arrival = kpis.arrival_by_agency.get(code)
             tile.set_figures(
                 kpis.units_by_agency.get(code, {}),
                 kpis.active_by_agency.get(code, 0),
-                medians.get(code),
+                arrival.median_s if arrival is not None else None,
                 kpis.hourly_by_agency.get(code, zeros),
             )
         self.refresh_count += 1

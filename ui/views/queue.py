@@ -12,6 +12,10 @@ Time-driven state is refreshed from the bridge's 1 s tick without scanning the
 rows: the age column gets one ``dataChanged`` for its whole range, and rows
 whose service-level colour or "new" highlight changes are found through a heap
 of their next change time.
+
+The model holds no rule of its own: service levels come from
+:mod:`commandcenter.core.sla` (the alert engine's rule too), ages from
+``sla.age_s``, and a row's acknowledgement from :meth:`Store.incident_ack`.
 """
 
 from __future__ import annotations
@@ -38,10 +42,10 @@ from commandcenter.core.model import (
     ACTIVE_STATUSES,
     INCIDENT_STATUSES,
     PRIORITY_RANK,
-    Acknowledgement,
     Incident,
 )
 from commandcenter.core.plausibility import problem_text
+from commandcenter.core.sla import SlaState, SlaTargets, age_s, sla_state
 from commandcenter.core.store import ChangeSet, Store
 from commandcenter.core.text import isolate
 from ui.support import theme
@@ -103,7 +107,6 @@ SLA_BREACH_BG = "#5a1220"  # dark red: a service level missed (red is for alarms
 SLA_WARN_BG = "#3a2a08"  # dark amber: more than 75 % of the target used
 NEW_ROW_BG = "#103a5a"  # dark blue: arrived in the last few seconds
 ROW_BACKGROUNDS = (SLA_BREACH_BG, SLA_WARN_BG, NEW_ROW_BG)
-SLA_WARN_SHARE = 0.75
 NEW_HIGHLIGHT_S = 10.0
 
 
@@ -119,44 +122,19 @@ PRIORITY_TEXT = {p: _readable(c) for p, c in theme.PRIORITY_COLOR.items()}
 
 
 # --- service levels -----------------------------------------------------------------
+# The rule (steps, targets, levels) is commandcenter.core.sla, shared with the alert
+# engine; the queue only finds the category's targets and paints the answer.
 
 
-def sla_step(inc: Incident, config: Any) -> tuple[str, float] | None:
-    """The service-level step an active incident is waiting for and its target
-    (seconds from receipt, as configured per category); None when none runs."""
-    if inc.status not in ACTIVE_STATUSES or config is None:
-        return None
-    cat = config.category(inc.category)
-    if cat is None:
-        return None
-    sla = cat.sla
-    if inc.status == "received":
-        return ("verify", float(sla.verify_s))
-    if inc.status == "verified":
-        return ("forward", float(sla.forward_s))
-    if inc.times.dispatched is None:
-        return ("dispatch", float(sla.dispatch_s))
-    if inc.times.on_scene is None:
-        return ("arrive", float(sla.arrive_s))
-    return None
+def sla_targets(config: Any, category: str) -> SlaTargets | None:
+    """The configured targets of a category (None: unknown category, no targets)."""
+    cat = config.category(category) if config is not None else None
+    return cat.sla if cat is not None else None
 
 
-def sla_level(inc: Incident, config: Any, now_ts: float) -> tuple[str, str, float, float | None]:
-    """(level, stage, target_s, next change timestamp) of an incident at ``now_ts``.
-
-    level is "ok", "warn" (more than 75 % of the target used), "breach" or ""
-    (no target running)."""
-    step = sla_step(inc, config)
-    if step is None:
-        return ("", "", 0.0, None)
-    stage, target = step
-    received = inc.times.received.timestamp()
-    age = now_ts - received
-    if age > target:
-        return ("breach", stage, target, None)
-    if age > SLA_WARN_SHARE * target:
-        return ("warn", stage, target, received + target)
-    return ("ok", stage, target, received + SLA_WARN_SHARE * target)
+def sla_level(inc: Incident, config: Any, now_ts: float) -> SlaState:
+    """(level, stage, target_s, next change timestamp) of an incident at ``now_ts``."""
+    return sla_state(inc, sla_targets(config, inc.category), now_ts)
 
 
 def location_text(inc: Incident) -> str:
@@ -256,8 +234,6 @@ class IncidentQueueModel(QAbstractTableModel):
         self._new_queue: deque[tuple[float, str]] = deque()
         #: (time the SLA level changes, id, version); lazily invalidated.
         self._sla_heap: list[tuple[float, str, int]] = []
-        self._acks_by_incident: dict[str, Acknowledgement] = {}
-        self._incident_of_alert: dict[str, str] = {}
         self._brushes = {
             c: QBrush(QColor(c)) for c in {*ROW_BACKGROUNDS, theme.TEXT, *PRIORITY_TEXT.values(), theme.WARN}
         }
@@ -353,12 +329,10 @@ class IncidentQueueModel(QAbstractTableModel):
     # -- cell contents ---------------------------------------------------------------------
 
     def _age_s(self, inc: Incident) -> float:
-        end = inc.times.closed if inc.status not in ACTIVE_STATUSES and inc.times.closed else None
-        end_ts = end.timestamp() if end is not None else self._now_ts()
-        return end_ts - inc.times.received.timestamp()
+        return age_s(inc, self._now_ts())
 
     def _ack(self, inc: Incident) -> str:
-        ack = self._acks_by_incident.get(inc.id)
+        ack = self._store.incident_ack(inc.id)
         if ack is None:
             return self.strings.t("ack.none")
         hhmm = self.strings.clock(ack.at, seconds=False)
@@ -444,7 +418,7 @@ class IncidentQueueModel(QAbstractTableModel):
         if col == COL_LOCATION:
             return location_text(inc)
         if col == COL_ACK:
-            ack = self._acks_by_incident.get(inc.id)
+            ack = self._store.incident_ack(inc.id)
             if ack is not None:
                 return self.strings.t("ack.by", operator=ack.operator, time=self.strings.clock(ack.at))
         return self._display(inc, col)
@@ -474,7 +448,7 @@ class IncidentQueueModel(QAbstractTableModel):
         if col == COL_UNITS:
             return len(inc.units)
         if col == COL_ACK:
-            ack = self._acks_by_incident.get(iid)
+            ack = self._store.incident_ack(iid)
             return ack.at.timestamp() if ack is not None else 0.0
         return inc.victims
 
@@ -514,31 +488,6 @@ class IncidentQueueModel(QAbstractTableModel):
         self._new_queue.clear()
         for inc in incidents:
             self._track(inc, now_ts)
-        self._acks_by_incident = {}
-        self._incident_of_alert = {}
-        for alert_id in store.acks:
-            self._note_ack(alert_id)
-
-    def _note_ack(self, alert_id: str) -> str | None:
-        """Record (or forget) the acknowledgement of an alert; returns its incident id."""
-        store = self._store
-        ack = store.acks.get(alert_id)
-        iid = self._incident_of_alert.get(alert_id)
-        if ack is not None:
-            alert = store.alerts.get(alert_id)
-            iid = ack.incident_id or (alert.incident_id if alert is not None else None) or iid
-            if iid:
-                self._incident_of_alert[alert_id] = iid
-                known = self._acks_by_incident.get(iid)
-                if known is None or ack.at < known.at:  # the first acknowledgement took it
-                    self._acks_by_incident[iid] = ack
-        elif iid is not None:
-            del self._incident_of_alert[alert_id]
-            self._acks_by_incident.pop(iid, None)
-            for other, other_iid in self._incident_of_alert.items():  # rare: pruning only
-                if other_iid == iid:
-                    self._note_ack(other)
-        return iid
 
     def apply_changes(self, cs: ChangeSet) -> None:
         """Bring the rows in step with an applied change set (see its contract)."""
@@ -567,13 +516,8 @@ class IncidentQueueModel(QAbstractTableModel):
             self._insert(
                 [incidents[i] for i in cs.incidents_added if i in incidents and i not in self._row], now_ts
             )
-        if cs.acks:
-            rows = []
-            for alert_id in cs.acks:
-                iid = self._note_ack(alert_id)
-                row = self._row.get(iid) if iid else None
-                if row is not None:
-                    rows.append(row)
+        if cs.incident_acks:  # the store says whose acknowledgement changed
+            rows = [r for r in (self._row.get(i) for i in cs.incident_acks) if r is not None]
             self._emit_rows(rows, None, COL_ACK, COL_ACK)
 
     def _insert(self, new: list[Incident], now_ts: float) -> None:
