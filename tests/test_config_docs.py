@@ -176,3 +176,14 @@ def test_engine_settings_take_their_defaults_from_the_schema() -> None:
         "history_limit_events",
     ):
         assert getattr(settings, key) == getattr(serve, key), key
+
+
+def test_journal_retention_defaults_are_the_schemas() -> None:
+    import inspect
+
+    from commandcenter.storage.journal import Journal
+
+    params = inspect.signature(Journal.open).parameters
+    journal = JournalConfig()
+    for key in ("retention_days", "max_mb", "audit_retention_days"):
+        assert params[key].default == getattr(journal, key), key
