@@ -19,11 +19,8 @@ from ui.views.leader import (
     FUNNEL_KEYS,
     HIST_BIN_MIN,
     LeaderView,
-    arrival_samples_today,
     district_rows,
-    histogram,
     top_series,
-    unacknowledged_high,
 )
 
 pytestmark = pytest.mark.qt
@@ -46,7 +43,8 @@ def view(qtbot, bridge):
 def test_figures_equal_the_store_kpis(view, store):
     k = store.kpis()
     assert view.active_tile.value.text() == format_int(k.active_total) == "406"
-    assert view.unacked_tile.value.text() == format_int(len(unacknowledged_high(store)))
+    assert k.unacked_high == len(store.unacked_high_ids())
+    assert view.unacked_tile.value.text() == format_int(k.unacked_high)
     assert view.oldest_tile.value.text() == format_age_short(k.oldest_unhandled_age_s)
     oldest = store.incidents[k.oldest_unhandled_id]
     assert view.oldest_tile.detail.text() == f"{oldest.ticket}\n{oldest.location.kecamatan}"
@@ -67,12 +65,13 @@ def test_format_helpers():
     assert format_age_short(82 * 60 + 5) == "82 menit"
     assert format_age_short(3.5 * 3600) == "3,5 jam"
     assert format_int(1206) == "1.206"
-    assert histogram([0, 299, 300, 899, 901, 3600, 99999]) == [2, 1, 1, 1] + [0] * 7 + [0, 2]
     rows = district_rows({"A": 5, "B": 9, "C": 1, "D": 1}, 3, ID)
     assert rows == [("B", 9), ("A", 5), (t("leader.others"), 2)]
 
 
-def test_unacknowledged_high_on_a_handcrafted_store():
+def test_unacknowledged_high_on_a_handcrafted_store(qtbot, config):
+    from ui.support.bridge import EngineBridge
+
     store = Store(clock=FakeClock(T0 + dt.timedelta(minutes=5)))
     acked = incident_event(1, id="inc-acked", priority="high", status="received")
     open_ = incident_event(2, id="inc-open", priority="high", status="in_handling")
@@ -83,7 +82,23 @@ def test_unacknowledged_high_on_a_handcrafted_store():
         ack_id="ack-1", alert_id="al-1", operator="Sari", console="c1", at=T0, incident_id="inc-acked")),
         seq=5)
     store.apply_many([acked, open_, closed, medium, ack])
-    assert unacknowledged_high(store) == ["inc-open"]
+    assert store.unacked_high_ids() == ["inc-open"]
+    bridge = EngineBridge(config, store)
+    try:
+        view = LeaderView(bridge, WALL)
+        qtbot.addWidget(view)
+        assert view.unacked_tile.value.text() == "1"  # the store's figure, in alarm red
+        assert theme.ALARM_RED in view.unacked_tile.value.styleSheet()
+        # Acknowledged on any console: the tile follows the store at once.
+        ack2 = make_event(p.AlertAcknowledged(ack=Acknowledgement(
+            ack_id="ack-2", alert_id="al-2", operator="Rina", console="c2", at=T0, incident_id="inc-open")),
+            seq=6)
+        with qtbot.waitSignal(bridge.changed, timeout=2000):
+            bridge.push_changes(store.apply(ack2))
+        assert view.unacked_tile.value.text() == "0"
+        assert theme.OK in view.unacked_tile.value.styleSheet()
+    finally:
+        bridge.shutdown()
 
 
 def test_charts_equal_the_kpis(view, store):
@@ -104,9 +119,16 @@ def test_charts_equal_the_kpis(view, store):
 
     counts = view.arrivals.counts()
     assert sum(counts) == k.arrival.count
-    samples = arrival_samples_today(store)
+    samples = store.arrival_samples()
     assert len(samples) == k.arrival.count
-    assert counts == histogram(samples)
+    expected = [0] * (len(counts))
+    for s in samples:
+        expected[min(len(counts) - 1, int(s // 60 // HIST_BIN_MIN))] += 1
+    assert counts == expected
+    # Amber past the target, as the store marks the bins.
+    hist = store.arrival_histogram(HIST_BIN_MIN * 60, 60 * 60)
+    colours = [b.color().name() for b in view.arrivals.bar.opts["brushes"]]
+    assert colours == [theme.OK.lower() if w else theme.WARN.lower() for w in hist.within_target]
     assert view.arrivals.target_line.value() == k.response_target_s / 60
     within_bins = int(k.response_target_s / 60 // HIST_BIN_MIN)
     assert sum(counts[:within_bins]) == k.arrival.within_target

@@ -9,7 +9,6 @@ addresses, notes) is set as plain text: a description such as
 from __future__ import annotations
 
 import logging
-import math
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from commandcenter.core.geo import distance_km
 from commandcenter.core.i18n import Strings
 from commandcenter.core.model import Incident
 from commandcenter.core.store import ChangeSet
@@ -31,15 +31,6 @@ from ui.support.bridge import EngineBridge, safe_slot
 log = logging.getLogger(__name__)
 
 TIME_FIELDS = ("received", "verified", "dispatched", "on_scene", "closed")
-EARTH_RADIUS_KM = 6371.0088
-
-
-def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance in kilometres (mean Earth radius)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
 def format_km(strings: Strings, km: float) -> str:
@@ -197,7 +188,7 @@ class IncidentDetailWidget(QScrollArea):
             return s.t("detail.unknown_unit", unit=unit_id)
         loc = inc.location
         if unit.position is not None and loc.lat is not None and loc.lon is not None:
-            distance = format_km(s, haversine_km(unit.position.lat, unit.position.lon, loc.lat, loc.lon))
+            distance = format_km(s, distance_km(unit.position.lat, unit.position.lon, loc.lat, loc.lon))
         else:
             distance = s.t("detail.no_position")
         agency = s.agency_name(self.config, unit.agency)

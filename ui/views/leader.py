@@ -6,7 +6,9 @@ funnel, a disaster-situation band while one is declared, and three charts
 (incidents per hour by category, active incidents per district, distribution of
 today's arrival times).
 
-Figures follow ``bridge.changed`` at once; charts are marked dirty and redrawn
+Every figure is the store's (Store.kpis, arrival_histogram, situation_status_counts,
+active_situations): the view only chooses what fits and paints it. Figures
+follow ``bridge.changed`` at once; charts are marked dirty and redrawn
 on ``bridge.tick`` (at most once a second) by updating plot items made once.
 All text from the feed is set as plain text (labels and pyqtgraph TextItems).
 """
@@ -16,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import logging
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,8 +35,8 @@ from PySide6.QtWidgets import (
 )
 
 from commandcenter.core.i18n import Strings
-from commandcenter.core.model import ACTIVE_STATUSES, INCIDENT_STATUSES, DisasterSituation, Incident
-from commandcenter.core.store import ChangeSet, Kpis, Store
+from commandcenter.core.model import DisasterSituation, Incident
+from commandcenter.core.store import ChangeSet, Histogram, Kpis, Store
 from commandcenter.core.timeutil import WIB
 from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
@@ -59,45 +60,8 @@ CONDENSED_FAMILIES = ("DejaVu Sans Condensed", "Roboto Condensed", "Liberation S
 FUNNEL_KEYS = ("calls_in", "answered", "abandoned", "prank", "ghost", "valid")
 
 
-# --- pure helpers (tested without widgets) ------------------------------------------
-
-
-def unacknowledged_high(store: Store) -> list[str]:
-    """Ids of active high-priority incidents that no acknowledgement names.
-
-    A first approximation: the alerts engine will refine what "acknowledged"
-    means (alerts per incident, shelving)."""
-    acked = {a.incident_id for a in store.acks.values() if a.incident_id}
-    return sorted(
-        inc.id for inc in store.incidents.values()
-        if inc.priority == "high" and inc.status in ACTIVE_STATUSES and inc.id not in acked
-    )
-
-
-def arrival_samples_today(store: Store) -> list[float]:
-    """Today's arrival times in seconds (receipt to on scene), ascending.
-
-    The same samples as ``store.kpis().arrival``: on-scene time on today's WIB
-    day, retired (pruned) incidents included."""
-    today = store.clock().astimezone(store.tz).date()
-    out: list[float] = []
-    for source in (store.incidents, store.retired):
-        for inc in source.values():
-            on_scene = inc.times.on_scene
-            if on_scene is not None and on_scene.astimezone(store.tz).date() == today:
-                out.append((on_scene - inc.times.received).total_seconds())
-    out.sort()
-    return out
-
-
-def histogram(samples_s: Iterable[float], bin_min: int = HIST_BIN_MIN,
-              max_min: int = HIST_MAX_MIN) -> list[int]:
-    """Counts per ``bin_min``-minute bin from 0 to ``max_min``, plus one overflow bin."""
-    n_bins = max_min // bin_min
-    counts = [0] * (n_bins + 1)
-    for s in samples_s:
-        counts[min(n_bins, max(0, int(s // 60 // bin_min)))] += 1
-    return counts
+# --- layout helpers (tested without widgets) ---------------------------------------
+# Not figures: how many series or rows fit decides what is folded into "others".
 
 
 def top_series(hourly: dict[str, list[int]], k: int = TOP_CATEGORIES) -> tuple[list[str], list[list[int]]]:
@@ -120,18 +84,6 @@ def district_rows(by_kecamatan: dict[str, int], rows: int, strings: Strings) -> 
         return named
     head, tail = named[: rows - 1], named[rows - 1 :]
     return [*head, (strings.t("leader.others"), sum(n for _, n in tail))]
-
-
-def situation_status_counts(store: Store, situation_id: str) -> dict[str, int]:
-    """Incidents grouped under a situation, counted by status (in status order)."""
-    counts = Counter(inc.status for inc in store.incidents.values() if inc.situation_id == situation_id)
-    return {s: counts[s] for s in INCIDENT_STATUSES if counts[s]}
-
-
-def active_situations(store: Store) -> list[DisasterSituation]:
-    """Active situations, the most recently declared first."""
-    sits = [s for s in store.situations.values() if s.status == "active"]
-    return sorted(sits, key=lambda s: s.declared_at, reverse=True)
 
 
 def _mentions(text: str, parts: Iterable[str]) -> bool:
@@ -303,7 +255,7 @@ class SituationPanel(QFrame):
                  if p and not _mentions(sit.name, p.split(", "))]
         self.where.setText(" · ".join(where))
         self.where.setVisible(bool(where))
-        counts = situation_status_counts(store, sit.id)
+        counts = store.situation_status_counts(sit.id)
         by_status = ", ".join(tr.t("situation.by_status", status=tr.t(f"leader.status.{s}"), n=tr.number(n))
                               for s, n in counts.items())
         total = tr.t("situation.incidents", n=tr.number(sum(counts.values())))
@@ -599,14 +551,14 @@ class ArrivalHistogram(ChartPanel):
         ticks.append((HIST_MAX_MIN + HIST_BIN_MIN / 2, self.strings.t("leader.overflow_bin", n=HIST_MAX_MIN)))
         self.plot.getAxis("bottom").setTicks([ticks, []])
         self.target_min = target_min
-        # Bars past the target are amber; the dashed line says where it is.
-        self.brushes = [pg.mkBrush(theme.OK if (i + 1) * HIST_BIN_MIN <= target_min else theme.WARN)
-                        for i in range(len(self.centers))]
-        self.bar.setOpts(brushes=self.brushes)
+        self._ok_brush, self._late_brush = pg.mkBrush(theme.OK), pg.mkBrush(theme.WARN)
 
-    def update_from(self, samples_s: Sequence[float]) -> None:
-        counts = histogram(samples_s)
-        self.bar.setOpts(x=self.centers, height=counts, brushes=self.brushes)
+    def update_from(self, hist: Histogram) -> None:
+        """Draw the store's histogram (Store.arrival_histogram at HIST_BIN_MIN / HIST_MAX_MIN)."""
+        counts = hist.counts
+        # Bars past the target are amber (the store says which); the dashed line says where it is.
+        brushes = [self._ok_brush if within else self._late_brush for within in hist.within_target]
+        self.bar.setOpts(x=self.centers, height=counts, brushes=brushes)
         self.plot.setYRange(0, max(1, max(counts)) * 1.1, padding=0)
 
     def counts(self) -> list[int]:
@@ -771,7 +723,7 @@ class LeaderView(QWidget):
         self.kpis = k
         self.active_tile.value.setText(tr.number(k.active_total))
         self.active_tile.detail.setVisible(False)
-        unacked = len(unacknowledged_high(self.store))
+        unacked = k.unacked_high
         self.unacked_tile.value.setText(tr.number(unacked))
         # Red is for alarms: only an unacknowledged high-priority incident is one.
         self.unacked_tile.set_value_color(theme.ALARM_RED if unacked else theme.OK)
@@ -791,7 +743,7 @@ class LeaderView(QWidget):
             self.arrival_tile.detail.setText(tr.t("kpi.target", minutes=f"{target_min:g}"))
         else:
             # Colour and a word with an arrow: never colour alone.
-            within = arrival.median_s <= k.response_target_s
+            within = bool(arrival.median_within_target)
             color = theme.OK if within else theme.WARN
             self.arrival_state.setText(tr.t("leader.within_target" if within else "leader.over_target"))
             self._arrival_state_color.set(color)
@@ -812,7 +764,7 @@ class LeaderView(QWidget):
 
     def refresh_situations(self) -> None:
         self._situations_dirty = False
-        sits = active_situations(self.store)
+        sits = self.store.active_situations()
         if sits:
             self.situation.update_from(self.store, self.config, sits, self.store.clock())
         self.situation_mode = bool(sits)
@@ -824,7 +776,7 @@ class LeaderView(QWidget):
         self._hour_start = k.hour_start
         self.hourly.update_from(k)
         self.districts.update_from(k.active_by_kecamatan)
-        self.arrivals.update_from(arrival_samples_today(self.store))
+        self.arrivals.update_from(self.store.arrival_histogram(HIST_BIN_MIN * 60, HIST_MAX_MIN * 60))
 
     # --- slots ---------------------------------------------------------------------
 
