@@ -58,6 +58,7 @@ from commandcenter.config.schema import (
     SpeechConfig,
     SpeechLanguageConfig,
     WatchdogConfig,
+    default_client_id,
     default_of,
 )
 
@@ -106,6 +107,7 @@ __all__ = [
     "check_file",
     "config_check_main",
     "deep_merge",
+    "default_client_id",
     "default_data",
     "default_of",
     "format_key",

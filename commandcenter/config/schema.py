@@ -209,10 +209,13 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
             raise _invalid("reconnect_min_s", "must not exceed reconnect_max_s")
 
     def effective_client_id(self) -> str:
-        if self.client_id:
-            return self.client_id
-        host = re.sub(r"[^A-Za-z0-9_.:\-]", "-", socket.gethostname())[:64]
-        return host or "wall"
+        return self.client_id or default_client_id()
+
+
+def default_client_id() -> str:
+    """The client id of a wall that sets none: its host name, made a valid id."""
+    host = re.sub(r"[^A-Za-z0-9_.:\-]", "-", socket.gethostname())[:64]
+    return host or "wall"
 
 
 def _websocket_url_problem(url: str) -> str:
