@@ -391,36 +391,34 @@ def test_labels_never_cover_markers_or_each_other(qtbot: Any, make_view: Callabl
 
 @pytest.mark.parametrize("lang", ["id", "en"])
 def test_legend_scale_and_the_regency_filling_the_view(qtbot: Any, make_view: Callable[..., MapView],
-                                                      config: Config, lang: str) -> None:
-    from ui.support.i18n import language, set_language, t
+                                                      bridge: EngineBridge, lang: str) -> None:
+    from commandcenter.core.i18n import strings_for
 
-    before = language()
-    set_language(lang)
-    try:
-        # A wall screen: it follows its size (here from 1280x720 to a 1080p panel).
-        view = make_view(interactive=False, metrics=theme.metrics_for(1920, 1080, 55.0, 6.0))
-        view.resize(1920, 1080)
-        legend = js(qtbot, view, "OkiMap.legendText()")
-        for key in ("priority.short.high", "priority.short.low", "map.legend.unit.available",
-                    "map.legend.unit.out_of_service", "map.legend.cap.Fire", "map.legend.cap.Health"):
-            assert t(key) in legend
-        assert js(qtbot, view, "document.querySelectorAll('.leaflet-control-scale-line').length") == 1
-        scale = js(qtbot, view, "document.querySelector('.leaflet-control-scale-line').textContent")
-        assert re.fullmatch(r"\d+ k?m", scale)
+    # The page takes the language of the wall's Strings (here the fixture's bridge).
+    bridge.strings = strings_for(lang)
+    t = bridge.strings.t
+    # A wall screen: it follows its size (here from 1280x720 to a 1080p panel).
+    view = make_view(interactive=False, metrics=theme.metrics_for(1920, 1080, 55.0, 6.0))
+    view.resize(1920, 1080)
+    legend = js(qtbot, view, "OkiMap.legendText()")
+    for key in ("priority.short.high", "priority.short.low", "map.legend.unit.available",
+                "map.legend.unit.out_of_service", "map.legend.cap.Fire", "map.legend.cap.Health"):
+        assert t(key) in legend
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-control-scale-line').length") == 1
+    scale = js(qtbot, view, "document.querySelector('.leaflet-control-scale-line').textContent")
+    assert re.fullmatch(r"\d+ k?m", scale)
 
-        def fills() -> bool:
-            box = js(qtbot, view, "OkiMap.regencyBox()")
-            legend_w = js(qtbot, view, "document.querySelector('.oki-legend').offsetWidth")
-            free_w = box["w"] - legend_w - 16
-            # Fitted to the area beside the legend: one side spans it, nothing sticks out.
-            spans = box["b"] - box["t"] >= 0.93 * box["h"] or box["r"] - box["l"] >= 0.93 * free_w
-            inside = box["l"] >= -1 and box["t"] >= -1 and box["b"] <= box["h"] + 1 and box["r"] <= free_w + 1
-            return spans and inside
+    def fills() -> bool:
+        box = js(qtbot, view, "OkiMap.regencyBox()")
+        legend_w = js(qtbot, view, "document.querySelector('.oki-legend').offsetWidth")
+        free_w = box["w"] - legend_w - 16
+        # Fitted to the area beside the legend: one side spans it, nothing sticks out.
+        spans = box["b"] - box["t"] >= 0.93 * box["h"] or box["r"] - box["l"] >= 0.93 * free_w
+        inside = box["l"] >= -1 and box["t"] >= -1 and box["b"] <= box["h"] + 1 and box["r"] <= free_w + 1
+        return spans and inside
 
-        qtbot.waitUntil(fills, timeout=WAIT_MS)
-        assert view.js_errors() == []
-    finally:
-        set_language(before)
+    qtbot.waitUntil(fills, timeout=WAIT_MS)
+    assert view.js_errors() == []
 
 
 def test_popup_names_the_village_the_incident_lies_in(qtbot: Any, make_view: Callable[..., MapView],

@@ -27,7 +27,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -40,8 +40,8 @@ from jinja2 import Template
 
 from commandcenter.config import APP_NAME, Config
 from commandcenter.core import places
+from commandcenter.core.i18n import Strings, strings_for
 from ui.support import theme
-from ui.support.i18n import agency_name, category_name, language, t
 from ui.views.map import tiles as map_tiles
 
 log = logging.getLogger(__name__)
@@ -80,14 +80,21 @@ class PageOptions:
     marker_px: int = 40
     #: Popup text.
     popup_px: int = 24
-    language: str = field(default_factory=language)
+    #: The page's language; empty: the config's display.language.
+    language: str = ""
 
     @classmethod
-    def for_metrics(cls, metrics: theme.ScreenMetrics, *, interactive: bool = True) -> PageOptions:
+    def for_metrics(
+        cls, metrics: theme.ScreenMetrics, *, interactive: bool = True, language: str = ""
+    ) -> PageOptions:
         body = max(theme.MIN_FONT_PX, metrics.body_px)
         # Popups too: nothing on the wall drops below the 16-arcminute body size.
         return cls(interactive=interactive, label_px=body, marker_px=max(28, round(body * 0.9)),
-                   popup_px=body)
+                   popup_px=body, language=language)
+
+    def strings(self, config: Config) -> Strings:
+        """The texts of the page: its own language, else the configured one."""
+        return strings_for(self.language or config.display.language)
 
 
 def default_page_dir() -> Path:
@@ -276,7 +283,7 @@ VILLAGE_OUTLINE_M_PER_PX = 200.0
 _UNIT_GROUPS = ("available", "busy", "out_of_service")
 
 
-def _legend(config: Config) -> dict[str, Any]:
+def _legend(config: Config, strings: Strings) -> dict[str, Any]:
     """What the legend shows, in the wall's language: each marker shape with
     what it stands for, each priority's colour with its letter, each unit
     state's ring colour.
@@ -286,6 +293,7 @@ def _legend(config: Config) -> dict[str, Any]:
     "Perlindungan Perempuan dan Anak" do not fit beside the regency at a
     size readable from 6 m, a handful of short CAP words do, and they follow
     whatever shapes a deployment assigns."""
+    t, category_name = strings.t, strings.category_name
     shapes: dict[str, list[str]] = {}
     for c in config.categories:
         words = shapes.setdefault(c.marker_shape, [])
@@ -308,6 +316,8 @@ def _legend(config: Config) -> dict[str, Any]:
 
 
 def _js_options(config: Config, options: PageOptions, bounds: list[list[float]]) -> dict[str, Any]:
+    strings = options.strings(config)
+    t, agency_name = strings.t, strings.agency_name
     categories = {c.code: {"shape": c.marker_shape, "agencies": list(c.agencies)} for c in config.categories}
     return {
         "interactive": options.interactive,
@@ -331,7 +341,7 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
                      for a in config.agencies],
         "categories": categories,
         "priorityLetter": {p: t(f"priority.short.{p}")[:1] for p in ("high", "medium", "low")},
-        "legend": _legend(config),
+        "legend": _legend(config, strings),
         "labels": {
             "incidents": t("map.layer.incidents"),
             "units": t("map.layer.units"),
@@ -360,6 +370,7 @@ def _geojson(data: dict[str, Any], name: str, style: Mapping[str, Any], *,
 
 def make_map(config: Config, options: PageOptions) -> folium.Map:
     """The folium map with everything static; see the module docstring."""
+    t = options.strings(config).t
     mc = config.map
     b = mc.bounds
     bounds = [[b.south, b.west], [b.north, b.east]]
@@ -472,7 +483,7 @@ def render_html(config: Config, options: PageOptions | None = None) -> str:
     fmap = make_map(config, options)
     root = fmap.get_root()
     _stable_ids(root)
-    root.title = t("view.map")
+    root.title = options.strings(config).t("view.map")
     page = root.render()
     # The body gets the theme's background before any script runs: no white flash.
     style = f"<style>html, body, .folium-map {{ background: {theme.BG}; }}</style>"

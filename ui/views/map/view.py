@@ -47,7 +47,6 @@ from commandcenter.ops.watchdog import RendererBudget
 from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
 from ui.support.chromium import chromium_environment
-from ui.support.i18n import category_name, t
 from ui.views.map import page as map_page
 from ui.views.map import tiles as map_tiles
 
@@ -173,6 +172,7 @@ class MapView(QWidget):
         self.setObjectName("mapView")
         self._bridge = bridge
         self._config = bridge.config
+        self.strings = bridge.strings
         self._store = bridge.store
         self._interactive = interactive
         self._closed = False
@@ -204,7 +204,8 @@ class MapView(QWidget):
             display = self._config.display
             metrics = theme.metrics_for(size.width(), size.height(), display.panel_diagonal_in,
                                         display.viewing_distance_m)
-        options = map_page.PageOptions.for_metrics(metrics, interactive=interactive)
+        options = map_page.PageOptions.for_metrics(metrics, interactive=interactive,
+                                                   language=self.strings.language)
         try:
             self._places: places.PlaceFinder | None = places.place_finder(
                 self._config.map.boundary_geojson, self._config.map.village_geojson)
@@ -230,6 +231,10 @@ class MapView(QWidget):
         settings = self._page.settings()
         settings.setAttribute(QWebEngineSettings.WebAttribute.ShowScrollBars, False)
         settings.setAttribute(QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows, False)
+        # The page is a local file: Chromium lets it reach the network only when
+        # the online tile layer is on (off by default, so nothing leaves the machine).
+        settings.setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls,
+                              self._config.map.online_tiles)
         self._channel = QWebChannel(self._page)
         self._page_bridge = _PageBridge(self)
         self._channel.registerObject("mapBridge", self._page_bridge)
@@ -436,11 +441,11 @@ class MapView(QWidget):
             "id": inc.id,
             "ticket": inc.ticket,
             "category": inc.category,
-            "categoryLabel": category_name(config, inc.category),
+            "categoryLabel": self.strings.category_name(config, inc.category),
             "shape": cat.marker_shape if cat is not None else "circle",
             "priority": inc.priority,
-            "priorityLabel": t(f"priority.{inc.priority}"),
-            "statusLabel": t(f"status.{inc.status}"),
+            "priorityLabel": self.strings.t(f"priority.{inc.priority}"),
+            "statusLabel": self.strings.t(f"status.{inc.status}"),
             "lat": round(lat, 6),
             "lon": round(lon, 6),
             "approx": approx,
@@ -468,7 +473,7 @@ class MapView(QWidget):
             "callsign": unit.callsign,
             "agency": unit.agency,
             "group": UNIT_STATUS_GROUP.get(unit.status, "out_of_service"),
-            "statusLabel": t(f"unit.{unit.status}"),
+            "statusLabel": self.strings.t(f"unit.{unit.status}"),
             "lat": round(pos.lat, 6),
             "lon": round(pos.lon, 6),
         }
