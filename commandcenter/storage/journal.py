@@ -883,18 +883,6 @@ class Journal:
         row = await self._fetchone("SELECT data FROM snapshots WHERE rowid = ?", (rowid,))
         return None if row is None else bytes(row[0])
 
-    async def snapshot_index(self) -> list[tuple[int, str, int, int, dt.datetime, str]]:
-        """(rowid, epoch, seq, upto_rowid, created_at, source) of every snapshot, oldest first,
-        without their data (replay and reports pick the ones they need)."""
-        rows = await self._fetchall(
-            "SELECT rowid, epoch, seq, upto_rowid, created_at, source FROM snapshots ORDER BY rowid"
-        )
-        return [(int(r[0]), str(r[1]), int(r[2]), int(r[3]), _parse_req(r[4]), str(r[5])) for r in rows]
-
-    async def snapshot_data(self, rowid: int) -> bytes | None:
-        row = await self._fetchone("SELECT data FROM snapshots WHERE rowid = ?", (rowid,))
-        return None if row is None else bytes(row[0])
-
     async def restore(
         self,
         load_state: Callable[[bytes], None],
