@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from ui.support import i18n, theme
+from commandcenter.config import Config, load_config
+from commandcenter.core.i18n import strings_for
+from commandcenter.core.store import Store
+from ui.support import theme
+from ui.support.bridge import EngineBridge
 
 
 @pytest.mark.parametrize(("fg", "bg"), theme.TEXT_PAIRS)
@@ -36,15 +42,17 @@ def test_console_text_is_never_tiny() -> None:
     assert theme.metrics_for(1920, 1080, 24.0, 0.3).body_px >= theme.MIN_FONT_PX
 
 
-def test_language_switch_and_age_format() -> None:
-    try:
-        i18n.set_language("id")
-        assert i18n.format_age(180) == "3 menit"
-        assert i18n.t("banner.stale", age=i18n.format_age(180)) == "TERPUTUS — DATA LAMA, 3 menit"
-        i18n.set_language("en")
-        assert i18n.format_age(45) == "45 s"
-        assert i18n.t("feed.stale") == "STALE"
-        with pytest.raises(ValueError, match="unsupported"):
-            i18n.set_language("jv")
-    finally:
-        i18n.set_language("id")
+def test_the_bridge_carries_the_language_of_the_config_or_the_one_given(
+    qapp: object, config: Config, store: Store, tmp_path: Path
+) -> None:
+    # No module-global language: each bridge holds the Strings its views use.
+    default = EngineBridge(config, store).strings
+    assert default.t("banner.stale", age=default.age(180)) == "TERPUTUS — DATA LAMA, 3 menit"
+    user = tmp_path / "en.toml"
+    user.write_text('[display]\nlanguage = "en"\n', encoding="utf-8")
+    english = EngineBridge(load_config(str(user)), store).strings
+    assert (english.t("feed.stale"), english.age(45), english.number(1206)) == ("STALE", "45 s", "1,206")
+    # --lang: the program makes the Strings and hands them over.
+    assert EngineBridge(config, store, strings=strings_for("en")).strings.language == "en"
+    with pytest.raises(ValueError, match="unsupported language 'jv'"):
+        strings_for("jv")
