@@ -60,6 +60,7 @@ from typing import Any, BinaryIO, Literal, TextIO, cast
 import aiosqlite
 import msgspec
 
+from commandcenter.config.schema import JournalConfig, default_of
 from commandcenter.core import protocol
 from commandcenter.core.timeutil import Clock, utcnow
 
@@ -414,9 +415,9 @@ class Journal:
         cls,
         path: str | os.PathLike[str],
         *,
-        retention_days: float = 90,
-        max_mb: float = 2048,
-        audit_retention_days: float = 730,
+        retention_days: float = default_of(JournalConfig, "retention_days"),
+        max_mb: float = default_of(JournalConfig, "max_mb"),
+        audit_retention_days: float = default_of(JournalConfig, "audit_retention_days"),
         clock: Clock = utcnow,
         synchronous: Literal["NORMAL", "FULL"] = "FULL",
         readonly: bool = False,
