@@ -379,3 +379,17 @@ def test_out_of_file_descriptors_the_server_logs_one_line_not_a_traceback_per_ac
     lines = [line for line in text.splitlines() if line.strip()]
     assert 1 <= len(lines) <= 3, text[-3000:]
     assert "cannot accept connections: Too many open files" in lines[0]
+
+
+def test_serve_on_a_full_disk_exits_non_zero_instead_of_running_without_its_log(small_fs: Path) -> None:
+    """The simulator cannot append any more: a server that goes on would
+    heartbeat forever over a history that stopped."""
+    db = small_fs / "server.sqlite3"
+    cmd = eng(
+        "serve", "--db", str(db), "--port", "0", "--scenario", "flood", "--speed", "3600", "--rate", "60"
+    )
+    out, took = run(cmd, timeout=120)
+    assert out.returncode == 1, (out.stdout[-1000:], out.stderr[-3000:])
+    assert f"serve: simulator failed: JournalError: journal: disk full at {db}" in out.stderr
+    assert "Traceback" not in out.stderr, out.stderr[-3000:]
+    assert took < 60
