@@ -658,27 +658,28 @@ class Store:
         if not counts:
             del self._situation_counts[sid]
 
-    def _note_unacked_high(self, inc: Incident | None, key: str) -> bool:
+    def _note_unacked_high(self, inc: Incident | None, key: str, moved: bool = False) -> bool:
         """Bring ``key``'s membership of the unacknowledged high-priority set up to
-        date; returns whether it changed."""
+        date (``moved``: its receipt time may have changed); returns whether it changed."""
+        members = self._unacked_high
         if (
             inc is not None
             and inc.priority == "high"
             and inc.status in ACTIVE_STATUSES
             and key not in self._incident_acked
         ):
-            # Pushed on every call (a new version may have moved its receipt time);
-            # superseded entries are skipped when read and dropped on a rebuild.
-            heap = self._unacked_high_heap
-            heapq.heappush(heap, (inc.times.received.timestamp(), key))
-            if len(heap) > 2 * len(self._unacked_high) + 64:
-                self._rebuild_unacked_high_heap()
-            if key in self._unacked_high:
-                return False
-            self._unacked_high.add(key)
-            return True
-        if key in self._unacked_high:
-            self._unacked_high.discard(key)
+            # Every member has a heap entry with its current receipt time; entries
+            # of former members or old times are skipped when read, dropped on a rebuild.
+            entered = key not in members
+            if entered or moved:
+                members.add(key)
+                heap = self._unacked_high_heap
+                heapq.heappush(heap, (inc.times.received.timestamp(), key))
+                if len(heap) > 2 * len(members) + 64:
+                    self._rebuild_unacked_high_heap()
+            return entered
+        if key in members:
+            members.discard(key)
             return True
         return False
 
@@ -717,7 +718,7 @@ class Store:
             ChangeSet._added(cs.incidents_added, cs.incidents_updated, cs.incidents_removed, key)
             self._situation_change(inc, 1)
         if inc.priority == "high" or key in self._unacked_high:
-            self._note_unacked_high(inc, key)
+            self._note_unacked_high(inc, key, old is None or old.times.received != inc.times.received)
         received_ts = inc.times.received.timestamp()
         new_keys = self._keys_of(inc, received_ts)
         self._keys[key] = new_keys

@@ -39,7 +39,6 @@ from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF
 
 from commandcenter.core.i18n import Strings, strings_for
 from commandcenter.core.model import (
-    ACTIVE_STATUSES,
     INCIDENT_STATUSES,
     PRIORITY_RANK,
     Incident,
@@ -683,7 +682,7 @@ class IncidentQueueProxy(QSortFilterProxyModel):
         inc = self._src.incident_at(source_row)
         if inc is None:
             return False
-        if self._active_only and inc.status not in ACTIVE_STATUSES:
+        if self._active_only and not inc.active:
             return False
         if self._priorities and inc.priority not in self._priorities:
             return False
