@@ -29,6 +29,7 @@ from commandcenter.core.store import ChangeSet, Store
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.views.map import page as map_page
+from ui.views.map import tiles as map_tiles
 from ui.views.map.view import MapView
 
 HOSTILE = "<img src=x onerror=alert(1)>"
@@ -120,9 +121,10 @@ def test_page_needs_no_internet(config: Config, tmp_path: Path) -> None:
         assert map_page.remote_references(page) == []
         for tag in re.findall(r"<(?:script|link)\b[^>]*>", page):
             assert "http:" not in tag and "https:" not in tag, tag
-        # The only remote URL at all is the optional tile template.
-        remote = set(re.findall(r"https?://[^\"'\s]+", page))
-        assert remote == ({config.map.tile_url} if cfg is online else set())
+        # No remote URL at all: even the online tiles come through the program's
+        # own scheme (it fetches and caches them; the page stays offline).
+        assert set(re.findall(r"https?://[^\"'\s]+", page)) == set()
+        assert (map_tiles.ONLINE_TEMPLATE in page) == (cfg is online)
     path = map_page.build_page(config, out_dir=tmp_path)
     for src in re.findall(r'(?:src|href)="(assets/[^"]+)"', path.read_text(encoding="utf-8")):
         assert (tmp_path / src).is_file(), src

@@ -417,7 +417,8 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
         pack.add_to(fmap)
     tiles = None
     if mc.online_tiles:
-        tiles = folium.TileLayer(tiles=mc.tile_url, attr=html.escape(mc.tile_attribution),
+        # Through the program's scheme: it fetches and caches, the page stays offline.
+        tiles = folium.TileLayer(tiles=map_tiles.ONLINE_TEMPLATE, attr=html.escape(mc.tile_attribution),
                                  name=t("map.layer.tiles"), overlay=True, control=False,
                                  max_zoom=mc.max_zoom, min_zoom=mc.min_zoom)
         tiles.add_to(fmap)

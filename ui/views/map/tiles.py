@@ -7,22 +7,31 @@ range requests on a custom scheme, so the archive is read server-side). The
 page asks for ``oki-tiles://pack/{z}/{x}/{y}``; :class:`TileSchemeHandler`
 answers from the file, so the base map needs no network at all.
 
+The optional online layer goes the same way (``oki-tiles://online/...``): the
+program fetches a tile it does not have, keeps it in a disk cache with a size
+cap (:class:`TileCache`) and answers from there. The page itself never goes
+online (QtWebEngine keeps a local page off the network, and it stays so).
+
 The scheme must be registered before the QApplication exists
 (:func:`register_scheme`, called when :mod:`ui.views.map.view` is imported).
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import logging
 import mmap
+import os
 import re
 import sqlite3
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, QObject, QUrl
+from PySide6.QtNetwork import QNetworkAccessManager, QNetworkReply, QNetworkRequest
 from PySide6.QtWebEngineCore import (
     QWebEngineUrlRequestJob,
     QWebEngineUrlScheme,
@@ -32,8 +41,11 @@ from PySide6.QtWebEngineCore import (
 log = logging.getLogger(__name__)
 
 SCHEME = "oki-tiles"
-#: The tile URL template the page uses for the configured pack.
+#: The tile URL templates the page uses for the configured pack and the online layer.
 PACK_TEMPLATE = f"{SCHEME}://pack/{{z}}/{{x}}/{{y}}"
+ONLINE_TEMPLATE = f"{SCHEME}://online/{{z}}/{{x}}/{{y}}"
+#: A tile server that does not answer within this long is given up (the square stays empty).
+ONLINE_TIMEOUT_MS = 15_000
 #: Schemes the map page loads from; anything else is a network request.
 LOCAL_SCHEMES = frozenset({"file", "qrc", "data", "about", SCHEME})
 _PATH = re.compile(r"^/(\d{1,2})/(\d{1,7})/(\d{1,7})(?:\.\w+)?$")
@@ -140,39 +152,156 @@ class TilePack:
             self._pm = None
 
 
-class TileSchemeHandler(QWebEngineUrlSchemeHandler):
-    """Answers ``oki-tiles://pack/z/x/y`` from the tile pack. A tile read is
-    one indexed SQLite row or a few mmap slices: quick enough for the GUI thread."""
+class TileCache:
+    """Online tiles on disk (``z/x/y`` files), at most ``max_bytes``: past the
+    cap the least recently used tiles go first (a hit refreshes a tile's time)."""
 
-    def __init__(self, pack: TilePack | None, parent: QObject | None = None) -> None:
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.dir = Path(directory)
+        self.max_bytes = max_bytes
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.total = sum(p.stat().st_size for p in self._files())
+
+    def _files(self) -> list[Path]:
+        return [p for p in self.dir.glob("*/*/*") if p.is_file() and not p.name.startswith(".")]
+
+    def _path(self, z: int, x: int, y: int) -> Path:
+        return self.dir / str(z) / str(x) / str(y)
+
+    def get(self, z: int, x: int, y: int) -> bytes | None:
+        path = self._path(z, x, y)
+        try:
+            data = path.read_bytes()
+            os.utime(path)
+        except OSError:
+            return None
+        return data
+
+    def put(self, z: int, x: int, y: int, data: bytes) -> None:
+        if len(data) > self.max_bytes:
+            return
+        path = self._path(z, x, y)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):  # replacing a tile: its old size goes
+            self.total -= path.stat().st_size
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+        self.total += len(data)
+        if self.total > self.max_bytes:
+            self._evict()
+
+    def _evict(self) -> None:
+        files = sorted(self._files(), key=lambda p: p.stat().st_mtime)
+        for path in files:
+            if self.total <= self.max_bytes * 0.9:  # some room, so not every put evicts
+                break
+            size = path.stat().st_size
+            path.unlink(missing_ok=True)
+            self.total -= size
+
+
+class TileSchemeHandler(QWebEngineUrlSchemeHandler):
+    """Answers ``oki-tiles://pack/z/x/y`` from the tile pack and
+    ``oki-tiles://online/z/x/y`` from the cache or, fetched by the program,
+    from the online tile server. A pack read is one indexed SQLite row or a few
+    mmap slices: quick enough for the GUI thread; a fetch is asynchronous."""
+
+    def __init__(self, pack: TilePack | None, parent: QObject | None = None, *,
+                 online_url: str = "", cache: TileCache | None = None) -> None:
         super().__init__(parent)
         self._pack = pack
-        #: Tiles served and tiles not found (diagnostics, tests).
+        self._online_url = online_url
+        self._cache = cache
+        self._nam: QNetworkAccessManager | None = None
+        #: Tiles served, not found, and fetched from the online server (diagnostics, tests).
         self.served = 0
         self.missing = 0
+        self.fetched = 0
 
     def requestStarted(self, job: QWebEngineUrlRequestJob) -> None:
         url = job.requestUrl()
         match = _PATH.match(url.path())
-        if self._pack is None or url.host() != "pack" or match is None:
+        if match is None or url.host() not in ("pack", "online"):
             job.fail(QWebEngineUrlRequestJob.Error.UrlInvalid)
             return
         z, x, y = (int(g) for g in match.groups())
-        try:
-            data = self._pack.tile(z, x, y) if x < (1 << z) and y < (1 << z) else None
-        except (sqlite3.Error, ValueError, OSError) as exc:
-            log.warning("map: tile %d/%d/%d of %s unreadable: %s", z, x, y, self._pack.path, exc)
-            data = None
-        if data is None:
-            # Outside the pack: Leaflet leaves the square empty (the dark background).
-            self.missing += 1
-            job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
-            return
+        if x >= (1 << z) or y >= (1 << z):
+            self._miss(job)
+        elif url.host() == "pack":
+            self._from_pack(job, z, x, y)
+        else:
+            self._from_online(job, z, x, y)
+
+    def _miss(self, job: QWebEngineUrlRequestJob) -> None:
+        # No such tile: Leaflet leaves the square empty (the dark background).
+        self.missing += 1
+        job.fail(QWebEngineUrlRequestJob.Error.UrlNotFound)
+
+    def _reply(self, job: QWebEngineUrlRequestJob, data: bytes) -> None:
         self.served += 1
         buffer = QBuffer(job)  # lives as long as the request
         buffer.setData(QByteArray(data))
         buffer.open(QIODevice.OpenModeFlag.ReadOnly)
         job.reply(_image_type(data).encode(), buffer)
+
+    def _from_pack(self, job: QWebEngineUrlRequestJob, z: int, x: int, y: int) -> None:
+        if self._pack is None:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlInvalid)
+            return
+        try:
+            data = self._pack.tile(z, x, y)
+        except (sqlite3.Error, ValueError, OSError) as exc:
+            log.warning("map: tile %d/%d/%d of %s unreadable: %s", z, x, y, self._pack.path, exc)
+            data = None
+        if data is None:
+            self._miss(job)
+        else:
+            self._reply(job, data)
+
+    def _from_online(self, job: QWebEngineUrlRequestJob, z: int, x: int, y: int) -> None:
+        if not self._online_url:
+            job.fail(QWebEngineUrlRequestJob.Error.UrlInvalid)
+            return
+        cached = self._cache.get(z, x, y) if self._cache is not None else None
+        if cached is not None:
+            self._reply(job, cached)
+            return
+        if self._nam is None:
+            self._nam = QNetworkAccessManager(self)
+            self._nam.setTransferTimeout(ONLINE_TIMEOUT_MS)
+        request = QNetworkRequest(QUrl(self._online_url.format(z=z, x=x, y=y)))
+        request.setHeader(QNetworkRequest.KnownHeaders.UserAgentHeader, "OKI-Siaga-112-wall")
+        reply = self._nam.get(request)
+        alive = [True]
+        # The page may drop the request (the view moved on); the job is then deleted.
+        job.destroyed.connect(lambda *_: alive.__setitem__(0, False))
+        reply.finished.connect(lambda: self._on_fetched(reply, job, alive, z, x, y))
+
+    def _on_fetched(self, reply: QNetworkReply, job: QWebEngineUrlRequestJob, alive: list[bool],
+                    z: int, x: int, y: int) -> None:
+        reply.deleteLater()
+        ok = reply.error() == QNetworkReply.NetworkError.NoError
+        data = bytes(reply.readAll().data()) if ok else b""
+        if ok and data:
+            self.fetched += 1
+            if self._cache is not None:
+                try:
+                    self._cache.put(z, x, y, data)
+                except OSError as exc:
+                    log.warning("map: tile cache %s not written: %s", self._cache.dir, exc)
+        else:
+            log.debug("map: online tile %d/%d/%d not fetched: %s", z, x, y, reply.errorString())
+        if not alive[0]:
+            return
+        try:
+            if data:
+                self._reply(job, data)
+            else:
+                self._miss(job)
+        except RuntimeError:
+            pass  # the job went away between the check and the reply
 
 
 def open_pack(path: str) -> TilePack | None:

@@ -223,18 +223,23 @@ class MapView(QWidget):
         self._view = QWebEngineView(self)
         self._profile = QWebEngineProfile(self)  # no storage name: off the record
         # The offline base map, read from the configured pack by the program itself.
-        self._tile_pack = map_tiles.open_pack(self._config.map.tile_pack)
-        self._tile_handler = map_tiles.TileSchemeHandler(self._tile_pack, self)
+        mc = self._config.map
+        self._tile_pack = map_tiles.open_pack(mc.tile_pack)
+        cache = None
+        if mc.online_tiles:
+            base = Path(page_dir) if page_dir is not None else map_page.default_page_dir()
+            cache = map_tiles.TileCache(base.parent / "tiles", mc.tile_cache_mb * 1024 * 1024)
+        self._tile_handler = map_tiles.TileSchemeHandler(
+            self._tile_pack, self, online_url=mc.tile_url if mc.online_tiles else "", cache=cache)
         self._profile.installUrlSchemeHandler(map_tiles.SCHEME.encode(), self._tile_handler)
         self._page = _MapPage(self._profile, self._view)
         self._page.setBackgroundColor(QColor(theme.BG))
         settings = self._page.settings()
         settings.setAttribute(QWebEngineSettings.WebAttribute.ShowScrollBars, False)
         settings.setAttribute(QWebEngineSettings.WebAttribute.JavascriptCanOpenWindows, False)
-        # The page is a local file: Chromium lets it reach the network only when
-        # the online tile layer is on (off by default, so nothing leaves the machine).
-        settings.setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls,
-                              self._config.map.online_tiles)
+        # The page is a local file and stays off the network: online tiles,
+        # when configured, are fetched by the program (see map_tiles).
+        settings.setAttribute(QWebEngineSettings.WebAttribute.LocalContentCanAccessRemoteUrls, False)
         self._channel = QWebChannel(self._page)
         self._page_bridge = _PageBridge(self)
         self._channel.registerObject("mapBridge", self._page_bridge)
