@@ -22,6 +22,7 @@ other way round).
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import NamedTuple, Protocol
 
 from commandcenter.core.model import ACTIVE_STATUSES, Incident
@@ -42,6 +43,7 @@ __all__ = [
 
 STAGES: tuple[str, ...] = ("verify", "forward", "dispatch", "arrive")
 _STAGE_INDEX = {stage: i for i, stage in enumerate(STAGES)}
+_TARGET_OF = tuple(attrgetter(f"{stage}_s") for stage in STAGES)
 #: Share of a target after which an incident is "near" it (amber on the queue).
 WARN_SHARE = 0.75
 
@@ -76,27 +78,24 @@ _NO_STATE = SlaState("", "", 0.0, None)
 
 def stages_met(inc: Incident) -> int:
     """How many of the four steps the incident has passed (0..4), from every sign."""
-    times = inc.times
+    # One pass over the tasks: the queue asks this for every painted cell.
     status = inc.status
-    tasks = inc.tasks
+    times = inc.times
     # arrive: the incident or any agency's task is on scene.
     if status == "in_handling" or times.on_scene is not None:
         return 4
-    for task in tasks:
+    by_tasks = 0
+    for task in inc.tasks:
         if task.on_scene_at is not None or task.status == "in_handling":
             return 4
-    # dispatch: a unit is assigned to the incident or to a task.
-    if times.dispatched is not None or inc.units:
+        if task.units:  # dispatch: a unit assigned to a task
+            by_tasks = 3
+        elif by_tasks < 2 and (task.forwarded_at is not None or task.status != "pending"):
+            by_tasks = 2  # forward: an agency holds a task past "pending"
+    if by_tasks == 3 or times.dispatched is not None or inc.units:
         return 3
-    for task in tasks:
-        if task.units:
-            return 3
-    # forward: an agency holds a task past "pending".
-    if status == "forwarded":
+    if by_tasks == 2 or status == "forwarded":
         return 2
-    for task in tasks:
-        if task.forwarded_at is not None or task.status != "pending":
-            return 2
     if status == "verified" or times.verified is not None:
         return 1
     return 0
@@ -117,15 +116,10 @@ def waiting_step(inc: Incident) -> str | None:
 
 def target_s(targets: SlaTargets, stage: str) -> float:
     """The configured target of ``stage`` in seconds from receipt."""
-    if stage == "verify":
-        return float(targets.verify_s)
-    if stage == "forward":
-        return float(targets.forward_s)
-    if stage == "dispatch":
-        return float(targets.dispatch_s)
-    if stage == "arrive":
-        return float(targets.arrive_s)
-    raise ValueError(f"unknown service-level step {stage!r}; expected one of {', '.join(STAGES)}")
+    index = _STAGE_INDEX.get(stage)
+    if index is None:
+        raise ValueError(f"unknown service-level step {stage!r}; expected one of {', '.join(STAGES)}")
+    return float(_TARGET_OF[index](targets))
 
 
 def deadline_ts(inc: Incident, target: float) -> float:
@@ -137,12 +131,13 @@ def deadline_ts(inc: Incident, target: float) -> float:
 
 def sla_state(inc: Incident, targets: SlaTargets | None, now_ts: float) -> SlaState:
     """The service-level state of ``inc`` at ``now_ts`` (no targets: no step runs)."""
-    if targets is None:
+    if targets is None or inc.status not in ACTIVE_STATUSES:
         return _NO_STATE
-    stage = waiting_step(inc)
-    if stage is None:
+    done = stages_met(inc)
+    if done == len(STAGES):
         return _NO_STATE
-    target = target_s(targets, stage)
+    stage = STAGES[done]
+    target = float(_TARGET_OF[done](targets))
     received = inc.times.received.timestamp()
     deadline = received + target
     if now_ts >= deadline:
