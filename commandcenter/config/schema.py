@@ -504,6 +504,10 @@ class MapConfig(_Section, frozen=True, kw_only=True):
     tile_attribution: Annotated[ShortText, doc("Attribution shown with the online tiles.")] = (
         "© OpenStreetMap contributors"
     )
+    tile_cache_mb: Annotated[
+        int, Meta(ge=1, le=100_000),
+        doc("Disk cache of online tiles (the program fetches them, the page never goes online); size cap."),
+    ] = 256
 
     def __post_init__(self) -> None:
         if not self.bounds.contains(self.center.lat, self.center.lon):
