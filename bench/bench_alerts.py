@@ -7,8 +7,10 @@ alerts.tone_latency_ms
     high-priority fire to its listeners (a listener put first in
     ``FeedClient.change_listeners``: the event is journaled and applied to
     the store by then) to the moment ``SoundOutput.play`` asks the tone's
-    QSoundEffect to play. In between: the EngineBridge's coalescing timer
-    (16 ms), AlertEngine.on_changes and the controller. Value: p95 of
+    QSoundEffect to play. In between: the alert service (a feed listener
+    too: AlertEngine.on_changes, the sound decision) and the Qt adapter.
+    Before the engine session (issue 10) the EngineBridge's 16 ms coalescing
+    timer sat in between as well. Value: p95 of
     ``BENCH_ALERTS_ROUNDS`` (default 20) alerts, one at a time.
     On a machine without an audio device (this one, CI) QSoundEffect never
     reports "playing": the SoundOutput is built with ``load_without_device``
@@ -24,8 +26,9 @@ alerts.speech_latency_ms
     instead (counted in ``extra.speech_failed``). Value: p95.
 
 The real ``commandcenter serve`` (no simulator) runs on loopback; the wall
-side is what the wall runs: a qasync loop, a FeedClient journaling into
-SQLite, an EngineBridge and an AlertController. The alert flood threshold is
+side is what the wall runs: a qasync loop, a WallSession (feed client
+journaling into SQLite, alert service, speech worker), an EngineBridge and an
+AlertAdapter with its SoundOutput. The alert flood threshold is
 raised for the run (otherwise the eleventh alert in ten minutes would be
 grouped and not announced on its own), and each alert is acknowledged
 before the next, as an operator would.
@@ -49,14 +52,14 @@ from typing import Any
 
 import msgspec
 
-from commandcenter.cli.runner import open_follower
 from commandcenter.config import load_defaults
 from commandcenter.core import protocol as p
 from commandcenter.core.model import IncidentTimes
 from commandcenter.core.store import ChangeSet
 from commandcenter.core.timeutil import utcnow
 from commandcenter.wall.feed import FeedSettings, FeedState
-from commandcenter.wall.speech import SpeechWorker, check_available
+from commandcenter.wall.session import WallSession
+from commandcenter.wall.speech import check_available
 from tests.factories import make_incident
 from tests.serverproc import CONSOLE, ServerProcess, admin_inject
 
@@ -86,7 +89,8 @@ async def _until(pred: Any, timeout: float, what: str) -> None:
 
 
 async def _measure(tmp: Path) -> dict[str, Any]:
-    from ui.alerts.controller import AlertController, SoundOutput
+    from ui.alerts.adapter import AlertAdapter
+    from ui.alerts.sound import SoundOutput
     from ui.support.bridge import EngineBridge
 
     config = load_defaults()
@@ -94,13 +98,19 @@ async def _measure(tmp: Path) -> dict[str, Any]:
         config, alerts=msgspec.structs.replace(config.alerts, flood_threshold=10_000)
     )
     server = ServerProcess(tmp / "server.sqlite3", heartbeat=0.5).start()
-    speech = SpeechWorker(config.speech, language="id")
-    controller = None
+    adapter = None
     bridge = None
-    client = await open_follower(
-        str(tmp / "wall.sqlite3"),
+    session = await WallSession.open(
+        config,
+        tmp / "wall.sqlite3",
         FeedSettings(url=server.url, token=CONSOLE, client_id="bench-alerts", console="meja-1"),
+        operator="Bench",
+        speech=True,
     )
+    client, service = session.feed, session.alerts
+    speech = session.speech
+    if speech is None:
+        raise RuntimeError("bench_alerts: the speech worker did not start (see the log)")
     try:
         seen: dict[str, float] = {}
 
@@ -110,13 +120,10 @@ async def _measure(tmp: Path) -> dict[str, Any]:
                 seen.setdefault(iid, now)
 
         client.change_listeners.insert(0, on_change)
-        bridge = EngineBridge(config, client.store, client)
+        bridge = EngineBridge(config, session.store, client)
         audio = SoundOutput(tmp / "tones", load_without_device=True)
-        speech.start()
-        controller = AlertController(
-            bridge, client.journal, operator="Bench", console="meja-1", audio=audio, speech=speech
-        )
-        client.start()
+        adapter = AlertAdapter(service, bridge, audio=audio)
+        session.start()
         await _until(
             lambda: client.status.state is FeedState.LIVE and bridge.pending_since is None, 30, "live"
         )
@@ -127,29 +134,29 @@ async def _measure(tmp: Path) -> dict[str, Any]:
             iid = f"bench-{uuid.uuid4().hex[:8]}-{i}"
             aid = f"incident:{iid}"
             n_tones = len(audio.history)
-            n_started = len(controller.speech_started)
-            n_failed = len(controller.speech_failures)
+            n_started = len(service.speech_started)
+            n_failed = len(service.speech_failures)
             inc = make_incident(id=iid, ticket=f"B-{i}", times=IncidentTimes(received=utcnow()))
             await admin_inject(server.url, [p.IncidentUpserted(incident=inc)])
             await _until(lambda n=n_tones: len(audio.history) > n, 10, "tone")
             await _until(
                 lambda a=n_started, b=n_failed: (
-                    len(controller.speech_started) > a or len(controller.speech_failures) > b
+                    len(service.speech_started) > a or len(service.speech_failures) > b
                 ),
                 30,
                 "speech",
             )
             t_event = seen[iid]
             tone_ms.append((audio.history[n_tones][0] - t_event) * 1000)
-            started = [item for _, item in list(controller.speech_started)[n_started:]]
+            started = [item for _, item in list(service.speech_started)[n_started:]]
             if started and started[0].started_at is not None:
                 speech_ms.append((started[0].started_at - t_event) * 1000)
             await _until(
-                lambda b=n_failed: len(controller.speech_failures) > b or speech.current is None, 30, "done"
+                lambda b=n_failed: len(service.speech_failures) > b or speech.current is None, 30, "done"
             )
-            failed += len(controller.speech_failures) > n_failed
-            controller.acknowledge(aid)
-            await _until(lambda a=aid: a in client.store.acks and not controller.pending_acks, 10, "ack")
+            failed += len(service.speech_failures) > n_failed
+            service.acknowledge(aid)
+            await _until(lambda a=aid: a in client.store.acks and not service.pending_acks, 10, "ack")
         ok, reason = audio.available()
         speech_ok, speech_reason = await asyncio.get_running_loop().run_in_executor(
             None, lambda: check_available(config.speech, "id")
@@ -164,14 +171,11 @@ async def _measure(tmp: Path) -> dict[str, Any]:
             "speech_available": f"{speech_ok}: {speech_reason}",
         }
     finally:
-        if controller is not None:
-            controller.shutdown()
-            await controller.drain()
-        speech.stop()
+        if adapter is not None:
+            adapter.shutdown()
         if bridge is not None:
             bridge.shutdown()
-        await client.stop()
-        await client.journal.close()
+        await session.close()
         server.stop()
 
 

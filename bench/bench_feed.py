@@ -37,9 +37,10 @@ import psutil
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from commandcenter.cli.runner import open_follower
+from commandcenter.config import load_defaults
 from commandcenter.core import protocol as p
 from commandcenter.wall.feed import FeedClient, FeedSettings, FeedState
+from commandcenter.wall.session import WallSession
 from tests.factories import make_incident
 from tests.serverproc import ADMIN, WALL, ServerProcess, admin_inject, wait_client
 
@@ -136,7 +137,8 @@ async def raw_readers(url: str, n: int, *, reconnect: bool = False) -> Any:
 
 @contextlib.asynccontextmanager
 async def follower(db: Path, url: str, client_id: str) -> Any:
-    client: FeedClient = await open_follower(str(db), FeedSettings(url=url, token=WALL, client_id=client_id))
+    settings = FeedSettings(url=url, token=WALL, client_id=client_id)
+    client: FeedClient = (await WallSession.open(load_defaults(), db, settings, alerts=False)).feed
     client.start()
     try:
         yield client

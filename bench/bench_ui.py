@@ -7,7 +7,7 @@ ui.latency_p99_ms_at_200
     at 50, 200 and 500 events/s in extra). The real ``commandcenter serve``
     (tests.serverproc.ServerProcess, no simulator) runs on loopback. This
     process runs what the wall runs on its GUI thread: a qasync event loop, a
-    FeedClient from open_follower() into a temporary journal, an EngineBridge
+    FeedClient from a WallSession into a temporary journal, an EngineBridge
     and an OperationsView (wall mode, 1920x1080, shown on the offscreen
     platform). A separate injector process (this module, ``inject`` mode) sends
     incident upserts through the admin path at the given rate, one Inject frame
@@ -386,9 +386,9 @@ class _Rig:
     async def open(self) -> None:
         from PySide6.QtCore import Qt
 
-        from commandcenter.cli.runner import open_follower
         from commandcenter.config import load_config
         from commandcenter.wall.feed import FeedSettings
+        from commandcenter.wall.session import WallSession
         from tests.serverproc import ServerProcess
         from ui.support import theme
         from ui.support.bridge import EngineBridge
@@ -403,7 +403,9 @@ class _Rig:
         settings = FeedSettings(
             url=self.server.url, token="demo-wall", client_id=f"bench-ui-{uuid.uuid4().hex[:6]}"
         )
-        self.client = await open_follower(str(self.tmp / "wall.sqlite3"), settings)
+        # Alerts off: this measures the feed-to-pixel path of the queue alone, as before.
+        session = await WallSession.open(config, self.tmp / "wall.sqlite3", settings, alerts=False)
+        self.client = session.feed
         self._instrument_feed()
         self.bridge = EngineBridge(config, self.client.store, self.client)
         metrics = theme.metrics_for(

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from commandcenter.cli.runner import open_follower
 from commandcenter.config import load_defaults
 from commandcenter.core.timeutil import utcnow
 from commandcenter.ops.doctor import (
@@ -31,6 +30,7 @@ from commandcenter.ops.doctor import (
     run_checks,
 )
 from commandcenter.wall.feed import FeedSettings
+from commandcenter.wall.session import WallSession
 from tests.conftest import ROOT
 from tests.serverproc import WALL, ServerProcess, wait_client
 
@@ -84,7 +84,8 @@ def record_journal(url: str, path: Path) -> int:
     """Follow the server into a journal, as the wall does, until events are in."""
 
     async def follow() -> int:
-        client = await open_follower(str(path), FeedSettings(url=url, token=WALL, client_id="doctor-test"))
+        settings = FeedSettings(url=url, token=WALL, client_id="doctor-test")
+        client = (await WallSession.open(load_defaults(), path, settings, alerts=False)).feed
         client.start()
         try:
             # A new client starts from a snapshot: wait for live events after it.

@@ -19,10 +19,11 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from commandcenter.cli.runner import open_follower
+from commandcenter.config import load_defaults
 from commandcenter.core import protocol as p
 from commandcenter.core.model import Alert
 from commandcenter.wall.feed import FatalFeedError, FeedClient, FeedSettings, FeedState
+from commandcenter.wall.session import WallSession
 from tests.factories import make_incident
 from tests.serverproc import CONSOLE, WALL, ServerProcess, admin_inject, export, wait_client
 
@@ -39,7 +40,7 @@ def settings(url: str, token: str = WALL, client_id: str = "wall-test", **kw: An
 
 @contextlib.asynccontextmanager
 async def follower(db: Path, s: FeedSettings, cls: type[FeedClient] = FeedClient) -> Any:
-    client = await open_follower(str(db), s)
+    client = (await WallSession.open(load_defaults(), db, s, alerts=False)).feed
     if cls is not FeedClient:
         client.__class__ = cls
     client.start()
@@ -284,7 +285,10 @@ async def test_hostile_clients_do_not_disturb_the_server_or_others(tmp_path: Pat
 async def test_bad_token_stops_the_feed_with_a_clear_error(tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "server.sqlite3").start()
     try:
-        client = await open_follower(str(tmp_path / "wall.sqlite3"), settings(server.url, token="wrong"))
+        session = await WallSession.open(
+            load_defaults(), tmp_path / "wall.sqlite3", settings(server.url, token="wrong"), alerts=False
+        )
+        client = session.feed
         task = client.start()
         with pytest.raises(FatalFeedError, match="token"):
             await asyncio.wait_for(task, 20)

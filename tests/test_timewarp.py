@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from commandcenter.cli.runner import open_follower
+from commandcenter.config import load_defaults
 from commandcenter.core.timeutil import FakeClock, WarpClock, utcnow
 from commandcenter.wall.feed import FeedSettings
+from commandcenter.wall.session import WallSession
 from tests.serverproc import WALL, ServerProcess, wait_client
 
 T0 = dt.datetime(2026, 11, 27, 3, 0, tzinfo=dt.UTC)
@@ -60,11 +61,14 @@ async def test_server_and_wall_share_the_simulated_now(tmp_path: Path) -> None:
         extra=["--sim-origin", origin.isoformat()],
     ).start()
     clock = WarpClock(origin, speed)
-    client = await open_follower(
-        str(tmp_path / "wall.sqlite3"),
+    session = await WallSession.open(
+        load_defaults(),
+        tmp_path / "wall.sqlite3",
         FeedSettings(url=server.url, token=WALL, client_id="warp-test", heartbeat_timeout_s=2.0),
         clock=clock,
+        alerts=False,
     )
+    client = session.feed
     client.start()
     try:
         await wait_client(client, lambda: len(client.store.incidents) >= 5, what="incidents")

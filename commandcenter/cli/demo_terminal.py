@@ -15,10 +15,12 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from commandcenter.cli.runner import _install_stop_signals, open_follower
+from commandcenter.cli.runner import _install_stop_signals
+from commandcenter.config import load_defaults
 from commandcenter.core.timeutil import WIB
 from commandcenter.refserver.server import DispatchServer, ServerSettings, TokenGrant
-from commandcenter.wall.feed import FeedSettings, FeedState
+from commandcenter.wall.feed import FeedState
+from commandcenter.wall.session import JOURNAL_FILE, WallSession, feed_settings
 
 STATE_LABEL = {
     FeedState.LIVE: "LANGSUNG / LIVE",
@@ -73,11 +75,14 @@ async def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
         )
     )
     await server.start()
-    client = await open_follower(
-        str(data_dir / "wall-journal.sqlite3"),
-        FeedSettings(url=server.url, token="demo-wall", client_id="demo-wall"),
+    config = load_defaults()
+    session = await WallSession.open(
+        config,
+        data_dir / JOURNAL_FILE,
+        feed_settings(config, url=server.url, token="demo-wall", client_id="demo-wall", console=""),
     )
-    client.start()
+    client = session.feed
+    session.start()
     stop = asyncio.Event()
     _install_stop_signals(stop)
     out.write(f"server {server.url} (scenario {args.scenario}, x{args.speed}); journal in {data_dir}\n")
@@ -91,12 +96,11 @@ async def run_demo(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
             if args.run_for is not None and time.monotonic() - started >= args.run_for:
                 break
     finally:
-        await client.stop()
-        await client.journal.close()
+        await session.close()
         await server.close()
     out.write(
         f"demo ended; journals kept in {data_dir} "
-        f"(try: commandcenter journal stats --db {data_dir / 'wall-journal.sqlite3'})\n"
+        f"(try: commandcenter journal stats --db {data_dir / JOURNAL_FILE})\n"
     )
     return 0
 

@@ -148,63 +148,26 @@ def follow_main(args: argparse.Namespace) -> int:
     return asyncio.run(_follow(args))
 
 
-async def open_follower(db: str, settings: Any, journal_config: Any = None, clock: Any = None) -> Any:
-    """Open a journal, rebuild the store from it, and make a feed client.
-    ``journal_config`` (config.journal) sets retention by age and size;
-    ``clock`` is the store's "now" (a WarpClock in the demo)."""
-    from commandcenter.core.store import Store, decode_state
-    from commandcenter.storage.journal import Journal
-    from commandcenter.wall.feed import FeedClient
-
-    if journal_config is not None:
-        journal = await Journal.open(
-            db,
-            retention_days=journal_config.retention_days,
-            max_mb=journal_config.max_mb,
-            audit_retention_days=journal_config.audit_retention_days,
-        )
-    else:
-        journal = await Journal.open(db)
-    store = Store(clock=clock) if clock is not None else Store()
-
-    def load(data: bytes) -> None:
-        store.load_state(decode_state(data))
-
-    def apply(events: list[p.Event]) -> None:
-        store.apply_many(events)
-
-    await journal.restore(load, apply)
-    freeze_heap()
-    client = FeedClient(settings, journal, store)
-    # Data restored from the journal is as old as its newest timestamp: the
-    # wall shows that age (and the stale banner) until the feed is live.
-    newest = max((i.updated_at or i.times.received for i in store.incidents.values()), default=None)
-    if newest is not None:
-        import time
-
-        age = max(0.0, (store.clock() - newest).total_seconds())
-        # A simulated clock runs faster than the monotonic one the feed uses.
-        age /= getattr(store.clock, "speed", 1.0)
-        client.status.last_event_at = time.monotonic() - age
-    return client
-
-
 async def _follow(args: argparse.Namespace) -> int:
-    from commandcenter.wall.feed import FatalFeedError, FeedSettings, FeedState
+    from commandcenter.ops.supervisor import feed_exit
+    from commandcenter.wall.feed import FeedState
+    from commandcenter.wall.session import WallSession, feed_settings
 
     cfg = _load_config(getattr(args, "config", None))
-    settings = FeedSettings(
-        url=args.server or cfg.server.url,
-        token=args.token or cfg.server.token,
+    alerting = bool(args.alerts or args.speak)
+    settings = feed_settings(
+        cfg,
+        url=args.server,
+        token=args.token,
         client_id=args.client_id or cfg.server.client_id or f"follow-{uuid.uuid4().hex[:8]}",
-        heartbeat_timeout_s=args.heartbeat_timeout or cfg.server.heartbeat_timeout_s,
-        reconnect_min_s=cfg.server.reconnect_min_s,
-        reconnect_max_s=cfg.server.reconnect_max_s,
-        stable_after_s=cfg.server.stable_after_s,
-        snapshot_every_events=cfg.journal.snapshot_every_events,
-        snapshot_interval_s=cfg.journal.snapshot_interval_s,
+        # A recording node is no console; an alert node may name one (mutes).
+        console=args.console or "",
+        heartbeat_timeout_s=args.heartbeat_timeout,
     )
-    client = await open_follower(args.db, settings, cfg.journal)
+    session = await WallSession.open(
+        cfg, args.db, settings, speech=bool(args.speak), alerts=alerting, on_restored=freeze_heap
+    )
+    client = session.feed
     stop = asyncio.Event()
     _install_stop_signals(stop)
 
@@ -215,19 +178,21 @@ async def _follow(args: argparse.Namespace) -> int:
             stop.set()
 
     client.status_listeners.append(on_status)
-    task = client.start()
+    if alerting:
+        session.alerts.action_listeners.append(_print_alert_actions)
+    task = session.start()
     task.add_done_callback(lambda t: stop.set())
     code = 0
     try:
         await _wait_for(stop, args.run_for)
-        if task.done() and not task.cancelled():
-            exc = task.exception()
-            if isinstance(exc, FatalFeedError):
-                sys.stderr.write(f"follow: {exc}\n")
-                code = 3
+        # A refused token, a journal that cannot be written (a full disk), a
+        # bug: never exit 0 for those (0 means a requested stop).
+        code, line = feed_exit(task, "follow")
+        if line:
+            log.debug("the feed ended", exc_info=task.exception())
+            sys.stderr.write(line + "\n")
     finally:
-        await client.stop()
-        await client.write_snapshot()
+        await session.close()
         c = client.counters
         sys.stdout.write(
             f"DONE epoch={client.store.epoch} seq={client.store.seq} applied={c.events_applied} "
@@ -235,8 +200,29 @@ async def _follow(args: argparse.Namespace) -> int:
             f"reconnects={c.reconnects}\n"
         )
         sys.stdout.flush()
-        await client.journal.close()
     return code
+
+
+def alert_action_line(action: Any) -> str:
+    """One alert action as the line `follow --alerts` prints: ALERT and JSON."""
+    doc = {
+        "kind": action.kind,
+        "alert_ids": list(action.alert_ids),
+        "priority": action.priority,
+        "text": action.text,
+        "reason": action.reason,
+        "escalated": action.escalated,
+        "muted": action.muted,
+        "count": action.count,
+        "sound": action.sound,
+        "speech": action.speech,
+    }
+    return "ALERT " + json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+
+
+def _print_alert_actions(actions: list[Any]) -> None:
+    sys.stdout.write("".join(alert_action_line(a) + "\n" for a in actions))
+    sys.stdout.flush()
 
 
 def add_follow_arguments(p_: argparse.ArgumentParser) -> None:
@@ -248,6 +234,13 @@ def add_follow_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--heartbeat-timeout", type=float, default=None)
     p_.add_argument("--run-for", type=float, default=None, help="stop after SECONDS")
     p_.add_argument("--exit-when-live", action="store_true", help="stop once caught up with the server")
+    p_.add_argument(
+        "--alerts",
+        action="store_true",
+        help="a headless alert node: print each alert action (raise, repeat, escalate, clear) as a line",
+    )
+    p_.add_argument("--speak", action="store_true", help="with --alerts: speak the announcements (speech.*)")
+    p_.add_argument("--console", default=None, help="this node's console name (mutes apply to it)")
 
 
 # --- inject --------------------------------------------------------------------------

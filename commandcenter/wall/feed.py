@@ -118,7 +118,7 @@ class FeedClient:
         self.rng = rng or random.Random()
         self.counters = FeedCounters()
         self.status = FeedStatus(FeedState.OFFLINE, None, None, store.epoch, store.seq)
-        self.change_listeners: list[Callable[[ChangeSet], None]] = []
+        self.change_listeners: list[Callable[[ChangeSet], object]] = []
         self.status_listeners: list[Callable[[FeedStatus], None]] = []
         self.result_listeners: list[Callable[[p.CommandResult], None]] = []
         self._ws: Any = None
@@ -497,14 +497,21 @@ class FeedClient:
             for listener in list(self.status_listeners):
                 _safe_call(listener, self.status)
 
+    def publish(self, changes: ChangeSet) -> None:
+        """Hand a change set made outside the feed (housekeeping's prune) to
+        the same listeners, so the alert engine and the views see every change
+        to the store through one path."""
+        self._emit_changes(changes)
+
     def _emit_changes(self, changes: ChangeSet) -> None:
+        # Called once per committed batch, right after the store applied it:
+        # a listener never gets a reset merged with the live events behind it.
         for listener in list(self.change_listeners):
             _safe_call(listener, changes)
 
 
-def _safe_call(fn: Callable[[Any], None], arg: Any) -> None:
+def _safe_call(fn: Callable[[Any], object], arg: Any) -> None:
     try:
         fn(arg)
     except Exception:
         log.exception("listener %r failed", fn)
-

@@ -1,8 +1,9 @@
 """The alert banner, the audio marks and acknowledgement through the real server.
 
 Walls run in this process under one qasync loop (as tests/ui/test_wall.py
-does): each has its own FeedClient and journal, EngineBridge and
-AlertController, against the real `commandcenter serve` in a subprocess.
+does): each has its own engine session (journal, feed, alert service), an
+EngineBridge and an AlertAdapter, against the real `commandcenter serve` in a
+subprocess.
 Waits are on signals and conditions, never on fixed sleeps.
 
 QtMultimedia on a machine without sound (this one, CI) logs warnings when it
@@ -22,24 +23,39 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from commandcenter.cli.runner import open_follower
 from commandcenter.config import load_defaults
 from commandcenter.core import protocol as p
 from commandcenter.core.model import IncidentTimes, Location
 from commandcenter.core.timeutil import WIB, utcnow
+from commandcenter.wall.alerting import AlertService
 from commandcenter.wall.feed import FeedSettings, FeedState
+from commandcenter.wall.session import WallSession
 from commandcenter.wall.speech import SpeechError, SpeechWorker
 from tests.factories import make_incident
 from tests.serverproc import CONSOLE, ServerProcess, admin_inject, export, wait_client
-from tests.ui.walls import METRICS, Wall, make_wall, two_walls, until
+from tests.ui.walls import METRICS, Wall, add_marks, make_wall, two_walls, until
 from tests.ui.walls import run_qasync as _run
 from tests.ui.walls import settled as _settled
-from ui.alerts.controller import AlertController, SoundOutput, install_banner, install_marks
+from ui.alerts.adapter import AlertAdapter
+from ui.alerts.banner import AlertBanner
+from ui.alerts.sound import SoundOutput
 from ui.support.bridge import EngineBridge
 from ui.views.console import ConsoleView
 from ui.views.header import ScreenHeader
 
 pytestmark = [pytest.mark.qt]
+
+
+def _adapter(
+    bridge: EngineBridge, *, operator: str = "Sari", console: str = "meja-1",
+    audio: SoundOutput | None = None, speech: SpeechWorker | None = None, clock: Any = None,
+) -> AlertAdapter:  # fmt: skip
+    """An alert service over the fixture's store (no feed: a test records the
+    commands), under its Qt adapter."""
+    service = AlertService(
+        bridge.config, bridge.store, operator=operator, console=console, speech=speech, clock=clock
+    )
+    return AlertAdapter(service, bridge, audio=audio)
 
 
 def _acks_in(db: Path) -> list[dict[str, Any]]:
@@ -76,7 +92,7 @@ def test_konfirmasi_click_reaches_the_server_and_every_wall(qapp: Any, qtbot: An
             for w in walls:
                 assert [a.id for a in w.controller.active()] == [aid]
                 # The raise asked for the high-priority tone; with no device it is not "started".
-                assert "high" in [name for _, name in w.controller.tones_played]
+                assert "high" in [name for _, name in w.service.tones_played]
                 assert w.audio.history and w.audio.history[-1][1:] == ("high", False)
                 assert w.banner.state == "alert"
                 # Public text (the village name) shows literally, never as markup.
@@ -127,7 +143,7 @@ def test_konfirmasi_click_reaches_the_server_and_every_wall(qapp: Any, qtbot: An
                 assert not w.controller.active()
                 w.offset_s[0] = 0.0
 
-            await console.controller.drain()
+            await console.service.drain()
             audit = await console.client.journal.audit_since(utcnow() - dt.timedelta(hours=1))
             sent = [r for r in audit if r.action == "alert.ack_sent"]
             assert len(sent) == 1 and sent[0].operator == "Sari" and sent[0].target_id == aid
@@ -163,7 +179,7 @@ def test_acknowledgement_while_disconnected_is_delivered_once_after_reconnect(
             await until(walls, lambda: wall.client.status.state is not FeedState.LIVE, "link down")
             assert wall.banner.ack_button is not None
             qtbot.mouseClick(wall.banner.ack_button, Qt.MouseButton.LeftButton)
-            await wall.controller.drain()  # in the outbox now
+            await wall.service.drain()  # in the outbox now
             pending = await wall.client.journal.outbox_pending()
             assert [r.kind for r in pending] == ["ack"]
             assert wall.banner.state == "sending" and wall.banner.state_label.text() == "mengirim…"
@@ -209,17 +225,15 @@ def test_no_audio_output_is_shown_and_hidden_when_sound_works(
     assert audio.play("tone_high") is False
     assert audio.history[-1][1:] == ("high", False) and audio.last_started is None
     controllers = [
-        AlertController(bridge, None, operator="Sari", console="meja-1", audio=audio),
-        AlertController(bridge, None, operator="Sari", console="meja-1", audio=None),
-        AlertController(
-            bridge, None, operator="Sari", console="meja-1", audio=_AudibleSound(tmp_path / "t2")
-        ),
+        _adapter(bridge, audio=audio),
+        _adapter(bridge, audio=None),
+        _adapter(bridge, audio=_AudibleSound(tmp_path / "t2")),
     ]
     marks, headers = [], []
     for c in controllers:
         header = ScreenHeader(bridge, METRICS, "test")
         qtbot.addWidget(header)
-        audio_mark, _ = install_marks(header, c)
+        audio_mark, _ = add_marks(header, c)
         header.show()
         headers.append(header)  # qtbot holds only a weak reference
         marks.append(audio_mark)
@@ -231,7 +245,7 @@ def test_no_audio_output_is_shown_and_hidden_when_sound_works(
         c.shutdown()
 
 
-def test_speech_failure_plays_the_tone_instead(qtbot: Any, bridge: Any, tmp_path: Path) -> None:
+def test_speech_failure_plays_the_tone_instead(qapp: Any, bridge: Any, tmp_path: Path) -> None:
     class Mute:
         def speak(self, text: str, lang: str, started: Any) -> bool:
             raise SpeechError("no audio output: test")
@@ -242,15 +256,24 @@ def test_speech_failure_plays_the_tone_instead(qtbot: Any, bridge: Any, tmp_path
 
     config = bridge.config
     worker = SpeechWorker(config.speech, engine_factory=lambda _cfg: Mute()).start()
-    controller = AlertController(
-        bridge, None, operator="Sari", console="meja-1", audio=SoundOutput(tmp_path / "tones"), speech=worker
-    )
-    try:
-        before = len(controller.tones_played)
+    controller = _adapter(bridge, audio=SoundOutput(tmp_path / "tones"), speech=worker)
+    service = controller.service
+
+    async def scenario() -> None:
+        # The failure comes back from the speech thread onto the service's loop.
+        service.start()
+        toned = asyncio.Event()
+        service.tone_listeners.append(lambda _name: toned.set())
+        before = len(service.tones_played)
         worker.say("Kebakaran, Desa Deling", "high")
-        qtbot.waitUntil(lambda: len(controller.speech_failures) == 1, timeout=5000)
-        assert [name for _, name in list(controller.tones_played)[before:]] == ["high"]
+        await asyncio.wait_for(toned.wait(), 5)
+        assert len(service.speech_failures) == 1
+        assert [name for _, name in list(service.tones_played)[before:]] == ["high"]
+
+    try:
+        _run(qapp, scenario)
     finally:
+        service.stop()
         controller.shutdown()
         worker.stop()
 
@@ -264,29 +287,29 @@ def test_mute_mark_on_every_screen_while_muted(qapp: Any, qtbot: Any, tmp_path: 
     async def scenario() -> None:
         async with two_walls(qtbot, tmp_path, config, headers=2) as (server, console, plain):
             walls = [console, plain]
-            marks = [h.alert_marks[1] for w in walls for h in w.headers]
+            marks = [m[1] for w in walls for m in w.marks]
             assert not any(m.is_shown() for m in marks)
 
             qtbot.mouseClick(console.banner.mute_buttons[5], Qt.MouseButton.LeftButton)
             await until(walls, lambda: all(m.is_shown() for m in marks), "SUARA MATI on every screen")
             until_at = console.client.store.muted["meja-1"].until
             hhmm = f"{until_at.astimezone(WIB):%H:%M}"
-            for h in console.headers:
-                assert h.alert_marks[1].text() == f"✕ SUARA MATI s/d {hhmm}"
-            for h in plain.headers:
-                assert h.alert_marks[1].text() == f"✕ SUARA MATI meja-1 s/d {hhmm}"
+            for _, mute_mark in console.marks:
+                assert mute_mark.text() == f"✕ SUARA MATI s/d {hhmm}"
+            for _, mute_mark in plain.marks:
+                assert mute_mark.text() == f"✕ SUARA MATI meja-1 s/d {hhmm}"
             assert console.banner.unmute_button is not None and console.banner.unmute_button.isVisible()
 
             # While muted the console stays silent; the plain wall (another console) does not.
-            tones = [len(w.controller.tones_played) for w in walls]
+            tones = [len(w.service.tones_played) for w in walls]
             await admin_inject(server.url, [_fire("fire-3")])
             await until(walls, lambda: all(w.banner.alert_id == "incident:fire-3" for w in walls), "alert")
-            assert len(console.controller.tones_played) == tones[0]
-            assert len(plain.controller.tones_played) == tones[1] + 1
+            assert len(console.service.tones_played) == tones[0]
+            assert len(plain.service.tones_played) == tones[1] + 1
 
             qtbot.mouseClick(console.banner.unmute_button, Qt.MouseButton.LeftButton)
             await until(walls, lambda: not any(m.is_shown() for m in marks), "mark gone after unmute")
-            await console.controller.drain()
+            await console.service.drain()
             audit = await console.client.journal.audit_since(utcnow() - dt.timedelta(hours=1))
             assert [r.action for r in audit if r.action.endswith("_sent")] == [
                 "console.mute_sent", "console.unmute_sent",
@@ -314,11 +337,11 @@ class _RecordingFeed:
 def test_f2_and_acknowledge_incident_send_acknowledgements(
     qapp: Any, qtbot: Any, bridge: Any, clock: Any
 ) -> None:
-    controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
+    controller = _adapter(bridge, clock=clock)
     feed = _RecordingFeed()
-    bridge.feed = feed
-    view = ConsoleView(bridge, METRICS)
-    banner = install_banner(view, controller)
+    controller.service.feed = feed
+    banner = AlertBanner(controller, METRICS)
+    view = ConsoleView(bridge, METRICS, banner=banner)
     qtbot.addWidget(view)
     view.show()
     view.activateWindow()
@@ -335,7 +358,7 @@ def test_f2_and_acknowledge_incident_send_acknowledgements(
         assert banner.state_label.text() == "mengirim… (1)"
         other = next(a for a in alerts[1:] if a.incident_id and a.id != banner.alert_id)
         assert controller.acknowledge_incident(other.incident_id) == other.id
-        await controller.drain()
+        await controller.service.drain()
         assert [(type(c).__name__, c.alert_id, c.operator, c.console) for c in feed.sent] == [
             ("Acknowledge", first, "Sari", "meja-1"),
             ("Acknowledge", other.id, "Sari", "meja-1"),
@@ -348,11 +371,10 @@ def test_f2_and_acknowledge_incident_send_acknowledgements(
         _run(qapp, scenario)
     finally:
         controller.shutdown()
-        bridge.feed = None
 
 
 def test_operator_is_chosen_from_the_configured_list(qapp: Any, qtbot: Any) -> None:
-    from ui.alerts.controller import OperatorDialog, ask_operator
+    from ui.alerts.banner import OperatorDialog, ask_operator
 
     config = load_defaults()
     chosen: list[str] = []
@@ -372,15 +394,15 @@ def test_operator_is_chosen_from_the_configured_list(qapp: Any, qtbot: Any) -> N
 def test_double_click_on_a_queue_row_acknowledges_that_incident(
     qapp: Any, qtbot: Any, bridge: Any, clock: Any
 ) -> None:
-    from ui.app.wall import connect_queue_acknowledge
     from ui.views.operations import OperationsView
 
-    controller = AlertController(bridge, None, operator="Rina", console="meja-2", clock=clock)
+    controller = _adapter(bridge, operator="Rina", console="meja-2", clock=clock)
     feed = _RecordingFeed()
-    bridge.feed = feed
+    controller.service.feed = feed
     queue = OperationsView(bridge, METRICS, interactive=True)
+    # As the wall wires an interactive queue: the view says which incident, the service acknowledges.
+    queue.acknowledge_requested.connect(controller.acknowledge_incident)
     view = ConsoleView(bridge, METRICS, queue_widget=queue)
-    assert connect_queue_acknowledge(view, controller)
     qtbot.addWidget(view)
     view.resize(1920, 1080)
     view.show()
@@ -398,7 +420,7 @@ def test_double_click_on_a_queue_row_acknowledges_that_incident(
         qtbot.mouseClick(queue.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
         rect = queue.table.visualRect(queue.proxy.index(queue.proxy.proxy_row_of(target.incident_id), 1))
         qtbot.mouseDClick(queue.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-        await controller.drain()
+        await controller.service.drain()
         assert len(hits) == 1
         assert [(c.alert_id, c.incident_id, c.operator) for c in feed.sent] == [
             (target.id, target.incident_id, "Rina")
@@ -411,7 +433,6 @@ def test_double_click_on_a_queue_row_acknowledges_that_incident(
         _run(qapp, scenario)
     finally:
         controller.shutdown()
-        bridge.feed = None
 
 
 # --- (5) unshelve and unmute in the audit log, with who did it --------------------------------------
@@ -467,9 +488,9 @@ def test_unshelve_unmute_and_expiry_are_audited_with_the_operator(
                 walls, seen(lambda: aid in store.shelved and "meja-1" in store.muted), "shelved, muted"
             )
             wall.offset_s[0] = 61.0
-            wall.bridge.tick.emit()
+            wall.service.tick()  # the service's own tick, without waiting a second for it
             assert not c.engine.is_muted() and [a.id for a in c.active()] == [aid]
-            await c.drain()
+            await wall.service.drain()
         finally:
             if wall is not None:
                 await wall.close()
@@ -520,23 +541,25 @@ def test_live_alert_arriving_with_the_start_up_reset_still_sounds(
 ) -> None:
     """The wall restores its journal (written against an older server epoch),
     so its first change set is the server's snapshot: a full reset. A fire
-    reported live right behind it, before the views got that reset (a busy
-    GUI thread at start-up; here a long coalescing interval flushed by hand),
-    is a new alert: tone and speech, not history taken in silently."""
+    reported live right behind it is a new alert: tone and speech, not history
+    taken in silently. The alert service takes change sets straight from the
+    feed, so this holds before the views got anything (a busy GUI thread at
+    start-up; here a coalescing interval that never fires)."""
     config = load_defaults()
 
     async def scenario() -> None:
         old = ServerProcess(tmp_path / "old.sqlite3", heartbeat=0.3).start()
         try:
-            first = await open_follower(
-                str(tmp_path / "meja-1.sqlite3"),
+            session = await WallSession.open(
+                config,
+                tmp_path / "meja-1.sqlite3",
                 FeedSettings(url=old.url, token=CONSOLE, client_id="meja-1", console="meja-1"),
             )
+            first = session.feed
             await admin_inject(old.url, [_fire("fire-gone")])
-            first.start()
+            session.start()
             await wait_client(first, lambda: "fire-gone" in first.store.incidents, what="first session")
-            await first.stop()
-            await first.journal.close()
+            await session.close()
         finally:
             old.stop()
 
@@ -553,15 +576,15 @@ def test_live_alert_arriving_with_the_start_up_reset_still_sounds(
             assert "fire-gone" in client.store.incidents
             assert [a.id for a in controller.active()] == ["incident:fire-gone"]
             await wait_client(client, lambda: client.store.epoch == server.epoch, what="snapshot")
+            tones = len(wall.service.tones_played)
             await admin_inject(server.url, [_fire("fire-new")])
             await wait_client(client, lambda: "fire-new" in client.store.incidents, what="live fire")
-            assert bridge.pending_since is not None  # the live fire waits for the views
-            tones = len(controller.tones_played)
-            bridge.flush()
+            assert bridge.pending_since is not None  # the views have not had it yet
             assert {a.id for a in controller.active()} == {"incident:fire-old", "incident:fire-new"}
             # The live fire sounded; the one already there when the wall connected did not.
-            assert [name for _, name in list(controller.tones_played)[tones:]] == ["high"]
-            await controller.drain()
+            assert [name for _, name in list(wall.service.tones_played)[tones:]] == ["high"]
+            bridge.flush()
+            await wall.service.drain()
             audit = await client.journal.audit_since(utcnow() - dt.timedelta(hours=1))
             raised = {r.target_id: r.detail for r in audit if r.action == "alert.raised"}
             assert raised["incident:fire-old"].get("resync") is True
@@ -581,19 +604,16 @@ def test_drain_returns_when_tasks_are_done_but_not_yet_reaped(qapp: Any, bridge:
     later loop turn. drain() awaited such tasks again and again without ever
     yielding to the loop, so it never returned (a hang seen in the map-ack test
     and possible at a wall's shutdown). Before the fix this test times out."""
-    controller = AlertController(bridge, None, operator="Sari", console="meja-1")
+    service = AlertService(bridge.config, bridge.store, operator="Sari", console="meja-1")
 
     async def scenario() -> bool:
         async def quick() -> int:
             return 1
 
-        task = controller._spawn(quick(), "quick")
+        task = service._spawn(quick(), "quick")
         await asyncio.sleep(0)  # the task finishes; its done callback is only scheduled
-        finished_not_reaped = task is not None and task.done() and task in controller._tasks
-        await asyncio.wait_for(controller.drain(), 5)
+        finished_not_reaped = task is not None and task.done() and task in service._tasks
+        await asyncio.wait_for(service.drain(), 5)
         return finished_not_reaped
 
-    try:
-        assert asyncio.run(scenario()), "the race this test is about did not happen"
-    finally:
-        controller.shutdown()
+    assert asyncio.run(scenario()), "the race this test is about did not happen"

@@ -19,8 +19,9 @@ from PySide6.QtWidgets import QWidget
 
 from commandcenter.config import Config
 from commandcenter.core.timeutil import WIB, FakeClock
+from commandcenter.wall.alerting import AlertService
 from commandcenter.wall.burnin import shift_path
-from ui.alerts.controller import AlertController, decorate_window
+from ui.alerts.adapter import AlertAdapter
 from ui.app.burnin import BurnInGuard, install_burn_in
 from ui.app.wall import ScreenInfo, WallWindow, WindowPlan
 from ui.support import theme
@@ -45,11 +46,11 @@ class Wall:
         screen = qapp.primaryScreen()
         g = screen.geometry()
         # One interactive map screen: header, stale banner, the Konfirmasi
-        # banner under the header (ui.alerts.controller.decorate_window), the map.
+        # banner under the header (WallWindow builds it for an interactive screen), the map.
         plan = WindowPlan(ScreenInfo(screen.name(), 0, g.width(), g.height()), [("map", True, None, None)])
-        self.window = WallWindow(plan, screen, bridge, config)
-        self.alerts = AlertController(bridge, None, operator="Sari", console="meja-1")
-        decorate_window(self.window, self.alerts)
+        service = AlertService(config, bridge.store, operator="Sari", console="meja-1")
+        self.alerts = AlertAdapter(service, bridge)
+        self.window = WallWindow(plan, screen, bridge, config, self.alerts)
         self.guard: BurnInGuard = install_burn_in(self.window, config, clock=clock)
         self.window.burn_in = self.guard
 

@@ -227,14 +227,17 @@ def _fire(store: Store, seq: int, incident_id: str, desa: str) -> p.Event:
 
 
 def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
-    from ui.alerts.controller import AlertController
+    from commandcenter.wall.alerting import AlertService
+    from ui.alerts.adapter import AlertAdapter
     from ui.support.bridge import EngineBridge
 
     clock = FakeClock(T0)
     store = Store(clock=clock)
     bridge = EngineBridge(config, store)
     bridge._tick_timer.stop()  # the test drives the ticks on its fake clock
-    controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
+    # The alert service without a feed: the test hands it each change set and tick.
+    service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
+    controller = AlertAdapter(service, bridge)
     view = LeaderView(bridge, WALL)
     qtbot.addWidget(view)
     view.resize(1920, 1080)
@@ -242,8 +245,10 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
     flag = view.escalation
     try:
         def push(event: p.Event) -> None:
+            changes = store.apply(event)
+            service.on_changes(changes)
             with qtbot.waitSignal(bridge.changed, timeout=2000):
-                bridge.push_changes(store.apply(event))
+                bridge.push_changes(changes)
 
         push(_fire(store, 1, "inc-a", "<b>Deling</b>"))
         clock.advance(60)
@@ -252,6 +257,7 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
         escalate_s = config.alerts.escalate_after_s
         assert view.escalation_threshold_s() == escalate_s == 180
         clock.advance(escalate_s - 60 + 1)  # inc-a is past its escalation time, inc-b not yet
+        service.tick()
         bridge.tick.emit()
         assert not flag.isHidden()
         assert flag.headline.full_text == "▲▲ 1 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
@@ -268,6 +274,7 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
         assert flag.height() < 3 * WALL.row_px
 
         clock.advance(60)
+        service.tick()
         bridge.tick.emit()
         assert flag.headline.full_text == "▲▲ 2 PERINGATAN BELUM DIKONFIRMASI > 3 menit"
         assert flag.oldest.full_text == "Terlama (4 menit): Kebakaran · Pangkalan Lampam"

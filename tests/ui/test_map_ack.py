@@ -29,7 +29,7 @@ from commandcenter.core.timeutil import WIB, utcnow
 from tests.factories import make_incident
 from tests.serverproc import admin_inject, export
 from tests.ui.walls import Wall, run_qasync, settled, two_walls, until
-from ui.alerts.controller import attach_map, connect_map_acknowledge, incident_alert_states
+from ui.alerts.banner import incident_alert_states, sync_map_alert_states
 from ui.support import theme
 from ui.views.map.view import MapView
 
@@ -104,9 +104,10 @@ def _map(qtbot: Any, wall: Wall, tmp_path: Path, *, interactive: bool) -> MapVie
     )  # fmt: skip
     view.resize(1280, 720)
     view.show()
-    attach_map(view, wall.controller)
+    # As the wall wires a map (ui.app.wall._make_view).
+    sync_map_alert_states(view, wall.controller)
     if interactive:
-        assert connect_map_acknowledge(view, wall.controller)
+        view.ack_requested.connect(wall.controller.acknowledge_incident)
     return view
 
 
@@ -142,7 +143,14 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
 
             await admin_inject(server.url, [_fire("fire-1")])
             aid = "incident:fire-1"
-            await until(walls, lambda: all(w.banner.alert_id == aid for w in walls), "alert on both walls")
+            # The alert service hears the feed before the bridge hands the views
+            # the incident: wait for the maps to have its marker too.
+            await until(
+                walls,
+                lambda: all(w.banner.alert_id == aid and settled(w) for w in walls)
+                and all(m.is_idle() for m in maps),
+                "alert on both walls, marker on both maps",
+            )
             for w in walls:
                 w.bridge.select_incident("fire-1")  # opens the popup on both maps
             dom = await wait_js(
@@ -195,7 +203,7 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
                     image.save(str(Path(shots) / f"h1-map-popup-{name}.png"))
             # A second press (a stale page) sends nothing more.
             console_map._on_page_ack_requested("fire-1")
-            await console.controller.drain()
+            await console.service.drain()
             acks = [e for e in export(server.db) if e["event"]["body"]["kind"] == "acknowledged"]
             assert [e["event"]["body"]["ack"]["alert_id"] for e in acks] == [aid]
 
@@ -214,9 +222,11 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
 def test_alert_states_per_incident(qtbot: Any, bridge: Any, clock: Any) -> None:
     """ "alert" while one is to be pressed, "sending" once all are on their
     way."""
-    from ui.alerts.controller import AlertController
+    from commandcenter.wall.alerting import AlertService
+    from ui.alerts.adapter import AlertAdapter
 
-    controller = AlertController(bridge, None, operator="Sari", console="meja-1", clock=clock)
+    service = AlertService(bridge.config, bridge.store, operator="Sari", console="meja-1", clock=clock)
+    controller = AlertAdapter(service, bridge)
     try:
         active = [a for a in controller.active() if a.incident_id]
         assert active

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from PySide6.QtGui import QImage
 
-from commandcenter.cli.runner import open_follower
 from commandcenter.config import load_defaults
 from commandcenter.wall.feed import FeedSettings, FeedState
+from commandcenter.wall.session import WallSession
 from tests.conftest import ROOT
 from tests.serverproc import CONSOLE, ServerProcess
 from ui.app.wall import ScreenInfo, offscreen_layout, plan_windows
@@ -154,8 +154,9 @@ async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
         tmp_path / "server.sqlite3", scenario="mixed", speed=30, rate=3, heartbeat=0.3
     ).start()
     restarted: ServerProcess | None = None
-    client = await open_follower(
-        str(tmp_path / "wall.sqlite3"),
+    session = await WallSession.open(
+        config,
+        tmp_path / "wall.sqlite3",
         FeedSettings(
             url=server.url,
             token=CONSOLE,
@@ -165,10 +166,11 @@ async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
             reconnect_max_s=0.3,
         ),
     )
-    bridge = EngineBridge(config, client.store, client)
+    client = session.feed
+    bridge = EngineBridge(config, session.store, client)
     controller = WallController(qapp, bridge, config)
     controller.build()
-    client.start()
+    session.start()
     loop = asyncio.get_running_loop()
 
     async def until(pred: Any, timeout: float, what: str) -> float:
@@ -202,8 +204,7 @@ async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
         await until(lambda: client.status.state is FeedState.LIVE, 30, "live again")
         await until(lambda: not any(h.is_banner_shown() for h in headers), 5, "banner gone")
     finally:
-        await client.stop()
-        await client.journal.close()
+        await session.close()
         controller.close()
         bridge.shutdown()
         bridge.deleteLater()

@@ -1,9 +1,10 @@
 """In-process walls against the real server, shared by the alert and map tests.
 
-Each wall has its own FeedClient and journal, EngineBridge, AlertController and
-widgets, all under one qasync loop in the test process (``run_qasync``), against
-the real `commandcenter serve` in a subprocess. ``two_walls`` is the usual
-set-up: an operator console and a plain wall on the same server. Waits are on
+Each wall has its own engine session (journal, feed, alert service), an
+EngineBridge, an AlertAdapter and widgets, all under one qasync loop in the
+test process (``run_qasync``), against the real `commandcenter serve` in a
+subprocess. ``two_walls`` is the usual set-up: an operator console and a plain
+wall on the same server. Waits are on
 the walls' signals and a deadline (``until``), never on fixed sleeps.
 """
 
@@ -17,12 +18,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from commandcenter.cli.runner import open_follower
 from commandcenter.config import Config
 from commandcenter.core.timeutil import utcnow
+from commandcenter.wall.alerting import AlertService
 from commandcenter.wall.feed import FeedClient, FeedSettings, FeedState
+from commandcenter.wall.session import WallSession
 from tests.serverproc import CONSOLE, WALL, ServerProcess
-from ui.alerts.controller import AlertBanner, AlertController, SoundOutput, install_banner, install_marks
+from ui.alerts.adapter import AlertAdapter
+from ui.alerts.banner import AlertBanner, AudioStatusMark, MuteMark, make_marks
+from ui.alerts.sound import SoundOutput
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.views.console import ConsoleView
@@ -45,30 +49,48 @@ def run_qasync(qapp: Any, coro_fn: Callable[[], Coroutine[Any, Any, Any]]) -> An
         asyncio.set_event_loop(None)
 
 
+def add_marks(header: ScreenHeader, adapter: AlertAdapter) -> tuple[AudioStatusMark, MuteMark]:
+    """The no-audio and muted marks in a header, as the wall's windows put them."""
+    audio_mark, mute_mark = make_marks(adapter, header.metrics)
+    header.add_mark(mute_mark)
+    header.add_mark(audio_mark)
+    audio_mark.refresh()
+    mute_mark.refresh()
+    return audio_mark, mute_mark
+
+
 @dataclass
 class Wall:
-    """One in-process wall: feed client, bridge, alert controller, widgets."""
+    """One in-process wall: engine session, bridge, alert adapter, widgets."""
 
-    client: FeedClient
+    session: WallSession
     bridge: EngineBridge
     audio: SoundOutput
-    controller: AlertController
+    controller: AlertAdapter
     banner: AlertBanner
     headers: list[ScreenHeader]
+    #: (no audio, muted) marks of each header.
+    marks: list[tuple[AudioStatusMark, MuteMark]]
     console_view: ConsoleView | None = None
     offset_s: list[float] = field(default_factory=lambda: [0.0])
     states: list[tuple[str, bool]] = field(default_factory=list)
 
     @property
+    def client(self) -> FeedClient:
+        return self.session.feed
+
+    @property
+    def service(self) -> AlertService:
+        return self.session.alerts
+
+    @property
     def engine(self) -> Any:
-        return self.controller.engine
+        return self.service.engine
 
     async def close(self) -> None:
         self.controller.shutdown()
-        await self.controller.drain()
         self.bridge.shutdown()
-        await self.client.stop()
-        await self.client.journal.close()
+        await self.session.close()
         # The widgets are qtbot's: it closes them after the test.
 
 
@@ -79,46 +101,47 @@ async def make_wall(
     """A started wall named ``name`` (its journal is tmp_path/<name>.sqlite3);
     with ``console`` an operator console view with the banner, without it a
     plain wall's banner. Its clock is real time plus ``wall.offset_s[0]``."""
-    client = await open_follower(
-        str(tmp_path / f"{name}.sqlite3"),
-        FeedSettings(
-            url=url, token=token, client_id=name, console=console, heartbeat_timeout_s=1.5,
-            reconnect_min_s=0.05, reconnect_max_s=0.3,
-        ),
-    )  # fmt: skip
-    bridge = EngineBridge(config, client.store, client, coalesce_ms=coalesce_ms)
-    audio = SoundOutput(tmp_path / "tones")
     offset = [0.0]
 
     def clock() -> dt.datetime:
         return utcnow() + dt.timedelta(seconds=offset[0])
 
-    controller = AlertController(
-        bridge, client.journal, operator=operator, console=console, audio=audio, clock=clock
-    )
+    session = await WallSession.open(
+        config,
+        tmp_path / f"{name}.sqlite3",
+        FeedSettings(
+            url=url, token=token, client_id=name, console=console, heartbeat_timeout_s=1.5,
+            reconnect_min_s=0.05, reconnect_max_s=0.3,
+        ),
+        clock=clock,
+        operator=operator,
+    )  # fmt: skip
+    bridge = EngineBridge(config, session.store, session.feed, coalesce_ms=coalesce_ms)
+    audio = SoundOutput(tmp_path / "tones")
+    controller = AlertAdapter(session.alerts, bridge, audio=audio)
     view: ConsoleView | None = None
     if console:
-        view = ConsoleView(bridge, METRICS)
+        banner = AlertBanner(controller, METRICS, interactive=True)
+        view = ConsoleView(bridge, METRICS, banner=banner)
         view.resize(1920, 900)
-        banner = install_banner(view, controller)
         qtbot.addWidget(view)
         view.show()
     else:
         banner = AlertBanner(controller, METRICS, interactive=False)
         qtbot.addWidget(banner)
         banner.show()
-    hdrs = []
+    hdrs, marks = [], []
     for i in range(headers):
         h = ScreenHeader(bridge, METRICS, f"{name} {i}")
-        install_marks(h, controller)
+        marks.append(add_marks(h, controller))
         qtbot.addWidget(h)
         h.show()
         hdrs.append(h)
-    wall = Wall(client, bridge, audio, controller, banner, hdrs, view, offset)
+    wall = Wall(session, bridge, audio, controller, banner, hdrs, marks, view, offset)
     banner.state_changed.connect(
-        lambda state: wall.states.append((state, wall.banner.alert_id in client.store.acks))
+        lambda state: wall.states.append((state, wall.banner.alert_id in session.store.acks))
     )
-    client.start()
+    session.start()
     return wall
 
 

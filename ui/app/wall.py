@@ -1,8 +1,9 @@
 """The wall program: `commandcenter wall` and `commandcenter demo`.
 
 One process drives every screen. asyncio runs inside the Qt event loop
-(qasync); the feed client journals and applies events on it, and the views
-render the store through the EngineBridge. Each configured screen gets a
+(qasync); the engine session (commandcenter.wall.session) journals and
+applies events and evaluates the alerts on it, and the views render the store
+through the EngineBridge and the alerts through the AlertAdapter. Each configured screen gets a
 frameless full-screen window on the Qt screen with that name (or at that
 index); views without a screen join the primary window as tabs, so a
 single-screen laptop gets everything in one window. Screens that come and go
@@ -21,7 +22,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +30,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 VIEW_ORDER = ("map", "operations", "leader", "console")
+
 
 def offscreen_layout(names: Sequence[str]) -> dict[str, Any]:
     """A layout for Qt's offscreen platform (its configfile): one 1080p panel
@@ -126,8 +127,9 @@ def plan_windows(screen_configs: list[Any], screens: list[ScreenInfo]) -> list[W
 # --- the windows ------------------------------------------------------------------------
 
 
-def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool) -> Any:
-    """Build one view widget; a view that fails to build shows why instead of
+def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool, alerts: Any = None) -> Any:
+    """Build one view widget, handed what it needs (the alert adapter's
+    signals and banner); a view that fails to build shows why instead of
     taking the whole wall down."""
     from PySide6.QtWidgets import QLabel
 
@@ -135,15 +137,29 @@ def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool) -> Any:
         if view == "map":
             from ui.views.map.view import MapView
 
-            return MapView(bridge, interactive=interactive)
+            map_view = MapView(bridge, interactive=interactive)
+            if alerts is not None:
+                from ui.alerts.banner import sync_map_alert_states
+
+                sync_map_alert_states(map_view, alerts)
+                if interactive:
+                    # The popup's Konfirmasi button.
+                    map_view.ack_requested.connect(alerts.acknowledge_incident)
+            return map_view
         if view == "operations":
             from ui.views.operations import OperationsView
 
-            return OperationsView(bridge, metrics, interactive=interactive)
+            ops = OperationsView(bridge, metrics, interactive=interactive)
+            if alerts is not None and interactive:
+                ops.acknowledge_requested.connect(alerts.acknowledge_incident)
+            return ops
         if view == "leader":
             from ui.views.leader import LeaderView
 
-            return LeaderView(bridge, metrics)
+            leader = LeaderView(bridge, metrics)
+            if alerts is not None:
+                leader.set_alerts(alerts)
+            return leader
         if view == "console":
             from ui.views.console import ConsoleView
 
@@ -152,7 +168,14 @@ def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool) -> Any:
                 from ui.views.operations import OperationsView
 
                 queue = OperationsView(bridge, metrics, interactive=True)
-            return ConsoleView(bridge, metrics, queue_widget=queue)
+                if alerts is not None:
+                    queue.acknowledge_requested.connect(alerts.acknowledge_incident)
+            banner = None
+            if alerts is not None:
+                from ui.alerts.banner import AlertBanner
+
+                banner = AlertBanner(alerts, metrics, interactive=True)
+            return ConsoleView(bridge, metrics, queue_widget=queue, banner=banner)
     except Exception:
         log.exception("view %s could not be built", view)
     label = QLabel(f"{view}: not available")
@@ -163,7 +186,7 @@ def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool) -> Any:
 class WallWindow:
     """A frameless full-screen window on one screen: header, banner, views."""
 
-    def __init__(self, plan: WindowPlan, qscreen: Any, bridge: Any, config: Any) -> None:
+    def __init__(self, plan: WindowPlan, qscreen: Any, bridge: Any, config: Any, alerts: Any = None) -> None:
         from PySide6.QtCore import Qt
         from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
@@ -187,17 +210,37 @@ class WallWindow:
         titles = " · ".join(t(f"view.{v[0]}") for v in plan.views)
         self.header = ScreenHeader(bridge, self.metrics, titles, self.widget)
         layout.addWidget(self.header)
+        #: (no audio, muted) marks in the header; None without alerts.
+        self.alert_marks: tuple[Any, Any] | None = None
+        #: The Konfirmasi banner under the header of a single interactive view
+        #: (the console has its own, in the view).
+        self.alert_banner: Any = None
+        if alerts is not None:
+            from ui.alerts.banner import make_marks
+
+            audio_mark, mute_mark = make_marks(alerts, self.metrics)
+            self.header.add_mark(mute_mark)
+            self.header.add_mark(audio_mark)
+            # Reparenting hides a widget: decide visibility again now that they are in place.
+            audio_mark.refresh()
+            mute_mark.refresh()
+            self.alert_marks = (audio_mark, mute_mark)
         self.views: dict[str, Any] = {}
         if len(plan.views) == 1:
             view, interactive, _, _ = first
-            w = _make_view(view, bridge, self.metrics, interactive)
+            if alerts is not None and interactive and view != "console":
+                from ui.alerts.banner import AlertBanner
+
+                self.alert_banner = AlertBanner(alerts, self.metrics, interactive=True)
+                layout.addWidget(self.alert_banner)
+            w = _make_view(view, bridge, self.metrics, interactive, alerts)
             self.views[view] = w
             layout.addWidget(w, 1)
             self.tabs = None
         else:
             self.tabs = QTabWidget(self.widget)
             for view, interactive, _, _ in plan.views:
-                w = _make_view(view, bridge, self.metrics, interactive)
+                w = _make_view(view, bridge, self.metrics, interactive, alerts)
                 self.views[view] = w
                 self.tabs.addTab(w, t(f"view.{view}"))
             layout.addWidget(self.tabs, 1)
@@ -266,16 +309,7 @@ class WallController:
         self.windows = []
         infos, qscreens = self.screen_infos()
         for plan in plan_windows(list(self.config.screens), infos):
-            window = WallWindow(plan, qscreens[plan.screen.index], self.bridge, self.config)
-            if self.alerts is not None:
-                from ui.alerts.controller import connect_map_acknowledge, decorate_window
-
-                decorate_window(window, self.alerts)
-                for view_name, view in window.views.items():
-                    interactive = any(v[0] == view_name and v[1] for v in window.plan.views)
-                    if interactive:
-                        connect_queue_acknowledge(view, self.alerts)
-                        connect_map_acknowledge(view, self.alerts)
+            window = WallWindow(plan, qscreens[plan.screen.index], self.bridge, self.config, self.alerts)
             from ui.app.burnin import install_burn_in
 
             # After the banners: the night overlay must know them to leave them bright.
@@ -321,35 +355,6 @@ class WallController:
         for w in self.windows:
             w.close()
         self.windows = []
-
-
-def connect_queue_acknowledge(view: Any, alerts: Any) -> bool:
-    """On an interactive queue, a double-click on a row or its context action
-    "Konfirmasi" acknowledges that incident's most urgent alert."""
-    from PySide6.QtCore import Qt
-    from PySide6.QtGui import QAction
-
-    from ui.support.i18n import t
-
-    queue = getattr(view, "queue_widget", None) or view
-    table = getattr(queue, "table", None)
-    proxy = getattr(queue, "proxy", None)
-    if table is None or proxy is None:
-        return False
-
-    def ack_row(index: Any) -> None:
-        if index.isValid():
-            alerts.acknowledge_incident(proxy.incident_id(index.row()))
-
-    def ack_current() -> None:
-        ack_row(table.currentIndex())
-
-    table.doubleClicked.connect(ack_row)
-    action = QAction(t("ack.button"), table)
-    action.triggered.connect(ack_current)
-    table.addAction(action)
-    table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
-    return True
 
 
 def _frameless_flag() -> Any:
@@ -417,12 +422,9 @@ class DemoServer:
 async def run_wall(
     app: Any, args: argparse.Namespace, *, demo: bool, on_ready: Callable[[Any], None] | None = None
 ) -> int:
-    import platformdirs
-
-    from commandcenter.cli.runner import open_follower
-    from commandcenter.config import APP_NAME, ConfigError, load_config
-    from commandcenter.wall.feed import FatalFeedError, FeedSettings
-    from ui.support.bridge import EngineBridge
+    """The wall: one engine session (journal, store, feed, alerts), the bridge
+    and alert adapter over it, the windows, the watchdog; until stopped."""
+    from commandcenter.config import ConfigError, load_config
     from ui.support.i18n import set_language
 
     try:
@@ -431,132 +433,127 @@ async def run_wall(
         sys.stderr.write(f"config error: {exc}\n")
         return 2
     set_language(args.lang or config.display.language)
-    if demo and not config.map.boundary_geojson:
-        config = _with_demo_boundaries(config)
+    data_dir = _data_dir(args)
+    # Everything set up is torn down in reverse order, also when set-up fails
+    # half-way (a journal left open keeps its SQLite thread and the process alive).
+    async with contextlib.AsyncExitStack() as stack:
+        return await _run(app, args, config, data_dir, stack, demo=demo, on_ready=on_ready)
+    raise AssertionError("unreachable")  # pragma: no cover - mypy: the stack does not swallow
+
+
+async def _run(
+    app: Any,
+    args: argparse.Namespace,
+    config: Any,
+    data_dir: Path,
+    stack: contextlib.AsyncExitStack[Any],
+    *,
+    demo: bool,
+    on_ready: Callable[[Any], None] | None,
+) -> int:
+    from commandcenter.ops.runtime import freeze_heap
+    from commandcenter.ops.supervisor import feed_exit
+    from commandcenter.wall.session import JOURNAL_FILE, WallSession, feed_settings, journal_path
+    from ui.alerts.adapter import AlertAdapter
+    from ui.alerts.sound import SoundOutput
+    from ui.support.bridge import EngineBridge
+
+    loop = asyncio.get_running_loop()
+    url = getattr(args, "server", None)
+    token = getattr(args, "token", None)
+    clock, origin = _demo_clock(data_dir, args) if demo else (None, None)
+    if demo:
+        server = await loop.run_in_executor(
+            None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario, origin)
+        )
+        stack.callback(server.stop)
+        url, token = server.url, "demo-console"
+    watchdog: list[Any] = []
+    stack.callback(lambda: [w.stop() for w in watchdog])
+    operator = await _operator(args, config)
+    session = await WallSession.open(
+        config,
+        data_dir / JOURNAL_FILE if demo else journal_path(config, data_dir),
+        feed_settings(config, url=url, token=token),
+        clock=clock,
+        operator=operator,
+        speech=True,
+        on_restored=freeze_heap,
+    )
+    stack.push_async_callback(session.close)
+    bridge = EngineBridge(config, session.store, session.feed)
+    stack.callback(bridge.shutdown)
+    alerts = AlertAdapter(session.alerts, bridge, audio=SoundOutput())
+    controller = WallController(app, bridge, config, alerts=alerts)
+    stack.callback(controller.close)
+    stack.callback(alerts.shutdown)
+    controller.build()
+    feed_task = session.start()
+    stop = asyncio.Event()
+    app.aboutToQuit.connect(stop.set)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    feed_task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None else stop.set())
+    log.info(
+        "wall up (pid %d): %d incidents from the journal at seq %d, feed %s, stale banner %s",
+        os.getpid(),
+        len(session.store.incidents),
+        session.store.seq,
+        session.feed.status.state.value,
+        "shown" if any(w.header.is_banner_shown() for w in controller.windows) else "hidden",
+    )
+    restart_reasons: list[str] = []
+    watchdog.append(_start_watchdog(config, args, session.feed, loop, restart_reasons, stop))
+    if on_ready is not None:
+        on_ready(controller)
+    if args.run_for is not None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), args.run_for)
+    else:
+        await stop.wait()
+    # A feed that ended by itself (a refused token, a journal that cannot be
+    # written, any exception) is never exit 0: the supervisor and systemd
+    # restart only what fails.
+    code, line = feed_exit(feed_task, "wall")
+    if line:
+        # The stack only for the unexpected (a full disk or a refused token says it all).
+        unexpected = "the feed failed" in line
+        log.error("%s", line, exc_info=feed_task.exception() if unexpected else None)
+        sys.stderr.write(line + "\n")
+    elif restart_reasons:
+        from commandcenter.ops.watchdog import EXIT_RESTART
+
+        code = EXIT_RESTART
+    if getattr(args, "placement_report", None):
+        Path(args.placement_report).write_text(  # noqa: ASYNC240 - a few bytes at exit
+            json.dumps(controller.placement(), indent=2)
+        )
+    if args.screenshot_dir:
+        bridge.flush()
+        paths = controller.screenshots(Path(args.screenshot_dir))
+        sys.stdout.write("screenshots:\n" + "".join(f"  {p}\n" for p in paths))
+    return code
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    import platformdirs
+
+    from commandcenter.config import APP_NAME
+
     data_dir = Path(args.data_dir) if args.data_dir else Path(platformdirs.user_data_dir(APP_NAME))
     data_dir.mkdir(parents=True, exist_ok=True)
-    server: DemoServer | None = None
-    clock: Any = None
-    origin: Any = None
-    if demo and args.speed != 1.0:
-        from commandcenter.core.timeutil import WarpClock
+    return data_dir
 
-        origin = _demo_origin(data_dir, args.speed)
-        clock = WarpClock(origin, args.speed)
-    url = getattr(args, "server", None) or config.server.url
-    token = getattr(args, "token", None) or config.server.token
-    client: Any = None
-    bridge: Any = None
-    alerts: Any = None
-    speech: Any = None
-    controller: Any = None
-    housekeeping: Any = None
-    watchdog: Any = None
-    code = 0
-    try:
-        # Set-up inside the try: a failure half-way (a view that cannot be
-        # built, a journal that cannot open) still stops the demo server and
-        # closes the journal, whose thread would otherwise keep the process alive.
-        if demo:
-            server = await asyncio.get_running_loop().run_in_executor(
-                None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario, origin)
-            )
-            url, token = server.url, "demo-console"
-        journal_path = (
-            config.journal.resolved_path()
-            if (config.journal.path and not demo)
-            else data_dir / "wall-journal.sqlite3"
-        )
-        client_id = config.server.effective_client_id()
-        settings = FeedSettings(
-            url=url,
-            token=token,
-            client_id=client_id,
-            # Mutes and acknowledgements name the console; without a configured
-            # name the client id stands in, never an empty string.
-            console=config.display.console_name or client_id,
-            heartbeat_timeout_s=config.server.heartbeat_timeout_s,
-            reconnect_min_s=config.server.reconnect_min_s,
-            reconnect_max_s=config.server.reconnect_max_s,
-            stable_after_s=config.server.stable_after_s,
-            snapshot_every_events=config.journal.snapshot_every_events,
-            snapshot_interval_s=config.journal.snapshot_interval_s,
-        )
-        client = await open_follower(str(journal_path), settings, config.journal, clock=clock)
-        bridge = EngineBridge(config, client.store, client)
-        alerts, speech = await _start_alerts(args, config, bridge, client, settings.console)
-        controller = WallController(app, bridge, config, alerts=alerts)
-        controller.build()
-        feed_task = client.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        housekeeping = loop.create_task(_housekeeping(client, bridge), name="housekeeping")
-        app.aboutToQuit.connect(stop.set)
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        feed_task.add_done_callback(lambda t: None if t.cancelled() or t.exception() is None else stop.set())
-        log.info(
-            "wall up (pid %d): %d incidents from the journal at seq %d, feed %s, stale banner %s",
-            os.getpid(),
-            len(client.store.incidents),
-            client.store.seq,
-            client.status.state.value,
-            "shown" if any(w.header.is_banner_shown() for w in controller.windows) else "hidden",
-        )
-        restart_reasons: list[str] = []
-        watchdog = _start_watchdog(config, args, client, loop, restart_reasons, stop)
-        if on_ready is not None:
-            on_ready(controller)
-        if args.run_for is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), args.run_for)
-        else:
-            await stop.wait()
-        if (
-            feed_task.done()
-            and not feed_task.cancelled()
-            and isinstance(feed_task.exception(), FatalFeedError)
-        ):
-            sys.stderr.write(f"wall: {feed_task.exception()}\n")
-            code = 3
-        elif restart_reasons:
-            from commandcenter.ops.watchdog import EXIT_RESTART
 
-            code = EXIT_RESTART
-        if getattr(args, "placement_report", None):
-            Path(args.placement_report).write_text(  # noqa: ASYNC240 - a few bytes at exit
-                json.dumps(controller.placement(), indent=2)
-            )
-        if args.screenshot_dir:
-            bridge.flush()
-            paths = controller.screenshots(Path(args.screenshot_dir))
-            sys.stdout.write("screenshots:\n" + "".join(f"  {p}\n" for p in paths))
-    finally:
-        if alerts is not None:
-            alerts.shutdown()
-            with contextlib.suppress(Exception):
-                await alerts.drain()
-        if speech is not None:
-            speech.stop()
-        if housekeeping is not None:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
-        if client is not None:
-            await client.stop()
-            with contextlib.suppress(Exception):
-                await client.write_snapshot()
-            await client.journal.close()
-        if controller is not None:
-            controller.close()
-        if bridge is not None:
-            bridge.shutdown()
-        if server is not None:
-            server.stop()
-        if watchdog is not None:
-            watchdog.stop()
-    return code
+def _demo_clock(data_dir: Path, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The demo's simulated clock and its origin (None, None at real speed)."""
+    if args.speed == 1.0:
+        return None, None
+    from commandcenter.core.timeutil import WarpClock
+
+    origin = _demo_origin(data_dir, args.speed)
+    return WarpClock(origin, args.speed), origin
 
 
 def _start_watchdog(
@@ -578,40 +575,18 @@ def _start_watchdog(
     )
 
 
-async def _start_alerts(
-    args: argparse.Namespace, config: Any, bridge: Any, client: Any, console: str
-) -> tuple[Any, Any]:
-    """Alert rules, tones and speech for this wall. The operator comes from
-    --operator, else is asked at start on a wall with a console screen."""
-    from commandcenter.wall.speech import SpeechWorker, speech_language
-    from ui.alerts.controller import AlertController, SoundOutput, ask_operator
+async def _operator(args: argparse.Namespace, config: Any) -> str:
+    """Who sits at this wall's console: --operator, else asked at start on a
+    wall with a console screen (the first configured operator when headless)."""
+    from ui.alerts.banner import ask_operator
 
     operator = getattr(args, "operator", None) or ""
     has_console = any(sc.view == "console" for sc in config.screens)
     if not operator and has_console and not args.headless:
         operator = await ask_operator(config)
     if not operator and has_console:
-        # Headless demo: the first configured operator.
         operator = config.display.operators[0] if config.display.operators else "operator"
-    speech = None
-    if config.speech.enabled:
-        speech = SpeechWorker(config.speech, language=speech_language(config))
-        try:
-            # start() waits until the engine exists on its own thread.
-            await asyncio.get_running_loop().run_in_executor(None, speech.start)
-        except Exception:
-            log.exception("speech worker could not start; tones only")
-            speech = None
-    alerts = AlertController(
-        bridge,
-        client.journal,
-        operator=operator,
-        console=console,
-        audio=SoundOutput(),
-        speech=speech,
-        clock=bridge.store.clock,
-    )
-    return alerts, speech
+    return str(operator)
 
 
 def _demo_origin(data_dir: Path, speed: float) -> Any:
@@ -634,34 +609,6 @@ def _demo_origin(data_dir: Path, speed: float) -> Any:
     origin = utcnow()
     path.write_text(json.dumps({"origin": origin.isoformat(), "speed": speed}))
     return origin
-
-
-def _with_demo_boundaries(config: Any) -> Any:
-    """The demo shows real district boundaries when the project's shared test
-    data sits next to the checkout; the product itself never needs them."""
-    import msgspec
-
-    candidate = Path(__file__).resolve().parents[3] / "shared" / "data" / "oki-kecamatan.geojson"
-    if not candidate.is_file():
-        return config
-    return msgspec.structs.replace(
-        config, map=msgspec.structs.replace(config.map, boundary_geojson=str(candidate))
-    )
-
-
-async def _housekeeping(client: Any, bridge: Any) -> None:
-    """Keep a wall that runs for months bounded: forget incidents closed long
-    ago (they stay in today's figures) and prune the journal by age and size."""
-    last_journal_prune = time.monotonic()
-    while True:
-        await asyncio.sleep(600)
-        changes = client.store.prune(closed_older_than_s=6 * 3600)
-        if changes:
-            bridge.push_changes(changes)
-        if time.monotonic() - last_journal_prune > 3600:
-            last_journal_prune = time.monotonic()
-            await client.write_snapshot()
-            await client.journal.prune()
 
 
 def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:

@@ -224,7 +224,7 @@ class ConsoleView(QWidget):
     """The operator console: alert slot on top, queue on the left, detail on the right."""
 
     def __init__(self, bridge: EngineBridge, metrics: theme.ScreenMetrics, parent: QWidget | None = None,
-                 queue_widget: QWidget | None = None) -> None:
+                 queue_widget: QWidget | None = None, banner: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.strings = bridge.strings
@@ -234,13 +234,16 @@ class ConsoleView(QWidget):
             "QWidget#panel QLabel { background: transparent; }"
             f"QLabel#heading {{ font-size: {metrics.heading_px}px; font-weight: 700; }}"))
         pad = metrics.pad_px
-        #: Where the alerts module puts its Konfirmasi banner; empty (and of no
-        #: height) until then.
+        #: The Konfirmasi banner (ui.alerts), given by the program; without
+        #: one the slot is empty and of no height.
         self.alert_slot = QWidget()
         self.alert_slot.setObjectName("alert_slot")
         slot_layout = QVBoxLayout(self.alert_slot)
         slot_layout.setContentsMargins(0, 0, 0, 0)
         slot_layout.setSpacing(pad // 2)
+        self.alert_banner = banner
+        if banner is not None:
+            slot_layout.addWidget(banner)
         if queue_widget is None:
             queue_widget = plain_label(self.strings.t("console.queue_placeholder"), "dim")
             queue_widget.setAlignment(Qt.AlignmentFlag.AlignCenter)

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtGui import QAction, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -59,6 +59,10 @@ COMPACT_FROM_PX = 32
 
 
 class OperationsView(QWidget):
+    #: An interactive queue's row was double-clicked, or its context action
+    #: "Konfirmasi" chosen: acknowledge that incident's most urgent alert.
+    acknowledge_requested = Signal(str)
+
     def __init__(
         self,
         bridge: Any,
@@ -95,11 +99,26 @@ class OperationsView(QWidget):
         layout.addWidget(self.agency_board, 0)
 
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
+        if interactive:
+            self._add_acknowledge_action()
         bridge.incident_selected.connect(self._on_bridge_incident_selected)
         if bridge.selected_incident:
             self._on_bridge_incident_selected(bridge.selected_incident)
 
     # -- building -------------------------------------------------------------------
+
+    def _add_acknowledge_action(self) -> None:
+        table = self.table
+
+        def request(index: Any) -> None:
+            if index.isValid():
+                self.acknowledge_requested.emit(self.proxy.incident_id(index.row()))
+
+        table.doubleClicked.connect(request)
+        action = QAction(t("ack.button"), table)
+        action.triggered.connect(lambda: request(table.currentIndex()))
+        table.addAction(action)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
 
     def _make_table(self) -> QTableView:
         m = self.metrics
