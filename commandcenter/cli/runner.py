@@ -1,7 +1,9 @@
 """Headless entry points: `serve`, `follow` and `inject`.
 
 These run plain asyncio (no Qt): the reference server, a recording node that
-follows a server into a journal, and the drill/test injector.
+follows a server into a journal (the engine session a wall runs, without
+screens; with --alerts a headless alert node that prints, and can speak, its
+alerts), and the drill/test injector.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from commandcenter.wall.burnin import BurnInSchedule, NightSchedule, Offset, ste
 log = logging.getLogger(__name__)
 
 #: Object names of the widgets that are never dimmed (safety-relevant):
-#: ui.views.header.StaleBanner and ui.alerts.controller.AlertBanner.
+#: ui.views.header.StaleBanner and ui.alerts.banner.AlertBanner.
 BRIGHT_WIDGETS = frozenset({"staleBanner", "alertBanner"})
 #: The timer never waits longer than this, so the night ramp moves in small steps.
 MAX_TICK_S = 30.0

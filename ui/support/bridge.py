@@ -105,9 +105,12 @@ class EngineBridge(QObject):
 
         A reset (snapshot, restored state) is handed over at once and never
         merged: merged, it would carry no ids, and when the views got it the
-        store would already hold the live events applied behind it. The alert
-        engine would then take a fire reported a moment after a snapshot for
-        restored history and raise it without a sound."""
+        store would already hold the live events applied behind it, so a view
+        could not tell a fire reported a moment after a snapshot from restored
+        history. The alert rules no longer depend on this: the alert service
+        (commandcenter.wall.alerting) takes each change set straight from the
+        feed, one committed batch at a time (tests/test_alerting.py checks a
+        live fire right behind the start-up reset still sounds)."""
         if changes.reset:
             self.flush()  # what came before it first: those were live events
             self.changed.emit(changes)

@@ -639,7 +639,7 @@ class LeaderView(QWidget):
         self._situations_dirty = True
         self._hour_start: dt.datetime | None = None
         self.kpis: Kpis | None = None
-        self.alerts: Any = None  # ui.alerts.controller.AlertController, see set_alerts
+        self.alerts: Any = None  # ui.alerts.adapter.AlertAdapter, see set_alerts
         bridge.changed.connect(self._on_bridge_changed)
         bridge.tick.connect(self._on_bridge_tick)
         self.refresh_figures()
@@ -694,8 +694,8 @@ class LeaderView(QWidget):
     # --- alerts --------------------------------------------------------------------
 
     def set_alerts(self, controller: Any) -> None:
-        """Flag the escalated alerts of this wall's AlertController (the rules
-        stay in commandcenter.wall.alerts; this only shows what it says)."""
+        """Flag the escalated alerts of this wall's alert service (through its
+        Qt adapter; the rules stay in the engine, this only shows what it says)."""
         self.alerts = controller
         controller.alerts_changed.connect(self.refresh_escalation)
         self.refresh_escalation()
