@@ -343,3 +343,43 @@ async def test_follow_alerts_raises_what_a_wall_raises_on_the_same_stream(tmp_pa
     finally:
         await wall.close()
         server.stop()
+
+
+@pytest.mark.slow
+async def test_an_alert_node_with_speech_speaks_what_it_raises(tmp_path: Path) -> None:
+    """What `follow --alerts --speak` runs: the session's own SpeechWorker
+    (espeak-ng) is handed the raise's announcement. Without an audio device
+    the player fails, which the service counts (a wall then plays the tone)."""
+    config = load_defaults()
+    server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+    session = await WallSession.open(
+        config, tmp_path / "node.sqlite3", _settings(server.url, "node", token=WALL), speech=True
+    )
+    try:
+        assert session.speech is not None, "the speech worker did not start"
+        session.start()
+        heard = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        # After the service's own callbacks (set by start()): also wake this test.
+        started, failed = session.speech.on_started, session.speech.on_failed
+
+        def on_started(item: SpeechItem) -> None:
+            started(item)
+            loop.call_soon_threadsafe(heard.set)
+
+        def on_failed(item: SpeechItem, exc: BaseException) -> None:
+            failed(item, exc)
+            loop.call_soon_threadsafe(heard.set)
+
+        session.speech.on_started, session.speech.on_failed = on_started, on_failed
+        await session.feed.wait_live(30)
+        await admin_inject(server.url, [_live_fire("fire-spoken")])
+        await asyncio.wait_for(heard.wait(), 30)
+        # The service's handler was queued on the loop before this test's.
+        assert [a.id for a in session.alerts.active()] == ["incident:fire-spoken"]
+        keys = [item.key for _, item in session.alerts.speech_started]
+        texts = [text for text, _ in session.alerts.speech_failures]
+        assert keys == ["incident:fire-spoken"] or (len(texts) == 1 and "Kebakaran" in texts[0])
+    finally:
+        await session.close()
+        server.stop()
