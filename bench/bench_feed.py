@@ -238,7 +238,8 @@ async def _loopback_and_reconnect(tmp: Path) -> dict[str, dict[str, Any]]:
                     "listening_to_live_s": [round(t - s, 3) for t, s in zip(times, starts, strict=True)],
                     "refused_connects_per_round": attempts,
                     "hold_before_kill_s": hold,
-                    "client": "FeedClient defaults: reconnect_min_s=0.5, max 30, full jitter",
+                    "client": f"reconnect_min_s={client.settings.reconnect_min_s}, "
+                    f"max {client.settings.reconnect_max_s}, full jitter",
                     "server_head": head,
                     "gaps": client.counters.gaps, "duplicates": client.counters.duplicates,
                 },

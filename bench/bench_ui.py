@@ -63,10 +63,11 @@ from __future__ import annotations
 import os
 import sys
 
-# Before any Qt import: no display on benchmark machines; root needs no sandbox.
+from ui.support.chromium import chromium_environment
+
+# Before any Qt import: no display on benchmark machines; the wall's Chromium settings.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-if hasattr(os, "geteuid") and os.geteuid() == 0:
-    os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+os.environ.update(chromium_environment(os.environ))
 
 import asyncio
 import contextlib

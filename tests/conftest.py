@@ -17,9 +17,11 @@ import os
 import sys
 from pathlib import Path
 
+from ui.support.chromium import chromium_environment
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-if hasattr(os, "geteuid") and os.geteuid() == 0:
-    os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+# The wall's own Chromium settings (no sandbox as root): tests run what the wall runs.
+os.environ.update(chromium_environment(os.environ))
 
 import pytest
 from hypothesis import HealthCheck, settings

@@ -15,6 +15,7 @@ from commandcenter.config import (
     JournalConfig,
     ServeConfig,
     ServerConfig,
+    default_client_id,
     default_data,
     default_of,
 )
@@ -187,3 +188,18 @@ def test_journal_retention_defaults_are_the_schemas() -> None:
     journal = JournalConfig()
     for key in ("retention_days", "max_mb", "audit_retention_days"):
         assert params[key].default == getattr(journal, key), key
+
+
+def test_one_default_client_id_and_it_is_a_valid_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wall that names no client id uses its host name, made a valid protocol
+    id, whether the feed settings or the config fill it in."""
+    import re
+    import socket
+
+    from commandcenter.wall.feed import FeedSettings
+
+    monkeypatch.setattr(socket, "gethostname", lambda: "ruang kendali #1 " + "x" * 80)
+    feed = FeedSettings(url="ws://127.0.0.1:1/", token="t")
+    assert feed.client_id == ServerConfig().effective_client_id() == default_client_id()
+    assert re.fullmatch(r"[A-Za-z0-9_.:\-]{1,64}", feed.client_id)
+    assert ServerConfig(client_id="wall-1").effective_client_id() == "wall-1"

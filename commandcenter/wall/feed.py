@@ -17,7 +17,6 @@ import contextlib
 import enum
 import logging
 import random
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
+from commandcenter.config.schema import JournalConfig, ServerConfig, default_client_id, default_of
 from commandcenter.core import protocol as p
 from commandcenter.core.store import ChangeSet, Store, decode_state, encode_state
 from commandcenter.storage.journal import Journal
@@ -83,12 +83,13 @@ class FatalFeedError(Exception):
 class FeedSettings:
     url: str
     token: str
-    client_id: str = field(default_factory=lambda: socket.gethostname()[:40] or "wall")
+    client_id: str = field(default_factory=default_client_id)
     console: str = ""
-    heartbeat_timeout_s: float = 10.0
-    reconnect_min_s: float = 0.5
-    reconnect_max_s: float = 30.0
-    stable_after_s: float = 30.0
+    # Defaults are the config schema's ([server], [journal]); never repeated here.
+    heartbeat_timeout_s: float = default_of(ServerConfig, "heartbeat_timeout_s")
+    reconnect_min_s: float = default_of(ServerConfig, "reconnect_min_s")
+    reconnect_max_s: float = default_of(ServerConfig, "reconnect_max_s")
+    stable_after_s: float = default_of(ServerConfig, "stable_after_s")
     open_timeout_s: float = 5.0
     max_frame_bytes: int = p.MAX_FRAME_BYTES
     #: Events journaled and applied per step: small enough that one step never
@@ -99,8 +100,8 @@ class FeedSettings:
     #: Frames read ahead of the journal writer; past this the client stops
     #: reading and the server's per-client queue takes the strain.
     read_ahead: int = 8000
-    snapshot_every_events: int = 5000
-    snapshot_interval_s: float = 300.0
+    snapshot_every_events: int = default_of(JournalConfig, "snapshot_every_events")
+    snapshot_interval_s: float = default_of(JournalConfig, "snapshot_interval_s")
 
 
 class FeedClient:
