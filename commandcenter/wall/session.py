@@ -90,6 +90,8 @@ class WallSession:
         feed: FeedClient,
         alerts: AlertService,
         speech: SpeechWorker | None = None,
+        *,
+        alerting: bool = True,
     ) -> None:
         self.config = config
         self.journal = journal
@@ -100,8 +102,8 @@ class WallSession:
         self._feed_task: asyncio.Task[None] | None = None
         self._housekeeping: asyncio.Task[None] | None = None
         self._closed = False
-        #: Whether the alert service follows the feed (see :meth:`open`).
-        self.alerting = True
+        #: Whether the alert service follows the feed and ticks (see :meth:`open`).
+        self.alerting = alerting
 
     @classmethod
     async def open(
@@ -166,9 +168,7 @@ class WallSession:
                 worker.stop()
             await journal.close()
             raise
-        session = cls(config, journal, store, feed, service, worker)
-        session.alerting = alerts
-        return session
+        return cls(config, journal, store, feed, service, worker, alerting=alerts)
 
     # --- running -------------------------------------------------------------------------
 
