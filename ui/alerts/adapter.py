@@ -18,7 +18,6 @@ from PySide6.QtCore import QObject, Signal
 
 from commandcenter.wall.alerting import ACK_LINE_S, AlertService, IncidentAlertState
 from commandcenter.wall.alerts import ActiveAlert
-from ui.support.i18n import t
 
 if TYPE_CHECKING:
     from commandcenter.config import Config
@@ -112,7 +111,7 @@ class AlertAdapter(QObject):
 
     def audio_status(self) -> tuple[bool, str]:
         if self.audio is None:
-            return False, t("audio.disabled")
+            return False, self.bridge.strings.t("audio.disabled")
         return self.audio.available()
 
     # --- the operator's commands (the service builds, audits and sends them) ----------------

@@ -39,12 +39,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from commandcenter.core.i18n import Strings, strings_for
 from commandcenter.core.text import isolate, local_time, when_text
 from commandcenter.wall.alerts import ActiveAlert
 from ui.alerts.adapter import AlertAdapter
 from ui.support import theme
 from ui.support.bridge import safe_slot
-from ui.support.i18n import format_age, t
 from ui.support.text import plain_tooltip
 
 if TYPE_CHECKING:
@@ -79,10 +79,10 @@ def wib_hhmm(ts: dt.datetime) -> str:
     return local_time(ts).strftime("%H:%M")
 
 
-def ack_text(alert: ActiveAlert) -> str:
+def ack_text(alert: ActiveAlert, strings: Strings) -> str:
     """ "Dikonfirmasi oleh Sari, 14:02" (WIB) for an acknowledged alert."""
     assert alert.acknowledged_at is not None
-    return t("ack.by", operator=alert.acknowledged_by, time=wib_hhmm(alert.acknowledged_at))
+    return strings.t("ack.by", operator=alert.acknowledged_by, time=wib_hhmm(alert.acknowledged_at))
 
 
 def _plain(text: str = "", name: str = "", *, wrap: bool = True) -> QLabel:
@@ -98,8 +98,8 @@ def _plain(text: str = "", name: str = "", *, wrap: bool = True) -> QLabel:
 # --- widgets ------------------------------------------------------------------------------
 
 
-def _priority_label(priority: str) -> str:
-    return f"{PRIORITY_SHAPE.get(priority, '●')} {t(f'alert.level.{priority}')}"
+def _priority_label(priority: str, strings: Strings) -> str:
+    return f"{PRIORITY_SHAPE.get(priority, '●')} {strings.t(f'alert.level.{priority}')}"
 
 
 class AlertBanner(QFrame):
@@ -119,6 +119,7 @@ class AlertBanner(QFrame):
     ) -> None:
         super().__init__(parent)
         self.controller = controller
+        self.strings = controller.bridge.strings
         self.metrics = metrics
         self.interactive = interactive
         self.alert_id = ""
@@ -160,10 +161,11 @@ class AlertBanner(QFrame):
         self.ack_button: QPushButton | None = None
         self.shortcut: QShortcut | None = None
         if interactive:
+            t = self.strings.t
             self.ack_button = QPushButton(t("alert.shortcut", label=t("ack.button"), shortcut=ACK_KEY))
             self.ack_button.setObjectName("ackButton")
             self.ack_button.setCursor(Qt.CursorShape.PointingHandCursor)
-            self.ack_button.setToolTip(t("alert.operator", operator=controller.operator))
+            self.ack_button.setToolTip(self.strings.t("alert.operator", operator=controller.operator))
             self.ack_button.clicked.connect(self._on_ack_clicked)
             top.addWidget(self.ack_button, 0, Qt.AlignmentFlag.AlignVCenter)
             self.shortcut = QShortcut(QKeySequence(ACK_KEY), self)
@@ -175,7 +177,7 @@ class AlertBanner(QFrame):
         info.setSpacing(pad * 2)
         self.state_label = _plain("", "alertState", wrap=False)
         self.info_label = _plain("", "alertInfo", wrap=False)
-        self.escalated_label = _plain(f"▲▲ {t('alert.escalated')}", "alertEscalated", wrap=False)
+        self.escalated_label = _plain(f"▲▲ {self.strings.t('alert.escalated')}", "alertEscalated", wrap=False)
         self.escalated_label.hide()
         info.addWidget(self.state_label, 0)
         info.addWidget(self.escalated_label, 0)
@@ -184,22 +186,22 @@ class AlertBanner(QFrame):
         self.mute_buttons: dict[int, QPushButton] = {}
         self.unmute_button: QPushButton | None = None
         if interactive:
-            info.addWidget(_plain(t("alert.shelve"), "alertInfo", wrap=False), 0)
+            info.addWidget(_plain(self.strings.t("alert.shelve"), "alertInfo", wrap=False), 0)
             for minutes in SHELVE_MINUTES:
-                b = QPushButton(t("alert.shelve_min", n=minutes))
+                b = QPushButton(self.strings.t("alert.shelve_min", n=minutes))
                 b.setObjectName(f"shelve{minutes}")
                 b.clicked.connect(lambda _=False, m=minutes: self._on_shelve(m))
                 info.addWidget(b, 0)
                 self.shelve_buttons[minutes] = b
             info.addSpacing(pad * 2)
-            info.addWidget(_plain(t("alert.mute"), "alertInfo", wrap=False), 0)
+            info.addWidget(_plain(self.strings.t("alert.mute"), "alertInfo", wrap=False), 0)
             for minutes in MUTE_MINUTES:
-                b = QPushButton(t("alert.shelve_min", n=minutes))
+                b = QPushButton(self.strings.t("alert.shelve_min", n=minutes))
                 b.setObjectName(f"mute{minutes}")
                 b.clicked.connect(lambda _=False, m=minutes: self._on_mute(m))
                 info.addWidget(b, 0)
                 self.mute_buttons[minutes] = b
-            self.unmute_button = QPushButton(t("alert.unmute"))
+            self.unmute_button = QPushButton(self.strings.t("alert.unmute"))
             self.unmute_button.setObjectName("unmute")
             self.unmute_button.clicked.connect(self._on_unmute)
             info.addWidget(self.unmute_button, 0)
@@ -229,7 +231,7 @@ class AlertBanner(QFrame):
             state = "none"
             self.priority_label.setText("✓")
             self.priority_label.setStyleSheet(f"color: {theme.OK};")
-            self.text_label.setText(t("alert.none"))
+            self.text_label.setText(self.strings.t("alert.none"))
             self.state_label.setText("")
             self.info_label.setText("")
         else:
@@ -237,30 +239,30 @@ class AlertBanner(QFrame):
             rejected = c.rejected.get(alert.id)
             state = "sending" if pending else ("rejected" if rejected else "alert")
             color = theme.PRIORITY_COLOR.get(alert.priority, theme.TEXT)
-            self.priority_label.setText(_priority_label(alert.priority))
+            self.priority_label.setText(_priority_label(alert.priority, self.strings))
             self.priority_label.setStyleSheet(f"color: {color};")
             self.text_label.setText(alert.text)
             if pending:
-                self.state_label.setText(t("ack.sending"))
+                self.state_label.setText(self.strings.t("ack.sending"))
             elif rejected:
-                self.state_label.setText(t("alert.rejected", reason=rejected))
+                self.state_label.setText(self.strings.t("alert.rejected", reason=rejected))
             elif pending_others:
-                self.state_label.setText(t("alert.pending_more", n=pending_others))
+                self.state_label.setText(self.strings.t("alert.pending_more", n=pending_others))
             else:
                 self.state_label.setText("")
-            parts = [t("alert.age", age=format_age(alert.age_s(c.clock())))]
+            parts = [self.strings.t("alert.age", age=self.strings.age(alert.age_s(c.clock())))]
             others = len(active) - 1
             if others > 0:
-                parts.append(t("alert.more", n=others))
+                parts.append(self.strings.t("alert.more", n=others))
             shelved = len(c.engine.shelved_list())
             if shelved:
-                parts.append(t("alert.shelved_count", n=shelved))
+                parts.append(self.strings.t("alert.shelved_count", n=shelved))
             self.info_label.setText(" · ".join(parts))
         self.state_label.setVisible(bool(self.state_label.text()))
         self.escalated_label.setVisible(alert is not None and alert.escalated)
         latest = c.latest_ack()
         if latest is not None:
-            self.ack_line.setText(f"✓ {ack_text(latest)} — {isolate(latest.text)}")
+            self.ack_line.setText(f"✓ {ack_text(latest, self.strings)} — {isolate(latest.text)}")
             self.ack_line.setToolTip(plain_tooltip(latest.text))
             self.ack_line.show()
         else:
@@ -319,7 +321,7 @@ class AlertBanner(QFrame):
     @safe_slot
     def _on_shelve(self, minutes: int) -> None:
         if self.alert_id:
-            self.controller.shelve(self.alert_id, minutes, t("alert.shelve_reason"))
+            self.controller.shelve(self.alert_id, minutes, self.strings.t("alert.shelve_reason"))
 
     @safe_slot
     def _on_mute(self, minutes: int) -> None:
@@ -355,13 +357,14 @@ class AudioStatusMark(_Mark):
     def __init__(self, controller: AlertAdapter, metrics: theme.ScreenMetrics) -> None:
         super().__init__(metrics, "audioMark", theme.WARN)
         self.controller = controller
+        self.strings = controller.bridge.strings
         controller.audio_changed.connect(self.refresh)
         self.refresh()
 
     @safe_slot
     def refresh(self) -> None:
         ok, reason = self.controller.audio_status()
-        self.setText(f"⊘ {t('audio.none')}")
+        self.setText(f"⊘ {self.strings.t('audio.none')}")
         self.setToolTip(plain_tooltip(reason))
         self.setVisible(not ok)
 
@@ -372,6 +375,7 @@ class MuteMark(_Mark):
     def __init__(self, controller: AlertAdapter, metrics: theme.ScreenMetrics) -> None:
         super().__init__(metrics, "muteMark", theme.WARN)
         self.controller = controller
+        self.strings = controller.bridge.strings
         controller.muted_changed.connect(self.refresh)
         controller.bridge.tick.connect(self.refresh)
         self.refresh()
@@ -388,7 +392,8 @@ class MuteMark(_Mark):
             key = "audio.muted" if console == own else "audio.muted_other"
             # With its date when it ends on another day: a mute until 2099 must
             # never read as "until 14:02".
-            parts.append(t(key, console=isolate(console), time=when_text(until, self.controller.clock())))
+            until_text = when_text(until, self.controller.clock())
+            parts.append(self.strings.t(key, console=isolate(console), time=until_text))
         self.setText("✕ " + " · ".join(parts))
         self.show()
 
@@ -402,12 +407,13 @@ def incident_alert_states(adapter: AlertAdapter) -> dict[str, dict[str, str]]:
     """What each incident's map popup says about its alerts (the service
     decides the state): "alert" (to acknowledge), "sending" ("mengirim…") or
     "acked" ("✓ Dikonfirmasi oleh Sari, 14:02")."""
+    strings = adapter.bridge.strings
     states: dict[str, dict[str, str]] = {}
     for iid, (state, alert) in adapter.incident_states().items():
         if state == "sending":
-            states[iid] = {"state": "sending", "line": t("ack.sending")}
+            states[iid] = {"state": "sending", "line": strings.t("ack.sending")}
         elif state == "acked":
-            states[iid] = {"state": "acked", "line": f"✓ {ack_text(alert)}"}
+            states[iid] = {"state": "acked", "line": f"✓ {ack_text(alert, strings)}"}
         else:
             states[iid] = {"state": "alert", "line": ""}
     return states
@@ -443,12 +449,18 @@ class OperatorDialog(QDialog):
     (display.operators), or a name field when none is configured."""
 
     def __init__(
-        self, config: Config, parent: QWidget | None = None, metrics: theme.ScreenMetrics | None = None
+        self,
+        config: Config,
+        parent: QWidget | None = None,
+        metrics: theme.ScreenMetrics | None = None,
+        strings: Strings | None = None,
     ) -> None:
         super().__init__(parent)
         m = metrics or theme.metrics_for(1920, 1080, 24, 0.8)
+        #: Asked before the wall's bridge exists: the program's Strings, else the config's language.
+        self.strings = strings if strings is not None else strings_for(config.display.language)
         self.chosen = ""
-        self.setWindowTitle(t("app.title"))
+        self.setWindowTitle(self.strings.t("app.title"))
         self.setStyleSheet(
             theme.stylesheet(m) + f"QPushButton {{ font-size: {m.heading_px}px; font-weight: 700;"
             f" min-height: {int(m.heading_px * 1.8)}px; }}"
@@ -457,7 +469,7 @@ class OperatorDialog(QDialog):
         pad = m.pad_px
         layout.setContentsMargins(pad * 4, pad * 4, pad * 4, pad * 4)
         layout.setSpacing(pad * 2)
-        layout.addWidget(_plain(t("operator.title"), "heading"))
+        layout.addWidget(_plain(self.strings.t("operator.title"), "heading"))
         self.buttons: dict[str, QPushButton] = {}
         operators = [str(o) for o in config.display.operators]
         for name in operators:
@@ -469,9 +481,9 @@ class OperatorDialog(QDialog):
         self.field: QLineEdit | None = None
         if not operators:
             field = QLineEdit()
-            field.setPlaceholderText(t("operator.other"))
+            field.setPlaceholderText(self.strings.t("operator.other"))
             field.setMaxLength(60)
-            ok = QPushButton(t("operator.ok"))
+            ok = QPushButton(self.strings.t("operator.ok"))
             ok.clicked.connect(lambda: self.pick(field.text()))
             field.returnPressed.connect(lambda: self.pick(field.text()))
             layout.addWidget(field)
@@ -486,23 +498,29 @@ class OperatorDialog(QDialog):
 
 
 def choose_operator(
-    config: Config, parent: QWidget | None = None, metrics: theme.ScreenMetrics | None = None
+    config: Config,
+    parent: QWidget | None = None,
+    metrics: theme.ScreenMetrics | None = None,
+    strings: Strings | None = None,
 ) -> str:
     """Ask who sits at this console (a modal dialog); the name, or "" when
     it was closed. Runs a nested Qt event loop (QDialog.exec): call it before
     the qasync loop runs, or use :func:`ask_operator` inside it (a nested
     loop inside a qasync callback stalls asyncio tasks)."""
-    dialog = OperatorDialog(config, parent, metrics)
+    dialog = OperatorDialog(config, parent, metrics, strings)
     dialog.exec()
     return dialog.chosen
 
 
 async def ask_operator(
-    config: Config, parent: QWidget | None = None, metrics: theme.ScreenMetrics | None = None
+    config: Config,
+    parent: QWidget | None = None,
+    metrics: theme.ScreenMetrics | None = None,
+    strings: Strings | None = None,
 ) -> str:
     """:func:`choose_operator` for code running on the qasync loop: the dialog
     is opened window-modal and awaited, without a nested event loop."""
-    dialog = OperatorDialog(config, parent, metrics)
+    dialog = OperatorDialog(config, parent, metrics, strings)
     done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def finished(_code: int) -> None:

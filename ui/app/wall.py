@@ -191,8 +191,9 @@ class WallWindow:
         from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
         from ui.support import theme
-        from ui.support.i18n import t
         from ui.views.header import ScreenHeader
+
+        t = bridge.strings.t
 
         self.plan = plan
         first = plan.views[0]
@@ -225,9 +226,6 @@ class WallWindow:
             audio_mark.refresh()
             mute_mark.refresh()
             self.alert_marks = (audio_mark, mute_mark)
-        #: Burn-in protection and night dimming (ui.app.burnin), installed by
-        #: the controller once the banners are in place.
-        self.burn_in: Any = None
         self.views: dict[str, Any] = {}
         if len(plan.views) == 1:
             view, interactive, _, _ = first
@@ -256,8 +254,9 @@ class WallWindow:
         self.widget.showFullScreen()
 
     def close(self) -> None:
-        if self.burn_in is not None:
-            self.burn_in.stop()
+        burn_in = getattr(self, "burn_in", None)
+        if burn_in is not None:
+            burn_in.stop()
         for w in self.views.values():
             close = getattr(w, "shutdown", None)
             if callable(close):
@@ -427,19 +426,21 @@ async def run_wall(
     """The wall: one engine session (journal, store, feed, alerts), the bridge
     and alert adapter over it, the windows, the watchdog; until stopped."""
     from commandcenter.config import ConfigError, load_config
-    from ui.support.i18n import set_language
+    from commandcenter.core.i18n import strings_for
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         return 2
-    set_language(args.lang or config.display.language)
+    # The wall's one language (--lang, else display.language): every view
+    # takes its texts and number formats from these Strings, via the bridge.
+    strings = strings_for(args.lang or config.display.language)
     data_dir = _data_dir(args)
     # Everything set up is torn down in reverse order, also when set-up fails
     # half-way (a journal left open keeps its SQLite thread and the process alive).
     async with contextlib.AsyncExitStack() as stack:
-        return await _run(app, args, config, data_dir, stack, demo=demo, on_ready=on_ready)
+        return await _run(app, args, config, data_dir, stack, demo=demo, on_ready=on_ready, strings=strings)
     raise AssertionError("unreachable")  # pragma: no cover - mypy: the stack does not swallow
 
 
@@ -452,6 +453,7 @@ async def _run(
     *,
     demo: bool,
     on_ready: Callable[[Any], None] | None,
+    strings: Any,
 ) -> int:
     from commandcenter.ops.runtime import freeze_heap
     from commandcenter.ops.supervisor import feed_exit
@@ -472,7 +474,7 @@ async def _run(
         url, token = server.url, "demo-console"
     watchdog: list[Any] = []
     stack.callback(lambda: [w.stop() for w in watchdog])
-    operator = await _operator(args, config)
+    operator = await _operator(args, config, strings)
     session = await WallSession.open(
         config,
         data_dir / JOURNAL_FILE if demo else journal_path(config, data_dir),
@@ -483,7 +485,7 @@ async def _run(
         on_restored=freeze_heap,
     )
     stack.push_async_callback(session.close)
-    bridge = EngineBridge(config, session.store, session.feed)
+    bridge = EngineBridge(config, session.store, session.feed, strings=strings)
     stack.callback(bridge.shutdown)
     alerts = AlertAdapter(session.alerts, bridge, audio=SoundOutput())
     controller = WallController(app, bridge, config, alerts=alerts)
@@ -577,7 +579,7 @@ def _start_watchdog(
     )
 
 
-async def _operator(args: argparse.Namespace, config: Any) -> str:
+async def _operator(args: argparse.Namespace, config: Any, strings: Any) -> str:
     """Who sits at this wall's console: --operator, else asked at start on a
     wall with a console screen (the first configured operator when headless)."""
     from ui.alerts.banner import ask_operator
@@ -585,7 +587,7 @@ async def _operator(args: argparse.Namespace, config: Any) -> str:
     operator = getattr(args, "operator", None) or ""
     has_console = any(sc.view == "console" for sc in config.screens)
     if not operator and has_console and not args.headless:
-        operator = await ask_operator(config)
+        operator = await ask_operator(config, strings=strings)
     if not operator and has_console:
         operator = config.display.operators[0] if config.display.operators else "operator"
     return str(operator)

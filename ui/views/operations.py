@@ -31,7 +31,6 @@ from PySide6.QtWidgets import (
 from commandcenter.core.model import INCIDENT_STATUSES as STATUSES
 from ui.support import theme
 from ui.support.bridge import safe_slot
-from ui.support.i18n import t
 from ui.support.theme import ScreenMetrics
 from ui.views.agencies import AgencyBoardWidget
 from ui.views.queue import (
@@ -115,7 +114,7 @@ class OperationsView(QWidget):
                 self.acknowledge_requested.emit(self.proxy.incident_id(index.row()))
 
         table.doubleClicked.connect(request)
-        action = QAction(t("ack.button"), table)
+        action = QAction(self.strings.t("ack.button"), table)
         action.triggered.connect(lambda: request(table.currentIndex()))
         table.addAction(action)
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
