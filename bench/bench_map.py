@@ -30,6 +30,7 @@ import msgspec
 import PySide6.QtWebEngineWidgets  # noqa: F401
 
 from commandcenter.config import Config, load_defaults
+from commandcenter.core import places
 from commandcenter.core import protocol as p
 from commandcenter.core.model import ACTIVE_STATUSES, AgencyTask, Incident, IncidentTimes, Location
 from commandcenter.core.store import ChangeSet, Store
@@ -214,6 +215,30 @@ def run() -> dict[str, dict[str, Any]]:
         results["map.push_5000_markers_s"] = {
             "value": all_in_s, "unit": "s", "target": "<= 5.0",
             "extra": {"confirmed_s": round(confirmed_s, 3), "markers": BIG},
+        }
+
+        # --- naming villages: the page with OKI's geography, and the lookup -------------
+        page_path = map_page.build_page(config, map_page.PageOptions.for_metrics(metrics, interactive=False),
+                                        out_dir=page_dir)
+        results["map.page_kb"] = {
+            "value": page_path.stat().st_size / 1024, "unit": "kB", "target": "<= 1500",
+            "extra": {"villages": config.map.village_geojson, "districts": config.map.boundary_geojson},
+        }
+        t0 = time.perf_counter()
+        places.place_finder.cache_clear()
+        finder = places.place_finder(config.map.boundary_geojson, config.map.village_geojson)
+        index_s = time.perf_counter() - t0
+        box = config.map.bounds
+        n = 20_000
+        points = [(box.south + (box.north - box.south) * ((i * 7919) % n) / n,
+                   box.west + (box.east - box.west) * ((i * 104729) % n) / n) for i in range(n)]
+        t0 = time.perf_counter()
+        named = sum(1 for lat, lon in points if finder.locate(lat, lon).village)
+        lookup_us = (time.perf_counter() - t0) / n * 1e6
+        results["core.place_lookup_us"] = {
+            "value": lookup_us, "unit": "us", "target": "<= 100",
+            "extra": {"index_s": round(index_s, 3), "points": n, "in_a_village": named,
+                      "villages": len(finder.villages)},
         }
 
         for v, b in ((view, bridge), (big_view, big_bridge)):

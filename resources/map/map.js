@@ -326,13 +326,21 @@
   // centroid (below and above first: incidents without coordinates sit on the
   // centroid; farther spots cost more) and takes the cheapest spot that covers
   // no incident marker, no cluster, no other label and no map control; a label
-  // that fits nowhere is hidden. A village name only goes on its own anchor.
+  // that fits nowhere is hidden (the district's fill still shows its count).
+  // A village name only goes on its own anchor.
   //
-  // [x%, y%, penalty] in the label's own size (translate() percentages).
-  var PLACEMENTS = [[-50, 12, 0], [-50, -112, 0], [-50, -50, 1], [6, -50, 2], [-106, -50, 2],
-                    [6, 12, 3], [-106, 12, 3], [6, -112, 3], [-106, -112, 3],
-                    [-50, 130, 4], [-50, -230, 4], [30, -50, 5], [-130, -50, 5]];
-  var VILLAGE_PLACE = [-50, -50, 0];
+  // [x%, y% of the label's own size (translate() percentages), dx, dy in
+  // steps of a gap about a marker's radius, penalty]. A cluster often sits on
+  // the centroid, so the spots ring it one gap away, then two; never farther,
+  // or a name reads as its neighbour's.
+  var PLACEMENTS = [[-50, 0, 0, 1, 0], [-50, -100, 0, -1, 0], [0, -50, 1, 0, 1], [-100, -50, -1, 0, 1],
+                    [-50, -50, 0, 0, 2],
+                    [0, 0, 0.7, 0.7, 2], [-100, 0, -0.7, 0.7, 2], [0, -100, 0.7, -0.7, 2],
+                    [-100, -100, -0.7, -0.7, 2],
+                    [-50, 0, 0, 2, 3], [-50, -100, 0, -2, 3], [0, -50, 2, 0, 3], [-100, -50, -2, 0, 3]];
+  var VILLAGE_PLACE = [-50, -50, 0, 0, 0];
+
+  function gapPx() { return Math.round(S.opts.markerPx * 0.75); }
 
   // The box a label would take at placement [x%, y%] (wrapped or not), from its
   // anchor and its size: translate() percentages are of the element's own size,
@@ -340,8 +348,9 @@
   // styles and reading them back would force a layout per try and leave a trail
   // of style garbage behind on every batch (see declutter).
   function labelBox(el, anchor, wrap, place) {
-    var size = labelSizes(el)[wrap];
-    var l = anchor.left + place[0] / 100 * size[0], t = anchor.top + place[1] / 100 * size[1];
+    var size = labelSizes(el)[wrap], g = gapPx();
+    var l = anchor.left + place[0] / 100 * size[0] + place[2] * g;
+    var t = anchor.top + place[1] / 100 * size[1] + place[3] * g;
     return { l: l - 4, t: t - 2, r: l + size[0] + 4, b: t + size[1] + 2 };
   }
 
@@ -367,7 +376,9 @@
     if (best) {
       var place = places[best[1]];
       el.classList.toggle("oki-wrap", best[0] === 1);
-      el.style.transform = "translate(" + place[0] + "%, " + place[1] + "%)";
+      var g = gapPx();
+      el.style.transform = "translate(" + place[0] + "%, " + place[1] + "%) translate(" +
+        Math.round(place[2] * g) + "px, " + Math.round(place[3] * g) + "px)";
     }
     el.style.visibility = best ? "visible" : "hidden";
     el.classList.toggle("oki-label-hidden", !best);
@@ -396,7 +407,7 @@
         var box = labelBox(el, anchor, wrap, places[i]);
         if (box.l < 0 || box.t < 0 || box.r > size.x || box.b > size.y) continue;
         if (overlapCount(box, placed) || overlapCount(box, obstacles)) continue;
-        var cost = places[i][2] + wrap;
+        var cost = places[i][4] + wrap;
         if (cost < bestCost) { best = [wrap, i, box]; bestCost = cost; }
       }
     }
