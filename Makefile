@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export QTWEBENGINE_DISABLE_SANDBOX ?= $(if $(filter 0,$(shell id -u)),1,)
 
-.PHONY: setup demo test bench lint typecheck soak bundle clean
+.PHONY: setup demo test test-fast bench lint typecheck soak bundle clean
 
 setup:
 	@bash installer/bootstrap.sh
@@ -13,11 +13,23 @@ setup:
 demo: setup
 	$(VENV)/bin/commandcenter demo
 
+# The whole suite: what CI runs.
 test: setup
 	$(PY) -m pytest
 
+# The inner loop: stops at the first failure and skips the tests marked
+# `@pytest.mark.slow` (grep tests/ for it): the feed, session and wall tests
+# against real server and wall processes, the watchdog's frozen wall, the map
+# acknowledgement on two walls, the bundle and installer builds, the type
+# check, the journal's large restores, a simulated day per scenario, and
+# the checks that start a pytest of their own. Run `make test` before you push.
+test-fast: setup
+	$(PY) -m pytest -m "not slow" -x -q
+
+# Every group in its own process, figures merged into bench/results.json as each
+# ends (docs/benchmarks.md). A subset: make bench GROUPS=feed,ui
 bench: setup
-	$(PY) -m bench
+	$(PY) -m bench $(if $(GROUPS),--groups $(GROUPS))
 
 # 30 minutes of the demo at 48x (24 simulated hours); report in bench/soak/.
 # Options: make soak SOAK_ARGS="--minutes 3"

@@ -36,6 +36,7 @@ def test_the_program_s_user_directories_are_in_the_run_s_temporary_directory(
         assert path.resolve().is_relative_to(base), path
 
 
+@pytest.mark.slow  # a pytest of its own
 @pytest.mark.skipif(bool(os.environ.get(PROBE)), reason="the inner run must not start itself again")
 @pytest.mark.parametrize("where", ["user-cache", "tmp_path"])
 def test_a_file_written_in_the_user_s_directories_fails_the_run(tmp_path: Path, where: str) -> None:

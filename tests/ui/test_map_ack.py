@@ -38,7 +38,7 @@ HOSTILE = "<img src=x onerror=alert(1)>"
 ACK_BUTTON_FILL = "#24507a"
 # QtWebEngine's GPU probes and QtMultimedia's notes on a machine without sound
 # are ignored for every test (pyproject's qt_log_ignore).
-pytestmark = [pytest.mark.qt]
+pytestmark = [pytest.mark.qt, pytest.mark.slow]  # two walls, two QtWebEngine pages, a server
 
 #: The operator console (read from 0.8 m) and the wall map (6 m).
 CONSOLE_METRICS = theme.metrics_for(1920, 1080, 24, 0.8)

@@ -21,6 +21,7 @@ INNER = "OKI112_WINDOW_LEAK_INNER"
 inner_only = pytest.mark.skipif(not os.environ.get(INNER), reason="run by the test below, in its own pytest")
 
 
+@pytest.mark.slow  # a pytest of its own
 @pytest.mark.skipif(bool(os.environ.get(INNER)), reason="the inner run must not start itself again")
 def test_a_window_left_open_fails_its_test_and_only_that_one(tmp_path: Path) -> None:
     out = subprocess.run(
