@@ -122,6 +122,7 @@ def test_different_seed_gives_different_output() -> None:
 # --- valid wire values ------------------------------------------------------------
 
 
+@pytest.mark.slow  # a simulated day of every scenario: half a minute on 2 cores
 @pytest.mark.parametrize("run_name", RUNS)
 def test_every_body_round_trips_through_the_protocol(run_name: str, request: pytest.FixtureRequest) -> None:
     run: Run = request.getfixturevalue(run_name)
