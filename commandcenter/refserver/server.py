@@ -87,6 +87,9 @@ class ServerSettings:
     #: drain below half its limit before the next batch, so a burst of 50,000
     #: incidents reaches a wall that keeps up instead of cutting it off (4503).
     inject_drain_timeout_s: float = 30.0
+    #: ... except for a client that has sent nothing for this long: it is stuck,
+    #: not busy (a wall's GUI may stall a few seconds; a stuck one is cut off).
+    inject_stuck_s: float = 5.0
     housekeeping_interval_s: float = 600.0
     #: Closed incidents leave the live state (and snapshots) after this long.
     keep_closed_s: float = 6 * 3600.0
@@ -503,12 +506,12 @@ class DispatchServer:
     async def _wait_for_room(self, sender: _Client) -> None:
         """Hold the injector's answer until every other client has drained its
         queue below half, so the next batch cannot overflow a wall that keeps
-        up. A client that sent nothing for a second is stuck, not slow: it is
-        not waited for (the usual cut-off deals with it), and no wait lasts
-        longer than ``inject_drain_timeout_s``."""
+        up. A client that sent nothing for ``inject_stuck_s`` is stuck, not
+        busy: it is not waited for (the usual cut-off deals with it), and no
+        wait lasts longer than ``inject_drain_timeout_s``."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.settings.inject_drain_timeout_s
-        progress = {c: c.sent for c in self.clients}
+        progress = {c: (c.sent, loop.time()) for c in self.clients}
         while True:
             waiting = [
                 c
@@ -524,11 +527,13 @@ class DispatchServer:
             finally:
                 for task in tasks:
                     task.cancel()
+            now = loop.time()
             for c in waiting:
-                if not c.drained.is_set() and c.sent == progress[c]:
-                    del progress[c]  # stuck for a second: do not hold the inject for it
-                else:
-                    progress[c] = c.sent
+                sent, since = progress[c]
+                if c.sent != sent:
+                    progress[c] = (c.sent, now)
+                elif now - since >= self.settings.inject_stuck_s:
+                    del progress[c]  # stuck: do not hold the inject for it
 
     async def _conflicting(self, frame: Any, seq: int) -> str:
         """Why a command whose id was applied before at ``seq`` is a different
