@@ -78,10 +78,12 @@ def run_child(spec: str, out: Path) -> int:
     """Run one group in this process and write its metrics to ``out`` (JSON)."""
     name, module_name, function = parse_group(spec)
     if name in QT_GROUPS:
-        # Qt reads these at start-up; QtWebEngine must load before any QApplication.
+        # Qt reads these at start-up (the wall's own Chromium settings: what is
+        # measured is what runs); QtWebEngine must load before any QApplication.
+        from ui.support.chromium import chromium_environment
+
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-        if hasattr(os, "geteuid") and os.geteuid() == 0:
-            os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
+        os.environ.update(chromium_environment(os.environ))
         import PySide6.QtWebEngineWidgets  # noqa: F401
     module = importlib.import_module(module_name)
     metrics: dict[str, dict[str, Any]] = getattr(module, function)()
