@@ -159,6 +159,7 @@ def test_numbers_through_the_locale() -> None:
     assert en.number(1234.5, 1) == "1,234.5"
     assert id_.number(1206) == "1.206"
     assert en.number(1206) == "1,206"
+    assert (id_.number(7.5, None), id_.number(15.0, None), en.number(7.25, None)) == ("7,5", "15", "7.25")
     assert id_.minutes(750) == "12,5 mnt"
     assert en.minutes(750) == "12.5 min"
     assert id_.minutes(None) == "—"

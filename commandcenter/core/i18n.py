@@ -170,9 +170,11 @@ class Strings:
 
     # --- numbers -------------------------------------------------------------------
 
-    def number(self, value: float, decimals: int = 0) -> str:
-        """Grouped and rounded the local way: 1.234,5 (id), 1,234.5 (en)."""
-        pattern = "#,##0" + ("." + "0" * decimals if decimals > 0 else "")
+    def number(self, value: float, decimals: int | None = 0) -> str:
+        """Grouped and rounded the local way: 1.234,5 (id), 1,234.5 (en).
+        ``decimals=None``: as many as needed, at most two (15, 7,5)."""
+        fraction = "##" if decimals is None else "0" * decimals
+        pattern = "#,##0" + ("." + fraction if fraction else "")
         return format_decimal(value, format=pattern, locale=self.locale)
 
     def percent(self, share: float | None, decimals: int = 0) -> str:

@@ -541,7 +541,7 @@ class ArrivalHistogram(ChartPanel):
         target_min = target_s / 60
         self.target_line = pg.InfiniteLine(
             pos=target_min, angle=90, pen=pg.mkPen(theme.WARN, width=4, style=Qt.PenStyle.DashLine),
-            label=self.strings.t("kpi.target", minutes=f"{target_min:g}"),
+            label=self.strings.t("kpi.target", minutes=self.strings.number(target_min, None)),
             labelOpts={"position": 0.88, "color": theme.WARN, "anchors": [(0, 0.5), (0, 0.5)]},
         )
         self.target_line.label.setFont(font)
@@ -740,7 +740,7 @@ class LeaderView(QWidget):
             self.arrival_state.setText(tr.t("leader.no_arrivals"))
             self._arrival_state_color.set(theme.TEXT_DIM)
             self.arrival_tile.set_value_color(theme.TEXT)
-            self.arrival_tile.detail.setText(tr.t("kpi.target", minutes=f"{target_min:g}"))
+            self.arrival_tile.detail.setText(tr.t("kpi.target", minutes=tr.number(target_min, None)))
         else:
             # Colour and a word with an arrow: never colour alone.
             within = bool(arrival.median_within_target)
@@ -750,7 +750,7 @@ class LeaderView(QWidget):
             self.arrival_tile.set_value_color(color)
             self.arrival_tile.detail.setText(tr.t(
                 "leader.arrival_detail", p90=tr.minutes(arrival.p90_s),
-                pct=tr.percent(arrival.within_target_share), target=f"{target_min:g}",
+                pct=tr.percent(arrival.within_target_share), target=tr.number(target_min, None),
             ))
         self.funnel.update_from(k)
         return k
