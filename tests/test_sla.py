@@ -198,6 +198,7 @@ def live_sla_stages(engine: AlertEngine) -> dict[str, set[str]]:
     return live
 
 
+@pytest.mark.slow  # a simulated day
 def test_alert_engine_and_rule_agree_on_every_incident_of_a_simulated_day() -> None:
     seen = {"breach": 0, "warn": 0, "ok": 0, "": 0}
     steps = 0

@@ -342,6 +342,7 @@ def test_in_handling_without_a_dispatch_time_is_not_a_breach(
     assert model.index(row, 0).data(BG) is None or brush_color(model.index(row, 0).data(BG)) == NEW_ROW_BG
 
 
+@pytest.mark.slow  # a simulated day
 def test_queue_colours_agree_with_the_alert_engine_over_a_simulated_day(qapp: Any) -> None:
     """Every incident of a simulated day, every 433 s: a row is red exactly when the
     alert engine holds a service-level alert for it, and names the same step."""
