@@ -83,12 +83,13 @@ class DoctorOptions:
 # --- formatting helpers ------------------------------------------------------------------
 
 
-def human_bytes(n: float) -> str:
+def human_bytes(n: float, lang: str = "en") -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+            # Through the locale: 1,5 GB in Indonesian, 1.5 GB in English.
+            return f"{strings_for(lang).number(n, 0 if unit == 'B' else 1)} {unit}"
         n /= 1024
-    return f"{n:.1f} TB"  # pragma: no cover - the loop always returns
+    return f"{strings_for(lang).number(n, 1)} TB"  # pragma: no cover - the loop always returns
 
 
 def human_age(seconds: float, lang: str) -> str:
@@ -188,7 +189,7 @@ def check_server(config: Config, opts: DoctorOptions, lang: str) -> Check:
             data={"url": url, "role": welcome.role, "epoch": welcome.epoch, "head_seq": welcome.head_seq},
         )
     if reason == "timeout":
-        reason = tr(lang, "server.timeout", s=f"{opts.timeout_s:g}")
+        reason = tr(lang, "server.timeout", s=strings_for(lang).number(opts.timeout_s, None))
     data = {"url": url, "outcome": outcome, "reason": reason}
     if outcome == "token":
         return Check(
@@ -256,7 +257,7 @@ def check_journal(path: Path, config: Config, lang: str, now: dt.datetime) -> Ch
             {"path": shown, "error": reason},
         )
     size_bytes = int(st["file_bytes"]) + int(st["wal_bytes"])
-    size = human_bytes(size_bytes)
+    size = human_bytes(size_bytes, lang)
     data = {"path": shown, "integrity": st["integrity"], "events": st["events"], "bytes": size_bytes}
     if st["integrity"] != "ok":
         return Check(
@@ -324,7 +325,8 @@ def check_disk(key: str, path: Path, lang: str, usage: Callable[[Path], Any] = s
             data={"path": str(path)},
         )
     pct = 100.0 * du.free / du.total if du.total else 0.0
-    fields = {"path": path, "free": human_bytes(du.free), "total": human_bytes(du.total), "pct": f"{pct:.0f}"}
+    free, total = human_bytes(du.free, lang), human_bytes(du.total, lang)
+    fields = {"path": path, "free": free, "total": total, "pct": strings_for(lang).number(pct)}
     data = {"path": str(path), "checked": str(where), "free_bytes": du.free, "total_bytes": du.total}
     if du.free < DISK_FAIL_BYTES:
         return Check(key, "fail", tr(lang, "disk.low", **fields), tr(lang, "disk.low.do"), data)
