@@ -226,6 +226,9 @@ class WallWindow:
             audio_mark.refresh()
             mute_mark.refresh()
             self.alert_marks = (audio_mark, mute_mark)
+        #: Burn-in protection and night dimming (ui.app.burnin), installed by
+        #: the controller once the banners are in place.
+        self.burn_in: Any = None
         self.views: dict[str, Any] = {}
         if len(plan.views) == 1:
             view, interactive, _, _ = first
@@ -254,9 +257,8 @@ class WallWindow:
         self.widget.showFullScreen()
 
     def close(self) -> None:
-        burn_in = getattr(self, "burn_in", None)
-        if burn_in is not None:
-            burn_in.stop()
+        if self.burn_in is not None:
+            self.burn_in.stop()
         for w in self.views.values():
             close = getattr(w, "shutdown", None)
             if callable(close):
