@@ -11,6 +11,8 @@ PACKAGES=(
   libxkbfile1 libxcb-cursor0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1
   libxcb-render-util0 libxcb-render0 libxcb-shape0 libxcb-util1 libxcb-xkb1
   libxkbcommon-x11-0 libpulse0 espeak-ng xvfb xauth sox fonts-dejavu-core
+  # The tests read the situation report PDFs back as pages (pdftoppm) and text (pdftotext).
+  poppler-utils
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -92,12 +92,6 @@ def _cmd_layout_check(args: argparse.Namespace) -> int:
     return layout_check_main(args.preset or "", args.config or "", all_presets=args.all)
 
 
-def _cmd_layout_check(args: argparse.Namespace) -> int:
-    from commandcenter.wall.layout import layout_check_main
-
-    return layout_check_main(args.preset or "", args.config or "", all_presets=args.all)
-
-
 def _cmd_ingest_check(args: argparse.Namespace) -> int:
     from commandcenter.ingest.check import check_main
 
@@ -206,14 +200,11 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--all", action="store_true", help="every shipped preset")
     pl.set_defaults(func=_cmd_layout_check)
 
-    p = sub.add_parser("layout", help="room layouts: what fits on each screen at its viewing distance")
-    lsub = p.add_subparsers(dest="layout_command", required=True, metavar="ACTION")
-    pl = lsub.add_parser("check", help="rows, columns, text size per screen and view; exit 1 on a miss")
-    which = pl.add_mutually_exclusive_group()
-    which.add_argument("--preset", default=None, help="a shipped preset (config/layouts.toml)")
-    which.add_argument("--config", default=None, help="a layout file, or a config file with a [layout] table")
-    which.add_argument("--all", action="store_true", help="every shipped preset")
-    pl.set_defaults(func=_cmd_layout_check)
+    from commandcenter.cli.report import add_report_arguments
+
+    p = sub.add_parser("report", help="situation report or shift handover from a journal (PDF, HTML, CSV)")
+    add_report_arguments(p)
+    p.set_defaults(func=_lazy("commandcenter.cli.report", "report_main"))
 
     p = sub.add_parser("ingest", help="external feeds: BMKG, CAP, FIRMS, PetaBencana, NENA EIDO")
     isub = p.add_subparsers(dest="ingest_command", required=True, metavar="ACTION")
