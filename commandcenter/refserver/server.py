@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
+import hmac
 import logging
 import secrets
 import ssl
@@ -33,7 +35,7 @@ from commandcenter.config.schema import Config, ServeConfig, default_of
 from commandcenter.core import protocol as p
 from commandcenter.core.store import Store, decode_state, encode_state
 from commandcenter.core.timeutil import Clock, WarpClock, utcnow
-from commandcenter.storage.journal import Journal
+from commandcenter.storage.journal import Journal, JournalError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,10 @@ CLOSE_BAD_TOKEN = 4401
 CLOSE_HELLO_TIMEOUT = 4408
 CLOSE_RATE_LIMIT = 4429
 CLOSE_TOO_SLOW = 4503
+#: The server is at serve.max_connections (the standard "try again later").
+CLOSE_TRY_AGAIN = 1013
+#: Seconds between two log lines about refused connections or failing accepts.
+QUIET_LOG_S = 60.0
 
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "wall": frozenset(),
@@ -79,6 +85,8 @@ class ServerSettings:
     #: A client further behind than this gets a snapshot instead of a replay:
     #: past some point a snapshot is smaller and faster than the whole history.
     history_limit_events: int = default_of(ServeConfig, "history_limit_events")
+    #: Connections open at once at most; more are refused with CLOSE_TRY_AGAIN.
+    max_connections: int = default_of(ServeConfig, "max_connections")
     #: Longest shelve and mute a console may ask for: a shelf until 2099 would
     #: silence an alert for good.
     max_shelve_s: float = 8 * 3600.0
@@ -168,6 +176,14 @@ class DispatchServer:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         self.tokens = {t.token: t for t in settings.tokens}
+        #: Every grant, compared in constant time (see _grant_for).
+        self._grants = [(t.token.encode(), t) for t in settings.tokens]
+        self.open_connections = 0
+        self._quiet: dict[str, list[float]] = {}  # what -> [count since last line, last line at]
+        self._previous_handler: Any = None
+        #: Why a vital task ended (None: none did); listeners are told once.
+        self.failure: str | None = None
+        self.failure_listeners: list[Any] = []
         self.journal: Journal | None = None
         self.clock: Clock = utcnow
         if settings.scenario and settings.speed != 1.0:
@@ -209,8 +225,11 @@ class DispatchServer:
         if s.tls_cert:
             ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             ssl_ctx.load_cert_chain(s.tls_cert, s.tls_key)
+        loop = asyncio.get_running_loop()
+        self._previous_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._loop_exception)
         self._server = await websockets.serve(
-            self._handle,
+            self._admit,
             s.host,
             s.port,
             max_size=s.max_frame_bytes,
@@ -250,6 +269,8 @@ class DispatchServer:
                 await self._server.wait_closed()
         if self.journal is not None:
             await self.journal.close()
+        # The loop's exception handler stays: asyncio may still run an accept
+        # retry scheduled after EMFILE, on the socket closed above.
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -260,7 +281,17 @@ class DispatchServer:
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("task %s failed", task.get_name(), exc_info=task.exception())
+            # A full disk or a lock says it all; anything else gets its stack.
+            plain = isinstance(task.exception(), JournalError)
+            log.error("task %s failed: %s", task.get_name(), task.exception(),
+                      exc_info=None if plain else task.exception())  # fmt: skip
+            if task.get_name() in self.VITAL_TASKS and self.failure is None:
+                # A server without heartbeats or housekeeping only seems to
+                # run: `serve` exits non-zero so that it is restarted.
+                exc = task.exception()
+                self.failure = f"{task.get_name()} failed: {type(exc).__name__}: {exc}"
+                for listener in list(self.failure_listeners):
+                    listener()
 
     # --- the event log -------------------------------------------------------------
 
@@ -311,6 +342,72 @@ class DispatchServer:
 
     # --- connections ------------------------------------------------------------------
 
+    #: Tasks without which the server must not go on (see _task_done).
+    VITAL_TASKS = frozenset({"heartbeat", "housekeeping", "simulator"})
+
+    def _grant_for(self, token: str) -> TokenGrant | None:
+        """The grant of ``token``, compared with every configured token in
+        constant time (no early exit): a dict lookup's timing would tell a
+        guesser how close a guess came."""
+        given = token.encode()
+        found: TokenGrant | None = None
+        for secret, grant in self._grants:
+            if hmac.compare_digest(secret, given) and found is None:
+                found = grant
+        return found
+
+    def _quiet_log(self, what: str, message: str, *args: Any) -> None:
+        """Log ``message`` at most once a minute per ``what``, with how many
+        times it happened since the last line: a flood of refused connections
+        or failing accepts must not flood the log (one line per event wrote
+        73,500 tracebacks in 15 s at a low descriptor limit)."""
+        now = time.monotonic()
+        entry = self._quiet.setdefault(what, [0.0, -QUIET_LOG_S])
+        entry[0] += 1
+        if now - entry[1] >= QUIET_LOG_S:
+            log.warning("%s (%d times in the last minute)", message % args, int(entry[0]))
+            entry[0], entry[1] = 0.0, now
+
+    async def _admit(self, ws: ServerConnection) -> None:
+        """The connection cap, then :meth:`_handle`. A handler's unexpected
+        exception is logged quietly, never a traceback per connection."""
+        if self.open_connections >= self.settings.max_connections:
+            self.stats["refused_cap"] = self.stats.get("refused_cap", 0) + 1
+            self._quiet_log(
+                "cap", "connection refused: %d open, serve.max_connections = %d",
+                self.open_connections, self.settings.max_connections,
+            )  # fmt: skip
+            with contextlib.suppress(Exception):
+                await ws.close(CLOSE_TRY_AGAIN, "server full: try again later")
+            return
+        self.open_connections += 1
+        try:
+            await self._handle(ws)
+        except ConnectionClosed:
+            pass
+        except OSError as exc:
+            self._quiet_log("handler-oserror", "a connection failed: %s", exc)
+        finally:
+            self.open_connections -= 1
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Out of file descriptors, asyncio reports every failed accept with a
+        traceback (and retries a second later): one line a minute instead."""
+        exc = context.get("exception")
+        out_of = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+        if isinstance(exc, OSError) and exc.errno in out_of:
+            self._quiet_log("accept", "cannot accept connections: %s (raise the fd limit)", exc.strerror)
+            return
+        retry = "_start_serving" in str(context.get("handle", ""))
+        if isinstance(exc, ValueError) and retry and "file descriptor" in str(exc):
+            # That retry, run after the server closed its socket: nothing to accept.
+            log.debug("accept retry after close: %s", exc)
+            return
+        if self._previous_handler is not None:
+            self._previous_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
+
     async def _handle(self, ws: ServerConnection) -> None:
         self.stats["connections"] += 1
         try:
@@ -329,7 +426,7 @@ class DispatchServer:
         if not isinstance(hello, p.Hello):
             await self._refuse(ws, CLOSE_BAD_FRAME, "expected_hello", "the first frame must be hello")
             return
-        grant = self.tokens.get(hello.token)
+        grant = self._grant_for(hello.token)
         if grant is None:
             self.stats["bad_token"] += 1
             await self._refuse(ws, CLOSE_BAD_TOKEN, "bad_token", "token refused")
