@@ -62,6 +62,7 @@ def server_settings_from(args: argparse.Namespace) -> Any:
 
     cfg = _load_config(getattr(args, "config", None))
     serve = cfg.serve
+    _check_demo_tokens(serve, args.host or serve.host, bool(getattr(args, "allow_demo_tokens", False)))
     return ServerSettings(
         host=args.host or serve.host,
         port=serve.port if args.port is None else args.port,
@@ -75,6 +76,7 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         history_limit_events=serve.history_limit_events,
         max_shelve_s=serve.max_shelve_minutes * 60.0,
         max_mute_s=serve.max_mute_minutes * 60.0,
+        max_connections=serve.max_connections,
         tls_cert=args.tls_cert or serve.tls_cert,
         tls_key=args.tls_key or serve.tls_key,
         scenario=None if args.scenario == "none" else args.scenario,
@@ -83,6 +85,48 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         sim_origin=_parse_origin(getattr(args, "sim_origin", None)),
         seed=args.seed,
     )
+
+
+def _is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or "": reachable from the network
+
+
+def _check_demo_tokens(serve: Any, host: str, allowed_by_flag: bool) -> None:
+    """The shipped demo tokens are public (they are in default.toml): off
+    loopback they would let anyone on the network in, so serving them there
+    needs serve.allow_demo_tokens or --allow-demo-tokens."""
+    demo = serve.demo_tokens_in_use
+    if not demo or _is_loopback(host):
+        return
+    if allowed_by_flag or serve.allow_demo_tokens:
+        log.warning("serving the public demo tokens (%s) on %s, as allowed", ", ".join(demo), host)
+        return
+    sys.stderr.write(
+        f"serve: refusing to serve the public demo tokens ({', '.join(demo)}) on {host}: anyone on the "
+        "network could use them. Configure your own [[serve.tokens]], or allow them with "
+        "serve.allow_demo_tokens = true or --allow-demo-tokens\n"
+    )
+    raise SystemExit(2)
+
+
+def _tls_problem(cert: str, key: str) -> str:
+    """A TLS file that cannot be read, said in one line ('' when fine)."""
+    for what, path in (("certificate", cert), ("key", key)):
+        if not path:
+            continue
+        try:
+            with open(path, "rb"):
+                pass
+        except OSError as exc:
+            return f"TLS {what} {path}: {exc.strerror or exc}"
+    return ""
 
 
 def _parse_origin(text: str | None) -> dt.datetime | None:
@@ -107,18 +151,54 @@ async def _serve(args: argparse.Namespace) -> int:
     from commandcenter.refserver.server import DispatchServer
 
     settings = server_settings_from(args)
+    problem = _tls_problem(settings.tls_cert, settings.tls_key)
+    if problem:
+        sys.stderr.write(f"serve: {problem}\n")
+        return 2
     server = DispatchServer(settings)
-    await server.start()
+    # A server that cannot start says why in one line and exits non-zero,
+    # never a traceback followed by a process that hangs.
+    try:
+        await server.start()
+    except BaseException as exc:
+        await server.close()
+        if not isinstance(exc, Exception):
+            raise
+        code, line = _start_failure(exc, settings)
+        log.debug("serve could not start", exc_info=True)
+        sys.stderr.write(f"serve: {line}\n")
+        return code
     # One machine-readable line so scripts and tests learn the port (with --port 0).
     sys.stdout.write(f"LISTENING {server.url} epoch={server.epoch} head={server.head_seq}\n")
     sys.stdout.flush()
     stop = asyncio.Event()
     _install_stop_signals(stop)
+    server.failure_listeners.append(stop.set)
     try:
         await _wait_for(stop, args.run_for)
     finally:
         await server.close()
+    if server.failure:
+        sys.stderr.write(f"serve: {server.failure}\n")
+        return 1
     return 0
+
+
+def _start_failure(exc: Exception, settings: Any) -> tuple[int, str]:
+    """(exit code, one line) for a server that could not start: 2 when the
+    configuration must change (TLS material), 1 otherwise (a port in use may
+    be free at the next try)."""
+    import ssl
+
+    from commandcenter.storage.journal import JournalError
+
+    if isinstance(exc, ssl.SSLError):
+        return 2, f"TLS certificate {settings.tls_cert} or key {settings.tls_key} cannot be used: {exc}"
+    if isinstance(exc, JournalError):
+        return 1, str(exc)
+    if isinstance(exc, OSError):
+        return 1, f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
+    return 1, f"{type(exc).__name__}: {exc}"
 
 
 def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
@@ -139,6 +219,11 @@ def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--queue-limit", type=int, default=None, help="per-client send queue (frames)")
     p_.add_argument("--tls-cert", default="", help="certificate (PEM) for wss://")
     p_.add_argument("--tls-key", default="", help="private key (PEM) for wss://")
+    p_.add_argument(
+        "--allow-demo-tokens",
+        action="store_true",
+        help="serve the public demo-* tokens on a non-loopback address (demos only)",
+    )
     p_.add_argument("--run-for", type=float, default=None, help="stop after SECONDS")
 
 
@@ -290,7 +375,21 @@ def inject_main(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         sys.stderr.write(f"inject: {exc}\n")
         return 2
-    return asyncio.run(_inject(args.server, args.token, bodies, args.timeout))
+    import os
+
+    from commandcenter.config import ENV_TOKEN
+
+    token = args.token or os.environ.get(ENV_TOKEN, "")
+    if not token:
+        sys.stderr.write(f"inject: no token: give --token-file FILE or set {ENV_TOKEN}\n")
+        return 2
+    from websockets.exceptions import InvalidHandshake, InvalidURI, WebSocketException
+
+    try:
+        return asyncio.run(_inject(args.server, token, bodies, args.timeout))
+    except (OSError, TimeoutError, InvalidHandshake, InvalidURI, WebSocketException) as exc:
+        sys.stderr.write(f"inject: {args.server}: {type(exc).__name__}: {exc}\n")
+        return 1
 
 
 async def _inject(url: str, token: str, bodies: list[p.EventBody], timeout: float) -> int:
@@ -337,6 +436,8 @@ async def _inject(url: str, token: str, bodies: list[p.EventBody], timeout: floa
 
 def add_inject_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--server", required=True, help="ws:// or wss:// URL")
-    p_.add_argument("--token", required=True, help="a token with the admin role")
+    p_.add_argument(
+        "--token", default=None, help="admin-role token (better: --token-file or COMMANDCENTER_TOKEN)"
+    )
     p_.add_argument("--timeout", type=float, default=30.0)
     p_.add_argument("file", help="JSON file: a list of event bodies (see docs/protocol.md)")
