@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import datetime as dt
 import itertools
 import random
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from commandcenter.refserver.simulator import (
     distance_km,
     shipped_config,
 )
+from tests.serverproc import WALL, ServerProcess
 
 SHIPPED = shipped_config()
 
@@ -599,3 +602,36 @@ def test_zero_rate_normal_emits_only_the_funnel_and_repairs() -> None:
     sim = Simulator(scenario="normal", rate_per_min=0.0, seed=1, start=T0)
     kinds = {type(b).__name__ for _, b in sim.advance_to(T0 + minutes(600))}
     assert kinds <= {"FunnelUpdated", "UnitUpserted"}
+
+
+# --- through the server -----------------------------------------------------------------
+
+
+async def test_serve_reports_in_the_districts_of_its_config(tmp_path: Path) -> None:
+    """`commandcenter serve --config FILE`: the simulator places its reports in
+    the districts FILE configures (one renamed, one added) and nowhere else."""
+    import websockets
+
+    user = tmp_path / "config.toml"
+    user.write_text(
+        '[[districts]]\ncode = "16.02.05"\nname = "Kayuagung Kota"\nlat = -3.385\nlon = 104.891\n\n'
+        '[[districts]]\ncode = "16.02.99"\nname = "Teluk Baru"\nlat = -3.30\nlon = 105.80\n',
+        encoding="utf-8",
+    )
+    server = ServerProcess(tmp_path / "server.sqlite3", scenario="normal", speed=120.0, rate=20.0,
+                           extra=["--config", str(user)]).start()
+    seen: collections.Counter[str] = collections.Counter()
+    try:
+        async with websockets.connect(server.url) as ws:
+            await ws.send(p.encode(p.Hello(token=WALL, client_id="sim-config-test")))
+            async with asyncio.timeout(60):
+                while set(seen) != {"Kayuagung Kota", "Teluk Baru"} or seen.total() < 20:
+                    frame = p.decode_server_frame(await ws.recv())
+                    if isinstance(frame, p.Event) and isinstance(frame.body, p.IncidentUpserted):
+                        loc = frame.body.incident.location
+                        seen[loc.kecamatan] += 1
+                        assert (loc.kecamatan, loc.kecamatan_code) in {
+                            ("Kayuagung Kota", "16.02.05"), ("Teluk Baru", "16.02.99")
+                        }
+    finally:
+        await asyncio.get_running_loop().run_in_executor(None, server.stop)

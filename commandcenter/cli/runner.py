@@ -84,6 +84,7 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         speed=args.speed,
         sim_origin=_parse_origin(getattr(args, "sim_origin", None)),
         seed=args.seed,
+        config=cfg,
     )
 
 
@@ -205,7 +206,7 @@ def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--config", default=None, help="configuration file (tokens, TLS, limits)")
     p_.add_argument("--db", required=True, help="the server's own event log (SQLite)")
     p_.add_argument("--host", default=None, help="address to listen on (default from config: 127.0.0.1)")
-    p_.add_argument("--port", type=int, default=None, help="port (default 8112; 0 picks a free one)")
+    p_.add_argument("--port", type=int, default=None, help="port (default: serve.port; 0 picks a free one)")
     p_.add_argument("--scenario", default="none", choices=["none", "normal", "flood", "karhutla", "mixed"])
     p_.add_argument("--rate", type=float, default=6.0, help="new incidents a minute in normal times")
     p_.add_argument("--speed", type=float, default=1.0, help="simulated time runs X times faster")
