@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ui.support.chromium import chromium_environment
+
 log = logging.getLogger(__name__)
 
 VIEW_ORDER = ("map", "operations", "leader", "console")
@@ -64,19 +66,7 @@ def prepare_environment(headless: bool, screens_file: str | None) -> None:
         if screens_file:
             platform += f":configfile={Path(screens_file).resolve()}"
         os.environ["QT_QPA_PLATFORM"] = platform
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        # Chromium refuses to run its sandbox as root.
-        os.environ.setdefault("QTWEBENGINE_DISABLE_SANDBOX", "1")
-    # The wall lives on a closed network: no background calls home from Chromium.
-    flags = os.environ.get("QTWEBENGINE_CHROMIUM_FLAGS", "")
-    for flag in ("--disable-background-networking", "--disable-component-update"):
-        if flag not in flags:
-            flags += " " + flag
-    # V8 would let the map page's heap grow far before its first full GC
-    # (measured: +3.5 MB/s of renderer memory under the simulator); see ui.views.map.view.
-    if "--js-flags" not in flags:
-        flags += " --js-flags=--initial-old-space-size=16"
-    os.environ["QTWEBENGINE_CHROMIUM_FLAGS"] = flags.strip()
+    os.environ.update(chromium_environment(os.environ))
 
 
 # --- screen planning (pure; tested without windows) ------------------------------------

@@ -40,6 +40,8 @@ from commandcenter.core.store import ChangeSet, Histogram, Kpis, Store
 from commandcenter.core.timeutil import WIB
 from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.text import plain_tooltip
+from ui.support.widgets import ElidedLabel
 
 log = logging.getLogger(__name__)
 
@@ -268,33 +270,6 @@ class SituationPanel(QFrame):
             self.more.setText(tr.t("situation.more", n=len(rest), names="; ".join(s.name for s in rest)))
 
 
-class _ElidedLabel(QLabel):
-    """One line of plain text, cut with "…" to the width it gets (the full
-    text stays in ``full_text`` and the tooltip)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.full_text = ""
-
-    def set_full_text(self, text: str) -> None:
-        self.full_text = text
-        self.setToolTip(text)
-        self._elide()
-
-    def resizeEvent(self, event: Any) -> None:
-        super().resizeEvent(event)
-        self._elide()
-
-    def _elide(self) -> None:
-        width = self.contentsRect().width()
-        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width) \
-            if width > 0 else self.full_text
-        if shown != self.text():
-            self.setText(shown)
-
-
 class EscalationFlag(QFrame):
     """The escalated alerts, on top of everything while there are any: how
     many have waited past their escalation time unacknowledged, and the
@@ -315,10 +290,10 @@ class EscalationFlag(QFrame):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(pad, 0, pad, 0)
         layout.setSpacing(0)
-        self.headline = _ElidedLabel()
+        self.headline = ElidedLabel()
         self.headline.setStyleSheet(f"color: {theme.ALARM_RED}; font-weight: 800;")
         # The oldest alert's text names a place (from the feed): plain text.
-        self.oldest = _ElidedLabel()
+        self.oldest = ElidedLabel()
         self.oldest.setStyleSheet("font-weight: 700;")
         layout.addWidget(self.headline)
         layout.addWidget(self.oldest)
@@ -335,7 +310,7 @@ class EscalationFlag(QFrame):
         oldest = min(alerts, key=lambda a: (a.raised_at, a.id))
         self.oldest.set_full_text(tr.t("leader.escalated_oldest", age=tr.age_tile(oldest.age_s(now)),
                                     text=self.short_text(oldest)))
-        self.oldest.setToolTip(oldest.text)
+        self.oldest.setToolTip(plain_tooltip(oldest.text))
         self.show()
 
     def short_text(self, alert: Any) -> str:
