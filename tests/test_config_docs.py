@@ -175,8 +175,11 @@ def test_engine_settings_take_their_defaults_from_the_schema() -> None:
         "client_rate_per_s",
         "client_burst",
         "history_limit_events",
+        "max_connections",
     ):
         assert getattr(settings, key) == getattr(serve, key), key
+    assert settings.max_shelve_s == serve.max_shelve_minutes * 60
+    assert settings.max_mute_s == serve.max_mute_minutes * 60
 
 
 def test_journal_retention_defaults_are_the_schemas() -> None:

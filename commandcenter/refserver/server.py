@@ -89,8 +89,8 @@ class ServerSettings:
     max_connections: int = default_of(ServeConfig, "max_connections")
     #: Longest shelve and mute a console may ask for: a shelf until 2099 would
     #: silence an alert for good.
-    max_shelve_s: float = 8 * 3600.0
-    max_mute_s: float = 3600.0
+    max_shelve_s: float = default_of(ServeConfig, "max_shelve_minutes") * 60.0
+    max_mute_s: float = default_of(ServeConfig, "max_mute_minutes") * 60.0
     #: An admin inject waits (up to this long) for every client's send queue to
     #: drain below half its limit before the next batch, so a burst of 50,000
     #: incidents reaches a wall that keeps up instead of cutting it off (4503).
