@@ -8,6 +8,7 @@ import string
 from pathlib import Path
 
 import pytest
+from babel.numbers import format_decimal
 
 from commandcenter.core.i18n import LANGUAGES, CatalogError, read_catalogs, shipped_catalogs, strings_for
 
@@ -165,6 +166,21 @@ def test_numbers_through_the_locale() -> None:
     assert id_.minutes(None) == "—"
     assert id_.percent(0.37) == "37"
     assert id_.percent(None) == "—"
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_numbers_are_what_babel_makes_of_them(lang: str) -> None:
+    # Strings.number applies the locale's signs to Python's formatting (fast);
+    # it must say exactly what Babel's own CLDR formatting says.
+    strings = strings_for(lang)
+    values = [0, 7, -999, 1000, -1000, 1_234_567, 0.5, 2.5, 12.345, -1234.5678, 99_999.995, 1e9 + 0.25, 0.004,
+              float("inf")]
+    for value in values:
+        for decimals in (0, 1, 2, None):
+            fraction = "##" if decimals is None else "0" * decimals
+            pattern = "#,##0" + ("." + fraction if fraction else "")
+            expected = format_decimal(value, format=pattern, locale=strings.locale)
+            assert strings.number(value, decimals) == expected, (value, decimals)
 
 
 def test_the_age_forms() -> None:
