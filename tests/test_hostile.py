@@ -531,3 +531,39 @@ async def test_a_burst_inject_reaches_a_wall_that_keeps_up_without_cutting_it_of
         await feed.stop()
         await feed.journal.close()
         server.stop()
+
+
+@pytest.mark.slow
+async def test_a_journal_from_an_older_server_with_a_year_9999_time_is_healed_and_resynced(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """Such a journal fits SQLite but not the protocol any more: the wall must
+    not crash or hang on it; it sets the file aside and syncs afresh."""
+    head = await admin_inject(
+        server.url, [p.IncidentUpserted(incident=make_incident(id=f"ok-{i}")) for i in range(3)]
+    )
+    db = tmp_path / "wall.sqlite3"
+    settings_ = FeedSettings(url=server.url, token=WALL, client_id="old-wall", heartbeat_timeout_s=5.0)
+    session = await WallSession.open(load_defaults(), db, settings_, alerts=False)
+    feed = session.feed
+    feed.start()
+    await wait_client(feed, lambda: feed.store.seq == head)
+    await feed.stop()
+    # An older server's event: valid then, out of bounds now (written as raw bytes).
+    good = p.Event(epoch=feed.store.epoch, seq=head + 1, id="ev-old", ts=NOW,
+                   body=p.IncidentUpserted(incident=make_incident(id="old-1")))  # fmt: skip
+    raw = p.encode(good).replace(b'"ts":"2026-11-27T03:00:00Z"', b'"ts":"9999-12-31T23:59:59-05:00"')
+    assert b"9999" in raw
+    await feed.journal.append([(good, raw)])
+    await feed.journal.close()
+
+    reopened = await WallSession.open(load_defaults(), db, settings_, alerts=False)
+    feed = reopened.feed
+    try:
+        assert "old-1" not in feed.store.incidents  # never applied
+        feed.start()
+        await wait_client(feed, lambda: feed.store.seq == head and feed.status.state is FeedState.LIVE)
+        assert {f"ok-{i}" for i in range(3)} <= set(feed.store.incidents)
+    finally:
+        await feed.stop()
+        await feed.journal.close()
