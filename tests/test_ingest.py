@@ -197,10 +197,11 @@ def _brute_clusters(points: list[tuple[float, float]], km: float) -> list[frozen
 
     n = len(points)
     adj = {i: set() for i in range(n)}
+    mean_lat = sum(p[0] for p in points) / n
     for i in range(n):
         for j in range(i + 1, n):
             dy = (points[i][0] - points[j][0]) * 110.57
-            dx = (points[i][1] - points[j][1]) * 110.57 * math.cos(math.radians(points[i][0]))
+            dx = (points[i][1] - points[j][1]) * 110.57 * math.cos(math.radians(mean_lat))
             if dx * dx + dy * dy <= km * km:
                 adj[i].add(j)
                 adj[j].add(i)
