@@ -237,3 +237,22 @@ async def test_a_full_disk_is_reported_as_a_full_disk(small_fs: Path) -> None:
     assert seq > 0
     async with await Journal.open(path, readonly=True) as j:
         assert await j.count_events() == seq
+
+
+def test_journal_stats_on_a_locked_journal_says_locked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import asyncio
+
+    from commandcenter.storage.journal import journal_stats_main
+
+    path = tmp_path / "wall-journal.sqlite3"
+    asyncio.run(write_journal(path, events=5, snapshot_at=None))
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+        other.execute("PRAGMA locking_mode=EXCLUSIVE")
+        other.execute("BEGIN EXCLUSIVE")
+        assert journal_stats_main(str(path)) == 1
+        other.execute("ROLLBACK")
+    err = capsys.readouterr().err
+    assert err == f"journal stats: {path} is locked by another process or connection (database is locked)\n"
+    assert journal_stats_main(str(path)) == 0  # and fine once the lock is gone

@@ -83,6 +83,7 @@ def audit_main(db: str, since: str, out: TextIO | None = None) -> int:
         records = asyncio.run(run())
     except (JournalError, sqlite3.Error, OSError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = msg.removeprefix("journal: ")  # a JournalError's own prefix; "audit: " says where
         sys.stderr.write(f"audit: {db}: {msg}\n" if isinstance(exc, sqlite3.Error) else f"audit: {msg}\n")
         return 1
     target = sys.stdout if out is None else out

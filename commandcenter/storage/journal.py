@@ -1315,8 +1315,10 @@ def _run_cli(name: str, db: str, job: Callable[[Journal], Any]) -> tuple[int, An
     except (JournalError, sqlite3.Error, OSError, ValueError) as exc:
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if isinstance(exc, sqlite3.Error):
-            msg = f"{db}: not a readable journal ({msg})"
-        sys.stderr.write(f"journal {name}: {msg}\n")
+            kind, described = _problem(exc, Path(db))
+            msg = described if kind and kind != "damaged" else f"{db}: not a readable journal ({msg})"
+        # "journal stats: FILE is locked …", not "journal stats: journal: …".
+        sys.stderr.write(f"journal {name}: {msg.removeprefix('journal: ')}\n")
         return 1, None
     except Exception as exc:  # the CLI promises a one-line error, never a traceback
         log.debug("journal %s failed", name, exc_info=True)
