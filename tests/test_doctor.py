@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from commandcenter.config import load_defaults
+from commandcenter.core.i18n import strings_for
 from commandcenter.core.timeutil import utcnow
 from commandcenter.ops.doctor import (
     DISK_FAIL_BYTES,
@@ -33,6 +34,8 @@ from commandcenter.wall.feed import FeedSettings
 from commandcenter.wall.session import WallSession
 from tests.conftest import ROOT
 from tests.serverproc import WALL, ServerProcess, wait_client
+
+ID, EN = strings_for("id"), strings_for("en")
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +108,9 @@ def record_journal(url: str, path: Path) -> int:
 
 
 def test_good_token_is_accepted(server: ServerProcess, config_file: Path, tmp_path: Path) -> None:
-    checks, lang = run_checks(options(config_file, tmp_path, server=server.url, token=WALL))
+    checks, strings = run_checks(options(config_file, tmp_path, server=server.url, token=WALL))
     srv = by_key(checks)["server"]
-    assert lang == "en"
+    assert strings.language == "en"
     assert srv.status == "ok", srv
     assert srv.data["role"] == "wall" and srv.data["epoch"] == server.epoch
     assert "token accepted" in srv.detail
@@ -185,7 +188,7 @@ def test_healthy_journal_then_corrupted_journal(
 
 def test_missing_journal_is_a_warning_and_is_not_created(config_file: Path, tmp_path: Path) -> None:
     path = tmp_path / "data" / "wall-journal.sqlite3"
-    check = check_journal(path, load_defaults(), "id", utcnow())
+    check = check_journal(path, load_defaults(), ID, utcnow())
     assert check.status == "warn"
     assert "belum ada" in check.detail
     assert not path.exists() and not path.parent.exists()
@@ -194,7 +197,7 @@ def test_missing_journal_is_a_warning_and_is_not_created(config_file: Path, tmp_
 def test_a_file_that_is_not_a_journal_fails(tmp_path: Path) -> None:
     path = tmp_path / "wall-journal.sqlite3"
     path.write_bytes(b"this is not SQLite at all" * 200)
-    check = check_journal(path, load_defaults(), "en", utcnow())
+    check = check_journal(path, load_defaults(), EN, utcnow())
     assert check.status == "fail"
     assert "not a journal" in check.detail or "not a database" in check.detail
 
@@ -205,11 +208,11 @@ def test_an_old_journal_is_a_warning(server: ServerProcess, tmp_path: Path) -> N
     # The simulator's event times run ahead of the clock (speed 30): three
     # days later is still more than a day after the newest event.
     later = utcnow() + dt.timedelta(days=3)
-    check = check_journal(journal, load_defaults(), "en", later)
+    check = check_journal(journal, load_defaults(), EN, later)
     assert check.status == "warn"
     assert check.data["newest_age_s"] > 86_400
     assert "newest data 2 d ago" in check.detail or "newest data 1 d ago" in check.detail
-    assert check_journal(journal, load_defaults(), "en", utcnow()).status == "ok"
+    assert check_journal(journal, load_defaults(), EN, utcnow()).status == "ok"
 
 
 # --- disk, config, report ------------------------------------------------------------------------
@@ -223,13 +226,13 @@ def test_disk_space_thresholds(tmp_path: Path) -> None:
         return lambda _p: real._replace(free=free, total=total, used=total - free)
 
     gb = 1 << 30
-    assert check_disk("disk.logs", tmp_path, "en", usage(500 * gb, 1000 * gb)).status == "ok"
-    low = check_disk("disk.logs", tmp_path, "en", usage(int(0.5 * gb), 1000 * gb))
+    assert check_disk("disk.logs", tmp_path, EN, usage(500 * gb, 1000 * gb)).status == "ok"
+    low = check_disk("disk.logs", tmp_path, EN, usage(int(0.5 * gb), 1000 * gb))
     assert low.status == "warn" and "only 512.0 MB free" in low.detail
-    assert check_disk("disk.logs", tmp_path, "en", usage(3 * gb, 100 * gb)).status == "warn"  # 3 %
-    assert check_disk("disk.logs", tmp_path, "en", usage(DISK_FAIL_BYTES - 1, 100 * gb)).status == "fail"
+    assert check_disk("disk.logs", tmp_path, EN, usage(3 * gb, 100 * gb)).status == "warn"  # 3 %
+    assert check_disk("disk.logs", tmp_path, EN, usage(DISK_FAIL_BYTES - 1, 100 * gb)).status == "fail"
     # The real disk, for a directory that does not exist yet: its parent is measured.
-    real_check = check_disk("disk.journal", tmp_path / "not" / "yet", "en")
+    real_check = check_disk("disk.journal", tmp_path / "not" / "yet", EN)
     assert real_check.data["checked"] == str(tmp_path)
     assert real_check.data["free_bytes"] == pytest.approx(shutil.disk_usage(tmp_path).free, rel=0.05)
 
@@ -269,10 +272,10 @@ def test_report_has_one_line_per_check_in_both_languages(
 
 def test_report_format_counts_failures_and_warnings() -> None:
     checks = [Check("config", "ok", "fine"), Check("server", "warn", "slow", "wait")]
-    text = format_report(checks, "en")
+    text = format_report(checks, EN)
     assert text.rstrip().endswith("No failures; 1 warning(s).")
     assert "\nWARN     Server         slow → Action: wait\n" in text
     assert exit_code(checks) == 0
     checks.append(Check("journal", "fail", "broken", "fix"))
-    assert format_report(checks, "id").rstrip().endswith("1 pemeriksaan GAGAL.")
+    assert format_report(checks, ID).rstrip().endswith("1 pemeriksaan GAGAL.")
     assert exit_code(checks) == 1

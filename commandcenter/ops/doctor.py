@@ -33,7 +33,7 @@ from typing import Any, Literal
 
 from commandcenter.config import APP_NAME, Config, ConfigError, load_config, load_defaults
 from commandcenter.core import protocol as p
-from commandcenter.core.i18n import strings_for
+from commandcenter.core.i18n import Strings, strings_for
 from commandcenter.core.timeutil import WIB, utcnow
 
 Status = Literal["ok", "warn", "fail", "skip"]
@@ -52,8 +52,8 @@ SERVER_TIMEOUT_S = 5.0
 #: (resources/locale/<lang>/LC_MESSAGES/doctor.po), keys prefixed "doctor.".
 
 
-def tr(lang: str, key: str, **fields: object) -> str:
-    return strings_for(lang).t(f"doctor.{key}", **fields)
+def tr(strings: Strings, key: str, **fields: object) -> str:
+    return strings.t(f"doctor.{key}", **fields)
 
 
 @dataclass
@@ -66,8 +66,8 @@ class Check:
     action: str = ""
     data: dict[str, Any] = field(default_factory=dict)
 
-    def title(self, lang: str) -> str:
-        return tr(lang, f"t.{self.key}") if f"doctor.t.{self.key}" in strings_for(lang) else self.key
+    def title(self, strings: Strings) -> str:
+        return tr(strings, f"t.{self.key}") if f"doctor.t.{self.key}" in strings else self.key
 
 
 @dataclass
@@ -83,18 +83,13 @@ class DoctorOptions:
 # --- formatting helpers ------------------------------------------------------------------
 
 
-def human_bytes(n: float, lang: str = "en") -> str:
+def human_bytes(n: float, strings: Strings) -> str:
     for unit in ("B", "KB", "MB", "GB", "TB"):
         if abs(n) < 1024 or unit == "TB":
             # Through the locale: 1,5 GB in Indonesian, 1.5 GB in English.
-            return f"{strings_for(lang).number(n, 0 if unit == 'B' else 1)} {unit}"
+            return f"{strings.number(n, 0 if unit == 'B' else 1)} {unit}"
         n /= 1024
-    return f"{strings_for(lang).number(n, 1)} TB"  # pragma: no cover - the loop always returns
-
-
-def human_age(seconds: float, lang: str) -> str:
-    """'3 hari', '2 jam': the largest whole unit."""
-    return strings_for(lang).age_coarse(seconds)
+    return f"{strings.number(n, 1)} TB"  # pragma: no cover - the loop always returns
 
 
 # --- the checks ----------------------------------------------------------------------------
@@ -115,10 +110,10 @@ def load_for_check(opts: DoctorOptions) -> tuple[Config, str, ConfigError | None
     return config, source, None
 
 
-def check_config(source: str, error: ConfigError | None, lang: str) -> Check:
+def check_config(source: str, error: ConfigError | None, strings: Strings) -> Check:
     if error is not None:
-        return Check("config", "fail", tr(lang, "config.bad", error=error), tr(lang, "config.bad.do"))
-    return Check("config", "ok", tr(lang, "config.ok", source=source or tr(lang, "config.defaults")))
+        return Check("config", "fail", tr(strings, "config.bad", error=error), tr(strings, "config.bad.do"))
+    return Check("config", "ok", tr(strings, "config.ok", source=source or tr(strings, "config.defaults")))
 
 
 async def probe_server(url: str, token: str, client_id: str, timeout_s: float) -> tuple[str, str, Any]:
@@ -174,42 +169,43 @@ async def probe_server(url: str, token: str, client_id: str, timeout_s: float) -
         return "unreachable", reason or type(exc).__name__, None
 
 
-def check_server(config: Config, opts: DoctorOptions, lang: str) -> Check:
+def check_server(config: Config, opts: DoctorOptions, strings: Strings) -> Check:
     url = opts.server or config.server.url
     token = opts.token or config.server.token
     client_id = f"doctor-{config.server.effective_client_id()}"[:64]
     if not token:
-        return Check("server", "fail", tr(lang, "server.no_token", url=url), tr(lang, "server.token.do"))
+        no_token = tr(strings, "server.no_token", url=url)
+        return Check("server", "fail", no_token, tr(strings, "server.token.do"))
     outcome, reason, welcome = asyncio.run(probe_server(url, token, client_id, opts.timeout_s))
     if outcome == "ok":
         return Check(
             "server",
             "ok",
-            tr(lang, "server.ok", url=url, role=welcome.role, epoch=welcome.epoch, seq=welcome.head_seq),
+            tr(strings, "server.ok", url=url, role=welcome.role, epoch=welcome.epoch, seq=welcome.head_seq),
             data={"url": url, "role": welcome.role, "epoch": welcome.epoch, "head_seq": welcome.head_seq},
         )
     if reason == "timeout":
-        reason = tr(lang, "server.timeout", s=strings_for(lang).number(opts.timeout_s, None))
+        reason = tr(strings, "server.timeout", s=strings.number(opts.timeout_s, None))
     data = {"url": url, "outcome": outcome, "reason": reason}
     if outcome == "token":
         return Check(
             "server",
             "fail",
-            tr(lang, "server.token", url=url, reason=reason),
-            tr(lang, "server.token.do"),
+            tr(strings, "server.token", url=url, reason=reason),
+            tr(strings, "server.token.do"),
             data,
         )
     if outcome == "protocol":
         return Check(
             "server",
             "fail",
-            tr(lang, "server.protocol", url=url, reason=reason),
-            tr(lang, "server.protocol.do", version=p.PROTOCOL_VERSION),
+            tr(strings, "server.protocol", url=url, reason=reason),
+            tr(strings, "server.protocol.do", version=p.PROTOCOL_VERSION),
             data,
         )
     key = "server.refused" if outcome == "refused" else "server.unreachable"
     return Check(
-        "server", "fail", tr(lang, key, url=url, reason=reason), tr(lang, "server.unreachable.do"), data
+        "server", "fail", tr(strings, key, url=url, reason=reason), tr(strings, "server.unreachable.do"), data
     )
 
 
@@ -227,7 +223,7 @@ def default_data_dir(data_dir: str | None) -> Path:
     return Path(data_dir) if data_dir else Path(platformdirs.user_data_dir(APP_NAME))
 
 
-def check_journal(path: Path, config: Config, lang: str, now: dt.datetime) -> Check:
+def check_journal(path: Path, config: Config, strings: Strings, now: dt.datetime) -> Check:
     from commandcenter.storage.journal import Journal, JournalError
 
     shown = str(path)
@@ -235,8 +231,8 @@ def check_journal(path: Path, config: Config, lang: str, now: dt.datetime) -> Ch
         return Check(
             "journal",
             "warn",
-            tr(lang, "journal.missing", path=shown),
-            tr(lang, "journal.missing.do"),
+            tr(strings, "journal.missing", path=shown),
+            tr(strings, "journal.missing.do"),
             {"path": shown, "exists": False},
         )
 
@@ -252,19 +248,19 @@ def check_journal(path: Path, config: Config, lang: str, now: dt.datetime) -> Ch
         return Check(
             "journal",
             "fail",
-            tr(lang, "journal.bad", path=shown, reason=reason),
-            tr(lang, "journal.bad.do"),
+            tr(strings, "journal.bad", path=shown, reason=reason),
+            tr(strings, "journal.bad.do"),
             {"path": shown, "error": reason},
         )
     size_bytes = int(st["file_bytes"]) + int(st["wal_bytes"])
-    size = human_bytes(size_bytes, lang)
+    size = human_bytes(size_bytes, strings)
     data = {"path": shown, "integrity": st["integrity"], "events": st["events"], "bytes": size_bytes}
     if st["integrity"] != "ok":
         return Check(
             "journal",
             "fail",
-            tr(lang, "journal.bad", path=shown, reason=st["integrity"]),
-            tr(lang, "journal.bad.do"),
+            tr(strings, "journal.bad", path=shown, reason=st["integrity"]),
+            tr(strings, "journal.bad.do"),
             data,
         )
     # The newest data the journal holds: its last event, else (a wall that
@@ -274,7 +270,7 @@ def check_journal(path: Path, config: Config, lang: str, now: dt.datetime) -> Ch
     elif st["latest_snapshot"] is not None:
         newest = str(st["latest_snapshot"]["created_at"])
     else:
-        return Check("journal", "ok", tr(lang, "journal.empty", path=shown, size=size), data=data)
+        return Check("journal", "ok", tr(strings, "journal.empty", path=shown, size=size), data=data)
     last_ts = dt.datetime.fromisoformat(newest)
     if last_ts.tzinfo is None:
         last_ts = last_ts.replace(tzinfo=dt.UTC)
@@ -287,21 +283,21 @@ def check_journal(path: Path, config: Config, lang: str, now: dt.datetime) -> Ch
         return Check(
             "journal",
             "warn",
-            tr(lang, "journal.big", path=shown, size=size, max_mb=config.journal.max_mb),
-            tr(lang, "journal.big.do"),
+            tr(strings, "journal.big", path=shown, size=size, max_mb=config.journal.max_mb),
+            tr(strings, "journal.big.do"),
             data,
         )
     if age_s > JOURNAL_STALE_S:
         return Check(
             "journal",
             "warn",
-            tr(lang, "journal.old", path=shown, age=human_age(age_s, lang)),
-            tr(lang, "journal.old.do"),
+            tr(strings, "journal.old", path=shown, age=strings.age_coarse(age_s)),
+            tr(strings, "journal.old.do"),
             data,
         )
     seq = st["position"]["seq"]
-    age = human_age(age_s, lang)
-    text = tr(lang, "journal.ok", path=shown, events=st["events"], seq=seq, size=size, age=age)
+    age = strings.age_coarse(age_s)
+    text = tr(strings, "journal.ok", path=shown, events=st["events"], seq=seq, size=size, age=age)
     return Check("journal", "ok", text, data=data)
 
 
@@ -313,7 +309,9 @@ def _existing(path: Path) -> Path:
     return Path(path.anchor or ".")
 
 
-def check_disk(key: str, path: Path, lang: str, usage: Callable[[Path], Any] = shutil.disk_usage) -> Check:
+def check_disk(
+    key: str, path: Path, strings: Strings, usage: Callable[[Path], Any] = shutil.disk_usage
+) -> Check:
     where = _existing(path)
     try:
         du = usage(where)
@@ -321,104 +319,104 @@ def check_disk(key: str, path: Path, lang: str, usage: Callable[[Path], Any] = s
         return Check(
             key,
             "fail",
-            tr(lang, "disk.error", path=path, reason=exc.strerror or exc),
+            tr(strings, "disk.error", path=path, reason=exc.strerror or exc),
             data={"path": str(path)},
         )
     pct = 100.0 * du.free / du.total if du.total else 0.0
-    free, total = human_bytes(du.free, lang), human_bytes(du.total, lang)
-    fields = {"path": path, "free": free, "total": total, "pct": strings_for(lang).number(pct)}
+    free, total = human_bytes(du.free, strings), human_bytes(du.total, strings)
+    fields = {"path": path, "free": free, "total": total, "pct": strings.number(pct)}
     data = {"path": str(path), "checked": str(where), "free_bytes": du.free, "total_bytes": du.total}
     if du.free < DISK_FAIL_BYTES:
-        return Check(key, "fail", tr(lang, "disk.low", **fields), tr(lang, "disk.low.do"), data)
+        return Check(key, "fail", tr(strings, "disk.low", **fields), tr(strings, "disk.low.do"), data)
     if du.free < DISK_WARN_BYTES or pct < DISK_WARN_FRACTION * 100:
-        return Check(key, "warn", tr(lang, "disk.low", **fields), tr(lang, "disk.low.do"), data)
-    return Check(key, "ok", tr(lang, "disk.ok", **fields), data=data)
+        return Check(key, "warn", tr(strings, "disk.low", **fields), tr(strings, "disk.low.do"), data)
+    return Check(key, "ok", tr(strings, "disk.ok", **fields), data=data)
 
 
-def check_speech(config: Config, lang: str) -> Check:
+def check_speech(config: Config, strings: Strings) -> Check:
     from commandcenter.wall.speech import check_available, speech_language
 
     if not config.speech.enabled:
-        return Check("speech", "ok", tr(lang, "speech.off"))
+        return Check("speech", "ok", tr(strings, "speech.off"))
     speech_lang = speech_language(config)
     # The audio device is the audio check's business (Qt's view of it):
     # here only whether the voice exists.
     ok, detail = check_available(config.speech, speech_lang, probe_audio=False)
     data = {"language": speech_lang, "voice": config.speech.for_language(speech_lang).voice}
     if ok:
-        return Check("speech", "ok", tr(lang, "speech.ok", language=speech_lang, detail=detail), data=data)
+        return Check("speech", "ok", tr(strings, "speech.ok", language=speech_lang, detail=detail), data=data)
     return Check(
         "speech",
         "fail",
-        tr(lang, "speech.missing", language=speech_lang, detail=detail),
-        tr(lang, "speech.missing.do", language=speech_lang),
+        tr(strings, "speech.missing", language=speech_lang, detail=detail),
+        tr(strings, "speech.missing.do", language=speech_lang),
         data,
     )
 
 
-def skipped_qt_checks(lang: str) -> list[Check]:
-    return [Check(key, "skip", tr(lang, "qt.skipped")) for key in ("screens", "audio")]
+def skipped_qt_checks(strings: Strings) -> list[Check]:
+    return [Check(key, "skip", tr(strings, "qt.skipped")) for key in ("screens", "audio")]
 
 
 def run_checks(
     opts: DoctorOptions,
     *,
-    qt_checks: Callable[[Config, str], Iterable[Check]] | None = None,
+    qt_checks: Callable[[Config, Strings], Iterable[Check]] | None = None,
     now: dt.datetime | None = None,
-) -> tuple[list[Check], str]:
+) -> tuple[list[Check], Strings]:
     """Every check, in report order; returns them and the report language."""
     config, source, error = load_for_check(opts)
-    lang = opts.lang or config.display.language
-    checks = [check_config(source, error, lang)]
-    checks.extend(qt_checks(config, lang) if qt_checks is not None else skipped_qt_checks(lang))
-    checks.append(check_speech(config, lang))
-    checks.append(check_server(config, opts, lang))
+    strings = strings_for(opts.lang or config.display.language)
+    checks = [check_config(source, error, strings)]
+    checks.extend(qt_checks(config, strings) if qt_checks is not None else skipped_qt_checks(strings))
+    checks.append(check_speech(config, strings))
+    checks.append(check_server(config, opts, strings))
     journal = wall_journal_path(config, opts.data_dir)
-    checks.append(check_journal(journal, config, lang, now or utcnow()))
-    checks.append(check_disk("disk.journal", journal.parent, lang))
-    checks.append(check_disk("disk.logs", config.logging.resolved_dir(), lang))
-    return checks, lang
+    checks.append(check_journal(journal, config, strings, now or utcnow()))
+    checks.append(check_disk("disk.journal", journal.parent, strings))
+    checks.append(check_disk("disk.logs", config.logging.resolved_dir(), strings))
+    return checks, strings
 
 
 def exit_code(checks: Iterable[Check]) -> int:
     return 1 if any(c.status == "fail" for c in checks) else 0
 
 
-def format_report(checks: list[Check], lang: str, now: dt.datetime | None = None) -> str:
-    labels = {status: tr(lang, f"status.{status}") for status in ("ok", "warn", "fail", "skip")}
+def format_report(checks: list[Check], strings: Strings, now: dt.datetime | None = None) -> str:
+    labels = {status: tr(strings, f"status.{status}") for status in ("ok", "warn", "fail", "skip")}
     width = max(len(v) for v in labels.values())
-    title_width = max(len(c.title(lang)) for c in checks)
+    title_width = max(len(c.title(strings)) for c in checks)
     when = (now or utcnow()).astimezone(WIB)
-    lines = [tr(lang, "title", time=f"{when:%Y-%m-%d %H:%M}"), ""]
+    lines = [tr(strings, "title", time=f"{when:%Y-%m-%d %H:%M}"), ""]
     for c in checks:
-        line = f"{labels[c.status]:<{width}}  {c.title(lang):<{title_width}}  {c.detail}"
+        line = f"{labels[c.status]:<{width}}  {c.title(strings):<{title_width}}  {c.detail}"
         if c.action:
-            line += f" → {tr(lang, 'action')}: {c.action}"
+            line += f" → {tr(strings, 'action')}: {c.action}"
         lines.append(line)
     fails = sum(c.status == "fail" for c in checks)
     warns = sum(c.status == "warn" for c in checks)
     lines.append("")
     if fails:
-        lines.append(tr(lang, "summary.fail", n=fails))
+        lines.append(tr(strings, "summary.fail", n=fails))
     elif warns:
-        lines.append(tr(lang, "summary.warn", n=warns))
+        lines.append(tr(strings, "summary.warn", n=warns))
     else:
-        lines.append(tr(lang, "summary.ok"))
+        lines.append(tr(strings, "summary.ok"))
     return "\n".join(lines) + "\n"
 
 
-def format_json(checks: list[Check], lang: str, now: dt.datetime | None = None) -> str:
+def format_json(checks: list[Check], strings: Strings, now: dt.datetime | None = None) -> str:
     doc = {
         "generated_at": (now or utcnow()).isoformat(),
-        "language": lang,
+        "language": strings.language,
         "exit_code": exit_code(checks),
         "ok": exit_code(checks) == 0,
         "checks": [
             {
                 "key": c.key,
-                "title": c.title(lang),
+                "title": c.title(strings),
                 "status": c.status,
-                "label": tr(lang, f"status.{c.status}"),
+                "label": tr(strings, f"status.{c.status}"),
                 "detail": c.detail,
                 "action": c.action,
                 "data": c.data,
@@ -441,11 +439,11 @@ def options_from_args(args: argparse.Namespace) -> DoctorOptions:
 
 
 def report(
-    args: argparse.Namespace, qt_checks: Callable[[Config, str], Iterable[Check]] | None = None
+    args: argparse.Namespace, qt_checks: Callable[[Config, Strings], Iterable[Check]] | None = None
 ) -> int:
     """Run the checks, print the report (or JSON), return the exit code."""
-    checks, lang = run_checks(options_from_args(args), qt_checks=qt_checks)
-    out = format_json(checks, lang) if args.json else format_report(checks, lang)
+    checks, strings = run_checks(options_from_args(args), qt_checks=qt_checks)
+    out = format_json(checks, strings) if args.json else format_report(checks, strings)
     sys.stdout.write(out)
     return exit_code(checks)
 

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from commandcenter.config import load_defaults
+from commandcenter.core.i18n import strings_for
 from tests.conftest import ROOT
 from tests.serverproc import WALL, ServerProcess
 from ui.app.wall import DEMO_SCREENS
@@ -86,7 +87,7 @@ def test_audio_check_tells_the_truth(qapp: Any) -> None:
 
     from ui.app.doctor import check_audio
 
-    check = check_audio("id")
+    check = check_audio(strings_for("id"))
     outputs = QMediaDevices.audioOutputs()
     if outputs and not QMediaDevices.defaultAudioOutput().isNull():
         assert check.status == "ok"
@@ -102,7 +103,7 @@ def test_audio_check_tells_the_truth(qapp: Any) -> None:
 def test_screens_in_this_process_follow_the_wall_plan(qapp: Any) -> None:
     from ui.app.doctor import check_screens
 
-    check = check_screens(qapp, load_defaults(), "en")
+    check = check_screens(qapp, load_defaults(), strings_for("en"))
     # The test platform has one screen: every view joins it, as the wall does.
     assert [r["views"] for r in check.data["screens"]] == [["map", "operations", "leader", "console"]]
     assert check.status == "warn"

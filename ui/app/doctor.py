@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from commandcenter.config import Config
+from commandcenter.core.i18n import Strings
 from commandcenter.ops.doctor import Check, report, tr
 
 # The texts of the Qt checks are in the doctor catalog with the engine's (doctor.po).
@@ -28,7 +29,7 @@ def _physical(screen: Any) -> str:
     return f", {size.width():.0f}x{size.height():.0f} mm"
 
 
-def check_screens(app: Any, config: Config, lang: str) -> Check:
+def check_screens(app: Any, config: Config, strings: Strings) -> Check:
     """The screens Qt sees and the views the wall would put on each, from the
     wall's own plan (ui.app.wall.plan_windows), the primary screen first."""
     from ui.app.wall import plan_windows, screen_infos
@@ -36,7 +37,7 @@ def check_screens(app: Any, config: Config, lang: str) -> Check:
     # The wall's own ordering (the primary screen first) and names.
     infos, qscreens = screen_infos(app)
     if not infos:
-        return Check("screens", "fail", tr(lang, "screens.none"), tr(lang, "screens.none.do"))
+        return Check("screens", "fail", tr(strings, "screens.none"), tr(strings, "screens.none.do"))
     plans = {plan.screen.index: plan for plan in plan_windows(list(config.screens), infos)}
     rows: list[dict[str, Any]] = []
     parts = []
@@ -57,7 +58,7 @@ def check_screens(app: Any, config: Config, lang: str) -> Check:
         )
         shown = ", ".join(views) if views else "-"
         parts.append(
-            tr(lang, "screens.one", name=info.name or f"#{info.index}", w=g.width(), h=g.height(),
+            tr(strings, "screens.one", name=info.name or f"#{info.index}", w=g.width(), h=g.height(),
                mm=_physical(qs), views=shown)
         )  # fmt: skip
     names = {i.name for i in infos if i.name}
@@ -71,12 +72,12 @@ def check_screens(app: Any, config: Config, lang: str) -> Check:
     ]
     data = {"screens": rows, "missing": missing}
     if missing:
-        text = tr(lang, "screens.missing", n=len(infos), missing=", ".join(missing), list="; ".join(parts))
-        return Check("screens", "warn", text, tr(lang, "screens.missing.do"), data)
-    return Check("screens", "ok", tr(lang, "screens.ok", n=len(infos), list="; ".join(parts)), data=data)
+        text = tr(strings, "screens.missing", n=len(infos), missing=", ".join(missing), list="; ".join(parts))
+        return Check("screens", "warn", text, tr(strings, "screens.missing.do"), data)
+    return Check("screens", "ok", tr(strings, "screens.ok", n=len(infos), list="; ".join(parts)), data=data)
 
 
-def check_audio(lang: str) -> Check:
+def check_audio(strings: Strings) -> Check:
     from PySide6.QtMultimedia import QMediaDevices
 
     outputs = QMediaDevices.audioOutputs()
@@ -86,13 +87,14 @@ def check_audio(lang: str) -> Check:
     if not outputs or default.isNull():
         # A warning, not a failure: a wall screen may be silent by design (its
         # sound comes from the operator console). The wall itself shows it.
-        return Check("audio", "warn", tr(lang, "audio.none"), tr(lang, "audio.none.do"), data)
-    return Check("audio", "ok", tr(lang, "audio.ok", name=default.description(), n=len(outputs)), data=data)
+        return Check("audio", "warn", tr(strings, "audio.none"), tr(strings, "audio.none.do"), data)
+    detail = tr(strings, "audio.ok", name=default.description(), n=len(outputs))
+    return Check("audio", "ok", detail, data=data)
 
 
-def qt_checks(app: Any) -> Callable[[Config, str], list[Check]]:
-    def run(config: Config, lang: str) -> list[Check]:
-        return [check_screens(app, config, lang), check_audio(lang)]
+def qt_checks(app: Any) -> Callable[[Config, Strings], list[Check]]:
+    def run(config: Config, strings: Strings) -> list[Check]:
+        return [check_screens(app, config, strings), check_audio(strings)]
 
     return run
 
