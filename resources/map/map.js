@@ -26,6 +26,7 @@
     cluster: null,
     unitLayer: null,
     districtLayer: null,
+    villageData: null,    // the villages' FeatureCollection; a layer is made the first time they show
     villageLayer: null,
     villageLabels: null,  // L.LayerGroup of the village names shown now
     villageInfo: [],      // [{name, anchor: L.LatLng, bounds: L.LatLngBounds, marker}]
@@ -455,8 +456,17 @@
     return Array.prototype.slice.call(document.querySelectorAll(".oki-village"));
   }
 
+  // 327 polygons of 27,000 points cost the page's start; a wall that never
+  // zooms in never needs them, so the layer is made when they first show.
+  function villageLayer() {
+    if (!S.villageLayer && S.villageData) {
+      S.villageLayer = L.geoJSON(S.villageData, { interactive: false, style: S.opts.villageStyle });
+    }
+    return S.villageLayer;
+  }
+
   function villageInfo() {
-    if (S.villageInfo.length || !S.villageLayer) return S.villageInfo;
+    if (S.villageInfo.length || !villageLayer()) return S.villageInfo;
     S.villageLayer.eachLayer(function (layer) {
       var props = layer.feature.properties, bounds = layer.getBounds();
       if (!props.oki_name) return;
@@ -471,8 +481,10 @@
   }
 
   function updateVillages() {
-    if (!S.villageLayer) return;
+    if (!S.villageData) return;
     var show = metresPerPixel() <= S.opts.villageOutlineMpp;
+    if (!show && !S.villageLayer) return;
+    villageLayer();
     if (show !== S.map.hasLayer(S.villageLayer)) {
       if (show) S.villageLayer.addTo(S.map); else S.map.removeLayer(S.villageLayer);
     }
@@ -819,7 +831,7 @@
       S.map = map;
       S.opts = opts;
       S.districtLayer = layers.districts;
-      S.villageLayer = layers.villages;
+      S.villageData = opts.villages;
       S.regencyLayer = layers.regency;
       S.tileLayer = layers.tiles;
       S.packLayer = layers.pack;
@@ -904,7 +916,7 @@
         units: visibleUnits,
         unitsTotal: Object.keys(S.units).length,
         districts: S.districtLayer ? S.districtLayer.getLayers().length : 0,
-        villages: S.villageLayer ? S.villageLayer.getLayers().length : 0,
+        villages: S.villageData ? S.villageData.features.length : 0,
         villagesShown: !!(S.villageLayer && S.map.hasLayer(S.villageLayer)),
         villageLabels: villageLabelElements().filter(function (e) { return e.style.visibility !== "hidden"; }).length,
         regency: !!S.regencyLayer,

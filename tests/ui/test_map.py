@@ -56,6 +56,9 @@ def make_view(qtbot: Any, bridge: EngineBridge, tmp_path: Path) -> Callable[...,
         view.show()
         if wait:
             wait_idle(qtbot, view)
+            # markercluster adds markers in chunks after the batch was confirmed.
+            qtbot.waitUntil(lambda: (c := counts(qtbot, view))["incidents"] == c["incidentsTotal"],
+                            timeout=WAIT_MS)
         return view
 
     return make
@@ -220,10 +223,20 @@ def test_incident_without_coordinates_sits_near_its_district(qtbot: Any, make_vi
 def test_reset_sends_everything_again(qtbot: Any, make_view: Callable[..., MapView],
                                       bridge: EngineBridge, store: Store) -> None:
     view = make_view()
+    n = len(active(store))
+
+    def all_in() -> dict[str, int] | None:
+        # markercluster adds in chunks after a batch is confirmed: wait for all.
+        c = counts(qtbot, view)
+        return c if c["incidents"] == n else None
+
+    qtbot.waitUntil(lambda: all_in() is not None, timeout=WAIT_MS)
     before = counts(qtbot, view)
     push(qtbot, bridge, view, ChangeSet.full_reset())
+    qtbot.waitUntil(lambda: all_in() is not None, timeout=WAIT_MS)
     after = counts(qtbot, view)
-    assert after["incidents"] == before["incidents"] == len(active(store))
+    assert after["incidents"] == before["incidents"] == n
+    assert after["incidentsTotal"] == n
     assert after["units"] == before["units"]
 
 
@@ -557,7 +570,8 @@ def test_crashed_render_process_is_reloaded(qtbot: Any, make_view: Callable[...,
         os.kill(pid, signal.SIGKILL)
     wait_idle(qtbot, view)
     assert view.web_page().renderProcessPid() != pid
-    assert counts(qtbot, view)["incidents"] == len(active(store))
+    # Every marker again (markercluster adds them in chunks after the batch).
+    qtbot.waitUntil(lambda: counts(qtbot, view)["incidents"] == len(active(store)), timeout=WAIT_MS)
 
 
 def test_renderer_is_recycled_into_a_fresh_process_with_every_marker(
@@ -582,6 +596,7 @@ def test_renderer_is_recycled_into_a_fresh_process_with_every_marker(
     qtbot.waitUntil(lambda: not old_proc.is_running() or old_proc.status() == psutil.STATUS_ZOMBIE,
                     timeout=WAIT_MS)
     wait_idle(qtbot, view)
+    qtbot.waitUntil(lambda: counts(qtbot, view)["incidents"] == len(active(store)), timeout=WAIT_MS)
     after = counts(qtbot, view)
     assert after["incidents"] == before["incidents"] + 1 == len(active(store))
     assert after["units"] == before["units"]

@@ -326,6 +326,9 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
         "markerPx": options.marker_px,
         "popupPx": options.popup_px,
         "villageOutlineMpp": VILLAGE_OUTLINE_M_PER_PX,
+        # Data, not a layer: map.js makes the layer when villages first show.
+        "villages": load_villages(config),
+        "villageStyle": {"color": "#51677d", "weight": 1, "opacity": 0.9, "fill": False},
         "colors": {
             "priority": dict(theme.PRIORITY_COLOR),
             "unitGroup": dict(theme.UNIT_GROUP_COLOR),
@@ -362,9 +365,8 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
     }
 
 
-def _geojson(data: dict[str, Any], name: str, style: Mapping[str, Any], *,
-             show: bool = True) -> folium.GeoJson:
-    return folium.GeoJson(data, name=name, control=False, show=show, interactive=False,
+def _geojson(data: dict[str, Any], name: str, style: Mapping[str, Any]) -> folium.GeoJson:
+    return folium.GeoJson(data, name=name, control=False, interactive=False,
                           style_function=lambda _feature: dict(style))
 
 
@@ -424,22 +426,16 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
         tiles.add_to(fmap)
 
     # Outlines only: the regency stands out from its surroundings by a faint
-    # fill, districts by their line (their fill is the incident count), and
-    # villages by a thin line that map.js shows once they are big enough.
+    # fill, districts by their line (their fill is the incident count); villages
+    # (a thin line) are data for map.js, which shows them once they are big enough.
     regency = load_regency(config)
-    regency_layer = villages_layer = districts_layer = None
+    regency_layer = districts_layer = None
     if regency is not None:
         regency_layer = _geojson(regency, "regency", {
             "color": theme.ACCENT, "weight": 4, "opacity": 0.9,
             "fillColor": theme.BG_PANEL, "fillOpacity": 0.0 if pack else 0.9,
         })
         regency_layer.add_to(fmap)
-    villages = load_villages(config)
-    if villages is not None:
-        villages_layer = _geojson(villages, t("map.layer.villages"), {
-            "color": "#51677d", "weight": 1, "opacity": 0.9, "fill": False,
-        }, show=False)
-        villages_layer.add_to(fmap)
     boundaries = load_boundaries(config)
     if boundaries is not None:
         districts_layer = _geojson(boundaries, t("map.layer.districts"), {
@@ -460,8 +456,7 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
             keyboard=False,
         ).add_to(fmap)
 
-    layers = {"districts": districts_layer, "villages": villages_layer, "regency": regency_layer,
-              "tiles": tiles, "pack": pack}
+    layers = {"districts": districts_layer, "regency": regency_layer, "tiles": tiles, "pack": pack}
     _PageInit(fmap, layers, _js_options(config, options, bounds)).add_to(fmap)
     return fmap
 
