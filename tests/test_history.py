@@ -214,3 +214,69 @@ async def test_a_missing_or_foreign_file_is_refused_read_only(tmp_path: Path) ->
     with pytest.raises(JournalError):
         await Timeline.open(tmp_path / "absent.sqlite3")
     assert not (tmp_path / "absent.sqlite3").exists()
+
+
+async def test_playing_reaches_the_state_seeking_does(day_journal: Path, day_events: list[p.Event]) -> None:
+    import random
+
+    from commandcenter.history.player import ReplayPlayer
+
+    timeline = await Timeline.open(day_journal, checkpoint_every=600)
+    try:
+        player = ReplayPlayer(timeline, speed=60)
+        seen: list[int] = []
+        player.change_listeners.append(lambda cs: seen.append(len(cs)))
+        await player.seek(player.start)
+        rng = random.Random(3)
+        target = player.start + (player.end - player.start) * 0.6
+        while player.position < target:
+            await player.step_to(min(target, player.position + dt.timedelta(seconds=rng.uniform(1, 900))))
+        played = encode_state(player.store.to_state())
+        store_id = id(player.store)
+        await player.seek(player.start)
+        await player.seek(target)
+        assert id(player.store) == store_id  # views keep the store they were given
+        assert encode_state(player.store.to_state()) == played == live_states(day_events, [target])[target]
+        assert player.store.clock() == target and len(seen) > 10
+        # The next alert after a moment, and the end stops playing.
+        if timeline.alert_indexes:
+            first_alert = timeline.time_of(timeline.alert_indexes[0])
+            await player.seek(player.start)
+            assert await player.next_alert() == first_alert
+        player.play()
+        await player.step_to(player.end + dt.timedelta(hours=1))
+        assert not player.playing and player.position == player.end
+    finally:
+        await timeline.close()
+
+
+async def test_run_plays_at_speed(day_journal: Path) -> None:
+    import asyncio
+
+    from commandcenter.history.player import ReplayPlayer
+
+    timeline = await Timeline.open(day_journal)
+    try:
+        ticks = [0.0]
+
+        def fake_monotonic() -> float:
+            ticks[0] += 1.0  # one second of real time per look at the clock
+            return ticks[0]
+
+        player = ReplayPlayer(timeline, speed=600, monotonic=fake_monotonic)
+        await player.seek(player.start)
+        reached = asyncio.Event()
+        goal = player.start + dt.timedelta(hours=1)
+        player.status_listeners.append(lambda st: reached.set() if st.position >= goal else None)
+        stop = asyncio.Event()
+        task = asyncio.create_task(player.run(stop))
+        player.play()
+        await asyncio.wait_for(reached.wait(), 30)
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        # 600x: each second of (fake) real time moved the moment ten minutes.
+        assert player.position >= goal and player.store.seq == timeline.index_at(player.position)
+        player.set_speed(5000)
+        assert player.speed == 600
+    finally:
+        await timeline.close()

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from commandcenter.core import protocol as p
-from commandcenter.core.store import Store, decode_state, encode_state
+from commandcenter.core.store import Store, StoreState, decode_state, encode_state
 from commandcenter.core.timeutil import WIB
 from commandcenter.storage.journal import Journal, JournalError
 
@@ -245,15 +245,20 @@ class Timeline:
             )
         return await self.state_after(self.index_at(when), when)
 
-    async def state_after(self, index: int, when: dt.datetime | None = None) -> Store:
+    async def state_after(
+        self, index: int, when: dt.datetime | None = None, *, into: Store | None = None
+    ) -> Store:
         """The store after the first ``index`` events (its clock at ``when``, else at the last
-        of them)."""
+        of them). ``into``: load the state into this store (a replaying wall keeps its store
+        object, which its views hold) instead of a new one."""
         problem = self.problem_at(index)
         if problem:
             raise HistoryError(problem)
         now = when or (self.time_of(index - 1) if index else dt.datetime.now(dt.UTC))
-        store = self._store_factory(lambda: now)
+        store = into if into is not None else self._store_factory(lambda: now)
         if index == 0 or not self._checkpoints:
+            if into is not None:
+                store.load_state(StoreState())
             return store
         pos = bisect.bisect_right([c[0] for c in self._checkpoints], index) - 1
         start, blob = self._checkpoints[max(0, pos)]
