@@ -567,3 +567,17 @@ async def test_a_journal_from_an_older_server_with_a_year_9999_time_is_healed_an
     finally:
         await feed.stop()
         await feed.journal.close()
+
+
+def test_the_position_of_a_refused_event_can_still_be_read() -> None:
+    """So that a feed can step over an event it refuses instead of seeing a gap
+    and getting the same event replayed forever."""
+    fields = {"id": "x", "version": 1, "seq": 7, "ts": "9999-12-31T23:59:59-05:00",
+              "received": "2026-11-27T10:00:00+07:00", "desa": ""}  # fmt: skip
+    data = _event_frame(fields)
+    with pytest.raises(p.ProtocolError, match="ts"):
+        p.decode_event(data)
+    assert p.peek_position(data) == ("ep-1", 7)
+    assert p.peek_position(_event_frame({**fields, "seq": 2**64})) is None
+    assert p.peek_position(b"not json") is None
+    assert p.peek_position(p.encode(p.Heartbeat(epoch="ep-1", head_seq=3, server_time=NOW))) is None

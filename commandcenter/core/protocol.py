@@ -390,6 +390,33 @@ def decode_event(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> Event:
     return result
 
 
+class _Position(Struct, frozen=True):
+    """Only the envelope of an event frame, read leniently (see peek_position)."""
+
+    type: str = ""
+    epoch: str = ""
+    seq: int = 0
+
+
+_position_decoder = msgspec.json.Decoder(_Position)
+
+
+def peek_position(data: bytes | str) -> tuple[str, int] | None:
+    """The ``(epoch, seq)`` of an event frame whose body was refused, or None.
+
+    A frame from another server may carry a value the wall cannot hold (a
+    year-9999 time). Refusing it must not turn into a gap that makes the feed
+    reconnect, get the same event replayed and refuse it again forever: with
+    its position the feed can record the event as refused and go on."""
+    try:
+        pos = _position_decoder.decode(data)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if pos.type != "event" or not pos.epoch or not 1 <= pos.seq <= MAX_INT:
+        return None
+    return pos.epoch, pos.seq
+
+
 def encode(frame: AnyFrame | Struct) -> bytes:
     """Encode any frame or model value to compact JSON bytes."""
     return _encoder.encode(frame)
@@ -457,4 +484,5 @@ __all__ = [
     "decode_server_frame",
     "encode",
     "json_schema",
+    "peek_position",
 ]
