@@ -356,7 +356,7 @@ class DispatchServer:
                 found = grant
         return found
 
-    def _quiet_log(self, what: str, message: str, *args: Any) -> None:
+    def _quiet_log(self, what: str, message: str, *args: Any, exc_info: BaseException | None = None) -> None:
         """Log ``message`` at most once a minute per ``what``, with how many
         times it happened since the last line: a flood of refused connections
         or failing accepts must not flood the log (one line per event wrote
@@ -365,7 +365,7 @@ class DispatchServer:
         entry = self._quiet.setdefault(what, [0.0, -QUIET_LOG_S])
         entry[0] += 1
         if now - entry[1] >= QUIET_LOG_S:
-            log.warning("%s (%d times in the last minute)", message % args, int(entry[0]))
+            log.warning("%s (%d times in the last minute)", message % args, int(entry[0]), exc_info=exc_info)
             entry[0], entry[1] = 0.0, now
 
     async def _admit(self, ws: ServerConnection) -> None:
@@ -387,6 +387,9 @@ class DispatchServer:
             pass
         except OSError as exc:
             self._quiet_log("handler-oserror", "a connection failed: %s", exc)
+        except Exception as exc:
+            # A bug hit by every connection must not write a stack per connection.
+            self._quiet_log("handler", "a connection handler failed: %r", exc, exc_info=exc)
         finally:
             self.open_connections -= 1
 
