@@ -577,6 +577,22 @@ def test_a_renamed_or_added_district_gets_reports_and_a_missing_one_none() -> No
     assert any(t.agency == "BASARNAS" and t.units for i in drownings for t in i.tasks)
 
 
+def test_a_renamed_district_keeps_what_is_known_about_it() -> None:
+    """Floods, peat, posts, villages and the capital are known by Kemendagri
+    code: renaming Kayu Agung changes the name in every report and nothing else."""
+    districts = [dict(d, name="Kayuagung Kota") if d["code"] == "16.02.05" else d
+                 for d in default_data()["districts"]]
+    until = T0 + minutes(240)
+    runs = []
+    for cfg in (SHIPPED, configured(districts=districts)):
+        sim = Simulator(scenario="mixed", rate_per_min=3.0, seed=5, start=T0, config=cfg)
+        bodies = [p.encode(b) for b in sim.initial_bodies()] + encoded(sim.advance_to(until))
+        runs.append(b"\n".join(bodies))
+    shipped, renamed = runs
+    assert b"Kayu Agung" in shipped and b"Kayu Agung" not in renamed
+    assert shipped.replace(b"Kayu Agung", b"Kayuagung Kota") == renamed
+
+
 def test_a_config_without_districts_is_refused() -> None:
     cfg = configured(districts=[])
     with pytest.raises(ValueError, match="no districts"):

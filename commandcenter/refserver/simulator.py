@@ -24,9 +24,10 @@ and the regency's bounds come from the configuration ([[agencies]],
 [[categories]], [[districts]], [map] bounds; the shipped defaults when none is
 given), so a deployment that renames or adds a kecamatan sees reports there.
 What is known here about OKI - flood-prone and peat districts, villages, shares
-of each category, the fleet, the toll road - applies to the configured names it
-matches; a configured category or agency it does not know gets a small share and
-a few generic units. Toll road kilometre positions are approximate (good enough
+of each category, the fleet, the toll road - applies to the configured districts
+with the same Kemendagri code (whatever their configured name), categories and
+agencies; a configured category or agency it does not know gets a small share
+and a few generic units. Toll road kilometre positions are approximate (good enough
 for a map, not a survey).
 """
 
@@ -216,6 +217,10 @@ TOLL_WAYPOINTS: tuple[tuple[int, float, float], ...] = (
     (358, -3.090, 104.830),
 )
 TOLL_SPLIT_KM = 325
+#: Districts the toll road crosses.
+TOLL_DISTRICTS: tuple[str, ...] = (
+    "Mesuji Makmur", "Lempuing", "Lempuing Jaya", "Teluk Gelam", "Pedamaran", "Kayu Agung", "Jejawi",
+)
 TOLL_SOUTH = "Tol Terbanggi Besar–Pematang Panggang–Kayuagung"
 TOLL_NORTH = "Tol Kayuagung–Palembang (Kapal Betung)"
 
@@ -502,14 +507,22 @@ class Simulator:
         if not self._districts:
             raise ValueError("the configuration names no districts ([[districts]]): nowhere to place reports")
         names = list(self._districts)
-        self._capital = CAPITAL if CAPITAL in self._districts else names[0]
-        self._district_pick = _Weighted({n: DISTRICT_WEIGHT.get(n, 1.0) for n in names})
-        self._flood_names = [n for n in FLOOD_PRONE if n in self._districts] or names
-        self._peat_names = [n for n in PEAT if n in self._districts] or names
-        peat_w = {n: (3.0 if n in FIRE_HOTSPOTS else 1.0) for n in self._peat_names}
+        # What this module knows about OKI's districts is keyed by their shipped
+        # names; a configured district is the known one with the same Kemendagri
+        # code, so a renamed kecamatan keeps its floods, peat, posts and villages.
+        shipped = {d.code: d.name for d in shipped_config().districts}
+        known = {shipped[d.code]: d.name for d in cfg.districts if d.code in shipped}
+        self._known = known
+        self._capital = known.get(CAPITAL, names[0])
+        self._weight = {known[k]: w for k, w in DISTRICT_WEIGHT.items() if k in known}
+        self._hotspots = {known[k]: v for k, v in FIRE_HOTSPOTS.items() if k in known}
+        self._villages = {known[k]: v for k, v in DISTRICT_VILLAGES.items() if k in known}
+        self._district_pick = _Weighted({n: self._weight.get(n, 1.0) for n in names})
+        self._flood_names = [known[n] for n in FLOOD_PRONE if n in known] or names
+        self._peat_names = [known[n] for n in PEAT if n in known] or names
+        peat_w = {n: (3.0 if n in self._hotspots else 1.0) for n in self._peat_names}
         self._peat_pick = _Weighted(peat_w)
-        self._toll_districts = [n for n in ("Mesuji Makmur", "Lempuing", "Lempuing Jaya", "Teluk Gelam",
-                                            "Pedamaran", "Kayu Agung", "Jejawi") if n in self._districts]
+        self._toll_districts = [known[n] for n in TOLL_DISTRICTS if n in known]
 
         self._agencies: list[Agency] = [a.to_model() for a in cfg.agencies]
         #: Which agencies a category is forwarded to (first = lead agency).
@@ -621,14 +634,14 @@ class Simulator:
             busy = 25.0 + max(handling, default=40.0)
             posts: dict[str, int] = {}
             for district, count in line.posts:
-                name = district if district in self._districts else self._capital
+                name = self._known.get(district, self._capital)
                 posts[name] = posts.get(name, 0) + count
             extra = math.ceil(demand * busy / 0.5) - sum(posts.values())
             if extra > 0:
                 # A busier service has posts where the reports come from.
                 areas = {"flood": self._flood_names, "peat": self._peat_names}
                 pool = areas.get(line.area, list(self._districts))
-                for name, n in _apportion(extra, {d: DISTRICT_WEIGHT.get(d, 1.0) for d in pool}).items():
+                for name, n in _apportion(extra, {d: self._weight.get(d, 1.0) for d in pool}).items():
                     posts[name] = posts.get(name, 0) + n
             self._add_units(line, posts)
 
@@ -753,7 +766,7 @@ class Simulator:
         return round(new_lat, 5), round(new_lon, 5)
 
     def _village(self, district: str) -> str:
-        own = DISTRICT_VILLAGES.get(district, ())
+        own = self._villages.get(district, ())
         rng = self._rng
         if own and rng.random() < 0.6:
             return rng.choice(own)
@@ -773,8 +786,8 @@ class Simulator:
         else:
             district = self._district_pick.pick(rng)
         code, name, clat, clon = self._districts[district]
-        if category == "karhutla" and district in FIRE_HOTSPOTS and rng.random() < 0.6:
-            desa = FIRE_HOTSPOTS[district]
+        if category == "karhutla" and district in self._hotspots and rng.random() < 0.6:
+            desa = self._hotspots[district]
         else:
             desa = self._village(district)
         lat, lon = self._jitter(clat, clon, 5.0 if category == "karhutla" else 3.0)
@@ -1148,7 +1161,7 @@ class Simulator:
             end_after = rng.uniform(90, 180) * 60
         elif self.scenario == "karhutla":
             hazard, pool, mix = "karhutla", self._peat_names, MIX_FIRE_SURGE
-            hotspots = [n for n in pool if n in FIRE_HOTSPOTS]
+            hotspots = [n for n in pool if n in self._hotspots]
             others = [n for n in pool if n not in hotspots]
             districts = hotspots + rng.sample(others, min(1, len(others)))
             offset = start_s if start_s is not None else rng.uniform(5, 15) * 60
