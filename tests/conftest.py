@@ -6,9 +6,9 @@ when the tests run as root. Both must be set before any Qt import.
 Nothing a test run writes lands outside pytest's temporary directory: HOME and
 the XDG base directories (so platformdirs' config, cache, data, state and log
 directories, QtWebEngine's and Mesa's caches, generated map pages and tone
-WAVs) point into it for the whole run, child processes included, and the run
-fails when it left new files in the source tree or the real user's directories
-of the program (see ``_OutsideWrites``).
+WAVs) point into it for the whole run, child processes included. The run fails
+when it left new files in the source tree, and lists what appeared or changed in
+the real user's directories of the program (see ``_OutsideWrites``).
 """
 
 from __future__ import annotations
@@ -94,16 +94,18 @@ class _OutsideWrites:
             self.places.append((base / APP_DIR_NAME, set()))
         self.before = [_files_under(top, skip) for top, skip in self.places]
 
-    def written(self) -> list[Path]:
-        out: list[Path] = []
+    def written(self) -> tuple[list[Path], list[Path]]:
+        """(new files in the source tree, new or changed files in the user's directories)."""
+        tree: list[Path] = []
+        user: list[Path] = []
         for (top, skip), before in zip(self.places, self.before, strict=True):
             for rel, mtime in sorted(_files_under(top, skip).items()):
                 if top == ROOT:
                     if rel not in before and Path(rel).suffix not in AUTHORED_SUFFIXES:
-                        out.append(top / rel)
+                        tree.append(top / rel)
                 elif before.get(rel) != mtime:
-                    out.append(top / rel)
-        return out
+                    user.append(top / rel)
+        return tree, user
 
 
 @pytest.hookimpl(trylast=True)  # after the tmpdir plugin set up its factory
@@ -141,25 +143,36 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     watch = session.config.stash.get(_outside_key, None)
     if watch is None:
         return
-    new = watch.written()
-    session.config.stash[_outside_found_key] = new
-    if new and session.exitstatus == pytest.ExitCode.OK:
+    tree, user = watch.written()
+    session.config.stash[_outside_found_key] = (tree, user)
+    # A new file in the tree fails the run. The user's own directories are only
+    # reported: a demo or wall running on this machine meanwhile writes there
+    # too, and the run's own processes have HOME and XDG_* pointing elsewhere.
+    if tree and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    new = terminalreporter.config.stash.get(_outside_found_key, [])
-    if new:
+    tree, user = terminalreporter.config.stash.get(_outside_found_key, ([], []))
+    if tree:
         terminalreporter.section("written outside tmp_path", red=True)
         terminalreporter.line(
-            f"{len(new)} file(s) written during the run outside pytest's temporary directory "
-            "(a test writes under tmp_path only):",
+            f"{len(tree)} new file(s) in the source tree after the run (a test writes under tmp_path only):",
             red=True,
         )
-        for path in new[:50]:
+        for path in tree[:50]:
+            terminalreporter.line(f"  {path}")
+    if user:
+        terminalreporter.section("written in the user's directories", yellow=True)
+        terminalreporter.line(
+            f"{len(user)} file(s) of the program in the real user's directories appeared or changed "
+            "during the run: by a test that ignores HOME/XDG_*, or by a demo or wall running meanwhile:",
+            yellow=True,
+        )
+        for path in user[:50]:
             terminalreporter.line(f"  {path}")
 
 
 _outside_key = pytest.StashKey[_OutsideWrites]()
-_outside_found_key = pytest.StashKey[list[Path]]()
+_outside_found_key = pytest.StashKey[tuple[list[Path], list[Path]]]()
 _env_key = pytest.StashKey[pytest.MonkeyPatch]()
