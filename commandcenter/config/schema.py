@@ -423,6 +423,8 @@ class CategoryConfig(_Section, frozen=True, kw_only=True):
     code: Annotated[Code, doc("Category code used by the feed, e.g. kebakaran.")]
     name_id: Annotated[NonEmptyText, doc("Indonesian name.")]
     name_en: Annotated[NonEmptyText, doc("English name.")]
+    short_id: Annotated[ShortText, doc("Short Indonesian name for the wall's queue (empty: the name).")] = ""
+    short_en: Annotated[ShortText, doc("Short English name for the wall's queue (empty: the name).")] = ""
     agencies: Annotated[
         list[AgencyCode], Meta(min_length=1), doc("Agencies the category is forwarded to, lead agency first.")
     ]

@@ -13,8 +13,9 @@ alarms; priority is never shown by colour alone (a word or a shape goes with it)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+
+from commandcenter.core import legibility
 
 # --- palette -----------------------------------------------------------------------
 
@@ -31,6 +32,10 @@ ALARM_BG = "#b00020"  # full-width "TERPUTUS — DATA LAMA" banner
 ALARM_TEXT = "#ffffff"
 WARN = "#ffb347"  # amber: service level near breach, medium priority
 OK = "#5fd38d"  # live, within target
+#: Replay only ("PUTAR ULANG" banner and header): a deep teal no other part of the wall uses, so
+#: a replayed past is never taken for live (the stale banner is red, live states green/amber).
+REPLAY_BG = "#00564d"
+REPLAY_TEXT = "#ffffff"
 
 PRIORITY_COLOR = {"high": ALARM_RED, "medium": WARN, "low": "#8fb8ff"}
 FEED_STATE_COLOR = {"live": OK, "connecting": WARN, "stale": ALARM_RED, "offline": ALARM_RED}
@@ -44,6 +49,7 @@ TEXT_PAIRS: list[tuple[str, str]] = [
     (TEXT_DIM, BG),
     (TEXT_DIM, BG_PANEL),
     (ALARM_TEXT, ALARM_BG),
+    (REPLAY_TEXT, REPLAY_BG),
     (ALARM_RED, BG),
     (WARN, BG),
     (WARN, BG_PANEL),
@@ -74,10 +80,13 @@ def contrast_ratio(fg: str, bg: str) -> float:
 
 
 # --- sizes ---------------------------------------------------------------------------
+# The numbers (arcminutes, capital height per em, line pitch) are the engine's rule in
+# commandcenter.core.legibility, the same the layout check reports: a view sized here fits
+# exactly what `commandcenter layout check` says it does.
 
-CAP_HEIGHT_PER_EM = 0.7
+CAP_HEIGHT_PER_EM = legibility.CAP_HEIGHT_PER_EM
 #: Never smaller than this, whatever the distance (a desk console).
-MIN_FONT_PX = 14
+MIN_FONT_PX = legibility.MIN_FONT_PX
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,15 @@ class ScreenMetrics:
     small_px: int  # secondary text (captions): dimmer, never below 16 arcmin
 
     @property
+    def sizes(self) -> legibility.TextSizes:
+        """The engine's text sizes these metrics stand for (lines and characters that fit)."""
+        return legibility.TextSizes(self.px_per_mm, self.distance_m, self.body_px, self.heading_px,
+                                    self.figure_px)  # fmt: skip
+
+    @property
     def row_px(self) -> int:
-        """Height of a table row for body text."""
-        return int(self.body_px * 1.45)
+        """Height of a table row, a line of body text: the engine's line pitch."""
+        return self.sizes.line_px
 
     @property
     def pad_px(self) -> int:
@@ -103,32 +118,24 @@ class ScreenMetrics:
 
 def cap_height_mm(distance_m: float, arcmin: float) -> float:
     """Capital height that subtends ``arcmin`` minutes of arc at ``distance_m``."""
-    return 2 * distance_m * 1000 * math.tan(math.radians(arcmin / 60) / 2)
-
-
-def font_px_for(cap_mm: float, px_per_mm: float) -> int:
-    return max(MIN_FONT_PX, round(cap_mm * px_per_mm / CAP_HEIGHT_PER_EM))
+    return legibility.cap_height_mm(distance_m, arcmin)
 
 
 def px_per_mm_for(width_px: int, height_px: int, diagonal_in: float) -> float:
-    return math.hypot(width_px, height_px) / (diagonal_in * 25.4)
+    return legibility.px_per_mm(width_px, height_px, diagonal_in)
 
 
 def metrics_for(width_px: int, height_px: int, diagonal_in: float, distance_m: float) -> ScreenMetrics:
     """Sizes for a panel of ``diagonal_in`` inches showing ``width_px`` x
-    ``height_px`` (device-independent pixels) read from ``distance_m``.
+    ``height_px`` (device-independent pixels) read from ``distance_m``
+    (commandcenter.core.legibility.sizes_for). At 6 m on a 55-inch 1080p panel:
+    a 63 px body (16') and 90 px headings (23').
 
-    At 6 m on a 55-inch 1080p panel: capital height 28 mm (16') to 40 mm (23'),
-    that is 44 to 63 px: a 63 px body font and 90 px headings.
+    Secondary text is told apart by colour and weight, not by size: nothing on
+    the wall may drop below the 16-arcminute minimum.
     """
-    ppm = px_per_mm_for(width_px, height_px, diagonal_in)
-    body = font_px_for(cap_height_mm(distance_m, 16.0), ppm)
-    heading = font_px_for(cap_height_mm(distance_m, 23.0), ppm)
-    # Secondary text is told apart by colour and weight, not by size: nothing on
-    # the wall may drop below the 16-arcminute minimum.
-    small = body
-    figure = max(heading, round(heading * 1.8))
-    return ScreenMetrics(ppm, distance_m, body, heading, figure, small)
+    s = legibility.sizes_for(width_px, height_px, diagonal_in, distance_m)
+    return ScreenMetrics(s.ppm, s.distance_m, s.body_px, s.heading_px, s.figure_px, s.body_px)
 
 
 def stylesheet(m: ScreenMetrics) -> str:

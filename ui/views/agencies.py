@@ -16,12 +16,13 @@ import time
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QFontMetrics
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QFont, QFontMetrics, QTextDocument
+from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from commandcenter.core.i18n import Strings
 from commandcenter.core.store import ChangeSet, Store
+from commandcenter.wall import layout as room
 from ui.support import theme
 from ui.support.bridge import safe_slot
 from ui.support.text import plain_tooltip
@@ -34,12 +35,17 @@ UNIT_GROUPS: tuple[str, ...] = ("available", "busy", "out_of_service")
 GROUP_SYMBOL = {"available": "✓", "busy": "●", "out_of_service": "✕"}
 ACTIVE_SYMBOL = "▲"
 MEDIAN_SYMBOL = "◔"
-#: A compact tile shows the agency code instead of a short name longer than this.
-COMPACT_NAME_CHARS = 9
 
 
 class AgencyTile(QFrame):
-    """The figures of one agency."""
+    """The figures of one agency: its name on the first line, its counts on the
+    second (the engine's tile: commandcenter.wall.layout AGENCY_TILE_LINES), and
+    on a desk the median arrival and a 24-hour sparkline under them.
+
+    Each line shows the longest wording that fits the tile's width (measured with
+    the font it is drawn in): the counts give up their words, then the rarer
+    groups (out of service, then busy); the name gives way to the agency code.
+    Active incidents and available units always stay: a tile is never cut."""
 
     def __init__(
         self,
@@ -59,35 +65,38 @@ class AgencyTile(QFrame):
         self.figures: dict[str, Any] = {}
         cfg = config.agency(code) if config is not None else None
         short = self.strings.agency_name(config, code)
-        name = code if compact and len(short) > COMPACT_NAME_CHARS else short
+        self.names = [short] if short == code else [short, code]
         color = cfg.color if cfg is not None else theme.ACCENT
 
         pad = metrics.pad_px
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(pad // 2, pad // 3, pad // 2, pad // 3)
+        side = 2 if compact else pad // 2  # a wall tile: about nine characters wide, each counts
+        layout.setContentsMargins(side, 0, side, 0)
         layout.setSpacing(0)
 
-        self.name_label = QLabel(name)
+        self.name_label = QLabel(self.names[0])
         self.name_label.setToolTip(plain_tooltip(self.strings.agency_name(config, code, short=False)))
         font = QFont(self.name_label.font())
         font.setPixelSize(metrics.body_px)
         font.setBold(True)
         self.name_label.setFont(font)
-        self.active_label = QLabel()
         self.median_label = QLabel()
-        # One rich-text label for the three unit groups: each number in its group's
-        # colour after its group's shape (our own text only, nothing from the feed).
+        # One rich-text label for the counts: each number in its group's colour
+        # after its group's shape (our own text only, nothing from the feed).
         self.units_label = QLabel()
         self.units_label.setTextFormat(Qt.TextFormat.RichText)
-        for label in (self.name_label, self.active_label, self.median_label, self.units_label):
+        # The active count shares the units line (kept for tests and tooltips).
+        self.active_label = self.units_label
+        line_px = metrics.row_px
+        for label in (self.name_label, self.median_label, self.units_label):
             label.setStyleSheet(f"color: {theme.TEXT}; background: transparent;")
-        # Tiles share the screen width evenly: a long text is clipped (tooltips keep
-        # it whole) rather than pushing the board wider than the screen.
-        for label in (self.name_label, self.units_label):
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-            label.setMinimumWidth(metrics.body_px)
+            # The tile's width is the board's to give: the text is chosen to fit it.
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            label.setFixedHeight(line_px)
+        layout.addWidget(self.name_label)
+        layout.addWidget(self.units_label)
 
-        # A sparkline: kept for the widget's life, only setData on refresh.
+        # A sparkline on a desk: kept for the widget's life, only setData on refresh.
         self.plot = pg.PlotWidget(background=theme.BG_PANEL)
         self.plot.setObjectName("sparkline")
         item = self.plot.getPlotItem()
@@ -107,37 +116,66 @@ class AgencyTile(QFrame):
         )
         self.plot.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.plot.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self.plot.setMinimumSize(metrics.body_px, metrics.body_px // 2)
-        # As tall as its lines of text, never squeezed: the queue above takes what is left.
-        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
-
-        top = QHBoxLayout()
-        top.setSpacing(pad // 2)
-        top.addWidget(self.name_label, 1)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         if compact:
-            # name ..... ▲ n / ✓ a ● b ✕ c / ◔ median [sparkline]
-            top.addWidget(self.active_label, 0)
-            layout.addLayout(top)
-            layout.addWidget(self.units_label)
-            bottom = QHBoxLayout()
-            bottom.setSpacing(pad)
-            bottom.addWidget(self.median_label, 0)
-            bottom.addWidget(self.plot, 1)
-            layout.addLayout(bottom)
-            # The labels set the tile's height; the plot takes what is left.
-            self.plot.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+            # From metres away: name and counts, two lines (the median is the tooltip).
+            self.median_label.hide()
+            self.plot.hide()
+            self.setFixedHeight(room.AGENCY_TILE_LINES * line_px)
         else:
-            layout.addLayout(top)
-            layout.addWidget(self.units_label)
-            figures = QHBoxLayout()
-            figures.setSpacing(pad * 2)
-            figures.addWidget(self.active_label)
-            figures.addWidget(self.median_label)
-            figures.addStretch(1)
-            layout.addLayout(figures)
+            layout.addWidget(self.median_label)
+            self.plot.setFixedHeight(metrics.body_px * 2)
             layout.addWidget(self.plot)
-            self.plot.setFixedHeight(metrics.body_px * 3)
+            self.setFixedHeight(3 * line_px + metrics.body_px * 2)
+        self._fitted_for = (-1, {})
         self.set_figures({}, 0, None, [0] * 24)
+
+    def _units_variants(self) -> list[list[tuple[str, str, str]]]:
+        """(colour, shape, text) parts of the counts line, longest first."""
+        f, t = self.figures, self.strings.t
+        active = (theme.TEXT, ACTIVE_SYMBOL, str(f["active"]))
+        groups = [(theme.UNIT_GROUP_COLOR[g], GROUP_SYMBOL[g], str(f[g])) for g in UNIT_GROUPS]
+        worded = [(c, s, f"{t(f'unit.{g}')} {n}") for g, (c, s, n) in zip(UNIT_GROUPS, groups, strict=True)]
+        out = []
+        if not self.compact:
+            out.append([(theme.TEXT, ACTIVE_SYMBOL, f"{t('agency.active')} {f['active']}"), *worded])
+        out += [[active, *groups], [active, *groups[:2]], [active, groups[0]]]
+        return out
+
+    def _fit(self) -> None:
+        """The longest wording of each line that fits the tile's width."""
+        # Before the first layout there is no width yet: the longest wording until then.
+        width = self.units_label.contentsRect().width() if self.units_label.width() > 0 else 1 << 20
+        key = (width, dict(self.figures))
+        if key == self._fitted_for:
+            return
+        self._fitted_for = key
+        name_fm = QFontMetrics(self.name_label.font())
+        name = next((n for n in self.names if name_fm.horizontalAdvance(n) <= width), self.names[-1])
+        self.name_label.setText(name)
+        # Measured as Qt lays the rich text out (the spans add a little to the plain advance).
+        doc = QTextDocument()
+        doc.setDefaultFont(self.units_label.font())
+        doc.setDocumentMargin(0)
+        variants = self._units_variants()
+        html_text = ""
+        for parts in variants:
+            spans = (f'<span style="color:{c}">{html.escape(s + x)}</span>' for c, s, x in parts)
+            html_text = "\u2009".join(spans)
+            doc.setHtml(html_text)
+            if doc.idealWidth() <= width:
+                break
+        self.units_label.setText(html_text)
+        if not self.compact:
+            long_text = self.median_label.property("long") or ""
+            short_text = self.median_label.property("short") or ""
+            mfm = QFontMetrics(self.median_label.font())
+            self.median_label.setText(long_text if mfm.horizontalAdvance(long_text) <= width else short_text)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        # The labels get their width from the layout, which runs after this event.
+        QTimer.singleShot(0, self, self._fit)  # not after the tile is gone
 
     def set_figures(
         self, units: dict[str, int], active: int, median_s: float | None, hourly: list[int]
@@ -151,32 +189,22 @@ class AgencyTile(QFrame):
         if figures == self.figures:
             return
         self.figures = figures
-        parts = []
-        for group in UNIT_GROUPS:
-            word = "" if self.compact else f" {self.strings.t(f'unit.{group}')} "
-            parts.append(
-                f'<span style="color:{theme.UNIT_GROUP_COLOR[group]}">'
-                f"{GROUP_SYMBOL[group]}{html.escape(word)}{figures[group]}</span>"
-            )
-        # Compact: a thin space between groups; the shapes already separate them.
-        self.units_label.setText(("\u2009" if self.compact else "&nbsp;&nbsp; ").join(parts))
         t = self.strings.t
-        self.units_label.setToolTip(", ".join(f"{t(f'unit.{g}')} {figures[g]}" for g in UNIT_GROUPS))
         median_text = self.strings.minutes(median_s)
-        if self.compact:
-            self.active_label.setText(f"{ACTIVE_SYMBOL}{active}")
-            self.active_label.setToolTip(f"{self.strings.t('agency.active')} {active}")
-            minutes = (
-                self.strings.t("kpi.none") if median_s is None
-                else self.strings.t("agency.median_short", n=self.strings.number(median_s / 60))
-            )
-            self.median_label.setText(f"{MEDIAN_SYMBOL} {minutes}")
-            self.median_label.setToolTip(f"{self.strings.t('agency.median')} {median_text}")
-        else:
-            self.active_label.setText(f"{self.strings.t('agency.active')} {active}")
-            self.median_label.setText(f"{self.strings.t('agency.median')} {median_text}")
-        self.curve.setData(list(range(24)), figures["hourly"])
-        self.plot.setYRange(0, max(1, *figures["hourly"]), padding=0.05)
+        groups = ", ".join(f"{t(f'unit.{g}')} {figures[g]}" for g in UNIT_GROUPS)
+        median_tip = f"{t('agency.median')} {median_text}"
+        self.units_label.setToolTip(f"{t('agency.active')} {active}; {groups}; {median_tip}")
+        minutes = t("kpi.none")
+        if median_s is not None:
+            minutes = t("agency.median_short", n=self.strings.number(median_s / 60))
+        self.median_label.setProperty("long", f"{t('agency.median')} {median_text}")
+        self.median_label.setProperty("short", f"{MEDIAN_SYMBOL} {minutes}")
+        self.median_label.setToolTip(f"{t('agency.median')} {median_text}")
+        self._fitted_for = (-1, {})
+        self._fit()
+        if not self.compact:
+            self.curve.setData(list(range(24)), figures["hourly"])
+            self.plot.setYRange(0, max(1, *figures["hourly"]), padding=0.05)
 
 
 class AgencyBoardWidget(QWidget):
@@ -212,20 +240,23 @@ class AgencyBoardWidget(QWidget):
             # One line (the wording is chosen to fit in _fit_legend): each line costs a queue row.
             self.legend.setTextFormat(Qt.TextFormat.RichText)
             self.legend.setObjectName("dim")
-            self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+            self.legend.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            self.legend.setFixedHeight(metrics.row_px)
             outer.addWidget(self.legend)
-        grid = QGridLayout()
-        grid.setSpacing(metrics.pad_px // 2)
+        self.metrics = metrics
+        self.grid = QGridLayout()
+        # From metres away the tiles' borders part them: every pixel of height is a queue row's.
+        self.grid.setSpacing(2 if compact else metrics.pad_px // 2)
         self.tiles: dict[str, AgencyTile] = {}
-        codes = [a.code for a in self._config.agencies]
-        for i, code in enumerate(codes):
-            tile = AgencyTile(code, self._config, metrics, compact=compact, strings=self.strings, parent=self)
-            self.tiles[code] = tile
-            grid.addWidget(tile, i // columns, i % columns)
-        for c in range(min(columns, len(codes))):
-            grid.setColumnStretch(c, 1)
-        outer.addLayout(grid)
+        self.columns = 0
+        for code in (a.code for a in self._config.agencies):
+            self.tiles[code] = AgencyTile(code, self._config, metrics, compact=compact, strings=self.strings,
+                                          parent=self)  # fmt: skip
+        self._place_tiles(columns)
+        outer.addLayout(self.grid)
+        outer.addStretch(1)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
+        self._fit_height()
 
         bridge.changed.connect(self._on_bridge_changed)
         bridge.tick.connect(self._on_bridge_tick)
@@ -261,8 +292,61 @@ class AgencyBoardWidget(QWidget):
             self._legend_variant = variant
             self.legend.setText(self._legend_html(variant))
 
+    def _place_tiles(self, columns: int) -> None:
+        """All tiles, ``columns`` to a row, in config order."""
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for tile in self.tiles.values():
+            self.grid.removeWidget(tile)
+        for c in range(self.grid.columnCount()):
+            self.grid.setColumnStretch(c, 0)
+        for i, tile in enumerate(self.tiles.values()):
+            self.grid.addWidget(tile, i // columns, i % columns)
+        for c in range(min(columns, len(self.tiles))):
+            self.grid.setColumnStretch(c, 1)
+
+    def tile_rows(self) -> int:
+        return -(-len(self.tiles) // max(1, self.columns))
+
+    def tiles_height(self) -> int:
+        """The height all tiles need at the current number per row."""
+        tile = next(iter(self.tiles.values()), None)
+        rows = self.tile_rows()
+        return 0 if tile is None else rows * tile.minimumHeight() + (rows - 1) * self.grid.spacing()
+
+    def _fit_height(self) -> None:
+        """The tiles first; the legend only where the board has room for its line."""
+        need = self.tiles_height()
+        if self.compact:
+            legend = self.legend.minimumHeight() + self.layout().spacing()
+            # Under a queue (no height of its own) every line is a row of incidents less.
+            room_for_legend = self._given_height is not None and self._given_height >= need + legend
+            self.legend.setVisible(room_for_legend)
+            if room_for_legend:
+                need += legend
+        if self._given_height is None:
+            self.setFixedHeight(need)
+
+    #: The height the board is given (a region of its own); None: as tall as its tiles.
+    _given_height: int | None = None
+
+    def give_height(self, height: int | None) -> None:
+        self._given_height = height
+        self.setSizePolicy(QSizePolicy.Policy.Preferred,
+                           QSizePolicy.Policy.Fixed if height is None else QSizePolicy.Policy.Expanding)
+        if height is not None:
+            self.setMinimumHeight(0)
+            self.setMaximumHeight(16777215)
+        self._fit_height()
+
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
+        # Tiles per row from the width at this text size: the engine's rule (layout check).
+        # The same rows of tiles, balanced: 4 + 4 rather than 5 + 3 (wider tiles, same height).
+        _, rows, _ = room._tiles(self.metrics.sizes, self.width())
+        self._place_tiles(-(-len(self.tiles) // max(1, rows)))
+        self._fit_height()
         if self.compact:
             self._fit_legend()
 

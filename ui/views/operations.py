@@ -8,6 +8,11 @@ the queue, the header sorts, and a click selects the incident everywhere.
 ``compact`` (default: when the body font is wall-sized) keeps the columns that
 matter from metres away (priority, category, location, age, status) and shows
 agency tiles as shapes and numbers with one legend line.
+
+Density comes from the engine (commandcenter.wall.layout, the rule behind
+``commandcenter layout check``): which columns fit the width at the screen's text
+size, and the table is always a whole number of rows under its header, so no
+row is ever cut by the bottom edge (the rest of the height stays empty).
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QFontMetrics
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFrame,
     QHBoxLayout,
     QHeaderView,
     QLineEdit,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
 from commandcenter.core.model import INCIDENT_STATUSES as STATUSES
+from commandcenter.wall import layout as room
 from ui.support import theme
 from ui.support.bridge import safe_slot
 from ui.support.theme import ScreenMetrics
@@ -45,16 +53,40 @@ from ui.views.queue import (
     COL_UNITS,
     COL_VICTIMS,
     COLUMNS,
-    WALL_HIDDEN_COLUMNS,
     IncidentIdRole,
     IncidentQueueModel,
     IncidentQueueProxy,
+    short_category_name,
 )
 
 log = logging.getLogger(__name__)
 
 #: Body font size from which a screen counts as a wall (read from metres away).
 COMPACT_FROM_PX = 32
+#: The engine's column names (commandcenter.wall.layout.QUEUE_COLUMNS) to the model's columns.
+ENGINE_COLUMNS = {name: COLUMNS.index(name) for name, _, _ in room.QUEUE_COLUMNS}
+
+
+class WholeRows(QWidget):
+    """Holds a table and gives it a whole number of rows under its header: the
+    height left over stays empty instead of showing half a row."""
+
+    def __init__(self, table: QTableView, row_px: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.table = table
+        self.row_px = row_px
+        table.setParent(self)
+        self.on_resize: list[Any] = []
+
+    def rows_that_fit(self, height: int) -> int:
+        return max(0, (height - self.table.horizontalHeader().height()) // self.row_px)
+
+    def resizeEvent(self, event: Any) -> None:
+        super().resizeEvent(event)
+        for callback in self.on_resize:
+            callback(self.width())
+        header = self.table.horizontalHeader().height()
+        self.table.setGeometry(0, 0, self.width(), header + self.rows_that_fit(self.height()) * self.row_px)
 
 
 class OperationsView(QWidget):
@@ -70,15 +102,16 @@ class OperationsView(QWidget):
         *,
         interactive: bool = False,
         compact: bool | None = None,
+        tiles: bool = True,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("operationsView")
         self.bridge = bridge
+        self.strings = bridge.strings
         self.metrics = metrics
         self.interactive = interactive
         self.compact = metrics.body_px >= COMPACT_FROM_PX if compact is None else compact
         self.setStyleSheet(theme.stylesheet(metrics))
-        self.strings = bridge.strings
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
 
         self.model = IncidentQueueModel(bridge.store, bridge.config, self, strings=self.strings)
@@ -86,16 +119,23 @@ class OperationsView(QWidget):
         self.model.connect_bridge(bridge)
         self.proxy = IncidentQueueProxy(self.model, self)
         self.table = self._make_table()
-        self.agency_board = AgencyBoardWidget(bridge, metrics, self, compact=self.compact)
+        self.rows_box = WholeRows(self.table, metrics.row_px, self)
+        self.rows_box.on_resize.append(self._fit_columns)
+        self.agency_board: AgencyBoardWidget | None = None
+        if tiles:
+            self.agency_board = AgencyBoardWidget(bridge, metrics, self, compact=self.compact)
 
         pad = metrics.pad_px
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(pad // 2, pad // 2, pad // 2, pad // 2)
-        layout.setSpacing(pad // 2)
+        # A wall's queue alone uses its whole region: every pixel may be a row.
+        edge = pad // 2 if interactive else 0
+        layout.setContentsMargins(edge, edge, edge, edge)
+        layout.setSpacing(pad // 2 if interactive else 2)
         if interactive:
             layout.addLayout(self._make_filter_bar())
-        layout.addWidget(self.table, 1)
-        layout.addWidget(self.agency_board, 0)
+        layout.addWidget(self.rows_box, 1)
+        if self.agency_board is not None:
+            layout.addWidget(self.agency_board, 0)
 
         self.table.selectionModel().currentRowChanged.connect(self._on_table_current_changed)
         if interactive:
@@ -129,6 +169,7 @@ class OperationsView(QWidget):
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setAlternatingRowColors(True)
         table.setShowGrid(False)
+        table.setFrameShape(QFrame.Shape.NoFrame)
         table.setWordWrap(False)
         table.setTextElideMode(Qt.TextElideMode.ElideRight)
         # A gap between cells: elided text must not run into the next column's words.
@@ -144,7 +185,7 @@ class OperationsView(QWidget):
         vh.setDefaultSectionSize(m.row_px)
         vh.setMinimumSectionSize(m.row_px)
         hh = table.horizontalHeader()
-        hh.setMinimumHeight(m.row_px)
+        hh.setFixedHeight(m.row_px)
         hh.setHighlightSections(False)
         hh.setSortIndicator(COL_PRIORITY, Qt.SortOrder.AscendingOrder)
         hh.setSortIndicatorShown(self.interactive)
@@ -160,21 +201,28 @@ class OperationsView(QWidget):
 
     def _size_columns(self, table: QTableView, fm: QFontMetrics, icon: int) -> None:
         """Fixed widths from the widest expected text (ResizeToContents would read
-        every row of a 20,000-row model); category and location take the rest."""
+        every row of a 20,000-row model); the location takes the rest. Which
+        columns show is decided per width in :meth:`_fit_columns`."""
         pad = self.metrics.pad_px
         header_fm = QFontMetrics(table.horizontalHeader().font())
+        # What the item delegate adds around a cell's text: the style's text margins
+        # on both sides, the gap before the icon, and the cell's own left padding.
+        margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1
+        cell = pad // 2 + 4 * margin
 
         def fits(*texts: str, extra: int = 0) -> int:
-            return max(fm.horizontalAdvance(x) for x in texts) + pad + pad // 2 + extra
+            return max(fm.horizontalAdvance(x) for x in texts) + cell + extra
 
+        config = self.bridge.config
+        codes = [c.code for c in config.categories]
+        self._category_full = fits(*(self.strings.category_name(config, c) for c in codes))
+        self._category_short = fits(*(short_category_name(self.strings, config, c) for c in codes))
         widths = {
-            # Names longer than this are elided on a wall (tooltips keep them whole);
-            # the location takes the rest.
-            COL_CATEGORY: fits("Kebakaran"),
+            COL_CATEGORY: self._category_full,
             COL_PRIORITY: fits(
                 *(self.strings.t(f"priority.short.{p}") for p in ("high", "medium", "low")), extra=icon + pad
             ),
-            COL_TICKET: fits("OKI-20261127-0000", extra=pad),
+            COL_TICKET: fits("OKI-20261127-0000"),
             COL_AGE: fits(
                 self.strings.age_column(99 * 60) if self.compact else self.strings.age(23 * 3600 + 59 * 60),
                 extra=icon + pad,
@@ -188,17 +236,49 @@ class OperationsView(QWidget):
             COL_VICTIMS: fits("000"),
         }
         hh = table.horizontalHeader()
+        self._widths: dict[int, int] = {}
         for col in range(len(COLUMNS)):
             header_w = (
                 header_fm.horizontalAdvance(str(self.model.headerData(col, Qt.Orientation.Horizontal)))
                 + 2 * pad
             )
-            if col == COL_LOCATION or (col == COL_CATEGORY and not self.compact):
+            if col == COL_LOCATION:
                 hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
+                self._widths[col] = header_w
             else:
                 hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
-                hh.resizeSection(col, max(widths[col], header_w))
-            table.setColumnHidden(col, self.compact and col in WALL_HIDDEN_COLUMNS)
+                self._widths[col] = max(widths[col], header_w)
+                hh.resizeSection(col, self._widths[col])
+        self._columns_for = -1
+
+    def _fit_columns(self, width: int) -> None:
+        """Keep the columns the engine says fit this width at this text size (a wall
+        never less than priority, category, location, age, status), and short
+        category names where the full ones would not fit: a category is never cut."""
+        if width == self._columns_for or width <= 0:
+            return
+        self._columns_for = width
+        _, kept, _ = room._queue_fit(self.metrics.sizes, width, 0)
+        shown = {ENGINE_COLUMNS[name] for name in kept}
+        if not self.compact:
+            shown = set(range(len(COLUMNS)))  # a desk: everything, in a smaller font
+        # Drop optional columns (last first) until the fixed ones leave the place some room.
+        optional = [ENGINE_COLUMNS[n] for n, _, required in reversed(room.QUEUE_COLUMNS) if not required]
+        full = width - sum(self._widths[c] for c in shown if c not in (COL_LOCATION, COL_CATEGORY))
+        place_min = self._widths[COL_LOCATION]
+        short = self.compact or full - self._category_full < place_min
+        for col in optional:
+            category = self._category_short if short else self._category_full
+            if full - category >= place_min or col not in shown:
+                continue
+            shown.discard(col)
+            full += self._widths[col]
+            short = self.compact or full - self._category_full < place_min
+        self.model.set_short_category(short)
+        hh = self.table.horizontalHeader()
+        hh.resizeSection(COL_CATEGORY, self._category_short if short else self._category_full)
+        for col in range(len(COLUMNS)):
+            self.table.setColumnHidden(col, col not in shown)
 
     def _make_filter_bar(self) -> QHBoxLayout:
         bar = QHBoxLayout()

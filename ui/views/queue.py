@@ -136,6 +136,14 @@ def sla_level(inc: Incident, config: Any, now_ts: float) -> SlaState:
     return sla_state(inc, sla_targets(config, inc.category), now_ts)
 
 
+def short_category_name(strings: Strings, config: Any, code: str) -> str:
+    """The category's short name from config (short_id/short_en) for a wall's queue, where a
+    category is never cut; its full name where it has none."""
+    cat = config.category(code) if config is not None else None
+    short = strings.pick(str(getattr(cat, "short_id", "") or ""), str(getattr(cat, "short_en", "") or ""))
+    return short or strings.category_name(config, code)
+
+
 def location_text(inc: Incident) -> str:
     loc = inc.location
     if loc.km_marker:
@@ -219,6 +227,8 @@ class IncidentQueueModel(QAbstractTableModel):
         self.strings = strings if strings is not None else strings_for(config.display.language)
         #: Short age and status words (a wall in compact mode); tooltips keep the long ones.
         self.short_text = False
+        #: Short category names (set by the view from the width it has).
+        self.short_category = False
         #: Announce the once-a-second age refresh as one dataChanged of the age
         #: column. IncidentQueueProxy turns this off and forwards time_changed
         #: instead (see there why).
@@ -337,6 +347,20 @@ class IncidentQueueModel(QAbstractTableModel):
         hhmm = self.strings.clock(ack.at, seconds=False)
         return self.strings.t("ack.short", operator=ack.operator, time=hhmm)
 
+    def set_short_category(self, short: bool) -> None:
+        """Show the configured short category names (where the full ones do not fit)."""
+        if short != self.short_category:
+            self.short_category = short
+            last = len(self._ids) - 1
+            if last >= 0:
+                self.dataChanged.emit(self.index(0, COL_CATEGORY), self.index(last, COL_CATEGORY), [_DISPLAY])
+
+    def category_text(self, code: str) -> str:
+        """Where the full names do not fit, the configured short name: a category is never elided."""
+        if self.short_category:
+            return short_category_name(self.strings, self._config, code)
+        return self.strings.category_name(self._config, code)
+
     def _display(self, inc: Incident, col: int) -> str:
         if col == COL_PRIORITY:
             # ⚠: the wall cannot place a value of this incident (the tooltip says which).
@@ -345,7 +369,7 @@ class IncidentQueueModel(QAbstractTableModel):
         if col == COL_TICKET:
             return inc.ticket
         if col == COL_CATEGORY:
-            return self.strings.category_name(self._config, inc.category)
+            return self.category_text(inc.category)
         if col == COL_LOCATION:
             if self.short_text:  # the district (or toll KM) reads from afar; the village is in the tooltip
                 loc = inc.location
@@ -414,6 +438,8 @@ class IncidentQueueModel(QAbstractTableModel):
             )
         if col == COL_STATUS:
             return self.strings.t(f"status.{inc.status}")
+        if col == COL_CATEGORY:
+            return self.strings.category_name(self._config, inc.category)
         if col == COL_LOCATION:
             return location_text(inc)
         if col == COL_ACK:
