@@ -20,11 +20,13 @@ from commandcenter.ingest import bmkg_quake, cap, eido, firms, petabencana
 from commandcenter.ingest.check import FORMATS
 from commandcenter.ingest.items import IngestError, Item
 from commandcenter.ingest.regions import Regions, polygon
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT
 
 FIX = ROOT / "tests" / "fixtures" / "ingest"
-DISTRICTS = SHARED_DATA / "oki-kecamatan.geojson"
-VILLAGES = SHARED_DATA / "oki-desa.geojson"
+#: The boundaries the product ships (resources/geo, MIT; see its README).
+GEO = ROOT / "resources" / "geo"
+DISTRICTS = GEO / "oki-kecamatan.geojson"
+VILLAGES = GEO / "oki-desa.geojson"
 #: OKI's bounding box (domain.md): Palembang lies inside it and outside the regency.
 BBOX = (-4.267, -2.391, 104.632, 106.221)
 

@@ -18,7 +18,7 @@ import pytest
 from commandcenter.ingest.hub import Hub, Source, command_id, item_key
 from commandcenter.ingest.items import Item
 from commandcenter.ingest.regions import Regions
-from tests.conftest import ROOT, SHARED_DATA
+from tests.conftest import ROOT
 
 FIX = ROOT / "tests" / "fixtures" / "ingest"
 #: "Now" for the hub: while the sample CAP warnings are in force.
@@ -86,7 +86,8 @@ def server() -> Iterator[tuple[str, Script]]:
 
 @pytest.fixture(scope="module")
 def regions() -> Regions:
-    return Regions.load(SHARED_DATA / "oki-kecamatan.geojson", SHARED_DATA / "oki-desa.geojson")
+    geo = ROOT / "resources" / "geo"  # the shipped boundaries
+    return Regions.load(geo / "oki-kecamatan.geojson", geo / "oki-desa.geojson")
 
 
 class Clock:
