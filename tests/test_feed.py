@@ -383,3 +383,140 @@ async def test_a_client_past_the_history_limit_gets_a_snapshot(
             assert len(client.store.incidents) == 10 + behind
     finally:
         server.stop()
+
+
+async def _make_server_replay_refused_events(db: Path, seqs: set[int]) -> None:
+    """An older server's journal: the events at ``seqs`` carry a time this
+    protocol refuses (year 9999). A snapshot at the head lets the server start
+    on it (its own restore never reads them) while it still replays their exact
+    bytes to a wall that resumes from before them."""
+    import json
+    import sqlite3
+
+    from commandcenter.core.store import Store, decode_state, encode_state
+    from commandcenter.storage.journal import Journal
+
+    journal = await Journal.open(db)
+    try:
+        store = Store()
+        epoch, seq, _ = await journal.restore(
+            lambda data: store.load_state(decode_state(data)), store.apply_many
+        )
+        await journal.write_snapshot(epoch, seq, encode_state(store.to_state()))
+    finally:
+        await journal.close()
+    con = sqlite3.connect(db)
+    try:
+        for s in sorted(seqs):
+            (data,) = con.execute("SELECT data FROM events WHERE seq = ?", (s,)).fetchone()
+            frame = json.loads(data)
+            frame["ts"] = "9999-12-31T23:59:59-05:00"
+            con.execute(
+                "UPDATE events SET data = ? WHERE seq = ?",
+                (json.dumps(frame, separators=(",", ":")).encode(), s),
+            )
+        con.commit()
+    finally:
+        con.close()
+
+
+async def test_a_refused_event_is_journaled_as_refused_and_stepped_over_without_a_loop(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 15: an event whose body the protocol refuses used to be dropped,
+    the next one then looked like a gap, the feed reconnected, the server
+    replayed the same event, forever. Now it is noted as refused (the journal
+    knows the seq is taken and why), counted, logged once naming the field,
+    and the feed goes on: live, later events applied, a restart resumes past
+    it, and the replay timeline sees no gap."""
+    from commandcenter.history.timeline import Timeline
+
+    server_db, wall_db = tmp_path / "server.sqlite3", tmp_path / "wall.sqlite3"
+    server = ServerProcess(server_db).start()
+    try:
+        async with follower(wall_db, settings(server.url)) as client:
+            await wait_client(client, lambda: client.status.state is FeedState.LIVE)
+            first = await admin_inject(server.url, incident_bodies(2, "a"))
+            await wait_client(client, lambda: client.store.seq == first)
+        # The wall is away while three more happen: it will resume by replay.
+        head = await admin_inject(server.url, incident_bodies(3, "b"))  # seqs 3, 4, 5
+    finally:
+        server.stop()
+    assert head == first + 3
+    # The first of them and the head itself are refused by this protocol.
+    refused = {first + 1, head}
+    await _make_server_replay_refused_events(server_db, refused)
+    server = ServerProcess(server_db).start()
+    caplog.set_level("WARNING", logger="commandcenter.wall.feed")
+    try:
+        async with follower(wall_db, settings(server.url)) as client:
+            await wait_client(
+                client,
+                lambda: client.store.seq == head and client.status.state is FeedState.LIVE,
+                what="live past the refused events",
+            )
+            assert client.welcome is not None and client.welcome.resume == "replay"
+            assert client.counters.refused == 2 and client.status.refused == 2
+            assert client.status.last_refused.startswith(f"{server.epoch}/{head}:")
+            assert "ts" in client.status.last_refused  # the field
+            assert set(client.store.incidents) == {"a-0", "a-1", "b-1"}  # nothing refused applied
+            assert client.counters.gaps == 0 and client.counters.reconnects == 0
+            assert client.counters.bad_frames == 0
+            # Nothing else stops: later events are applied live.
+            later = await admin_inject(server.url, incident_bodies(1, "c"))
+            await wait_client(client, lambda: client.store.seq == later)
+            assert "c-0" in client.store.incidents
+            assert await client.journal.refused_positions() == {(server.epoch, s) for s in refused}
+            reasons = [e[3] for e in await client.journal.refused_events()]
+            assert len(reasons) == 2 and all("ts" in r for r in reasons)
+        lines = [r.getMessage() for r in caplog.records if "refused event" in r.getMessage()]
+        assert len(lines) == 2, lines  # once each
+        assert all("ts" in line for line in lines)
+        caplog.clear()
+        # A restart (no last snapshot, as after a crash) resumes past them:
+        # no heal, no second replay, nothing logged again, no loop.
+        async with follower(wall_db, settings(server.url)) as client:
+            assert client.store.seq == later
+            assert client.journal.healed == ""
+            await wait_client(client, lambda: client.status.state is FeedState.LIVE)
+            assert client.counters.refused == 0 and client.counters.reconnects == 0
+            assert client.counters.duplicates == 0
+        assert not [r for r in caplog.records if "refused event" in r.getMessage()]
+    finally:
+        server.stop()
+    # The journal holds every event but the refused ones, and knows why they
+    # are missing: the replay timeline reports no gap and reaches the end.
+    wall_events = export(wall_db)
+    assert [e["seq"] for e in wall_events] == [s for s in range(1, later + 1) if s not in refused]
+    timeline = await Timeline.open(wall_db)
+    try:
+        assert timeline.gaps == []
+        end = await timeline.state_after(len(timeline))
+        assert set(end.incidents) == {"a-0", "a-1", "b-1", "c-0"}
+    finally:
+        await timeline.close()
+
+
+async def test_an_event_refused_while_the_wall_restores_from_seq_one_is_not_a_gap(tmp_path: Path) -> None:
+    """A journal without a usable snapshot replays its events from seq 1: a
+    refused event there (even the first) is stepped over, not healed."""
+    from commandcenter.core.store import Store, decode_state
+    from commandcenter.storage.journal import Journal
+    from tests.factories import incident_event
+
+    db = tmp_path / "wall.sqlite3"
+    journal = await Journal.open(db)
+    try:
+        events = [incident_event(seq=s, epoch="ep-1", id=f"i-{s}") for s in (2, 3, 5)]
+        await journal.append([(ev, p.encode(ev)) for ev in events])
+        for s in (1, 4, 6):
+            assert await journal.record_refused("ep-1", s, "$.ts: out of range", b"{}")
+        assert not await journal.record_refused("ep-1", 4, "again", b"{}")
+        store = Store()
+        position = await journal.restore(lambda d: store.load_state(decode_state(d)), store.apply_many)
+        assert position == ("ep-1", 6, 3)
+        assert journal.healed == ""
+        assert set(store.incidents) == {"i-2", "i-3", "i-5"}
+        assert (await journal.stats())["refused"] == 3
+    finally:
+        await journal.close()

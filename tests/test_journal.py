@@ -26,6 +26,7 @@ from commandcenter.core.model import Incident, IncidentTimes, Location
 from commandcenter.core.timeutil import FakeClock
 from commandcenter.storage.journal import (
     KEEP_SNAPSHOTS,
+    SCHEMA_VERSION,
     Journal,
     JournalError,
     journal_export_main,
@@ -94,7 +95,7 @@ async def test_new_journal_is_empty_wal_incremental(journal: Journal) -> None:
     stats = await journal.stats()
     assert stats["journal_mode"] == "wal"
     assert stats["auto_vacuum"] == "incremental"
-    assert stats["schema_version"] == 1
+    assert stats["schema_version"] == SCHEMA_VERSION
     assert stats["integrity"] == "ok"
 
 

@@ -9,6 +9,9 @@ anywhere in a 24-hour, 200,000-event journal costs one decode and a few thousand
 state reached by jumping is the state reached by playing: both apply the same events in the
 same order to the same start.
 
+Events the wall refused (journaled as refused, never applied: commandcenter.wall.feed) keep
+their place in the stream: the events around them continue, they are no gap.
+
 Where the journal cannot say what the state was (events missing in the middle, a journal that
 begins with events whose base snapshot was pruned), :meth:`state_at` raises
 :class:`HistoryError` naming what is missing, never a state that silently lacks them.
@@ -121,6 +124,7 @@ class Timeline:
     async def _build(self, every: int) -> None:
         snapshots = await self.journal.snapshot_index()
         by_position = {(epoch, seq): rowid for rowid, epoch, seq, _upto, _at, _src in snapshots}
+        refused = await self.journal.refused_positions()
         clock_now = [dt.datetime.min.replace(tzinfo=dt.UTC)]
         store = self._store_factory(lambda: clock_now[0])
         known = False  # whether ``store`` holds the true state
@@ -142,10 +146,19 @@ class Timeline:
             except p.ProtocolError as exc:
                 raise HistoryError(f"{self.journal.path}: event row {rowid} cannot be read ({exc}); "
                                    "the journal is damaged there") from None  # fmt: skip
-            continues = bool(epoch) and ev.epoch == epoch and ev.seq == last_seq + 1
+            # The last seq before this event that is not a refused one.
+            prev = ev.seq - 1
+            while (ev.epoch, prev) in refused:
+                prev -= 1
+            continues = bool(epoch) and ev.epoch == epoch and last_seq == prev
             if not (known and continues):
                 flush()
-                snap = by_position.get((ev.epoch, ev.seq - 1))
+                # A snapshot anywhere in the run of refused events before it will do.
+                snap = next(
+                    (by_position[(ev.epoch, s)] for s in range(ev.seq - 1, prev - 1, -1)
+                     if (ev.epoch, s) in by_position),
+                    None,
+                )  # fmt: skip
                 if snap is not None:
                     data_ = await self.journal.snapshot_data(snap)
                     if data_ is None:
@@ -153,7 +166,7 @@ class Timeline:
                     store.load_state(decode_state(data_))
                     self.bases.append(_Base(index, snap))
                     known = True
-                elif ev.seq == 1:
+                elif prev == 0:
                     store = self._store_factory(lambda: clock_now[0])
                     self.bases.append(_Base(index, 0))
                     known = True

@@ -70,7 +70,7 @@ log = logging.getLogger(__name__)
 #: file ("OKI1"); the CLI refuses files without it.
 APPLICATION_ID = 0x4F4B4931
 #: Current schema version (``PRAGMA user_version``); see :data:`_MIGRATIONS`.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 OutboxStatus = Literal["pending", "applied", "duplicate", "rejected"]
 SnapshotSource = Literal["local", "server"]
@@ -137,6 +137,20 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             command_id TEXT PRIMARY KEY,
             seq INTEGER NOT NULL,
             at TEXT NOT NULL
+        )""",
+    ),
+    2: (
+        # Events a feed received and refused (a value this program cannot hold,
+        # from a foreign or older server): their seq is taken, so a restore and
+        # the replay timeline step over them instead of seeing a gap, and the
+        # feed does not ask for them again. The exact bytes are kept as evidence.
+        """CREATE TABLE refused (
+            epoch TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            data BLOB NOT NULL,
+            PRIMARY KEY (epoch, seq)
         )""",
     ),
 }
@@ -847,6 +861,36 @@ class Journal:
         row = await self._fetchone("SELECT count(*) FROM events")
         return int(row[0])
 
+    # --- refused events ------------------------------------------------------------------
+
+    async def record_refused(self, epoch: str, seq: int, reason: str, data: bytes) -> bool:
+        """Note that the event at (epoch, seq) was received and refused (its
+        exact bytes and why). Returns False when it was already noted."""
+        async with self._write() as db:
+            cur = await db.execute(
+                "INSERT OR IGNORE INTO refused (epoch, seq, at, reason, data) VALUES (?, ?, ?, ?, ?)",
+                (epoch, seq, _iso(self._clock()), reason[:500], bytes(data)),
+            )
+            return int(cur.rowcount) > 0
+
+    async def refused_positions(self, epoch: str | None = None) -> set[tuple[str, int]]:
+        """(epoch, seq) of every refused event (of ``epoch`` when given). A
+        journal of schema 1 opened read-only has none."""
+        sql = "SELECT epoch, seq FROM refused" + (" WHERE epoch = ?" if epoch is not None else "")
+        try:
+            rows = await self._fetchall(sql, () if epoch is None else (epoch,))
+        except sqlite3.OperationalError:
+            return set()  # an older journal inspected read-only: no such table
+        return {(str(r[0]), int(r[1])) for r in rows}
+
+    async def refused_events(self) -> list[tuple[str, int, dt.datetime, str]]:
+        """(epoch, seq, when, reason) of every refused event, in order."""
+        try:
+            rows = await self._fetchall("SELECT epoch, seq, at, reason FROM refused ORDER BY at, epoch, seq")
+        except sqlite3.OperationalError:
+            return []
+        return [(str(r[0]), int(r[1]), _parse_req(r[2]), str(r[3])) for r in rows]
+
     # --- snapshots -------------------------------------------------------------------
 
     async def write_snapshot(
@@ -929,7 +973,11 @@ class Journal:
             if row is not None:
                 epoch = str(row[0])
                 first = await self._fetchone("SELECT min(seq) FROM events WHERE epoch = ?", (epoch,))
-                if first is not None and first[0] == 1:
+                refused = {s for _, s in await self.refused_positions(epoch)}
+                start = 1
+                while start in refused:  # refused events at the start are stepped over too
+                    start += 1
+                if first is not None and first[0] == start:
                     problem = await self._tail_problem(epoch, 0)
                     if not problem:
                         base = (epoch, 0)
@@ -954,6 +1002,7 @@ class Journal:
                 async with self._write() as db:
                     await db.executemany("DELETE FROM snapshots WHERE rowid = ?", [(r,) for r in bad])
         epoch, seq = base
+        refused = {s for _, s in await self.refused_positions(epoch)}
         applied = 0
         while True:
             rows = await self._fetchall(
@@ -968,11 +1017,17 @@ class Journal:
                 seq = decoded[-1].seq
             if len(rows) < batch:
                 break
+        # Refused events right after the last one are stepped over as well: the
+        # position to resume from is past them (they are never asked for again).
+        while seq + 1 in refused:
+            seq += 1
         return epoch, seq, applied
 
     async def _tail_problem(self, epoch: str, seq: int, batch: int = 5000) -> str:
         """'' when the journaled events of ``epoch`` after ``seq`` are seq + 1,
-        seq + 2, ... without a hole and each decodes; else what is wrong."""
+        seq + 2, ... without a hole (a refused event fills its place) and each
+        decodes; else what is wrong."""
+        refused = {s for _, s in await self.refused_positions(epoch)}
         expect = seq + 1
         while True:
             rows = await self._fetchall(
@@ -980,6 +1035,8 @@ class Journal:
                 (epoch, expect, batch),
             )
             for ev_seq, data in rows:
+                while expect < ev_seq and expect in refused:
+                    expect += 1
                 if ev_seq != expect:
                     return f"event {epoch}/{expect} is missing (the next is {ev_seq})"
                 try:
@@ -1129,6 +1186,13 @@ class Journal:
                 "DELETE FROM outbox WHERE status != 'pending' AND resolved_at < ?", (cutoff,)
             )
             n_outbox = int(cur.rowcount)
+            # A refused event's note goes with age once a kept snapshot is past
+            # it (nothing then needs to step over it).
+            await db.execute(
+                "DELETE FROM refused WHERE at < ? AND EXISTS (SELECT 1 FROM snapshots s "
+                "WHERE s.epoch = refused.epoch AND s.seq >= refused.seq)",
+                (cutoff,),
+            )
 
         snap = await self.latest_snapshot()
         covered = snap.upto_rowid if snap is not None else 0
@@ -1220,6 +1284,10 @@ class Journal:
             pending = (await one("SELECT count(*) FROM outbox WHERE status = 'pending'"))[0]
             n_outbox = (await one("SELECT count(*) FROM outbox"))[0]
             n_audit = (await one("SELECT count(*) FROM audit"))[0]
+            try:
+                n_refused = (await one("SELECT count(*) FROM refused"))[0]
+            except sqlite3.OperationalError:
+                n_refused = 0  # schema 1, inspected read-only
             check = [str(r[0]) for r in await self._db.execute_fetchall("PRAGMA quick_check")]
 
         def size(p: Path) -> int:
@@ -1261,6 +1329,7 @@ class Journal:
             "outbox": n_outbox,
             "outbox_pending": pending,
             "audit": n_audit,
+            "refused": n_refused,
             "integrity": "ok" if check == ["ok"] else "; ".join(check[:10]),
         }
 

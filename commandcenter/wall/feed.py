@@ -2,7 +2,10 @@
 
 The contract (docs/protocol.md): hello with the last journaled (epoch, seq);
 replay or snapshot; every event journaled before it is applied; duplicates
-dropped; a gap never skipped (reconnect and resume); silence past the
+dropped; a gap never skipped (reconnect and resume); an event whose body
+the protocol refuses (a value this program cannot hold, from a foreign or
+older server) is journaled as refused and stepped over, never applied, so it
+neither looks like a gap nor comes back in an endless replay; silence past the
 heartbeat timeout marks the feed stale and reconnects with exponential backoff
 and full jitter. Commands (acknowledgements) go to the journal's outbox first
 and are resent after every reconnect until the server answers them.
@@ -51,6 +54,10 @@ class FeedStatus:
     seq: int
     reason: str = ""
     attempt: int = 0
+    #: Events refused and stepped over since start (the header shows a mark).
+    refused: int = 0
+    #: The last of them: "epoch/seq: reason" (field and why), for a tooltip or the log.
+    last_refused: str = ""
 
     def event_age_s(self, now: float | None = None) -> float | None:
         if self.last_event_at is None:
@@ -69,6 +76,18 @@ class FeedCounters:
     commands_sent: int = 0
     commands_resolved: int = 0
     last_bad_reason: str = ""
+    #: Events refused (body out of the protocol's bounds) and stepped over.
+    refused: int = 0
+
+
+@dataclass(frozen=True)
+class RefusedEvent:
+    """An event frame whose position (epoch, seq) reads but whose body the
+    protocol refuses; it takes its place in the stream so that the seq goes on."""
+
+    epoch: str
+    seq: int
+    reason: str
 
 
 class _Resync(Exception):
@@ -272,7 +291,9 @@ class FeedClient:
         elif first.epoch != epoch:
             raise _Resync("replay offered for another epoch")
         # Replay, then live: events flow through one queue to one writer.
-        queue: asyncio.Queue[tuple[p.Event, bytes] | None] = asyncio.Queue(maxsize=self.settings.read_ahead)
+        queue: asyncio.Queue[tuple[p.Event | RefusedEvent, bytes] | None] = asyncio.Queue(
+            maxsize=self.settings.read_ahead
+        )
         writer = asyncio.get_running_loop().create_task(self._writer(queue), name="feed-writer")
         watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws), name="feed-watchdog")
         await self._resend_outbox()
@@ -282,7 +303,7 @@ class FeedClient:
             if caught_up:
                 self._go_live()
             while True:
-                frame = await self._recv(ws)
+                frame = await self._recv(ws, events=True)
                 frames += 1
                 if frames % self.settings.yield_every == 0:
                     # ws.recv() does not yield while frames are buffered: let
@@ -292,7 +313,7 @@ class FeedClient:
                     writer.result()  # re-raise a resync from the writer
                 if watchdog.done():
                     watchdog.result()
-                if isinstance(frame, p.Event):
+                if isinstance(frame, p.Event | RefusedEvent):
                     self.server_head = max(self.server_head, frame.seq)
                     await queue.put((frame, self._last_raw))
                     if not caught_up and frame.seq >= first.head_seq:
@@ -324,12 +345,16 @@ class FeedClient:
             with contextlib.suppress(asyncio.CancelledError, _Resync):
                 await watchdog
 
-    async def _recv(self, ws: Any, timeout: bool = False) -> p.ServerFrame:
+    async def _recv(
+        self, ws: Any, timeout: bool = False, events: bool = False
+    ) -> p.ServerFrame | RefusedEvent:
         """Next valid frame; bad frames are counted, logged and dropped.
 
         In the live stream silence is caught by the watchdog task (a timeout
         per frame costs more than decoding it); ``timeout`` guards the
-        handshake frames, before the watchdog runs."""
+        handshake frames, before the watchdog runs. With ``events`` (the
+        stream after the handshake) a refused event whose position reads comes
+        back as a :class:`RefusedEvent`, to be stepped over in order."""
         while True:
             if timeout:
                 try:
@@ -345,6 +370,9 @@ class FeedClient:
             try:
                 return p.decode_server_frame(self._last_raw, self.settings.max_frame_bytes)
             except p.ProtocolError as exc:
+                position = p.peek_position(self._last_raw) if events else None
+                if position is not None:
+                    return RefusedEvent(position[0], position[1], exc.reason[:200])
                 self.counters.bad_frames += 1
                 self.counters.last_bad_reason = exc.reason[:200]
                 log.warning("dropped a bad frame: %s", exc.reason[:200])
@@ -363,7 +391,7 @@ class FeedClient:
                 raise _Resync("heartbeat timeout")
             await asyncio.sleep(min(remaining + 0.01, limit / 4))
 
-    async def _writer(self, queue: asyncio.Queue[tuple[p.Event, bytes] | None]) -> None:
+    async def _writer(self, queue: asyncio.Queue[tuple[p.Event | RefusedEvent, bytes] | None]) -> None:
         while True:
             first = await queue.get()
             batch = [first]
@@ -385,7 +413,7 @@ class FeedClient:
                 for _ in batch:
                     queue.task_done()
 
-    async def _journal_and_apply(self, items: list[tuple[p.Event, bytes]]) -> None:
+    async def _journal_and_apply(self, items: list[tuple[p.Event | RefusedEvent, bytes]]) -> None:
         accepted: list[tuple[p.Event, bytes]] = []
         epoch, seq = self.store.epoch, self.store.seq
         for item in items:
@@ -401,9 +429,34 @@ class FeedClient:
                 # Keep what came before the gap, then resume from there.
                 await self._commit(accepted)
                 raise _Resync(f"gap: expected seq {seq + 1}, got {ev.seq}")
-            accepted.append(item)
+            if isinstance(ev, RefusedEvent):
+                # In order: what came before it is committed first.
+                await self._commit(accepted)
+                accepted = []
+                await self._step_over(ev, item[1])
+            else:
+                accepted.append((ev, item[1]))
             seq = ev.seq
         await self._commit(accepted)
+
+    async def _step_over(self, ev: RefusedEvent, raw: bytes) -> None:
+        """Journal a refused event as refused, count it, say it once, and move
+        the position past it: nothing is applied and nothing else stops."""
+        new = await self.journal.record_refused(ev.epoch, ev.seq, ev.reason, raw)
+        # Only the position moves; the store's content stays as it was.
+        self.store.seq = ev.seq
+        self.status.epoch, self.status.seq = self.store.epoch, self.store.seq
+        self.counters.refused += 1
+        self.status.refused += 1
+        self.status.last_refused = f"{ev.epoch}/{ev.seq}: {ev.reason}"
+        if new:
+            log.warning(
+                "refused event %s/%d and stepped over it (nothing applied): %s",
+                ev.epoch, ev.seq, ev.reason,
+            )  # fmt: skip
+        # The state is unchanged but the status is not (its refused counter).
+        for listener in list(self.status_listeners):
+            _safe_call(listener, self.status)
 
     async def _commit(self, items: list[tuple[p.Event, bytes]]) -> None:
         if not items:

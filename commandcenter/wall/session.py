@@ -152,7 +152,9 @@ class WallSession:
             def apply(events: list[p.Event]) -> None:
                 store.apply_many(events)
 
-            await journal.restore(load, apply)
+            epoch, seq, _ = await journal.restore(load, apply)
+            if epoch and epoch == store.epoch and seq > store.seq:
+                store.seq = seq  # past refused events at the end (never asked for again)
             if on_restored is not None:
                 on_restored()
             feed = FeedClient(settings, journal, store)
