@@ -215,6 +215,27 @@ def test_an_old_journal_is_a_warning(server: ServerProcess, tmp_path: Path) -> N
     assert check_journal(journal, load_defaults(), EN, utcnow()).status == "ok"
 
 
+def test_events_refused_by_the_feed_are_a_warning_naming_how_many(tmp_path: Path) -> None:
+    from commandcenter.core import protocol as p
+    from commandcenter.storage.journal import Journal
+    from tests.factories import make_event, make_incident
+
+    path = tmp_path / "wall-journal.sqlite3"
+
+    async def record() -> None:
+        async with await Journal.open(path) as journal:
+            ev = make_event(p.IncidentUpserted(incident=make_incident()), seq=1, ts=utcnow())
+            await journal.append([(ev, p.encode(ev))])
+            await journal.record_refused("ep-1", 2, "Expected datetime <= 2100 - at `$.ts`", b"{}")
+
+    asyncio.run(record())
+    check = check_journal(path, load_defaults(), ID, utcnow())
+    assert check.status == "warn"
+    assert "1 peristiwa dari server ditolak" in check.detail
+    assert check.data["refused"] == 1
+    assert "1 event(s) from the server refused" in check_journal(path, load_defaults(), EN, utcnow()).detail
+
+
 # --- disk, config, report ------------------------------------------------------------------------
 
 

@@ -284,7 +284,8 @@ async def _follow(args: argparse.Namespace) -> int:
         c = client.counters
         sys.stdout.write(
             f"DONE epoch={client.store.epoch} seq={client.store.seq} applied={c.events_applied} "
-            f"duplicates={c.duplicates} gaps={c.gaps} bad_frames={c.bad_frames} snapshots={c.snapshots} "
+            f"duplicates={c.duplicates} gaps={c.gaps} bad_frames={c.bad_frames} refused={c.refused} "
+            f"snapshots={c.snapshots} "
             f"reconnects={c.reconnects}\n"
         )
         sys.stdout.flush()

@@ -287,6 +287,18 @@ def check_journal(path: Path, config: Config, strings: Strings, now: dt.datetime
             tr(strings, "journal.big.do"),
             data,
         )
+    refused = int(st.get("refused") or 0)
+    if refused:
+        # Events from the server this program could not hold: stepped over,
+        # never applied (commandcenter.wall.feed); the server may be of another version.
+        data["refused"] = refused
+        return Check(
+            "journal",
+            "warn",
+            tr(strings, "journal.refused", path=shown, n=strings.number(refused)),
+            tr(strings, "journal.refused.do"),
+            data,
+        )
     if age_s > JOURNAL_STALE_S:
         return Check(
             "journal",
