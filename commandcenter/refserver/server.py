@@ -30,6 +30,8 @@ import msgspec
 import websockets
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import CloseCode
+from websockets.protocol import State
 
 from commandcenter.config.schema import Config, ServeConfig, default_of
 from commandcenter.core import protocol as p
@@ -49,6 +51,12 @@ CLOSE_TOO_SLOW = 4503
 CLOSE_TRY_AGAIN = 1013
 #: Seconds between two log lines about refused connections or failing accepts.
 QUIET_LOG_S = 60.0
+#: How every event frame the server encodes begins (msgspec writes the tag
+#: first and omits v=1): the sender batches those for protocol 1.1 clients.
+_EVENT_PREFIX = b'{"type":"event",'
+_BATCH_HEAD = b'{"type":"events","events":['
+#: Sentinel of an empty carry-over slot in the sender (None means "cut off").
+_NOTHING = b""
 
 ROLE_COMMANDS: dict[str, frozenset[str]] = {
     "wall": frozenset(),
@@ -136,13 +144,41 @@ class _TokenBucket:
         return False
 
 
+class _Connection(ServerConnection):
+    """A connection that says why before websockets closes it for a frame over
+    max_size (1009): the library fails the connection from its frame parser,
+    before any handler sees the frame, so the error frame is queued there."""
+
+    def __init__(self, protocol: Any, *args: Any, **kwargs: Any) -> None:
+        super().__init__(protocol, *args, **kwargs)
+        fail = protocol.fail
+
+        def fail_saying_why(code: int, reason: str = "") -> None:
+            if code == CloseCode.MESSAGE_TOO_BIG and protocol.state is State.OPEN:
+                error = p.Error(code="frame_too_big", reason=reason[:180] or "frame too big", fatal=True)
+                with contextlib.suppress(Exception):  # mid-fragment: the close alone
+                    protocol.send_text(p.encode(error))
+            fail(code, reason)
+
+        protocol.fail = fail_saying_why
+
+
 class _Client:
     """One connected client: its bounded queue of encoded frames and sender task."""
 
     def __init__(
-        self, ws: ServerConnection, role: str, name: str, client_id: str, limit: int, console: str = ""
+        self,
+        ws: ServerConnection,
+        role: str,
+        name: str,
+        client_id: str,
+        limit: int,
+        console: str = "",
+        batch: bool = False,
     ) -> None:
         self.ws = ws
+        #: Protocol 1.1: queued events go out several to a frame.
+        self.batch = batch
         self.role = role
         self.name = name
         self.client_id = client_id
@@ -238,6 +274,7 @@ class DispatchServer:
             ping_interval=None,  # our own heartbeats carry liveness
             ssl=ssl_ctx,
             write_limit=256 * 1024,
+            create_connection=_Connection,
         )
         sock = next(iter(self._server.sockets))
         self.port = sock.getsockname()[1]
@@ -420,6 +457,10 @@ class DispatchServer:
             return
         except ConnectionClosed:
             return
+        if isinstance(raw, bytes):
+            self.stats["bad_frames"] += 1
+            await self._refuse(ws, CLOSE_BAD_FRAME, "binary_frame", "binary frames are refused: send text")
+            return
         try:
             hello = p.decode_client_frame(raw, self.settings.max_frame_bytes)
         except p.ProtocolError as exc:
@@ -435,8 +476,16 @@ class DispatchServer:
             await self._refuse(ws, CLOSE_BAD_TOKEN, "bad_token", "token refused")
             return
 
+        # The highest revision both sides speak (a v1.0 hello lists none).
+        revision = p.PROTOCOL_1_1 if p.PROTOCOL_1_1 in hello.protocols else p.PROTOCOL_1_0
         client = _Client(
-            ws, grant.role, grant.name, hello.client_id, self.settings.send_queue_limit, hello.console
+            ws,
+            grant.role,
+            grant.name,
+            hello.client_id,
+            self.settings.send_queue_limit,
+            hello.console,
+            batch=revision == p.PROTOCOL_1_1,
         )
         span = await self.journal.epoch_range(self.epoch) if self.journal else None
         # From here to registration there is no await: every later event lands
@@ -459,11 +508,14 @@ class DispatchServer:
             resume="replay" if replay else "snapshot",
             heartbeat_interval_s=self.settings.heartbeat_interval_s,
             server_time=utcnow(),
+            protocol=revision,
         )
         log.info(
-            "client %s (%s) from seq %s/%d: %s",
+            "client %s (%s, %s, protocol %s) from seq %s/%d: %s",
             hello.client_id,
             grant.role,
+            hello.software or "software not named",
+            revision,
             hello.last_epoch,
             hello.last_seq,
             welcome.resume,
@@ -481,9 +533,31 @@ class DispatchServer:
                 await sender
 
     async def _refuse(self, ws: ServerConnection, code: int, err: str, reason: str) -> None:
+        """An error frame, then the close frame, then the TCP connection closed
+        at once: a client at fault (a flooder that reads nothing) is not
+        waited for to answer the close (that took the 10 s close timeout)."""
         with contextlib.suppress(ConnectionClosed):
             await ws.send(p.encode(p.Error(code=err, reason=reason, fatal=True)).decode())
-            await ws.close(code, reason[:120])
+        with contextlib.suppress(Exception):
+            async with ws.send_context():
+                ws.protocol.fail(code, reason[:120])
+
+    def _batches(self, frames: Sequence[bytes]) -> list[bytes]:
+        """Event frames grouped into ``events`` frames (protocol 1.1), each
+        under the frame limit and MAX_BATCH_EVENTS; a lone event stays as is."""
+        limit = min(self.settings.max_frame_bytes, p.MAX_FRAME_BYTES) - len(_BATCH_HEAD) - 4
+        out: list[bytes] = []
+        group: list[bytes] = []
+        size = 0
+        for data in frames:
+            if group and (len(group) >= p.MAX_BATCH_EVENTS or size + len(data) + 1 > limit):
+                out.append(_join(group))
+                group, size = [], 0
+            group.append(data)
+            size += len(data) + 1
+        if group:
+            out.append(_join(group))
+        return out
 
     async def _send_loop(
         self,
@@ -506,25 +580,53 @@ class DispatchServer:
                     )
                     if not rows:
                         break
-                    for ev_seq, row in rows:
-                        await ws.send(row, text=True)
-                        seq = ev_seq
+                    if client.batch:
+                        for batch in self._batches([row for _, row in rows]):
+                            await ws.send(batch, text=True)
+                        seq = rows[-1][0]
+                    else:
+                        for ev_seq, row in rows:
+                            await ws.send(row, text=True)
+                            seq = ev_seq
+                    # Counts as progress for inject pacing (see _wait_for_room).
+                    client.sent += len(rows)
                     if client.too_slow:
                         break
             else:
                 for part in parts:
                     await ws.send(p.encode(part).decode())
+            carry: bytes | None = _NOTHING
             while True:
-                data = await client.queue.get()
+                data = carry if carry is not _NOTHING else await client.queue.get()
+                carry = _NOTHING
+                count = 1
+                if client.batch and data is not None and data.startswith(_EVENT_PREFIX):
+                    # Protocol 1.1: everything queued behind it goes in the same
+                    # frame (the cost of a send is per frame, not per byte).
+                    group = [data]
+                    size = len(data)
+                    room = min(self.settings.max_frame_bytes, p.MAX_FRAME_BYTES) - len(_BATCH_HEAD) - 4
+                    while len(group) < p.MAX_BATCH_EVENTS and not client.queue.empty():
+                        nxt = client.queue.get_nowait()
+                        if nxt is None or not nxt.startswith(_EVENT_PREFIX) or size + len(nxt) + 1 > room:
+                            carry = nxt
+                            break
+                        group.append(nxt)
+                        size += len(nxt) + 1
+                    if len(group) > 1:
+                        data, count = _join(group), len(group)
                 if client.queue.qsize() <= client.limit // 2:
                     client.drained.set()
                 if data is None:
-                    await ws.close(CLOSE_TOO_SLOW, "too slow: send queue overflowed")
+                    # The client is gone from the broadcast list: close at once.
+                    with contextlib.suppress(Exception):
+                        async with ws.send_context():
+                            ws.protocol.fail(CLOSE_TOO_SLOW, "too slow: send queue overflowed")
                     return
                 # Sent as a text frame straight from the shared bytes: no
                 # decode per client.
                 await ws.send(data, text=True)
-                client.sent += 1
+                client.sent += count
         except ConnectionClosed:
             return
 
@@ -533,20 +635,43 @@ class DispatchServer:
         ws = client.ws
         try:
             async for raw in ws:
+                # Every frame counts, pings and refused ones included.
                 if not bucket.take():
                     self.stats["rate_limited"] += 1
                     await self._refuse(ws, CLOSE_RATE_LIMIT, "rate_limited", "too many messages")
                     return
+                if isinstance(raw, bytes):
+                    self.stats["bad_frames"] += 1
+                    self._reply(
+                        client, p.Error(code="binary_frame", reason="binary frames are refused: send text")
+                    )
+                    continue
                 try:
                     frame = p.decode_client_frame(raw, self.settings.max_frame_bytes)
                 except p.ProtocolError as exc:
                     self.stats["bad_frames"] += 1
                     log.info("bad frame from %s: %s", client.client_id, exc.reason[:200])
-                    self._reply(client, p.Error(code="bad_frame", reason=exc.reason[:180]))
+                    # With its command_id the console can drop it from its
+                    # outbox instead of resending it after every reconnect.
+                    self._reply(
+                        client,
+                        p.Error(code="bad_frame", reason=exc.reason[:180], command_id=p.peek_command_id(raw)),
+                    )
                     continue
                 await self._on_command(client, frame)
         except ConnectionClosed:
             return
+
+    async def _append_paced(self, bodies: Sequence[p.EventBody], ts: dt.datetime | None = None) -> None:
+        """Append a burst (the simulator's start: ~12,000 events) in chunks no
+        bigger than a quarter of a send queue, each after every client has
+        drained below half: a wall that connects during the burst and keeps
+        up is never cut off (4503) by the burst itself."""
+        step = max(1, self.settings.send_queue_limit // 4)
+        for i in range(0, len(bodies), step):
+            if i:
+                await self._wait_for_room(None)
+            await self.append(bodies[i : i + step], ts=ts)
 
     def _reply(self, client: _Client, frame: Any) -> None:
         if not client.offer(p.encode(frame)):
@@ -603,7 +728,7 @@ class DispatchServer:
         reason = "" if events else "alert already acknowledged"
         self._reply(client, p.CommandResult(command_id=command_id, status=status, seq=last, reason=reason))
 
-    async def _wait_for_room(self, sender: _Client) -> None:
+    async def _wait_for_room(self, sender: _Client | None) -> None:
         """Hold the injector's answer until every other client has drained its
         queue below half, so the next batch cannot overflow a wall that keeps
         up. A client that sent nothing for ``inject_stuck_s`` is stuck, not
@@ -874,7 +999,7 @@ class DispatchServer:
                 return p.UnitUpserted(unit=unit)
             return body
 
-        await self.append([fix(b) for b in sim.initial_bodies()], ts=start)
+        await self._append_paced([fix(b) for b in sim.initial_bodies()], ts=start)
         t0 = time.monotonic()
         while True:
             await asyncio.sleep(s.sim_tick_s)
@@ -885,5 +1010,11 @@ class DispatchServer:
                 target = start + dt.timedelta(seconds=(time.monotonic() - t0) * s.speed)
             produced = sim.advance_to(target)
             # Event ts is the server's send time (simulated when warped).
-            for i in range(0, len(produced), 1000):
-                await self.append([fix(body) for _, body in produced[i : i + 1000]])
+            await self._append_paced([fix(body) for _, body in produced])
+
+
+def _join(group: Sequence[bytes]) -> bytes:
+    """One event frame alone, or several as an ``events`` frame (1.1)."""
+    if len(group) == 1:
+        return group[0]
+    return _BATCH_HEAD + b",".join(group) + b"]}"
