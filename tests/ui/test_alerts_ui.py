@@ -237,7 +237,7 @@ def test_no_audio_output_is_shown_and_hidden_when_sound_works(
         header.show()
         headers.append(header)  # qtbot holds only a weak reference
         marks.append(audio_mark)
-    assert marks[0].is_shown() and marks[0].text() == "⊘ TANPA AUDIO"
+    assert marks[0].is_shown() and marks[0].full_text == "⊘ TANPA AUDIO"  # its shape alone when short
     assert "no audio output" in marks[0].toolTip()
     assert marks[1].is_shown()  # no sound output at all: said so too
     assert not marks[2].is_shown()
@@ -295,9 +295,9 @@ def test_mute_mark_on_every_screen_while_muted(qapp: Any, qtbot: Any, tmp_path: 
             until_at = console.client.store.muted["meja-1"].until
             hhmm = f"{until_at.astimezone(WIB):%H:%M}"
             for _, mute_mark in console.marks:
-                assert mute_mark.text() == f"✕ SUARA MATI s/d {hhmm}"
+                assert mute_mark.full_text == f"✕ SUARA MATI s/d {hhmm}"
             for _, mute_mark in plain.marks:
-                assert mute_mark.text() == f"✕ SUARA MATI meja-1 s/d {hhmm}"
+                assert mute_mark.full_text == f"✕ SUARA MATI meja-1 s/d {hhmm}"
             assert console.banner.unmute_button is not None and console.banner.unmute_button.isVisible()
 
             # While muted the console stays silent; the plain wall (another console) does not.
@@ -411,14 +411,14 @@ def test_double_click_on_a_queue_row_acknowledges_that_incident(
         target = next(a for a in controller.active() if a.incident_id)
         row = queue.proxy.proxy_row_of(target.incident_id)
         assert row is not None and row >= 0
-        index = queue.proxy.index(row, 1)
+        index = queue.proxy.index(row, 0)  # the priority: a column every density keeps
         queue.table.scrollTo(index)
         rect = queue.table.visualRect(index)
         hits: list[Any] = []
         queue.table.doubleClicked.connect(hits.append)
         # A click first (selects the row), then the double-click on the same row.
         qtbot.mouseClick(queue.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-        rect = queue.table.visualRect(queue.proxy.index(queue.proxy.proxy_row_of(target.incident_id), 1))
+        rect = queue.table.visualRect(queue.proxy.index(queue.proxy.proxy_row_of(target.incident_id), 0))
         qtbot.mouseDClick(queue.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
         await controller.service.drain()
         assert len(hits) == 1

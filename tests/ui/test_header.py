@@ -1,60 +1,76 @@
-"""The screen header never cuts the feed state: marks move to a strip below
-the bar when a 1080p wall panel sized for 6 m has no room for all three."""
+"""The screen header is one line: on a 1080p wall panel sized for 6 m the marks
+(no audio, sound muted) give way to their shapes, then the feed state to its
+word alone (the stale banner says the age), and the feed state and the clock
+are never cut."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import pytest
-from PySide6.QtWidgets import QLabel, QWidget
+from PySide6.QtWidgets import QWidget
 
+from commandcenter.wall import layout as room
+from ui.alerts.banner import _Mark
 from ui.support import theme
 from ui.views.header import ScreenHeader
 
 
-def _mark(text: str, metrics: theme.ScreenMetrics) -> QLabel:
-    mark = QLabel(text)
-    mark.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 800; padding: 0 12px;")
+def _mark(text: str, metrics: theme.ScreenMetrics) -> _Mark:
+    mark = _Mark(metrics, "audioMark", theme.WARN)
+    mark.setText(text)
+    mark.show()
     return mark
 
 
 @pytest.mark.parametrize(
-    ("distance_m", "strip"),
+    ("distance_m", "short"),
     [(6.0, True), (0.7, False)],  # the wall at 6 m; an operator's desk
 )
-def test_marks_never_cut_the_feed_state(qtbot: Any, bridge: Any, distance_m: float, strip: bool) -> None:
+def test_marks_never_cut_the_feed_state(qtbot: Any, bridge: Any, distance_m: float, short: bool) -> None:
     metrics = theme.metrics_for(1920, 1080, 55.0 if distance_m > 1 else 24.0, distance_m)
     window = QWidget()
-    window.resize(1920, 200)
+    window.resize(1920, 400)
     header = ScreenHeader(bridge, metrics, "Papan Operasi", window)
-    header.resize(1920, 200)
+    header.resize(1920, 400)
     qtbot.addWidget(window)
-    header.add_mark(_mark("⊘ TANPA AUDIO", metrics))
-    header.add_mark(_mark("🔇 SUARA MATI", metrics))
+    marks = [_mark("⊘ TANPA AUDIO", metrics), _mark("✕ SUARA MATI s/d 14:30", metrics)]
+    for mark in marks:
+        header.add_mark(mark)
     window.show()
     qtbot.waitUntil(lambda: header.feed_label.width() > 0)
     header.refresh()
-    qtbot.waitUntil(lambda: header.marks_in_strip() is strip)
-    # The feed state and the clock show in full wherever the marks are.
+    qtbot.waitUntil(lambda: all(m.short is short for m in marks))
+    # One line at the layout check's header height, everything in it whole.
+    assert not header.marks_in_strip() and not header.mark_strip.isVisible()
+    bar = header.findChild(QWidget, "headerBar")
+    assert bar.height() <= max(room.header_px(metrics.sizes), header.line_px)
     qtbot.waitUntil(lambda: header.feed_label.width() >= header.feed_label.sizeHint().width())
     assert header.clock.width() >= header.clock.sizeHint().width()
-    assert header.mark_strip.isVisible() is strip
+    for mark in marks:
+        assert mark.width() >= mark.sizeHint().width()
+        assert mark.text() == (mark.full_text.split(" ")[0] if short else mark.full_text)
     clock_right = header.clock.mapTo(window, header.clock.rect().topRight()).x()
     assert clock_right <= 1920
+    # No feed: the stale banner shows under the line, whatever the marks do.
+    assert header.is_banner_shown()
 
 
 def test_hidden_marks_take_no_room(qtbot: Any, bridge: Any) -> None:
     metrics = theme.metrics_for(1920, 1080, 55.0, 6.0)
     window = QWidget()
-    window.resize(1920, 200)
+    window.resize(1920, 400)
     header = ScreenHeader(bridge, metrics, "Papan Operasi", window)
-    header.resize(1920, 200)
+    header.resize(1920, 400)
     qtbot.addWidget(window)
-    mark = _mark("⊘ TANPA AUDIO", metrics)
-    header.add_mark(mark)
+    marks = [_mark("⊘ TANPA AUDIO", metrics), _mark("✕ SUARA MATI s/d 14:30", metrics)]
+    for mark in marks:
+        header.add_mark(mark)
     window.show()
-    qtbot.waitUntil(lambda: header.marks_in_strip())
-    mark.hide()
+    qtbot.waitUntil(lambda: all(m.short for m in marks))
+    for mark in marks:
+        mark.hide()
     header.refresh()
-    qtbot.waitUntil(lambda: not header.marks_in_strip())
+    # With no mark shown the feed state has its full text back.
+    qtbot.waitUntil(lambda: "·" in header.feed_label.text())
     assert not header.mark_strip.isVisible()

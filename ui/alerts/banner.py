@@ -345,7 +345,19 @@ class _Mark(QLabel):
             f" padding: 0px {pad * 2}px; }}"
         )
         self.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
+        self.full_text = ""
+        #: Only the mark's shape (a header without room for the words; they stay the tooltip).
+        self.short = False
         self.hide()
+
+    def setText(self, text: str) -> None:
+        self.full_text = text
+        super().setText(text.split(" ", 1)[0] if self.short else text)
+
+    def set_short(self, short: bool) -> None:
+        if short != self.short:
+            self.short = short
+            self.setText(self.full_text)
 
     def is_shown(self) -> bool:
         return not self.isHidden()

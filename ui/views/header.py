@@ -8,9 +8,10 @@ The banner stays until the feed is live again; it is not dismissable.
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from commandcenter.wall import layout as room
 from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
 from ui.support.bridge import EngineBridge, safe_slot
@@ -52,9 +53,17 @@ class ScreenHeader(QWidget):
         bar.setObjectName("headerBar")
         bar.setStyleSheet(f"QWidget#headerBar {{ background: {theme.BG_PANEL}; }}")
         row = QHBoxLayout(bar)
-        row.setContentsMargins(metrics.pad_px * 2, metrics.pad_px, metrics.pad_px * 2, metrics.pad_px)
+        # One line at heading pitch (commandcenter.wall.layout.header_px, what the layout
+        # check leaves the views): body-size text centred in it, no padding above or below.
+        # (At a desk's small text a framed mark needs a few pixels more than the pitch.)
+        body = QFont(self.font())
+        body.setPixelSize(metrics.body_px)
+        self.line_px = max(room.header_px(metrics.sizes), QFontMetrics(body).height() + 8)
+        bar.setFixedHeight(self.line_px)
+        row.setContentsMargins(metrics.pad_px * 2, 0, metrics.pad_px * 2, 0)
         self.title = ElidedLabel(title, bar)
         self.title.setObjectName("heading")
+        self.title.setProperty("mayElide", True)  # the view names: the first to give way
         self.title.setStyleSheet(f"font-size: {metrics.body_px}px; font-weight: 600;")
         self.feed_label = QLabel(bar)
         self.feed_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -108,8 +117,10 @@ class ScreenHeader(QWidget):
         return self._marks_in_strip
 
     def _place_marks(self) -> None:
-        """Keep the marks in the bar only while the feed state and the clock
-        still show in full beside them (only shown marks take room)."""
+        """Keep the marks in the bar while the feed state and the clock still
+        show in full beside them (only shown marks take room): with their words,
+        else as their shapes alone (the words stay the tooltip); only a bar too
+        narrow even for the shapes puts them on a strip below."""
         if not self._marks:
             return
         bar = self.feed_label.parentWidget()
@@ -119,10 +130,31 @@ class ScreenHeader(QWidget):
         margins = self._row.contentsMargins()
         shown = [m for m in self._marks if not m.isHidden()]
         spacing = max(0, self._row.spacing())
-        fixed = self.feed_label.sizeHint().width() + self.clock.sizeHint().width()
+        fixed = self.clock.sizeHint().width()
         fixed += self.metrics.pad_px * 4 + margins.left() + margins.right() + spacing * 3
-        need = fixed + sum(m.sizeHint().width() + spacing for m in shown)
-        to_strip = need > width
+        feed_fm = self.feed_label.fontMetrics()
+        feed_texts = getattr(self, "_feed_texts", None) or [self.feed_label.text()]
+        feed_text = feed_texts[0]
+
+        def need() -> int:
+            feed = feed_fm.horizontalAdvance(feed_text) + 2 * self.feed_label.margin() + 4
+            return fixed + feed + sum(m.sizeHint().width() + spacing for m in shown)
+
+        # Give way in this order: the marks' words (their shapes stay), then the feed state's age
+        # (the stale banner says it), and only then a strip below.
+        steps = [(False, feed_texts[0]), (True, feed_texts[0]), *((True, t) for t in feed_texts[1:])]
+        for short, text in steps:
+            feed_text = text
+            for mark in self._marks:
+                set_short = getattr(mark, "set_short", None)
+                if set_short is not None:
+                    set_short(short)
+                    mark.setProperty("mayElide", short)
+            if need() <= width:
+                break
+        if self.feed_label.text() != feed_text and feed_text in feed_texts:
+            self.feed_label.setText(feed_text)
+        to_strip = need() > width
         if to_strip == self._marks_in_strip:
             self.mark_strip.setVisible(to_strip and bool(shown))
             return
@@ -155,7 +187,11 @@ class ScreenHeader(QWidget):
         age_text = self.strings.age(age) if age is not None else self.strings.t("feed.no_event")
         # A shape as well as a colour: filled dot when live, hollow when not.
         dot = "●" if state is FeedState.LIVE else "○"
-        self.feed_label.setText(f"{dot} {self.strings.t('feed.' + state.value)} · {age_text}")
+        self._feed_texts = [f"{dot} {self.strings.t('feed.' + state.value)} · {age_text}"]
+        if state is not FeedState.LIVE:
+            # The stale banner below says how old the data is: the bar may say the state alone.
+            self._feed_texts.append(f"{dot} {self.strings.t('feed.' + state.value)}")
+        self.feed_label.setText(self._feed_texts[0])
         self.feed_label.setStyleSheet(
             f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;"
         )
