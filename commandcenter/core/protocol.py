@@ -47,6 +47,17 @@ PROTOCOL_VERSION = 1
 MAX_FRAME_BYTES = 1_048_576
 
 ProtocolVersion = Annotated[int, Meta(ge=PROTOCOL_VERSION, le=PROTOCOL_VERSION)]
+#: Revisions of protocol v1 this implementation speaks, oldest first. A client
+#: lists the ones it speaks in hello (``protocols``); the welcome names the one
+#: the connection uses (``protocol``; missing = "1.0"). 1.1 adds the ``events``
+#: frame (several events in one websocket frame).
+PROTOCOL_1_0 = "1.0"
+PROTOCOL_1_1 = "1.1"
+REVISIONS: tuple[str, ...] = (PROTOCOL_1_0, PROTOCOL_1_1)
+Revision = Annotated[str, Meta(pattern=r"^[0-9]{1,3}\.[0-9]{1,3}$")]
+#: Events in one ``events`` frame at most (a sender also keeps the frame
+#: under MAX_FRAME_BYTES).
+MAX_BATCH_EVENTS = 1000
 #: An epoch names one history of the server. It is a string (not a counter) so
 #: that a server restarted on a fresh database can never reuse an old epoch.
 Epoch = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")]
@@ -176,7 +187,9 @@ class Event(_Frame, frozen=True, kw_only=True, tag="event"):
 
 class Welcome(_Frame, frozen=True, kw_only=True, tag="welcome"):
     """Answer to a valid hello. ``resume`` says what follows: ``replay`` (events
-    after the client's seq) or ``snapshot`` (snapshot parts, then live events)."""
+    after the client's seq) or ``snapshot`` (snapshot parts, then live events).
+    ``server_id`` changes at every start of the server (it is not the epoch).
+    ``protocol`` is the revision this connection uses (missing: "1.0")."""
 
     server_id: Id
     epoch: Epoch
@@ -185,9 +198,19 @@ class Welcome(_Frame, frozen=True, kw_only=True, tag="welcome"):
     resume: Literal["replay", "snapshot"]
     heartbeat_interval_s: Annotated[float, Meta(gt=0, le=300)]
     server_time: Timestamp
+    protocol: Revision = PROTOCOL_1_0
 
     def __post_init__(self) -> None:
         check_time(self.server_time, "server_time")
+
+
+class Events(_Frame, frozen=True, kw_only=True, tag="events"):
+    """Protocol 1.1 only: several events in one frame, in seq order, each
+    exactly as it would travel alone (an ``event`` frame). Sent only to a
+    client whose hello listed "1.1"; the receiver treats every element as if
+    it had arrived on its own frame."""
+
+    events: Annotated[list[Event], Meta(min_length=1, max_length=MAX_BATCH_EVENTS)]
 
 
 class Snapshot(_Frame, frozen=True, kw_only=True, tag="snapshot"):
@@ -240,11 +263,15 @@ class CommandResult(_Frame, frozen=True, kw_only=True, tag="command_result"):
 
 
 class Error(_Frame, frozen=True, kw_only=True, tag="error"):
-    """A problem the server reports before it may close the connection."""
+    """A problem the server reports. ``fatal``: the server closes the
+    connection right after it. ``command_id``: the command frame it answers,
+    when that frame was refused but its command_id could be read (the console
+    drops it from its outbox, as for a rejected command)."""
 
     code: Code
     reason: ShortText
     fatal: bool = False
+    command_id: Id | None = None
 
 
 # --- client to server -----------------------------------------------------------
@@ -252,7 +279,10 @@ class Error(_Frame, frozen=True, kw_only=True, tag="error"):
 
 class Hello(_Frame, frozen=True, kw_only=True, tag="hello"):
     """First frame of every connection. ``last_epoch``/``last_seq`` are the last
-    event the client has journaled (empty epoch and 0 for a new client)."""
+    event the client has journaled (empty epoch and 0 for a new client).
+    ``console``: the console this client speaks for (what a console-role client
+    may mute; empty: its client_id). ``software``: name and version, for the
+    server's log. ``protocols``: the revisions of v1 it speaks (empty: "1.0")."""
 
     token: Token
     client_id: Id
@@ -260,6 +290,7 @@ class Hello(_Frame, frozen=True, kw_only=True, tag="hello"):
     last_seq: Seq = 0
     console: ShortText = ""
     software: ShortText = ""
+    protocols: Annotated[list[Revision], Meta(max_length=16)] = []
 
 
 class _Command(_Frame, frozen=True, kw_only=True):
@@ -322,7 +353,7 @@ class Pong(_Frame, frozen=True, kw_only=True, tag="pong"):
         check_time(self.server_time, "server_time")
 
 
-ServerFrame = Union[Event, Welcome, Snapshot, Heartbeat, CommandResult, Error, Pong]
+ServerFrame = Union[Event, Events, Welcome, Snapshot, Heartbeat, CommandResult, Error, Pong]
 ClientFrame = Union[Hello, Acknowledge, Shelve, Unshelve, Mute, Unmute, Inject, Ping]
 Command = Union[Acknowledge, Shelve, Unshelve, Mute, Unmute]
 AnyFrame = Union[ServerFrame, ClientFrame]
@@ -417,6 +448,55 @@ def peek_position(data: bytes | str) -> tuple[str, int] | None:
     return pos.epoch, pos.seq
 
 
+class _Batch(Struct, frozen=True):
+    """An ``events`` frame with its elements left as raw JSON (see split_events)."""
+
+    type: str = ""
+    events: list[msgspec.Raw] = []
+
+
+_batch_decoder = msgspec.json.Decoder(_Batch)
+
+
+def split_events(data: bytes | str) -> list[bytes] | None:
+    """The elements of an ``events`` frame, each the raw bytes of one event
+    frame, or None when ``data`` is not an events frame.
+
+    A receiver decodes (and journals) each element on its own, so one refused
+    event is stepped over like a lone refused frame instead of losing the
+    whole batch."""
+    raw = data.encode() if isinstance(data, str) else data
+    if b'"events"' not in raw:  # cheap: no other frame has this key
+        return None
+    try:
+        batch = _batch_decoder.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if batch.type != "events" or not 1 <= len(batch.events) <= MAX_BATCH_EVENTS:
+        return None
+    return [bytes(item) for item in batch.events]
+
+
+class _CommandPeek(Struct, frozen=True):
+    command_id: Any = None
+
+
+_command_peek_decoder = msgspec.json.Decoder(_CommandPeek)
+_ID_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:-")
+
+
+def peek_command_id(data: bytes | str) -> str | None:
+    """The ``command_id`` of a client frame that was refused, when it reads as
+    a valid id, so the error can name it and the console stop resending it."""
+    try:
+        cid = _command_peek_decoder.decode(data).command_id
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    if isinstance(cid, str) and 1 <= len(cid) <= 64 and set(cid) <= _ID_CHARS:
+        return cid
+    return None
+
+
 def encode(frame: AnyFrame | Struct) -> bytes:
     """Encode any frame or model value to compact JSON bytes."""
     return _encoder.encode(frame)
@@ -443,8 +523,12 @@ def json_schema_text() -> str:
 
 
 __all__ = [
+    "MAX_BATCH_EVENTS",
     "MAX_FRAME_BYTES",
+    "PROTOCOL_1_0",
+    "PROTOCOL_1_1",
     "PROTOCOL_VERSION",
+    "REVISIONS",
     "Acknowledge",
     "AgencyUpserted",
     "AlertAcknowledged",
@@ -462,6 +546,7 @@ __all__ = [
     "Error",
     "Event",
     "EventBody",
+    "Events",
     "FunnelUpdated",
     "Heartbeat",
     "Hello",
@@ -484,5 +569,7 @@ __all__ = [
     "decode_server_frame",
     "encode",
     "json_schema",
+    "peek_command_id",
     "peek_position",
+    "split_events",
 ]
