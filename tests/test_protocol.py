@@ -18,12 +18,32 @@ from commandcenter.core.model import (
     Alert,
     CallFunnel,
     DisasterSituation,
+    HazardItem,
     Position,
     Reporter,
+    SourceStatus,
     Unit,
     mask_phone,
 )
 from tests.factories import T0, incident_event, make_event, make_incident
+
+#: A BMKG nowcast warning as the hub publishes it (optional kind of protocol 1.0).
+SAMPLE_WARNING = HazardItem(
+    source="bmkg-cap",
+    kind="warning",
+    id="CSS20261204003",
+    time=T0,
+    expires=T0 + dt.timedelta(hours=3),
+    text="Hujan Lebat disertai Petir di Sumatera Selatan",
+    area=[[(-3.33, 104.84), (-3.33, 104.93), (-3.42, 104.93), (-3.42, 104.84), (-3.33, 104.84)]],
+    kecamatan=["Kayu Agung"],
+    severity="severe",
+    detail={"urgency": "immediate", "event": "Hujan Lebat dan Petir"},
+)
+SAMPLE_SOURCE = SourceStatus(
+    name="bmkg-nowcast", kind="bmkg-rss", state="stale", at=T0, last_ok=T0 - dt.timedelta(minutes=20),
+    stale_after_s=600.0, error="HTTP 503 Service Unavailable",
+)  # fmt: skip
 
 
 def all_sample_frames() -> list[Any]:
@@ -74,6 +94,8 @@ def all_sample_frames() -> list[Any]:
         p.ConsoleMuted(console="meja-1", until=T0 + dt.timedelta(minutes=5), operator="Budi"),
         p.ConsoleUnmuted(console="meja-1"),
         p.SituationUpserted(situation=sit),
+        p.HazardReported(item=SAMPLE_WARNING),
+        p.SourceStatusChanged(status=SAMPLE_SOURCE),
     ]
     frames: list[Any] = [make_event(b, seq=i + 1) for i, b in enumerate(bodies)]
     frames += [
@@ -97,6 +119,8 @@ def all_sample_frames() -> list[Any]:
             situations=[sit],
             alerts=[alert],
             acks=[ack],
+            hazards=[SAMPLE_WARNING],
+            sources=[SAMPLE_SOURCE],
         ),
         p.Heartbeat(epoch="ep-1", head_seq=11, server_time=T0),
         p.CommandResult(command_id="ack-1", status="applied", seq=12),

@@ -387,6 +387,99 @@ class DisasterSituation(Struct, frozen=True, kw_only=True, omit_defaults=True):
             raise ModelError("an ended situation needs ended_at")
 
 
+# --- external items (protocol 1.0, optional kinds) ------------------------------
+
+#: A publisher's own id: a CAP identifier, "time@lat,lon" of a quake, an EIDO URN. Longer and
+#: freer than :data:`Id` (publishers choose them), but still plain ASCII without spaces or markup.
+ExternalId = Annotated[
+    str,
+    Meta(
+        pattern=r"^[A-Za-z0-9_.:@,+/#=\-]{1,200}$",
+        description="A publisher's own id: 1..200 letters, digits or _ . : @ , + / # = -",
+    ),
+]
+#: Name of an external source (``bmkg-cap``, ``firms``) or of a configured feed.
+SourceName = Annotated[str, Meta(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$")]
+HazardKind = Literal["quake", "warning", "hotspot", "report", "incident"]
+HAZARD_KINDS: tuple[HazardKind, ...] = ("quake", "warning", "hotspot", "report", "incident")
+#: CAP 1.2 severities in lowercase, most severe first ("" when the publisher gives none).
+HazardSeverity = Literal["", "extreme", "severe", "moderate", "minor", "unknown"]
+SEVERITY_RANK: dict[str, int] = {"extreme": 0, "severe": 1, "moderate": 2, "minor": 3, "unknown": 4, "": 5}
+#: One polygon ring as [lat, lon] pairs (CAP order, not GeoJSON's); bounded so that one item
+#: can never approach the frame limit (BMKG's nowcast rings have a few dozen points).
+Ring = Annotated[
+    list[tuple[Latitude, Longitude]], Meta(min_length=3, max_length=500, description="[lat, lon] pairs")
+]
+DetailKey = Annotated[str, Meta(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+DetailValue = Annotated[
+    str,
+    Meta(
+        max_length=2000,
+        pattern=rf"^[^{_PLAIN}]*$",
+        description="Text of at most 2000 characters without control or bidi control characters",
+    ),
+]
+
+
+class HazardItem(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """One external item (a BMKG quake or warning, a satellite hotspot, a citizen report, an
+    incident of another dispatch system), as the hub published it. Kept by ``(source, id)``: a
+    newer copy replaces the stored one; ``cancels`` (a CAP Cancel) removes the named items of
+    the same source instead of being stored; a warning leaves by itself at ``expires``."""
+
+    source: SourceName
+    kind: HazardKind
+    id: ExternalId
+    time: Timestamp
+    text: ShortText = ""
+    expires: Timestamp | None = None
+    lat: Latitude | None = None
+    lon: Longitude | None = None
+    area: Annotated[list[Ring], Meta(max_length=32)] = []
+    #: The OKI districts and villages the item touches (empty: it touches none).
+    kecamatan: Annotated[list[ShortText], Meta(max_length=40)] = []
+    desa: Annotated[list[ShortText], Meta(max_length=400)] = []
+    severity: HazardSeverity = ""
+    magnitude: Annotated[float, Meta(ge=0.0, le=10.0)] | None = None
+    #: Ids (same source) this item replaces (a CAP Update) or, with ``cancel``, withdraws.
+    references: Annotated[list[ExternalId], Meta(max_length=32)] = []
+    cancel: bool = False
+    #: A few named details as text or numbers (wilayah, depth_km, felt_radius_km, urgency...).
+    detail: Annotated[dict[DetailKey, DetailValue | float], Meta(max_length=32)] = {}
+
+    def __post_init__(self) -> None:
+        _check_times(self, ("time", "expires"))
+        if (self.lat is None) != (self.lon is None):
+            raise ModelError("lat and lon must be given together")
+        for value in self.detail.values():
+            if isinstance(value, float) and not -1e12 < value < 1e12:
+                raise ModelError("detail numbers must be finite and below 1e12")
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.source, self.id)
+
+
+SourceState = Literal["live", "stale", "failing", "disabled", "waiting"]
+
+
+class SourceStatus(Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """How one external source of the hub is doing. The wall computes the age from
+    ``last_ok`` with its own clock, and shows the source stale once that age passes
+    ``stale_after_s`` even when no newer status arrives (a hub that died says nothing)."""
+
+    name: SourceName
+    kind: SourceName
+    state: SourceState
+    at: Timestamp
+    last_ok: Timestamp | None = None
+    stale_after_s: Annotated[float, Meta(gt=0, le=30 * 86400)] = 900.0
+    error: ShortText = ""
+
+    def __post_init__(self) -> None:
+        _check_times(self, ("at", "last_ok"))
+
+
 def mask_phone(number: str) -> str:
     """Mask a phone number the way the protocol requires (keep the first four
     and last three digits). Used by the simulator and by adapters."""

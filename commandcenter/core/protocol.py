@@ -31,11 +31,13 @@ from commandcenter.core.model import (
     Code,
     Count,
     DisasterSituation,
+    HazardItem,
     Id,
     Incident,
     LongText,
     ModelError,
     ShortText,
+    SourceStatus,
     Timestamp,
     Unit,
     check_time,
@@ -154,6 +156,20 @@ class SituationUpserted(_Body, frozen=True, kw_only=True, tag="situation"):
     situation: DisasterSituation
 
 
+class HazardReported(_Body, frozen=True, kw_only=True, tag="hazard"):
+    """An external item (added in protocol 1.0 as an optional kind): a BMKG quake or
+    warning, a hotspot, a citizen report, another dispatch system's incident. A wall that
+    does not know the kind steps over the event (see docs/protocol.md)."""
+
+    item: HazardItem
+
+
+class SourceStatusChanged(_Body, frozen=True, kw_only=True, tag="source_status"):
+    """An external source changed state (live, stale, failing...); optional kind of 1.0."""
+
+    status: SourceStatus
+
+
 EventBody = Union[
     IncidentUpserted,
     UnitUpserted,
@@ -166,6 +182,8 @@ EventBody = Union[
     ConsoleMuted,
     ConsoleUnmuted,
     SituationUpserted,
+    HazardReported,
+    SourceStatusChanged,
 ]
 
 
@@ -232,6 +250,10 @@ class Snapshot(_Frame, frozen=True, kw_only=True, tag="snapshot"):
     shelved: list[AlertShelved] = []
     muted: list[ConsoleMuted] = []
     funnel: CallFunnel | None = None
+    #: External items and source states (optional kinds of 1.0; a wall that does not know
+    #: them ignores these fields).
+    hazards: list[HazardItem] = []
+    sources: list[SourceStatus] = []
 
     def __post_init__(self) -> None:
         if self.part >= self.parts:
@@ -548,6 +570,7 @@ __all__ = [
     "EventBody",
     "Events",
     "FunnelUpdated",
+    "HazardReported",
     "Heartbeat",
     "Hello",
     "IncidentUpserted",
@@ -560,6 +583,7 @@ __all__ = [
     "Shelve",
     "SituationUpserted",
     "Snapshot",
+    "SourceStatusChanged",
     "UnitUpserted",
     "Unmute",
     "Unshelve",
