@@ -16,6 +16,7 @@ No Qt here: the UI subscribes with plain callbacks and turns them into signals.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import enum
 import logging
@@ -119,6 +120,9 @@ class FeedSettings:
     #: Frames read ahead of the journal writer; past this the client stops
     #: reading and the server's per-client queue takes the strain.
     read_ahead: int = 8000
+    #: Revisions of protocol v1 offered in hello; the server picks one. "1.1"
+    #: lets it send several events per frame (pin ("1.0",) to refuse that).
+    protocols: tuple[str, ...] = p.REVISIONS
     snapshot_every_events: int = default_of(JournalConfig, "snapshot_every_events")
     snapshot_interval_s: float = default_of(JournalConfig, "snapshot_interval_s")
 
@@ -157,6 +161,8 @@ class FeedClient:
         self._last_raw = b""
         self._last_error = ""
         self._inflight: asyncio.Future[None] | None = None
+        #: Event frames of a received ``events`` frame (1.1) not yet handed on.
+        self._pending: collections.deque[bytes] = collections.deque()
 
     # --- public --------------------------------------------------------------------
 
@@ -266,6 +272,7 @@ class FeedClient:
         )
 
     async def _session(self, ws: Any) -> None:
+        self._pending.clear()  # nothing of an earlier connection carries over
         epoch, seq = self.store.epoch, self.store.seq
         hello = p.Hello(
             token=self.settings.token,
@@ -274,6 +281,7 @@ class FeedClient:
             last_seq=seq,
             console=self.settings.console,
             software="oki-siaga-112-wall",
+            protocols=list(self.settings.protocols),
         )
         await ws.send(p.encode(hello).decode())
         first = await self._recv(ws, timeout=True)
@@ -356,7 +364,11 @@ class FeedClient:
         stream after the handshake) a refused event whose position reads comes
         back as a :class:`RefusedEvent`, to be stepped over in order."""
         while True:
-            if timeout:
+            element = bool(self._pending)
+            if element:
+                # The next element of an ``events`` frame, decoded on its own.
+                raw = self._pending.popleft()
+            elif timeout:
                 try:
                     async with asyncio.timeout(self.settings.heartbeat_timeout_s):
                         raw = await ws.recv()
@@ -367,6 +379,9 @@ class FeedClient:
                 raw = await ws.recv()
             self.status.last_frame_at = time.monotonic()
             self._last_raw = raw.encode() if isinstance(raw, str) else bytes(raw)
+            if events and not element and (items := p.split_events(self._last_raw)) is not None:
+                self._pending.extend(items)
+                continue
             try:
                 return p.decode_server_frame(self._last_raw, self.settings.max_frame_bytes)
             except p.ProtocolError as exc:
