@@ -358,6 +358,12 @@ class DisplayConfig(_Section, frozen=True, kw_only=True):
         doc("Farthest viewer distance; wall text is sized from it (text height >= distance / 150)."),
     ] = 6.0
     theme: Annotated[Literal["dark"], doc("Only dark: the room is staffed 24 hours.")] = "dark"
+    layout: Annotated[
+        Annotated[str, Meta(min_length=1, max_length=512)],
+        doc("Room layout: a shipped preset (four-panels, videowall-2x2, single-4k, laptop; "
+            "config/layouts.toml) or a layout file (.toml, relative to this file). With the default, "
+            "a [[screens]] list other than the shipped one is used instead."),
+    ] = "four-panels"
     timezone: Annotated[Literal["WIB"], doc("Times are shown in WIB, fixed UTC+7 (no daylight saving).")] = (
         "WIB"
     )

@@ -25,13 +25,14 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
 import psutil
 
 from commandcenter.config import WatchdogConfig
+from commandcenter.ops.errors import UNCAUGHT
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,7 @@ class Watchdog:
         #: stall by the watchdog thread): the log says why, not only how long.
         self.gui_thread_id = threading.main_thread().ident  # Qt's GUI thread; tests set another
         self._stall_stack: str | None = None
+        self._paused = 0
         self._stats: TextIO | None = None
         self.lines_written = 0
 
@@ -168,6 +170,20 @@ class Watchdog:
                 self.config.stall_warn_ms,
                 f"; it was in:\n{stack}" if stack else "",
             )
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """Neither a stall nor a freeze while the wall blocks its own GUI thread on purpose
+        (grabbing its screenshots): a first run must not report its own pictures as a stall."""
+        with self._lock:
+            self._paused += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._paused -= 1
+                self._last_beat = time.monotonic()
+                self._stall_stack = None
 
     # --- the watchdog thread ---------------------------------------------------------
 
@@ -219,6 +235,8 @@ class Watchdog:
 
     def _check_freeze(self, now: float) -> None:
         with self._lock:
+            if self._paused:
+                return
             gap = now - self._last_beat
             late_s = gap - self.beat_interval_s
             sample = self._stall_stack is None and late_s > self.config.stall_warn_ms / 1000
@@ -286,6 +304,8 @@ class Watchdog:
             "stall_max_ms": round(stall_max, 1),
             "stalls_over_warn": over,
             "feed_state": self.feed_state(),
+            # Exceptions logged by the process's hooks since start (ops.errors).
+            "uncaught_errors": UNCAUGHT.total,
         }
         assert self._stats is not None
         try:

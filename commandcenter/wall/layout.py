@@ -68,6 +68,10 @@ class Layout(Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     screens: Annotated[list[ScreenLayout], Meta(min_length=1)]
 
 
+#: The layout of a configuration that names none (display.layout's default).
+DEFAULT_PRESET = "four-panels"
+
+
 class LayoutError(ValueError):
     """A layout that cannot be used, naming the layout, the screen or region, and why."""
 
@@ -150,10 +154,52 @@ def load_layout(preset: str = "", file: str = "") -> tuple[str, Layout]:
             raise LayoutError(f"{file}: no layout {name!r} (has {', '.join(layouts)})")
         return name, layouts[name]
     presets = shipped_presets()
-    name = preset or "four-panels"
+    name = preset or DEFAULT_PRESET
     if name not in presets:
         raise LayoutError(f"no preset {name!r}; the shipped presets are {', '.join(presets)}")
     return name, presets[name]
+
+
+def layout_from_screens(config: Any) -> Layout:
+    """The older ``[[screens]]`` configuration as a layout: one view per screen, at the screen's
+    own distance and diagonal (else display.viewing_distance_m / panel_diagonal_in)."""
+    display = config.display
+    screens = [
+        ScreenLayout(
+            name=sc.name, index=sc.index, interactive=sc.interactive,
+            diagonal_in=sc.diagonal_in or display.panel_diagonal_in,
+            distance_m=sc.viewing_distance_m or display.viewing_distance_m,
+            regions=[Region(view=sc.view)],
+        )
+        for sc in config.screens
+    ]  # fmt: skip
+    return Layout(description_en="[[screens]] of the configuration", screens=screens)
+
+
+def resolve_layout(
+    config: Any, preset: str = "", file: str = "", config_dir: Path | None = None
+) -> tuple[str, Layout]:
+    """The layout a wall runs, in this order: ``--layout FILE`` / ``--preset NAME``; a
+    display.layout other than the default; a ``[[screens]]`` list that differs from the shipped
+    one (configurations written before layouts keep working); else display.layout
+    (four-panels). A relative display.layout file is found beside the configuration file."""
+    if preset or file:
+        return load_layout(preset, file)
+    chosen = str(getattr(config.display, "layout", "") or DEFAULT_PRESET)
+    if chosen == DEFAULT_PRESET and not _default_screens(config):
+        return "screens", layout_from_screens(config)
+    if chosen in shipped_presets() or not chosen.endswith(".toml"):
+        return load_layout(chosen)
+    path = Path(chosen).expanduser()
+    if not path.is_absolute() and config_dir is not None and (config_dir / path).exists():
+        path = config_dir / path
+    return load_layout("", str(path))
+
+
+def _default_screens(config: Any) -> bool:
+    from commandcenter.config import load_defaults
+
+    return list(config.screens) == list(load_defaults().screens)
 
 
 # --- what each view needs ----------------------------------------------------------------------
@@ -382,5 +428,5 @@ def layout_check_main(preset: str = "", file: str = "", all_presets: bool = Fals
     return 0 if ok else 1
 
 
-__all__ = ["LINE_PER_EM", "Layout", "LayoutError", "Region", "ScreenLayout", "check_layout", "load_layout",
-           "px_per_mm"]  # fmt: skip
+__all__ = ["DEFAULT_PRESET", "LINE_PER_EM", "Layout", "LayoutError", "Region", "ScreenLayout", "check_layout",
+           "layout_from_screens", "load_layout", "px_per_mm", "resolve_layout"]  # fmt: skip

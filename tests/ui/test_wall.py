@@ -21,6 +21,7 @@ from PySide6.QtGui import QImage
 
 from commandcenter.config import load_defaults
 from commandcenter.wall.feed import FeedSettings, FeedState
+from commandcenter.wall.layout import Layout, Region, ScreenLayout, resolve_layout
 from commandcenter.wall.session import WallSession
 from tests.conftest import ROOT
 from tests.serverproc import CONSOLE, ServerProcess
@@ -29,25 +30,22 @@ from ui.app.wall import ScreenInfo, offscreen_layout, plan_windows
 pytestmark = [pytest.mark.qt, pytest.mark.slow]
 
 
-class _Screen:
-    def __init__(self, view: str, name: str = "", index: int = 0, interactive: bool = False) -> None:
-        self.view, self.name, self.index, self.interactive = view, name, index, interactive
-        self.viewing_distance_m = None
-        self.diagonal_in = None
-
-
 SCREENS = [
     ScreenInfo("LEFT", 0, 1920, 1080),
-    ScreenInfo("MIDDLE", 1, 1920, 1080),
-    ScreenInfo("RIGHT", 2, 1920, 1080),
+    ScreenInfo("MIDDLE", 1, 1920, 1080, 1920),
+    ScreenInfo("RIGHT", 2, 1920, 1080, 3840),
 ]
 
 
+def _layout(*screens: tuple[str, str, int]) -> Layout:
+    """One region per screen: (view, Qt name, index)."""
+    return Layout(screens=[ScreenLayout(name=name, index=index, diagonal_in=55, distance_m=6,
+                                        regions=[Region(view=view)]) for view, name, index in screens])  # type: ignore[arg-type]  # fmt: skip
+
+
 def test_plan_finds_screens_by_name_then_index() -> None:
-    plans = plan_windows(
-        [_Screen("map", "RIGHT"), _Screen("leader", "", 1), _Screen("operations", "LEFT")], SCREENS
-    )
-    assert {p.screen.name: [v[0] for v in p.views] for p in plans} == {
+    plans = plan_windows(_layout(("map", "RIGHT", 0), ("leader", "", 1), ("operations", "LEFT", 0)), SCREENS)
+    assert {p.screen.name: p.views for p in plans} == {
         "LEFT": ["operations"],
         "MIDDLE": ["leader"],
         "RIGHT": ["map"],
@@ -55,17 +53,15 @@ def test_plan_finds_screens_by_name_then_index() -> None:
 
 
 def test_views_without_their_screen_join_the_primary_window() -> None:
-    plans = plan_windows(
-        [_Screen("map", "", 0), _Screen("operations", "", 5), _Screen("leader", "GONE", 7)], SCREENS[:1]
-    )
+    plans = plan_windows(_layout(("map", "", 0), ("operations", "", 5), ("leader", "GONE", 7)), SCREENS[:1])
     assert len(plans) == 1
-    assert [v[0] for v in plans[0].views] == ["map", "operations", "leader"]
+    assert plans[0].views == ["map", "operations", "leader"]
 
 
-def test_single_screen_gets_every_view() -> None:
+def test_single_screen_gets_every_view_of_the_default_layout() -> None:
     cfg = load_defaults()
-    plans = plan_windows(list(cfg.screens), [ScreenInfo("laptop", 0, 1366, 768)])
-    assert [v[0] for v in plans[0].views] == ["map", "operations", "leader", "console"]
+    plans = plan_windows(resolve_layout(cfg)[1], [ScreenInfo("laptop", 0, 1366, 768)])
+    assert plans[0].views == ["map", "queue", "leader", "agencies", "console"]
 
 
 def _pixels(path: Path) -> tuple[int, float, float]:

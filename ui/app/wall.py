@@ -31,25 +31,40 @@ from ui.support.chromium import chromium_environment
 
 log = logging.getLogger(__name__)
 
-VIEW_ORDER = ("map", "operations", "leader", "console")
+def offscreen_screens(layout: Any) -> dict[str, Any]:
+    """Qt's offscreen platform configuration (its configfile) for a room layout: each layout
+    screen at its designed pixels, side by side; a video wall shown as several Qt screens gets
+    one screen per panel, named as in ``qt_screens``, forming its rectangle. Unnamed screens
+    are named S1-VIEWS, S2-VIEWS, ... in index order (Qt orders screens, and picks the primary,
+    by name)."""
+    out, x = [], 0
+    for i, screen in enumerate(sorted(layout.screens, key=lambda s: s.index)):
+        if screen.qt_screens:
+            cols, rows = screen.panels
+            pw, ph = screen.width_px // cols, screen.height_px // rows
+            for k, name in enumerate(screen.qt_screens):
+                out.append(_offscreen(name, x + (k % cols) * pw, (k // cols) * ph, pw, ph))
+        else:
+            name = screen.name or f"S{i + 1}-{'-'.join(r.view for r in screen.regions)}"
+            out.append(_offscreen(name, x, 0, screen.width_px, screen.height_px))
+        x += screen.width_px
+    return {"windowFrameMargins": False, "screens": out}
+
+
+def _offscreen(name: str, x: int, y: int, w: int, h: int) -> dict[str, Any]:
+    return {"name": name, "x": x, "y": y, "width": w, "height": h, "logicalDpi": 96, "logicalBaseDpi": 96,
+            "dpr": 1}  # fmt: skip
 
 
 def offscreen_layout(names: Sequence[str]) -> dict[str, Any]:
-    """A layout for Qt's offscreen platform (its configfile): one 1080p panel
-    per name, side by side."""
-    return {
-        "windowFrameMargins": False,
-        "screens": [
-            {"name": name, "x": 1920 * i, "y": 0, "width": 1920, "height": 1080,
-             "logicalDpi": 96, "logicalBaseDpi": 96, "dpr": 1}
-            for i, name in enumerate(names)
-        ],
-    }  # fmt: skip
+    """One 1080p panel per name, side by side (tests of screens found by name)."""
+    return {"windowFrameMargins": False, "screens": [_offscreen(n, 1920 * i, 0, 1920, 1080)
+                                                     for i, n in enumerate(names)]}  # fmt: skip
 
 
-#: The screen layout the headless demo uses when none is given: four 1080p
-#: panels side by side, named after what they show.
-DEMO_SCREENS = offscreen_layout([f"S{i + 1}-{view}" for i, view in enumerate(VIEW_ORDER)])
+#: Four 1080p panels side by side (tests and doctor checks written before room layouts; the
+#: headless wall now shapes its screens after its layout: offscreen_screens).
+DEMO_SCREENS = offscreen_layout(["S1-map", "S2-operations", "S3-leader", "S4-console"])
 
 
 def has_display() -> bool:
@@ -78,40 +93,77 @@ class ScreenInfo:
     index: int
     width: int
     height: int
+    x: int = 0
+    y: int = 0
 
 
 @dataclass
 class WindowPlan:
+    """One window: on ``screen`` (the top-left Qt screen of a video wall), covering
+    ``geometry`` (x, y, width, height), showing ``pages``: the layout screen planned for it,
+    then those whose screens are missing (shown as tabs)."""
+
     screen: ScreenInfo
-    #: (view, interactive, viewing distance override, diagonal override)
-    views: list[tuple[str, bool, float | None, float | None]] = field(default_factory=list)
+    geometry: tuple[int, int, int, int]
+    pages: list[Any] = field(default_factory=list)
+    #: Qt screens this window spans (one, or a video wall's panels).
+    qt_screens: list[str] = field(default_factory=list)
+
+    @property
+    def views(self) -> list[str]:
+        return [r.view for page in self.pages for r in page.regions]
+
+    @property
+    def spans_screens(self) -> bool:
+        return len(self.qt_screens) > 1
 
 
-def plan_windows(screen_configs: list[Any], screens: list[ScreenInfo]) -> list[WindowPlan]:
-    """Which views go on which screen.
+def _bounding(screens: list[ScreenInfo]) -> tuple[int, int, int, int]:
+    x0, y0 = min(s.x for s in screens), min(s.y for s in screens)
+    x1, y1 = max(s.x + s.width for s in screens), max(s.y + s.height for s in screens)
+    return x0, y0, x1 - x0, y1 - y0
 
-    A configured screen is found by its Qt name, else by index. Views whose
-    screen is missing join the first (primary) screen's window as tabs, so no
-    view is ever lost when a monitor is unplugged.
+
+def plan_windows(layout: Any, screens: list[ScreenInfo]) -> list[WindowPlan]:
+    """Which layout screen goes on which Qt screen(s).
+
+    A layout screen is found by its Qt name, else by index; a video wall by every name in
+    ``qt_screens`` (the window covers their bounding rectangle). A layout screen whose Qt
+    screen is missing joins the first (primary) screen's window as a tab, so no view is ever
+    lost when a monitor is unplugged; two layout screens never share one Qt screen.
     """
     if not screens:
         return []
-    plans: dict[int, WindowPlan] = {}
-    leftovers: list[tuple[str, bool, float | None, float | None]] = []
     by_name = {s.name: s for s in screens if s.name}
-    for sc in screen_configs:
-        entry = (sc.view, sc.interactive, sc.viewing_distance_m, sc.diagonal_in)
-        target = by_name.get(sc.name) if sc.name else None
-        if target is None and (not sc.name or sc.name not in by_name):
-            target = screens[sc.index] if sc.index < len(screens) else None
-        if target is None:
-            leftovers.append(entry)
+    plans: dict[int, WindowPlan] = {}
+    leftovers: list[Any] = []
+    for ls in layout.screens:
+        if ls.qt_screens:
+            found = [by_name[n] for n in ls.qt_screens if n in by_name]
+            if len(found) != len(ls.qt_screens) or any(f.index in plans for f in found):
+                leftovers.append(ls)
+                continue
+            top_left = min(found, key=lambda f: (f.y, f.x))
+            plans[top_left.index] = WindowPlan(top_left, _bounding(found), [ls], [f.name for f in found])
+            for f in found:  # the other panels are taken too
+                plans.setdefault(f.index, plans[top_left.index])
             continue
-        plans.setdefault(target.index, WindowPlan(target)).views.append(entry)
+        target = by_name.get(ls.name) if ls.name else None
+        if target is None and (not ls.name or ls.name not in by_name):
+            target = screens[ls.index] if ls.index < len(screens) else None
+        if target is None or target.index in plans:
+            leftovers.append(ls)
+            continue
+        plans[target.index] = WindowPlan(target, _bounding([target]), [ls], [target.name])
     if leftovers:
         primary = screens[0]
-        plans.setdefault(primary.index, WindowPlan(primary)).views.extend(leftovers)
-    return [plans[i] for i in sorted(plans)]
+        if primary.index not in plans:
+            plans[primary.index] = WindowPlan(primary, _bounding([primary]), [], [primary.name])
+        plans[primary.index].pages.extend(leftovers)
+    unique: dict[int, WindowPlan] = {}
+    for plan in plans.values():
+        unique.setdefault(id(plan), plan)
+    return sorted(unique.values(), key=lambda p: p.screen.index)
 
 
 # --- the windows ------------------------------------------------------------------------
@@ -143,6 +195,17 @@ def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool, alerts: 
             if alerts is not None and interactive:
                 ops.acknowledge_requested.connect(alerts.acknowledge_incident)
             return ops
+        if view == "queue":
+            from ui.views.operations import OperationsView
+
+            queue_view = OperationsView(bridge, metrics, interactive=interactive, tiles=False)
+            if alerts is not None and interactive:
+                queue_view.acknowledge_requested.connect(alerts.acknowledge_incident)
+            return queue_view
+        if view == "agencies":
+            from ui.views.agencies import AgencyBoardWidget
+
+            return AgencyBoardWidget(bridge, metrics)
         if view == "leader":
             from ui.views.leader import LeaderView
 
@@ -173,11 +236,65 @@ def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool, alerts: 
     return label
 
 
+def region_rects(page: Any, width: int, height: int, offset_px: int) -> list[tuple[int, int, int, int]]:
+    """Each region's rectangle (x, y, w, h) in a grid area of ``width`` x ``height`` that sits
+    ``offset_px`` below the top of its screen (under the header): cells at their true screen
+    rectangles, so row boundaries (and a video wall's bezels between them) stay where the
+    layout and its check put them; the header is taken from the top row only."""
+    cols, rows = page.grid
+    total_h = height + offset_px
+    xs = [round(width * c / cols) for c in range(cols + 1)]
+    ys = [max(0, round(total_h * r / rows) - offset_px) for r in range(rows + 1)]
+    ys[-1] = height
+    out = []
+    for region in page.regions:
+        (c0, r0), (cw, rh) = region.cell, region.span
+        out.append((xs[c0], ys[r0], xs[c0 + cw] - xs[c0], ys[r0 + rh] - ys[r0]))
+    return out
+
+
+def _region_grid(page: Any, window: Any, build: Callable[[Any], Any]) -> Any:
+    """The regions of one layout screen: each view in a cell at its grid rectangle (span by
+    span). The cells are placed by hand, not by a QGridLayout: a grid layout lets one view's
+    minimum size push the rows off their rectangles (and a text view across a bezel)."""
+    from PySide6.QtWidgets import QLayout, QVBoxLayout, QWidget
+
+    cells: list[Any] = []
+
+    class RegionGrid(QWidget):
+        def resizeEvent(self, event: Any) -> None:
+            super().resizeEvent(event)
+            self.place()
+
+        def place(self) -> None:
+            offset = max(0, window.height() - self.height())
+            rects = region_rects(page, self.width(), self.height(), offset)
+            for cell, rect in zip(cells, rects, strict=True):
+                cell.setGeometry(*rect)
+
+    grid_widget = RegionGrid()
+    grid_widget.setObjectName(f"regions-{page.name or page.index}")
+    for region in page.regions:
+        widget = build(region)
+        # The view fits itself to its cell (it chooses its density from it), never the other
+        # way round: no size constraint goes up from the view.
+        cell = QWidget(grid_widget)
+        cell.setObjectName(f"region-{region.view}")
+        inner = QVBoxLayout(cell)
+        inner.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
+        inner.setContentsMargins(0, 0, 0, 0)
+        inner.addWidget(widget)
+        cells.append(cell)
+    return grid_widget
+
+
 class WallWindow:
-    """A frameless full-screen window on one screen: header, banner, views."""
+    """A frameless window covering one screen (or a video wall's screens): the header (one
+    line, with the stale banner spanning the window under it) on top, then the layout
+    screen's regions; layout screens whose Qt screen is missing join as tabs."""
 
     def __init__(self, plan: WindowPlan, qscreen: Any, bridge: Any, config: Any, alerts: Any = None) -> None:
-        from PySide6.QtCore import Qt
+        from PySide6.QtCore import QRect, Qt
         from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
         from ui.support import theme
@@ -186,11 +303,11 @@ class WallWindow:
         t = bridge.strings.t
 
         self.plan = plan
-        first = plan.views[0]
-        distance = first[2] or config.display.viewing_distance_m
-        diagonal = first[3] or config.display.panel_diagonal_in
-        geo = qscreen.geometry()
-        self.metrics = theme.metrics_for(geo.width(), geo.height(), diagonal, distance)
+        first = plan.pages[0]
+        x, y, w, h = plan.geometry
+        # The engine's legibility numbers for the pixels Qt reports (a video wall: the whole
+        # wall's pixels and diagonal) at the layout screen's reading distance.
+        self.metrics = theme.metrics_for(w, h, first.diagonal_in, first.distance_m)
         self.widget = QWidget()
         self.widget.setObjectName(f"wall-{plan.screen.name or plan.screen.index}")
         self.widget.setWindowTitle(t("app.title"))
@@ -198,12 +315,12 @@ class WallWindow:
         layout = QVBoxLayout(self.widget)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
-        titles = " · ".join(t(f"view.{v[0]}") for v in plan.views)
+        titles = " · ".join(t(f"view.{v}") for v in plan.views)
         self.header = ScreenHeader(bridge, self.metrics, titles, self.widget)
         layout.addWidget(self.header)
         #: (no audio, muted) marks in the header; None without alerts.
         self.alert_marks: tuple[Any, Any] | None = None
-        #: The Konfirmasi banner under the header of a single interactive view
+        #: The Konfirmasi banner under the header of an interactive screen without a console
         #: (the console has its own, in the view).
         self.alert_banner: Any = None
         if alerts is not None:
@@ -220,31 +337,45 @@ class WallWindow:
         #: the controller once the banners are in place.
         self.burn_in: Any = None
         self.views: dict[str, Any] = {}
-        if len(plan.views) == 1:
-            view, interactive, _, _ = first
-            if alerts is not None and interactive and view != "console":
-                from ui.alerts.banner import AlertBanner
+        #: (view, widget, layout screen) per region, in layout order (screenshots, reports).
+        self.regions: list[tuple[str, Any, Any]] = []
+        interactive_page = any(pg.interactive for pg in plan.pages)
+        if alerts is not None and interactive_page and "console" not in plan.views:
+            from ui.alerts.banner import AlertBanner
 
-                self.alert_banner = AlertBanner(alerts, self.metrics, interactive=True)
-                layout.addWidget(self.alert_banner)
-            w = _make_view(view, bridge, self.metrics, interactive, alerts)
-            self.views[view] = w
-            layout.addWidget(w, 1)
+            self.alert_banner = AlertBanner(alerts, self.metrics, interactive=True)
+            layout.addWidget(self.alert_banner)
+
+        def build_for(page: Any) -> Callable[[Any], Any]:
+            def build(region: Any) -> Any:
+                widget = _make_view(region.view, bridge, self.metrics, page.interactive, alerts)
+                key = region.view if region.view not in self.views else f"{region.view}-{len(self.views)}"
+                self.views[key] = widget
+                self.regions.append((region.view, widget, page))
+                return widget
+
+            return build
+
+        if len(plan.pages) == 1:
+            layout.addWidget(_region_grid(first, self.widget, build_for(first)), 1)
             self.tabs = None
         else:
             self.tabs = QTabWidget(self.widget)
-            for view, interactive, _, _ in plan.views:
-                w = _make_view(view, bridge, self.metrics, interactive, alerts)
-                self.views[view] = w
-                self.tabs.addTab(w, t(f"view.{view}"))
+            for page in plan.pages:
+                grid = _region_grid(page, self.widget, build_for(page))
+                self.tabs.addTab(grid, " · ".join(t(f"view.{r.view}") for r in page.regions))
             layout.addWidget(self.tabs, 1)
         self.widget.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
         self.widget.setScreen(qscreen)
-        # Exactly the screen: a view with a large minimum size must shrink or
-        # clip inside it, never stretch the window onto the next panel.
-        self.widget.setFixedSize(geo.size())
-        self.widget.setGeometry(geo)
-        self.widget.showFullScreen()
+        # Exactly the screen (or the video wall's rectangle): a view with a large minimum size
+        # must shrink or clip inside it, never stretch the window onto the next panel.
+        self.widget.setFixedSize(w, h)
+        self.widget.setGeometry(QRect(x, y, w, h))
+        if plan.spans_screens:
+            # Full screen would confine the window to one of the wall's screens.
+            self.widget.show()
+        else:
+            self.widget.showFullScreen()
 
     def close(self) -> None:
         if self.burn_in is not None:
@@ -267,7 +398,9 @@ def screen_infos(app: Any) -> tuple[list[ScreenInfo], list[Any]]:
         screens.remove(primary)
         screens.insert(0, primary)
     infos = [
-        ScreenInfo(s.name(), i, s.geometry().width(), s.geometry().height()) for i, s in enumerate(screens)
+        ScreenInfo(s.name(), i, g.width(), g.height(), g.x(), g.y())
+        for i, s in enumerate(screens)
+        for g in (s.geometry(),)
     ]
     return infos, screens
 
@@ -275,10 +408,16 @@ def screen_infos(app: Any) -> tuple[list[ScreenInfo], list[Any]]:
 class WallController:
     """Builds the windows from the screen plan and follows screen changes."""
 
-    def __init__(self, app: Any, bridge: Any, config: Any, alerts: Any = None, clock: Any = None) -> None:
+    def __init__(
+        self, app: Any, bridge: Any, config: Any, alerts: Any = None, clock: Any = None, layout: Any = None
+    ) -> None:
         from PySide6.QtCore import QTimer
 
+        from commandcenter.wall.layout import resolve_layout
+
         self.app = app
+        #: The room layout (commandcenter.wall.layout); the configuration's when none is given.
+        self.layout = layout if layout is not None else resolve_layout(config)[1]
         self.alerts = alerts
         #: Time for burn-in and night dimming (commandcenter.core.timeutil); tests set it.
         self.clock = clock
@@ -301,7 +440,7 @@ class WallController:
             w.close()
         self.windows = []
         infos, qscreens = self.screen_infos()
-        for plan in plan_windows(list(self.config.screens), infos):
+        for plan in plan_windows(self.layout, infos):
             window = WallWindow(plan, qscreens[plan.screen.index], self.bridge, self.config, self.alerts)
             from ui.app.burnin import install_burn_in
 
@@ -309,18 +448,32 @@ class WallController:
             window.burn_in = install_burn_in(window, self.config, clock=self.clock)
             self.windows.append(window)
         self.rebuilds += 1
-        log.info(
-            "wall windows: %s", [(w.plan.screen.name, [v[0] for v in w.plan.views]) for w in self.windows]
-        )
+        log.info("wall windows: %s", [(w.plan.screen.name, w.plan.views) for w in self.windows])
 
-    def screenshots(self, directory: Path) -> list[Path]:
+    def screenshots(self, directory: Path, *, regions: bool = False) -> list[Path]:
+        """One PNG per window (named after its screen), and with ``regions`` one per region
+        cropped from the same grab (VIEW.png, the header and banner left out)."""
         directory.mkdir(parents=True, exist_ok=True)
         out = []
         for i, w in enumerate(self.windows):
             name = w.plan.screen.name or f"screen-{i + 1}"
             path = directory / f"{_safe(name)}.png"
-            w.widget.grab().save(str(path))
+            shot = w.widget.grab()
+            shot.save(str(path))
             out.append(path)
+            if not regions:
+                continue
+            for view, widget, _page in w.regions:
+                if not widget.isVisible():
+                    continue  # on a tab not shown
+                rect = _rect_in(widget.parentWidget(), w.widget)  # the region's cell
+                region_path = directory / f"{_safe(view)}.png"
+                n = 2
+                while region_path in out:  # the same view twice in a layout
+                    region_path = directory / f"{_safe(view)}-{n}.png"
+                    n += 1
+                shot.copy(rect).save(str(region_path))
+                out.append(region_path)
         return out
 
     def placement(self) -> list[dict[str, Any]]:
@@ -333,7 +486,14 @@ class WallController:
                 {
                     "screen": screen.name(),
                     "planned_screen": w.plan.screen.name,
-                    "views": [v[0] for v in w.plan.views],
+                    "views": w.plan.views,
+                    "qt_screens": w.plan.qt_screens,
+                    "regions": [
+                        {"view": v, "rect": _xywh(_rect_in(widget.parentWidget(), w.widget)),
+                         "visible": widget.isVisible()}
+                        for v, widget, _page in w.regions
+                    ],
+                    "body_px": w.metrics.body_px,
                     "window": [g.x(), g.y(), g.width(), g.height()],
                     "screen_geometry": [sg.x(), sg.y(), sg.width(), sg.height()],
                     "fullscreen": w.widget.isFullScreen(),
@@ -348,6 +508,16 @@ class WallController:
         for w in self.windows:
             w.close()
         self.windows = []
+
+
+def _rect_in(widget: Any, window: Any) -> Any:
+    from PySide6.QtCore import QPoint, QRect
+
+    return QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+
+
+def _xywh(rect: Any) -> list[int]:
+    return [rect.x(), rect.y(), rect.width(), rect.height()]
 
 
 def _frameless_flag() -> Any:
@@ -419,15 +589,26 @@ async def run_wall(
     and alert adapter over it, the windows, the watchdog; until stopped."""
     from commandcenter.config import ConfigError, load_config
     from commandcenter.core.i18n import strings_for
+    from commandcenter.wall.layout import LayoutError
 
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         return 2
+    try:
+        layout_name, layout = wall_layout(args, config)
+    except LayoutError as exc:
+        sys.stderr.write(f"layout error: {exc}\n")
+        return 2
+    args.layout_name, args.room_layout = layout_name, layout
     # The wall's one language (--lang, else display.language): every view
     # takes its texts and number formats from these Strings, via the bridge.
     strings = strings_for(args.lang or config.display.language)
+    if getattr(args, "replay", None):  # a journal's past instead of the server (ui.app.replay)
+        from ui.app.replay import run_replay
+
+        return await run_replay(app, args, config, strings, on_ready=on_ready)
     data_dir = _data_dir(args)
     # Everything set up is torn down in reverse order, also when set-up fails
     # half-way (a journal left open keeps its SQLite thread and the process alive).
@@ -480,10 +661,15 @@ async def _run(
     bridge = EngineBridge(config, session.store, session.feed, strings=strings)
     stack.callback(bridge.shutdown)
     alerts = AlertAdapter(session.alerts, bridge, audio=SoundOutput())
-    controller = WallController(app, bridge, config, alerts=alerts)
+    controller = WallController(app, bridge, config, alerts=alerts, layout=args.room_layout)
     stack.callback(controller.close)
     stack.callback(alerts.shutdown)
     controller.build()
+    from ui.app.replay import ReplayLauncher
+
+    # The console's "Putar ulang": this wall's own journal, read-only, in a window of its own.
+    launcher = ReplayLauncher(app, bridge, config, args.room_layout, session.journal.path)
+    stack.push_async_callback(launcher.close)
     feed_task = session.start()
     stop = asyncio.Event()
     app.aboutToQuit.connect(stop.set)
@@ -527,9 +713,27 @@ async def _run(
         )
     if args.screenshot_dir:
         bridge.flush()
-        paths = controller.screenshots(Path(args.screenshot_dir))
-        sys.stdout.write("screenshots:\n" + "".join(f"  {p}\n" for p in paths))
+        # Grabbing every window (web views included) blocks the GUI thread for a while on
+        # purpose: not a stall for the watchdog to report.
+        with contextlib.ExitStack() as paused:
+            for w in watchdog:
+                paused.enter_context(w.paused())
+            paths = controller.screenshots(Path(args.screenshot_dir), regions=args.screenshot_regions)
+        args.screenshots_written = paths
+        log.info("screenshots: %s", ", ".join(str(p) for p in paths))
+    args.windows_shown = len(controller.windows)
     return code
+
+
+def wall_layout(args: argparse.Namespace, config: Any) -> tuple[str, Any]:
+    """The room layout: --layout FILE / --preset NAME, else the configuration's
+    (commandcenter.wall.layout.resolve_layout). Raises LayoutError."""
+    from commandcenter.wall.layout import resolve_layout
+
+    config_dir = Path(args.config).resolve().parent if getattr(args, "config", None) else None
+    return resolve_layout(
+        config, getattr(args, "preset", None) or "", getattr(args, "layout", None) or "", config_dir
+    )
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -577,7 +781,7 @@ async def _operator(args: argparse.Namespace, config: Any, strings: Any) -> str:
     from ui.alerts.banner import ask_operator
 
     operator = getattr(args, "operator", None) or ""
-    has_console = any(sc.view == "console" for sc in config.screens)
+    has_console = any(r.view == "console" for screen in args.room_layout.screens for r in screen.regions)
     if not operator and has_console and not args.headless:
         operator = await ask_operator(config, strings=strings)
     if not operator and has_console:
@@ -621,9 +825,10 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
             f"{args.screenshot_dir}\n"
         )
     if headless and not screens_file:
+        # Headless screens shaped like the room layout's (a 4K panel, a video wall's screens).
         tmp = Path(tempfile.mkdtemp(prefix="oki112-screens-"))
         screens_file = str(tmp / "screens.json")
-        Path(screens_file).write_text(json.dumps(DEMO_SCREENS))
+        Path(screens_file).write_text(json.dumps(offscreen_screens(_layout_or_default(args))))
     args.headless = headless
     prepare_environment(headless, screens_file)
     from ui.app.qtlog import start_wall_logging
@@ -648,7 +853,39 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
         log.info("wall exits with code %s", code)
     finally:
         stop_logging()
+    if demo and args.run_for is not None:
+        # What ran and where to look, as the run's last line (the rest is in the log file).
+        shots = getattr(args, "screenshots_written", None)
+        where = f"; screenshots in {Path(shots[0]).parent}" if shots else ""
+        sys.stdout.write(
+            f"demo done: {args.scenario} scenario for {args.run_for:g} s on the "
+            f"{getattr(args, 'layout_name', '?')} layout ({getattr(args, 'windows_shown', 0)} windows), "
+            f"exit {code}{where}; log in {_log_hint(args)}\n"
+        )
+        sys.stdout.flush()
     return int(code)
+
+
+def _layout_or_default(args: argparse.Namespace) -> Any:
+    """The layout for the headless screens, before Qt starts; a bad configuration or layout
+    gets the default here (run_wall reports the error and exits 2)."""
+    from commandcenter.config import ConfigError, load_config
+    from commandcenter.wall.layout import LayoutError, load_layout
+
+    try:
+        return wall_layout(args, load_config(args.config))[1]
+    except (ConfigError, LayoutError):
+        return load_layout()[1]
+
+
+def _log_hint(args: argparse.Namespace) -> str:
+    from commandcenter.config import ConfigError, load_config
+    from commandcenter.ops.logsetup import log_dir
+
+    try:
+        return str(log_dir(load_config(args.config).logging, getattr(args, "data_dir", None)) / "wall.log")
+    except ConfigError:
+        return "none"
 
 
 def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -657,6 +894,11 @@ def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     p.add_argument("--screens", default=None, help="offscreen screen layout (JSON) to run on")
     p.add_argument("--run-for", type=float, default=None, help="exit 0 after SECONDS")
     p.add_argument("--screenshot-dir", default=None, help="save one PNG per screen at the end")
+    p.add_argument("--screenshot-regions", action="store_true",
+                   help="with --screenshot-dir: also one PNG per region (VIEW.png)")
+    p.add_argument("--preset", default=None,
+                   help="room layout: four-panels, videowall-2x2, single-4k or laptop (config/layouts.toml)")
+    p.add_argument("--layout", default=None, help="room layout file (TOML; see docs/operations.md)")
     p.add_argument("--data-dir", default=None, help="journal and logs (default: the platform data dir)")
     p.add_argument("--lang", choices=["id", "en"], default=None, help="override display.language")
     p.add_argument("--operator", default=None, help="operator at this console (else asked at start)")

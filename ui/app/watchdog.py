@@ -7,6 +7,7 @@ GUI thread was busy, so lateness is the stall.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -55,6 +56,10 @@ class GuiWatchdog(QObject):
         if self._freeze_probe is not None:
             self._freeze_probe.stop()
         self.watchdog.stop()
+
+    def paused(self) -> contextlib.AbstractContextManager[None]:
+        """No stall counted while the wall blocks its GUI thread on purpose (screenshots)."""
+        return self.watchdog.paused()
 
     def _freeze_when_live(self) -> None:
         if self.watchdog.feed_state() == "live":
