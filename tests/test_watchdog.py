@@ -30,6 +30,7 @@ STATS_KEYS = {
     "stall_max_ms": float,
     "stalls_over_warn": int,
     "feed_state": str,
+    "uncaught_errors": int,
 }
 
 

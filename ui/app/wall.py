@@ -836,21 +836,21 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
     stop_logging = start_wall_logging(args)
 
     import PySide6.QtWebEngineWidgets  # noqa: F401  - must come before the QApplication
-    import qasync
     from PySide6.QtWidgets import QApplication
 
+    from commandcenter.ops.errors import UNCAUGHT
     from commandcenter.ops.runtime import tune_gc
+    from ui.app.eventloop import run_in_qt_loop
 
     tune_gc()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("oki-siaga-112-wall")
     app.setQuitOnLastWindowClosed(False)  # screens may all vanish for a moment
-    loop = qasync.QEventLoop(app)
-    asyncio.set_event_loop(loop)
     try:
-        with loop:
-            code = loop.run_until_complete(run_wall(app, args, demo=demo))
-        log.info("wall exits with code %s", code)
+        # Uncaught exceptions of slots, tasks and threads are logged and
+        # counted by hooks installed for the run, and the wall carries on.
+        code = run_in_qt_loop(app, run_wall(app, args, demo=demo))
+        log.info("wall exits with code %s (%d uncaught errors)", code, UNCAUGHT.total)
     finally:
         stop_logging()
     if demo and args.run_for is not None:
