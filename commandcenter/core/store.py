@@ -45,6 +45,7 @@ from commandcenter.core.figures import Histogram, ResponseStats, histogram, medi
 from commandcenter.core.model import (
     ACTIVE_STATUSES,
     INCIDENT_STATUSES,
+    SEVERITY_RANK,
     UNHANDLED_STATUSES,
     UNIT_STATUS_GROUP,
     Acknowledgement,
@@ -52,7 +53,9 @@ from commandcenter.core.model import (
     Alert,
     CallFunnel,
     DisasterSituation,
+    HazardItem,
     Incident,
+    SourceStatus,
     Unit,
 )
 from commandcenter.core.plausibility import Plausibility, incident_problems
@@ -62,6 +65,7 @@ from commandcenter.core.timeutil import WIB, Clock, local_day, utcnow
 __all__ = [
     "ChangeSet",
     "FunnelFigures",
+    "HazardFigures",
     "Histogram",
     "Kpis",
     "ResponseStats",
@@ -73,6 +77,12 @@ __all__ = [
     "percentile",
 ]
 
+#: The peat districts of OKI whose hotspots the figures count by default (BPBD's karhutla areas).
+PEAT_DISTRICTS = ("Pangkalan Lampam", "Tulung Selapan", "Air Sugihan", "Cengal")
+#: External items without an expiry stay this long (hotspots, reports), quakes this long.
+HAZARD_KEEP_S = 48 * 3600.0
+QUAKE_KEEP_S = 7 * 86400.0
+TIME_END = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
 #: Task statuses after which an agency no longer counts an incident as its own.
 _TASK_FINISHED = frozenset({"done", "rejected"})
 _EPOCH_ORDINAL = dt.date(1970, 1, 1).toordinal()
@@ -113,6 +123,7 @@ class ChangeSet:
         "alerts_removed",
         "alerts_updated",
         "funnel_changed",
+        "hazards",
         "incident_acks",
         "incidents_added",
         "incidents_removed",
@@ -123,6 +134,7 @@ class ChangeSet:
         "shelved",
         "situations_added",
         "situations_updated",
+        "sources",
         "units_added",
         "units_updated",
         "unmuted",
@@ -148,6 +160,10 @@ class ChangeSet:
         self.unshelved: set[str] = set()
         self.muted: set[str] = set()
         self.unmuted: set[str] = set()
+        #: External items added, changed or removed (:func:`hazard_key`) and sources whose
+        #: status changed: the views re-read them from the store.
+        self.hazards: set[str] = set()
+        self.sources: set[str] = set()
         self.funnel_changed = False
         self.kpis_changed = False
 
@@ -206,6 +222,8 @@ class ChangeSet:
         for key in other.alerts_removed:
             self._removed(self.alerts_added, self.alerts_updated, self.alerts_removed, key)
         self.agencies |= other.agencies
+        self.hazards |= other.hazards
+        self.sources |= other.sources
         self.acks |= other.acks
         self.incident_acks |= other.incident_acks
         for key in other.shelved:
@@ -267,6 +285,28 @@ class FunnelFigures(Struct, frozen=True, kw_only=True):
     ghost_share: float = 0.0
 
 
+class HazardFigures(Struct, frozen=True, kw_only=True):
+    """What the wall shows of the external items at one instant (kept per event)."""
+
+    at: dt.datetime
+    #: Warnings in force that touch OKI, per severity (lowercase CAP words).
+    warnings_by_severity: dict[str, int]
+    #: Their keys, most severe first, then soonest to expire.
+    warnings: list[str]
+    #: The most recent quake (key), or None.
+    latest_quake: str | None
+    #: Hotspots of today (WIB) per peat district (only the districts in Store.peat_districts).
+    hotspots_today_by_kecamatan: dict[str, int]
+    #: Citizen reports that touch OKI in the last ``report_window_s``.
+    reports_recent: int
+    report_window_s: float
+
+
+def hazard_key(item: HazardItem) -> str:
+    """The key of an external item in the store and in change sets: its source and its id."""
+    return f"{item.source}/{item.id}"
+
+
 class Kpis(Struct, frozen=True, kw_only=True):
     """The figures of the wall at one instant (built from maintained aggregates)."""
 
@@ -323,6 +363,8 @@ class StoreState(Struct, kw_only=True):
     ack_ids: dict[str, dt.datetime] = {}
     #: Pruned incidents still counted in historical figures.
     retired: list[Incident] = []
+    hazards: list[HazardItem] = []
+    sources: list[SourceStatus] = []
 
 
 _state_encoder = msgspec.msgpack.Encoder()
@@ -398,6 +440,10 @@ class Store:
         #: What this wall can place (the wall sets it from its configuration);
         #: incidents that fail it are kept and listed in :attr:`problems`.
         self.plausibility = Plausibility()
+        #: Districts whose hotspots the figures count (the wall sets them from alerts.peat_districts).
+        self.peat_districts: frozenset[str] = frozenset(PEAT_DISTRICTS)
+        #: How far back citizen reports count in :meth:`hazard_figures`.
+        self.report_window_s = 6 * 3600.0
         self._clear()
 
     # -- state -----------------------------------------------------------------------
@@ -457,6 +503,18 @@ class Store:
         self._unacked_high_heap: list[tuple[float, str]] = []
         #: situation id -> incident status -> count (incidents in self.incidents).
         self._situation_counts: dict[str, dict[str, int]] = {}
+        #: External items by hazard_key and source states by name (protocol 1.0 optional kinds).
+        self.hazards: dict[str, HazardItem] = {}
+        self.sources: dict[str, SourceStatus] = {}
+        # Their figures, kept per event: OKI warnings per severity, peat hotspots per
+        # (day, district), receipt times of OKI reports (ascending), quakes by key.
+        self._warning_severity: dict[str, int] = {}
+        self._warning_keys: set[str] = set()
+        self._hotspots: dict[tuple[int, str], int] = {}
+        self._report_times: list[float] = []
+        self._quakes: set[str] = set()
+        # Lazy heap of (expires timestamp, key): valid while the stored item expires then.
+        self._expiry_heap: list[tuple[float, str]] = []
         # Samples before these are dropped (and not added); None = nothing dropped yet.
         self._day_floor: int | None = None
         self._hour_floor: int | None = None
@@ -800,6 +858,134 @@ class Store:
         self._unit_group(unit, 1)
         cs.kpis_changed = True
 
+    # -- external items ----------------------------------------------------------------
+
+    def _hazard_contribution(self, item: HazardItem, n: int) -> None:
+        key = hazard_key(item)
+        if item.kind == "warning" and item.kecamatan:
+            _bump(self._warning_severity, item.severity or "unknown", n)
+            if n > 0:
+                self._warning_keys.add(key)
+            else:
+                self._warning_keys.discard(key)
+        elif item.kind == "hotspot":
+            day = self._day(item.time)
+            for kec in item.kecamatan:
+                if kec in self.peat_districts:
+                    _bump(self._hotspots, (day, kec), n)
+        elif item.kind == "report" and item.kecamatan:
+            self._sorted_change_list(self._report_times, item.time.timestamp(), n > 0)
+        elif item.kind == "quake":
+            if n > 0:
+                self._quakes.add(key)
+            else:
+                self._quakes.discard(key)
+
+    @staticmethod
+    def _sorted_change_list(values: list[float], value: float, add: bool) -> None:
+        if add:
+            bisect.insort(values, value)
+        else:
+            i = bisect.bisect_left(values, value)
+            if i < len(values) and values[i] == value:
+                del values[i]
+
+    def _remove_hazard(self, key: str, cs: ChangeSet) -> None:
+        old = self.hazards.pop(key, None)
+        if old is not None:
+            self._hazard_contribution(old, -1)
+            cs.hazards.add(key)
+            cs.kpis_changed = True
+
+    def _put_hazard(self, item: HazardItem, cs: ChangeSet) -> None:
+        """Store an external item by (source, id); a CAP Update replaces what it references,
+        a Cancel only withdraws it; an item already expired is not kept."""
+        for ref in item.references:
+            if ref != item.id:
+                self._remove_hazard(f"{item.source}/{ref}", cs)
+        key = hazard_key(item)
+        if item.cancel:
+            self._remove_hazard(key, cs)
+            return
+        if item.expires is not None and item.expires <= self.clock():
+            self._remove_hazard(key, cs)
+            return
+        old = self.hazards.get(key)
+        if old == item:
+            return
+        if old is not None:
+            self._hazard_contribution(old, -1)
+        self.hazards[key] = item
+        self._hazard_contribution(item, 1)
+        if item.expires is not None:
+            heapq.heappush(self._expiry_heap, (item.expires.timestamp(), key))
+        cs.hazards.add(key)
+        cs.kpis_changed = True
+
+    def expire_hazards(self) -> ChangeSet:
+        """Remove the items whose ``expires`` has passed (a warning leaves by itself);
+        the wall calls it every second, it costs a heap peek when nothing is due."""
+        cs = ChangeSet()
+        now = self.clock().timestamp()
+        heap = self._expiry_heap
+        while heap and heap[0][0] <= now:
+            at, key = heapq.heappop(heap)
+            item = self.hazards.get(key)
+            if item is not None and item.expires is not None and item.expires.timestamp() == at:
+                self._remove_hazard(key, cs)
+        return cs
+
+    def source_state(self, name: str) -> tuple[str, float | None]:
+        """A source's state as the wall shows it now, and its age in seconds (None: never
+        worked): ``stale`` once the last good poll is older than the source's limit, whatever
+        the hub last said (a hub that stopped says nothing more)."""
+        status = self.sources[name]
+        now = self.clock()
+        age = (now - status.last_ok).total_seconds() if status.last_ok is not None else None
+        state: str = status.state
+        if state == "live" and (age is None or age > status.stale_after_s):
+            state = "stale"
+        return state, age
+
+    def hazard_figures(self) -> HazardFigures:
+        """The external items' figures now; cost proportional to the warnings and quakes
+        in force and the peat districts, not to the items held."""
+        now = self.clock()
+        today = self._day(now)
+        hazards = self.hazards
+        warnings = sorted(
+            self._warning_keys,
+            key=lambda k: (
+                SEVERITY_RANK.get(hazards[k].severity, 9),
+                hazards[k].expires or TIME_END,
+                k,
+            ),
+        )
+        latest = max(self._quakes, key=lambda k: (hazards[k].time, k), default=None)
+        since = now.timestamp() - self.report_window_s
+        reports = len(self._report_times) - bisect.bisect_left(self._report_times, since)
+        return HazardFigures(
+            at=now,
+            warnings_by_severity=dict(self._warning_severity),
+            warnings=warnings,
+            latest_quake=latest,
+            hotspots_today_by_kecamatan={k: n for (d, k), n in self._hotspots.items() if d == today},
+            reports_recent=reports,
+            report_window_s=self.report_window_s,
+        )
+
+    def _prune_hazards(self, now: dt.datetime, cs: ChangeSet) -> None:
+        """Hotspots, reports and incidents of other systems older than HAZARD_KEEP_S and
+        quakes older than QUAKE_KEEP_S leave the store (warnings leave at their expiry)."""
+        cutoff = now.timestamp() - HAZARD_KEEP_S
+        quake_cutoff = now.timestamp() - QUAKE_KEEP_S
+        for key, item in list(self.hazards.items()):
+            if item.kind == "warning" and item.expires is not None:
+                continue
+            limit = quake_cutoff if item.kind == "quake" else cutoff
+            if item.time.timestamp() < limit:
+                self._remove_hazard(key, cs)
+
     # -- applying events ------------------------------------------------------------
 
     def apply(self, event: p.Event) -> ChangeSet:
@@ -878,6 +1064,13 @@ class Store:
                 self.unmuted_by[body.console] = body
                 cs.muted.discard(body.console)
                 cs.unmuted.add(body.console)
+        elif isinstance(body, p.HazardReported):
+            self._put_hazard(body.item, cs)
+        elif isinstance(body, p.SourceStatusChanged):
+            status = body.status
+            if self.sources.get(status.name) != status:
+                self.sources[status.name] = status
+                cs.sources.add(status.name)
         elif isinstance(body, p.SituationUpserted):
             situation = body.situation
             old_situation = self.situations.get(situation.id)
@@ -929,6 +1122,8 @@ class Store:
             ack_ids={a.ack_id: a.at for a in acks},
             shelved=[s for part in parts for s in part.shelved],
             muted=[m for part in parts for m in part.muted],
+            hazards=[h for part in parts for h in part.hazards],
+            sources=[s for part in parts for s in part.sources],
         )
         return self.load_state(state)
 
@@ -963,6 +1158,9 @@ class Store:
         self.shelved = {s.alert_id: s for s in state.shelved}
         self.muted = {m.console: m for m in state.muted}
         self.funnel = state.funnel
+        for item in state.hazards:
+            self._put_hazard(item, cs)
+        self.sources = {s.name: s for s in state.sources}
         return ChangeSet.full_reset()
 
     def to_state(self) -> StoreState:
@@ -980,6 +1178,8 @@ class Store:
             funnel=self.funnel,
             ack_ids=dict(self.ack_ids),
             retired=list(self.retired.values()),
+            hazards=list(self.hazards.values()),
+            sources=list(self.sources.values()),
         )
 
     def to_snapshot_parts(
@@ -995,7 +1195,7 @@ class Store:
         # Room for the envelope and the funnel.
         budget = max(1, max_bytes_per_part - 2048)
         size_of = _json_encoder.encode
-        fields = ("incidents", "units", "agencies", "situations", "alerts", "acks")
+        fields = ("incidents", "units", "agencies", "situations", "alerts", "acks", "hazards")
         sources: list[list[Any]] = [
             list(self.incidents.values()),
             list(self.units.values()),
@@ -1003,6 +1203,7 @@ class Store:
             list(self.situations.values()),
             list(self.alerts.values()),
             list(self.acks.values()),
+            list(self.hazards.values()),
         ]
         chunks: list[dict[str, list[Any]]] = [{}]
         count = size = 0
@@ -1031,6 +1232,8 @@ class Store:
                 funnel=self.funnel if i == 0 else None,
                 shelved=list(self.shelved.values()) if i == 0 else [],
                 muted=list(self.muted.values()) if i == 0 else [],
+                hazards=chunk.get("hazards", []),
+                sources=list(self.sources.values()) if i == 0 else [],
             )
             for i, chunk in enumerate(chunks)
         ]
@@ -1093,6 +1296,8 @@ class Store:
             if mute.until.timestamp() < cutoff:
                 del self.muted[console]
                 cs.unmuted.add(console)
+        cs.merge(self.expire_hazards())
+        self._prune_hazards(now, cs)
         # Read by the alert engine right after the event; by now long done.
         self.unshelved_by.clear()
         self.unmuted_by.clear()
