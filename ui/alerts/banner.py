@@ -44,7 +44,6 @@ from commandcenter.core.text import isolate, local_time, when_text
 from commandcenter.wall.alerts import ActiveAlert
 from ui.alerts.adapter import AlertAdapter
 from ui.support import theme
-from ui.support.bridge import safe_slot
 from ui.support.text import plain_tooltip
 
 if TYPE_CHECKING:
@@ -221,7 +220,6 @@ class AlertBanner(QFrame):
     def ack_line_text(self) -> str:
         return self.ack_line.text() if not self.ack_line.isHidden() else ""
 
-    @safe_slot
     def refresh(self) -> None:
         c = self.controller
         alert = c.top_alert()
@@ -307,28 +305,23 @@ class AlertBanner(QFrame):
             return False
         return self.controller.config.alerts.priorities.of(alert.priority).visual == "flash"
 
-    @safe_slot
     def _on_tick(self) -> None:
         self._flash_on = not self._flash_on
         self.refresh()
 
     # --- clicks ------------------------------------------------------------------------
 
-    @safe_slot
     def _on_ack_clicked(self, *_: Any) -> None:
         if self.alert_id:
             self.controller.acknowledge(self.alert_id)
 
-    @safe_slot
     def _on_shelve(self, minutes: int) -> None:
         if self.alert_id:
             self.controller.shelve(self.alert_id, minutes, self.strings.t("alert.shelve_reason"))
 
-    @safe_slot
     def _on_mute(self, minutes: int) -> None:
         self.controller.mute(minutes)
 
-    @safe_slot
     def _on_unmute(self, *_: Any) -> None:
         self.controller.unmute()
 
@@ -374,7 +367,6 @@ class AudioStatusMark(_Mark):
         controller.audio_changed.connect(self.refresh)
         self.refresh()
 
-    @safe_slot
     def refresh(self) -> None:
         ok, reason = self.controller.audio_status()
         self.setText(f"⊘ {self.strings.t('audio.none')}")
@@ -393,7 +385,6 @@ class MuteMark(_Mark):
         controller.bridge.tick.connect(self.refresh)
         self.refresh()
 
-    @safe_slot
     def refresh(self) -> None:
         muted = self.controller.muted_consoles()
         if not muted:
@@ -439,7 +430,6 @@ def sync_map_alert_states(view: Any, adapter: AlertAdapter) -> None:
     # go), and must not keep a closed map (and its web page) alive.
     ref = weakref.ref(view)
 
-    @safe_slot
     def sync(*_: Any) -> None:
         target = ref()
         if target is None:

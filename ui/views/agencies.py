@@ -24,7 +24,6 @@ from commandcenter.core.i18n import Strings
 from commandcenter.core.store import ChangeSet, Store
 from commandcenter.wall import layout as room
 from ui.support import theme
-from ui.support.bridge import safe_slot
 from ui.support.text import plain_tooltip
 from ui.support.theme import ScreenMetrics
 
@@ -352,7 +351,6 @@ class AgencyBoardWidget(QWidget):
 
     # -- updates -----------------------------------------------------------------------
 
-    @safe_slot
     def _on_bridge_changed(self, cs: ChangeSet) -> None:
         if not (cs.reset or cs.kpis_changed or cs.units_added or cs.units_updated or cs.agencies):
             return
@@ -360,7 +358,6 @@ class AgencyBoardWidget(QWidget):
         if time.monotonic() - self._last_refresh >= 1.0:
             self.refresh()
 
-    @safe_slot
     def _on_bridge_tick(self) -> None:
         hour = int(self._store.clock().timestamp() // 3600)
         if self._dirty or hour != self._last_hour:

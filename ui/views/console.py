@@ -26,7 +26,7 @@ from commandcenter.core.i18n import Strings
 from commandcenter.core.model import Incident
 from commandcenter.core.store import ChangeSet
 from ui.support import theme
-from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.bridge import EngineBridge
 
 log = logging.getLogger(__name__)
 
@@ -196,11 +196,9 @@ class IncidentDetailWidget(QScrollArea):
 
     # --- slots ---------------------------------------------------------------------
 
-    @safe_slot
     def _on_bridge_incident_selected(self, incident_id: str) -> None:
         self.show_incident(incident_id)
 
-    @safe_slot
     def _on_bridge_changed(self, changes: ChangeSet) -> None:
         iid = self.incident_id
         if not iid:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 from commandcenter.wall import layout as room
 from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
-from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.bridge import EngineBridge
 from ui.support.widgets import ElidedLabel
 
 
@@ -99,7 +99,6 @@ class ScreenHeader(QWidget):
         bridge.feed_status_changed.connect(self._on_feed_status)
         self.refresh()
 
-    @safe_slot
     def _on_feed_status(self, status: FeedStatus) -> None:
         self.refresh()
 
@@ -174,7 +173,6 @@ class ScreenHeader(QWidget):
     def is_banner_shown(self) -> bool:
         return not self.banner.isHidden()
 
-    @safe_slot
     def refresh(self) -> None:
         # The store's clock: simulated time in the demo, so the clock agrees with ages.
         now = self.bridge.store.clock()

@@ -39,7 +39,7 @@ from commandcenter.core.model import DisasterSituation, Incident
 from commandcenter.core.store import ChangeSet, Histogram, Kpis, Store
 from commandcenter.core.timeutil import WIB
 from ui.support import theme
-from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.bridge import EngineBridge
 from ui.support.text import plain_tooltip
 from ui.support.widgets import ElidedLabel
 
@@ -683,7 +683,6 @@ class LeaderView(QWidget):
                                           if r.enabled and r.escalate_after_s]
         return float(min(times))
 
-    @safe_slot
     def refresh_escalation(self) -> None:
         if self.alerts is None:
             return
@@ -755,7 +754,6 @@ class LeaderView(QWidget):
 
     # --- slots ---------------------------------------------------------------------
 
-    @safe_slot
     def _on_bridge_changed(self, changes: ChangeSet) -> None:
         self.refresh_figures()
         incidents_changed = bool(
@@ -767,7 +765,6 @@ class LeaderView(QWidget):
         if changes.reset or changes.kpis_changed or incidents_changed:
             self._charts_dirty = True
 
-    @safe_slot
     def _on_bridge_tick(self) -> None:
         self.refresh_escalation()  # the oldest one's age moves on
         k = self.refresh_figures()  # ages move on

@@ -38,7 +38,6 @@ from PySide6.QtWidgets import (
 from commandcenter.core.model import INCIDENT_STATUSES as STATUSES
 from commandcenter.wall import layout as room
 from ui.support import theme
-from ui.support.bridge import safe_slot
 from ui.support.theme import ScreenMetrics
 from ui.views.agencies import AgencyBoardWidget
 from ui.views.queue import (
@@ -297,19 +296,16 @@ class OperationsView(QWidget):
 
     # -- slots ------------------------------------------------------------------------
 
-    @safe_slot
     def _on_active_toggled(self, on: bool) -> None:
         self.proxy.set_active_only(on)
         # The button names what is shown now: "Aktif" or "Semua".
         self.active_toggle.setText(self.strings.t("filter.active" if on else "filter.all"))
         self._on_bridge_incident_selected(self.bridge.selected_incident)
 
-    @safe_slot
     def _on_table_current_changed(self, current: QModelIndex, previous: QModelIndex) -> None:
         if current.isValid():
             self.bridge.select_incident(str(current.data(IncidentIdRole)))
 
-    @safe_slot
     def _on_bridge_incident_selected(self, incident_id: str) -> None:
         sel = self.table.selectionModel()
         row = self.proxy.proxy_row_of(incident_id) if incident_id else -1

@@ -45,7 +45,7 @@ from commandcenter.core.model import ACTIVE_STATUSES, UNIT_STATUS_GROUP, Inciden
 from commandcenter.core.store import ChangeSet
 from commandcenter.ops.watchdog import RendererBudget
 from ui.support import theme
-from ui.support.bridge import EngineBridge, safe_slot
+from ui.support.bridge import EngineBridge
 from ui.support.chromium import chromium_environment
 from ui.views.map import page as map_page
 from ui.views.map import tiles as map_tiles
@@ -646,7 +646,6 @@ class MapView(QWidget):
         self._sent = self._confirmed = 0
         self._requeue_held()
 
-    @safe_slot
     def _on_page_load_finished(self, ok: bool) -> None:
         if self._closed:
             return
@@ -716,7 +715,6 @@ class MapView(QWidget):
         self._queue_full_sync()
         self._page.load(QUrl(RECYCLE_URL))
 
-    @safe_slot
     def _load_after_old_renderer(self) -> None:
         import psutil
 
@@ -732,7 +730,6 @@ class MapView(QWidget):
             log.warning("map: renderer %d still running %.0f s after the map left it", old, RECYCLE_WAIT_S)
         self._load()
 
-    @safe_slot
     def _check_renderer(self) -> None:
         if self._closed or not self._ready:
             return
@@ -743,7 +740,6 @@ class MapView(QWidget):
                 f" + {self._budget.growth_pct:g} %"
             )
 
-    @safe_slot
     def _on_page_render_process_terminated(self, status: Any, exit_code: int) -> None:
         if self._closed:
             return
@@ -757,11 +753,9 @@ class MapView(QWidget):
 
     # --- bridge and page events ----------------------------------------------------------
 
-    @safe_slot
     def _on_bridge_changed(self, changes: ChangeSet) -> None:
         self.apply_changes(changes)
 
-    @safe_slot
     def _on_bridge_incident_selected(self, incident_id: str) -> None:
         self._send_ops([["select", incident_id]])
 
@@ -779,4 +773,3 @@ class MapView(QWidget):
             return
         if incident_id in self._store.incidents:
             self.ack_requested.emit(incident_id)
-
