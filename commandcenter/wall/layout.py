@@ -284,6 +284,20 @@ def _tiles(sizes: TextSizes, width: int) -> tuple[int, int, int]:
     return per_row, rows, rows * AGENCY_TILE_LINES * sizes.line_px
 
 
+def leader_fit(sizes: TextSizes, width: int, height: int) -> dict[str, Any]:
+    """What the leader overview shows in ``width`` x ``height``: key figures per row and rows
+    of them (``figures_px`` high: a label line over a value line each), and whether the call
+    funnel (label/value pairs two to a line, under a title line) and the hourly chart (four
+    lines more) fit under them."""
+    per_row = max(1, min(LEADER_KEY_FIGURES, int(width // ((LEADER_FIGURE_CHARS + 1) * sizes.char_px))))
+    fig_rows = math.ceil(LEADER_KEY_FIGURES / per_row)
+    need = fig_rows * (sizes.line_px + sizes.figure_line_px)
+    funnel_px = math.ceil(FUNNEL_LINES / 2) * sizes.line_px + sizes.line_px
+    chart_px = funnel_px + 4 * sizes.line_px
+    return {"figures_per_row": per_row, "figure_rows": fig_rows, "figures_px": need,
+            "funnel": need + funnel_px <= height, "chart": need + chart_px <= height}  # fmt: skip
+
+
 def _fixes(report: RegionReport, sizes: TextSizes, screen: ScreenLayout, need_px: int, have_px: int) -> None:
     """Ways to find ``need_px`` of height where there are ``have_px``."""
     if need_px <= 0 or have_px <= 0:
@@ -340,14 +354,9 @@ def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionRepo
             rep.problems.append(f"agencies: {AGENCY_TILES} tiles need {tiles_px} px, {height} available")
             _fixes(rep, sizes, screen, tiles_px, height)
     if view == "leader":
-        per_row = max(1, min(LEADER_KEY_FIGURES, int(width // ((LEADER_FIGURE_CHARS + 1) * sizes.char_px))))
-        fig_rows = math.ceil(LEADER_KEY_FIGURES / per_row)
-        tile_px = sizes.line_px + sizes.figure_line_px
-        need = fig_rows * tile_px
-        funnel_px = math.ceil(FUNNEL_LINES / 2) * sizes.line_px + sizes.line_px
-        rep.shows.update(figures_per_row=per_row, figure_rows=fig_rows,
-                         funnel=need + funnel_px <= height,
-                         chart=need + funnel_px + 4 * sizes.line_px <= height)  # fmt: skip
+        fit = leader_fit(sizes, width, height)
+        need = fit.pop("figures_px")
+        rep.shows.update(fit)
         if need > height:
             rep.problems.append(
                 f"leader: {LEADER_KEY_FIGURES} key figures need {need} px, {height} available"

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QFrame,
@@ -38,6 +38,7 @@ from commandcenter.core.i18n import Strings
 from commandcenter.core.model import DisasterSituation, Incident
 from commandcenter.core.store import ChangeSet, Histogram, Kpis, Store
 from commandcenter.core.timeutil import WIB
+from commandcenter.wall import layout as room
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.support.text import plain_tooltip
@@ -187,20 +188,26 @@ class FunnelPanel(QFrame):
         grid.setContentsMargins(pad, pad // 2, pad, pad // 2)
         grid.setHorizontalSpacing(pad)
         grid.setVerticalSpacing(0)
-        self.title = _label(self.strings.t("funnel.title"), "dim", wrap=True)
-        grid.addWidget(self.title, 0, 0, 1, 2)
+        # A grid of label/value pairs, two pairs to a line under the title (the funnel the
+        # layout check counts: commandcenter.wall.layout FUNNEL_LINES): each text in a cell of
+        # its own, so no line is ever drawn over another.
+        self.title = _label(self.strings.t("funnel.title"), "dim")
+        grid.addWidget(self.title, 0, 0, 1, 4)
         self.names: dict[str, QLabel] = {}
         self.counts: dict[str, QLabel] = {}
         right = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
-        for row, key in enumerate(FUNNEL_KEYS, start=1):
+        for i, key in enumerate(FUNNEL_KEYS):
+            row, col = 1 + i // 2, (i % 2) * 2
             name = _label(self.strings.t(f"leader.funnel.{key}"), "dim")
             count = _label("", "", align=right)
             count.setStyleSheet("font-weight: 700;")
-            grid.addWidget(name, row, 0)
-            grid.addWidget(count, row, 1)
+            grid.addWidget(name, row, col)
+            grid.addWidget(count, row, col + 1)
             self.names[key] = name
             self.counts[key] = count
-        grid.setRowStretch(len(FUNNEL_KEYS) + 1, 1)
+        grid.setColumnStretch(0, 1)
+        grid.setColumnStretch(2, 1)
+        grid.setRowStretch(1 + (len(FUNNEL_KEYS) + 1) // 2, 1)
 
     def update_from(self, kpis: Kpis) -> None:
         tr = self.strings
@@ -569,9 +576,8 @@ class LeaderView(QWidget):
         pad = metrics.pad_px
 
         t = self.strings.t
-        self.active_tile = FigureTile(t("kpi.active"), metrics, value_px=metrics.figure_px, beside=True)
-        self.unacked_tile = FigureTile(t("leader.unacked_high"), metrics, value_px=metrics.figure_px,
-                                       beside=True)
+        self.active_tile = FigureTile(t("kpi.active"), metrics, value_px=metrics.figure_px)
+        self.unacked_tile = FigureTile(t("leader.unacked_high"), metrics, value_px=metrics.figure_px)
         self.oldest_tile = FigureTile(t("leader.oldest"), metrics, value_px=metrics.heading_px)
         self.arrival_tile = FigureTile(t("leader.median_arrival"), metrics, value_px=metrics.heading_px)
         self.arrival_state = _label("", "", wrap=True)
@@ -588,16 +594,12 @@ class LeaderView(QWidget):
         self.districts = DistrictChart(metrics, strings)
         self.arrivals = ArrivalHistogram(metrics, self.store.response_target_s, strings)
 
-        counts = QVBoxLayout()
-        counts.setSpacing(pad // 2)
-        counts.addWidget(self.active_tile)
-        counts.addWidget(self.unacked_tile)
-        figures = QHBoxLayout()
-        figures.setSpacing(pad)
-        # Proportions from the widest unbreakable line of each column at 6 m.
-        figures.addLayout(counts, 21)
-        figures.addWidget(self.oldest_tile, 20)
-        figures.addWidget(self.arrival_tile, 20)
+        # The key figures, as many to a row as the engine says fit (commandcenter.wall.layout
+        # leader_fit, the layout check's rule), each whole: a caption over its value.
+        self.figures = QGridLayout()
+        self.figures.setSpacing(pad // 2)
+        self.figure_tiles = (self.active_tile, self.unacked_tile, self.oldest_tile, self.arrival_tile)
+        figures = self.figures
         self.body = QGridLayout()
         self.body.setSpacing(pad)
         root = QVBoxLayout(self)
@@ -607,7 +609,9 @@ class LeaderView(QWidget):
         root.addLayout(figures, 0)
         root.addLayout(self.body, 1)
         self.situation_mode = False
-        self._arrangement: tuple[bool, bool] | None = None
+        self._arrangement: tuple[Any, ...] | None = None
+        #: Lines hidden for want of height (shown again when there is room; see _trim).
+        self._trimmed: list[QWidget] = []
         self._arrange()
 
         self._charts_dirty = True
@@ -627,13 +631,31 @@ class LeaderView(QWidget):
         m = self.metrics
         return self.height() >= m.row_px * self.ROOMY_ROWS and self.width() >= m.body_px * self.ROOMY_COLUMNS
 
+    def fit(self) -> dict[str, Any]:
+        """What the engine says fits this view's size (the layout check's leader line)."""
+        return room.leader_fit(self.metrics.sizes, self.width(), self.height())
+
+    def _place_figures(self, per_row: int) -> None:
+        for tile in self.figure_tiles:
+            self.figures.removeWidget(tile)
+        for c in range(4):
+            self.figures.setColumnStretch(c, 0)
+        for i, tile in enumerate(self.figure_tiles):
+            self.figures.addWidget(tile, i // per_row, i % per_row)
+        for c in range(per_row):
+            self.figures.setColumnStretch(c, 1)
+
     def _arrange(self) -> None:
-        """Place the lower panels for the current mode (situation or not) and room."""
-        key = (self.situation_mode, self.roomy())
+        """Place the figures and the lower panels for the current mode (situation or not)
+        and room: the funnel and the charts only where the engine says they fit."""
+        fit = self.fit()
+        key = (self.situation_mode, self.roomy() and fit["chart"], fit["figures_per_row"], fit["funnel"],
+               fit["chart"])  # fmt: skip
         if key == self._arrangement:
             return
         self._arrangement = key
-        situation_mode, roomy = key
+        situation_mode, roomy, per_row, funnel, chart = key
+        self._place_figures(per_row)
         body = self.body
         panels: tuple[QWidget, ...] = (
             self.funnel, self.situation, self.hourly, self.districts, self.arrivals)
@@ -651,9 +673,9 @@ class LeaderView(QWidget):
                                                  (self.arrivals, 2)]
             body.setRowStretch(row, 1)
         elif situation_mode:
-            placed = [(self.situation, 22), (self.districts, 10)]
+            placed = [(self.situation, 22)] + ([(self.districts, 10)] if chart else [])
         else:
-            placed = [(self.funnel, 0), (self.hourly, 1), (self.districts, 1)]
+            placed = ([(self.funnel, 0)] if funnel else []) + ([(self.hourly, 1)] if chart else [])
         row = 1 if roomy and situation_mode else 0
         for col, (w, stretch) in enumerate(placed):
             body.addWidget(w, row, col)
@@ -665,6 +687,56 @@ class LeaderView(QWidget):
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         self._arrange()
+        QTimer.singleShot(0, self, self._trim)
+
+    def _optional(self) -> list[QWidget]:
+        """What gives way when the height cannot show everything whole, least important first;
+        the key figures' captions and values and the escalation flag never do."""
+        sit = self.situation
+        return [sit.more, sit.people, sit.reports, sit.where, sit, self.oldest_tile.detail,
+                self.arrival_tile.detail, self.arrival_state, self.funnel]  # fmt: skip
+
+    def _squeezed(self) -> bool:
+        """Some visible text has less height than it needs (it would be drawn cut), or the
+        panels together need more height than the view has (they would overlap)."""
+        if self.layout().totalMinimumSize().height() > self.height():
+            return True
+        for label in self.findChildren(QLabel):
+            if not label.isVisibleTo(self) or not label.text():
+                continue
+            need = label.minimumSizeHint().height()
+            if label.wordWrap():
+                need = label.heightForWidth(label.width())
+            if need > label.height() + 1:
+                return True
+        return False
+
+    def _trim(self) -> None:
+        """Hide what the height left cannot show whole (see _optional): nothing is drawn cut.
+        What was hidden for want of room is tried again first."""
+        if not self._trimmed and not self._squeezed():
+            return
+        for w in self._trimmed:
+            w.show()
+        self._trimmed = []
+        layout = self.layout()
+
+        def settle() -> None:
+            # A grid does not ask its wrapped labels how tall they are at the width they got:
+            # each figure tile is told, so its row is as tall as its lines.
+            layout.activate()
+            for tile in self.figure_tiles:
+                tile.setMinimumHeight(tile.heightForWidth(tile.width()) if tile.width() > 0 else 0)
+            layout.activate()
+
+        settle()
+        for w in self._optional():
+            if not self._squeezed():
+                break
+            if w.isVisibleTo(self):
+                w.hide()
+                self._trimmed.append(w)
+                settle()
 
     # --- alerts --------------------------------------------------------------------
 
@@ -727,6 +799,7 @@ class LeaderView(QWidget):
                 pct=tr.percent(arrival.within_target_share), target=tr.number(target_min, None),
             ))
         self.funnel.update_from(k)
+        QTimer.singleShot(0, self, self._trim)  # a longer text may need a line more
         return k
 
     def _oldest_where(self, inc: Incident | None) -> str:
