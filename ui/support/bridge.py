@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -140,18 +139,3 @@ class EngineBridge(QObject):
         self._tick_timer.stop()
         self._flush_timer.stop()
         self.detach_feed()
-
-
-def safe_slot(fn: Any) -> Any:
-    """Log (never propagate) exceptions of a slot: a wall must keep running."""
-
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception:
-            log.exception("slot %s failed", getattr(fn, "__qualname__", fn))
-            return None
-
-    wrapper.__name__ = getattr(fn, "__name__", "slot")
-    wrapper.__doc__ = fn.__doc__
-    return wrapper
