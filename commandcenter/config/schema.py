@@ -732,6 +732,70 @@ class AlertTextLanguages(_Section, frozen=True, kw_only=True):
         return self.en if lang == "en" else self.id
 
 
+# --- external items: [alerts.hazards], [[sources]], [eido] ------------------------------
+
+HazardSeverityWord = Literal["extreme", "severe", "moderate", "minor"]
+
+
+class HazardAlertsConfig(_Section, frozen=True, kw_only=True):
+    enabled: Annotated[bool, doc("Raise alerts from external items (the rules below).")] = True
+    warning_min_severity: Annotated[
+        HazardSeverityWord, doc("A CAP warning that touches OKI raises an alert at this severity or above.")
+    ] = "severe"
+    quake_min_magnitude: Annotated[
+        float, Meta(ge=0.0, le=10.0), doc("A quake raises an alert at this magnitude or above ...")
+    ] = 5.0
+    quake_max_distance_km: Annotated[
+        float, Meta(gt=0.0, le=2000.0), doc("... when its epicentre is at most this far from OKI (km).")
+    ] = 150.0
+    peat_districts: Annotated[
+        list[NonEmptyText], doc("Peat districts: a new hotspot cluster here raises an alert (karhutla).")
+    ] = msgspec.field(default_factory=lambda: ["Pangkalan Lampam", "Tulung Selapan", "Air Sugihan", "Cengal"])
+    hotspot_min_count: Annotated[
+        int, Meta(ge=1, le=10_000), doc("Hotspots a new cluster needs in a peat district to raise an alert.")
+    ] = 1
+
+
+IngestKind = Literal["bmkg-quake", "bmkg-rss", "cap", "firms", "petabencana", "eido"]
+
+
+class IngestSourceConfig(_Section, frozen=True, kw_only=True):
+    name: Annotated[
+        str, Meta(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$"), doc("Name of the source on the wall and in logs.")
+    ]
+    kind: Annotated[
+        IngestKind, doc("Format: bmkg-quake, bmkg-rss (BMKG nowcast index), cap, firms, petabencana, eido.")
+    ]
+    url: Annotated[
+        str, Meta(min_length=1, max_length=2000), doc("http(s) URL of the feed, or a local file path.")
+    ]
+    interval_s: Annotated[
+        Seconds, doc("Seconds between two polls (never faster than the publisher allows: 60 s, FIRMS 300 s).")
+    ] = 300.0
+    timeout_s: Annotated[float, Meta(gt=0.0, le=300.0), doc("Seconds a fetch may take.")] = 20.0
+    enabled: Annotated[bool, doc("Poll this source (the shipped ones are off by default).")] = (
+        False
+    )
+
+
+class EidoAgencyMap(_Section, frozen=True, kw_only=True):
+    id: Annotated[NonEmptyText, doc("The agency id in the other system's EIDO documents.")]
+    agency: Annotated[AgencyCode, doc("Our agency code it stands for.")]
+
+
+class EidoTypeMap(_Section, frozen=True, kw_only=True):
+    type: Annotated[NonEmptyText, doc("An EIDO incident type (e.g. Fire-Wildland).")]
+    category: Annotated[Code, doc("Our category it becomes.")]
+
+
+class EidoConfig(_Section, frozen=True, kw_only=True):
+    default_category: Annotated[Code, doc("Category of an EIDO incident whose type is not listed.")] = (
+        "ketertiban_umum"
+    )
+    agencies: Annotated[list[EidoAgencyMap], data("Their agency ids -> our agency codes.")] = []
+    types: Annotated[list[EidoTypeMap], data("Their incident types -> our categories.")] = []
+
+
 class AlertsConfig(_Section, frozen=True, kw_only=True):
     flood_threshold: Annotated[
         int,
@@ -757,6 +821,9 @@ class AlertsConfig(_Section, frozen=True, kw_only=True):
     )
     texts: Annotated[AlertTextLanguages, doc("Alert texts per display language.")] = AlertTextLanguages()
     rules: Annotated[list[AlertRule], data("Which events raise an alert.")] = []
+    hazards: Annotated[HazardAlertsConfig, doc("Alerts from external items (BMKG, FIRMS).")] = msgspec.field(
+        default_factory=lambda: HazardAlertsConfig()
+    )
 
     def __post_init__(self) -> None:
         if self.flood_end_threshold >= self.flood_threshold:
@@ -1064,6 +1131,12 @@ class Config(_Section, frozen=True, kw_only=True, dict=True):
     ] = msgspec.field(default_factory=WatchdogConfig)
     speech: Annotated[SpeechConfig, doc("Spoken announcements (espeak-ng).")] = msgspec.field(
         default_factory=SpeechConfig
+    )
+    sources: Annotated[
+        list[IngestSourceConfig], data("External feeds `commandcenter ingest run` polls (BMKG, FIRMS...).")
+    ] = []
+    eido: Annotated[EidoConfig, doc("How NENA EIDO incidents map onto our agencies and categories.")] = (
+        msgspec.field(default_factory=EidoConfig)
     )
 
     def __post_init__(self) -> None:
