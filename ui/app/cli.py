@@ -17,7 +17,8 @@ from commandcenter import cli as engine_cli
 def _supervised(args: argparse.Namespace) -> int | None:
     """Run the command as a supervised child (commandcenter.ops.supervisor) unless
     this already is that child or --no-supervisor asks for one process."""
-    if args.no_supervisor or args.supervised:
+    # A replay (--replay) is a look back, not a wall to keep up: no supervisor.
+    if args.no_supervisor or args.supervised or getattr(args, "replay", None):
         return None
     from commandcenter.ops.supervisor import supervise_main
 
@@ -48,6 +49,22 @@ def _doctor(args: argparse.Namespace) -> int:
     return doctor_main(args)
 
 
+def add_replay_arguments(p: argparse.ArgumentParser) -> None:
+    """`wall --replay` (ui.app.replay, imported only when replaying: Qt is slow to import)."""
+    p.add_argument("--replay", default=None, metavar="JOURNAL",
+                   help="replay this journal (read-only) on the wall instead of following the server")
+    p.add_argument("--from", dest="replay_from", default=None, metavar="TIME",
+                   help="with --replay: start here (ISO time, WIB when no offset)")
+    p.add_argument("--to", dest="replay_to", default=None, metavar="TIME",
+                   help="with --replay: end here (ISO time, WIB when no offset)")
+    p.add_argument("--speed", dest="replay_speed", type=float, default=1.0, metavar="X",
+                   help="with --replay: play at X times real time (1 to 600); paused until played")
+    p.add_argument("--play", dest="replay_play", action="store_true",
+                   help="with --replay: start playing at once")
+    p.add_argument("--replay-sound", action="store_true",
+                   help="with --replay: play the alerts' tones and speech (silent by default)")  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ui.app.wall import add_wall_arguments
 
@@ -55,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     p = sub.add_parser("wall", help="run the wall display (connects to the server in the config)")
     add_wall_arguments(p, demo=False)
+    add_replay_arguments(p)
     p.set_defaults(func=_wall)
     p = sub.add_parser("demo", help="start the reference server with the simulator and the wall")
     add_wall_arguments(p, demo=True)

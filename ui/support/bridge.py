@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -36,6 +37,8 @@ class EngineBridge(QObject):
     incident_selected = Signal(str)
     #: Emitted once a second: views refresh ages and clocks from it.
     tick = Signal()
+    #: The console's "Putar ulang": open a replay of this wall's journal (ui.app.replay).
+    replay_requested = Signal()
 
     def __init__(
         self,
@@ -93,6 +96,13 @@ class EngineBridge(QObject):
         if self.feed is not None:
             return self.feed.status
         return FeedStatus(FeedState.OFFLINE, None, None, self.store.epoch, self.store.seq)
+
+    def replay_status(self) -> Any:
+        """The replayed moment (commandcenter.history.player.ReplayStatus) when this bridge is
+        attached to a replay (ui.app.replay.ReplayFeed), else None: the header then shows the
+        replay banner instead of the feed state, so a replay is never taken for live."""
+        replay = getattr(self.feed, "replay_status", None)
+        return replay() if callable(replay) else None
 
     def _on_feed_status(self, status: FeedStatus) -> None:
         self.feed_status_changed.emit(status)

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QVBoxLayout,
@@ -261,3 +262,10 @@ class ConsoleView(QWidget):
         root.setSpacing(pad)
         root.addWidget(self.alert_slot, 0)
         root.addWidget(self.splitter, 1)
+        # "Putar ulang": the program (ui.app.replay) opens this wall's journal in a replay window.
+        self.replay_button = QPushButton(self.strings.t("replay.open"))
+        self.replay_button.setObjectName("replayOpen")
+        self.replay_button.clicked.connect(bridge.replay_requested)
+        # Not inside a replay: it would replay the replay.
+        self.replay_button.setVisible(bridge.replay_status() is None)
+        root.addWidget(self.replay_button, 0, Qt.AlignmentFlag.AlignRight)

@@ -11,11 +11,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from commandcenter.history.player import ReplayStatus
 from commandcenter.wall import layout as room
 from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.support.widgets import ElidedLabel
+from ui.views.timebar import ReplayBanner, replay_banner_text
 
 
 class StaleBanner(QLabel):
@@ -95,6 +97,9 @@ class ScreenHeader(QWidget):
         self._marks_in_strip = False
         self.banner = StaleBanner(metrics, self)
         outer.addWidget(self.banner)
+        # Replay (ui.app.replay): its own banner where the stale one sits, in its own colour.
+        self.replay_banner = ReplayBanner(metrics, self)
+        outer.addWidget(self.replay_banner)
         bridge.tick.connect(self.refresh)
         bridge.feed_status_changed.connect(self._on_feed_status)
         self.refresh()
@@ -173,7 +178,30 @@ class ScreenHeader(QWidget):
     def is_banner_shown(self) -> bool:
         return not self.banner.isHidden()
 
+    def is_replay_shown(self) -> bool:
+        return not self.replay_banner.isHidden()
+
+    def _show_replay(self, replay: ReplayStatus) -> None:
+        """A replay: the replayed moment instead of the feed state, never the stale banner (the
+        journal is not a link that can go stale)."""
+        s = self.strings
+        self.clock.setText(f"{s.clock(replay.position)} {s.t('clock.zone')}")
+        self._feed_texts = [f"⏵ {s.t('replay.state')}"]
+        self.feed_label.setText(self._feed_texts[0])
+        self.feed_label.setStyleSheet(
+            f"color: {theme.REPLAY_TEXT}; background: {theme.REPLAY_BG}; font-size: {self.metrics.body_px}px;"
+            f" font-weight: 800; padding: 0 {self.metrics.pad_px}px;"
+        )
+        self._place_marks()
+        self.banner.hide()
+        self.replay_banner.setText(replay_banner_text(s, replay))
+        self.replay_banner.show()
+
     def refresh(self) -> None:
+        replay = self.bridge.replay_status()
+        if replay is not None:
+            self._show_replay(replay)
+            return
         # The store's clock: simulated time in the demo, so the clock agrees with ages.
         now = self.bridge.store.clock()
         self.clock.setText(f"{self.strings.clock(now)} {self.strings.t('clock.zone')}")
