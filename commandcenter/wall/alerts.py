@@ -404,8 +404,13 @@ class AlertEngine:
         return [self._view(r) for r in recs]
 
     def escalated(self) -> list[ActiveAlert]:
-        """Active alerts past their escalation time (the leader overview flags them)."""
-        return [a for a in self.active() if a.escalated]
+        """Active alerts past their escalation time (the leader overview flags them).
+        Picked before they are viewed and sorted: during a burst of thousands of
+        alerts the leader asks this every second, and few of them are escalated."""
+        now = self.clock()
+        recs = [r for r in self._live.values() if r.escalated and not self._is_shelved(r.id, now)]
+        recs.sort(key=lambda r: (_rank(r.priority), r.raised_at, r.id))
+        return [self._view(r) for r in recs]
 
     def shelved_list(self) -> list[ActiveAlert]:
         """Alerts shelved now, soonest to return first."""
