@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export QTWEBENGINE_DISABLE_SANDBOX ?= $(if $(filter 0,$(shell id -u)),1,)
 
-.PHONY: setup demo test test-fast bench lint typecheck soak bundle clean
+.PHONY: setup demo test test-fast bench lint typecheck soak bundle clean screenshots
 
 setup:
 	@bash installer/bootstrap.sh
@@ -25,6 +25,12 @@ test: setup
 # the checks that start a pytest of their own. Run `make test` before you push.
 test-fast: setup
 	$(PY) -m pytest -m "not slow" -x -q
+
+# The gallery: docs/screenshots/PRESET-VIEW-LANG.png for every shipped room layout in both
+# languages, from the simulator at a fixed seed and a fixed simulated moment (tools/screenshots.py).
+# Regenerate it in the same commit as any visible change. A subset: make screenshots PRESETS=laptop
+screenshots: setup
+	$(PY) tools/screenshots.py $(if $(PRESETS),--presets $(PRESETS))
 
 # Every group in its own process, figures merged into bench/results.json as each
 # ends (docs/benchmarks.md). A subset: make bench GROUPS=feed,ui

@@ -639,6 +639,9 @@ async def _run(
     url = getattr(args, "server", None)
     token = getattr(args, "token", None)
     clock, origin = _demo_clock(data_dir, args) if demo else (None, None)
+    if getattr(args, "frozen_clock", None):
+        # The gallery's pictures: every age and the header's clock at one fixed moment.
+        clock = _FrozenClock(args.frozen_clock)
     if demo:
         server = await loop.run_in_executor(
             None, lambda: DemoServer(data_dir, args.speed, args.rate, args.seed, args.scenario, origin)
@@ -746,13 +749,26 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return data_dir
 
 
+class _FrozenClock:
+    """A "now" that does not move (``--frozen-clock``): two runs give the same pictures."""
+
+    def __init__(self, iso: str) -> None:
+        import datetime as dt
+
+        at = dt.datetime.fromisoformat(iso)
+        self.at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
+
+    def __call__(self) -> Any:
+        return self.at
+
+
 def _demo_clock(data_dir: Path, args: argparse.Namespace) -> tuple[Any, Any]:
     """The demo's simulated clock and its origin (None, None at real speed)."""
     if args.speed == 1.0:
         return None, None
     from commandcenter.core.timeutil import WarpClock
 
-    origin = _demo_origin(data_dir, args.speed)
+    origin = _demo_origin(data_dir, args.speed, getattr(args, "sim_origin", None))
     return WarpClock(origin, args.speed), origin
 
 
@@ -789,13 +805,17 @@ async def _operator(args: argparse.Namespace, config: Any, strings: Any) -> str:
     return str(operator)
 
 
-def _demo_origin(data_dir: Path, speed: float) -> Any:
-    """Origin of the demo's simulated clock, kept in the data dir so a demo run
-    again on the same journals continues forward in simulated time instead of
-    starting "now" behind incidents it already showed."""
+def _demo_origin(data_dir: Path, speed: float, given: str | None = None) -> Any:
+    """Origin of the demo's simulated clock (--sim-origin, else kept in the data dir so a demo
+    run again on the same journals continues forward in simulated time instead of
+    starting "now" behind incidents it already showed)."""
     import datetime as dt
 
     from commandcenter.core.timeutil import utcnow
+
+    if given:
+        at = dt.datetime.fromisoformat(given)
+        return at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
     path = data_dir / "demo-clock.json"
     try:
@@ -915,10 +935,14 @@ def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
         action="store_true",
         help="run the wall in this process: no restart after a crash, freeze or memory limit (debugging)",
     )
+    # Internal: the gallery (tools/screenshots.py) fixes the wall's "now" for reproducible pictures.
+    p.add_argument("--frozen-clock", default=None, help=argparse.SUPPRESS)
     # Internal: set by the supervisor on the wall it starts.
     p.add_argument("--supervised", action="store_true", help=argparse.SUPPRESS)
     if demo:
         p.add_argument("--speed", type=float, default=10.0, help="simulated time runs X times faster")
         p.add_argument("--rate", type=float, default=2.0, help="incidents a minute in normal times")
         p.add_argument("--seed", type=int, default=112)
+        p.add_argument("--sim-origin", default=None,
+                       help="start of simulated time (ISO 8601; default: now, kept in the data dir)")
         p.add_argument("--scenario", default="mixed", choices=["normal", "flood", "karhutla", "mixed"])
