@@ -1,0 +1,90 @@
+"""`commandcenter ingest run` against the real server: every item reaches the wall once, a
+restarted hub doubles nothing, and items taken while the server is away are not lost."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from commandcenter.config import load_defaults
+from commandcenter.ingest.demo import SampleServer, demo_documents, demo_sources
+from commandcenter.ingest.regions import load_regions
+from commandcenter.ingest.run import Ingest, ServerLink
+from commandcenter.wall.feed import FeedSettings
+from commandcenter.wall.session import WallSession
+from tests.serverproc import ADMIN, WALL, ServerProcess, export, wait_client
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def _wall(db: Path, url: str) -> Any:
+    settings = FeedSettings(url=url, token=WALL, client_id="wall-ingest", heartbeat_timeout_s=2.0,
+                            reconnect_min_s=0.05, reconnect_max_s=0.5)  # fmt: skip
+    session = await WallSession.open(load_defaults(), db, settings, alerts=False)
+    session.feed.start()
+    try:
+        yield session
+    finally:
+        await session.feed.stop()
+        await session.journal.close()
+
+
+async def test_items_reach_the_wall_once_and_nothing_is_lost_while_the_server_is_away(tmp_path: Path) -> None:
+    samples = SampleServer(demo_documents(dt.datetime.now(dt.UTC))).start()
+    port = _free_port()
+    config, regions = load_defaults(), load_regions("", "")
+    sources = demo_sources(samples.url)
+    link = ServerLink(f"ws://127.0.0.1:{port}", ADMIN, timeout_s=5.0)
+    ingest = Ingest(config, link, sources=sources, regions=regions)
+    server = None
+    try:
+        # The server is away: nothing is published and nothing is marked seen.
+        for source in sources:
+            assert await ingest.hub.poll(source) == 0
+            assert not ingest.hub.states[source.name].seen
+            assert "publishing" in ingest.hub.states[source.name].last_error
+        server = ServerProcess(tmp_path / "server.sqlite3", port=port).start()
+        async with _wall(tmp_path / "wall.sqlite3", server.url) as wall:
+            published = [await ingest.hub.poll(source) for source in sources]
+            await ingest.publish_status()
+            total = sum(published)
+            assert total == 1 + 2 + 3  # a quake, two warnings, three reports
+            store = wall.store
+            await wait_client(
+                wall.feed, lambda: len(store.hazards) == total and len(store.sources) == len(sources)
+            )
+            oki = store.hazards["bmkg-cap/CSS20261204003"]
+            assert (
+                oki.kecamatan == ["Jejawi", "Kayu Agung", "Sirah Pulau Padang"] and oki.severity == "severe"
+            )
+            assert store.hazards["bmkg-cap/CSS20261204004"].kecamatan == []  # Palembang only
+            figures = store.hazard_figures()
+            assert figures.warnings == ["bmkg-cap/CSS20261204003"]
+            assert figures.latest_quake is not None and figures.latest_quake.startswith("bmkg-quake/")
+            assert figures.reports_recent == 2  # the third report is in Palembang
+            assert all(store.source_state(name)[0] == "live" for name in store.sources)
+            # A restarted hub publishes the same items again: duplicates at the server.
+            again = Ingest(config, ServerLink(server.url, ADMIN), sources=sources, regions=regions)
+            for source in sources:
+                await again.hub.poll(source)
+            assert (again.link.published, again.link.duplicates) == (0, total)
+            await again.link.close()
+    finally:
+        await link.close()
+        if server is not None:
+            server.stop()
+        samples.stop()
+    kinds = [e["event"]["body"]["kind"] for e in export(tmp_path / "server.sqlite3")]
+    assert kinds.count("hazard") == total
