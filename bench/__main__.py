@@ -1,7 +1,8 @@
 """Run the benchmarks and write bench/results.json.
 
 Usage: python -m bench [--groups core,feed] [GROUP ...] [--results PATH]
-       (groups: core, journal, feed, map, queue, ui, alerts, history, interop; all by default)
+       (groups: core, journal, feed, map, queue, ui, alerts, history, interop, hostile;
+       all by default)
 
 Each group runs in a process of its own (``python -X faulthandler``), one after
 the other, and its figures are merged into results.json as soon as it ends. A
@@ -38,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-GROUPS = ["core", "journal", "feed", "map", "queue", "ui", "alerts", "history", "interop"]
+GROUPS = ["core", "journal", "feed", "map", "queue", "ui", "alerts", "history", "interop", "hostile"]
 QT_GROUPS = {"map", "queue", "ui", "alerts"}
 RESULTS = Path(__file__).resolve().parent / "results.json"
 ROOT = Path(__file__).resolve().parent.parent
