@@ -43,6 +43,8 @@ class DimOverlay(QWidget):
 
     def __init__(self, parent: QWidget) -> None:
         super().__init__(parent)
+        #: The window it covers (parentWidget() is typed Optional; this never changes).
+        self.host = parent
         self.setObjectName("nightDimOverlay")
         # Clicks, touches and the wheel go to the widget beneath.
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents, True)
@@ -60,13 +62,13 @@ class DimOverlay(QWidget):
         if alpha <= 0.0:
             self.hide()
             return
-        self.setGeometry(self.parentWidget().rect())
+        self.setGeometry(self.host.rect())
         self.raise_()
         self.show()
         self.update()
 
     def bright_widgets(self) -> list[QWidget]:
-        parent = self.parentWidget()
+        parent = self.host
         return [
             w
             for w in parent.findChildren(QWidget)
@@ -76,7 +78,7 @@ class DimOverlay(QWidget):
     def bright_region(self) -> QRegion:
         """Where the overlay does not paint, in its own coordinates (which are
         its parent's: it covers the parent from (0, 0))."""
-        parent = self.parentWidget()
+        parent = self.host
         region = QRegion()
         for w in self.bright_widgets():
             region = region.united(QRect(w.mapTo(parent, QPoint(0, 0)), w.size()))
@@ -85,15 +87,15 @@ class DimOverlay(QWidget):
     def track(self) -> None:
         """Repaint when a bright widget shows, hides, moves or resizes."""
         for w in self.bright_widgets() + [
-            w for w in self.parentWidget().findChildren(QWidget) if w.objectName() in BRIGHT_WIDGETS
+            w for w in self.host.findChildren(QWidget) if w.objectName() in BRIGHT_WIDGETS
         ]:
             w.installEventFilter(self)  # installing twice keeps one filter
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         kind = event.type()
-        if watched is self.parentWidget():
+        if watched is self.host:
             if kind == QEvent.Type.Resize:
-                self.setGeometry(self.parentWidget().rect())
+                self.setGeometry(self.host.rect())
             elif kind == QEvent.Type.ChildAdded and self.isVisible():
                 # A widget added later (a banner) would stack above the overlay.
                 QTimer.singleShot(0, self, self.raise_)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -24,6 +24,8 @@ from commandcenter.core.store import ChangeSet, Store
 from commandcenter.wall.feed import FeedClient, FeedState, FeedStatus
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class EngineBridge(QObject):
@@ -83,13 +85,9 @@ class EngineBridge(QObject):
         feed = self.feed
         if feed is None:
             return
-        for listeners, fn in (
-            (feed.change_listeners, self.push_changes),
-            (feed.status_listeners, self._on_feed_status),
-            (feed.result_listeners, self.command_result.emit),
-        ):
-            if fn in listeners:
-                listeners.remove(fn)
+        _unlisten(feed.change_listeners, self.push_changes)
+        _unlisten(feed.status_listeners, self._on_feed_status)
+        _unlisten(feed.result_listeners, self.command_result.emit)
         self.feed = None
 
     def feed_status(self) -> FeedStatus:
@@ -149,3 +147,8 @@ class EngineBridge(QObject):
         self._tick_timer.stop()
         self._flush_timer.stop()
         self.detach_feed()
+
+
+def _unlisten(listeners: list[T], fn: T) -> None:
+    if fn in listeners:
+        listeners.remove(fn)

@@ -126,7 +126,7 @@ class AgencyTile(QFrame):
             self.plot.setFixedHeight(metrics.body_px * 2)
             layout.addWidget(self.plot)
             self.setFixedHeight(3 * line_px + metrics.body_px * 2)
-        self._fitted_for = (-1, {})
+        self._fitted_for: tuple[int, dict[str, Any]] = (-1, {})
         self.set_figures({}, 0, None, [0] * 24)
 
     def _units_variants(self) -> list[list[tuple[str, str, str]]]:
@@ -203,7 +203,7 @@ class AgencyTile(QFrame):
         self._fit()
         if not self.compact:
             self.curve.setData(list(range(24)), figures["hourly"])
-            self.plot.setYRange(0, max(1, *figures["hourly"]), padding=0.05)
+            self.plot.setYRange(0, max([1, *hourly]), padding=0.05)
 
 
 class AgencyBoardWidget(QWidget):
@@ -318,7 +318,8 @@ class AgencyBoardWidget(QWidget):
         """The tiles first; the legend only where the board has room for its line."""
         need = self.tiles_height()
         if self.compact:
-            legend = self.legend.minimumHeight() + self.layout().spacing()
+            outer = self.layout()
+            legend = self.legend.minimumHeight() + (outer.spacing() if outer is not None else 0)
             # Under a queue (no height of its own) every line is a row of incidents less.
             room_for_legend = self._given_height is not None and self._given_height >= need + legend
             self.legend.setVisible(room_for_legend)

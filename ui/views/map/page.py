@@ -35,7 +35,7 @@ from typing import Any
 
 import folium
 import platformdirs
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 from commandcenter.config import APP_NAME, Config
@@ -185,7 +185,8 @@ def load_boundaries(config: Config) -> dict[str, Any] | None:
     for feature in data["features"]:
         if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
             continue
-        props = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
+        raw = feature.get("properties")
+        props: dict[str, Any] = raw if isinstance(raw, dict) else {}
         # Only what map.js needs: smaller page, and no stray file content in it.
         name = _clean(_feature_district_name(config, props))
         features.append({"type": "Feature", "geometry": feature["geometry"],
@@ -203,7 +204,8 @@ def load_villages(config: Config) -> dict[str, Any] | None:
     for feature in data["features"]:
         if not isinstance(feature, dict) or not isinstance(feature.get("geometry"), dict):
             continue
-        props = feature.get("properties") if isinstance(feature.get("properties"), dict) else {}
+        raw = feature.get("properties")
+        props: dict[str, Any] = raw if isinstance(raw, dict) else {}
         # The source's centroid, where there is one, anchors the name.
         anchor = [props.get("lat"), props.get("lng")]
         features.append({"type": "Feature", "geometry": feature["geometry"], "properties": {
@@ -257,7 +259,7 @@ class _PageInit(MacroElement):
 
     def __init__(self, fmap: folium.Map, layers: Mapping[str, Element | None],
                  options: Mapping[str, Any]) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]  # branca's MacroElement.__init__ is unannotated
         self._name = "OkiMapInit"
         self.fmap = fmap
         self.layers = dict(layers)
@@ -478,6 +480,7 @@ def render_html(config: Config, options: PageOptions | None = None) -> str:
     options = options or PageOptions()
     fmap = make_map(config, options)
     root = fmap.get_root()
+    assert isinstance(root, Figure)  # a folium Map's root is always its Figure (typed Element)
     _stable_ids(root)
     root.title = options.strings(config).t("view.map")
     page = root.render()
