@@ -863,7 +863,8 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
     from ui.app.eventloop import run_in_qt_loop
 
     tune_gc()
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
     app.setApplicationName("oki-siaga-112-wall")
     app.setQuitOnLastWindowClosed(False)  # screens may all vanish for a moment
     try:
