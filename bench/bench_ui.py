@@ -732,6 +732,104 @@ def _wall_args(tmp: Path, cfg: Path, screens: Path, url: str, run_for: float) ->
     ]
 
 
+def _preset_args(tmp: Path, cfg: Path, preset: str, url: str, run_for: float) -> list[str]:
+    """The wall on a shipped room layout, its headless screens shaped like the preset's."""
+    return ["--headless", "--preset", preset, "--config", str(cfg), "--server", url,
+            "--token", "demo-console", "--operator", "Sari", "--run-for", str(run_for),
+            "--data-dir", str(tmp)]  # fmt: skip
+
+
+def _videowall_frame_gaps(tmp: Path, cfg: Path) -> dict[str, Any]:
+    """Frame gaps of the real wall process on the videowall-2x2 preset (the 2x2 wall and the
+    desk) while the injector sends bursts: bench/ui_wall_child.py's 5 ms timer, gaps between
+    its timeouts from each burst's first send to 3 s after its last (time for the wall to apply
+    and paint it)."""
+    from tests.serverproc import ServerProcess
+
+    server = ServerProcess(tmp / "videowall-server.sqlite3", extra=["--config", str(cfg)]).start()
+    data = tmp / "videowall-gaps"
+    data.mkdir()
+    ticks_file = data / "ticks.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.ui_wall_child",
+         *_preset_args(data, cfg, "videowall-2x2", server.url, 600)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=open(data / "stderr.log", "w"),  # noqa: SIM115
+        text=True, env=dict(os.environ, PYTHONUNBUFFERED="1", BENCH_TICKS_FILE=str(ticks_file)),
+    )  # fmt: skip
+    windows: list[tuple[float, float]] = []
+    sends: list[float] = []
+    try:
+        got = _read_lines_until(proc, {"ALL_WINDOWS"}, 90)
+        if "ALL_WINDOWS" not in got:
+            raise RuntimeError(f"videowall wall showed no frame: {(data / 'stderr.log').read_text()[-2000:]}")
+        time.sleep(5.0)  # the map page loads and the feed goes live
+        for k in range(BURST_REPEATS):
+            t0 = time.time()
+            injector = _spawn_injector(server.url, "burst", count=BURST, prefix=f"vw{k}")
+            stats = asyncio.run(_wait_child(injector, 180))
+            windows.append((t0, time.time() + 3.0))
+            sends.append(stats["send_s"])
+            time.sleep(3.5)
+    finally:
+        _stop(proc)
+        if proc.stdout:
+            proc.stdout.close()
+        server.stop()
+    if not ticks_file.exists():
+        raise RuntimeError(f"videowall wall wrote no ticks: {(data / 'stderr.log').read_text()[-2000:]}")
+    ticks = json.loads(ticks_file.read_text())
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(ticks)
+            if any(start <= b and a <= end for start, end in windows)]  # fmt: skip
+    return {"gaps": gaps, "windows_s": [e - s for s, e in windows], "send_s": sends, "ticks": len(ticks)}
+
+
+def run_videowall() -> dict[str, dict[str, Any]]:
+    """The two videowall-2x2 figures (issue 11): memory of the whole process tree and frame gaps
+    under a burst, the wall and the desk on one machine."""
+    results: dict[str, dict[str, Any]] = {}
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ui-vw-"))
+    try:
+        cfg = tmp / "bench.toml"
+        cfg.write_text(CONFIG_TOML)
+        rss = _rss(tmp, cfg, tmp, preset="videowall-2x2", name="rss-videowall")
+        results["ui.rss_mb_videowall_2x2"] = {
+            "value": rss["max"],
+            "unit": "MB",
+            "target": "<= 900",
+            "extra": {
+                "final_mb": _r(rss["final"]),
+                "webengine_final_mb": _r(rss["final_web"]),
+                "pss_max_mb": _r(rss["max_pss"]),
+                "processes": rss["processes"],
+                "tree_rss_mb_timeline": rss["timeline"],
+                "how": "python -m ui.app.cli wall --headless --preset videowall-2x2 (a 3840x2160 wall: "
+                "map, queue, agencies, leader; a 1920x1080 desk: console), server --scenario mixed "
+                f"--speed 30, RSS of the process tree each second for {RSS_SECONDS} s; value = max sum",
+            },
+        }
+        vw = _videowall_frame_gaps(tmp, cfg)
+        gaps = vw["gaps"]
+        results["ui.frame_gap_p99_ms_burst_videowall_2x2"] = {
+            "value": _pct(gaps, 0.99),
+            "unit": "ms",
+            "target": "<= 50",
+            "extra": {
+                "max_gap_ms": _r(max(gaps, default=float("nan"))),
+                "p50_gap_ms": _r(_pct(gaps, 0.5)),
+                "gaps": len(gaps),
+                "timer_ms": 5,
+                "events_per_burst": BURST,
+                "bursts": BURST_REPEATS,
+                "injector_send_s": vw["send_s"],
+                "how": "bench/ui_wall_child.py (the real wall, --preset videowall-2x2) with a 5 ms "
+                "PreciseTimer on its GUI thread; gaps from each burst's first send to 3 s after its last",
+            },
+        }
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
 def _startup(tmp: Path, cfg: Path, screens: Path) -> dict[str, Any]:
     from tests.serverproc import ServerProcess
 
@@ -794,7 +892,7 @@ def _tree_memory(proc: Any) -> tuple[float, float, float]:
     return total, web, pss
 
 
-def _rss(tmp: Path, cfg: Path, screens: Path) -> dict[str, Any]:
+def _rss(tmp: Path, cfg: Path, screens: Path, *, preset: str = "", name: str = "rss") -> dict[str, Any]:
     import psutil
 
     from tests.serverproc import ServerProcess
@@ -802,7 +900,7 @@ def _rss(tmp: Path, cfg: Path, screens: Path) -> dict[str, Any]:
     server = ServerProcess(
         tmp / "rss-server.sqlite3", scenario="mixed", speed=30, extra=["--config", str(cfg)]
     ).start()
-    data = tmp / "rss"
+    data = tmp / name
     data.mkdir()
     samples: list[tuple[float, float, float, float]] = []
     proc = None
@@ -814,7 +912,8 @@ def _rss(tmp: Path, cfg: Path, screens: Path) -> dict[str, Any]:
                 "ui.app.cli",
                 "wall",
                 "--no-supervisor",  # the wall's own tree, not the supervisor's 30 MB
-                *_wall_args(data, cfg, screens, server.url, RSS_SECONDS + 30),
+                *(_preset_args(data, cfg, preset, server.url, RSS_SECONDS + 30) if preset
+                  else _wall_args(data, cfg, screens, server.url, RSS_SECONDS + 30)),
             ],
             cwd=ROOT,
             stdout=subprocess.DEVNULL,
@@ -981,6 +1080,7 @@ def run() -> dict[str, dict[str, Any]]:
         }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    results.update(run_videowall())
     return results
 
 
@@ -989,4 +1089,7 @@ if __name__ == "__main__":
         sys.exit(_inject_main(sys.argv[2:]))
     import PySide6.QtWebEngineWidgets  # noqa: F401  - before any QApplication
 
+    if len(sys.argv) > 1 and sys.argv[1] == "videowall":
+        print(json.dumps(run_videowall(), indent=2))
+        sys.exit(0)
     print(json.dumps(run(), indent=2))

@@ -10,10 +10,17 @@ paint pass and the child prints
     ALL_WINDOWS <time.time()>          (once every wall window has painted)
 
 on stdout. Nothing else changes: it keeps running until --run-for or SIGTERM.
+
+With ``BENCH_TICKS_FILE=PATH`` in the environment, a 5 ms PreciseTimer on the GUI thread
+records the time.time() of each timeout from the moment the windows are up, and the list is
+written to PATH (JSON) when the wall stops: the frame gaps of the real wall (bench_ui's
+``ui.frame_gap_p99_ms_burst_videowall_2x2``).
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import time
 from typing import Any
@@ -74,14 +81,32 @@ def main(argv: list[str]) -> int:
 
         QWidget.showFullScreen = probed_show  # type: ignore[method-assign]
 
+        ticks: list[float] = []
+        ticks_file = os.environ.get("BENCH_TICKS_FILE")
+        if ticks_file:
+            from PySide6.QtCore import Qt
+
+            tick_timer = QTimer()
+            tick_timer.setTimerType(Qt.TimerType.PreciseTimer)
+            tick_timer.setInterval(5)
+            tick_timer.timeout.connect(lambda: ticks.append(time.time()))
+            keep.append(tick_timer)
+
         def ready(controller: Any) -> None:
+            if ticks_file:
+                keep[-1].start()
             expected[0] = len(controller.windows)
             if expected[0] and len(painted) >= expected[0]:
                 QTimer.singleShot(0, all_done)
             if on_ready is not None:
                 on_ready(controller)
 
-        return await original(app, args, demo=demo, on_ready=ready)
+        try:
+            return await original(app, args, demo=demo, on_ready=ready)
+        finally:
+            if ticks_file:
+                with open(ticks_file, "w", encoding="utf-8") as f:  # noqa: ASYNC230 - once, at the end
+                    json.dump(ticks, f)
 
     app_mod.run_wall = run_wall
     return app_mod.wall_main(args, demo=False)

@@ -50,16 +50,18 @@ def test_four_headless_screens_each_get_their_view(server: ServerProcess, tmp_pa
     screens = checks["screens"]
     assert screens["status"] == "ok", screens
     rows = screens["data"]["screens"]
+    # The default room layout (four-panels) on four screens.
     assert [(r["name"], r["views"]) for r in rows] == [
         ("S1-map", ["map"]),
-        ("S2-operations", ["operations"]),
-        ("S3-leader", ["leader"]),
+        ("S2-operations", ["queue"]),
+        ("S3-leader", ["leader", "agencies"]),
         ("S4-console", ["console"]),
     ]
     assert [r["geometry"] for r in rows] == [[1920 * i, 0, 1920, 1080] for i in range(4)]
     assert all(r["physical_mm"][0] > 0 for r in rows)
     assert rows[0]["primary"] and not any(r["primary"] for r in rows[1:])
-    assert "S2-operations [1920x1080" in screens["detail"] and "]: operations" in screens["detail"]
+    assert "S2-operations [1920x1080" in screens["detail"] and "]: queue" in screens["detail"]
+    assert checks["layout"]["status"] == "ok" and checks["layout"]["data"]["layout"] == "four-panels"
     assert checks["server"]["status"] == "ok"
     # Nothing failed (no journal yet and no audio here are warnings): exit 0.
     assert all(c["status"] != "fail" for c in checks.values()), checks
@@ -105,8 +107,8 @@ def test_screens_in_this_process_follow_the_wall_plan(qapp: Any) -> None:
 
     check = check_screens(qapp, load_defaults(), strings_for("en"))
     # The test platform has one screen: every view joins it, as the wall does.
-    assert [r["views"] for r in check.data["screens"]] == [["map", "operations", "leader", "console"]]
+    assert [r["views"] for r in check.data["screens"]] == [["map", "queue", "leader", "agencies", "console"]]
     assert check.status == "warn"
-    assert check.data["missing"] == ["operations (#1)", "leader (#2)", "console (#3)"]
+    assert check.data["missing"] == ["queue (#1)", "leader+agencies (#2)", "console (#3)"]
 
 

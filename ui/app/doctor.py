@@ -32,19 +32,27 @@ def _physical(screen: Any) -> str:
 def check_screens(app: Any, config: Config, strings: Strings) -> Check:
     """The screens Qt sees and the views the wall would put on each, from the
     wall's own plan (ui.app.wall.plan_windows), the primary screen first."""
+    from commandcenter.wall.layout import LayoutError, resolve_layout
     from ui.app.wall import plan_windows, screen_infos
 
     # The wall's own ordering (the primary screen first) and names.
     infos, qscreens = screen_infos(app)
     if not infos:
         return Check("screens", "fail", tr(strings, "screens.none"), tr(strings, "screens.none.do"))
-    plans = {plan.screen.index: plan for plan in plan_windows(list(config.screens), infos)}
+    try:
+        layout = resolve_layout(config)[1]
+    except LayoutError as exc:
+        return Check("screens", "fail", str(exc), "commandcenter layout check --preset NAME")
+    planned = plan_windows(layout, infos)
+    # A video wall's window covers several Qt screens: each of them shows its views.
+    plans = {info.index: plan for plan in planned for info in infos if info.name in plan.qt_screens}
+    plans.update({plan.screen.index: plan for plan in planned})
     rows: list[dict[str, Any]] = []
     parts = []
     for info, qs in zip(infos, qscreens, strict=True):
         g = qs.geometry()
         plan = plans.get(info.index)
-        views = [v[0] for v in plan.views] if plan else []
+        views = plan.views if plan else []
         size = qs.physicalSize()
         rows.append(
             {
@@ -61,14 +69,14 @@ def check_screens(app: Any, config: Config, strings: Strings) -> Check:
             tr(strings, "screens.one", name=info.name or f"#{info.index}", w=g.width(), h=g.height(),
                mm=_physical(qs), views=shown)
         )  # fmt: skip
-    names = {i.name for i in infos if i.name}
-    # A configured screen not found by its name falls back to its index, else
-    # its view joins the primary window: the wall still shows it, but not
-    # where the layout meant.
+    # A layout screen not found by its name falls back to its index, else its
+    # views join the primary window: the wall still shows them, but not where
+    # the layout meant.
     missing = [
-        f"{sc.view} ({sc.name or '#' + str(sc.index)})"
-        for sc in config.screens
-        if not (sc.name in names if sc.name else sc.index < len(infos))
+        f"{'+'.join(r.view for r in ls.regions)} "
+        f"({'+'.join(ls.qt_screens) if ls.qt_screens else ls.name or '#' + str(ls.index)})"
+        for plan in planned
+        for ls in plan.missing
     ]
     data = {"screens": rows, "missing": missing}
     if missing:
@@ -92,9 +100,25 @@ def check_audio(strings: Strings) -> Check:
     return Check("audio", "ok", detail, data=data)
 
 
+def check_layout(config: Config) -> Check:
+    """What fits where on the room layout the wall would run (commandcenter layout check)."""
+    from commandcenter.wall.layout import LayoutError, check_layout, format_report, resolve_layout
+
+    try:
+        name, layout = resolve_layout(config)
+    except LayoutError as exc:
+        return Check("layout", "fail", str(exc), "commandcenter layout check --preset NAME")
+    rep = check_layout(name, layout)
+    lines = format_report(rep)
+    data = {"layout": name, "ok": rep.ok, "lines": lines}
+    if rep.ok:
+        return Check("layout", "ok", "\n".join(lines), data=data)
+    return Check("layout", "warn", "\n".join(lines), f"commandcenter layout check --preset {name}", data)
+
+
 def qt_checks(app: Any) -> Callable[[Config, Strings], list[Check]]:
     def run(config: Config, strings: Strings) -> list[Check]:
-        return [check_screens(app, config, strings), check_audio(strings)]
+        return [check_screens(app, config, strings), check_layout(config), check_audio(strings)]
 
     return run
 
@@ -115,4 +139,4 @@ def doctor_main(args: argparse.Namespace) -> int:
     return report(args, qt_checks=qt_checks(app))
 
 
-__all__ = ["check_audio", "check_screens", "doctor_main", "qt_checks"]
+__all__ = ["check_audio", "check_layout", "check_screens", "doctor_main", "qt_checks"]

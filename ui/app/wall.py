@@ -108,6 +108,8 @@ class WindowPlan:
     pages: list[Any] = field(default_factory=list)
     #: Qt screens this window spans (one, or a video wall's panels).
     qt_screens: list[str] = field(default_factory=list)
+    #: Layout screens shown here because their own Qt screen is missing.
+    missing: list[Any] = field(default_factory=list)
 
     @property
     def views(self) -> list[str]:
@@ -160,6 +162,7 @@ def plan_windows(layout: Any, screens: list[ScreenInfo]) -> list[WindowPlan]:
         if primary.index not in plans:
             plans[primary.index] = WindowPlan(primary, _bounding([primary]), [], [primary.name])
         plans[primary.index].pages.extend(leftovers)
+        plans[primary.index].missing.extend(leftovers)
     unique: dict[int, WindowPlan] = {}
     for plan in plans.values():
         unique.setdefault(id(plan), plan)
