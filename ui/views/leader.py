@@ -701,6 +701,11 @@ class LeaderView(QWidget):
         panels together need more height than the view has (they would overlap)."""
         if self.layout().totalMinimumSize().height() > self.height():
             return True
+        panels = [self.funnel, self.situation, self.hourly, self.districts, self.arrivals]
+        for tile in self.figure_tiles:
+            for panel in panels:
+                if panel.isVisibleTo(self) and tile.geometry().intersects(panel.geometry()):
+                    return True
         for label in self.findChildren(QLabel):
             if not label.isVisibleTo(self) or not label.text():
                 continue
@@ -714,11 +719,6 @@ class LeaderView(QWidget):
     def _trim(self) -> None:
         """Hide what the height left cannot show whole (see _optional): nothing is drawn cut.
         What was hidden for want of room is tried again first."""
-        if not self._trimmed and not self._squeezed():
-            return
-        for w in self._trimmed:
-            w.show()
-        self._trimmed = []
         layout = self.layout()
 
         def settle() -> None:
@@ -729,6 +729,12 @@ class LeaderView(QWidget):
                 tile.setMinimumHeight(tile.heightForWidth(tile.width()) if tile.width() > 0 else 0)
             layout.activate()
 
+        settle()
+        if not self._trimmed and not self._squeezed():
+            return
+        for w in self._trimmed:
+            w.show()
+        self._trimmed = []
         settle()
         for w in self._optional():
             if not self._squeezed():

@@ -77,15 +77,23 @@ class WholeRows(QWidget):
         table.setParent(self)
         self.on_resize: list[Any] = []
 
+    def _header_px(self) -> int:
+        hh = self.table.horizontalHeader()
+        return hh.maximumHeight() if hh.minimumHeight() == hh.maximumHeight() else hh.sizeHint().height()
+
+    def _row(self) -> int:
+        # The row pitch the table really uses (a style may need more than the font's line).
+        return max(self.row_px, self.table.verticalHeader().defaultSectionSize())
+
     def rows_that_fit(self, height: int) -> int:
-        return max(0, (height - self.table.horizontalHeader().height()) // self.row_px)
+        return max(0, (height - self._header_px()) // self._row())
 
     def resizeEvent(self, event: Any) -> None:
         super().resizeEvent(event)
         for callback in self.on_resize:
             callback(self.width())
-        header = self.table.horizontalHeader().height()
-        self.table.setGeometry(0, 0, self.width(), header + self.rows_that_fit(self.height()) * self.row_px)
+        rows = self.rows_that_fit(self.height())
+        self.table.setGeometry(0, 0, self.width(), self._header_px() + rows * self._row())
 
 
 class OperationsView(QWidget):
@@ -274,6 +282,8 @@ class OperationsView(QWidget):
             full += self._widths[col]
             short = self.compact or full - self._category_full < place_min
         self.model.set_short_category(short)
+        # Narrower still (a laptop's desk view): the place column's short heading.
+        self.model.set_short_location_header(full - self._category_short < place_min)
         hh = self.table.horizontalHeader()
         hh.resizeSection(COL_CATEGORY, self._category_short if short else self._category_full)
         for col in range(len(COLUMNS)):

@@ -229,6 +229,8 @@ class IncidentQueueModel(QAbstractTableModel):
         self.short_text = False
         #: Short category names (set by the view from the width it has).
         self.short_category = False
+        #: The place column's short heading (a narrow desk view).
+        self.short_location_header = False
         #: Announce the once-a-second age refresh as one dataChanged of the age
         #: column. IncidentQueueProxy turns this off and forwards time_changed
         #: instead (see there why).
@@ -293,7 +295,7 @@ class IncidentQueueModel(QAbstractTableModel):
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
             if role == _DISPLAY:
-                if self.short_text and section == COL_LOCATION:
+                if (self.short_text or self.short_location_header) and section == COL_LOCATION:
                     return self.strings.t("col.location.short")
                 return self.strings.t(f"col.{COLUMNS[section]}")
             if role == _ALIGN:
@@ -354,6 +356,11 @@ class IncidentQueueModel(QAbstractTableModel):
             last = len(self._ids) - 1
             if last >= 0:
                 self.dataChanged.emit(self.index(0, COL_CATEGORY), self.index(last, COL_CATEGORY), [_DISPLAY])
+
+    def set_short_location_header(self, short: bool) -> None:
+        if short != self.short_location_header:
+            self.short_location_header = short
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, COL_LOCATION, COL_LOCATION)
 
     def category_text(self, code: str) -> str:
         """Where the full names do not fit, the configured short name: a category is never elided."""
