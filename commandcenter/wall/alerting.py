@@ -380,6 +380,12 @@ class AlertService:
     def tick(self) -> list[AlertAction]:
         """Time-driven rules (deadlines, repeats, escalations, expiries); the
         service's own task calls it every ``tick_s``."""
+        if self.feed is not None:
+            # A warning leaves at its expiry: the change goes to every listener (views and
+            # this service, whose engine clears the warning's alert).
+            expired = self.store.expire_hazards()
+            if expired:
+                self.feed.publish(expired)
         actions = self.engine.tick()
         self._perform(actions)
         self._check_muted()

@@ -66,6 +66,7 @@ from commandcenter.core.model import (
 )
 from commandcenter.core.store import ChangeSet, Store
 from commandcenter.core.timeutil import Clock, utcnow
+from commandcenter.wall import hazard_alerts as ha
 from commandcenter.wall.speech import announcement, render
 
 if TYPE_CHECKING:
@@ -343,6 +344,11 @@ class AlertEngine:
         self._call = 0
         self._new: list[_Record] = []
         self._resyncing = False
+        # External items ([alerts.hazards], commandcenter.wall.hazard_alerts): the full config
+        # has the rules; hotspot cluster -> the hotspot keys in it, and each key's cluster.
+        self._full = full
+        self._clusters: dict[tuple[str, str, str], set[str]] = {}
+        self._cluster_of: dict[str, tuple[str, str, str]] = {}
         self._resync_all(self.clock(), [], initial=True)
 
     # --- entry points ------------------------------------------------------------------
@@ -363,6 +369,8 @@ class AlertEngine:
                 sit = store.situations.get(key)
                 if sit is not None:
                     self._eval_situation(sit, now, out)
+            for key in sorted(cs.hazards):
+                self._eval_hazard(key, now, out)
             for key in sorted(cs.incidents_added | cs.incidents_updated):
                 inc = store.incidents.get(key)
                 if inc is not None:
@@ -609,6 +617,43 @@ class AlertEngine:
             _Record(
                 id=aid, kind="situation", rule=rule, priority=rule.priority, raised_at=sit.declared_at,
                 text=text, situation_id=sit.id, category=sit.hazard, kecamatan=kecamatan,
+            ),
+            now, out,
+        )  # fmt: skip
+
+    def _eval_hazard(self, key: str, now: dt.datetime, out: list[AlertAction]) -> None:
+        """An external item added, changed or gone (expired, cancelled, pruned)."""
+        cfg = self._full
+        if cfg is None or not cfg.alerts.hazards.enabled:
+            return
+        item = self.store.hazards.get(key)
+        old_cluster = self._cluster_of.pop(key, None)
+        if old_cluster is not None:
+            self._clusters.get(old_cluster, set()).discard(key)
+        if item is None:
+            rec = self._records.get(make_alert_id("hazard", key))
+            if rec is not None:
+                self._resolve(rec, now, out, "expired")
+            return
+        cluster = ha.hotspot_cluster(item, cfg)
+        if cluster is not None:
+            members = self._clusters.setdefault(cluster, set())
+            members.add(key)
+            self._cluster_of[key] = cluster
+            if len(members) < cfg.alerts.hazards.hotspot_min_count:
+                return
+            found: ha.HazardAlert | None = ha.hotspot_alert(cluster, len(members), self.language)
+        else:
+            found = ha.warning_alert(item, cfg, self.language) or ha.quake_alert(item, cfg, self.language)
+        if found is None:
+            return
+        aid, raised = make_alert_id(*found.parts), item.time
+        if aid in self._records:
+            return
+        self._create(
+            _Record(
+                id=aid, kind="hazard", rule=None, priority=found.priority, raised_at=raised, text=found.text,
+                category=item.kind, kecamatan=found.kecamatan,
             ),
             now, out,
         )  # fmt: skip
@@ -1105,6 +1150,9 @@ class AlertEngine:
         try:
             for sit in store.situations.values():
                 self._eval_situation(sit, now, scratch)
+            self._clusters, self._cluster_of = {}, {}
+            for key in sorted(store.hazards):
+                self._eval_hazard(key, now, scratch)
             for inc in store.incidents.values():
                 self._eval_incident(inc, now, scratch)
             for alert in store.alerts.values():
