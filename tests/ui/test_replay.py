@@ -223,8 +223,10 @@ def test_console_replay_reads_the_live_journal_while_the_wall_runs(qapp: Any, tm
         launcher = ReplayLauncher(qapp, bridge, config, controller.layout, session.journal.path)
         session.start()
         try:
-            await until(lambda: session.feed.status.state is FeedState.LIVE and session.store.seq > 20,
-                        "live wall with events", 30)  # fmt: skip
+            await until(lambda: session.feed.status.state is FeedState.LIVE, "live wall", 30)
+            # Live events journaled after the start's snapshot: something to replay.
+            first = session.store.seq
+            await until(lambda: session.store.seq > first + 10, "live events journaled", 30)
             consoles = [c for w in controller.windows for c in w.widget.findChildren(ConsoleView)]
             assert consoles and consoles[0].replay_button.isVisibleTo(consoles[0])
             consoles[0].replay_button.click()

@@ -17,7 +17,7 @@ from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.support.widgets import ElidedLabel
-from ui.views.timebar import ReplayBanner, replay_banner_text
+from ui.views.timebar import ReplayBanner, replay_banner_texts
 
 
 class StaleBanner(QLabel):
@@ -186,7 +186,7 @@ class ScreenHeader(QWidget):
         journal is not a link that can go stale)."""
         s = self.strings
         self.clock.setText(f"{s.clock(replay.position)} {s.t('clock.zone')}")
-        self._feed_texts = [f"⏵ {s.t('replay.state')}"]
+        self._feed_texts = [f"▶ {s.t('replay.state')}"]
         self.feed_label.setText(self._feed_texts[0])
         self.feed_label.setStyleSheet(
             f"color: {theme.REPLAY_TEXT}; background: {theme.REPLAY_BG}; font-size: {self.metrics.body_px}px;"
@@ -194,8 +194,7 @@ class ScreenHeader(QWidget):
         )
         self._place_marks()
         self.banner.hide()
-        self.replay_banner.setText(replay_banner_text(s, replay))
-        self.replay_banner.show()
+        self.replay_banner.show_texts(replay_banner_texts(s, replay))
 
     def refresh(self) -> None:
         replay = self.bridge.replay_status()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QPushButton,
     QSlider,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -42,17 +43,21 @@ log = logging.getLogger(__name__)
 SPEEDS = (1, 10, 60, 600)
 
 
-def replay_moment(strings: Strings, ts: dt.datetime) -> str:
+def replay_moment(strings: Strings, ts: dt.datetime, *, weekday: bool = True) -> str:
     """'Sabtu 12 Okt 10:32' (id), 'Saturday 12 Oct 10:32' (en): the replayed moment in WIB,
     with the weekday, so a replay of last Saturday never reads as today."""
     local = local_time(ts)
-    return f"{format_date(local.date(), 'EEEE d MMM', locale=strings.locale)} {local:%H:%M}"
+    day = format_date(local.date(), "EEEE d MMM" if weekday else "d MMM", locale=strings.locale)
+    return f"{day} {local:%H:%M}"
 
 
-def replay_banner_text(strings: Strings, status: ReplayStatus) -> str:
+def replay_banner_texts(strings: Strings, status: ReplayStatus) -> list[str]:
+    """The banner's text, longest first: with the speed (or "dijeda"), without it, without the
+    weekday; a narrow screen with huge text takes the first that fits."""
     text = strings.t("replay.banner", when=replay_moment(strings, status.position))
     speed = strings.t("replay.speed", n=strings.number(status.speed, None))
-    return f"{text} · {speed if status.playing else strings.t('replay.paused')}"
+    short = strings.t("replay.banner", when=replay_moment(strings, status.position, weekday=False))
+    return [f"{text} · {speed if status.playing else strings.t('replay.paused')}", text, short]
 
 
 class ReplayBanner(QLabel):
@@ -63,12 +68,26 @@ class ReplayBanner(QLabel):
         self.setObjectName("replayBanner")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setTextFormat(Qt.TextFormat.PlainText)
-        pad = metrics.pad_px
+        pad = self._pad = metrics.pad_px
         self.setStyleSheet(
             f"QLabel#replayBanner {{ background: {theme.REPLAY_BG}; color: {theme.REPLAY_TEXT};"
             f" font-size: {metrics.heading_px}px; font-weight: 800; padding: {pad}px; }}"
         )
         self.hide()
+
+    def show_texts(self, texts: list[str]) -> None:
+        """Show the first of ``texts`` that fits the width on one line (never clipped: the last
+        one wraps if even it does not fit)."""
+        self.ensurePolished()
+        holder = self.parentWidget()
+        width = (holder.width() if holder is not None else 0) or self.width()
+        room = width - 2 * self._pad - 8
+        fm = self.fontMetrics()
+        chosen = next((t for t in texts if fm.horizontalAdvance(t) <= room), texts[-1])
+        self.setWordWrap(fm.horizontalAdvance(chosen) > room)
+        if self.text() != chosen:
+            self.setText(chosen)
+        self.show()
 
 
 def parse_jump(text: str, around: dt.datetime) -> dt.datetime:
@@ -108,9 +127,16 @@ class TimeBar(QWidget):
             f"QPushButton:checked {{ background: {theme.REPLAY_BG}; color: {theme.REPLAY_TEXT}; }}"
             f"QLabel#timeBarError {{ color: {theme.WARN}; }}"
         )
-        row = QHBoxLayout(self)
-        row.setContentsMargins(pad * 2, pad, pad * 2, pad)
+        # Two rows: the slider over the whole width (a day is long), the buttons under it.
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(pad * 2, pad, pad * 2, pad)
+        rows.setSpacing(pad // 2)
+        track = QHBoxLayout()
+        track.setSpacing(pad)
+        row = QHBoxLayout()
         row.setSpacing(pad)
+        rows.addLayout(track)
+        rows.addLayout(row)
         self.play_button = QPushButton(s.t("replay.play"))
         self.play_button.setObjectName("replayPlay")
         self.play_button.clicked.connect(self._on_play_clicked)
@@ -126,24 +152,27 @@ class TimeBar(QWidget):
             self.speed_buttons[speed] = b
             row.addWidget(b)
         self.speed_group.idClicked.connect(self._on_speed_clicked)
-        self.start_label = QLabel(s.clock(player.start, seconds=False))
-        row.addWidget(self.start_label)
+        self.start_label = QLabel(replay_moment(s, player.start))
+        track.addWidget(self.start_label)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("replaySlider")
         self.slider.setRange(0, max(1, int((player.end - player.start).total_seconds())))
         self.slider.setPageStep(600)
         self.slider.sliderReleased.connect(self._on_slider_released)
         self.slider.actionTriggered.connect(self._on_slider_action)
-        row.addWidget(self.slider, 1)
-        self.end_label = QLabel(s.clock(player.end, seconds=False))
-        row.addWidget(self.end_label)
+        track.addWidget(self.slider, 1)
+        self.end_label = QLabel(replay_moment(s, player.end))
+        track.addWidget(self.end_label)
         self.position_label = QLabel()
         self.position_label.setObjectName("replayPosition")
         self.position_label.setStyleSheet("font-weight: 700;")
         row.addWidget(self.position_label)
+        row.addStretch(1)
         self.jump_field = QLineEdit()
         self.jump_field.setObjectName("replayJump")
         self.jump_field.setPlaceholderText(s.t("replay.jump_hint"))
+        hint_px = self.jump_field.fontMetrics().horizontalAdvance(s.t("replay.jump_hint"))
+        self.jump_field.setMinimumWidth(hint_px + pad * 4)
         self.jump_field.returnPressed.connect(self._on_jump)
         row.addWidget(self.jump_field)
         self.jump_button = QPushButton(s.t("replay.jump"))
