@@ -145,6 +145,8 @@ class WallSession:
                 districts=[d.name for d in config.districts],
                 area=(bounds.south, bounds.west, bounds.north, bounds.east),
             )
+            # Whose hotspots the figures count (the same districts the hotspot alerts watch).
+            store.peat_districts = frozenset(config.alerts.hazards.peat_districts)
 
             def load(data: bytes) -> None:
                 store.load_state(decode_state(data))
