@@ -157,6 +157,20 @@ async def test_a_malformed_command_is_answered_with_its_command_id(server: Serve
         await still_open(ws)
 
 
+async def test_a_console_drops_a_command_the_server_cannot_read_from_its_outbox(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """The wall's own client (FeedClient) acts on the error's command_id: it
+    resolves the command as rejected instead of resending it forever."""
+    async with follower(tmp_path / "console.sqlite3", settings(server.url, token=CONSOLE)) as feed:
+        await wait_client(feed, lambda: feed.status.state is FeedState.LIVE, what="live")
+        # An outbox row an older version wrote that this server cannot read.
+        await feed.journal.outbox_add("old-cmd-1", "ack", b'{"type": "ack", "command_id": "old-cmd-1"}')
+        await feed._resend_outbox()
+        await wait_client(feed, lambda: feed.counters.commands_resolved == 1, what="the command resolved")
+        assert not await feed.journal.outbox_pending()
+
+
 async def test_a_second_hello_is_an_error_and_the_connection_stays(server: ServerProcess) -> None:
     async with websockets.connect(server.url, **CONN) as ws:
         await greet(ws)

@@ -337,6 +337,13 @@ class FeedClient:
                     await self._on_result(frame)
                 elif isinstance(frame, p.Error):
                     log.warning("server error %s: %s", frame.code, frame.reason)
+                    if frame.command_id is not None:
+                        # The server could not read that command: resending the
+                        # same bytes would fail again, so it leaves the outbox.
+                        reason = f"{frame.code}: {frame.reason}"[:200]
+                        await self._on_result(
+                            p.CommandResult(command_id=frame.command_id, status="rejected", reason=reason)
+                        )
                     if frame.fatal:
                         raise _Resync(f"server error {frame.code}")
                 elif isinstance(frame, p.Snapshot | p.Welcome):
