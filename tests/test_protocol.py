@@ -99,6 +99,8 @@ def all_sample_frames() -> list[Any]:
     ]
     frames: list[Any] = [make_event(b, seq=i + 1) for i, b in enumerate(bodies)]
     frames += [
+        # Protocol 1.1: several events in one frame.
+        p.Events(events=[frames[7], frames[9]]),
         p.Welcome(
             server_id="srv",
             epoch="ep-1",
@@ -148,7 +150,7 @@ def all_sample_frames() -> list[Any]:
     return frames
 
 
-SERVER_TYPES = (p.Event, p.Welcome, p.Snapshot, p.Heartbeat, p.CommandResult, p.Error, p.Pong)
+SERVER_TYPES = (p.Event, p.Events, p.Welcome, p.Snapshot, p.Heartbeat, p.CommandResult, p.Error, p.Pong)
 
 
 @pytest.mark.parametrize("frame", all_sample_frames(), ids=lambda f: type(f).__name__)
