@@ -25,13 +25,32 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ui.support.chromium import chromium_environment
 
+if TYPE_CHECKING:  # only for annotations: Qt and the views load once the wall starts
+    import datetime as dt
+
+    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtGui import QGuiApplication, QResizeEvent, QScreen
+    from PySide6.QtWidgets import QApplication, QWidget
+
+    from commandcenter.config import Config
+    from commandcenter.core.i18n import Strings
+    from commandcenter.core.timeutil import Clock
+    from commandcenter.wall.feed import FeedClient
+    from commandcenter.wall.layout import Layout, Region, ScreenLayout
+    from ui.alerts.adapter import AlertAdapter
+    from ui.alerts.banner import AlertBanner, AudioStatusMark, MuteMark
+    from ui.app.burnin import BurnInGuard
+    from ui.app.watchdog import GuiWatchdog
+    from ui.support.bridge import EngineBridge
+    from ui.support.theme import ScreenMetrics
+
 log = logging.getLogger(__name__)
 
-def offscreen_screens(layout: Any) -> dict[str, Any]:
+def offscreen_screens(layout: Layout) -> dict[str, Any]:
     """Qt's offscreen platform configuration (its configfile) for a room layout: each layout
     screen at its designed pixels, side by side; a video wall shown as several Qt screens gets
     one screen per panel, named as in ``qt_screens``, forming its rectangle. Unnamed screens
@@ -105,11 +124,11 @@ class WindowPlan:
 
     screen: ScreenInfo
     geometry: tuple[int, int, int, int]
-    pages: list[Any] = field(default_factory=list)
+    pages: list[ScreenLayout] = field(default_factory=list)
     #: Qt screens this window spans (one, or a video wall's panels).
     qt_screens: list[str] = field(default_factory=list)
     #: Layout screens shown here because their own Qt screen is missing.
-    missing: list[Any] = field(default_factory=list)
+    missing: list[ScreenLayout] = field(default_factory=list)
 
     @property
     def views(self) -> list[str]:
@@ -126,7 +145,7 @@ def _bounding(screens: list[ScreenInfo]) -> tuple[int, int, int, int]:
     return x0, y0, x1 - x0, y1 - y0
 
 
-def plan_windows(layout: Any, screens: list[ScreenInfo]) -> list[WindowPlan]:
+def plan_windows(layout: Layout, screens: list[ScreenInfo]) -> list[WindowPlan]:
     """Which layout screen goes on which Qt screen(s).
 
     A layout screen is found by its Qt name, else by index; a video wall by every name in
@@ -138,7 +157,7 @@ def plan_windows(layout: Any, screens: list[ScreenInfo]) -> list[WindowPlan]:
         return []
     by_name = {s.name: s for s in screens if s.name}
     plans: dict[int, WindowPlan] = {}
-    leftovers: list[Any] = []
+    leftovers: list[ScreenLayout] = []
     for ls in layout.screens:
         if ls.qt_screens:
             found = [by_name[n] for n in ls.qt_screens if n in by_name]
@@ -172,7 +191,13 @@ def plan_windows(layout: Any, screens: list[ScreenInfo]) -> list[WindowPlan]:
 # --- the windows ------------------------------------------------------------------------
 
 
-def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool, alerts: Any = None) -> Any:
+def _make_view(
+    view: str,
+    bridge: EngineBridge,
+    metrics: ScreenMetrics,
+    interactive: bool,
+    alerts: AlertAdapter | None = None,
+) -> QWidget:
     """Build one view widget, handed what it needs (the alert adapter's
     signals and banner); a view that fails to build shows why instead of
     taking the whole wall down."""
@@ -239,7 +264,9 @@ def _make_view(view: str, bridge: Any, metrics: Any, interactive: bool, alerts: 
     return label
 
 
-def region_rects(page: Any, width: int, height: int, offset_px: int) -> list[tuple[int, int, int, int]]:
+def region_rects(
+    page: ScreenLayout, width: int, height: int, offset_px: int
+) -> list[tuple[int, int, int, int]]:
     """Each region's rectangle (x, y, w, h) in a grid area of ``width`` x ``height`` that sits
     ``offset_px`` below the top of its screen (under the header): cells at their true screen
     rectangles, so row boundaries (and a video wall's bezels between them) stay where the
@@ -256,16 +283,16 @@ def region_rects(page: Any, width: int, height: int, offset_px: int) -> list[tup
     return out
 
 
-def _region_grid(page: Any, window: Any, build: Callable[[Any], Any]) -> Any:
+def _region_grid(page: ScreenLayout, window: QWidget, build: Callable[[Region], QWidget]) -> QWidget:
     """The regions of one layout screen: each view in a cell at its grid rectangle (span by
     span). The cells are placed by hand, not by a QGridLayout: a grid layout lets one view's
     minimum size push the rows off their rectangles (and a text view across a bezel)."""
     from PySide6.QtWidgets import QLayout, QVBoxLayout, QWidget
 
-    cells: list[Any] = []
+    cells: list[QWidget] = []
 
     class RegionGrid(QWidget):
-        def resizeEvent(self, event: Any) -> None:
+        def resizeEvent(self, event: QResizeEvent) -> None:
             super().resizeEvent(event)
             self.place()
 
@@ -296,7 +323,14 @@ class WallWindow:
     line, with the stale banner spanning the window under it) on top, then the layout
     screen's regions; layout screens whose Qt screen is missing join as tabs."""
 
-    def __init__(self, plan: WindowPlan, qscreen: Any, bridge: Any, config: Any, alerts: Any = None) -> None:
+    def __init__(
+        self,
+        plan: WindowPlan,
+        qscreen: QScreen,
+        bridge: EngineBridge,
+        config: Config,
+        alerts: AlertAdapter | None = None,
+    ) -> None:
         from PySide6.QtCore import QRect, Qt
         from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
@@ -322,10 +356,10 @@ class WallWindow:
         self.header = ScreenHeader(bridge, self.metrics, titles, self.widget)
         layout.addWidget(self.header)
         #: (no audio, muted) marks in the header; None without alerts.
-        self.alert_marks: tuple[Any, Any] | None = None
+        self.alert_marks: tuple[AudioStatusMark, MuteMark] | None = None
         #: The Konfirmasi banner under the header of an interactive screen without a console
         #: (the console has its own, in the view).
-        self.alert_banner: Any = None
+        self.alert_banner: AlertBanner | None = None
         if alerts is not None:
             from ui.alerts.banner import make_marks
 
@@ -338,10 +372,10 @@ class WallWindow:
             self.alert_marks = (audio_mark, mute_mark)
         #: Burn-in protection and night dimming (ui.app.burnin), installed by
         #: the controller once the banners are in place.
-        self.burn_in: Any = None
-        self.views: dict[str, Any] = {}
+        self.burn_in: BurnInGuard | None = None
+        self.views: dict[str, QWidget] = {}
         #: (view, widget, layout screen) per region, in layout order (screenshots, reports).
-        self.regions: list[tuple[str, Any, Any]] = []
+        self.regions: list[tuple[str, QWidget, ScreenLayout]] = []
         interactive_page = any(pg.interactive for pg in plan.pages)
         if alerts is not None and interactive_page and "console" not in plan.views:
             from ui.alerts.banner import AlertBanner
@@ -349,8 +383,8 @@ class WallWindow:
             self.alert_banner = AlertBanner(alerts, self.metrics, interactive=True)
             layout.addWidget(self.alert_banner)
 
-        def build_for(page: Any) -> Callable[[Any], Any]:
-            def build(region: Any) -> Any:
+        def build_for(page: ScreenLayout) -> Callable[[Region], QWidget]:
+            def build(region: Region) -> QWidget:
                 widget = _make_view(region.view, bridge, self.metrics, page.interactive, alerts)
                 key = region.view if region.view not in self.views else f"{region.view}-{len(self.views)}"
                 self.views[key] = widget
@@ -392,7 +426,7 @@ class WallWindow:
         self.widget.deleteLater()
 
 
-def screen_infos(app: Any) -> tuple[list[ScreenInfo], list[Any]]:
+def screen_infos(app: QGuiApplication) -> tuple[list[ScreenInfo], list[QScreen]]:
     """The screens as the wall plans them (also for `commandcenter doctor`)."""
     screens = list(app.screens())
     primary = app.primaryScreen()
@@ -412,7 +446,13 @@ class WallController:
     """Builds the windows from the screen plan and follows screen changes."""
 
     def __init__(
-        self, app: Any, bridge: Any, config: Any, alerts: Any = None, clock: Any = None, layout: Any = None
+        self,
+        app: QApplication,
+        bridge: EngineBridge,
+        config: Config,
+        alerts: AlertAdapter | None = None,
+        clock: Clock | None = None,
+        layout: Layout | None = None,
     ) -> None:
         from PySide6.QtCore import QTimer
 
@@ -435,7 +475,7 @@ class WallController:
         app.screenRemoved.connect(lambda *_: self._rebuild_timer.start())
         self.rebuilds = 0
 
-    def screen_infos(self) -> tuple[list[ScreenInfo], list[Any]]:
+    def screen_infos(self) -> tuple[list[ScreenInfo], list[QScreen]]:
         return screen_infos(self.app)
 
     def build(self) -> None:
@@ -469,7 +509,7 @@ class WallController:
             for view, widget, _page in w.regions:
                 if not widget.isVisible():
                     continue  # on a tab not shown
-                rect = _rect_in(widget.parentWidget(), w.widget)  # the region's cell
+                rect = _rect_in(widget.parentWidget() or widget, w.widget)  # the region's cell
                 region_path = directory / f"{_safe(view)}.png"
                 n = 2
                 while region_path in out:  # the same view twice in a layout
@@ -492,7 +532,7 @@ class WallController:
                     "views": w.plan.views,
                     "qt_screens": w.plan.qt_screens,
                     "regions": [
-                        {"view": v, "rect": _xywh(_rect_in(widget.parentWidget(), w.widget)),
+                        {"view": v, "rect": _xywh(_rect_in(widget.parentWidget() or widget, w.widget)),
                          "visible": widget.isVisible()}
                         for v, widget, _page in w.regions
                     ],
@@ -513,17 +553,17 @@ class WallController:
         self.windows = []
 
 
-def _rect_in(widget: Any, window: Any) -> Any:
+def _rect_in(widget: QWidget, window: QWidget) -> QRect:
     from PySide6.QtCore import QPoint, QRect
 
     return QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
 
 
-def _xywh(rect: Any) -> list[int]:
+def _xywh(rect: QRect) -> list[int]:
     return [rect.x(), rect.y(), rect.width(), rect.height()]
 
 
-def _frameless_flag() -> Any:
+def _frameless_flag() -> Qt.WindowType:
     from PySide6.QtCore import Qt
 
     return Qt.WindowType.FramelessWindowHint
@@ -540,7 +580,13 @@ class DemoServer:
     """The reference server with the simulator, as a child process."""
 
     def __init__(
-        self, data_dir: Path, speed: float, rate: float, seed: int, scenario: str, origin: Any = None
+        self,
+        data_dir: Path,
+        speed: float,
+        rate: float,
+        seed: int,
+        scenario: str,
+        origin: dt.datetime | None = None,
     ) -> None:
         from commandcenter.ops.selfexec import self_command
 
@@ -586,7 +632,11 @@ class DemoServer:
 
 
 async def run_wall(
-    app: Any, args: argparse.Namespace, *, demo: bool, on_ready: Callable[[Any], None] | None = None
+    app: QApplication,
+    args: argparse.Namespace,
+    *,
+    demo: bool,
+    on_ready: Callable[[WallController], None] | None = None,
 ) -> int:
     """The wall: one engine session (journal, store, feed, alerts), the bridge
     and alert adapter over it, the windows, the watchdog; until stopped."""
@@ -621,15 +671,15 @@ async def run_wall(
 
 
 async def _run(
-    app: Any,
+    app: QApplication,
     args: argparse.Namespace,
-    config: Any,
+    config: Config,
     data_dir: Path,
     stack: contextlib.AsyncExitStack[Any],
     *,
     demo: bool,
-    on_ready: Callable[[Any], None] | None,
-    strings: Any,
+    on_ready: Callable[[WallController], None] | None,
+    strings: Strings,
 ) -> int:
     from commandcenter.ops.runtime import freeze_heap
     from commandcenter.ops.supervisor import feed_exit
@@ -651,8 +701,13 @@ async def _run(
         )
         stack.callback(server.stop)
         url, token = server.url, "demo-console"
-    watchdog: list[Any] = []
-    stack.callback(lambda: [w.stop() for w in watchdog])
+    watchdog: list[GuiWatchdog] = []
+
+    def stop_watchdogs() -> None:
+        for w in watchdog:
+            w.stop()
+
+    stack.callback(stop_watchdogs)
     operator = await _operator(args, config, strings)
     session = await WallSession.open(
         config,
@@ -731,7 +786,7 @@ async def _run(
     return code
 
 
-def wall_layout(args: argparse.Namespace, config: Any) -> tuple[str, Any]:
+def wall_layout(args: argparse.Namespace, config: Config) -> tuple[str, Layout]:
     """The room layout: --layout FILE / --preset NAME, else the configuration's
     (commandcenter.wall.layout.resolve_layout). Raises LayoutError."""
     from commandcenter.wall.layout import resolve_layout
@@ -761,11 +816,11 @@ class _FrozenClock:
         at = dt.datetime.fromisoformat(iso)
         self.at = at if at.tzinfo is not None else at.replace(tzinfo=dt.UTC)
 
-    def __call__(self) -> Any:
+    def __call__(self) -> dt.datetime:
         return self.at
 
 
-def _demo_clock(data_dir: Path, args: argparse.Namespace) -> tuple[Any, Any]:
+def _demo_clock(data_dir: Path, args: argparse.Namespace) -> tuple[Clock | None, dt.datetime | None]:
     """The demo's simulated clock and its origin (None, None at real speed)."""
     if args.speed == 1.0:
         return None, None
@@ -776,8 +831,13 @@ def _demo_clock(data_dir: Path, args: argparse.Namespace) -> tuple[Any, Any]:
 
 
 def _start_watchdog(
-    config: Any, args: argparse.Namespace, client: Any, loop: Any, reasons: list[str], stop: asyncio.Event
-) -> Any:
+    config: Config,
+    args: argparse.Namespace,
+    client: FeedClient,
+    loop: asyncio.AbstractEventLoop,
+    reasons: list[str],
+    stop: asyncio.Event,
+) -> GuiWatchdog:
     """The GUI-thread watchdog (ui.app.watchdog); a restart it asks for (from its
     own thread) ends the event loop cleanly, and the wall exits with 75."""
     from ui.app.watchdog import start_watchdog
@@ -786,15 +846,18 @@ def _start_watchdog(
         reasons.append(reason)
         stop.set()
 
+    def restart_soon(reason: str) -> None:  # on the watchdog's thread
+        loop.call_soon_threadsafe(restart, reason)
+
     return start_watchdog(
         config,
         getattr(args, "stats_file", None),
         lambda: str(client.status.state.value),
-        lambda reason: loop.call_soon_threadsafe(restart, reason),
+        restart_soon,
     )
 
 
-async def _operator(args: argparse.Namespace, config: Any, strings: Any) -> str:
+async def _operator(args: argparse.Namespace, config: Config, strings: Strings) -> str:
     """Who sits at this wall's console: --operator, else asked at start on a
     wall with a console screen (the first configured operator when headless)."""
     from ui.alerts.banner import ask_operator
@@ -808,7 +871,7 @@ async def _operator(args: argparse.Namespace, config: Any, strings: Any) -> str:
     return str(operator)
 
 
-def _demo_origin(data_dir: Path, speed: float, given: str | None = None) -> Any:
+def _demo_origin(data_dir: Path, speed: float, given: str | None = None) -> dt.datetime:
     """Origin of the demo's simulated clock (--sim-origin, else kept in the data dir so a demo
     run again on the same journals continues forward in simulated time instead of
     starting "now" behind incidents it already showed)."""
@@ -890,7 +953,7 @@ def wall_main(args: argparse.Namespace, *, demo: bool = False) -> int:
     return int(code)
 
 
-def _layout_or_default(args: argparse.Namespace) -> Any:
+def _layout_or_default(args: argparse.Namespace) -> Layout:
     """The layout for the headless screens, before Qt starts; a bad configuration or layout
     gets the default here (run_wall reports the error and exits 2)."""
     from commandcenter.config import ConfigError, load_config
