@@ -699,7 +699,8 @@ class LeaderView(QWidget):
     def _squeezed(self) -> bool:
         """Some visible text has less height than it needs (it would be drawn cut), or the
         panels together need more height than the view has (they would overlap)."""
-        if self.layout().totalMinimumSize().height() > self.height():
+        layout = self.layout()
+        if layout is not None and layout.totalMinimumSize().height() > self.height():
             return True
         panels = [self.funnel, self.situation, self.hourly, self.districts, self.arrivals]
         for tile in self.figure_tiles:
@@ -720,6 +721,8 @@ class LeaderView(QWidget):
         """Hide what the height left cannot show whole (see _optional): nothing is drawn cut.
         What was hidden for want of room is tried again first."""
         layout = self.layout()
+        if layout is None:  # not laid out yet
+            return
 
         def settle() -> None:
             # A grid does not ask its wrapped labels how tall they are at the width they got:
