@@ -371,7 +371,9 @@ class ReplayWindow:
             from ui.views.timebar import TimeBar
 
             self.time_bar = TimeBar(session.bridge, self.window.metrics, session.player)
-            widget.layout().addWidget(self.time_bar)
+            column = widget.layout()
+            assert column is not None  # WallWindow lays its widget out in one column
+            column.addWidget(self.time_bar)
         #: Called when the operator closes the window (not when the program closes it).
         self.closed_by_user: list[Callable[[], None]] = []
         self._closing = False
