@@ -45,6 +45,9 @@ from tests.factories import make_incident
 from tests.serverproc import ADMIN, WALL, ServerProcess, admin_inject, wait_client
 
 EVENT_PREFIX = b'{"type":"event"'
+#: Protocol 1.1: several events in one frame, each element an event frame.
+EVENTS_PREFIX = b'{"type":"events"'
+ELEMENT_MARK = b'{"type":"event",'
 HEARTBEAT_PREFIX = b'{"type":"heartbeat"'
 WELCOME_PREFIX = b'{"type":"welcome"'
 
@@ -81,6 +84,8 @@ class RawReader:
     done: asyncio.Event = field(default_factory=asyncio.Event)
     closes: list[int | None] = field(default_factory=list)
     connects: int = 0
+    #: Revisions offered in hello: with "1.1" the server batches (as for a wall).
+    protocols: tuple[str, ...] = ()
 
     def reset(self, target: int) -> None:
         self.events = 0
@@ -88,7 +93,9 @@ class RawReader:
         self.done.clear()
 
     async def run(self) -> None:
-        hello = p.encode(p.Hello(token=WALL, client_id=self.client_id)).decode()
+        hello = p.encode(
+            p.Hello(token=WALL, client_id=self.client_id, protocols=list(self.protocols))
+        ).decode()
         while True:
             try:
                 async with websockets.connect(self.url, proxy=None, compression=None, max_size=None,
@@ -97,7 +104,11 @@ class RawReader:
                     await ws.send(hello)
                     while True:
                         raw = await ws.recv(decode=False)
-                        if raw.startswith(EVENT_PREFIX):
+                        if raw.startswith(EVENTS_PREFIX):
+                            self.events += raw.count(ELEMENT_MARK)
+                            if self.target and self.events >= self.target:
+                                self.done.set()
+                        elif raw.startswith(EVENT_PREFIX):
                             self.events += 1
                             if self.target and self.events >= self.target:
                                 self.done.set()
@@ -115,8 +126,13 @@ class RawReader:
 
 
 @contextlib.asynccontextmanager
-async def raw_readers(url: str, n: int, *, reconnect: bool = False) -> Any:
-    readers = [RawReader(url, f"bench-raw-{i:02d}", reconnect=reconnect) for i in range(n)]
+async def raw_readers(
+    url: str, n: int, *, reconnect: bool = False, protocols: tuple[str, ...] = p.REVISIONS
+) -> Any:
+    # Protocol 1.1 by default, as the wall's FeedClient offers it.
+    readers = [
+        RawReader(url, f"bench-raw-{i:02d}", reconnect=reconnect, protocols=protocols) for i in range(n)
+    ]
     tasks = [asyncio.create_task(r.run(), name=r.client_id) for r in readers]
     try:
         # Ready when each has had its welcome, its snapshot and one heartbeat
@@ -287,6 +303,7 @@ async def _fanout(tmp: Path) -> dict[str, dict[str, Any]]:
                 "target": ">= 5000",
                 "extra": {
                     "clients": clients,
+                    "protocol": "1.1: queued events batched in events frames",
                     "events": n,
                     "head": head,
                     "elapsed_s": round(elapsed, 3),
