@@ -40,8 +40,12 @@
     icons: dict(),
     userMoved: false,
     incidentsMoved: false,  // an incident marker came, went, moved or changed: labels may have to make room
-    errors: 0
+    errors: 0,
+    chunking: 0,          // cluster adds still in chunks (see clusterAdd)
+    afterChunks: [],      // batch confirmations waiting for them
+    chunkGuard: null
   };
+  var CHUNK_GUARD_MS = 10000;
 
   function dict() { return Object.create(null); }
 
@@ -254,7 +258,7 @@
       if (!want && m.okiIn) { remove.push(m); m.okiIn = false; }
     });
     if (remove.length) S.cluster.removeLayers(remove);
-    if (add.length) S.cluster.addLayers(add);
+    if (add.length) clusterAdd(add);
     Object.keys(S.units).forEach(function (id) {
       var m = S.units[id], want = shownByAgency([m.oki.agency]);
       if (want && !S.unitLayer.hasLayer(m)) S.unitLayer.addLayer(m);
@@ -415,6 +419,54 @@
     return best;
   }
 
+  // Where incident markers and clusters are (or are going): from their
+  // positions on the map, not from the DOM, which during markercluster's CSS
+  // transitions shows them half way and would leave a label under a cluster
+  // once it lands. _featureGroup holds what markercluster shows at this zoom.
+  function markerObstacles() {
+    var group = S.cluster._featureGroup, origin = S.map.getContainer().getBoundingClientRect(), out = [];
+    if (!group) {
+      return Array.prototype.map.call(
+        document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"), boxOf);
+    }
+    group.eachLayer(function (layer) {
+      // The icon's own size (offsetWidth ignores the transition's transform);
+      // icons are centred on their point.
+      var icon = layer._icon;
+      if (!icon || !layer.getLatLng) return;
+      var w = icon.offsetWidth, h = icon.offsetHeight;
+      var p = S.map.latLngToContainerPoint(layer.getLatLng());
+      var l = origin.left + p.x - w / 2, t = origin.top + p.y - h / 2;
+      out.push({ l: l - 4, t: t - 2, r: l + w + 4, b: t + h + 2 });
+    });
+    return out;
+  }
+
+  function obstacleKey(boxes) {
+    var sum = 0;
+    for (var i = 0; i < boxes.length; i++) sum += Math.round(boxes[i].l) * 3 + Math.round(boxes[i].t) * 7 + (i % 13);
+    return boxes.length + ":" + sum;
+  }
+
+  // A safety net for changes no event announced (markercluster's chunks and
+  // transitions end on their own timers): every LABEL_CHECK_MS, labels are
+  // placed again if the markers are not where they were when labels were
+  // last placed. Reads positions only; writes nothing when nothing moved.
+  var LABEL_CHECK_MS = 1500;
+  function checkLabels() {
+    if (S.map && S.cluster && obstacleKey(markerObstacles().concat(anchorBoxes())) !== S.declutteredFor) {
+      declutter();
+    }
+  }
+
+  // Where the labels are anchored now (their 0x0 icons).
+  function anchorBoxes() {
+    return Array.prototype.map.call(document.querySelectorAll(".oki-district-label, .oki-village-label"), function (e) {
+      var r = e.getBoundingClientRect();
+      return { l: r.left, t: r.top };
+    });
+  }
+
   function declutter() {
     if (!S.map) return;
     updateVillages();
@@ -425,8 +477,8 @@
       return nb - na || a.textContent.length - b.textContent.length;
     });
     var size = S.map.getSize();
-    var obstacles = Array.prototype.map.call(
-      document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"), boxOf);
+    var obstacles = markerObstacles();
+    S.declutteredFor = obstacleKey(obstacles.concat(anchorBoxes()));
     // Map controls (legend, scale, zoom, layers) are taken too. Boxes are in
     // the page's coordinates, which the map fills from its top left corner.
     var placed = Array.prototype.map.call(document.querySelectorAll(".leaflet-control"), boxOf);
@@ -661,7 +713,7 @@
         if (want && !m.okiIn) { add.push(m); m.okiIn = true; }
         if (!want && m.okiIn) { S.cluster.removeLayer(m); m.okiIn = false; S.incidentsMoved = true; }
       });
-      if (add.length) { S.cluster.addLayers(add); S.incidentsMoved = true; }
+      if (add.length) { clusterAdd(add); S.incidentsMoved = true; }
       if (refresh.length) S.cluster.refreshClusters(refresh);
     },
 
@@ -813,6 +865,10 @@
   // Batches from Python arrive as data through QWebChannel, not as scripts: every
   // runJavaScript source is compiled, and V8 keeps each distinct one (a batch
   // of diffs is always distinct) for as long as the page lives.
+  //
+  // A batch is confirmed once its markers are all in the cluster group:
+  // markercluster adds big lists in chunks on its own timers, and Python's
+  // "idle" must mean the page shows everything it was sent.
   function onBatch(generation, text) {
     var n = -1;
     try {
@@ -820,7 +876,37 @@
     } catch (err) {
       logError("batch", err);
     }
-    S.py.batchApplied(generation, n);
+    var confirm = function () { S.py.batchApplied(generation, n); };
+    if (S.chunking > 0) S.afterChunks.push(confirm); else confirm();
+  }
+
+  // Adds to the cluster group, counting the adds whose chunks are not all in.
+  function clusterAdd(layers) {
+    S.chunking += 1;
+    if (!S.chunkGuard) {
+      // Should markercluster drop an add (a clearLayers while it chunks),
+      // confirmations must not wait for ever.
+      S.chunkGuard = setTimeout(function () { S.chunkGuard = null; chunksDone(true); }, CHUNK_GUARD_MS);
+    }
+    S.cluster.addLayers(layers);
+  }
+
+  function onChunkProgress(processed, total) {
+    if (processed < total) return;
+    S.chunking = Math.max(0, S.chunking - 1);
+    scheduleDeclutter();  // markers landed after the batch: labels make room
+    if (S.chunking === 0) chunksDone(false);
+  }
+
+  function chunksDone(forced) {
+    if (forced) {
+      if (S.chunking > 0) console.warn("OkiMap: markercluster left " + S.chunking + " adds unfinished");
+      S.chunking = 0;
+    }
+    if (S.chunkGuard) { clearTimeout(S.chunkGuard); S.chunkGuard = null; }
+    var waiting = S.afterChunks;
+    S.afterChunks = [];
+    waiting.forEach(function (confirm) { confirm(); });
   }
 
   // --- public object -------------------------------------------------------------------
@@ -843,6 +929,10 @@
       S.cluster = L.markerClusterGroup({
         chunkedLoading: true,
         chunkInterval: 100,
+        // Markers added in chunks land after the batch that sent them: labels
+        // make room again once the last chunk is in (on a busy machine that is
+        // later than the timer in scheduleDeclutter).
+        chunkProgress: onChunkProgress,
         showCoverageOnHover: false,
         spiderfyOnMaxZoom: true,
         removeOutsideVisibleBounds: true,
@@ -857,6 +947,7 @@
       map.on("zoomend moveend resize", scheduleDeclutter);
       S.cluster.on("animationend", scheduleDeclutter);
       map.on("resize", function () { if (!S.opts.interactive) fitRegency(); });
+      setInterval(checkLabels, LABEL_CHECK_MS);
       styleDistricts();
       scheduleDeclutter();
       var done = function () {
@@ -1005,6 +1096,10 @@
       declutter();
       return metresPerPixel();
     },
+    // Where label placement takes markers to be (diagnostics).
+    obstacleBoxes: function () { return markerObstacles(); },
+    // Places the labels again now (diagnostics: what the next change would do).
+    declutter: function () { declutter(); return labelElements().length; },
     // Labels shown now with their boxes (tests check they cover no marker
     // and no other label).
     labelBoxes: function () {
