@@ -146,7 +146,7 @@ def stylesheet(m: ScreenMetrics) -> str:
     QLabel#dim {{ color: {TEXT_DIM}; font-size: {m.small_px}px; }}
     QLabel#heading {{ font-size: {m.heading_px}px; font-weight: 600; }}
     QLabel#figure {{ font-size: {m.figure_px}px; font-weight: 700; }}
-    QHeaderView::section {{ background: {BG_RAISED}; color: {TEXT}; border: 0; padding: {m.pad_px}px;
+    QHeaderView::section {{ background: {BG_RAISED}; color: {TEXT}; border: 0; padding: 0px {m.pad_px}px;
                             font-size: {m.small_px}px; font-weight: 600; }}
     QTableView {{ background: {BG_PANEL}; alternate-background-color: {BG_RAISED}; gridline-color: {GRID};
                   selection-background-color: #24507a; selection-color: {TEXT}; }}
