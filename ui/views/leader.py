@@ -43,6 +43,7 @@ from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.support.text import plain_tooltip
 from ui.support.widgets import ElidedLabel
+from ui.views.hazards import HazardPanel
 
 log = logging.getLogger(__name__)
 
@@ -609,6 +610,9 @@ class LeaderView(QWidget):
         root.addLayout(figures, 0)
         root.addLayout(self.body, 1)
         self.situation_mode = False
+        # The BMKG panel (ui.views.hazards): shown only while there are external items.
+        self.hazards = HazardPanel(bridge, metrics, self)
+        root.addWidget(self.hazards, 0)
         self._arrangement: tuple[Any, ...] | None = None
         #: Lines hidden for want of height (shown again when there is room; see _trim).
         self._trimmed: list[QWidget] = []
