@@ -349,6 +349,8 @@ class AlertEngine:
         self._full = full
         self._clusters: dict[tuple[str, str, str], set[str]] = {}
         self._cluster_of: dict[str, tuple[str, str, str]] = {}
+        #: The active list as of (entry-point call, clock second): see active().
+        self._active_cache: tuple[tuple[int, int], list[ActiveAlert]] | None = None
         self._resync_all(self.clock(), [], initial=True)
 
     # --- entry points ------------------------------------------------------------------
@@ -406,19 +408,28 @@ class AlertEngine:
 
     def active(self) -> list[ActiveAlert]:
         """Unacknowledged, unresolved, not shelved; by priority, then oldest first."""
+        return list(self._active())
+
+    def _active(self) -> list[ActiveAlert]:
+        """The active list, made once per entry-point call (on_changes and tick are
+        the only ones that change the engine; each starts a new call) and clock
+        second (a shelve runs out by time). The banner, the map, the queue and the
+        leader each ask for it after every change and every second: with thousands
+        of alerts (a burst) a pass each was seconds of the GUI thread."""
         now = self.clock()
+        key = (self._call, int(now.timestamp()))
+        cached = self._active_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
         recs = [r for r in self._live.values() if not self._is_shelved(r.id, now)]
         recs.sort(key=lambda r: (_rank(r.priority), r.raised_at, r.id))
-        return [self._view(r) for r in recs]
+        views = [self._view(r) for r in recs]
+        self._active_cache = (key, views)
+        return views
 
     def escalated(self) -> list[ActiveAlert]:
-        """Active alerts past their escalation time (the leader overview flags them).
-        Picked before they are viewed and sorted: during a burst of thousands of
-        alerts the leader asks this every second, and few of them are escalated."""
-        now = self.clock()
-        recs = [r for r in self._live.values() if r.escalated and not self._is_shelved(r.id, now)]
-        recs.sort(key=lambda r: (_rank(r.priority), r.raised_at, r.id))
-        return [self._view(r) for r in recs]
+        """Active alerts past their escalation time (the leader overview flags them)."""
+        return [a for a in self._active() if a.escalated]
 
     def shelved_list(self) -> list[ActiveAlert]:
         """Alerts shelved now, soonest to return first."""
