@@ -133,7 +133,7 @@ def open_map(qtbot: Any, store: Store, tmp_path: Path) -> Iterator[Callable[...,
         with qtbot.waitSignal(view.ready, timeout=WAIT_MS):
             view.web_page().triggerAction(view.web_page().WebAction.ReloadAndBypassCache)
         qtbot.waitUntil(view.is_idle, timeout=WAIT_MS)
-        view._h8_log = log  # keep the interceptor alive as long as the view
+        view._request_log = log  # keep the interceptor alive as long as the view
         return view, log
 
     yield make
