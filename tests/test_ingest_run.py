@@ -88,3 +88,31 @@ async def test_items_reach_the_wall_once_and_nothing_is_lost_while_the_server_is
         samples.stop()
     kinds = [e["event"]["body"]["kind"] for e in export(tmp_path / "server.sqlite3")]
     assert kinds.count("hazard") == total
+
+
+async def test_the_demo_feeds_bring_a_quake_and_an_oki_warning_in_the_first_minutes(tmp_path: Path) -> None:
+    from commandcenter.ingest.demo import DemoIngest
+
+    server = ServerProcess(tmp_path / "server.sqlite3").start()
+    demo = None
+    try:
+        async with _wall(tmp_path / "wall.sqlite3", server.url) as wall:
+            demo = DemoIngest(server.url, token=ADMIN).start()
+            store = wall.store
+            await wait_client(
+                wall.feed,
+                lambda: (
+                    "bmkg-cap/CSS20261204003" in store.hazards
+                    and store.hazard_figures().latest_quake is not None
+                ),
+                what="the demo's warning and quake",
+            )
+            figures = store.hazard_figures()
+            assert figures.warnings == ["bmkg-cap/CSS20261204003"]
+            warning = store.hazards["bmkg-cap/CSS20261204003"]
+            assert warning.expires is not None and warning.expires > store.clock()
+            await demo.close()
+    finally:
+        if demo is not None:
+            await demo.close()
+        server.stop()

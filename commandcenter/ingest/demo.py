@@ -5,16 +5,21 @@ district), citizen flood reports. `commandcenter demo` runs the hub on them."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import http.server
 import importlib.resources
+import logging
 import re
 import threading
 from collections.abc import Callable
 
 from commandcenter.core.timeutil import WIB
 from commandcenter.ingest.hub import Source
+
+log = logging.getLogger(__name__)
 
 _ISO = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des")
@@ -112,23 +117,47 @@ def demo_sources(base_url: str) -> list[Source]:
     ]  # fmt: skip
 
 
-async def run_demo_ingest(
-    url: str, token: str, now: Callable[[], dt.datetime], stop: object
-) -> None:  # pragma: no cover - wired in the demo, tested through its parts
-    """The hub on the samples, publishing to the demo server until ``stop`` (an asyncio.Event)."""
-    import asyncio
+class DemoIngest:
+    """The hub on the samples, publishing into the demo server, as one asyncio task."""
 
-    from commandcenter.config import load_defaults
-    from commandcenter.ingest.regions import load_regions
-    from commandcenter.ingest.run import Ingest, ServerLink
+    def __init__(
+        self, url: str, now: Callable[[], dt.datetime] | None = None, token: str = "demo-admin"
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.now = now or (lambda: dt.datetime.now(dt.UTC))
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
 
-    assert isinstance(stop, asyncio.Event)
-    samples = SampleServer(demo_documents(now())).start()
-    link = ServerLink(url, token)
-    try:
-        regions = await asyncio.to_thread(load_regions, "", "")
-        ingest = Ingest(load_defaults(), link, sources=demo_sources(samples.url), regions=regions, now=now)
-        await ingest.run(stop)
-    finally:
-        await link.close()
-        samples.stop()
+    def start(self) -> DemoIngest:
+        self._task = asyncio.create_task(self._run(), name="demo-ingest")
+        self._task.add_done_callback(_log_end)
+        return self
+
+    async def _run(self) -> None:
+        from commandcenter.config import load_defaults
+        from commandcenter.ingest.regions import load_regions
+        from commandcenter.ingest.run import Ingest, ServerLink
+
+        samples = SampleServer(demo_documents(self.now())).start()
+        link = ServerLink(self.url, self.token)
+        try:
+            regions = await asyncio.to_thread(load_regions, "", "")
+            ingest = Ingest(
+                load_defaults(), link, sources=demo_sources(samples.url), regions=regions, now=self.now
+            )
+            await ingest.run(self._stop)
+        finally:
+            await link.close()
+            samples.stop()
+
+    async def close(self) -> None:
+        self._stop.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._task, 10.0)
+
+
+def _log_end(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("demo feeds stopped: %s", task.exception())

@@ -701,6 +701,11 @@ async def _run(
         )
         stack.callback(server.stop)
         url, token = server.url, "demo-console"
+        # External feeds on recorded samples (commandcenter.ingest.demo): a BMKG quake and a
+        # warning over OKI in the first minutes, on the demo's clock.
+        from commandcenter.ingest.demo import DemoIngest
+
+        stack.push_async_callback(DemoIngest(server.url, clock).start().close)
     watchdog: list[GuiWatchdog] = []
 
     def stop_watchdogs() -> None:
