@@ -19,15 +19,18 @@ waiting. A timer re-reads it; :meth:`BurnInGuard.update_now` applies it at once.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, Qt, QTimer
 from PySide6.QtGui import QColor, QPainter, QPaintEvent, QRegion
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLayout, QWidget
 
 from commandcenter.config import Config
 from commandcenter.core.timeutil import Clock, utcnow
 from commandcenter.wall.burnin import BurnInSchedule, NightSchedule, Offset, step_toward
+
+if TYPE_CHECKING:  # the wall imports this module
+    from ui.app.wall import WallWindow
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +131,7 @@ class BurnInGuard(QObject):
     ) -> None:
         super().__init__(parent or window)
         self.window = window
-        self._layout: Any = window.layout()
+        self._layout: QLayout | None = window.layout()
         self.clock: Clock = clock or utcnow
         self.shift = BurnInSchedule.from_config(config.display.burn_in)
         self.night = NightSchedule.from_config(config.display.night)
@@ -180,7 +183,7 @@ class BurnInGuard(QObject):
         self._timer.stop()
 
 
-def install_burn_in(window: Any, config: Config, *, clock: Clock | None = None) -> BurnInGuard:
+def install_burn_in(window: WallWindow, config: Config, *, clock: Clock | None = None) -> BurnInGuard:
     """Guard a ui.app.wall.WallWindow (its ``widget``); call after the banners are in."""
     guard = BurnInGuard(window.widget, config, clock=clock)
     log.debug(

@@ -13,23 +13,26 @@ import argparse
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from commandcenter.config import Config
 from commandcenter.core.i18n import Strings
 from commandcenter.ops.doctor import Check, report, tr
 
+if TYPE_CHECKING:  # Qt loads only when the checks run
+    from PySide6.QtGui import QGuiApplication, QScreen
+
 # The texts of the Qt checks are in the doctor catalog with the engine's (doctor.po).
 
 
-def _physical(screen: Any) -> str:
+def _physical(screen: QScreen) -> str:
     size = screen.physicalSize()
     if size.width() <= 0 or size.height() <= 0:
         return ""
     return f", {size.width():.0f}x{size.height():.0f} mm"
 
 
-def check_screens(app: Any, config: Config, strings: Strings) -> Check:
+def check_screens(app: QGuiApplication, config: Config, strings: Strings) -> Check:
     """The screens Qt sees and the views the wall would put on each, from the
     wall's own plan (ui.app.wall.plan_windows), the primary screen first."""
     from commandcenter.wall.layout import LayoutError, resolve_layout
@@ -116,7 +119,7 @@ def check_layout(config: Config) -> Check:
     return Check("layout", "warn", "\n".join(lines), f"commandcenter layout check --preset {name}", data)
 
 
-def qt_checks(app: Any) -> Callable[[Config, Strings], list[Check]]:
+def qt_checks(app: QGuiApplication) -> Callable[[Config, Strings], list[Check]]:
     def run(config: Config, strings: Strings) -> list[Check]:
         return [check_screens(app, config, strings), check_layout(config), check_audio(strings)]
 
@@ -135,7 +138,8 @@ def doctor_main(args: argparse.Namespace) -> int:
     )
     from PySide6.QtGui import QGuiApplication
 
-    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
+    existing = QGuiApplication.instance()
+    app = existing if isinstance(existing, QGuiApplication) else QGuiApplication(sys.argv[:1])
     return report(args, qt_checks=qt_checks(app))
 
 

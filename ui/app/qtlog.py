@@ -9,12 +9,13 @@ this one chains, it does not replace.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
 
 LEVELS = {
     QtMsgType.QtDebugMsg: logging.DEBUG,
@@ -86,7 +87,7 @@ def install_qt_log_handler() -> Callable[[], None]:
     previous handler back."""
     previous: Any = None
 
-    def handler(mode: QtMsgType, context: Any, message: str) -> None:
+    def handler(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
         category = getattr(context, "category", None) or "default"
         # Qt's own categories already start with "qt." (qt.multimedia.ffmpeg).
         logger = logging.getLogger(category if category.startswith("qt.") else f"qt.{category}")
@@ -105,7 +106,7 @@ def install_qt_log_handler() -> Callable[[], None]:
     return restore
 
 
-def start_wall_logging(args: Any, filename: str = "wall.log") -> Callable[[], None]:
+def start_wall_logging(args: argparse.Namespace, filename: str = "wall.log") -> Callable[[], None]:
     """The wall's rotating log file (level and place from the config) and Qt's
     messages routed into logging; returns what undoes both. A config that does
     not load gets no file here: run_wall reports the error and exits 2."""

@@ -13,10 +13,10 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QTimer
 
+from commandcenter.config import Config
 from commandcenter.ops.watchdog import BEAT_INTERVAL_S, Watchdog
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class GuiWatchdog(QObject):
 
 
 def start_watchdog(
-    config: Any, stats_file: str | None, feed_state: Callable[[], str], on_restart: Callable[[str], None]
+    config: Config, stats_file: str | None, feed_state: Callable[[], str], on_restart: Callable[[str], None]
 ) -> GuiWatchdog:
     """The wall's watchdog, running. ``on_restart`` is called from the
     watchdog's thread: it must hand over to the GUI thread itself."""
