@@ -23,12 +23,13 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import deque
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import (
     QAbstractTableModel,
     QModelIndex,
+    QObject,
     QPersistentModelIndex,
     QPointF,
     QSortFilterProxyModel,
@@ -49,6 +50,10 @@ from commandcenter.core.store import ChangeSet, Store
 from commandcenter.core.text import isolate
 from ui.support import theme
 from ui.support.text import plain_tooltip
+
+if TYPE_CHECKING:
+    from commandcenter.config import Config
+    from ui.support.bridge import EngineBridge
 
 log = logging.getLogger(__name__)
 
@@ -125,18 +130,18 @@ PRIORITY_TEXT = {p: _readable(c) for p, c in theme.PRIORITY_COLOR.items()}
 # engine; the queue only finds the category's targets and paints the answer.
 
 
-def sla_targets(config: Any, category: str) -> SlaTargets | None:
+def sla_targets(config: Config, category: str) -> SlaTargets | None:
     """The configured targets of a category (None: unknown category, no targets)."""
     cat = config.category(category) if config is not None else None
     return cat.sla if cat is not None else None
 
 
-def sla_level(inc: Incident, config: Any, now_ts: float) -> SlaState:
+def sla_level(inc: Incident, config: Config, now_ts: float) -> SlaState:
     """(level, stage, target_s, next change timestamp) of an incident at ``now_ts``."""
     return sla_state(inc, sla_targets(config, inc.category), now_ts)
 
 
-def short_category_name(strings: Strings, config: Any, code: str) -> str:
+def short_category_name(strings: Strings, config: Config, code: str) -> str:
     """The category's short name from config (short_id/short_en) for a wall's queue, where a
     category is never cut; its full name where it has none."""
     cat = config.category(code) if config is not None else None
@@ -215,8 +220,8 @@ class IncidentQueueModel(QAbstractTableModel):
     def __init__(
         self,
         store: Store,
-        config: Any,
-        parent: Any = None,
+        config: Config,
+        parent: QObject | None = None,
         *,
         new_highlight_s: float = NEW_HIGHLIGHT_S,
         strings: Strings | None = None,
@@ -252,7 +257,7 @@ class IncidentQueueModel(QAbstractTableModel):
 
     # -- wiring -------------------------------------------------------------------------
 
-    def connect_bridge(self, bridge: Any) -> None:
+    def connect_bridge(self, bridge: EngineBridge) -> None:
         bridge.changed.connect(self.apply_changes)
         bridge.tick.connect(self.refresh_time)
 
@@ -651,7 +656,7 @@ class IncidentQueueModel(QAbstractTableModel):
 class IncidentQueueProxy(QSortFilterProxyModel):
     """Sorted (priority, then oldest first) and filtered view of the queue."""
 
-    def __init__(self, source: IncidentQueueModel, parent: Any = None) -> None:
+    def __init__(self, source: IncidentQueueModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._src = source
         self._active_only = True
@@ -681,7 +686,7 @@ class IncidentQueueProxy(QSortFilterProxyModel):
 
     # -- filters ------------------------------------------------------------------------------
 
-    def _refilter(self, apply: Any) -> None:
+    def _refilter(self, apply: Callable[[], None]) -> None:
         self.beginFilterChange()
         apply()
         self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
