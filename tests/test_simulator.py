@@ -639,7 +639,7 @@ async def test_serve_reports_in_the_districts_of_its_config(tmp_path: Path) -> N
     seen: collections.Counter[str] = collections.Counter()
     try:
         async with websockets.connect(server.url) as ws:
-            await ws.send(p.encode(p.Hello(token=WALL, client_id="sim-config-test")))
+            await ws.send(p.encode(p.Hello(token=WALL, client_id="sim-config-test")).decode())  # a text frame
             async with asyncio.timeout(60):
                 while set(seen) != {"Kayuagung Kota", "Teluk Baru"} or seen.total() < 20:
                     frame = p.decode_server_frame(await ws.recv())
