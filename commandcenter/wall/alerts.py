@@ -351,6 +351,8 @@ class AlertEngine:
         self._cluster_of: dict[str, tuple[str, str, str]] = {}
         #: The active list as of (entry-point call, clock second): see active().
         self._active_cache: tuple[tuple[int, int], list[ActiveAlert]] | None = None
+        #: Alert id -> (record, escalated, repeats, ack, shelf, its view): see _view.
+        self._views: dict[str, tuple[_Record, bool, int, Any, Any, ActiveAlert]] = {}
         self._resync_all(self.clock(), [], initial=True)
 
     # --- entry points ------------------------------------------------------------------
@@ -466,6 +468,21 @@ class AlertEngine:
     def _view(self, rec: _Record) -> ActiveAlert:
         shelf = self.store.shelved.get(rec.id)
         ack = rec.ack
+        # A record changes in place only in these (the rest is fixed when it is
+        # made): its view is made again only when one of them moved.
+        hit = self._views.get(rec.id)
+        if (
+            hit is not None and hit[0] is rec and hit[1] == rec.escalated and hit[2] == rec.repeats
+            and hit[3] is ack and hit[4] is shelf
+        ):  # fmt: skip
+            return hit[5]
+        view = self._make_view(rec, shelf, ack)
+        if len(self._views) > 2 * len(self._records) + 1024:
+            self._views = {k: v for k, v in self._views.items() if self._records.get(k) is v[0]}
+        self._views[rec.id] = (rec, rec.escalated, rec.repeats, ack, shelf, view)
+        return view
+
+    def _make_view(self, rec: _Record, shelf: Any, ack: Any) -> ActiveAlert:
         return ActiveAlert(
             id=rec.id, kind=rec.kind, rule=rec.rule.name if rec.rule else "", priority=rec.priority,
             raised_at=rec.raised_at, text=rec.text, incident_id=rec.incident_id, unit_id=rec.unit_id,
