@@ -207,7 +207,9 @@ def _make_view(
         if view == "map":
             from ui.views.map.view import MapView
 
-            map_view = MapView(bridge, interactive=interactive)
+            # The window's text sizes (its screen, distance and diagonal), not the map's guess
+            # from config.display: a laptop or a 4K wall would get a legend sized for 55" at 6 m.
+            map_view = MapView(bridge, interactive=interactive, metrics=metrics)
             if alerts is not None:
                 from ui.alerts.banner import sync_map_alert_states
 
