@@ -520,3 +520,44 @@ async def test_an_event_refused_while_the_wall_restores_from_seq_one_is_not_a_ga
         assert (await journal.stats())["refused"] == 3
     finally:
         await journal.close()
+
+
+def test_a_live_follow_stops_at_once_on_sigterm_with_exit_0(tmp_path: Path) -> None:
+    """Issue 15: "a live `follow` hangs at shutdown". Asked to stop (SIGTERM, as
+    systemd does) while live and receiving, it writes its last snapshot, says
+    DONE and exits 0 within seconds."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from tests.conftest import ROOT
+
+    server = ServerProcess(tmp_path / "server.sqlite3", scenario="mixed", speed=60, rate=6).start()
+    proc: subprocess.Popen[str] | None = None
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "commandcenter.cli", "follow", "--db", str(tmp_path / "follow.sqlite3"),
+             "--server", server.url],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, COMMANDCENTER_CONFIG="", COMMANDCENTER_TOKEN=WALL),
+        )  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.startswith("STATE live"):
+                break
+        else:
+            raise AssertionError(f"follow never went live: {proc.stderr.read() if proc.stderr else ''}")
+        proc.send_signal(signal.SIGTERM)
+        asked = time.monotonic()
+        out, err = proc.communicate(timeout=30)
+        took = time.monotonic() - asked
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        server.stop()
+    assert proc.returncode == 0, err[-2000:]
+    assert took < 5, f"follow took {took:.1f} s to stop"
+    assert "DONE epoch=" in out and " refused=0 " in out
