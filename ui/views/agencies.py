@@ -17,13 +17,15 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont, QFontMetrics, QTextDocument
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent, QTextDocument
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from commandcenter.config import Config
 from commandcenter.core.i18n import Strings
 from commandcenter.core.store import ChangeSet, Store
 from commandcenter.wall import layout as room
 from ui.support import theme
+from ui.support.bridge import EngineBridge
 from ui.support.text import plain_tooltip
 from ui.support.theme import ScreenMetrics
 
@@ -49,7 +51,7 @@ class AgencyTile(QFrame):
     def __init__(
         self,
         code: str,
-        config: Any,
+        config: Config,
         metrics: ScreenMetrics,
         *,
         compact: bool,
@@ -171,7 +173,7 @@ class AgencyTile(QFrame):
             mfm = QFontMetrics(self.median_label.font())
             self.median_label.setText(long_text if mfm.horizontalAdvance(long_text) <= width else short_text)
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         # The labels get their width from the layout, which runs after this event.
         QTimer.singleShot(0, self, self._fit)  # not after the tile is gone
@@ -211,7 +213,7 @@ class AgencyBoardWidget(QWidget):
 
     def __init__(
         self,
-        bridge: Any,
+        bridge: EngineBridge,
         metrics: ScreenMetrics,
         parent: QWidget | None = None,
         *,
@@ -340,7 +342,7 @@ class AgencyBoardWidget(QWidget):
             self.setMaximumHeight(16777215)
         self._fit_height()
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         # Tiles per row from the width at this text size: the engine's rule (layout check).
         # The same rows of tiles, balanced: 4 + 4 rather than 5 + 3 (wider tiles, same height).

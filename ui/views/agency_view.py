@@ -5,18 +5,18 @@ shapes when the region has room for it under the tiles."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from ui.support import theme
+from ui.support.bridge import EngineBridge
 from ui.support.theme import ScreenMetrics
 from ui.views.agencies import AgencyBoardWidget
 
 
 class AgenciesView(QWidget):
-    def __init__(self, bridge: Any, metrics: ScreenMetrics, parent: QWidget | None = None) -> None:
+    def __init__(self, bridge: EngineBridge, metrics: ScreenMetrics, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("agenciesView")
         self.setStyleSheet(theme.stylesheet(metrics))
@@ -27,6 +27,6 @@ class AgenciesView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.board)
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self.board.give_height(self.height())

@@ -21,7 +21,7 @@ import logging
 from typing import Any
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
-from PySide6.QtGui import QAction, QFont, QFontMetrics
+from PySide6.QtGui import QAction, QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 from commandcenter.core.model import INCIDENT_STATUSES as STATUSES
 from commandcenter.wall import layout as room
 from ui.support import theme
+from ui.support.bridge import EngineBridge
 from ui.support.theme import ScreenMetrics
 from ui.views.agencies import AgencyBoardWidget
 from ui.views.queue import (
@@ -88,7 +89,7 @@ class WholeRows(QWidget):
     def rows_that_fit(self, height: int) -> int:
         return max(0, (height - self._header_px()) // self._row())
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         for callback in self.on_resize:
             callback(self.width())
@@ -103,7 +104,7 @@ class OperationsView(QWidget):
 
     def __init__(
         self,
-        bridge: Any,
+        bridge: EngineBridge,
         metrics: ScreenMetrics,
         parent: QWidget | None = None,
         *,
@@ -156,7 +157,7 @@ class OperationsView(QWidget):
     def _add_acknowledge_action(self) -> None:
         table = self.table
 
-        def request(index: Any) -> None:
+        def request(index: QModelIndex) -> None:
             if index.isValid():
                 self.acknowledge_requested.emit(self.proxy.incident_id(index.row()))
 

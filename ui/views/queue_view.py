@@ -7,17 +7,21 @@ How many rows, which columns and which category names fit come from the engine
 
 from __future__ import annotations
 
-from typing import Any
-
 from PySide6.QtWidgets import QWidget
 
+from ui.support.bridge import EngineBridge
 from ui.support.theme import ScreenMetrics
 from ui.views.operations import OperationsView
 
 
 class QueueView(OperationsView):
     def __init__(
-        self, bridge: Any, metrics: ScreenMetrics, parent: QWidget | None = None, *, interactive: bool = False
+        self,
+        bridge: EngineBridge,
+        metrics: ScreenMetrics,
+        parent: QWidget | None = None,
+        *,
+        interactive: bool = False,
     ) -> None:
         super().__init__(bridge, metrics, parent, interactive=interactive, tiles=False)
         self.setObjectName("queueView")
