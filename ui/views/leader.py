@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QSizePolicy,
     QVBoxLayout,
     QWidget,
@@ -237,7 +238,9 @@ class SituationPanel(QFrame):
         layout.setSpacing(0)
         self.header = _label("", "", wrap=True)
         self.header.setStyleSheet(f"color: {theme.WARN}; font-weight: 700;")
-        self.name = _label("", "", wrap=True)
+        # The situation's name is free text: one line, ended with "…" where it is longer.
+        self.name = ElidedLabel()
+        self.name.setProperty("mayElide", True)
         self.name.setStyleSheet("font-weight: 700;")
         self.where = _label("", "", wrap=True)
         self.reports = _label("", "", wrap=True)
@@ -258,7 +261,7 @@ class SituationPanel(QFrame):
         self.situation_id = sit.id
         since = tr.t("situation.since", age=tr.age_tile((now - sit.declared_at).total_seconds()))
         self.header.setText(f"{tr.t('situation.label')} · {since}")
-        self.name.setText(sit.name)
+        self.name.set_full_text(sit.name)
         # Hazard and districts, unless the name already says them: a line saved
         # is a line the wall can show.
         where = [p for p in (tr.category_name(config, sit.hazard), ", ".join(sit.kecamatan))
@@ -604,6 +607,9 @@ class LeaderView(QWidget):
         self.body = QGridLayout()
         self.body.setSpacing(pad)
         root = QVBoxLayout(self)
+        # The view's size is its region's: its panels' minimums never make it (or a window it is
+        # alone in) grow; what does not fit is trimmed (_trim).
+        root.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         root.setContentsMargins(pad // 2, pad // 2, pad // 2, pad // 2)
         root.setSpacing(pad // 2)
         root.addWidget(self.escalation, 0)
@@ -665,6 +671,13 @@ class LeaderView(QWidget):
             self.funnel, self.situation, self.hourly, self.districts, self.arrivals)
         for w in panels:
             body.removeWidget(w)
+        self.figures.removeWidget(self.situation)
+        # A declared situation takes the cells the last row of figures leaves free (4 figures,
+        # 3 to a row: two thirds of the second row) rather than height under them.
+        free = (-len(self.figure_tiles)) % per_row
+        if situation_mode and not roomy and free:
+            last = (len(self.figure_tiles) - 1) // per_row
+            self.figures.addWidget(self.situation, last, per_row - free, 1, free)
         for i in range(4):
             body.setColumnStretch(i, 0)
             body.setRowStretch(i, 0)
@@ -676,6 +689,8 @@ class LeaderView(QWidget):
             placed: list[tuple[QWidget, int]] = [(self.funnel, 0), (self.hourly, 3), (self.districts, 3),
                                                  (self.arrivals, 2)]
             body.setRowStretch(row, 1)
+        elif situation_mode and free:
+            placed = [(self.districts, 10)] if chart else []
         elif situation_mode:
             placed = [(self.situation, 22)] + ([(self.districts, 10)] if chart else [])
         else:
@@ -684,7 +699,7 @@ class LeaderView(QWidget):
         for col, (w, stretch) in enumerate(placed):
             body.addWidget(w, row, col)
             body.setColumnStretch(col, stretch)
-        shown = {w for w, _ in placed} | ({self.situation} if roomy and situation_mode else set())
+        shown = {w for w, _ in placed} | ({self.situation} if situation_mode else set())
         for w in panels:
             w.setVisible(w in shown)
 
@@ -697,8 +712,8 @@ class LeaderView(QWidget):
         """What gives way when the height cannot show everything whole, least important first;
         the key figures' captions and values and the escalation flag never do."""
         sit = self.situation
-        return [sit.more, sit.people, sit.reports, sit.where, sit, self.oldest_tile.detail,
-                self.arrival_tile.detail, self.arrival_state, self.funnel]  # fmt: skip
+        return [sit.more, sit.people, sit.reports, sit.where, self.oldest_tile.detail,
+                self.arrival_tile.detail, self.funnel, sit, self.arrival_state]  # fmt: skip
 
     def _squeezed(self) -> bool:
         """Some visible text has less height than it needs (it would be drawn cut), or the
@@ -724,6 +739,8 @@ class LeaderView(QWidget):
     def _trim(self) -> None:
         """Hide what the height left cannot show whole (see _optional): nothing is drawn cut.
         What was hidden for want of room is tried again first."""
+        if not self.isVisible():
+            return  # not laid out at its real size yet: nothing to measure
         layout = self.layout()
         if layout is None:  # not laid out yet
             return
@@ -732,8 +749,12 @@ class LeaderView(QWidget):
             # A grid does not ask its wrapped labels how tall they are at the width they got:
             # each figure tile is told, so its row is as tall as its lines.
             layout.activate()
+            # Never more than the view's share per row of figures: a minimum must not make the
+            # window grow past its screen (the rest is trimmed).
+            rows = -(-len(self.figure_tiles) // max(1, self.figures.columnCount()))
+            cap = self.height() // max(1, rows)
             for tile in self.figure_tiles:
-                tile.setMinimumHeight(tile.heightForWidth(tile.width()) if tile.width() > 0 else 0)
+                tile.setMinimumHeight(min(cap, tile.heightForWidth(tile.width())) if tile.width() > 0 else 0)
             layout.activate()
 
         settle()
