@@ -19,11 +19,11 @@ import datetime as dt
 import html
 import logging
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtGui import QFont
+from PySide6.QtCore import Qt, QTimer, SignalInstance
+from PySide6.QtGui import QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -35,11 +35,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from commandcenter.config import Config
 from commandcenter.core.i18n import Strings
 from commandcenter.core.model import DisasterSituation, Incident
 from commandcenter.core.store import ChangeSet, Histogram, Kpis, Store
 from commandcenter.core.timeutil import WIB
 from commandcenter.wall import layout as room
+from commandcenter.wall.alerts import ActiveAlert, AlertEngine
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.support.text import plain_tooltip
@@ -119,6 +121,17 @@ def _label(text: str = "", object_name: str = "", *, wrap: bool = False,
     if align is not None:
         label.setAlignment(align)
     return label
+
+
+class EscalationSource(Protocol):
+    """What the leader needs of the wall's alert adapter (ui.alerts sits a layer above the
+    views): the engine whose escalated alerts it flags, and the signal that they changed."""
+
+    @property
+    def alerts_changed(self) -> SignalInstance: ...
+
+    @property
+    def engine(self) -> AlertEngine: ...
 
 
 class _ColorSetter:
@@ -251,7 +264,7 @@ class SituationPanel(QFrame):
         layout.addStretch(1)
         self.situation_id = ""
 
-    def update_from(self, store: Store, config: Any, situations: Sequence[DisasterSituation],
+    def update_from(self, store: Store, config: Config, situations: Sequence[DisasterSituation],
                     now: dt.datetime) -> None:
         tr = self.strings
         if not situations:
@@ -287,7 +300,7 @@ class EscalationFlag(QFrame):
     oldest of them by name. Two lines at the body size: the figures below
     must keep their room on a 6 m wall. Hidden when there are none."""
 
-    def __init__(self, metrics: theme.ScreenMetrics, config: Any, strings: Strings) -> None:
+    def __init__(self, metrics: theme.ScreenMetrics, config: Config, strings: Strings) -> None:
         super().__init__()
         self.config = config
         self.strings = strings
@@ -311,7 +324,7 @@ class EscalationFlag(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.hide()
 
-    def update_from(self, alerts: Sequence[Any], threshold_s: float, now: dt.datetime) -> None:
+    def update_from(self, alerts: Sequence[ActiveAlert], threshold_s: float, now: dt.datetime) -> None:
         tr = self.strings
         if not alerts:
             self.hide()
@@ -324,7 +337,7 @@ class EscalationFlag(QFrame):
         self.oldest.setToolTip(plain_tooltip(oldest.text))
         self.show()
 
-    def short_text(self, alert: Any) -> str:
+    def short_text(self, alert: ActiveAlert) -> str:
         """A new incident's alert as "Kebakaran · Pangkalan Lampam": the spoken
         text ("…, prioritas tinggi, Desa …") loses the district past the width
         of one line. Other alerts (service level, unit, situation) keep theirs."""
@@ -367,7 +380,7 @@ class HourlyChart(ChartPanel):
     categories as the legend can name on one line (at most SERIES_COLORS), the
     rest as "others"."""
 
-    def __init__(self, config: Any, metrics: theme.ScreenMetrics, strings: Strings) -> None:
+    def __init__(self, config: Config, metrics: theme.ScreenMetrics, strings: Strings) -> None:
         super().__init__(strings.t("leader.chart.per_hour"), metrics)
         self.config = config
         self.strings = strings
@@ -435,7 +448,7 @@ class HourlyChart(ChartPanel):
                 ticks.append((i, f"{hour:02d}"))
         self.plot.getAxis("bottom").setTicks([ticks, []])
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self._kpis is not None and self.legend.width() != self._fit_width:
             self.update_from(self._kpis)
@@ -504,7 +517,7 @@ class DistrictChart(ChartPanel):
         # The largest on top even when fewer rows than fit.
         self.plot.setYRange(n - max(n, self._fit) - 0.5, n - 0.5, padding=0)
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         if self.fitting_rows() != self._fit:
             self._draw()
@@ -628,7 +641,7 @@ class LeaderView(QWidget):
         self._situations_dirty = True
         self._hour_start: dt.datetime | None = None
         self.kpis: Kpis | None = None
-        self.alerts: Any = None  # ui.alerts.adapter.AlertAdapter, see set_alerts
+        self.alerts: EscalationSource | None = None
         bridge.changed.connect(self._on_bridge_changed)
         bridge.tick.connect(self._on_bridge_tick)
         self.refresh_figures()
@@ -703,7 +716,7 @@ class LeaderView(QWidget):
         for w in panels:
             w.setVisible(w in shown)
 
-    def resizeEvent(self, event: Any) -> None:
+    def resizeEvent(self, event: QResizeEvent) -> None:
         super().resizeEvent(event)
         self._arrange()
         QTimer.singleShot(0, self, self._trim)
@@ -774,7 +787,7 @@ class LeaderView(QWidget):
 
     # --- alerts --------------------------------------------------------------------
 
-    def set_alerts(self, controller: Any) -> None:
+    def set_alerts(self, controller: EscalationSource) -> None:
         """Flag the escalated alerts of this wall's alert service (through its
         Qt adapter; the rules stay in the engine, this only shows what it says)."""
         self.alerts = controller
