@@ -48,6 +48,7 @@ from ui.support.text import plain_tooltip
 
 if TYPE_CHECKING:
     from commandcenter.config import Config
+    from ui.views.map.view import MapView
 
 __all__ = [
     "ACK_KEY",
@@ -423,7 +424,7 @@ def incident_alert_states(adapter: AlertAdapter) -> dict[str, dict[str, str]]:
     return states
 
 
-def sync_map_alert_states(view: Any, adapter: AlertAdapter) -> None:
+def sync_map_alert_states(view: MapView, adapter: AlertAdapter) -> None:
     """Keep a MapView's popups told about their incidents' alerts (its
     ``set_alert_states``)."""
     # A weak reference: the adapter outlives the windows (screens come and

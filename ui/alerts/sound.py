@@ -11,11 +11,14 @@ import logging
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QUrl, Signal
 
 from commandcenter.wall.tones import TONE_NAMES, tone_key, write_tones
+
+if TYPE_CHECKING:  # QtMultimedia loads when the sound starts
+    from PySide6.QtMultimedia import QAudioDevice, QSoundEffect
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +109,7 @@ class SoundOutput(QObject):
         self._effects = {}
         self._errors = {}
 
-    def _load(self, device: Any) -> None:
+    def _load(self, device: QAudioDevice | None) -> None:
         from PySide6.QtMultimedia import QSoundEffect
 
         self._drop_effects()
@@ -119,7 +122,7 @@ class SoundOutput(QObject):
             effect.setSource(QUrl.fromLocalFile(str(self.paths[name])))
             self._effects[name] = effect
 
-    def _on_status(self, name: str, effect: Any) -> None:
+    def _on_status(self, name: str, effect: QSoundEffect) -> None:
         from PySide6.QtMultimedia import QSoundEffect
 
         if effect.status() == QSoundEffect.Status.Error:
@@ -129,7 +132,7 @@ class SoundOutput(QObject):
         else:
             self._errors.pop(name, None)
 
-    def _on_playing(self, name: str, effect: Any) -> None:
+    def _on_playing(self, name: str, effect: QSoundEffect) -> None:
         if effect.isPlaying():
             self.last_started = time.monotonic()
             self.started.emit(name)
