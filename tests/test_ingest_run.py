@@ -116,3 +116,71 @@ async def test_the_demo_feeds_bring_a_quake_and_an_oki_warning_in_the_first_minu
         if demo is not None:
             await demo.close()
         server.stop()
+
+
+async def test_the_command_publishes_from_the_configured_sources_and_ends_on_sigterm(tmp_path: Path) -> None:
+    import asyncio
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from commandcenter.ingest.demo import shift_times
+    from tests.conftest import ROOT
+
+    cap_file = tmp_path / "cap.xml"
+    sample = (ROOT / "tests" / "fixtures" / "ingest" / "CSS20261204003_alert.xml").read_bytes()
+    cap_file.write_bytes(shift_times(sample, dt.datetime.now(dt.UTC), dt.timedelta(minutes=5)))
+    config = tmp_path / "ingest.toml"
+    config.write_text(f'[[sources]]\nname = "cap-file"\nkind = "cap"\nurl = "{cap_file}"\nenabled = true\n')
+    token = tmp_path / "token"
+    token.write_text(ADMIN + "\n")
+    token.chmod(0o600)
+    server = ServerProcess(tmp_path / "server.sqlite3").start()
+    env = dict(os.environ, COMMANDCENTER_CONFIG="", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    proc = None
+    try:
+        async with _wall(tmp_path / "wall.sqlite3", server.url) as wall:
+            argv = [sys.executable, "-m", "commandcenter.cli", "ingest", "run", "--server", server.url,
+                    "--token-file", str(token), "--config", str(config)]  # fmt: skip
+            proc = await asyncio.to_thread(
+                subprocess.Popen,
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            store = wall.store
+            await wait_client(
+                wall.feed, lambda: "bmkg-cap/CSS20261204003" in store.hazards and "cap-file" in store.sources
+            )
+            proc.send_signal(signal.SIGTERM)
+            out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+            assert proc.returncode == 0, err
+            assert "DONE published=1 duplicates=0 rejected=0" in out
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        server.stop()
+
+
+def test_the_command_without_an_enabled_source_says_so(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    token = tmp_path / "token"
+    token.write_text("x\n")
+    token.chmod(0o600)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    done = subprocess.run(
+        [sys.executable, "-m", "commandcenter.cli", "ingest", "run", "--server", "ws://127.0.0.1:9",
+         "--token-file", str(token)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip() == "ingest run: no source enabled in [[sources]] of the configuration"

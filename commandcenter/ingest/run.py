@@ -95,8 +95,9 @@ class ServerLink:
                     fut.set_exception(PublishError("connection to the server lost"))
             self._pending.clear()
 
-    async def send(self, cid: str, bodies: list[p.EventBody]) -> p.CommandResult:
-        """Send one inject and wait for its result; PublishError when the server is away."""
+    async def send(self, cid: str, bodies: list[p.EventBody], *, item: bool = True) -> p.CommandResult:
+        """Send one inject and wait for its result; PublishError when the server is away.
+        ``item``: an item (counted in published/duplicates/rejected), not a source state."""
         async with self._lock:
             try:
                 if self._ws is None:
@@ -112,7 +113,9 @@ class ServerLink:
                 self._pending.pop(cid, None)
                 await self.close()
                 raise PublishError(f"{self.url}: {type(exc).__name__}: {exc}") from None
-        if result.status == "applied":
+        if not item:
+            pass
+        elif result.status == "applied":
             self.published += 1
         elif result.status == "duplicate":
             self.duplicates += 1
@@ -202,7 +205,8 @@ class Ingest:
                 stale_after_s=min(source.stale_after, 30 * 86400.0), error=st.last_error[:200],
             )  # fmt: skip
             try:
-                await self.link.send(f"srcst-{uuid.uuid4().hex}", [p.SourceStatusChanged(status=status)])
+                body = p.SourceStatusChanged(status=status)
+                await self.link.send(f"srcst-{uuid.uuid4().hex}", [body], item=False)
             except FatalLinkError as exc:
                 self.fatal = exc
                 return
