@@ -21,6 +21,7 @@ from commandcenter.config import Config
 from commandcenter.core.timeutil import WIB, FakeClock
 from commandcenter.wall.alerting import AlertService
 from commandcenter.wall.burnin import shift_path
+from commandcenter.wall.layout import Region, ScreenLayout
 from ui.alerts.adapter import AlertAdapter
 from ui.app.burnin import BurnInGuard, install_burn_in
 from ui.app.wall import ScreenInfo, WallWindow, WindowPlan
@@ -47,7 +48,9 @@ class Wall:
         g = screen.geometry()
         # One interactive map screen: header, stale banner, the Konfirmasi
         # banner under the header (WallWindow builds it for an interactive screen), the map.
-        plan = WindowPlan(ScreenInfo(screen.name(), 0, g.width(), g.height()), [("map", True, None, None)])
+        page = ScreenLayout(diagonal_in=55, distance_m=6, interactive=True, regions=[Region(view="map")])
+        rect = (g.x(), g.y(), g.width(), g.height())
+        plan = WindowPlan(ScreenInfo(screen.name(), 0, g.width(), g.height()), rect, [page], [screen.name()])
         service = AlertService(config, bridge.store, operator="Sari", console="meja-1")
         self.alerts = AlertAdapter(service, bridge)
         self.window = WallWindow(plan, screen, bridge, config, self.alerts)
