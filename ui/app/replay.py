@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import json
 import logging
 import signal
 import sys
@@ -333,6 +334,10 @@ async def run_replay(
                 await asyncio.wait_for(stop.wait(), args.run_for)
         else:
             await stop.wait()
+        if getattr(args, "placement_report", None):
+            Path(args.placement_report).write_text(  # noqa: ASYNC240 - a few bytes at exit
+                json.dumps(controller.placement(), indent=2)
+            )
         if args.screenshot_dir:
             session.bridge.flush()
             paths = controller.screenshots(Path(args.screenshot_dir), regions=args.screenshot_regions)

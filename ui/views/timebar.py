@@ -126,6 +126,13 @@ class TimeBar(QWidget):
             f"QWidget#timeBar {{ background: {theme.BG_PANEL}; border-top: 3px solid {theme.REPLAY_BG}; }}"
             f"QPushButton:checked {{ background: {theme.REPLAY_BG}; color: {theme.REPLAY_TEXT}; }}"
             f"QLabel#timeBarError {{ color: {theme.WARN}; }}"
+            # The whole period visible as a track, the part already replayed in the replay colour.
+            f"QSlider#replaySlider::groove:horizontal {{ height: {pad}px; background: {theme.GRID};"
+            f" border-radius: {pad // 2}px; }}"
+            f"QSlider#replaySlider::sub-page:horizontal {{ background: {theme.REPLAY_BG};"
+            f" border-radius: {pad // 2}px; }}"
+            f"QSlider#replaySlider::handle:horizontal {{ background: {theme.TEXT}; width: {pad * 3}px;"
+            f" margin: -{pad}px 0; border-radius: {pad}px; }}"
         )
         # Two rows: the slider over the whole width (a day is long), the buttons under it.
         rows = QVBoxLayout(self)
