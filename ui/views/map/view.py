@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, QUrl, Signal, Slot
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QCloseEvent, QColor
 from PySide6.QtWebChannel import QWebChannel
 from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngineSettings
 from PySide6.QtWebEngineWidgets import QWebEngineView
@@ -317,7 +317,7 @@ class MapView(QWidget):
         array: it travels as JSON (runJavaScript hands objects to PySide as
         empty strings) and ``callback`` gets the decoded value (None if none)."""
 
-        def decode(result: Any) -> None:
+        def decode(result: object) -> None:  # whatever the script's value was
             callback(json.loads(result) if isinstance(result, str) and result else None)
 
         self.run_js(f"JSON.stringify({expression})", decode)
@@ -429,7 +429,7 @@ class MapView(QWidget):
                 warnings.simplefilter("ignore", RuntimeWarning)
                 signal.disconnect(slot)
 
-    def closeEvent(self, event: Any) -> None:
+    def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
         super().closeEvent(event)
 
@@ -740,7 +740,9 @@ class MapView(QWidget):
                 f" + {self._budget.growth_pct:g} %"
             )
 
-    def _on_page_render_process_terminated(self, status: Any, exit_code: int) -> None:
+    def _on_page_render_process_terminated(
+        self, status: QWebEnginePage.RenderProcessTerminationStatus, exit_code: int
+    ) -> None:
         if self._closed:
             return
         log.error("map: render process ended (%s, exit code %s); reloading the page", status, exit_code)
