@@ -81,9 +81,9 @@ def test_a_quake_raises_by_magnitude_and_distance(regions: Any) -> None:
     assert action.text.startswith("Gempa magnitudo 6,1, ") and "kilometer dari Kabupaten OKI" in action.text
     far = msgspec.structs.replace(quake, id="far", lat=-8.5, lon=115.2)  # Bali
     small = msgspec.structs.replace(quake, id="small", magnitude=4.9)
-    assert not [
-        a for a in _apply(engine, store, far, 2) + _apply(engine, store, small, 3) if a.kind == "raise"
-    ]
+    old = msgspec.structs.replace(quake, id="old", time=quake.time - dt.timedelta(hours=2))  # news, no alarm
+    quiet = _apply(engine, store, far, 2) + _apply(engine, store, small, 3) + _apply(engine, store, old, 4)
+    assert not [a for a in quiet if a.kind == "raise"]
 
 
 def test_a_new_hotspot_cluster_in_a_peat_district_raises_once(regions: Any) -> None:
@@ -97,6 +97,8 @@ def test_a_new_hotspot_cluster_in_a_peat_district_raises_once(regions: Any) -> N
     assert not [a for a in _apply(engine, store, again, 2) if a.kind == "raise"]  # same cluster
     elsewhere = msgspec.structs.replace(base, id="h3", kecamatan=["Kayu Agung"], desa=["Kayuagung"])
     assert not [a for a in _apply(engine, store, elsewhere, 3) if a.kind == "raise"]  # not peat
+    yesterday = msgspec.structs.replace(base, id="h4", desa=["Riding"], time=when - dt.timedelta(days=1))
+    assert not [a for a in _apply(engine, store, yesterday, 4) if a.kind == "raise"]  # not today
 
 
 @pytest.mark.slow

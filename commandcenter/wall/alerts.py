@@ -668,11 +668,12 @@ class AlertEngine:
             members = self._clusters.setdefault(cluster, set())
             members.add(key)
             self._cluster_of[key] = cluster
-            if len(members) < cfg.alerts.hazards.hotspot_min_count:
+            if len(members) < cfg.alerts.hazards.hotspot_min_count or not ha.is_today(cluster, now):
                 return
             found: ha.HazardAlert | None = ha.hotspot_alert(cluster, len(members), self.language)
         else:
-            found = ha.warning_alert(item, cfg, self.language) or ha.quake_alert(item, cfg, self.language)
+            lang = self.language
+            found = ha.warning_alert(item, cfg, lang) or ha.quake_alert(item, cfg, lang, now)
         if found is None:
             return
         aid, raised = make_alert_id(*found.parts), item.time

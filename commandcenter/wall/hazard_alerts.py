@@ -16,6 +16,7 @@ so every wall names them alike and an acknowledgement on one console holds on al
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from dataclasses import dataclass
 
@@ -25,6 +26,9 @@ from commandcenter.core.model import SEVERITY_RANK, HazardItem, Priority
 from commandcenter.core.timeutil import WIB
 
 EARTH_RADIUS_KM = 6371.0
+#: A quake older than this raises nothing (a hub that starts publishes BMKG's latest quake,
+#: which may be days old: news, not an alarm). Hotspots alarm only on the day they were seen.
+QUAKE_ALERT_WITHIN_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -84,9 +88,11 @@ def warning_alert(item: HazardItem, cfg: Config, lang: str) -> HazardAlert | Non
     return HazardAlert(("hazard", f"{item.source}/{item.id}"), priority, text, ", ".join(districts))
 
 
-def quake_alert(item: HazardItem, cfg: Config, lang: str) -> HazardAlert | None:
+def quake_alert(item: HazardItem, cfg: Config, lang: str, now: dt.datetime) -> HazardAlert | None:
     rules = cfg.alerts.hazards
     if item.kind != "quake" or item.magnitude is None or item.magnitude < rules.quake_min_magnitude:
+        return None
+    if (now - item.time).total_seconds() > QUAKE_ALERT_WITHIN_S:
         return None
     if item.lat is None or item.lon is None:
         return None
@@ -111,7 +117,8 @@ def quake_alert(item: HazardItem, cfg: Config, lang: str) -> HazardAlert | None:
 
 
 def hotspot_cluster(item: HazardItem, cfg: Config) -> tuple[str, str, str] | None:
-    """The (district, village, WIB day) cluster of a hotspot in a peat district, or None."""
+    """The (district, village, WIB day) cluster of a hotspot in a peat district, or None
+    (an alert is raised only for a cluster of the current WIB day: see is_today)."""
     if item.kind != "hotspot":
         return None
     peat = set(cfg.alerts.hazards.peat_districts)
@@ -120,6 +127,10 @@ def hotspot_cluster(item: HazardItem, cfg: Config) -> tuple[str, str, str] | Non
         return None
     desa = item.desa[0] if item.desa else ""
     return (kec, desa, item.time.astimezone(WIB).date().isoformat())
+
+
+def is_today(cluster: tuple[str, str, str], now: dt.datetime) -> bool:
+    return cluster[2] == now.astimezone(WIB).date().isoformat()
 
 
 def hotspot_alert(cluster: tuple[str, str, str], count: int, lang: str) -> HazardAlert:
