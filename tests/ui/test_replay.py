@@ -208,8 +208,15 @@ def test_inner_replay_windows(qapp: Any, journal: Path, tmp_path: Path) -> None:
             assert player.playing and player.speed == 600
             await until(lambda: len(session.service.tones_played) > 0, "an alert sound asked for")
             assert list(audio.history) == [], "a tone played in replay"
+            # A jump while playing: the state is the journal's at the moment shown, never the
+            # jump's state with a step's events on top.
+            bar.seek(target)
+            await until(lambda: not bar._tasks, "jump while playing")
             bar.play_button.click()
             assert not player.playing
+            # A step already under way when paused finishes (or gives way) first.
+            await until(lambda: not player._turn.locked(), "no step under way")
+            await same_as_timeline(player.position)
         finally:
             live.close()
             live_bridge.shutdown()

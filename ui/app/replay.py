@@ -29,7 +29,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEvent, QObject
 
@@ -41,6 +41,18 @@ from commandcenter.wall.alerting import AlertService
 from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.alerts.adapter import AlertAdapter
 from ui.app.wall import ScreenInfo, WallController, WallWindow, WindowPlan
+
+if TYPE_CHECKING:  # annotations only: these load when a replay opens
+    from PySide6.QtGui import QScreen
+    from PySide6.QtWidgets import QApplication
+
+    from commandcenter.config import Config
+    from commandcenter.core.i18n import Strings
+    from commandcenter.wall.layout import Layout
+    from commandcenter.wall.speech import SpeechWorker
+    from ui.alerts.sound import SoundOutput
+    from ui.support.bridge import EngineBridge
+    from ui.views.timebar import TimeBar
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +103,9 @@ class ReplayAlertAdapter(AlertAdapter):
 
     read_only = True
 
-    def __init__(self, service: AlertService, bridge: Any, audio: Any = None, *, sound: bool = False) -> None:
+    def __init__(
+        self, service: AlertService, bridge: EngineBridge, audio: SoundOutput | None = None, *, sound: bool = False
+    ) -> None:
         super().__init__(service, bridge, audio=audio)
         if audio is not None and not sound:
             # The output stays (its availability is still shown) but never hears a tone.
@@ -124,12 +138,36 @@ class ReplayAlertAdapter(AlertAdapter):
         self._refused("unmute")
 
 
+class SerialPlayer(ReplayPlayer):
+    """A ReplayPlayer whose jumps and steps take turns. The time bar jumps while the player's
+    own task is stepping: a step waiting on the journal would otherwise apply its events on top
+    of the state a jump just loaded (and a step computed for the old moment would undo a jump
+    backwards), leaving views on a state the journal never had."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._turn = asyncio.Lock()
+        self._jumps = 0
+
+    async def seek(self, when: dt.datetime) -> None:
+        async with self._turn:
+            self._jumps += 1
+            await super().seek(when)
+
+    async def step_to(self, when: dt.datetime) -> None:
+        jumps = self._jumps  # ``when`` was computed from the moment before any jump now waiting
+        async with self._turn:
+            if jumps == self._jumps:
+                await super().step_to(when)
+
+
 class ReplaySession:
     """Player, feed face, alert service, bridge and alert adapter of one replay; the Qt twin of
     commandcenter.wall.session.WallSession for a journal's past."""
 
     def __init__(self, timeline: Timeline, player: ReplayPlayer, feed: ReplayFeed, service: AlertService,
-                 bridge: Any, alerts: ReplayAlertAdapter, speech: Any = None) -> None:  # fmt: skip
+                 bridge: EngineBridge, alerts: ReplayAlertAdapter,
+                 speech: SpeechWorker | None = None) -> None:  # fmt: skip
         self.timeline = timeline
         self.player = player
         self.feed = feed
@@ -143,21 +181,21 @@ class ReplaySession:
     @classmethod
     async def open(
         cls,
-        config: Any,
+        config: Config,
         timeline: Timeline,
         *,
-        strings: Any,
+        strings: Strings,
         start: dt.datetime | None = None,
         end: dt.datetime | None = None,
         speed: float = 1.0,
-        audio: Any = None,
+        audio: SoundOutput | None = None,
         sound: bool = False,
     ) -> ReplaySession:
         """Everything over ``timeline`` (which the caller closes), shown at ``start``. ValueError
         when the period holds nothing, HistoryError when the journal cannot say the state."""
         from ui.support.bridge import EngineBridge
 
-        player = ReplayPlayer(timeline, start=start, end=end, speed=speed)
+        player = SerialPlayer(timeline, start=start, end=end, speed=speed)
         bounds = config.map.bounds
         # What a live wall flags (⚠) is flagged in its replay too.
         player.store.plausibility = Plausibility.of(
@@ -205,7 +243,7 @@ class ReplaySession:
         self.bridge.shutdown()
 
 
-async def _start_speech(config: Any) -> Any:
+async def _start_speech(config: Config) -> SpeechWorker | None:
     from commandcenter.wall.speech import SpeechWorker, speech_language
 
     worker = SpeechWorker(config.speech, language=speech_language(config))
@@ -217,7 +255,7 @@ async def _start_speech(config: Any) -> Any:
     return worker
 
 
-def make_read_only(window: Any, strings: Any) -> None:
+def make_read_only(window: WallWindow, strings: Strings) -> None:
     """Every Konfirmasi banner of a window disabled (its shortcut too): a replay acknowledges
     nothing. The adapter refuses commands as well; this is what the operator sees."""
     from ui.alerts.banner import AlertBanner
@@ -229,7 +267,7 @@ def make_read_only(window: Any, strings: Any) -> None:
             banner.shortcut.setEnabled(False)
 
 
-def add_time_bar(window: Any, bridge: Any, player: ReplayPlayer) -> Any:
+def add_time_bar(window: WallWindow, bridge: EngineBridge, player: ReplayPlayer) -> TimeBar | None:
     """The time bar at the foot of a window with an interactive (console) screen, else None."""
     from ui.views.timebar import TimeBar
 
@@ -244,7 +282,9 @@ class ReplayController(WallController):
     """The live wall's controller (screens, room layout, windows, rebuilds on screen changes),
     each window made read-only and the interactive ones given the time bar."""
 
-    def __init__(self, app: Any, session: ReplaySession, config: Any, *, layout: Any = None) -> None:
+    def __init__(
+        self, app: QApplication, session: ReplaySession, config: Config, *, layout: Layout | None = None
+    ) -> None:
         super().__init__(app, session.bridge, config, alerts=session.alerts, layout=layout)
         self.session = session
         self.time_bars: list[Any] = []
@@ -283,8 +323,8 @@ def _period(args: argparse.Namespace) -> tuple[dt.datetime | None, dt.datetime |
 
 
 async def run_replay(
-    app: Any, args: argparse.Namespace, config: Any, strings: Any, *,
-    on_ready: Callable[[Any], None] | None = None,
+    app: QApplication, args: argparse.Namespace, config: Config, strings: Strings, *,
+    on_ready: Callable[[WallController], None] | None = None,
 ) -> int:  # fmt: skip
     """The wall over a journal's past until stopped (or --run-for); 2 on a bad journal or period."""
     try:
@@ -355,7 +395,7 @@ class ReplayWindow:
     every layout screen as a tab, the time bar at its foot. The journal is read-only here; the
     live wall goes on writing it."""
 
-    def __init__(self, session: ReplaySession, config: Any, layout: Any, qscreen: Any) -> None:
+    def __init__(self, session: ReplaySession, config: Config, layout: Layout, qscreen: QScreen) -> None:
         from PySide6.QtCore import Qt
 
         self.session = session
@@ -405,7 +445,9 @@ class ReplayLauncher:
     """Opens ReplayWindows on the live wall's journal when the console asks
     (``bridge.replay_requested``); closes them with the wall."""
 
-    def __init__(self, app: Any, bridge: Any, config: Any, layout: Any, journal_path: Path) -> None:
+    def __init__(
+        self, app: QApplication, bridge: EngineBridge, config: Config, layout: Layout, journal_path: Path
+    ) -> None:
         self.app = app
         self.bridge = bridge
         self.config = config
@@ -421,7 +463,7 @@ class ReplayLauncher:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def console_screen(self) -> Any:
+    def console_screen(self) -> QScreen:
         """The Qt screen of the live wall's console (the primary screen without one)."""
         for window in self.app.topLevelWidgets():
             if window.isVisible() and window.findChild(_console_type()) is not None:
@@ -474,7 +516,7 @@ class _CloseFilter(QObject):
         super().__init__()
         self._on_close = on_close
 
-    def eventFilter(self, obj: Any, event: Any) -> bool:
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Close:
             self._on_close()
         return False
