@@ -104,8 +104,9 @@ class ReplayAlertAdapter(AlertAdapter):
     read_only = True
 
     def __init__(
-        self, service: AlertService, bridge: EngineBridge, audio: SoundOutput | None = None, *, sound: bool = False
-    ) -> None:
+        self, service: AlertService, bridge: EngineBridge, audio: SoundOutput | None = None, *,
+        sound: bool = False,
+    ) -> None:  # fmt: skip
         super().__init__(service, bridge, audio=audio)
         if audio is not None and not sound:
             # The output stays (its availability is still shown) but never hears a tone.
@@ -274,7 +275,9 @@ def add_time_bar(window: WallWindow, bridge: EngineBridge, player: ReplayPlayer)
     if not any(page.interactive for page in window.plan.pages):
         return None
     bar = TimeBar(bridge, window.metrics, player)
-    window.widget.layout().addWidget(bar)
+    column = window.widget.layout()
+    assert column is not None  # WallWindow lays its widget out in one column
+    column.addWidget(bar)
     return bar
 
 
@@ -411,14 +414,15 @@ class ReplayWindow:
         widget.setWindowTitle(session.bridge.strings.t("replay.window_title", journal=Path(
             str(session.timeline.journal.path)).name))
         make_read_only(self.window, session.bridge.strings)
-        self.time_bar = add_time_bar(self.window, session.bridge, session.player)
-        if self.time_bar is None:  # a layout with no console screen: the bar all the same
+        bar = add_time_bar(self.window, session.bridge, session.player)
+        if bar is None:  # a layout with no console screen: the bar all the same
             from ui.views.timebar import TimeBar
 
-            self.time_bar = TimeBar(session.bridge, self.window.metrics, session.player)
+            bar = TimeBar(session.bridge, self.window.metrics, session.player)
             column = widget.layout()
             assert column is not None  # WallWindow lays its widget out in one column
-            column.addWidget(self.time_bar)
+            column.addWidget(bar)
+        self.time_bar: TimeBar = bar
         #: Called when the operator closes the window (not when the program closes it).
         self.closed_by_user: list[Callable[[], None]] = []
         self._closing = False
