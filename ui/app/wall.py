@@ -226,16 +226,18 @@ def _make_view(
                 ops.acknowledge_requested.connect(alerts.acknowledge_incident)
             return ops
         if view == "queue":
-            from ui.views.operations import OperationsView
+            from ui.views.queue_view import QueueView
 
-            queue_view = OperationsView(bridge, metrics, interactive=interactive, tiles=False)
+            queue_view = QueueView(bridge, metrics, interactive=interactive)
             if alerts is not None and interactive:
                 queue_view.acknowledge_requested.connect(alerts.acknowledge_incident)
             return queue_view
         if view == "agencies":
-            from ui.views.agencies import AgencyBoardWidget
+            # The tiles alone: compact two-line tiles on a wall, told their region's height so
+            # all eight fit (a bare AgencyBoardWidget drew three lines and a sparkline each).
+            from ui.views.agency_view import AgenciesView
 
-            return AgencyBoardWidget(bridge, metrics)
+            return AgenciesView(bridge, metrics)
         if view == "leader":
             from ui.views.leader import LeaderView
 
