@@ -53,8 +53,8 @@ def test_headless_screens_follow_the_preset(preset: str, sizes: list[tuple[int, 
 
 def test_a_video_wall_shown_as_four_screens_gets_one_window_over_all_four(tmp_path: Path) -> None:
     (tmp_path / "wall.toml").write_text(
-        '[[screens]]\nqt_screens = ["P1", "P2", "P3", "P4"]\nwidth_px = 3840\nheight_px = 2160\ndiagonal_in = 110\n'
-        'panels = [2, 2]\ndistance_m = 5\ngrid = [2, 2]\n'
+        '[[screens]]\nqt_screens = ["P1", "P2", "P3", "P4"]\nwidth_px = 3840\nheight_px = 2160\n'
+        'diagonal_in = 110\npanels = [2, 2]\ndistance_m = 5\ngrid = [2, 2]\n'
         'regions = [{ view = "map", span = [1, 2] }, { view = "queue", cell = [1, 0] },'
         ' { view = "leader", cell = [1, 1] }]\n'
     )
