@@ -161,6 +161,8 @@ class FeedClient:
         self._last_raw = b""
         self._last_error = ""
         self._inflight: asyncio.Future[None] | None = None
+        #: When the writer last committed a batch (monotonic): see _watchdog.
+        self._progress_at = 0.0
         #: Event frames of a received ``events`` frame (1.1) not yet handed on.
         self._pending: collections.deque[bytes] = collections.deque()
 
@@ -404,7 +406,11 @@ class FeedClient:
         connection so that run() reconnects."""
         limit = self.settings.heartbeat_timeout_s
         while True:
-            last = self.status.last_frame_at or time.monotonic()
+            # A wall busy with a burst stops reading once its read-ahead is
+            # full: the silence is then its own backlog, not the server's, as
+            # long as the writer still gets through batches (a reconnect would
+            # only make the server send the backlog again).
+            last = max(self.status.last_frame_at or time.monotonic(), self._progress_at)
             remaining = limit - (time.monotonic() - last)
             if remaining <= 0:
                 self._set_state(FeedState.STALE, "no heartbeat")
@@ -429,6 +435,7 @@ class FeedClient:
                     self._journal_and_apply([e for e in batch if e is not None])
                 )
                 await asyncio.shield(self._inflight)
+                self._progress_at = time.monotonic()
                 # Let the GUI paint between batches of a burst.
                 await asyncio.sleep(0)
             finally:
