@@ -100,7 +100,7 @@ def all_sample_frames() -> list[Any]:
     frames: list[Any] = [make_event(b, seq=i + 1) for i, b in enumerate(bodies)]
     frames += [
         # Protocol 1.1: several events in one frame.
-        p.Events(events=[frames[7], frames[9]]),
+        p.Events(events=[frames[8], frames[9]]),
         p.Welcome(
             server_id="srv",
             epoch="ep-1",
@@ -109,6 +109,7 @@ def all_sample_frames() -> list[Any]:
             resume="replay",
             heartbeat_interval_s=2.0,
             server_time=T0,
+            protocol="1.1",
         ),
         p.Snapshot(
             epoch="ep-1",
@@ -128,7 +129,14 @@ def all_sample_frames() -> list[Any]:
         p.CommandResult(command_id="ack-1", status="applied", seq=12),
         p.Error(code="bad_token", reason="token refused", fatal=True),
         p.Pong(nonce="x", server_time=T0),
-        p.Hello(token="demo-wall", client_id="wall-1", last_epoch="ep-1", last_seq=10),
+        p.Hello(
+            token="demo-wall",
+            client_id="wall-1",
+            last_epoch="ep-1",
+            last_seq=10,
+            software="oki-siaga-112-wall",
+            protocols=["1.0", "1.1"],
+        ),
         p.Acknowledge(command_id="ack-1", operator="Sari", console="meja-1", at=T0, alert_id="al-1"),
         p.Shelve(
             command_id="sh-1",

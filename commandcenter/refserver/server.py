@@ -51,6 +51,9 @@ CLOSE_TOO_SLOW = 4503
 CLOSE_TRY_AGAIN = 1013
 #: Seconds between two log lines about refused connections or failing accepts.
 QUIET_LOG_S = 60.0
+#: After closing a connection for a client fault, the longest wait for the
+#: client's side of the close before the socket is dropped.
+CLOSE_GRACE_S = 1.0
 #: How every event frame the server encodes begins (msgspec writes the tag
 #: first and omits v=1): the sender batches those for protocol 1.1 clients.
 _EVENT_PREFIX = b'{"type":"event",'
@@ -538,9 +541,7 @@ class DispatchServer:
         waited for to answer the close (that took the 10 s close timeout)."""
         with contextlib.suppress(ConnectionClosed):
             await ws.send(p.encode(p.Error(code=err, reason=reason, fatal=True)).decode())
-        with contextlib.suppress(Exception):
-            async with ws.send_context():
-                ws.protocol.fail(code, reason[:120])
+        await _close_now(ws, code, reason)
 
     def _batches(self, frames: Sequence[bytes]) -> list[bytes]:
         """Event frames grouped into ``events`` frames (protocol 1.1), each
@@ -619,9 +620,7 @@ class DispatchServer:
                     client.drained.set()
                 if data is None:
                     # The client is gone from the broadcast list: close at once.
-                    with contextlib.suppress(Exception):
-                        async with ws.send_context():
-                            ws.protocol.fail(CLOSE_TOO_SLOW, "too slow: send queue overflowed")
+                    await _close_now(ws, CLOSE_TOO_SLOW, "too slow: send queue overflowed")
                     return
                 # Sent as a text frame straight from the shared bytes: no
                 # decode per client.
@@ -1018,3 +1017,16 @@ def _join(group: Sequence[bytes]) -> bytes:
     if len(group) == 1:
         return group[0]
     return _BATCH_HEAD + b",".join(group) + b"]}"
+
+
+async def _close_now(ws: ServerConnection, code: int, reason: str) -> None:
+    """The close frame and the end of the TCP connection from our side (a
+    half-close, so what the client still sends is read and dropped instead of
+    answered with a reset that could lose the close frame), then the connection
+    ends within CLOSE_GRACE_S whether the client answers or not: a client at
+    fault may read nothing (a flooder, a stalled wall), and websockets' own
+    close would hold it for its 10 s close timeout."""
+    ws.close_timeout = CLOSE_GRACE_S
+    with contextlib.suppress(Exception):
+        async with ws.send_context():
+            ws.protocol.fail(code, reason[:120])
