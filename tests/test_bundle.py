@@ -30,7 +30,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 BUILD = ROOT / "build" / "bundle-test"
 # The headless wall's default layout (ui.app.wall.DEMO_SCREENS): four 1080p screens.
-SHOTS = ("S1-map", "S2-operations", "S3-leader", "S4-console")
+# The four-panels preset: the offscreen screens are named after what they show.
+SHOTS = ("S1-map", "S2-queue", "S3-leader-agencies", "S4-console")
 
 
 @pytest.fixture(scope="module")
