@@ -323,5 +323,7 @@ async def report_figures(
     # Funnels of the first day may have begun before the period: read from that day's start.
     day_start = period_from.astimezone(WIB).replace(hour=0, minute=0, second=0, microsecond=0)
     start = timeline.index_at(day_start - dt.timedelta(microseconds=1))
-    events = await timeline.events(start, timeline.index_at(period_to))
+    # Only the funnels and the situation's versions are read from the events (not a day of
+    # incident updates: the state at the end has those).
+    events = await timeline.events_of_kinds(("funnel", "situation"), start, timeline.index_at(period_to))
     return compute(state, events, period_from, period_to, situation_id=situation_id)

@@ -23,7 +23,7 @@ import bisect
 import datetime as dt
 import zlib
 from array import array
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -280,6 +280,15 @@ class Timeline:
         for i in range(0, len(events), 1000):
             store.apply_many(events[i : i + 1000])
         return store
+
+    async def events_of_kinds(self, kinds: Sequence[str], start: int, stop: int) -> list[p.Event]:
+        """Events ``start`` to ``stop`` (exclusive) whose body is of one of ``kinds`` (the
+        protocol's tags, e.g. "funnel"), decoded."""
+        if start >= stop:
+            return []
+        after = self.rowids[start - 1] if start > 0 else 0
+        frames = await self.journal.events_of_kinds(kinds, after, self.rowids[stop - 1])
+        return [p.decode_event(data) for data in frames]
 
     async def events(self, start: int, stop: int) -> list[p.Event]:
         """Events ``start`` (inclusive) to ``stop`` (exclusive) of the timeline, decoded."""
