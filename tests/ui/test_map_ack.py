@@ -167,7 +167,9 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
             if shots:
                 image.save(str(Path(shots) / "h1-map-popup-alert.png"))
             await wait_painted(wall_map, theme.BG_RAISED, "the wall's popup")
-            assert _count_colour(wall_map.grab().toImage(), ACK_BUTTON_FILL) == 0
+            # No button on the wall: the console's covers at least 200 sampled pixels of its fill;
+            # the wall's map may hold a few stray pixels of that blue (the map's own drawing).
+            assert _count_colour(wall_map.grab().toImage(), ACK_BUTTON_FILL) < 60
 
             seen: list[dict[str, str]] = []
 
