@@ -1,108 +1,47 @@
-"""Which OKI districts (kecamatan) and villages (desa) a point, a polygon or a circle touches.
+"""Which OKI districts (kecamatan) and villages (desa) a hazard item touches.
 
-Decided on the real boundaries with shapely (GEOS), never by a bounding box: Palembang lies inside
-OKI's bounding box and outside OKI. An STRtree over the 18 districts and 327 villages makes a
-query a few microseconds, and points come in vectorised batches (10,000 FIRMS hotspots at once).
+The geometry lives in :mod:`commandcenter.core.places` (one implementation for the wall and the
+feeds); this module adds what only the adapters need: CAP polygons and quake circles as shapely
+geometries, and the (kecamatan, desa) name pairs the items carry.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
-import numpy as np
 import shapely
 from shapely import affinity
-from shapely.geometry import Point, shape
+from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
+
+from commandcenter.core.places import AreaIndex, PlaceFinder, read_feature_collection
 
 #: Kilometres per degree of latitude (WGS84 mean), for circles drawn in degrees.
 KM_PER_DEG_LAT = 110.57
 
 
-def _features(path: Path) -> list[dict[str, Any]]:
-    doc = json.loads(path.read_text(encoding="utf-8"))
-    feats = doc.get("features") if isinstance(doc, dict) else None
-    if not isinstance(feats, list):
-        raise ValueError(f"{path}: not a GeoJSON FeatureCollection")
-    return feats
-
-
-class Regions:
-    """Districts and (optionally) villages with their outlines."""
-
-    def __init__(
-        self,
-        districts: Sequence[tuple[str, str, BaseGeometry]],
-        villages: Sequence[tuple[str, str, BaseGeometry]] = (),
-    ) -> None:
-        #: (kode, nama, geometry) of each district; villages carry their district's kode.
-        self.district_codes = [d[0] for d in districts]
-        self.district_names = [d[1] for d in districts]
-        self._district_geoms = [d[2] for d in districts]
-        self._district_by_code = {d[0]: d[1] for d in districts}
-        self.village_names = [v[1] for v in villages]
-        self.village_districts = [self._district_by_code.get(v[0], "") for v in villages]
-        self._village_geoms = [v[2] for v in villages]
-        for g in (*self._district_geoms, *self._village_geoms):
-            shapely.prepare(g)
-        self._districts = shapely.STRtree(self._district_geoms)
-        self._villages = shapely.STRtree(self._village_geoms) if villages else None
-        self.outline = shapely.union_all(self._district_geoms)
-        shapely.prepare(self.outline)
+class Regions(PlaceFinder):
+    """Districts and (optionally) villages with their outlines, answering in names."""
 
     @classmethod
     def load(cls, district_file: str | Path, village_file: str | Path | None = None) -> Regions:
-        districts = []
-        for f in _features(Path(district_file)):
-            props = f.get("properties") or {}
-            districts.append((str(props.get("kode", "")), str(props.get("nama", "")), shape(f["geometry"])))
-        villages = []
-        if village_file is not None:
-            for f in _features(Path(village_file)):
-                props = f.get("properties") or {}
-                villages.append(
-                    (str(props.get("kecamatan_kode", "")), str(props.get("nama", "")), shape(f["geometry"]))
-                )
+        """Raises :class:`~commandcenter.core.places.GeoError` (a ValueError) for an unusable file."""
+        districts = AreaIndex.from_features(read_feature_collection(Path(district_file)))
+        villages = (AreaIndex.from_features(read_feature_collection(Path(village_file)))
+                    if village_file is not None else AreaIndex(()))  # fmt: skip
         return cls(districts, villages)
-
-    # --- queries ---------------------------------------------------------------------
-
-    def touching(self, geom: BaseGeometry) -> tuple[list[str], list[str]]:
-        """The districts and villages a geometry intersects, sorted by name."""
-        kec = sorted({self.district_names[i] for i in self._districts.query(geom, predicate="intersects")})
-        desa: list[str] = []
-        if self._villages is not None and kec:
-            desa = sorted({self.village_names[i] for i in self._villages.query(geom, predicate="intersects")})
-        return kec, desa
 
     def place(self, lat: float, lon: float) -> tuple[str, str]:
         """(kecamatan, desa) of a point; empty strings outside."""
-        placed = self.place_many([lat], [lon])
-        return placed[0]
+        found = self.locate(lat, lon)
+        return found.district, found.village
 
     def place_many(self, lats: Sequence[float], lons: Sequence[float]) -> list[tuple[str, str]]:
         """(kecamatan, desa) for many points at once (vectorised; FIRMS batches)."""
-        n = len(lats)
-        out = [("", "")] * n
-        if n == 0:
-            return out
-        points = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
-        kec = [""] * n
-        for pi, gi in zip(*self._districts.query(points, predicate="intersects"), strict=True):
-            kec[int(pi)] = self.district_names[int(gi)]
-        desa = [""] * n
-        if self._villages is not None:
-            for pi, gi in zip(*self._villages.query(points, predicate="intersects"), strict=True):
-                desa[int(pi)] = self.village_names[int(gi)]
-        return [(kec[i], desa[i]) for i in range(n)]
-
-    def contains(self, lat: float, lon: float) -> bool:
-        return bool(self.outline.intersects(Point(lon, lat)))
+        return [(f.district, f.village) for f in self.locate_many(lats, lons)]
 
 
 def polygon(ring: Iterable[tuple[float, float]]) -> BaseGeometry:
