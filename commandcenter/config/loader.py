@@ -306,6 +306,7 @@ def _check_files(cfg: Config, sources: _Sources) -> None:
         ("map.boundary_geojson", cfg.map.boundary_geojson),
         ("map.village_geojson", cfg.map.village_geojson),
         ("map.tile_pack", cfg.map.tile_pack),
+        ("province.geojson", cfg.province.geojson),
         ("serve.tls_cert", cfg.serve.tls_cert),
         ("serve.tls_key", cfg.serve.tls_key),
     ):

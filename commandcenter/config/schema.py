@@ -54,6 +54,8 @@ PATH_KEYS: tuple[tuple[str, str], ...] = (
     ("serve", "tls_cert"),
     ("serve", "tls_key"),
     ("journal", "path"),
+    ("province", "journal_dir"),
+    ("province", "geojson"),
     ("logging", "dir"),
 )
 
@@ -1078,6 +1080,55 @@ class SpeechConfig(_Section, frozen=True, kw_only=True):
 # --- the whole configuration -----------------------------------------------------
 
 
+# --- [province]: a provincial wall following several regencies ---------------------
+
+RegencyCode = Annotated[str, Meta(pattern=r"^[0-9]{2}\.[0-9]{2}$")]
+ProvinceFigure = Literal["active", "unacked_high", "breaches"]
+
+
+class ProvinceFeedConfig(_Section, frozen=True, kw_only=True):
+    """One regency's 112 center followed by the provincial wall."""
+
+    code: Annotated[RegencyCode, doc("Kemendagri code of the regency or city, e.g. 16.02.")]
+    name: Annotated[NonEmptyText, doc("Its name as the boards show it, e.g. Ogan Komering Ilir.")]
+    servers: Annotated[
+        list[str], Meta(min_length=1, max_length=16),
+        doc("Websocket URLs of the regency's dispatch server (ws:// or wss://); the first is used, "
+            "the others are its gateways to fail over to."),
+    ]
+    token: Annotated[str, Meta(max_length=256), doc("The provincial wall's token at that server.")] = ""
+
+    def __post_init__(self) -> None:
+        for i, url in enumerate(self.servers):
+            reason = _websocket_url_problem(url)
+            if reason:
+                raise _invalid(f"servers[{i}]", reason)
+
+
+class ProvinceConfig(_Section, frozen=True, kw_only=True):
+    name: Annotated[NonEmptyText, doc("The province's name on the provincial wall.")] = "Sumatera Selatan"
+    feeds: Annotated[
+        list[ProvinceFeedConfig],
+        doc("The regencies a provincial wall (commandcenter wall --province) follows; each feed "
+            "keeps its own journal (epoch and seq) in province.journal_dir."),
+    ] = []
+    journal_dir: Annotated[
+        PathStr, doc("Directory of the per-regency journals; '' = province/ in the wall's data directory.")
+    ] = ""
+    geojson: Annotated[
+        PathStr, doc("Regency outlines of the province (GeoJSON with kode and nama per Feature).")
+    ] = "builtin:sumsel-kabupaten.geojson"
+    choropleth: Annotated[
+        ProvinceFigure,
+        doc("The figure that colours each regency on the province map: active incidents, "
+            "unacknowledged high-priority incidents, or today's arrivals past the response target."),
+    ] = "active"
+
+    def __post_init__(self) -> None:
+        for i in _duplicates(f.code for f in self.feeds):
+            raise _invalid(f"feeds[{i}].code", f"duplicate regency code {self.feeds[i].code}")
+
+
 class ConfigIndex:
     """Lookup tables built once per Config."""
 
@@ -1138,6 +1189,9 @@ class Config(_Section, frozen=True, kw_only=True, dict=True):
     eido: Annotated[EidoConfig, doc("How NENA EIDO incidents map onto our agencies and categories.")] = (
         msgspec.field(default_factory=EidoConfig)
     )
+    province: Annotated[
+        ProvinceConfig, doc("A provincial wall: the regencies it follows and the province map.")
+    ] = msgspec.field(default_factory=ProvinceConfig)
 
     def __post_init__(self) -> None:
         # Cross-section rules. ConfigError (not ValueError) passes through

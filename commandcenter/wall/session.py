@@ -118,6 +118,7 @@ class WallSession:
         alerts: bool = True,
         tick_s: float = TICK_S,
         on_restored: Callable[[], None] | None = None,
+        plausibility: Plausibility | None = None,
     ) -> WallSession:
         """Open the journal at ``path`` and rebuild the store from it.
 
@@ -126,7 +127,9 @@ class WallSession:
         cannot start); ``alerts=False`` (a recording node, the feed's tests and
         benchmark) leaves the alert service idle: it sees no change set and
         runs no tick. ``on_restored`` runs once the store is rebuilt (the
-        commands freeze the restored heap out of the collector's way)."""
+        commands freeze the restored heap out of the collector's way).
+        ``plausibility`` replaces the rules made from the config (a provincial
+        wall's regency other than the configured one)."""
         jc = config.journal
         journal = await Journal.open(
             path,
@@ -145,6 +148,8 @@ class WallSession:
                 districts=[d.name for d in config.districts],
                 area=(bounds.south, bounds.west, bounds.north, bounds.east),
             )
+            if plausibility is not None:
+                store.plausibility = plausibility
             # Whose hotspots the figures count (the same districts the hotspot alerts watch).
             store.peat_districts = frozenset(config.alerts.hazards.peat_districts)
 
