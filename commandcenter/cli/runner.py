@@ -63,6 +63,17 @@ def server_settings_from(args: argparse.Namespace) -> Any:
     cfg = _load_config(getattr(args, "config", None))
     serve = cfg.serve
     _check_demo_tokens(serve, args.host or serve.host, bool(getattr(args, "allow_demo_tokens", False)))
+    area, ticket = None, "OKI"
+    regency = getattr(args, "regency", None)
+    if regency:
+        # Another regency of the province: its outline and one district, itself (refserver.regency).
+        from commandcenter.refserver.regency import OKI_CODE, regency_geography
+
+        try:
+            cfg, area, _ = regency_geography(cfg, regency)
+        except ValueError as exc:
+            raise SystemExit(f"serve: --regency: {exc}") from None
+        ticket = "OKI" if regency == OKI_CODE else "R" + regency.replace(".", "")
     return ServerSettings(
         host=args.host or serve.host,
         port=serve.port if args.port is None else args.port,
@@ -85,6 +96,8 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         sim_origin=_parse_origin(getattr(args, "sim_origin", None)),
         seed=args.seed,
         config=cfg,
+        sim_area=area,
+        sim_ticket_prefix=ticket,
     )
 
 
@@ -211,6 +224,11 @@ def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--rate", type=float, default=6.0, help="new incidents a minute in normal times")
     p_.add_argument("--speed", type=float, default=1.0, help="simulated time runs X times faster")
     p_.add_argument("--seed", type=int, default=112, help="same seed, same events")
+    p_.add_argument(
+        "--regency", default=None, metavar="CODE",
+        help="simulate this regency of Sumatera Selatan (e.g. 16.01; default: OKI, 16.02): incidents "
+        "inside its outline (a provincial wall's demo)",
+    )  # fmt: skip
     p_.add_argument(
         "--sim-origin",
         default=None,

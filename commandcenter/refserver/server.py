@@ -124,6 +124,10 @@ class ServerSettings:
     #: Agencies, categories and districts the simulator reports with; None:
     #: the shipped defaults.
     config: Config | None = None
+    #: A regency other than OKI (serve --regency): the outline (shapely) every
+    #: incident is placed inside, and the ticket prefix; None / "OKI" for OKI.
+    sim_area: Any = None
+    sim_ticket_prefix: str = "OKI"
     sim_tick_s: float = 0.25
     server_id: str = field(default_factory=lambda: "srv-" + secrets.token_hex(4))
 
@@ -990,6 +994,8 @@ class DispatchServer:
             start=start,
             id_prefix="" if run == 1 else f"r{run}-",
             config=s.config,
+            area=s.sim_area,
+            ticket_prefix=s.sim_ticket_prefix,
         )
 
         def fix(body: p.EventBody) -> p.EventBody:

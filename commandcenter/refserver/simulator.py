@@ -71,6 +71,8 @@ District = tuple[str, str, float, float]
 TimedBody = tuple[dt.datetime, p.EventBody]
 
 CAPITAL = "Kayu Agung"
+#: How far from a district-less regency's centre its incidents spread (sigma, km).
+AREA_SIGMA_KM = 15.0
 
 #: Named by BPBD as flood-prone (2025-2026 floods included).
 FLOOD_PRONE: tuple[str, ...] = (
@@ -470,7 +472,19 @@ class Simulator:
         surge_start_s: float | None = None,
         surge_reports: int | None = None,
         id_prefix: str = "",
+        area: Any = None,
+        ticket_prefix: str = "OKI",
     ) -> None:
+        # A regency other than OKI (refserver.regency): a shapely outline every
+        # incident is placed inside, and its own ticket prefix.
+        self._area = area
+        if area is not None:
+            import shapely
+
+            shapely.prepare(area)
+        if not ticket_prefix.replace("-", "").isalnum():
+            raise ValueError("ticket_prefix must be letters, digits and '-'")
+        self.ticket_prefix = ticket_prefix
         # A server restarted on the same database runs a new simulation: the
         # prefix keeps its incident, situation and alert ids from colliding
         # with the earlier run's.
@@ -753,7 +767,7 @@ class Simulator:
         if day != self._ticket_day:
             self._ticket_day, self._ticket_counter = day, 0
         self._ticket_counter += 1
-        return f"OKI-{day:%Y%m%d}-{self.id_prefix}{self._ticket_counter:04d}"
+        return f"{self.ticket_prefix}-{day:%Y%m%d}-{self.id_prefix}{self._ticket_counter:04d}"
 
     def _jitter(self, lat: float, lon: float, sigma_km: float) -> tuple[float, float]:
         rng = self._rng
@@ -764,6 +778,21 @@ class Simulator:
         new_lat = min(max(lat + dlat, min(south, lat)), max(north, lat))
         new_lon = min(max(lon + dlon, min(west, lon)), max(east, lon))
         return round(new_lat, 5), round(new_lon, 5)
+
+    def _in_area(self, lat: float, lon: float) -> tuple[float, float]:
+        """A point inside the regency's outline, spread around its centre (a
+        regency without districts): drawn again while outside, else the centre."""
+        import shapely
+
+        rng = self._rng
+        km_lon = 111.0 * math.cos(math.radians(lat))
+        for _ in range(40):
+            dlat = max(-2.5, min(2.5, rng.gauss(0, 1))) * AREA_SIGMA_KM / 111.0
+            dlon = max(-2.5, min(2.5, rng.gauss(0, 1))) * AREA_SIGMA_KM / km_lon
+            p_lat, p_lon = round(lat + dlat, 5), round(lon + dlon, 5)
+            if shapely.contains_xy(self._area, p_lon, p_lat):
+                return p_lat, p_lon
+        return lat, lon
 
     def _village(self, district: str) -> str:
         own = self._villages.get(district, ())
@@ -791,6 +820,8 @@ class Simulator:
         else:
             desa = self._village(district)
         lat, lon = self._jitter(clat, clon, 5.0 if category == "karhutla" else 3.0)
+        if self._area is not None:
+            lat, lon = self._in_area(clat, clon)
         if category == "karhutla":
             address = f"Lahan gambut Desa {desa}"
         elif category in ("kecelakaan_lalu_lintas", "ketertiban_lalu_lintas", "pohon_tumbang"):
