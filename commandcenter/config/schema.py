@@ -758,7 +758,7 @@ class HazardAlertsConfig(_Section, frozen=True, kw_only=True):
     ] = 1
 
 
-IngestKind = Literal["bmkg-quake", "bmkg-rss", "cap", "firms", "petabencana", "eido"]
+IngestKind = Literal["bmkg-quake", "bmkg-rss", "cap", "firms", "petabencana", "eido", "eido-ws"]
 
 
 class IngestSourceConfig(_Section, frozen=True, kw_only=True):
@@ -766,18 +766,46 @@ class IngestSourceConfig(_Section, frozen=True, kw_only=True):
         str, Meta(pattern=r"^[a-z0-9][a-z0-9_.\-]{0,63}$"), doc("Name of the source on the wall and in logs.")
     ]
     kind: Annotated[
-        IngestKind, doc("Format: bmkg-quake, bmkg-rss (BMKG nowcast index), cap, firms, petabencana, eido.")
+        IngestKind,
+        doc(
+            "Format: bmkg-quake, bmkg-rss (BMKG nowcast index), cap, firms, petabencana, eido; "
+            "eido-ws: a NENA-STA-024 EIDO subscription over a websocket."
+        ),
     ]
     url: Annotated[
-        str, Meta(min_length=1, max_length=2000), doc("http(s) URL of the feed, or a local file path.")
+        str,
+        Meta(min_length=1, max_length=2000),
+        doc("http(s) URL of the feed, or a local file path; eido-ws: the notifier's ws:// or wss:// URL."),
     ]
     interval_s: Annotated[
-        Seconds, doc("Seconds between two polls (never faster than the publisher allows: 60 s, FIRMS 300 s).")
+        Seconds,
+        doc(
+            "Seconds between two polls (never faster than the publisher allows: 60 s, FIRMS 300 s); "
+            "eido-ws: the minRate asked of the notifier (a keepalive at least this often)."
+        ),
     ] = 300.0
     timeout_s: Annotated[float, Meta(gt=0.0, le=300.0), doc("Seconds a fetch may take.")] = 20.0
     enabled: Annotated[bool, doc("Poll this source (the shipped ones are off by default).")] = (
         False
     )
+    expires_s: Annotated[
+        float,
+        Meta(ge=30.0, le=86_400.0),
+        doc("eido-ws: the subscription length asked of the notifier (renewed at two thirds of it)."),
+    ] = 3600.0
+    qual_filter: Annotated[
+        str,
+        Meta(max_length=4000),
+        doc("eido-ws: the subscription's qualFilter (NENA-STA-024 2.3); empty: every new incident."),
+    ] = ""
+
+    def __post_init__(self) -> None:
+        pushed = self.kind == "eido-ws"
+        if pushed != self.url.startswith(("ws://", "wss://")):
+            why = "an eido-ws source needs a ws:// or wss:// URL" if pushed else (
+                f"a {self.kind} source is polled: an http(s) URL or a file, not a websocket"
+            )
+            raise _invalid("url", why)
 
 
 class EidoAgencyMap(_Section, frozen=True, kw_only=True):

@@ -38,12 +38,15 @@ from commandcenter.ingest.regions import Regions
 
 log = logging.getLogger(__name__)
 
-SourceKind = Literal["bmkg-quake", "bmkg-rss", "cap", "firms", "petabencana", "eido"]
+SourceKind = Literal["bmkg-quake", "bmkg-rss", "cap", "firms", "petabencana", "eido", "eido-ws"]
+#: Sources that push (a NENA-STA-024 subscription, commandcenter.ingest.eido_ws) instead of being polled.
+PUSH_KINDS = frozenset({"eido-ws"})
 #: The fastest each publisher is polled. BMKG updates autogempa within minutes and asks for
 #: reasonable use; FIRMS' area API allows 5,000 transactions per 10 minutes per key and its
 #: near-real-time files change every few minutes; PetaBencana's reports API is cached for a minute.
 MIN_INTERVAL_S: dict[str, float] = {
     "bmkg-quake": 60.0, "bmkg-rss": 60.0, "cap": 60.0, "firms": 300.0, "petabencana": 60.0, "eido": 5.0,
+    "eido-ws": 5.0,  # the minRate asked of the notifier: its keepalive
 }  # fmt: skip
 MAX_BACKOFF_S = 1800.0
 #: CAP files fetched per RSS poll at most (a burst of new warnings is taken over a few polls).
@@ -62,6 +65,10 @@ class Source:
     enabled: bool = True
     #: Quiet for longer than this (no successful poll) and the source shows as stale.
     stale_after_s: float = 0.0
+    #: eido-ws: the subscription's length asked of the notifier (renewed before it ends).
+    expires_s: float = 3600.0
+    #: eido-ws: the subscription's qualFilter (STA-024 2.3); empty: every new incident.
+    qual_filter: str = ""
 
     @property
     def interval(self) -> float:
@@ -202,6 +209,10 @@ class Hub:
         """Poll one source now; the number of new items published. Never raises for a
         publisher's fault: it is recorded in the source's status and retried later."""
         st = self.states[source.name]
+        if source.kind in PUSH_KINDS:
+            # Pushed, not polled: its subscriber reports through take/pushed_ok/pushed_failed.
+            st.next_due = self.monotonic() + source.interval
+            return 0
         st.partial_errors = []
         try:
             published = await self._poll(source, st)
@@ -237,6 +248,15 @@ class Hub:
             items = await self._rss_items(source, st, got.body)
         else:
             items = self._parse(source.kind, got.body)
+        taken = await self.take(source, items)
+        # Validators only once everything was taken: a failed publish fetches the document again.
+        st.etag, st.last_modified = got.etag, got.last_modified
+        return taken
+
+    async def take(self, source: Source, items: Sequence[Item]) -> int:
+        """Publish the items not seen yet and mark them seen; the number published. PublishError
+        when publishing failed: nothing is marked, the next delivery of the items tries again."""
+        st = self.states[source.name]
         fresh = self._fresh(source, st, items)
         if fresh:
             try:
@@ -246,9 +266,20 @@ class Hub:
             for item in fresh:
                 self._mark(st, item_key(source.name, item))
             st.published += len(fresh)
-        # Validators only once everything was taken: a failed publish fetches the document again.
-        st.etag, st.last_modified = got.etag, got.last_modified
         return len(fresh)
+
+    def pushed_ok(self, source: Source, error: str = "") -> None:
+        """A pushing source was heard from (a notification, a keepalive): live again."""
+        st = self.states[source.name]
+        st.failures = 0
+        st.last_error = error[:300]
+        st.last_ok = self.monotonic()
+
+    def pushed_failed(self, source: Source, error: str) -> None:
+        """A pushing source's link failed (refused, dropped, silent); stale once it stays so."""
+        st = self.states[source.name]
+        st.failures += 1
+        st.last_error = error[:300]
 
     def _parse(self, kind: str, body: bytes) -> list[Item]:
         if kind == "bmkg-quake":

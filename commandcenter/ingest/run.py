@@ -24,7 +24,8 @@ from typing import Any
 from commandcenter.config import Config, ConfigError, load_config
 from commandcenter.core import protocol as p
 from commandcenter.core.model import SourceStatus
-from commandcenter.ingest.hub import Hub, PublishError, Source, command_id, item_key
+from commandcenter.ingest.eido_ws import EidoSubscriber
+from commandcenter.ingest.hub import PUSH_KINDS, Hub, PublishError, Source, command_id, item_key
 from commandcenter.ingest.items import IngestError, Item
 from commandcenter.ingest.publish import bodies_for
 from commandcenter.ingest.regions import Regions, load_regions
@@ -138,7 +139,7 @@ class ServerLink:
 def sources_from(config: Config) -> list[Source]:
     return [
         Source(name=s.name, kind=s.kind, url=s.url, interval_s=s.interval_s, timeout_s=s.timeout_s,
-               enabled=s.enabled)
+               enabled=s.enabled, expires_s=s.expires_s, qual_filter=s.qual_filter)
         for s in config.sources
     ]  # fmt: skip
 
@@ -164,6 +165,16 @@ class Ingest:
         self._sent: dict[str, tuple[str, str, float | None]] = {}
         #: Set when the server refused us for good; run() then ends with it.
         self.fatal: FatalLinkError | None = None
+        #: Set by a pushing source whose state may have changed: run() sends the states at once.
+        self.wake = asyncio.Event()
+        #: One NENA-STA-024 subscription per enabled eido-ws source (run() keeps them up).
+        self.subscribers = [
+            EidoSubscriber(
+                s, self.hub, validate=lambda item: bodies_for(item, config), on_change=self.wake.set
+            )
+            for s in self.hub.sources
+            if s.enabled and s.kind in PUSH_KINDS
+        ]
 
     async def publish(self, source: Source, items: Sequence[Item]) -> None:
         for item in items:
@@ -216,19 +227,37 @@ class Ingest:
             self._sent[st.name] = (st.state, st.last_error[:200], stamp)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll what is due, publish the states, until ``stop``."""
-        while not stop.is_set():
-            mono = self.hub.monotonic()
-            for source in self.hub.sources:
-                if source.enabled and self.hub.states[source.name].next_due <= mono:
-                    await self.hub.poll(source)
-            await self.publish_status()
-            if self.fatal is not None:
-                raise self.fatal
-            upcoming = [self.hub.states[s.name].next_due for s in self.hub.sources if s.enabled]
-            wait = max(0.5, min(upcoming, default=mono + 30.0) - self.hub.monotonic())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), min(wait, 30.0))
+        """Poll what is due, keep the subscriptions up, publish the states, until ``stop``."""
+        pushing = [asyncio.create_task(sub.run(stop), name=f"subscriber-{sub.source.name}")
+                   for sub in self.subscribers]  # fmt: skip
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                mono = self.hub.monotonic()
+                for source in self.hub.sources:
+                    if source.enabled and self.hub.states[source.name].next_due <= mono:
+                        await self.hub.poll(source)
+                await self.publish_status()
+                if self.fatal is not None:
+                    raise self.fatal
+                upcoming = [self.hub.states[s.name].next_due for s in self.hub.sources if s.enabled]
+                wait = max(0.5, min(upcoming, default=mono + 30.0) - self.hub.monotonic())
+                woken = asyncio.ensure_future(self.wake.wait())
+                stopped = asyncio.ensure_future(stop.wait())
+                await asyncio.wait(
+                    {woken, stopped}, timeout=min(wait, 30.0), return_when=asyncio.FIRST_COMPLETED
+                )
+                woken.cancel()
+                stopped.cancel()
+        finally:
+            if stop.is_set() and pushing:
+                # Each subscriber unsubscribes on stop; give it the moment that takes.
+                await asyncio.wait(pushing, timeout=5.0)
+            for task in pushing:
+                task.cancel()
+            for task in pushing:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
 
 
 def ingest_run_main(args: argparse.Namespace) -> int:
