@@ -251,6 +251,44 @@ class ServeToken(_Section, frozen=True, kw_only=True):
     )
 
 
+class NatsLogConfig(_Section, frozen=True, kw_only=True):
+    """The event log on NATS JetStream (serve --log nats://HOST:PORT)."""
+
+    stream: Annotated[
+        str,
+        Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$"),
+        doc("JetStream stream that holds the event log; every gateway of one center names the same."),
+    ] = "OKI112_EVENTS"
+    subject: Annotated[
+        str,
+        Meta(pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$"),
+        doc("Subject the events are published on (the stream's only subject)."),
+    ] = "oki112.events"
+    max_age_days: Annotated[
+        float,
+        Meta(ge=0.0, le=36_500.0),
+        doc("Events older than this many days leave the stream; 0 keeps them for good."),
+    ] = 0.0
+    max_bytes: Annotated[
+        int,
+        Meta(ge=-1, le=2**62),
+        doc("Largest size of the stream in bytes (oldest events go first); -1: no limit."),
+    ] = -1
+    replicas: Annotated[
+        int,
+        Meta(ge=1, le=5),
+        doc("Copies of the stream in a JetStream cluster (3 on a three-node cluster; 1 on one server)."),
+    ] = 1
+    duplicate_window_s: Annotated[
+        Seconds,
+        doc("JetStream's deduplication window: a command id seen within it is never stored twice."),
+    ] = 600.0
+    stale_after_s: Annotated[
+        Seconds,
+        doc("A gateway that has lost NATS this long closes its walls (1013) until NATS is back."),
+    ] = 3.0
+
+
 class ServeConfig(_Section, frozen=True, kw_only=True):
     host: Annotated[
         str, Meta(min_length=1, max_length=255), doc("Address the reference server listens on.")
@@ -301,6 +339,9 @@ class ServeConfig(_Section, frozen=True, kw_only=True):
         list[ServeToken],
         data("Tokens the server accepts; the shipped demo-* tokens are public and for demos only."),
     ] = []
+    nats: Annotated[
+        NatsLogConfig, doc("The event log on NATS JetStream, for serve --log nats://HOST:PORT.")
+    ] = msgspec.field(default_factory=NatsLogConfig)
 
     def __post_init__(self) -> None:
         if bool(self.tls_cert) != bool(self.tls_key):
@@ -518,6 +559,12 @@ class MapConfig(_Section, frozen=True, kw_only=True):
         int, Meta(ge=1, le=100_000),
         doc("Disk cache of online tiles (the program fetches them, the page never goes online); size cap."),
     ] = 256
+    hazard_layers: Annotated[
+        list[Literal["warning", "quake", "hotspot", "report"]], Meta(max_length=4),
+        doc("Context layers drawn when the map starts: BMKG warnings (polygons by severity with their "
+            "validity), BMKG quakes (epicentre, felt-radius ring, magnitude), FIRMS hotspots, PetaBencana "
+            "flood reports. The others start switched off; the map's legend switches any of them."),
+    ] = msgspec.field(default_factory=lambda: ["warning", "quake", "hotspot", "report"])
 
     def __post_init__(self) -> None:
         if not self.bounds.contains(self.center.lat, self.center.lon):
