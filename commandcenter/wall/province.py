@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -101,15 +100,11 @@ class RegencyFeed:
 def _settings(
     config: Config, feed: ProvinceFeedConfig, client_id: str, heartbeat_timeout_s: float | None
 ) -> FeedSettings:
-    settings = feed_settings(
-        config, url=feed.servers[0], token=feed.token or config.server.token,
+    # Several servers: the regency's gateways, failed over between (feed_settings splits the list).
+    return feed_settings(
+        config, url=",".join(feed.servers), token=feed.token or config.server.token,
         client_id=f"{client_id}-{feed.code}", heartbeat_timeout_s=heartbeat_timeout_s,
     )  # fmt: skip
-    # Gateways to fail over to, when the feed client knows a list (issue 13 item 2).
-    names = {f.name for f in dataclasses.fields(FeedSettings)}
-    if "urls" in names and len(feed.servers) > 1:
-        settings = dataclasses.replace(settings, urls=tuple(feed.servers))  # type: ignore[call-arg]
-    return settings
 
 
 class ProvinceSession:
