@@ -143,6 +143,8 @@ class EidoSubscriber:
         self.rng = rng or random.Random()
         self.counters = Counters()
         self.subscription_id: str | None = None
+        #: Why the link last failed ('' never): kept after the source is live again, for logs and tests.
+        self.last_failure = ""
         self._failures = 0
         self._ws: Any = None
         self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
@@ -162,7 +164,7 @@ class EidoSubscriber:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                reason = self._reason(exc)
+                reason = self.last_failure = self._reason(exc)
                 self._failures += 1
                 self.hub.pushed_failed(self.source, reason)
                 delay = min(self.reconnect_max_s, self.reconnect_min_s * 2 ** min(self._failures - 1, 16))
@@ -245,7 +247,8 @@ class EidoSubscriber:
     async def _subscribe(self) -> float:
         """Subscribe (or renew); the seconds the notifier granted."""
         expires = round(self.source.expires_s)
-        if self.subscription_id is None:
+        new = self.subscription_id is None
+        if new:
             body: dict[str, Any] = {
                 "requestType": "EIDO", "requestSubType": "new", "requestAccepts": ACCEPTS,
                 "minRate": max(1, round(self.source.interval)), "expires": expires,
@@ -260,14 +263,12 @@ class EidoSubscriber:
         if code != 200:
             self.subscription_id = None
             raise SubscriptionRefused(code if isinstance(code, int) else 0, _text(answer.get("statusText")))
-        sid = answer.get("subscriptionId") or self.subscription_id
-        if not isinstance(sid, str) or not sid or len(sid) > 256:
+        sid = self.subscription_id  # taken by the reader (see _read_messages)
+        if sid is None:
             raise ConveyanceError("subscribeResponse 200 without a subscriptionId")
         granted = answer.get("expires")
         if not isinstance(granted, int) or isinstance(granted, bool) or granted <= 0:
             granted = expires
-        new = self.subscription_id is None
-        self.subscription_id = sid
         if new:
             self.counters.subscriptions += 1
             self._failures = 0
@@ -342,7 +343,14 @@ class EidoSubscriber:
                     fut = next(iter(self._pending.values()))
                 if fut is None:
                     self._garbage(f"{name} for no request of ours")
-                elif not fut.done():
+                    continue
+                sid = body.get("subscriptionId")
+                accepted = name == "subscribeResponse" and body.get("statusCode") == 200
+                if accepted and isinstance(sid, str) and 0 < len(sid) <= 256:
+                    # Taken here, not where the request waits: the notifier sends the active
+                    # incidents right behind this answer, and they must find the subscription.
+                    self.subscription_id = sid
+                if not fut.done():
                     fut.set_result(body)
             elif name == "event":
                 await self._event(ws, body)
