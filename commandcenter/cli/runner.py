@@ -278,7 +278,10 @@ async def _follow(args: argparse.Namespace) -> int:
     _install_stop_signals(stop)
 
     def on_status(status: Any) -> None:
-        sys.stdout.write(f"STATE {status.state.value} epoch={client.store.epoch} seq={client.store.seq}\n")
+        sys.stdout.write(
+            f"STATE {status.state.value} epoch={client.store.epoch} seq={client.store.seq}"
+            f" server={status.server}\n"
+        )
         sys.stdout.flush()
         if args.exit_when_live and status.state is FeedState.LIVE:
             stop.set()
@@ -334,7 +337,10 @@ def _print_alert_actions(actions: list[Any]) -> None:
 
 def add_follow_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--config", default=None)
-    p_.add_argument("--server", default=None, help="ws:// or wss:// URL (default from config)")
+    p_.add_argument(
+        "--server", default=None,
+        help="ws:// or wss:// URL, or several comma-separated to fail over between (default from config)",
+    )  # fmt: skip
     p_.add_argument("--token", default=None, help="access token (default from config)")
     p_.add_argument("--db", required=True, help="journal file to write")
     p_.add_argument("--client-id", default=None)

@@ -184,6 +184,13 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
         str,
         doc("Websocket URL of the dispatch server (ws:// or wss://); COMMANDCENTER_SERVER_URL overrides it."),
     ] = "ws://127.0.0.1:8112/"
+    servers: Annotated[
+        list[str],
+        Meta(max_length=16),
+        doc("More gateways of the same event log to fail over to (ws:// or wss://): when the server "
+            "in use dies or falls silent the wall moves to the next of url and these, round-robin, "
+            "and resumes where its journal stopped; empty: url alone. --server A,B overrides both."),
+    ] = []
     token: Annotated[
         str,
         Meta(max_length=256),
@@ -207,11 +214,19 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
         reason = _websocket_url_problem(self.url)
         if reason:
             raise _invalid("url", reason)
+        for i, url in enumerate(self.servers):
+            reason = _websocket_url_problem(url)
+            if reason:
+                raise _invalid(f"servers[{i}]", reason)
         if self.reconnect_min_s > self.reconnect_max_s:
             raise _invalid("reconnect_min_s", "must not exceed reconnect_max_s")
 
     def effective_client_id(self) -> str:
         return self.client_id or default_client_id()
+
+    def server_urls(self) -> list[str]:
+        """url, then the gateways of servers not already named (the fail-over order)."""
+        return list(dict.fromkeys([self.url, *self.servers]))
 
 
 def default_client_id() -> str:

@@ -8,7 +8,13 @@ older server) is journaled as refused and stepped over, never applied, so it
 neither looks like a gap nor comes back in an endless replay; silence past the
 heartbeat timeout marks the feed stale and reconnects with exponential backoff
 and full jitter. Commands (acknowledgements) go to the journal's outbox first
-and are resent after every reconnect until the server answers them.
+and are resent after every reconnect until the server answers them, paced
+under the server's rate limit so a long outbox never gets the link closed.
+
+Fail-over: with several server URLs (gateways over one event log) a link that
+dies or falls silent moves to the next URL, round-robin, each URL with its own
+backoff; the hello carries the journal's (epoch, seq) as always, so the next
+gateway replays from exactly there (another epoch: a snapshot, as ever).
 
 No Qt here: the UI subscribes with plain callbacks and turns them into signals.
 """
@@ -29,7 +35,13 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
-from commandcenter.config.schema import JournalConfig, ServerConfig, default_client_id, default_of
+from commandcenter.config.schema import (
+    JournalConfig,
+    ServeConfig,
+    ServerConfig,
+    default_client_id,
+    default_of,
+)
 from commandcenter.core import protocol as p
 from commandcenter.core.store import ChangeSet, Store, decode_state, encode_state
 from commandcenter.storage.journal import Journal
@@ -59,6 +71,9 @@ class FeedStatus:
     refused: int = 0
     #: The last of them: "epoch/seq: reason" (field and why), for a tooltip or the log.
     last_refused: str = ""
+    #: The server URL the feed is on (or trying), and how many it may fail over between.
+    server: str = ""
+    servers: int = 1
 
     def event_age_s(self, now: float | None = None) -> float | None:
         if self.last_event_at is None:
@@ -76,6 +91,8 @@ class FeedCounters:
     snapshots: int = 0
     commands_sent: int = 0
     commands_resolved: int = 0
+    #: Moves to another server URL (fail-over).
+    failovers: int = 0
     last_bad_reason: str = ""
     #: Events refused (body out of the protocol's bounds) and stepped over.
     refused: int = 0
@@ -92,17 +109,33 @@ class RefusedEvent:
 
 
 class _Resync(Exception):
-    """Leave this connection and resume from the journal's position."""
+    """Leave this connection and resume from the journal's position.
+
+    ``leave``: the server itself is the trouble (silent, refusing): fail over
+    to the next URL rather than ask the same one again."""
+
+    def __init__(self, reason: str, *, leave: bool = False) -> None:
+        super().__init__(reason)
+        self.leave = leave
 
 
 class FatalFeedError(Exception):
     """The server refused us for good (bad token): retrying would not help."""
 
 
+#: The server's documented per-connection limit (docs/protocol.md "Limits"):
+#: commands are sent under it with a margin (clocks and the network bunch frames).
+_SERVER_RATE_PER_S: float = default_of(ServeConfig, "client_rate_per_s")
+_SERVER_BURST: int = default_of(ServeConfig, "client_burst")
+
+
 @dataclass
 class FeedSettings:
     url: str
     token: str
+    #: Every server URL to fail over between, in order (``url`` is the first);
+    #: empty: ``url`` alone. See :func:`split_urls` for a comma-separated list.
+    urls: tuple[str, ...] = ()
     client_id: str = field(default_factory=default_client_id)
     console: str = ""
     # Defaults are the config schema's ([server], [journal]); never repeated here.
@@ -125,6 +158,52 @@ class FeedSettings:
     protocols: tuple[str, ...] = p.REVISIONS
     snapshot_every_events: int = default_of(JournalConfig, "snapshot_every_events")
     snapshot_interval_s: float = default_of(JournalConfig, "snapshot_interval_s")
+    #: Commands (the outbox's resend and new ones) a second and in one burst:
+    #: three quarters of the server's rate and half its burst (the hello also
+    #: counts), so a console's long outbox drains without a 4429 close.
+    command_rate_per_s: float = _SERVER_RATE_PER_S * 0.75
+    command_burst: int = max(1, _SERVER_BURST // 2)
+
+    def server_urls(self) -> tuple[str, ...]:
+        """Every URL to fail over between: ``urls``, starting with ``url``."""
+        if not self.urls:
+            return (self.url,)
+        return self.urls if self.url in self.urls else (self.url, *self.urls)
+
+    def __post_init__(self) -> None:
+        if self.command_rate_per_s <= 0 or self.command_burst < 1:
+            raise ValueError("command_rate_per_s must be > 0 and command_burst >= 1")
+
+
+def split_urls(text: str) -> tuple[str, ...]:
+    """``ws://a:8112/,ws://b:8112/`` (a --server value) as URLs, blanks dropped."""
+    return tuple(u.strip() for u in text.split(",") if u.strip())
+
+
+class _Pacer:
+    """A token bucket on the sending side, the mirror of the server's."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate = rate
+        self.burst = float(burst)
+        self.tokens = float(burst)
+        self.stamp = time.monotonic()
+
+    def reset(self, spent: int = 0) -> None:
+        """A new connection: the server's bucket is full again (``spent``: the hello)."""
+        self.tokens = self.burst - spent
+        self.stamp = time.monotonic()
+
+    async def take(self) -> None:
+        while True:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+            self.stamp = now
+            if self.tokens >= 1.0:
+                self.tokens -= 1.0
+                return
+            # Pacing is the point here: wait for the next token.
+            await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
 
 class FeedClient:
@@ -141,7 +220,10 @@ class FeedClient:
         self.store = store
         self.rng = rng or random.Random()
         self.counters = FeedCounters()
-        self.status = FeedStatus(FeedState.OFFLINE, None, None, store.epoch, store.seq)
+        self.status = FeedStatus(
+            FeedState.OFFLINE, None, None, store.epoch, store.seq,
+            server=settings.url, servers=len(settings.server_urls()),
+        )  # fmt: skip
         self.change_listeners: list[Callable[[ChangeSet], object]] = []
         self.status_listeners: list[Callable[[FeedStatus], None]] = []
         self.result_listeners: list[Callable[[p.CommandResult], None]] = []
@@ -165,6 +247,20 @@ class FeedClient:
         self._progress_at = 0.0
         #: Event frames of a received ``events`` frame (1.1) not yet handed on.
         self._pending: collections.deque[bytes] = collections.deque()
+        #: The servers to fail over between, and the index of the one the
+        #: feed is on (or trying).
+        self.urls = settings.server_urls()
+        self._index = 0
+        #: Failed tries in a row per URL: each URL backs off on its own.
+        self._failures = [0] * len(self.urls)
+        #: The connection commands may go on: set once its welcome arrived
+        #: (a command must never go out before the hello).
+        self._cmd_ws: Any = None
+        self._send_lock = asyncio.Lock()
+        self._pacer = _Pacer(settings.command_rate_per_s, settings.command_burst)
+        #: Command ids sent (or answered) on the current connection: the
+        #: outbox's resend skips them.
+        self._sent_ids: set[str] = set()
 
     # --- public --------------------------------------------------------------------
 
@@ -185,6 +281,11 @@ class FeedClient:
             self._task = None
         self._set_state(FeedState.OFFLINE, "stopped")
 
+    @property
+    def url(self) -> str:
+        """The server URL the feed is on (or trying next)."""
+        return self.urls[self._index]
+
     async def wait_live(self, timeout: float | None = None) -> None:
         await asyncio.wait_for(self._live_event.wait(), timeout)
 
@@ -201,15 +302,19 @@ class FeedClient:
     # --- main loop --------------------------------------------------------------------
 
     async def run(self) -> None:
-        attempt = 0
+        urls = self.urls
+        attempt = 0  # failed tries in a row, whichever URL
         while not self._stopping:
+            url = urls[self._index]
+            self.status.server = url
             self._set_state(
                 FeedState.CONNECTING if attempt == 0 else self._down_state(), "connecting", attempt
             )
             connected_at: float | None = None
+            leave = True  # the server failed us: the next try goes to the next URL
             try:
                 async with websockets.connect(
-                    self.settings.url,
+                    url,
                     open_timeout=self.settings.open_timeout_s,
                     max_size=self.settings.max_frame_bytes,
                     compression=None,
@@ -226,12 +331,14 @@ class FeedClient:
                 raise
             except _Resync as exc:
                 log.info("resync: %s", exc)
+                # A gap or an odd frame: the same server again (it has the events).
+                leave = exc.leave
                 if not self._stopping:
                     self.counters.reconnects += 1
             except ConnectionClosed as exc:
                 if exc.rcvd is not None:
                     self.last_close = (exc.rcvd.code, exc.rcvd.reason)
-                log.info("feed connection closed: %s", exc)
+                log.info("feed connection to %s closed: %s", url, exc)
                 if not self._stopping:
                     self.counters.reconnects += 1
             except (OSError, InvalidHandshake, InvalidURI, TimeoutError, p.ProtocolError) as exc:
@@ -239,10 +346,10 @@ class FeedClient:
                 # be visible without debug logging), then quietly while it repeats.
                 reason = f"{type(exc).__name__}: {exc}"
                 if reason != self._last_error:
-                    log.warning("feed cannot connect to %s: %s", self.settings.url, reason)
+                    log.warning("feed cannot connect to %s: %s", url, reason)
                     self._last_error = reason
                 else:
-                    log.info("feed connection ended: %s", exc)
+                    log.info("feed connection to %s ended: %s", url, exc)
                 self.status.reason = reason
                 self.counters.reconnects += 1
             finally:
@@ -253,9 +360,19 @@ class FeedClient:
             # server that accepts and drops at once is not hammered.
             if connected_at is not None and time.monotonic() - connected_at >= self.settings.stable_after_s:
                 attempt = 0
+                self._failures[self._index] = 0
             attempt += 1
+            self._failures[self._index] += 1
+            if leave and len(urls) > 1:
+                self._index = (self._index + 1) % len(urls)
+                self.counters.failovers += 1
+                self.status.server = urls[self._index]
+                log.warning("feed fails over from %s to %s", url, urls[self._index])
             self._set_state(self._down_state(), "reconnecting", attempt)
-            delay = self.backoff_delay(attempt)
+            # The backoff of the URL tried next: a healthy gateway is tried at
+            # once (within reconnect_min_s); when all are down each has failed
+            # once more per round, so the waits grow and nothing spins.
+            delay = self.backoff_delay(max(1, self._failures[self._index]))
             await asyncio.sleep(delay)
 
     def backoff_delay(self, attempt: int) -> float:
@@ -290,7 +407,7 @@ class FeedClient:
         if isinstance(first, p.Error):
             if first.code == "bad_token":
                 raise FatalFeedError(f"server refused the token: {first.reason}")
-            raise _Resync(f"server error {first.code}: {first.reason}")
+            raise _Resync(f"server error {first.code}: {first.reason}", leave=True)
         if not isinstance(first, p.Welcome):
             raise _Resync(f"expected welcome, got {type(first).__name__}")
         self.welcome = first
@@ -306,7 +423,12 @@ class FeedClient:
         )
         writer = asyncio.get_running_loop().create_task(self._writer(queue), name="feed-writer")
         watchdog = asyncio.get_running_loop().create_task(self._watchdog(ws), name="feed-watchdog")
-        await self._resend_outbox()
+        # Commands may go now; the outbox drains paced, beside the reading
+        # (a long one takes seconds, and the stream must not wait for it).
+        self._sent_ids.clear()
+        self._pacer.reset(spent=1)  # the hello took one of the server's tokens
+        self._cmd_ws = ws
+        resender = asyncio.get_running_loop().create_task(self._resend_outbox(ws), name="feed-outbox")
         frames = 0
         try:
             caught_up = first.head_seq <= self.store.seq
@@ -347,10 +469,14 @@ class FeedClient:
                             p.CommandResult(command_id=frame.command_id, status="rejected", reason=reason)
                         )
                     if frame.fatal:
-                        raise _Resync(f"server error {frame.code}")
+                        raise _Resync(f"server error {frame.code}", leave=True)
                 elif isinstance(frame, p.Snapshot | p.Welcome):
                     raise _Resync(f"unexpected {type(frame).__name__}")
         finally:
+            self._cmd_ws = None
+            resender.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await resender
             writer.cancel()
             watchdog.cancel()
             with contextlib.suppress(asyncio.CancelledError, _Resync):
@@ -383,7 +509,7 @@ class FeedClient:
                         raw = await ws.recv()
                 except TimeoutError:
                     self._set_state(FeedState.STALE, "no heartbeat")
-                    raise _Resync("heartbeat timeout") from None
+                    raise _Resync("heartbeat timeout", leave=True) from None
             else:
                 raw = await ws.recv()
             self.status.last_frame_at = time.monotonic()
@@ -416,7 +542,7 @@ class FeedClient:
                 self._set_state(FeedState.STALE, "no heartbeat")
                 with contextlib.suppress(Exception):
                     await ws.close(1001, "heartbeat timeout")
-                raise _Resync("heartbeat timeout")
+                raise _Resync("heartbeat timeout", leave=True)
             await asyncio.sleep(min(remaining + 0.01, limit / 4))
 
     async def _writer(self, queue: asyncio.Queue[tuple[p.Event | RefusedEvent, bytes] | None]) -> None:
@@ -541,22 +667,34 @@ class FeedClient:
 
     # --- commands ---------------------------------------------------------------------
 
-    async def _resend_outbox(self) -> None:
+    async def _resend_outbox(self, ws: Any) -> None:
         for row in await self.journal.outbox_pending():
-            await self._send_command(row.command_id, row.data)
+            if self._cmd_ws is not ws:
+                return
+            await self._send_command(row.command_id, row.data, resend=True)
 
-    async def _send_command(self, command_id: str, data: bytes) -> None:
-        ws = self._ws
-        if ws is None or self.welcome is None:
+    async def _send_command(self, command_id: str, data: bytes, *, resend: bool = False) -> None:
+        """Send on the current connection, paced under the server's rate
+        limit; without a connection it waits in the outbox for the next one.
+        A ``resend`` is skipped when this connection already carried the
+        command (submitted meanwhile) or its answer."""
+        ws = self._cmd_ws
+        if ws is None:
             return  # sent after the next connect
-        try:
-            await ws.send(data.decode())
-        except ConnectionClosed:
-            return
-        self.counters.commands_sent += 1
+        async with self._send_lock:
+            await self._pacer.take()
+            if self._cmd_ws is not ws or (resend and command_id in self._sent_ids):
+                return  # the link changed meanwhile (resent there) or already sent
+            try:
+                await ws.send(data.decode())
+            except ConnectionClosed:
+                return
+            self._sent_ids.add(command_id)
+            self.counters.commands_sent += 1
         await self.journal.outbox_mark_sent(command_id)
 
     async def _on_result(self, result: p.CommandResult) -> None:
+        self._sent_ids.add(result.command_id)  # answered: nothing to resend
         await self.journal.outbox_resolve(result.command_id, result.status, result.reason)
         self.counters.commands_resolved += 1
         for listener in list(self.result_listeners):

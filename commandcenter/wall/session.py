@@ -26,7 +26,7 @@ from commandcenter.core.store import ChangeSet, Store, decode_state
 from commandcenter.core.timeutil import Clock
 from commandcenter.storage.journal import Journal
 from commandcenter.wall.alerting import TICK_S, AlertService
-from commandcenter.wall.feed import FeedClient, FeedSettings
+from commandcenter.wall.feed import FeedClient, FeedSettings, split_urls
 
 if TYPE_CHECKING:
     from commandcenter.config import Config
@@ -50,11 +50,17 @@ def feed_settings(
     heartbeat_timeout_s: float | None = None,
 ) -> FeedSettings:
     """The feed client's settings from ``config``; each argument given (a
-    command-line override) wins over the config."""
+    command-line override) wins over the config. ``url`` may name several
+    servers, comma-separated (``--server A,B``): the feed fails over between
+    them; else server.url and server.servers."""
     server = config.server
     cid = client_id or server.effective_client_id()
+    urls = split_urls(url) if url else tuple(server.server_urls())
+    if not urls:
+        raise ValueError(f"no server URL in {url!r}")
     return FeedSettings(
-        url=url or server.url,
+        url=urls[0],
+        urls=urls,
         token=token or server.token,
         client_id=cid,
         # Mutes and acknowledgements name the console; without a configured

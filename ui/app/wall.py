@@ -998,7 +998,8 @@ def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     p.add_argument("--data-dir", default=None, help="journal and logs (default: the platform data dir)")
     p.add_argument("--lang", choices=["id", "en"], default=None, help="override display.language")
     p.add_argument("--operator", default=None, help="operator at this console (else asked at start)")
-    p.add_argument("--server", default=None, help="server URL (overrides the config)")
+    p.add_argument("--server", default=None,
+                   help="server URL, or several comma-separated to fail over between (overrides the config)")
     p.add_argument("--token", default=None, help="access token (overrides the config)")
     p.add_argument("--placement-report", default=None, help="write where each window went (JSON) at the end")
     p.add_argument(
