@@ -206,7 +206,7 @@ def test_flood_reports_carry_their_depth_and_age_out() -> None:
         source="petabencana", kind="report", id="381204", time=T - dt.timedelta(minutes=10), lat=-3.39,
         lon=104.89, text="Air masuk rumah", kecamatan=["Kayu Agung"], detail={"flood_depth_cm": 60.0})))
     (feature,) = _layer(map_layers(store, ID), "report")["features"]["features"]
-    assert feature["properties"]["label"] == "banjir 60 cm"
+    assert feature["properties"]["label"] == "60 cm"
     assert feature["properties"]["text"] == "Air masuk rumah"
     clock.advance(store.report_window_s)
     assert _layer(map_layers(store, ID), "report")["count"] == 0

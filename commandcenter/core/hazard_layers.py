@@ -238,6 +238,7 @@ def _quakes(items: Iterable[HazardItem], now: dt.datetime, strings: Strings,
             "away": strings.t("map.hazard.quake.away", distance=strings.number(round(away)))
             if away is not None and away >= 1 else "",
             "time": q.time.isoformat(),
+            "clock": f"{_hhmm(q.time)} WIB",
         }))
     return out
 

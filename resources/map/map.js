@@ -585,6 +585,7 @@
     var lg = S.opts.legend, c = S.opts.colors;
     var root = el("div", "oki-legend");
     root.setAttribute("role", "note");
+    root.appendChild(el("div", "oki-legend-title", lg.title));
     var cols = el("div", "oki-legend-cols");
     var left = el("div", "oki-legend-col"), right = el("div", "oki-legend-col");
     left.appendChild(el("div", "oki-legend-head", lg.prioritiesTitle));
@@ -616,6 +617,11 @@
     cols.appendChild(left);
     cols.appendChild(right);
     root.appendChild(cols);
+    root.addEventListener("click", function () {
+      if (root.classList.contains("oki-legend-folded") || root.classList.contains("oki-legend-open")) {
+        root.classList.toggle("oki-legend-open");
+      }
+    });
     var Legend = L.Control.extend({
       options: { position: "bottomright" },
       onAdd: function () { L.DomEvent.disableClickPropagation(root); return root; }
@@ -837,12 +843,34 @@
 
   // The regency fills the map's area beside the legend: the legend's width is
   // kept free on the right when the panel is wide enough for both.
+  // The legends (incidents', hazard layers') share the bottom right corner: its
+  // width is what the regency keeps clear. An operator's screen too small for
+  // both the regency and a full legend folds the incidents' legend to its title
+  // (a click opens it); a wall keeps it open.
   function fitRegency() {
     var size = S.map.getSize(), right = 8;
+    var corner = S.map._controlCorners ? S.map._controlCorners.bottomright : null;
     var legend = S.legend ? S.legend.getContainer() : null;
-    if (legend && legend.offsetWidth < size.x * 0.6) right = legend.offsetWidth + 16;
+    if (legend && S.opts.interactive) {
+      legend.classList.remove("oki-legend-folded");
+      if (corner && (corner.offsetWidth > size.x * 0.4 || corner.offsetHeight > size.y * 0.9)) {
+        legend.classList.add("oki-legend-folded");
+      }
+    }
+    var width = corner ? corner.offsetWidth : (legend ? legend.offsetWidth : 0);
+    if (width && width < size.x * 0.6) right = width + 16;
     // No animation: a zoom in flight would swallow the next one (see whenStill).
-    S.map.fitBounds(fitTarget(), { paddingTopLeft: [8, 8], paddingBottomRight: [right, 8], animate: false });
+    S.fitting = true;
+    try {
+      S.map.fitBounds(fitTarget(), { paddingTopLeft: [8, 8], paddingBottomRight: [right, 8], animate: false });
+    } finally {
+      S.fitting = false;
+    }
+  }
+
+  // Fits again when the area or the legends change, until an operator moves the map.
+  function refit() {
+    if (!S.opts.interactive || !S.userMoved) fitRegency();
   }
 
   // The regency's own outline where there is one, else the configured bounds.
@@ -943,10 +971,13 @@
       S.villageLabels = L.layerGroup().addTo(map);
       buildLayerControl();
       buildLegend();
+      if (window.OkiHazards) OkiHazards.init(map, opts, api, refit);
       fitRegency();
       map.on("zoomend moveend resize", scheduleDeclutter);
       S.cluster.on("animationend", scheduleDeclutter);
-      map.on("resize", function () { if (!S.opts.interactive) fitRegency(); });
+      // A zoom or pan that no fit started is the operator's: the map stays where they put it.
+      map.on("dragstart zoomstart", function () { if (!S.fitting) S.userMoved = true; });
+      map.on("resize", refit);
       setInterval(checkLabels, LABEL_CHECK_MS);
       styleDistricts();
       scheduleDeclutter();
@@ -961,6 +992,7 @@
         new QWebChannel(qt.webChannelTransport, function (channel) {
           S.py = channel.objects.mapBridge || null;
           if (S.py) S.py.batch.connect(onBatch);
+          if (window.OkiHazards) OkiHazards.connect(S.py);
           done();
         });
       } else {
@@ -1120,6 +1152,15 @@
     legendText: function () {
       var e = document.querySelector(".oki-legend");
       return e ? e.textContent : null;
+    },
+    // The hazard layers as drawn (see resources/map/hazards.js).
+    hazards: function () { return window.OkiHazards ? OkiHazards.state() : null; },
+    clickHazardRow: function (id) { return window.OkiHazards ? OkiHazards.clickRow(id) : false; },
+    // Boxes of the map, the legends' corner and the regency (the legend must not cover it).
+    legendBox: function () {
+      var corner = S.map._controlCorners.bottomright, r = corner.getBoundingClientRect();
+      var m = S.map.getContainer().getBoundingClientRect();
+      return { l: r.left - m.left, t: r.top - m.top, r: r.right - m.left, b: r.bottom - m.top };
     },
     regencyBox: function () {
       if (!S.regencyLayer) return null;

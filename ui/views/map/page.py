@@ -53,11 +53,13 @@ _JS = [
     ("markercluster", "assets/markercluster/leaflet.markercluster.js"),
     ("qwebchannel", "qrc:///qtwebchannel/qwebchannel.js"),
     ("okimap", "assets/map/map.js"),
+    ("okihazards", "assets/map/hazards.js"),
 ]
 _CSS = [
     ("leaflet_css", "assets/leaflet/leaflet.css"),
     ("markercluster_css", "assets/markercluster/MarkerCluster.css"),
     ("okimap_css", "assets/map/map.css"),
+    ("okihazards_css", "assets/map/hazards.css"),
 ]
 _REMOTE_REF = re.compile(r"""<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["']?(https?://[^"'\s>]+)""",
                          re.IGNORECASE)
@@ -121,6 +123,8 @@ def asset_sources() -> dict[str, Traversable]:
         "markercluster/MarkerCluster.css": cluster / "MarkerCluster.css",
         "map/map.js": own / "map.js",
         "map/map.css": own / "map.css",
+        "map/hazards.js": own / "hazards.js",
+        "map/hazards.css": own / "hazards.css",
     }
     # leaflet.css refers to images/layers.png etc. relative to itself.
     images = leaflet / "images"
@@ -281,6 +285,11 @@ def _label_html(name: str) -> str:
 #: (an average OKI village, about 7 km across, is then 35 px or more); a
 #: village's name shows where its outline is wide enough to hold it.
 VILLAGE_OUTLINE_M_PER_PX = 200.0
+#: Warning polygons by CAP severity (hazards.css uses the same for the label plates).
+SEVERITY_COLORS = {"extreme": "#d65cff", "severe": "#ff8a3d", "moderate": "#ffd84a", "minor": "#7fd6c2",
+                   "unknown": "#9aa7b4"}  # fmt: skip
+#: The other context layers, and the grey of a stale one.
+HAZARD_COLORS = {"quake": "#ffe08a", "hotspot": "#ff6a3d", "report": "#8fd0ff", "stale": "#9aa7b4"}
 #: Unit groups in the legend, in this order.
 _UNIT_GROUPS = ("available", "busy", "out_of_service")
 
@@ -342,6 +351,9 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
             "choropleth": [[1, "#13283d"], [3, "#173552"], [6, "#1d476e"], [11, "#245b8c"],
                            [21, "#2c6fab"], [51, "#3683c8"]],
         },
+        # The context layers (hazards.js): severities by colour and, in the page, by a
+        # fill pattern and a word; red stays the alarms' colour.
+        "hazardColors": dict(HAZARD_COLORS, severity=dict(SEVERITY_COLORS)),
         "agencies": [{"code": a.code, "label": agency_name(config, a.code), "color": a.color}
                      for a in config.agencies],
         "categories": categories,

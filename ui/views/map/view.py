@@ -40,7 +40,7 @@ from PySide6.QtWebEngineCore import QWebEnginePage, QWebEngineProfile, QWebEngin
 from PySide6.QtWebEngineWidgets import QWebEngineView
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from commandcenter.core import places
+from commandcenter.core import hazard_layers, places
 from commandcenter.core.model import ACTIVE_STATUSES, UNIT_STATUS_GROUP, Incident, Unit
 from commandcenter.core.store import ChangeSet
 from commandcenter.ops.watchdog import RendererBudget
@@ -68,6 +68,9 @@ RENDERER_CHECK_MS = 60_000
 RECYCLE_URL = "data:text/html,"
 #: Longest wait for the old renderer to end before the map loads anyway.
 RECYCLE_WAIT_S = 5.0
+#: The context layers are derived again at least this often (ages, stale sources, expiries
+#: between the engine's own changes); an item or source change derives them at once.
+HAZARD_REFRESH_S = 10.0
 #: Incidents without coordinates are spread around their district centroid by
 #: up to this many degrees (about 1.5 km), the same way on every wall.
 APPROX_SPREAD_DEG = 0.014
@@ -143,6 +146,12 @@ class _PageBridge(QObject):
         if view is not None:
             view._on_page_ack_requested(incident_id)
 
+    @Slot(str, bool)
+    def hazardToggled(self, layer: str, on: bool) -> None:
+        view = self._view()
+        if view is not None:
+            view._on_page_hazard_toggled(layer, on)
+
     @Slot()
     def pageReady(self) -> None:
         view = self._view()
@@ -198,6 +207,13 @@ class MapView(QWidget):
         self._district_counts: dict[str, int] = {}
         #: Incident id -> its alert state as the page holds it (see set_alert_states).
         self._alert_states: dict[str, dict[str, str]] = {}
+        # The context layers: which are on (config map.hazard_layers, then the legend's
+        # switches), what the page was last sent (JSON), and when they are due again.
+        default_on = set(getattr(self._config.map, "hazard_layers", hazard_layers.LAYERS))
+        self._hazard_on: dict[str, bool] = {k: k in default_on for k in hazard_layers.LAYERS}
+        self._hazard_json = ""
+        self._hazard_due = 0.0
+        self._hazard_anchors = [(d.lat, d.lon) for d in self._config.districts]
 
         if metrics is None:
             size = self.screen().size()
@@ -273,6 +289,7 @@ class MapView(QWidget):
         self._page.renderProcessTerminated.connect(self._on_page_render_process_terminated)
         bridge.changed.connect(self._on_bridge_changed)
         bridge.incident_selected.connect(self._on_bridge_incident_selected)
+        bridge.tick.connect(self._on_bridge_tick)
 
         self._queue_full_sync()
         self._load()
@@ -356,6 +373,55 @@ class MapView(QWidget):
     def alert_states(self) -> dict[str, dict[str, str]]:
         return {iid: dict(state) for iid, state in self._alert_states.items()}
 
+    # --- context layers (commandcenter.core.hazard_layers derives them; the page draws) ----
+
+    def hazard_layers(self) -> dict[str, Any]:
+        """The context layers as the engine derives them now, with this map's switches."""
+        data = hazard_layers.map_layers(self._store, self.strings,
+                                        enabled=[k for k, on in self._hazard_on.items() if on],
+                                        anchors=self._hazard_anchors)
+        for layer in data["layers"]:
+            layer["on"] = self._hazard_on.get(layer["id"], False)
+        return data
+
+    def hazard_visibility(self) -> dict[str, bool]:
+        return dict(self._hazard_on)
+
+    def set_hazard_layer_visible(self, layer: str, on: bool) -> None:
+        """Switch a context layer on or off (the legend's rows do the same on the page)."""
+        if layer not in self._hazard_on:
+            raise ValueError(f"no map layer {layer!r}; there are {', '.join(hazard_layers.LAYERS)}")
+        self._hazard_on[layer] = bool(on)
+        self._send_ops([["setHazardVisible", {layer: bool(on)}]])
+
+    def _sync_hazards(self, ops: list[list[Any]], *, force: bool = False) -> None:
+        """Append the layers to ``ops`` when they differ from what the page holds. The
+        engine's clock decides what is in them: a warning past ``expires`` is gone."""
+        data = self.hazard_layers()
+        self._hazard_due = time.monotonic() + HAZARD_REFRESH_S
+        # The next expiry comes sooner than the refresh: derive again right then.
+        now = self._store.clock()
+        for item in self._store.hazards.values():
+            if item.expires is not None and item.expires > now:
+                self._hazard_due = min(self._hazard_due,
+                                       time.monotonic() + (item.expires - now).total_seconds())
+        text = json.dumps({k: v for k, v in data.items() if k != "at"}, sort_keys=True, separators=(",", ":"))
+        if force or text != self._hazard_json:
+            self._hazard_json = text
+            ops.append(["setHazards", data])
+
+    def _on_bridge_tick(self) -> None:
+        if self._closed or time.monotonic() < self._hazard_due:
+            return
+        ops: list[list[Any]] = []
+        self._sync_hazards(ops)
+        self._send_ops(ops)
+
+    def _on_page_hazard_toggled(self, layer: str, on: bool) -> None:
+        # The page switched it already; kept here so that a reload shows the same.
+        if not self._closed and layer in self._hazard_on:
+            self._hazard_on[layer] = bool(on)
+
     def apply_changes(self, changes: ChangeSet) -> None:
         """Bring the page up to date with ``changes`` (already applied to the store)."""
         if self._closed:
@@ -407,6 +473,8 @@ class MapView(QWidget):
             ops.append(["upsertUnits", unit_upserts])
         if upserts or removes:
             self._sync_district_counts(ops)
+        if changes.hazards or changes.sources:
+            self._sync_hazards(ops)
         self._send_ops(ops)
 
     def shutdown(self) -> None:
@@ -422,7 +490,8 @@ class MapView(QWidget):
         if self._tile_pack is not None:
             self._tile_pack.close()
         for signal, slot in ((self._bridge.changed, self._on_bridge_changed),
-                             (self._bridge.incident_selected, self._on_bridge_incident_selected)):
+                             (self._bridge.incident_selected, self._on_bridge_incident_selected),
+                             (self._bridge.tick, self._on_bridge_tick)):
             # The bridge may be gone already (RuntimeError) or the slot not
             # connected (PySide warns): neither matters when tearing down.
             with warnings.catch_warnings(), contextlib.suppress(RuntimeError, TypeError):
@@ -557,6 +626,7 @@ class MapView(QWidget):
             first.append(["setAlertStates", self._alert_states])
         self._sync_pulsing(first)
         self._sync_district_counts(first, force=True)
+        self._sync_hazards(first, force=True)
         if units:
             first.append(["upsertUnits", units])
         batches = [first]

@@ -1,0 +1,222 @@
+"""The map's context layers in a real QtWebEngine page, fed the way a wall is fed.
+
+The shipped samples (resources/ingest, their times moved to now as the demo does) are
+parsed by the real adapters, turned into events by the ingest's publisher and injected
+into a real reference server; a wall session follows it and its map draws the layers
+the engine derives. The legend's rows switch layers (a real DOM click), a source past
+its limit turns its layer stale with its age, and a warning leaves the map when the
+wall's clock passes its ``expires`` (the alert service's tick, not a page timer).
+Waits are on the page's confirmations or conditions with deadlines, never sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any
+
+# QtWebEngineWidgets must be imported before the QApplication is created.
+import PySide6.QtWebEngineWidgets  # noqa: F401
+import pytest
+
+from commandcenter.config import load_defaults
+from commandcenter.core import protocol as p
+from commandcenter.core.model import SourceStatus
+from commandcenter.core.timeutil import WIB, utcnow
+from commandcenter.ingest import bmkg_quake, cap, firms, petabencana
+from commandcenter.ingest.demo import demo_documents
+from commandcenter.ingest.publish import bodies_for
+from commandcenter.ingest.regions import load_regions
+from tests.serverproc import WALL, ServerProcess, admin_inject
+from tests.ui.walls import Wall, make_wall, run_qasync, settled, until
+from ui.support import theme
+from ui.views.map.view import MapView
+
+pytestmark = [pytest.mark.qt, pytest.mark.slow]  # a server, a wall, a QtWebEngine page
+
+WALL_METRICS = theme.metrics_for(1920, 1080, 55.0, 4.0)
+#: The quake's magnitude and a severe warning's outline (ui/views/map/page.py HAZARD_COLORS, SEVERITY_COLORS).
+QUAKE_YELLOW = "#ffe08a"
+SEVERE_ORANGE = "#ff8a3d"
+
+
+async def js(view: MapView, expression: str) -> Any:
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    view.run_js_json(expression, lambda value: done.done() or done.set_result(value))
+    return await asyncio.wait_for(done, 30)
+
+
+async def wait_js(view: MapView, expression: str, pred: Any, what: str, timeout: float = 30.0) -> Any:
+    """Ask the page until ``pred`` holds, again after each batch it confirms (or 0.2 s)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    poked = asyncio.Event()
+    view.batch_applied.connect(lambda *_: poked.set())
+    while True:
+        poked.clear()
+        value = await js(view, expression)
+        if pred(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: last {value!r}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(poked.wait(), 0.2)
+
+
+def _count_colour(image: Any, colour: str, step: int = 3) -> int:
+    """Pixels (on a ``step`` grid) within a small tolerance of ``colour``."""
+    from PySide6.QtGui import QColor
+
+    want = QColor(colour)
+    n = 0
+    for y in range(0, image.height(), step):
+        for x in range(0, image.width(), step):
+            c = image.pixelColor(x, y)
+            n += abs(c.red() - want.red()) + abs(c.green() - want.green()) + abs(c.blue() - want.blue()) < 24
+    return n
+
+
+async def wait_painted(view: MapView, colour: str, what: str, minimum: int = 40) -> Any:
+    """The view's pixels once ``colour`` covers some area: the page paints after it answered."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        image = view.grab().toImage()
+        if _count_colour(image, colour) >= minimum:
+            return image
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} never painted")
+        await js(view, "1")  # one round trip to the page: it gets to paint meanwhile
+
+
+def _firms_csv(now: dt.datetime) -> bytes:
+    """Three VIIRS detections an hour ago in Pangkalan Lampam's peat, two of them one fire."""
+    t = (now - dt.timedelta(hours=1)).astimezone(dt.UTC)
+    day, hhmm = t.strftime("%Y-%m-%d"), t.strftime("%H%M")
+    rows = ["latitude,longitude,bright_ti4,scan,track,acq_date,acq_time,satellite,instrument,confidence,"
+            "version,bright_ti5,frp,daynight"]
+    for lat, lon, conf, frp in ((-3.2369, 105.0614, "h", "12.40"), (-3.2346, 105.0552, "n", "3.80"),
+                                (-3.3500, 105.2000, "l", "2.10")):
+        rows.append(f"{lat},{lon},330.00,0.39,0.36,{day},{hhmm},N,VIIRS,{conf},2.0NRT,290.00,{frp},D")
+    return ("\n".join(rows) + "\n").encode()
+
+
+def _sample_bodies(now: dt.datetime) -> tuple[list[p.EventBody], dict[str, Any]]:
+    """The demo's documents through the real adapters and publisher."""
+    config = load_defaults()
+    regions = load_regions("", "")
+    docs = demo_documents(now)
+    items = [*bmkg_quake.parse(docs["autogempa.json"], regions)]
+    items += [cap.parse_alert(docs[name], regions) for name in docs if name.endswith("_alert.xml")]
+    items += petabencana.parse(docs["petabencana-reports.json"], regions)
+    items += firms.parse(_firms_csv(now), regions)
+    bodies: list[p.EventBody] = [b for item in items for b in bodies_for(item, config)]
+    for name, kind in (("bmkg-autogempa", "bmkg-quake"), ("bmkg-nowcast", "cap"), ("firms-sumsel", "firms"),
+                       ("petabencana", "petabencana")):
+        bodies.append(p.SourceStatusChanged(status=SourceStatus(
+            name=name, kind=kind, state="live", at=now, last_ok=now, stale_after_s=900.0)))
+    return bodies, {"items": items}
+
+
+def _shown(state: dict[str, Any], layer: str) -> bool:
+    return bool(state and state["layers"][layer]["shown"])
+
+
+def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
+    qapp: Any, qtbot: Any, tmp_path: Path
+) -> None:
+    config = load_defaults()
+    shots = os.environ.get("H5_SCREENSHOTS")  # a directory to keep the rendered map in
+
+    async def scenario() -> None:
+        server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+        wall: Wall | None = None
+        view: MapView | None = None
+        try:
+            wall = await make_wall(qtbot, tmp_path, config, server.url, "wall-1", console="", operator="",
+                                   token=WALL)  # fmt: skip
+            view = MapView(wall.bridge, interactive=False, metrics=WALL_METRICS, page_dir=tmp_path / "page")
+            qtbot.addWidget(view)
+            view.resize(1600, 1000)
+            view.show()
+            w = wall
+            await until([w], lambda: settled(w) and view is not None and view.is_idle(), "wall and map ready")
+
+            now = utcnow()
+            bodies, ctx = _sample_bodies(now)
+            warnings = [i for i in ctx["items"] if i.kind == "warning"]
+            oki = next(i for i in warnings if i.kecamatan)
+            assert any(not i.kecamatan for i in warnings)  # the Palembang one touches no district
+            await admin_inject(server.url, bodies)
+
+            state = await wait_js(
+                view, "OkiMap.hazards()",
+                lambda s: bool(s) and s["layers"]["warning"]["count"] == 2
+                and s["layers"]["quake"]["count"] == 1
+                and s["layers"]["report"]["count"] > 0 and s["layers"]["hotspot"]["count"] == 2,
+                "all four layers drawn",
+            )  # fmt: skip
+            assert oki.expires is not None
+            valid_until = oki.expires.astimezone(WIB).strftime("%H.%M")
+            labels = " | ".join(state["labels"])
+            assert f"berlaku s.d. {valid_until} WIB" in labels and "Berat" in labels
+            assert "M 6,1" in labels  # the epicentre is beyond the regency: its edge label says it
+            assert state["edge"] == 1 and "km dari OKI" in labels
+            assert "60 cm" in labels
+            assert f"bmkg-cap/{oki.id}" in state["layers"]["warning"]["keys"]
+            for layer in ("warning", "quake", "hotspot", "report"):
+                assert _shown(state, layer) and not state["layers"][layer]["stale"]
+            assert state["legendRows"] == ["warning", "quake", "hotspot", "report"]
+            assert "Peringatan dini BMKG" in state["legend"]
+            assert "BMKG" in state["layers"]["warning"]["status"]
+            # Painted, not only in the DOM: the magnitude's yellow and the severe warning's orange.
+            image = await wait_painted(view, QUAKE_YELLOW, "the quake's label")
+            image = await wait_painted(view, SEVERE_ORANGE, "the severe warning")
+            if shots:
+                image.save(str(Path(shots) / "h5-map-layers.png"))
+
+            # The legend's row switches its layer off and on (a DOM click), and Python knows.
+            state = await js(view, "(OkiMap.clickHazardRow('warning'), OkiMap.hazards())")
+            assert not _shown(state, "warning") and _shown(state, "quake")
+            await until([w], lambda: view is not None and view.hazard_visibility()["warning"] is False,
+                        "the switch reached Python")  # fmt: skip
+            state = await js(view, "(OkiMap.clickHazardRow('warning'), OkiMap.hazards())")
+            assert _shown(state, "warning")
+            # And from Python (a wall's key binding, a test).
+            view.set_hazard_layer_visible("quake", False)
+            state = await wait_js(view, "OkiMap.hazards()", lambda s: not _shown(s, "quake"), "quake off")
+            assert state["edge"] == 0 and not any("M 6,1" in text for text in state["labels"])
+            view.set_hazard_layer_visible("quake", True)
+            await wait_js(view, "OkiMap.hazards()", lambda s: _shown(s, "quake"), "quake on")
+
+            # The nowcast source's last good poll is two hours old: its layer is stale, with its age.
+            old = utcnow() - dt.timedelta(hours=2)
+            await admin_inject(server.url, [p.SourceStatusChanged(status=SourceStatus(
+                name="bmkg-nowcast", kind="cap", state="live", at=utcnow(), last_ok=old,
+                stale_after_s=900.0))])  # fmt: skip
+            state = await wait_js(view, "OkiMap.hazards()", lambda s: s["layers"]["warning"]["stale"],
+                                  "stale")  # fmt: skip
+            assert state["layers"]["warning"]["status"] == "BMKG: data berumur 2 jam"
+            assert "data berumur 2 jam" in state["legend"]
+            assert not state["layers"]["quake"]["stale"]
+
+            # The wall's clock passes the OKI warning's expiry: the engine drops it, the map follows.
+            w.offset_s[0] = (oki.expires - utcnow()).total_seconds() + 1
+            state = await wait_js(
+                view, "OkiMap.hazards()",
+                lambda s: f"bmkg-cap/{oki.id}" not in s["layers"]["warning"]["keys"], "the warning expired",
+            )  # fmt: skip
+            assert f"bmkg-cap/{oki.id}" not in w.client.store.hazards
+            assert not any(f"s.d. {valid_until} WIB" in text for text in state["labels"])
+            assert view.js_errors() == []
+        finally:
+            if view is not None:
+                view.shutdown()
+            if wall is not None:
+                await wall.close()
+            server.stop()
+
+    run_qasync(qapp, scenario)
