@@ -74,10 +74,21 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         except ValueError as exc:
             raise SystemExit(f"serve: --regency: {exc}") from None
         ticket = "OKI" if regency == OKI_CODE else "R" + regency.replace(".", "")
+    from commandcenter.refserver.eventlog import SQLITE, parse_log_url
+
+    try:
+        kind, _ = parse_log_url(getattr(args, "log", None) or SQLITE)
+    except ValueError as exc:
+        raise SystemExit(f"serve: --log: {exc}") from None
+    if kind == SQLITE and not args.db:
+        raise SystemExit("serve: --db FILE is needed (the SQLite event log), or --log nats://HOST:PORT")
+    if kind != SQLITE and args.db:
+        raise SystemExit("serve: --db and --log nats:// exclude each other: the stream is the log")
     return ServerSettings(
         host=args.host or serve.host,
         port=serve.port if args.port is None else args.port,
-        db_path=args.db,
+        db_path=args.db or "",
+        log_url=getattr(args, "log", None) or SQLITE,
         tokens=[TokenGrant(t.token, t.role, t.name) for t in serve.tokens],
         heartbeat_interval_s=args.heartbeat or serve.heartbeat_interval_s,
         max_frame_bytes=serve.max_frame_bytes,
@@ -162,14 +173,14 @@ def serve_main(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
-    from commandcenter.refserver.server import DispatchServer
+    from commandcenter.refserver.eventlog import make_server
 
     settings = server_settings_from(args)
     problem = _tls_problem(settings.tls_cert, settings.tls_key)
     if problem:
         sys.stderr.write(f"serve: {problem}\n")
         return 2
-    server = DispatchServer(settings)
+    server = make_server(settings)
     # A server that cannot start says why in one line and exits non-zero,
     # never a traceback followed by a process that hangs.
     try:
@@ -210,6 +221,8 @@ def _start_failure(exc: Exception, settings: Any) -> tuple[int, str]:
         return 2, f"TLS certificate {settings.tls_cert} or key {settings.tls_key} cannot be used: {exc}"
     if isinstance(exc, JournalError):
         return 1, str(exc)
+    if type(exc).__module__.startswith("nats"):
+        return 1, f"event log {settings.log_url}: {type(exc).__name__}: {exc}"
     if isinstance(exc, OSError):
         return 1, f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}"
     return 1, f"{type(exc).__name__}: {exc}"
@@ -217,7 +230,13 @@ def _start_failure(exc: Exception, settings: Any) -> tuple[int, str]:
 
 def add_serve_arguments(p_: argparse.ArgumentParser) -> None:
     p_.add_argument("--config", default=None, help="configuration file (tokens, TLS, limits)")
-    p_.add_argument("--db", required=True, help="the server's own event log (SQLite)")
+    p_.add_argument("--db", default=None, help="the server's own event log (SQLite; the default log)")
+    p_.add_argument(
+        "--log", default="sqlite", metavar="sqlite|nats://HOST:PORT",
+        help="where the event log lives: sqlite (--db, the default) or a NATS JetStream stream "
+        "(several comma-separated servers of a cluster); serve processes on one stream are gateways "
+        "([serve.nats]; run the simulator, --scenario, on exactly one of them)",
+    )  # fmt: skip
     p_.add_argument("--host", default=None, help="address to listen on (default from config: 127.0.0.1)")
     p_.add_argument("--port", type=int, default=None, help="port (default: serve.port; 0 picks a free one)")
     p_.add_argument("--scenario", default="none", choices=["none", "normal", "flood", "karhutla", "mixed"])

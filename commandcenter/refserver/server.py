@@ -130,6 +130,9 @@ class ServerSettings:
     sim_ticket_prefix: str = "OKI"
     sim_tick_s: float = 0.25
     server_id: str = field(default_factory=lambda: "srv-" + secrets.token_hex(4))
+    #: Where the event log lives: "sqlite" (db_path) or nats://HOST:PORT
+    #: (refserver.eventlog); with NATS the [serve.nats] keys of ``config``.
+    log_url: str = "sqlite"
 
 
 class _TokenBucket:
@@ -245,8 +248,12 @@ class DispatchServer:
     # --- lifecycle -------------------------------------------------------------
 
     async def start(self) -> None:
-        s = self.settings
-        self.journal = await Journal.open(s.db_path)
+        await self._open_log()
+        await self._listen()
+
+    async def _open_log(self) -> None:
+        """The SQLite log (the default; a JetStream gateway overrides this)."""
+        self.journal = await Journal.open(self.settings.db_path)
         # Restore before reading the epoch: a log the journal cannot rebuild is
         # moved aside and loses its epoch, so this server starts a new history
         # (clients take a snapshot) instead of reissuing seqs they have seen.
@@ -264,6 +271,9 @@ class DispatchServer:
             # history its snapshots belong to.
             self.store.epoch, self.store.seq = epoch, self.head_seq
         log.info("epoch %s head %d (restored %d tail events)", epoch, self.head_seq, tail)
+
+    async def _listen(self) -> None:
+        s = self.settings
         ssl_ctx = None
         if s.tls_cert:
             ssl_ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -295,6 +305,24 @@ class DispatchServer:
 
     def _apply_restored(self, events: list[p.Event]) -> None:
         self.store.apply_many(events)
+
+    # What the rest of the server asks of its log (refserver.natslog overrides these).
+
+    async def _replay_span(self, hello: p.Hello) -> tuple[int, int] | None:
+        """(first, last) seq of this epoch still in the log, None if none."""
+        return await self.journal.epoch_range(self.epoch) if self.journal else None
+
+    async def _events_after(self, seq: int, limit: int, upto: int) -> list[tuple[int, bytes]]:
+        """Up to ``limit`` encoded events of this epoch after ``seq``, to ``upto``."""
+        assert self.journal is not None
+        return await self.journal.events_with_seq_after(self.epoch, seq, limit, upto=upto)
+
+    async def _next_sim_run(self) -> int:
+        """Count of simulator starts on this log, this one included."""
+        assert self.journal is not None
+        run = int(await self.journal.meta_get("sim_runs") or "0") + 1
+        await self.journal.meta_set("sim_runs", str(run))
+        return run
 
     @property
     def url(self) -> str:
@@ -494,7 +522,7 @@ class DispatchServer:
             hello.console,
             batch=revision == p.PROTOCOL_1_1,
         )
-        span = await self.journal.epoch_range(self.epoch) if self.journal else None
+        span = await self._replay_span(hello)
         # From here to registration there is no await: every later event lands
         # in the client's queue, every earlier one in the replay or snapshot.
         head = self.head_seq
@@ -573,16 +601,13 @@ class DispatchServer:
         head: int,
         parts: list[p.Snapshot],
     ) -> None:
-        assert self.journal is not None
         ws = client.ws
         try:
             await ws.send(p.encode(welcome).decode())
             if replay:
                 seq = last_seq
                 while seq < head:
-                    rows = await self.journal.events_with_seq_after(
-                        self.epoch, seq, self.settings.replay_batch, upto=head
-                    )
+                    rows = await self._events_after(seq, self.settings.replay_batch, head)
                     if not rows:
                         break
                     if client.batch:
@@ -681,7 +706,6 @@ class DispatchServer:
             self._cut_off(client)
 
     async def _on_command(self, client: _Client, frame: p.ClientFrame) -> None:
-        assert self.journal is not None
         if isinstance(frame, p.Ping):
             self._reply(client, p.Pong(nonce=frame.nonce, server_time=utcnow()))
             return
@@ -699,6 +723,7 @@ class DispatchServer:
             )
             return
         async with self._command_lock():
+            assert self.journal is not None
             known = await self.journal.command_seq(command_id)
             if known is not None:
                 conflict = await self._conflicting(frame, known)
@@ -767,11 +792,10 @@ class DispatchServer:
         """Why a command whose id was applied before at ``seq`` is a different
         command (empty when it is the same one, or when the event that recorded
         it is no longer in the log and cannot be compared)."""
-        assert self.journal is not None
         kind = type(frame).__struct_config__.tag
         if seq <= 0:
             return ""
-        rows = await self.journal.events_with_seq_after(self.epoch, seq - 1, 1, upto=seq)
+        rows = await self._events_after(seq - 1, 1, seq)
         if not rows:
             return ""
         try:
@@ -978,13 +1002,11 @@ class DispatchServer:
     async def _simulator_loop(self) -> None:
         from commandcenter.refserver.simulator import Simulator
 
-        assert self.journal is not None
         s = self.settings
         # A restart on the same database continues with a new simulation run:
         # new id prefix (no collisions) and unit versions above the stored ones
         # (the store ignores versions it already has).
-        run = int(await self.journal.meta_get("sim_runs") or "0") + 1
-        await self.journal.meta_set("sim_runs", str(run))
+        run = await self._next_sim_run()
         unit_base = max((u.version for u in self.store.units.values()), default=0)
         start = self.clock()
         sim = Simulator(
