@@ -30,6 +30,21 @@ LinkState = Literal["connecting", "live", "stale", "offline"]
 CHOROPLETH_FIGURES: tuple[str, ...] = ("active", "unacked_high", "breaches")
 
 
+#: Short names of Sumatera Selatan's regencies and cities as the province uses
+#: them (the map's labels and the board's narrow tiles).
+REGENCY_SHORT: dict[str, str] = {
+    "16.01": "OKU", "16.02": "OKI", "16.03": "Muara Enim", "16.04": "Lahat", "16.05": "Mura",
+    "16.06": "Muba", "16.07": "Banyuasin", "16.08": "OKU Timur", "16.09": "OKU Selatan",
+    "16.10": "Ogan Ilir", "16.11": "Empat Lawang", "16.12": "PALI", "16.13": "Muratara",
+    "16.71": "Palembang", "16.72": "Pagar Alam", "16.73": "Lubuklinggau", "16.74": "Prabumulih",
+}  # fmt: skip
+
+
+def short_name(code: str, name: str) -> str:
+    """The regency's short name ("OKU Timur"), else its name without "Kabupaten"/"Kota"."""
+    return REGENCY_SHORT.get(code) or name.removeprefix("Kabupaten ").removeprefix("Kota ").strip() or name
+
+
 @dataclass(frozen=True)
 class RegencyInput:
     """One regency as the province model reads it: its store and its link."""
@@ -47,6 +62,8 @@ class RegencyFigures(Struct, frozen=True, kw_only=True):
 
     code: str
     name: str
+    #: The name on a narrow tile or a map label (:func:`short_name`).
+    short: str
     state: LinkState
     age_s: float | None
     #: True only when the link is live: a board shows anything else as stale.
@@ -108,6 +125,7 @@ def regency_figures(entry: RegencyInput) -> tuple[RegencyFigures, list[float]]:
     row = RegencyFigures(
         code=entry.code,
         name=entry.name,
+        short=short_name(entry.code, entry.name),
         state=entry.state,
         age_s=entry.age_s,
         live=entry.state == "live",
@@ -145,6 +163,7 @@ def province_figures(name: str, entries: Sequence[RegencyInput], at: dt.datetime
     total = RegencyFigures(
         code="",
         name=name,
+        short=name,
         # The province is live only when every regency is.
         state="live" if rows and live == len(rows) else "stale",
         age_s=max(ages) if ages else None,
@@ -181,6 +200,7 @@ def incident_points(entries: Sequence[RegencyInput]) -> list[IncidentPoint]:
 
 __all__ = [
     "CHOROPLETH_FIGURES",
+    "REGENCY_SHORT",
     "IncidentPoint",
     "LinkState",
     "ProvinceFigures",
@@ -189,4 +209,5 @@ __all__ = [
     "incident_points",
     "province_figures",
     "regency_figures",
+    "short_name",
 ]
