@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import msgspec
 from msgspec import Meta, Struct
@@ -219,7 +219,16 @@ AGENCY_TILE_CHARS = 9
 AGENCY_TILE_LINES = 2
 #: The leader overview's key figures: a label line (body) over a value line (figure size).
 LEADER_KEY_FIGURES = 4
-LEADER_FIGURE_CHARS = 14
+#: A key figure's tile is at least this many characters of body text wide (its value: "10,2 mnt").
+LEADER_FIGURE_CHARS = 13
+#: Each key figure's widest value: (characters, at figure size (else heading size)): counts up to
+#: "1.234", times like "10,2 mnt"; and a bold character's advance per pixel of font size.
+LEADER_VALUES = ((5, True), (5, True), (8, False), (8, False))
+BOLD_CHAR_PER_EM = 0.62
+#: A label's line per pixel of font size (DejaVu Sans: ascent + descent = 1.164 em).
+FONT_HEIGHT_PER_EM = 1.17
+#: The key figures' captions, in their order on the wall (row by row).
+LEADER_CAPTION_KEYS = ("kpi.active", "leader.unacked_high", "leader.oldest", "leader.median_arrival")
 #: The call funnel (Panggilan Hari Ini, Masuk, Terjawab, Tak Terjawab, Prank, Ghost, Valid).
 FUNNEL_LINES = 7
 MAP_MIN_CHARS = 24
@@ -264,8 +273,22 @@ def header_px(sizes: TextSizes) -> int:
     return sizes.heading_line_px
 
 
-def _queue_fit(sizes: TextSizes, width: int, height: int) -> tuple[int, list[str], int]:
-    """(whole rows under the column header, columns kept, chars needed by the kept minimum)."""
+class QueueFit(NamedTuple):
+    """What the incident queue shows in a rectangle (:func:`queue_fit`)."""
+
+    #: Whole rows under the column header.
+    rows: int
+    #: The columns kept (QUEUE_COLUMNS' names, in their order).
+    columns: list[str]
+    #: Characters a line needs for the columns that are never dropped.
+    min_chars: int
+
+
+def queue_fit(sizes: TextSizes, width: int, height: int) -> QueueFit:
+    """The incident queue in ``width`` x ``height`` px at ``sizes``: the whole rows under its
+    header line and the columns that fit the width (QUEUE_COLUMNS, optional ones given up last
+    first; the required five are kept even when the width is short, and the layout check then
+    reports it). The queue views keep exactly these columns."""
     rows = max(0, height // sizes.line_px - 1)
     chars = sizes.chars(width)
     kept, used = [], 0
@@ -274,28 +297,114 @@ def _queue_fit(sizes: TextSizes, width: int, height: int) -> tuple[int, list[str
             kept.append(name)
             used += need + 1
     minimum = sum(n + 1 for _, n, req in QUEUE_COLUMNS if req)
-    return rows, kept, minimum
+    return QueueFit(rows, kept, minimum)
 
 
-def _tiles(sizes: TextSizes, width: int) -> tuple[int, int, int]:
-    """(tiles per row, rows of tiles, height in px) for the 8 agency tiles."""
+class TilesFit(NamedTuple):
+    """How the eight agency tiles are arranged in a width (:func:`agency_tiles_fit`)."""
+
+    per_row: int
+    rows: int
+    #: Height of all the rows of tiles.
+    height_px: int
+
+
+def agency_tiles_fit(sizes: TextSizes, width: int) -> TilesFit:
+    """The eight agency tiles in ``width`` px at ``sizes``: as many to a row as leave each
+    AGENCY_TILE_CHARS characters (its short name, its counts), each tile AGENCY_TILE_LINES lines
+    high. The agency views place their tiles in these rows."""
     per_row = max(1, min(AGENCY_TILES, int(width // ((AGENCY_TILE_CHARS + 1) * sizes.char_px))))
     rows = math.ceil(AGENCY_TILES / per_row)
-    return per_row, rows, rows * AGENCY_TILE_LINES * sizes.line_px
+    return TilesFit(per_row, rows, rows * AGENCY_TILE_LINES * sizes.line_px)
 
 
-def leader_fit(sizes: TextSizes, width: int, height: int) -> dict[str, Any]:
-    """What the leader overview shows in ``width`` x ``height``: key figures per row and rows
-    of them (``figures_px`` high: a label line over a value line each), and whether the call
-    funnel (label/value pairs two to a line, under a title line) and the hourly chart (four
-    lines more) fit under them."""
-    per_row = max(1, min(LEADER_KEY_FIGURES, int(width // ((LEADER_FIGURE_CHARS + 1) * sizes.char_px))))
-    fig_rows = math.ceil(LEADER_KEY_FIGURES / per_row)
-    need = fig_rows * (sizes.line_px + sizes.figure_line_px)
-    funnel_px = math.ceil(FUNNEL_LINES / 2) * sizes.line_px + sizes.line_px
+def leader_captions() -> list[str]:
+    """The key figures' captions in every shipped language (the layout check plans for the
+    longest wording; a view passes its own)."""
+    from commandcenter.core.i18n import strings_for
+
+    out = []
+    for lang in ("id", "en"):
+        t = strings_for(lang).t
+        out += [t(key) for key in LEADER_CAPTION_KEYS]
+    return out
+
+
+def _wrapped_lines(text: str, chars: int) -> int:
+    """Lines ``text`` takes when wrapped at word boundaries to ``chars`` characters a line (a
+    word longer than a line takes a line of its own: the tile then is too narrow)."""
+    lines, used = 1, 0
+    for word in text.split():
+        if used and used + 1 + len(word) > chars:
+            lines, used = lines + 1, len(word)
+        else:
+            used += (1 if used else 0) + len(word)
+    return lines
+
+
+def leader_fit(
+    sizes: TextSizes, width: int, height: int, *, flag: bool = False, captions: list[str] | None = None
+) -> dict[str, Any]:
+    """What the leader overview shows in ``width`` x ``height`` px at ``sizes``.
+
+    The key figures are tiles of a caption (wrapped to the tile's width) over a value line at
+    figure size, 4, 3, 2 or 1 to a row; where no such arrangement fits, tiles with the value
+    beside its caption (``beside``: a row only as tall as the value), whichever takes the least
+    height. ``captions`` are the captions the view shows (default: the longest wording of every
+    shipped language). With ``flag`` (escalated alerts: the flag above the figures is never
+    hidden) its two lines, or only its headline (``flag_lines`` 1) when two leave the figures no
+    room. The call funnel (label/value pairs two to a line under a title) and the hourly chart
+    (four lines more) are shown only when they fit under the figures.
+
+    Returns figures_per_row, figure_rows, beside, figures_px (the flag and the figures, margins
+    included), flag_lines (0 without the flag), funnel and chart (bool)."""
+    captions = captions if captions is not None else leader_captions()
+    pad = max(4, sizes.body_px // 3)  # the view's padding (ui.support.theme.ScreenMetrics.pad_px)
+    gap = pad // 2
+    # A line of a label is the font's height (ascent + descent), a tile's value one line at
+    # figure size; a tile adds its frame and margins.
+    line = math.ceil(sizes.body_px * FONT_HEIGHT_PER_EM)
+    value_px = math.ceil(sizes.figure_px * FONT_HEIGHT_PER_EM) + 2 * (pad // 4) + 2
+    # Each tile's widest value, bold: counts at figure size, times at heading size.
+    value_w = [chars * (sizes.figure_px if big else sizes.heading_px) * BOLD_CHAR_PER_EM
+               for chars, big in LEADER_VALUES]  # fmt: skip
+    # Each tile's captions (one per language) and its longest word, which must fit a line.
+    tile_captions = [captions[i::LEADER_KEY_FIGURES] for i in range(LEADER_KEY_FIGURES)]
+    words = [max(len(w) for c in cs for w in c.split()) for cs in tile_captions]
+    widest = max(1, width - 2 * gap)
+    flag_px = {0: 0, 1: line + 8 + gap, 2: 2 * line + 8 + gap}  # lines, its frame, a gap
+    options: list[tuple[bool, int, int, int]] = []  # (beside, per_row, rows, px)
+    for beside in (False, True):
+        for per_row in range(LEADER_KEY_FIGURES, 0, -1):
+            tile_w = (widest - (per_row - 1) * gap) / per_row - pad
+            rows = math.ceil(LEADER_KEY_FIGURES / per_row)
+            heights = [0] * rows
+            fits = True
+            for i in range(LEADER_KEY_FIGURES):
+                text_w = tile_w - value_w[i] - pad if beside else tile_w
+                chars = max(1, int(text_w / sizes.char_px))
+                fits = fits and tile_w >= value_w[i] and chars >= words[i]
+                lines = max(_wrapped_lines(c, chars) for c in tile_captions[i])
+                tile_h = max(lines * line, value_px) if beside else lines * line + value_px
+                heights[i // per_row] = max(heights[i // per_row], tile_h)  # a row: its tallest tile
+            if fits or per_row == 1:
+                options.append((beside, per_row, rows, 2 * gap + sum(h + gap for h in heights)))
+    # Stacked tiles (the figures at their biggest) where they fit with the whole flag; else
+    # the arrangement that takes the least height.
+    room = height - flag_px[2 if flag else 0]
+    stacked = [o for o in options if not o[0] and o[3] <= room]
+    pick = min(stacked or options, key=lambda o: (o[3], o[0], -o[1]))
+    beside, per_row, fig_rows, figures_px = pick
+    flag_lines = 0
+    if flag:
+        flag_lines = 2 if figures_px + flag_px[2] <= height else 1
+        figures_px += flag_px[flag_lines]
+    # The funnel: its title over its six pairs two to a line, in a panel with margins.
+    funnel_px = (1 + math.ceil((FUNNEL_LINES - 1) / 2)) * line + pad + gap
     chart_px = funnel_px + 4 * sizes.line_px
-    return {"figures_per_row": per_row, "figure_rows": fig_rows, "figures_px": need,
-            "funnel": need + funnel_px <= height, "chart": need + chart_px <= height}  # fmt: skip
+    return {"figures_per_row": per_row, "figure_rows": fig_rows, "beside": beside, "figures_px": figures_px,
+            "flag_lines": flag_lines, "funnel": figures_px + funnel_px <= height,
+            "chart": figures_px + chart_px <= height}  # fmt: skip
 
 
 def _fixes(report: RegionReport, sizes: TextSizes, screen: ScreenLayout, need_px: int, have_px: int) -> None:
@@ -321,9 +430,8 @@ def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionRepo
     height = int(cell_h * region.span[1])
     # The header line sits on the screen's top cells.
     if region.cell[1] == 0:
-        sizes0 = _sizes(screen)
-        height -= header_px(sizes0)
-    sizes = _sizes(screen)
+        height -= header_px(screen_sizes(screen))
+    sizes = screen_sizes(screen)
     rep = RegionReport(
         label, region.view, width, height, sizes.body_px, round(sizes.body_arcmin, 1), screen.distance_m,
         screen.interactive,
@@ -335,10 +443,10 @@ def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionRepo
         if view == "console":
             avail -= BANNER_LINES * sizes.heading_line_px
         if view in ("operations", "console"):
-            per_row, tile_rows, tiles_px = _tiles(sizes, width)
+            per_row, tile_rows, tiles_px = agency_tiles_fit(sizes, width)
             rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
             avail -= tiles_px
-        fit_rows, kept, minimum = _queue_fit(sizes, width, avail)
+        fit_rows, kept, minimum = queue_fit(sizes, width, avail)
         rep.shows.update(rows=fit_rows, columns=kept)
         if sizes.chars(width) < minimum:
             rep.problems.append(f"queue: {sizes.chars(width)} characters per line, the five first columns "
@@ -348,18 +456,21 @@ def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionRepo
             need = (queue_rows + 1) * sizes.line_px + (height - avail)
             _fixes(rep, sizes, screen, need, height)
     if view == "agencies":
-        per_row, tile_rows, tiles_px = _tiles(sizes, width)
+        per_row, tile_rows, tiles_px = agency_tiles_fit(sizes, width)
         rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
         if tiles_px > height:
             rep.problems.append(f"agencies: {AGENCY_TILES} tiles need {tiles_px} px, {height} available")
             _fixes(rep, sizes, screen, tiles_px, height)
     if view == "leader":
-        fit = leader_fit(sizes, width, height)
+        # Planned with the escalation flag up: it shows on top of the figures whenever alerts
+        # wait past their time, and the figures must stay whole under it.
+        fit = leader_fit(sizes, width, height, flag=True)
         need = fit.pop("figures_px")
         rep.shows.update(fit)
         if need > height:
             rep.problems.append(
-                f"leader: {LEADER_KEY_FIGURES} key figures need {need} px, {height} available"
+                f"leader: the escalation flag and {LEADER_KEY_FIGURES} key figures need {need} px, "
+                f"{height} available"
             )
             _fixes(rep, sizes, screen, need, height)
     if view == "map":
@@ -387,7 +498,8 @@ def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionRepo
     return rep
 
 
-def _sizes(screen: ScreenLayout) -> TextSizes:
+def screen_sizes(screen: ScreenLayout) -> TextSizes:
+    """The text sizes of a layout screen at its distance (commandcenter.core.legibility)."""
     return sizes_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
 
 
@@ -437,5 +549,6 @@ def layout_check_main(preset: str = "", file: str = "", all_presets: bool = Fals
     return 0 if ok else 1
 
 
-__all__ = ["DEFAULT_PRESET", "LINE_PER_EM", "Layout", "LayoutError", "Region", "ScreenLayout", "check_layout",
-           "layout_from_screens", "load_layout", "px_per_mm", "resolve_layout"]  # fmt: skip
+__all__ = ["DEFAULT_PRESET", "LINE_PER_EM", "Layout", "LayoutError", "QueueFit", "Region", "ScreenLayout",
+           "TilesFit", "agency_tiles_fit", "check_layout", "header_px", "layout_from_screens", "leader_fit",
+           "load_layout", "px_per_mm", "queue_fit", "resolve_layout", "screen_sizes"]  # fmt: skip

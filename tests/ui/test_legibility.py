@@ -81,7 +81,7 @@ def _cases() -> list[Case]:
                     views.append("header")  # the screen's header line sits above its top cells
                 for view in views:
                     if view == "header":
-                        w, h = screen.width_px, lay.header_px(lay._sizes(screen))
+                        w, h = screen.width_px, lay.header_px(lay.screen_sizes(screen))
                     else:
                         w, h = rep.width_px, rep.height_px
                     case = Case(name, f"s{s}", view, w, h, screen.width_px, screen.height_px,
@@ -115,19 +115,76 @@ def _events(state: str) -> list[Any]:
     return simulated_events(35, scenario="flood", rate=10.0)
 
 
-_STORES: dict[str, tuple[Store, int]] = {}
+def _worst_case(store: Store, epoch: str) -> list[Any]:
+    """Everything optional a reader may meet at once, on top of the simulated data: the longest
+    district and village names of OKI and the longest category names, a three-digit victim count,
+    all eight agencies on one incident, unacknowledged high-priority incidents (their alerts
+    escalate: the leader's flag shows), a BMKG warning, a quake, a peat hotspot and a source gone
+    stale (the leader's hazard panel with its stale mark)."""
+    from commandcenter.core import protocol as p
+    from commandcenter.core.model import AgencyTask, HazardItem, IncidentTimes, Location, SourceStatus
+    from tests.factories import make_event, make_incident
+
+    now = store.clock()
+    long_ago = now - dt.timedelta(minutes=9)
+    agencies = ["DAMKAR", "DINKES", "DLH", "BPBD", "DISHUB", "DINSOS", "BNN", "DPPPA"]
+    where = Location(lat=-3.5777, lon=104.74584, kecamatan="Sirah Pulau Padang", kecamatan_code="16.02.08",
+                     desa="Pulau Gemantung Darat")  # fmt: skip
+    bodies: list[Any] = []
+    for n, category in enumerate(("perlindungan_perempuan_anak", "karhutla", "ketertiban_lalu_lintas")):
+        inc = make_incident(
+            id=f"worst-{n}", ticket=f"OKI-20260310-{9990 + n}", category=category, priority="high",
+            status="received", location=where, victims=123 if n == 0 else 0,
+            description="Warga melaporkan kejadian di dekat jembatan gantung ujung desa, " * 3,
+            tasks=[AgencyTask(agency=a, status="forwarded", forwarded_at=long_ago) for a in agencies],
+            times=IncidentTimes(received=long_ago),
+        )  # fmt: skip
+        bodies.append(p.IncidentUpserted(incident=inc))
+    bodies += [
+        p.HazardReported(item=HazardItem(
+            source="bmkg-cap", kind="warning", id="worst-warning", time=now - dt.timedelta(minutes=5),
+            expires=now + dt.timedelta(hours=2), severity="severe",
+            text="Hujan Lebat disertai Petir dan Angin Kencang di Sumatera Selatan",
+            kecamatan=["Sirah Pulau Padang", "Pangkalan Lampam", "Pedamaran Timur"],
+            area=[[(-3.33, 104.84), (-3.33, 104.93), (-3.42, 104.93)]])),
+        p.HazardReported(item=HazardItem(
+            source="bmkg-quake", kind="quake", id="worst-quake", time=now - dt.timedelta(minutes=3),
+            lat=-4.35, lon=104.05, magnitude=6.1, detail={"wilayah": "21 km BaratLaut OKU Selatan"})),
+        p.HazardReported(item=HazardItem(
+            source="firms", kind="hotspot", id="worst-hotspot", time=now - dt.timedelta(minutes=30),
+            lat=-3.23, lon=105.05, kecamatan=["Sirah Pulau Padang"], desa=["Pulau Gemantung Darat"])),
+        p.SourceStatusChanged(status=SourceStatus(
+            name="bmkg-nowcast", kind="bmkg-rss", state="live", at=long_ago, last_ok=long_ago,
+            stale_after_s=60.0)),
+    ]  # fmt: skip
+    return [make_event(body, seq=store.seq + 1 + i, epoch=epoch, ts=now) for i, body in enumerate(bodies)]
 
 
-def _store(state: str) -> Store:
+_STORES: dict[str, tuple[Store, int, Any]] = {}
+
+
+def _store(state: str, config: Any) -> tuple[Store, Any]:
+    """The state's store, and an alert service over it whose alerts have escalated (no feed)."""
+    from commandcenter.wall.alerting import AlertService
+
     if state not in _STORES:
         minutes = {"empty": 0, "afternoon": 20, "surge": 35}[state]
-        store = Store(clock=FakeClock(T_START + dt.timedelta(minutes=minutes)))
+        clock = FakeClock(T_START + dt.timedelta(minutes=minutes))
+        store = Store(clock=clock)
         store.apply_many(_events(state))
-        _STORES[state] = (store, store.kpis().active_total)
-    store, active = _STORES[state]
+        if state != "empty":
+            store.apply_many(_worst_case(store, "test-epoch"))
+        service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
+        service.tick()
+        clock.advance(config.alerts.escalate_after_s + 1)  # the alerts raised now escalate
+        service.tick()
+        _STORES[state] = (store, store.kpis().active_total, service)
+    store, active, service = _STORES[state]
     if state == "surge":
         assert active >= 400, f"the surge must have 400 open incidents, has {active}"
-    return store
+    if state != "empty":
+        assert service.engine.escalated(), "the data must raise the leader's escalation flag"
+    return store, service
 
 
 # --- building a view -------------------------------------------------------------------------
@@ -139,7 +196,7 @@ def _metrics(case: Case) -> Any:
     return theme.metrics_for(case.screen_w, case.screen_h, case.diagonal_in, case.distance_m)
 
 
-def _build(case: Case, bridge: Any, metrics: Any) -> QWidget:
+def _build(case: Case, bridge: Any, metrics: Any, alerts: Any = None) -> QWidget:
     if case.view == "header":
         from ui.alerts.banner import _Mark
         from ui.support import theme
@@ -171,13 +228,19 @@ def _build(case: Case, bridge: Any, metrics: Any) -> QWidget:
     if case.view == "leader":
         from ui.views.leader import LeaderView
 
-        return LeaderView(bridge, metrics)
+        leader = LeaderView(bridge, metrics)
+        if alerts is not None:
+            leader.set_alerts(alerts)  # escalated alerts: the flag over the figures
+        return leader
     if case.view == "console":
+        from ui.alerts.banner import AlertBanner
         from ui.views.console import ConsoleView
         from ui.views.operations import OperationsView
 
         queue = OperationsView(bridge, metrics, interactive=True)
-        return ConsoleView(bridge, metrics, queue_widget=queue)
+        # The top alert's banner over the console, as on a wall (ui.app.wall).
+        banner = AlertBanner(alerts, metrics, interactive=True) if alerts is not None else None
+        return ConsoleView(bridge, metrics, queue_widget=queue, banner=banner)
     raise AssertionError(case.view)
 
 
@@ -260,9 +323,14 @@ def _overlaps(root: QWidget) -> list[str]:
             common = a.geometry().intersected(b.geometry())
             if common.width() > TOL and common.height() > TOL:
                 out.append(f"{_name(a)} {_rect(a.geometry())} overlaps {_name(b)} {_rect(b.geometry())}")
+        if isinstance(parent.parentWidget(), QAbstractScrollArea):
+            continue  # a scroll area's viewport: its contents may be larger (they scroll)
         inside = parent.rect().adjusted(-TOL, -TOL, TOL, TOL)
         for c in kids:
-            if _shows_text(c) and not inside.contains(c.geometry()):
+            # A text widget, or a panel of them (its text would be cut with it).
+            texts = (d for d in c.findChildren(QWidget) if d.isVisibleTo(root))
+            holds_text = _shows_text(c) or any(_shows_text(d) for d in texts)
+            if holds_text and not inside.contains(c.geometry()):
                 out.append(f"{_name(c)} {_rect(c.geometry())} reaches outside its parent "
                            f"{_rect(parent.rect())}")  # fmt: skip
     return out
@@ -410,12 +478,15 @@ def config() -> Any:
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_every_view_reads_on_every_preset(qtbot: Any, config: Any, case: Case, lang: str, state: str) -> None:
+    from ui.alerts.adapter import AlertAdapter
     from ui.support.bridge import EngineBridge
 
-    bridge = EngineBridge(config, _store(state), strings=strings_for(lang))
+    store, service = _store(state, config)
+    bridge = EngineBridge(config, store, strings=strings_for(lang))
+    alerts = AlertAdapter(service, bridge)
     metrics = _metrics(case)
     try:
-        view = _build(case, bridge, metrics)
+        view = _build(case, bridge, metrics, alerts)
         qtbot.addWidget(view)
         # A header is one line at the layout's header height, and the stale banner under it
         # (no feed here: the banner shows, as it must, below the line).
@@ -441,6 +512,7 @@ def test_every_view_reads_on_every_preset(qtbot: Any, config: Any, case: Case, l
         assert not problems, f"{case.id} [{lang}, {state}], {case.width}x{case.height} px at " \
             f"{case.distance_m:g} m:\n  " + "\n  ".join(problems[:40])  # fmt: skip
     finally:
+        alerts.shutdown()
         bridge.shutdown()
         bridge.deleteLater()
 

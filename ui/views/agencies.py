@@ -346,7 +346,7 @@ class AgencyBoardWidget(QWidget):
         super().resizeEvent(event)
         # Tiles per row from the width at this text size: the engine's rule (layout check).
         # The same rows of tiles, balanced: 4 + 4 rather than 5 + 3 (wider tiles, same height).
-        _, rows, _ = room._tiles(self.metrics.sizes, self.width())
+        rows = room.agency_tiles_fit(self.metrics.sizes, self.width()).rows
         self._place_tiles(-(-len(self.tiles) // max(1, rows)))
         self._fit_height()
         if self.compact:

@@ -71,8 +71,14 @@ class HazardPanel(QFrame):
         ):
             layout.addWidget(w)
         layout.addStretch(1)
+        #: False while the view it sits in has no height to show it whole (the leader's trim).
+        self.room = True
         bridge.changed.connect(self._on_bridge_changed)
         bridge.tick.connect(self.refresh)
+        self.refresh()
+
+    def set_room(self, room: bool) -> None:
+        self.room = room
         self.refresh()
 
     def has_content(self) -> bool:
@@ -131,7 +137,7 @@ class HazardPanel(QFrame):
                 bad.append(tr.t(f"hazards.source.{state}", name=name, age=self._age(since_ok)))
         self.sources.setText(" · ".join(bad))
         self.sources.setVisible(bool(bad))
-        self.setVisible(self.has_content())
+        self.setVisible(self.has_content() and self.room)
 
     def _on_bridge_changed(self, changes: ChangeSet) -> None:
         if changes.reset or changes.hazards or changes.sources:

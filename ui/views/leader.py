@@ -27,7 +27,6 @@ from PySide6.QtGui import QFont, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
-    QHBoxLayout,
     QLabel,
     QLayout,
     QSizePolicy,
@@ -149,40 +148,66 @@ class _ColorSetter:
 
 class FigureTile(QFrame):
     """A caption, a big value and a detail line; ``beside`` puts the caption
-    to the right of the value (a stacked pair of counts takes less height)."""
+    to the right of the value (a stacked pair of counts takes less height).
+    :meth:`set_beside` switches between the two as the leader fit says."""
 
     def __init__(self, caption: str, metrics: theme.ScreenMetrics, *, value_px: int,
                  beside: bool = False) -> None:
         super().__init__()
         self.setObjectName("panel")
-        pad = metrics.pad_px
+        self.metrics = metrics
         self.caption = _label(caption, "dim", wrap=True)
         self.value = _label("", "figure")
         self._value_css = f"font-size: {value_px}px; font-weight: 700;"
         self.value.setStyleSheet(self._value_css)
         self._value_color = ""
         self.detail = _label("", "", wrap=True)
-        if beside:
-            layout: QHBoxLayout | QVBoxLayout = QHBoxLayout(self)
-            layout.setSpacing(pad)
-            layout.addWidget(self.value, 0, Qt.AlignmentFlag.AlignVCenter)
-            text = QVBoxLayout()
-            text.setSpacing(0)
-            text.addStretch(1)
-            text.addWidget(self.caption)
-            text.addWidget(self.detail)
-            text.addStretch(1)
-            layout.addLayout(text, 1)
+        #: Lines under the caption (a state word), in order, before the detail line.
+        self.extra: list[QWidget] = []
+        self.beside: bool | None = None
+        self.set_beside(beside)
+
+    def add_line(self, widget: QWidget) -> None:
+        """A line under the caption (before the detail), in either arrangement."""
+        self.extra.append(widget)
+        self._build()
+
+    def set_beside(self, beside: bool) -> None:
+        if beside != self.beside:
+            self.beside = beside
+            self._build()
+
+    def _build(self) -> None:
+        """Place the lines in the tile's grid: one column (caption, value, the extra lines, the
+        detail), or the value in a column of its own left of the others. Widgets are moved,
+        never recreated (their texts and styles stay)."""
+        grid = self.layout()
+        if not isinstance(grid, QGridLayout):
+            grid = QGridLayout(self)
+            grid.setSpacing(0)
+            # Narrow margins: on a 6 m wall a tile holds only about 20 characters
+            # and the panel about 14 lines.
+            pad = self.metrics.pad_px
+            grid.setContentsMargins(pad // 2, pad // 4, pad // 2, pad // 4)
+        lines: list[QWidget] = [self.caption, *self.extra, self.detail]
+        for w in (self.value, *lines):
+            grid.removeWidget(w)
+        for r in range(len(lines) + 2):
+            grid.setRowStretch(r, 0)
+        for c in range(2):
+            grid.setColumnStretch(c, 0)
+        if self.beside:
+            grid.setHorizontalSpacing(self.metrics.pad_px)
+            grid.addWidget(self.value, 0, 0, len(lines), 1, Qt.AlignmentFlag.AlignVCenter)
+            for r, w in enumerate(lines):
+                grid.addWidget(w, r, 1)
+            grid.setColumnStretch(1, 1)
         else:
-            layout = QVBoxLayout(self)
-            layout.setSpacing(0)
-            layout.addWidget(self.caption)
-            layout.addWidget(self.value)
-            layout.addWidget(self.detail)
-            layout.addStretch(1)
-        # Narrow margins: on a 6 m wall a tile holds only about 20 characters
-        # and the panel about 14 lines.
-        layout.setContentsMargins(pad // 2, pad // 4, pad // 2, pad // 4)
+            grid.setHorizontalSpacing(0)
+            for r, w in enumerate([self.caption, self.value, *lines[1:]]):
+                grid.addWidget(w, r, 0)
+            grid.setColumnStretch(0, 1)
+            grid.setRowStretch(len(lines) + 1, 1)
 
     def set_value_color(self, color: str) -> None:
         if color != self._value_color:
@@ -600,9 +625,7 @@ class LeaderView(QWidget):
         self.arrival_state = _label("", "", wrap=True)
         self.arrival_state.setStyleSheet("font-weight: 700;")
         self._arrival_state_color = _ColorSetter(self.arrival_state)
-        tile_layout = self.arrival_tile.layout()
-        assert isinstance(tile_layout, QVBoxLayout)
-        tile_layout.insertWidget(2, self.arrival_state)
+        self.arrival_tile.add_line(self.arrival_state)
         strings = self.strings
         self.escalation = EscalationFlag(metrics, self.config, strings)
         self.funnel = FunnelPanel(metrics, strings)
@@ -655,15 +678,19 @@ class LeaderView(QWidget):
         return self.height() >= m.row_px * self.ROOMY_ROWS and self.width() >= m.body_px * self.ROOMY_COLUMNS
 
     def fit(self) -> dict[str, Any]:
-        """What the engine says fits this view's size (the layout check's leader line)."""
-        return room.leader_fit(self.metrics.sizes, self.width(), self.height())
+        """What the engine says fits this view's size (the layout check's leader line), with
+        the escalation flag when it shows and this view's own captions."""
+        flag = not self.escalation.isHidden()
+        captions = [tile.caption.text() for tile in self.figure_tiles]
+        return room.leader_fit(self.metrics.sizes, self.width(), self.height(), flag=flag, captions=captions)
 
-    def _place_figures(self, per_row: int) -> None:
+    def _place_figures(self, per_row: int, beside: bool) -> None:
         for tile in self.figure_tiles:
             self.figures.removeWidget(tile)
         for c in range(4):
             self.figures.setColumnStretch(c, 0)
         for i, tile in enumerate(self.figure_tiles):
+            tile.set_beside(beside)
             self.figures.addWidget(tile, i // per_row, i % per_row)
         for c in range(per_row):
             self.figures.setColumnStretch(c, 1)
@@ -672,13 +699,16 @@ class LeaderView(QWidget):
         """Place the figures and the lower panels for the current mode (situation or not)
         and room: the funnel and the charts only where the engine says they fit."""
         fit = self.fit()
+        # The flag's second line (the oldest alert) only where the engine says it leaves the
+        # figures their room; its headline always shows.
+        self.escalation.oldest.setVisible(fit["flag_lines"] != 1)
         key = (self.situation_mode, self.roomy() and fit["chart"], fit["figures_per_row"], fit["funnel"],
-               fit["chart"])  # fmt: skip
+               fit["chart"], fit["beside"])  # fmt: skip
         if key == self._arrangement:
             return
         self._arrangement = key
-        situation_mode, roomy, per_row, funnel, chart = key
-        self._place_figures(per_row)
+        situation_mode, roomy, per_row, funnel, chart, beside = key
+        self._place_figures(per_row, beside)
         body = self.body
         panels: tuple[QWidget, ...] = (
             self.funnel, self.situation, self.hourly, self.districts, self.arrivals)
@@ -725,8 +755,17 @@ class LeaderView(QWidget):
         """What gives way when the height cannot show everything whole, least important first;
         the key figures' captions and values and the escalation flag never do."""
         sit = self.situation
+        # The BMKG panel gives way after the funnel (the map shows the warnings too); the flag's
+        # second line (the oldest alert, also in the console) last.
         return [sit.more, sit.people, sit.reports, sit.where, self.oldest_tile.detail,
-                self.arrival_tile.detail, self.funnel, sit, self.arrival_state]  # fmt: skip
+                self.arrival_tile.detail, self.funnel, self.hazards, sit, self.arrival_state,
+                self.escalation.oldest]  # fmt: skip
+
+    def _show(self, w: QWidget, on: bool) -> None:
+        if w is self.hazards:
+            self.hazards.set_room(on)  # it shows only while it has something to show
+        else:
+            w.setVisible(on)
 
     def _squeezed(self) -> bool:
         """Some visible text has less height than it needs (it would be drawn cut), or the
@@ -734,11 +773,15 @@ class LeaderView(QWidget):
         layout = self.layout()
         if layout is not None and layout.totalMinimumSize().height() > self.height():
             return True
-        panels = [self.funnel, self.situation, self.hourly, self.districts, self.arrivals]
-        for tile in self.figure_tiles:
-            for panel in panels:
-                if panel.isVisibleTo(self) and tile.geometry().intersects(panel.geometry()):
-                    return True
+        blocks = (self.escalation, *self.figure_tiles, self.funnel, self.situation, self.hourly,
+                  self.districts, self.arrivals, self.hazards)  # fmt: skip
+        blocks = tuple(w for w in blocks if w.isVisibleTo(self))
+        inside = self.rect()
+        for i, a in enumerate(blocks):
+            if not inside.contains(a.geometry()):
+                return True  # reaches past the view's edge: cut
+            if any(a.geometry().intersects(b.geometry()) for b in blocks[i + 1 :]):
+                return True
         for label in self.findChildren(QLabel):
             if not label.isVisibleTo(self) or not label.text():
                 continue
@@ -774,14 +817,14 @@ class LeaderView(QWidget):
         if not self._trimmed and not self._squeezed():
             return
         for w in self._trimmed:
-            w.show()
+            self._show(w, True)
         self._trimmed = []
         settle()
         for w in self._optional():
             if not self._squeezed():
                 break
             if w.isVisibleTo(self):
-                w.hide()
+                self._show(w, False)
                 self._trimmed.append(w)
                 settle()
 
@@ -806,7 +849,12 @@ class LeaderView(QWidget):
         if self.alerts is None:
             return
         engine = self.alerts.engine
+        shown = not self.escalation.isHidden()
         self.escalation.update_from(engine.escalated(), self.escalation_threshold_s(), engine.clock())
+        if shown != (not self.escalation.isHidden()):
+            # The flag came or went: the figures are arranged for the height it leaves.
+            self._arrange()
+            QTimer.singleShot(0, self, self._trim)
 
     # --- refresh -------------------------------------------------------------------
 

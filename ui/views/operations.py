@@ -266,7 +266,7 @@ class OperationsView(QWidget):
         if width == self._columns_for or width <= 0:
             return
         self._columns_for = width
-        _, kept, _ = room._queue_fit(self.metrics.sizes, width, 0)
+        kept = room.queue_fit(self.metrics.sizes, width, 0).columns
         shown = {ENGINE_COLUMNS[name] for name in kept}
         if not self.compact:
             shown = set(range(len(COLUMNS)))  # a desk: everything, in a smaller font
