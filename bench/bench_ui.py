@@ -435,8 +435,8 @@ class _Rig:
         recv_orig = client._recv
         apply_orig = client.store.apply_many
 
-        async def recv(ws: Any, timeout: bool = False) -> Any:
-            frame = await recv_orig(ws, timeout=timeout)
+        async def recv(ws: Any, **kwargs: Any) -> Any:  # whatever FeedClient._recv takes
+            frame = await recv_orig(ws, **kwargs)
             if isinstance(frame, p.Event) and isinstance(frame.body, p.IncidentUpserted):
                 inc = frame.body.incident
                 if inc.id.startswith(prefix):
