@@ -401,16 +401,36 @@ class NatsGateway(DispatchServer):
     ) -> list[p.Event]:
         """Publish bodies (the simulator's) and wait until this gateway has
         applied them. Returns no events: another gateway's may lie between
-        them in the stream, and the simulator needs none back."""
-        if bodies:
-            last, _ = await self._publish(bodies, ts or self.clock(), command_id, expect=None)
+        them in the stream, and the simulator needs none back.
+
+        While NATS is away the simulator waits instead of failing: the batch
+        is published again with the same message ids (``<batch>#<i>``, never
+        recorded as commands), so what reached the stream before is not stored twice."""
+        if not bodies:
+            return []
+        batch = command_id or "sim-" + uuid.uuid4().hex
+        ts = ts or self.clock()
+        while True:
+            try:
+                last, _ = await self._publish(bodies, ts, batch, expect=None, whole_id=False)
+            except _LogUnavailable as exc:
+                log.info("simulator waits for the event log: %s", exc)
+                await asyncio.sleep(0.25)
+                continue
             await self._wait_applied(last, timeout=None)
-        return []
+            return []
 
     async def _publish(
-        self, bodies: Sequence[p.EventBody], ts: dt.datetime, command_id: str | None, expect: int | None
+        self,
+        bodies: Sequence[p.EventBody],
+        ts: dt.datetime,
+        command_id: str | None,
+        expect: int | None,
+        *,
+        whole_id: bool = True,
     ) -> tuple[int, bool]:
         """(seq of the last message, whether JetStream took it as a duplicate).
+        The last message's id is the command id itself when ``whole_id``.
         Raises APIError (wrong last sequence) or _LogUnavailable."""
         n = len(bodies)
         futures = []
@@ -418,7 +438,8 @@ class NatsGateway(DispatchServer):
             for i, body in enumerate(bodies):
                 headers: dict[str, str] = {}
                 if command_id is not None:
-                    headers["Nats-Msg-Id"] = command_id if i == n - 1 else f"{command_id}#{i}"
+                    last = i == n - 1 and whole_id
+                    headers["Nats-Msg-Id"] = command_id if last else f"{command_id}#{i}"
                 payload = _encode_entry(_Entry(id=uuid.uuid4().hex[:20], ts=ts, body=body))
                 if i == 0 and expect is not None:
                     # The check must pass before the rest go out.

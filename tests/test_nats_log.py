@@ -1,0 +1,262 @@
+"""The event log on NATS JetStream: real nats-server, real `serve --log nats://`
+gateways on loopback, walls (FeedClient) and raw protocol clients."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import websockets
+
+from commandcenter.core import protocol as p
+from commandcenter.core.timeutil import utcnow
+from commandcenter.wall.feed import FeedState
+from tests.natsproc import GatewayProcess, NatsServer, stream_events
+from tests.serverproc import ADMIN, export, wait_client
+from tests.test_feed import assert_contiguous, follower, incident_bodies, settings
+
+
+@pytest.fixture
+def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path / "nats").start()
+    try:
+        yield server
+    finally:
+        server.kill()
+
+
+@contextlib.contextmanager
+def gateways(nats_url: str, tmp_path: Path, *specs: dict[str, Any]) -> Iterator[list[GatewayProcess]]:
+    started: list[GatewayProcess] = []
+    try:
+        for i, spec in enumerate(specs):
+            started.append(GatewayProcess(nats_url, tmp_path / f"gateway-{i}.log", **spec).start())
+        yield started
+    finally:
+        for gw in started:
+            gw.kill()
+
+
+class RawClient:
+    """A bare protocol client: hello with the given revisions, then it records
+    every event (seq, id) and every command result it receives."""
+
+    def __init__(self, url: str, token: str, protocols: list[str]) -> None:
+        self.url, self.token, self.protocols = url, token, protocols
+        self.events: list[tuple[int, str]] = []
+        self.results: dict[str, p.CommandResult] = {}
+        self.batches = 0
+        self.welcome: p.Welcome | None = None
+        self._poke = asyncio.Event()
+        self._ws: Any = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> RawClient:
+        self._ws = await websockets.connect(
+            self.url, proxy=None, compression=None, max_size=p.MAX_FRAME_BYTES
+        )
+        hello = p.Hello(token=self.token, client_id=f"raw-{uuid.uuid4().hex[:8]}", protocols=self.protocols)
+        await self._ws.send(p.encode(hello).decode())
+        self._task = asyncio.get_running_loop().create_task(self._read())
+        await self.until(lambda: self.welcome is not None, "welcome")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self._task
+        await self._ws.close()
+
+    async def _read(self) -> None:
+        async for raw in self._ws:
+            frame = p.decode_server_frame(raw)
+            if isinstance(frame, p.Welcome):
+                self.welcome = frame
+            elif isinstance(frame, p.Event):
+                self.events.append((frame.seq, frame.id))
+            elif isinstance(frame, p.Events):
+                self.batches += 1
+                self.events.extend((e.seq, e.id) for e in frame.events)
+            elif isinstance(frame, p.CommandResult):
+                self.results[frame.command_id] = frame
+            self._poke.set()
+
+    async def send(self, frame: Any) -> None:
+        await self._ws.send(p.encode(frame).decode())
+
+    async def until(self, predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+        try:
+            async with asyncio.timeout(timeout):
+                while not predicate():
+                    self._poke.clear()
+                    await self._poke.wait()
+        except TimeoutError:
+            raise AssertionError(f"timed out waiting for {what}") from None
+
+    async def command(self, frame: Any) -> p.CommandResult:
+        await self.send(frame)
+        await self.until(lambda: frame.command_id in self.results, f"result of {frame.command_id}")
+        return self.results[frame.command_id]
+
+
+@contextlib.asynccontextmanager
+async def raw(
+    url: str, token: str = ADMIN, protocols: tuple[str, ...] = ("1.0", "1.1")
+) -> AsyncIterator[RawClient]:
+    async with RawClient(url, token, list(protocols)) as client:
+        yield client
+
+
+def inject(bodies: list[p.EventBody], command_id: str = "") -> p.Inject:
+    return p.Inject(command_id=command_id or uuid.uuid4().hex, bodies=bodies)
+
+
+async def test_a_gateway_on_the_stream_gives_a_wall_its_snapshot_then_events(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with gateways(nats_server.url, tmp_path, {}) as (gw,):
+        assert gw.head == 0
+        async with raw(gw.url) as admin:
+            first = await admin.command(inject(incident_bodies(20, "a")))
+            assert (first.status, first.seq) == ("applied", 20)
+            async with follower(tmp_path / "wall.sqlite3", settings(gw.url)) as wall:
+                await wait_client(wall, lambda: wall.status.state is FeedState.LIVE, what="live")
+                assert wall.counters.snapshots == 1
+                assert len(wall.store.incidents) == 20
+                assert wall.store.epoch == gw.epoch
+                second = await admin.command(inject(incident_bodies(30, "b")))
+                assert (second.status, second.seq) == ("applied", 50)
+                await wait_client(wall, lambda: wall.store.seq == 50, what="the live events")
+                assert len(wall.store.incidents) == 50
+                assert wall.counters.gaps == wall.counters.duplicates == 0
+    # The stream holds exactly those events, the command id on each command's last one.
+    stream = await stream_events(nats_server.url)
+    assert [seq for seq, _, _ in stream] == list(range(1, 51))
+    assert [msg_id for _, _, msg_id in stream if "#" not in msg_id] == [first.command_id, second.command_id]
+    wall_events = export(tmp_path / "wall.sqlite3")
+    assert [e["id"] for e in wall_events] == [body["id"] for _, body, _ in stream[20:]]
+
+
+@pytest.mark.slow
+async def test_one_command_sent_to_two_gateways_is_applied_once_and_both_answer_right(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with gateways(nats_server.url, tmp_path, {}, {}) as (gw_a, gw_b):
+        assert gw_a.epoch == gw_b.epoch, "one stream, one epoch"
+        async with raw(gw_a.url) as a, raw(gw_b.url) as b:
+            base = await a.command(inject(incident_bodies(3, "base")))
+            await b.until(lambda: len(b.events) >= 3, "gateway B follows A's inject")
+            for attempt in range(3):
+                cid = f"twice-{attempt}"
+                frames: list[Any] = [
+                    inject(incident_bodies(2, f"twice{attempt}"), cid),
+                    p.Acknowledge(
+                        command_id=f"ack-{attempt}", alert_id=f"incident:base-{attempt}",
+                        incident_id=f"base-{attempt}", operator="Sari", console="c1", at=utcnow(),
+                    ),
+                ]  # fmt: skip
+                for frame in frames:
+                    await asyncio.gather(a.send(frame), b.send(frame))
+                    await a.until(lambda f=frame: f.command_id in a.results, "A's answer")
+                    await b.until(lambda f=frame: f.command_id in b.results, "B's answer")
+                    ra, rb = a.results[frame.command_id], b.results[frame.command_id]
+                    assert sorted([ra.status, rb.status]) == ["applied", "duplicate"], (ra, rb)
+                    assert ra.seq == rb.seq and ra.seq is not None and ra.seq > base.seq
+            await a.until(lambda: a.events[-1][0] == ra.seq, "A applied the last command")
+            await b.until(lambda: b.events[-1][0] == ra.seq, "B applied the last command")
+            assert a.events == b.events
+    stream = await stream_events(nats_server.url)
+    ids = [msg_id for _, _, msg_id in stream]
+    for attempt in range(3):
+        assert ids.count(f"twice-{attempt}") == 1 and ids.count(f"twice-{attempt}#0") == 1
+        assert ids.count(f"ack-{attempt}") == 1
+    assert len(stream) == 3 + 3 * 3
+
+
+@pytest.mark.slow
+async def test_v1_and_v1_1_walls_on_two_gateways_receive_the_same_events(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with gateways(nats_server.url, tmp_path, {}, {}) as (gw_a, gw_b):
+        async with (
+            raw(gw_a.url, protocols=("1.0",)) as old,
+            raw(gw_b.url, protocols=("1.0", "1.1")) as new,
+            raw(gw_a.url) as admin,
+        ):
+            assert old.welcome and old.welcome.protocol == "1.0"
+            assert new.welcome and new.welcome.protocol == "1.1"
+            for i in range(4):
+                await admin.command(inject(incident_bodies(400, f"burst{i}")))
+            await old.until(lambda: len(old.events) >= 1600, "v1 wall has every event")
+            await new.until(lambda: len(new.events) >= 1600, "v1.1 wall has every event")
+            assert old.events == new.events
+            assert [s for s, _ in old.events] == list(range(1, 1601))
+            assert old.batches == 0
+    stream = await stream_events(nats_server.url)
+    assert [(seq, body["id"]) for seq, body, _ in stream] == old.events
+
+
+@pytest.mark.slow
+async def test_nats_killed_and_restarted_walls_go_stale_then_resume_without_gap_or_duplicate(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    sim = {"scenario": "mixed", "speed": 60.0, "rate": 6.0}
+    with gateways(nats_server.url, tmp_path, sim, {}) as (gw_a, gw_b):
+        wall_db = tmp_path / "wall.sqlite3"
+        async with follower(wall_db, settings(gw_b.url, heartbeat_timeout_s=1.0)) as wall:
+            await wait_client(wall, lambda: wall.status.state is FeedState.LIVE, what="live")
+            target = wall.store.seq + 50
+            await wait_client(wall, lambda: wall.store.seq >= target, what="simulated events")
+            nats_server.kill()
+            await wait_client(wall, lambda: wall.status.state is not FeedState.LIVE, what="the stale banner")
+            seq_at_kill = wall.store.seq
+            assert "event log unavailable" in gw_b.log_path.read_text()
+            nats_server.start()  # same storage, same port
+            await wait_client(
+                wall,
+                lambda: wall.status.state is FeedState.LIVE and wall.store.seq > seq_at_kill + 50,
+                what="live again with new events after the restart",
+                timeout=45,
+            )
+            assert wall.counters.gaps == wall.counters.duplicates == 0
+            assert wall.counters.snapshots == 1, "resumed by replay"
+            assert gw_a.proc and gw_a.proc.poll() is None, "the simulating gateway waited for NATS"
+            assert gw_b.proc and gw_b.proc.poll() is None
+    wall_events = export(wall_db)
+    assert_contiguous(wall_events)
+    stream = {seq: body["id"] for seq, body, _ in await stream_events(nats_server.url)}
+    assert [(e["seq"], e["id"]) for e in wall_events] == [(e["seq"], stream[e["seq"]]) for e in wall_events]
+    assert wall_events[-1]["seq"] > seq_at_kill
+
+
+@pytest.mark.slow
+async def test_a_gateway_restarted_resumes_from_the_stream_and_its_walls_by_replay(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    with gateways(nats_server.url, tmp_path, {}) as (gw,):
+        async with raw(gw.url) as admin:
+            await admin.command(inject(incident_bodies(300, "before")))
+        wall_db = tmp_path / "wall.sqlite3"
+        async with follower(wall_db, settings(gw.url)) as wall:
+            await wait_client(wall, lambda: wall.store.seq == 300, what="the wall has everything")
+            gw.kill()
+            await wait_client(wall, lambda: wall.status.state is not FeedState.LIVE, what="feed down")
+            again = GatewayProcess(nats_server.url, tmp_path / "gateway-again.log", port=gw.port).start()
+            try:
+                assert (again.epoch, again.head) == (gw.epoch, 300), "rebuilt from the stream, no SQLite"
+                async with raw(again.url) as admin:
+                    await admin.command(inject(incident_bodies(100, "after")))
+                await wait_client(wall, lambda: wall.store.seq == 400, what="resumed on the new process")
+                assert wall.counters.snapshots == 1, "resumed by replay"
+                assert wall.counters.gaps == wall.counters.duplicates == 0
+                assert len(wall.store.incidents) == 400
+            finally:
+                again.kill()
+    # Journaled from its snapshot at 300 on, across the restart without a hole.
+    assert [e["seq"] for e in export(wall_db)] == list(range(301, 401))
