@@ -260,3 +260,44 @@ async def test_a_gateway_restarted_resumes_from_the_stream_and_its_walls_by_repl
                 again.kill()
     # Journaled from its snapshot at 300 on, across the restart without a hole.
     assert [e["seq"] for e in export(wall_db)] == list(range(301, 401))
+
+
+@pytest.mark.slow
+async def test_a_gateway_killed_under_load_its_walls_move_to_another_without_a_missing_or_double_event(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    sim = {"scenario": "mixed", "speed": 120.0, "rate": 20.0}
+    with gateways(nats_server.url, tmp_path, sim, {}) as (gw_a, gw_b):
+        walls = [tmp_path / f"wall-{i}.sqlite3" for i in range(2)]
+        async with contextlib.AsyncExitStack() as stack:
+            clients = []
+            for i, db in enumerate(walls):
+                urls = (gw_b.url, gw_a.url)
+                s = settings(gw_b.url, client_id=f"wall-{i}", urls=urls, heartbeat_timeout_s=1.0)
+                clients.append(await stack.enter_async_context(follower(db, s)))
+            for wall in clients:
+                await wait_client(wall, lambda w=wall: w.store.seq > 0 and w.status.state is FeedState.LIVE)
+            target = max(w.store.seq for w in clients) + 200
+            for wall in clients:
+                await wait_client(wall, lambda w=wall: w.store.seq >= target, what="load before the kill")
+            gw_b.kill()
+            at_kill = max(w.store.seq for w in clients)
+            for wall in clients:
+                await wait_client(
+                    wall,
+                    lambda w=wall: w.status.state is FeedState.LIVE and w.store.seq > at_kill + 200,
+                    what="the wall on the other gateway",
+                    timeout=45,
+                )
+                assert gw_a.url.rstrip("/") in wall.status.server
+                assert wall.counters.gaps == wall.counters.duplicates == 0
+    stream = {seq: body["id"] for seq, body, _ in await stream_events(nats_server.url)}
+    for db in walls:
+        events = export(db)
+        assert_contiguous(events)
+        # 0 missing, 0 duplicated: the journal is the stream from its first event on.
+        first = events[0]["seq"]
+        assert [(e["seq"], e["id"]) for e in events] == [
+            (seq, stream[seq]) for seq in range(first, events[-1]["seq"] + 1)
+        ]
+        assert events[-1]["seq"] > at_kill + 200
