@@ -5,13 +5,19 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export QTWEBENGINE_DISABLE_SANDBOX ?= $(if $(filter 0,$(shell id -u)),1,)
 
-.PHONY: setup demo test test-fast bench lint typecheck soak bundle clean screenshots
+.PHONY: setup demo demo-scale test test-fast bench lint typecheck soak bundle clean screenshots
 
 setup:
 	@bash installer/bootstrap.sh
 
 demo: setup
 	$(VENV)/bin/commandcenter demo
+
+# Past one machine, on loopback: a nats-server with JetStream, two gateways on one stream (the
+# simulator on the first), one wall failing over between them; all stopped when the wall closes
+# (tools/demo_scale.py, docs/operations.md). Wall options: make demo-scale ARGS="-- --preset laptop"
+demo-scale: setup
+	$(PY) tools/demo_scale.py $(ARGS)
 
 # The whole suite: what CI runs.
 test: setup

@@ -122,6 +122,7 @@ class NatsGateway(DispatchServer):
         self.log_live = False
         self._down_since: float | None = None
         self._resubscribe = False
+        self._closing = False
 
     # --- start and stop -------------------------------------------------------------
 
@@ -186,6 +187,7 @@ class NatsGateway(DispatchServer):
         return epoch
 
     async def close(self) -> None:
+        self._closing = True
         await super().close()
         if self._nc is not None:
             with contextlib.suppress(Exception):
@@ -319,7 +321,7 @@ class NatsGateway(DispatchServer):
     # --- NATS up and down ------------------------------------------------------------
 
     async def _on_disconnected(self) -> None:
-        if self._down_since is None:
+        if self._down_since is None and not self._closing:
             self._down_since = time.monotonic()
             self.log_live = False
             log.warning("event log unavailable: lost NATS (%s); walls go stale", ", ".join(self.nats_urls))
