@@ -10,15 +10,19 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import nats
+import nats.js.errors
 import pytest
 import websockets
 
+from commandcenter.config.schema import NatsLogConfig
 from commandcenter.core import protocol as p
 from commandcenter.core.timeutil import utcnow
 from commandcenter.wall.feed import FeedState
 from tests.natsproc import GatewayProcess, NatsServer, stream_events
 from tests.serverproc import ADMIN, export, wait_client
 from tests.test_feed import assert_contiguous, follower, incident_bodies, settings
+from tests.waits import wait_for
 
 
 @pytest.fixture
@@ -301,3 +305,52 @@ async def test_a_gateway_killed_under_load_its_walls_move_to_another_without_a_m
             (seq, stream[seq]) for seq in range(first, events[-1]["seq"] + 1)
         ]
         assert events[-1]["seq"] > at_kill + 200
+
+
+async def _snapshot_seq(nats_url: str) -> int:
+    """Seq of the snapshot in the bucket (0: none yet)."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        try:
+            store = await js.object_store(f"{NatsLogConfig().stream}_SNAP")
+            info = await store.get_info("state")
+        except nats.js.errors.NotFoundError:
+            return 0
+        return int((info.description or ":0").rsplit(":", 1)[1])
+    finally:
+        await nc.close()
+
+
+@pytest.mark.slow
+async def test_a_new_gateway_starts_from_the_snapshot_when_the_stream_was_trimmed(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text("config_version = 1\n[serve.nats]\nsnapshot_every_events = 100\n")
+    with gateways(nats_server.url, tmp_path, {"extra": ["--config", str(config)]}) as (gw,):
+        async with raw(gw.url) as admin:
+            first = await admin.command(inject(incident_bodies(300, "old"), "before-the-snapshot"))
+            assert (first.status, first.seq) == ("applied", 300)
+        await asyncio.to_thread(
+            wait_for, lambda: asyncio.run(_snapshot_seq(nats_server.url)) == 300, 30, "the snapshot at 300"
+        )
+    # Events 1..250 leave the stream (as max age or max bytes would remove them).
+    nc = await nats.connect(nats_server.url)
+    try:
+        await nc.jetstream().purge_stream(NatsLogConfig().stream, seq=251)
+    finally:
+        await nc.close()
+    with gateways(nats_server.url, tmp_path, {"extra": ["--config", str(config)]}) as (again,):
+        assert again.head == 300
+        async with follower(tmp_path / "wall.sqlite3", settings(again.url)) as wall:
+            await wait_client(wall, lambda: wall.status.state is FeedState.LIVE, what="live")
+            # The whole state, though the stream holds only its last 50 events.
+            assert len(wall.store.incidents) == 300
+            async with raw(again.url) as admin:
+                # A command whose event left the stream is still known (the
+                # snapshot carries the command ids): answered duplicate, not applied again.
+                resent = await admin.command(inject(incident_bodies(300, "old"), "before-the-snapshot"))
+                assert (resent.status, resent.seq) == ("duplicate", 300)
+                later = await admin.command(inject(incident_bodies(1, "new")))
+                assert (later.status, later.seq) == ("applied", 301)

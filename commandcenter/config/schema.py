@@ -302,6 +302,12 @@ class NatsLogConfig(_Section, frozen=True, kw_only=True):
         Seconds,
         doc("A gateway that has lost NATS this long closes its walls (1013) until NATS is back."),
     ] = 3.0
+    snapshot_every_events: Annotated[
+        int,
+        Meta(ge=10, le=10_000_000),
+        doc("A gateway stores the state in the object store bucket <stream>_SNAP when the last "
+            "snapshot is this many events old; a gateway starts from it instead of the stream's start."),
+    ] = 5000
 
 
 class ServeConfig(_Section, frozen=True, kw_only=True):

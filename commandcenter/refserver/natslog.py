@@ -52,6 +52,7 @@ from nats.js import api
 
 from commandcenter.config.schema import NatsLogConfig
 from commandcenter.core import protocol as p
+from commandcenter.core.store import decode_state, encode_state
 from commandcenter.core.timeutil import utcnow
 from commandcenter.refserver.eventlog import parse_log_url
 from commandcenter.refserver.server import (
@@ -90,6 +91,24 @@ _encode_entry = msgspec.json.Encoder().encode
 _decode_entry = msgspec.json.Decoder(_Entry).decode
 
 
+class _Snapshot(msgspec.Struct, frozen=True, kw_only=True):
+    """A gateway's state at ``seq``, and the command ids applied up to it (so
+    a resend after JetStream's dedup window is still answered duplicate)."""
+
+    epoch: str
+    seq: int
+    state: bytes
+    commands: dict[str, int]
+
+
+_encode_snapshot = msgspec.msgpack.Encoder().encode
+_decode_snapshot = msgspec.msgpack.Decoder(_Snapshot).decode
+#: The object that holds the latest snapshot in the bucket <stream>_SNAP.
+SNAPSHOT_OBJECT = "state"
+#: How often a gateway looks whether a snapshot is due (a local comparison).
+SNAPSHOT_CHECK_S = 2.0
+
+
 class _LogUnavailable(Exception):
     """NATS did not answer: the client is closed (1013) and resends later."""
 
@@ -123,6 +142,8 @@ class NatsGateway(DispatchServer):
         self._down_since: float | None = None
         self._resubscribe = False
         self._closing = False
+        #: Seq of the latest snapshot known (written here or read from the bucket).
+        self._snapshot_seq = 0
 
     # --- start and stop -------------------------------------------------------------
 
@@ -140,12 +161,21 @@ class NatsGateway(DispatchServer):
         self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
         self.epoch = await self._ensure_stream()
         self.store.epoch, self.store.seq = self.epoch, 0
-        # Build the state from the stream before listening: the first walls get it whole.
+        # Build the state before listening (the first walls get it whole): from
+        # the latest snapshot when the stream goes on from it, else from the start.
         info = await self._js.stream_info(self.nats_cfg.stream)
+        await self._start_from_snapshot(info)
+        if info.state.first_seq > self.head_seq + 1:
+            log.warning(
+                "stream %s starts at seq %d and no snapshot covers the events before it: "
+                "the state lacks them (incidents opened earlier are missing)",
+                self.nats_cfg.stream, info.state.first_seq,
+            )  # fmt: skip
         target = info.state.last_seq
         self.log_live = True
         follow = self._spawn(self._follow_loop(), "follow")
         self._spawn(self._stale_loop(), "stale-watch")
+        self._spawn(self._snapshot_loop(), "snapshots")
         caught_up = asyncio.ensure_future(self._wait_applied(target, timeout=None))
         await asyncio.wait([follow, caught_up], return_when=asyncio.FIRST_COMPLETED)
         if not caught_up.done():
@@ -185,6 +215,86 @@ class NatsGateway(DispatchServer):
         if cfg.subject not in (info.config.subjects or []):
             raise RuntimeError(f"stream {cfg.stream} does not take subject {cfg.subject}")
         return epoch
+
+    # --- snapshots ----------------------------------------------------------------------
+
+    @property
+    def _bucket(self) -> str:
+        return f"{self.nats_cfg.stream}_SNAP"
+
+    async def _object_store(self, create: bool) -> Any:
+        try:
+            return await self._js.object_store(self._bucket)
+        except nats.js.errors.BucketNotFoundError:
+            if not create:
+                return None
+        config = api.ObjectStoreConfig(
+            bucket=self._bucket,
+            description=f"latest state of stream {self.nats_cfg.stream} (OKI Siaga 112 gateways)",
+            storage=api.StorageType.FILE,
+            replicas=self.nats_cfg.replicas,
+        )
+        try:
+            return await self._js.create_object_store(self._bucket, config=config)
+        except nats.js.errors.BadRequestError:
+            return await self._js.object_store(self._bucket)  # another gateway made it
+
+    async def _start_from_snapshot(self, info: Any) -> None:
+        try:
+            store = await self._object_store(create=False)
+            if store is None:
+                return
+            result = await store.get(SNAPSHOT_OBJECT)
+            snap = _decode_snapshot(result.data or b"")
+        except nats.js.errors.ObjectNotFoundError:
+            return
+        except (nats.errors.Error, msgspec.DecodeError, msgspec.ValidationError) as exc:
+            log.warning("snapshot in %s cannot be used (%s): building from the stream", self._bucket, exc)
+            return
+        if snap.epoch != self.epoch or snap.seq > info.state.last_seq or info.state.first_seq > snap.seq + 1:
+            # Another history's, or the stream no longer goes on from it.
+            log.info("snapshot at %s/%d does not continue the stream: not used", snap.epoch, snap.seq)
+            return
+        self.store.load_state(decode_state(snap.state))
+        self.commands.update(snap.commands)
+        self.head_seq = snap.seq
+        self._ring_first = snap.seq + 1
+        self._snapshot_seq = snap.seq
+        log.info("started from the snapshot at seq %d", snap.seq)
+
+    async def _snapshot_loop(self) -> None:
+        """Store this gateway's state when the latest snapshot (anyone's) is
+        ``snapshot_every_events`` behind: gateways then start from it, and a
+        stream trimmed by max age or size still yields the whole state."""
+        every = self.nats_cfg.snapshot_every_events
+        while True:
+            await asyncio.sleep(SNAPSHOT_CHECK_S)
+            if self.head_seq - self._snapshot_seq < every or not self.log_live:
+                continue
+            try:
+                store = await self._object_store(create=True)
+                with contextlib.suppress(nats.js.errors.ObjectNotFoundError):
+                    info = await store.get_info(SNAPSHOT_OBJECT)
+                    seq = int((info.description or "0").rsplit(":", 1)[-1] or 0)
+                    if info.description and info.description.startswith(self.epoch + ":"):
+                        self._snapshot_seq = max(self._snapshot_seq, seq)
+                if self.head_seq - self._snapshot_seq < every:
+                    continue  # another gateway wrote a recent one
+                # State and seq agree: _take applies and moves head_seq in one step.
+                seq = self.head_seq
+                snap = _Snapshot(
+                    epoch=self.epoch, seq=seq, state=encode_state(self.store.to_state()),
+                    commands=dict(self.commands),
+                )  # fmt: skip
+                meta = api.ObjectMeta(name=SNAPSHOT_OBJECT, description=f"{self.epoch}:{seq}")
+                await store.put(SNAPSHOT_OBJECT, _encode_snapshot(snap), meta=meta)
+                self._snapshot_seq = seq
+                log.info("snapshot at seq %d stored in %s", seq, self._bucket)
+            except (nats.errors.Error, ValueError, OSError) as exc:
+                log.warning("snapshot not stored: %r", exc)
+            except Exception:
+                # Snapshots only speed a start up: never let one stop the gateway.
+                log.exception("snapshot not stored")
 
     async def close(self) -> None:
         self._closing = True
@@ -279,7 +389,7 @@ class NatsGateway(DispatchServer):
                 # Events this gateway never saw left the stream (max age/bytes):
                 # its state and its walls cannot be made whole from here.
                 raise HistoryBroken(f"stream skipped from seq {self.head_seq} to {seq}: events are missing")
-            if not self.head_seq:
+            if not self._ring and not frames:
                 self._ring_first = seq
             try:
                 entry = _decode_entry(msg.data)
