@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -19,6 +22,7 @@ from commandcenter.config.schema import NatsLogConfig
 from commandcenter.core import protocol as p
 from commandcenter.core.timeutil import utcnow
 from commandcenter.wall.feed import FeedState
+from tests.conftest import ROOT
 from tests.natsproc import GatewayProcess, NatsServer, stream_events
 from tests.serverproc import ADMIN, export, wait_client
 from tests.test_feed import assert_contiguous, follower, incident_bodies, settings
@@ -354,3 +358,33 @@ async def test_a_new_gateway_starts_from_the_snapshot_when_the_stream_was_trimme
                 assert (resent.status, resent.seq) == ("duplicate", 300)
                 later = await admin.command(inject(incident_bodies(1, "new")))
                 assert (later.status, later.seq) == ("applied", 301)
+
+
+def _serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "commandcenter.cli", "serve", "--port", "0", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+        env=dict(os.environ, COMMANDCENTER_CONFIG=""),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ((), "--db FILE is needed"),
+        (("--log", "nats://nowhere"), "needs HOST:PORT"),
+        (("--log", "kafka://127.0.0.1:9092"), "give sqlite or nats://"),
+        (("--log", "nats://127.0.0.1:4222", "--db", "x.sqlite3"), "exclude each other"),
+    ],
+)
+def test_serve_refuses_a_log_it_cannot_use_in_one_line(args: tuple[str, ...], says: str) -> None:
+    done = _serve(*args)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
+
+
+@pytest.mark.slow
+def test_a_gateway_that_cannot_reach_nats_at_start_exits_1_saying_so(tmp_path: Path) -> None:
+    done = _serve("--log", "nats://127.0.0.1:9")  # the discard port: nobody answers
+    assert done.returncode == 1
+    assert "event log nats://127.0.0.1:9" in done.stderr and "LISTENING" not in done.stdout

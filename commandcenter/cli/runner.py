@@ -19,7 +19,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import msgspec
 
@@ -79,11 +79,11 @@ def server_settings_from(args: argparse.Namespace) -> Any:
     try:
         kind, _ = parse_log_url(getattr(args, "log", None) or SQLITE)
     except ValueError as exc:
-        raise SystemExit(f"serve: --log: {exc}") from None
+        _usage_error(f"--log: {exc}")
     if kind == SQLITE and not args.db:
-        raise SystemExit("serve: --db FILE is needed (the SQLite event log), or --log nats://HOST:PORT")
+        _usage_error("--db FILE is needed (the SQLite event log), or --log nats://HOST:PORT")
     if kind != SQLITE and args.db:
-        raise SystemExit("serve: --db and --log nats:// exclude each other: the stream is the log")
+        _usage_error("--db and --log nats:// exclude each other: the stream is the log")
     return ServerSettings(
         host=args.host or serve.host,
         port=serve.port if args.port is None else args.port,
@@ -110,6 +110,12 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         sim_area=area,
         sim_ticket_prefix=ticket,
     )
+
+
+def _usage_error(line: str) -> NoReturn:
+    """A command line that must change: one line, exit 2 (as a config error)."""
+    sys.stderr.write(f"serve: {line}\n")
+    raise SystemExit(2)
 
 
 def _is_loopback(host: str) -> bool:

@@ -75,6 +75,8 @@ WRONG_LAST_SEQUENCE = 10071
 COMMAND_ATTEMPTS = 25
 #: Longest wait for a publish's acknowledgement.
 PUBLISH_TIMEOUT_S = 5.0
+#: Connection attempts per server at start (0.25 s apart).
+STARTUP_ATTEMPTS = 40
 #: Messages asked for in one fetch.
 FETCH_BATCH = 1000
 
@@ -148,16 +150,20 @@ class NatsGateway(DispatchServer):
     # --- start and stop -------------------------------------------------------------
 
     async def _open_log(self) -> None:
+        # A bounded first connection (about 10 s): a gateway that cannot reach
+        # NATS at start says so and exits 1 (its supervisor retries) instead of
+        # hanging without ever listening. Once connected it never gives up.
         self._nc = await nats.connect(
             servers=self.nats_urls,
             name=f"oki112-gateway-{self.settings.server_id}",
-            max_reconnect_attempts=-1,
+            max_reconnect_attempts=STARTUP_ATTEMPTS,
             reconnect_time_wait=0.25,
             connect_timeout=3,
             disconnected_cb=self._on_disconnected,
             reconnected_cb=self._on_reconnected,
             error_cb=self._on_error,
         )
+        self._nc.options["max_reconnect_attempts"] = -1
         self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT_S)
         self.epoch = await self._ensure_stream()
         self.store.epoch, self.store.seq = self.epoch, 0
