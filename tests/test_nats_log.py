@@ -54,8 +54,8 @@ class RawClient:
     """A bare protocol client: hello with the given revisions, then it records
     every event (seq, id) and every command result it receives."""
 
-    def __init__(self, url: str, token: str, protocols: list[str]) -> None:
-        self.url, self.token, self.protocols = url, token, protocols
+    def __init__(self, url: str, token: str, protocols: list[str], since: tuple[str, int] = ("", 0)) -> None:
+        self.url, self.token, self.protocols, self.since = url, token, protocols, since
         self.events: list[tuple[int, str]] = []
         self.results: dict[str, p.CommandResult] = {}
         self.batches = 0
@@ -68,7 +68,10 @@ class RawClient:
         self._ws = await websockets.connect(
             self.url, proxy=None, compression=None, max_size=p.MAX_FRAME_BYTES
         )
-        hello = p.Hello(token=self.token, client_id=f"raw-{uuid.uuid4().hex[:8]}", protocols=self.protocols)
+        hello = p.Hello(
+            token=self.token, client_id=f"raw-{uuid.uuid4().hex[:8]}", protocols=self.protocols,
+            last_epoch=self.since[0], last_seq=self.since[1],
+        )  # fmt: skip
         await self._ws.send(p.encode(hello).decode())
         self._task = asyncio.get_running_loop().create_task(self._read())
         await self.until(lambda: self.welcome is not None, "welcome")
@@ -115,9 +118,12 @@ class RawClient:
 
 @contextlib.asynccontextmanager
 async def raw(
-    url: str, token: str = ADMIN, protocols: tuple[str, ...] = ("1.0", "1.1")
+    url: str,
+    token: str = ADMIN,
+    protocols: tuple[str, ...] = ("1.0", "1.1"),
+    since: tuple[str, int] = ("", 0),
 ) -> AsyncIterator[RawClient]:
-    async with RawClient(url, token, list(protocols)) as client:
+    async with RawClient(url, token, list(protocols), since) as client:
         yield client
 
 
@@ -388,3 +394,22 @@ def test_a_gateway_that_cannot_reach_nats_at_start_exits_1_saying_so(tmp_path: P
     done = _serve("--log", "nats://127.0.0.1:9")  # the discard port: nobody answers
     assert done.returncode == 1
     assert "event log nats://127.0.0.1:9" in done.stderr and "LISTENING" not in done.stdout
+
+
+async def test_a_gateway_replays_its_recent_window_and_gives_a_snapshot_further_back(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    config = tmp_path / "gateway.toml"
+    config.write_text("config_version = 1\n[serve]\nhistory_limit_events = 100\n")
+    with gateways(nats_server.url, tmp_path, {"extra": ["--config", str(config)]}) as (gw,):
+        async with raw(gw.url) as admin:
+            await admin.command(inject(incident_bodies(300, "w")))
+        # The memory was trimmed to the last 100 events: the replay still starts right.
+        async with raw(gw.url, since=(gw.epoch, 250)) as recent:
+            assert recent.welcome and recent.welcome.resume == "replay"
+            await recent.until(lambda: len(recent.events) >= 50, "the replay")
+            assert [s for s, _ in recent.events] == list(range(251, 301))
+        async with raw(gw.url, since=(gw.epoch, 150)) as behind:
+            # Further back than the limit (events 151..200 also left the
+            # gateway's memory, which keeps 201..300): a snapshot, never a hole.
+            assert behind.welcome and behind.welcome.resume == "snapshot"

@@ -75,6 +75,8 @@ WRONG_LAST_SEQUENCE = 10071
 COMMAND_ATTEMPTS = 25
 #: Longest wait for a publish's acknowledgement.
 PUBLISH_TIMEOUT_S = 5.0
+#: Encoded events a gateway keeps for replays (about 30 MB at 600 bytes each).
+RING_EVENTS = 50_000
 #: Connection attempts per server at start (0.25 s apart).
 STARTUP_ATTEMPTS = 40
 #: Messages asked for in one fetch.
@@ -135,7 +137,9 @@ class NatsGateway(DispatchServer):
         #: The encoded events of the replay window: seq ring_first + i at index i.
         self._ring: list[bytes] = []
         self._ring_first = 1
-        self._ring_limit = max(1, min(settings.history_limit_events, 200_000))
+        # Bounded memory: a wall further behind gets a snapshot, as past the
+        # history limit on the single server.
+        self._ring_limit = max(1, min(settings.history_limit_events, RING_EVENTS))
         #: Command id -> seq of its (last) event, for every command in the stream.
         self.commands: dict[str, int] = {}
         self._advanced = asyncio.Event()
@@ -414,7 +418,7 @@ class NatsGateway(DispatchServer):
             return
         self.store.apply_many(events)
         self._ring.extend(frames)
-        if len(self._ring) > 2 * self._ring_limit:
+        if len(self._ring) > self._ring_limit + self._ring_limit // 4:
             drop = len(self._ring) - self._ring_limit
             del self._ring[:drop]
             self._ring_first += drop
