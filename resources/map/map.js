@@ -857,8 +857,15 @@
         legend.classList.add("oki-legend-folded");
       }
     }
-    var width = corner ? corner.offsetWidth : (legend ? legend.offsetWidth : 0);
+    // The widest legend in the corner (the corner's own width adds Leaflet's margin).
+    var width = 0;
+    if (corner) {
+      Array.prototype.forEach.call(corner.children, function (e) { width = Math.max(width, e.offsetWidth); });
+    } else if (legend) {
+      width = legend.offsetWidth;
+    }
     if (width && width < size.x * 0.6) right = width + 16;
+    S.lastFit = { right: right, width: width, x: size.x, y: size.y };
     // No animation: a zoom in flight would swallow the next one (see whenStill).
     S.fitting = true;
     try {
@@ -1160,7 +1167,8 @@
     legendBox: function () {
       var corner = S.map._controlCorners.bottomright, r = corner.getBoundingClientRect();
       var m = S.map.getContainer().getBoundingClientRect();
-      return { l: r.left - m.left, t: r.top - m.top, r: r.right - m.left, b: r.bottom - m.top };
+      return { l: r.left - m.left, t: r.top - m.top, r: r.right - m.left, b: r.bottom - m.top,
+               userMoved: !!S.userMoved, fit: S.lastFit || null, folded: !!(S.legend && S.legend.getContainer().classList.contains("oki-legend-folded")) };
     },
     regencyBox: function () {
       if (!S.regencyLayer) return null;

@@ -220,3 +220,52 @@ def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
             server.stop()
 
     run_qasync(qapp, scenario)
+
+
+def _overlap(a: dict[str, float], b: dict[str, float]) -> float:
+    w = min(a["r"], b["r"]) - max(a["l"], b["l"])
+    h = min(a["b"], b["b"]) - max(a["t"], b["t"])
+    return max(0.0, w) * max(0.0, h)
+
+
+def test_the_laptop_maps_legends_leave_the_regency_clear(qtbot: Any, bridge: Any, store: Any,
+                                                          tmp_path: Path) -> None:
+    """The laptop preset's map region (680x343 of a 14-inch 1366x768 screen read from 0.6 m):
+    its legend covered about half the regency, because an operator's map was fitted once, at a
+    size its layout then changed. Now it fits again on resize beside its legends (the incidents'
+    legend folded to its title when there is no room), with the context layers' legend too."""
+    from commandcenter.core.model import HazardItem
+    from tests.factories import make_event
+
+    view = MapView(bridge, interactive=True, metrics=theme.metrics_for(1366, 768, 14.0, 0.6),
+                   page_dir=tmp_path / "page")  # fmt: skip
+    qtbot.addWidget(view)
+    view.resize(1366, 768)  # first laid out at the screen's size, then given its region
+    view.show()
+    qtbot.waitUntil(view.is_idle, timeout=30_000)
+    now = store.clock()
+    warning = HazardItem(
+        source="bmkg-cap", kind="warning", id="CSS3", time=now - dt.timedelta(minutes=5),
+        expires=now + dt.timedelta(hours=2), text="Hujan Lebat disertai Petir di Sumatera Selatan",
+        kecamatan=["Kayu Agung"], severity="severe",
+        area=[[(-3.33, 104.84), (-3.33, 104.93), (-3.42, 104.93), (-3.42, 104.84)]],
+    )  # fmt: skip
+    bridge.push_changes(store.apply(make_event(p.HazardReported(item=warning), seq=store.seq + 1,
+                                               ts=store.clock(), epoch=store.epoch)))  # fmt: skip
+    view.resize(680, 343)
+    answers: list[Any] = []
+
+    def clear() -> bool:
+        answers.clear()
+        view.run_js_json("[OkiMap.regencyBox(), OkiMap.legendBox(), OkiMap.hazards()]", answers.append)
+        qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
+        regency, legend, hazards = answers[0]
+        if regency is None or regency["w"] != 680 or hazards["layers"]["warning"]["count"] != 1:
+            return False
+        area = (regency["r"] - regency["l"]) * (regency["b"] - regency["t"])
+        # The regency fills the area beside the legends (an operator's zoom steps in quarters)
+        # and lies under neither of them.
+        return _overlap(regency, legend) < 0.02 * area and regency["b"] - regency["t"] >= 0.8 * 343
+
+    qtbot.waitUntil(clear, timeout=30_000)
+    assert view.js_errors() == []

@@ -392,8 +392,11 @@ def make_map(config: Config, options: PageOptions) -> folium.Map:
     bounds = [[b.south, b.west], [b.north, b.east]]
     # Keep an operator's panning near the regency. A whole-regency view on a
     # wide panel is wider than that box, and Leaflet would centre it on the
-    # box instead of beside the legend: a wall (it never pans) has none.
-    pad_lat, pad_lon = (b.north - b.south) * 1.0, (b.east - b.west) * 1.0
+    # box instead of beside the legend: a wall (it never pans) has none. Three
+    # regency widths on each side: a small operator's map (the laptop's) gives
+    # more than half its width to the legends and must still see the regency
+    # beside them.
+    pad_lat, pad_lon = (b.north - b.south) * 3.0, (b.east - b.west) * 3.0
     max_bounds = [[b.south - pad_lat, b.west - pad_lon], [b.north + pad_lat, b.east + pad_lon]]
     interactive = options.interactive
     fmap = folium.Map(
