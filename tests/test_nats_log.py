@@ -164,8 +164,8 @@ async def test_one_command_sent_to_two_gateways_is_applied_once_and_both_answer_
     with gateways(nats_server.url, tmp_path, {}, {}) as (gw_a, gw_b):
         assert gw_a.epoch == gw_b.epoch, "one stream, one epoch"
         async with raw(gw_a.url) as a, raw(gw_b.url) as b:
-            base = await a.command(inject(incident_bodies(3, "base")))
-            await b.until(lambda: len(b.events) >= 3, "gateway B follows A's inject")
+            base = await a.command(inject(incident_bodies(4, "base")))
+            await b.until(lambda: len(b.events) >= 4, "gateway B follows A's inject")
             for attempt in range(3):
                 cid = f"twice-{attempt}"
                 frames: list[Any] = [
@@ -184,13 +184,29 @@ async def test_one_command_sent_to_two_gateways_is_applied_once_and_both_answer_
                     assert ra.seq == rb.seq and ra.seq is not None and ra.seq > base.seq
             await a.until(lambda: a.events[-1][0] == ra.seq, "A applied the last command")
             await b.until(lambda: b.events[-1][0] == ra.seq, "B applied the last command")
-            assert a.events == b.events
+            # Two operators take the same alert at once through two gateways
+            # (two command ids): the stream decides, the first stands.
+            race = [
+                p.Acknowledge(
+                    command_id=f"race-{who}", alert_id="incident:base-3", incident_id="base-3",
+                    operator=who, console=f"c-{who}", at=utcnow(),
+                )
+                for who in ("Sari", "Budi")
+            ]  # fmt: skip
+            await asyncio.gather(a.send(race[0]), b.send(race[1]))
+            await a.until(lambda: "race-Sari" in a.results, "A's answer to the race")
+            await b.until(lambda: "race-Budi" in b.results, "B's answer to the race")
+            outcomes = sorted([a.results["race-Sari"].status, b.results["race-Budi"].status])
+            assert outcomes == ["applied", "duplicate"]
+            assert a.events == b.events[: len(a.events)] or b.events == a.events[: len(b.events)]
     stream = await stream_events(nats_server.url)
     ids = [msg_id for _, _, msg_id in stream]
     for attempt in range(3):
         assert ids.count(f"twice-{attempt}") == 1 and ids.count(f"twice-{attempt}#0") == 1
         assert ids.count(f"ack-{attempt}") == 1
-    assert len(stream) == 3 + 3 * 3
+    acks = [body for _, body, _ in stream if body["body"]["kind"] == "acknowledged"]
+    assert [ack["body"]["ack"]["alert_id"] for ack in acks].count("incident:base-3") == 1
+    assert len(stream) == 4 + 3 * 3 + 1
 
 
 @pytest.mark.slow
