@@ -370,3 +370,73 @@ def test_an_eido_ws_source_needs_a_websocket_url_and_a_polled_one_does_not(tmp_p
     )
     (source,) = load_config(good).sources
     assert (source.kind, source.expires_s, source.qual_filter) == ("eido-ws", 600.0, "type=fire")
+
+
+async def test_the_subscription_is_renewed_before_the_time_the_notifier_granted_ends() -> None:
+    notifier = await Notifier(max_expires=1).start()  # grants 1 s whatever is asked
+    try:
+        async with _subscriber(notifier.url, _Clock(), expires_s=600.0) as (sub, changed):
+            await _until(sub, changed, lambda: sub.counters.renewals >= 2, "two renewals")
+            sid = notifier.subscription_id
+            assert notifier.subscribes[0]["expires"] == 600 and "subscriptionId" not in notifier.subscribes[0]
+            # A renewal names the subscription and the length only (the notifier checks the rest).
+            assert all(set(s) == {"requestId", "subscriptionId", "expires"} for s in notifier.subscribes[1:])
+            assert {s["subscriptionId"] for s in notifier.subscribes[1:]} == {sid}
+            assert sub.counters.subscriptions == 1
+        assert notifier.problems == []
+    finally:
+        await notifier.stop()
+
+
+async def test_ingest_run_subscribes_to_a_configured_eido_ws_source_and_unsubscribes_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = tmp_path / "ingest.toml"
+    token = tmp_path / "token"
+    token.write_text(ADMIN + "\n")
+    token.chmod(0o600)
+    server = ServerProcess(tmp_path / "server.sqlite3").start()
+    notifier = await Notifier().start()
+    notifier.active[EIDO_ID] = SAMPLE
+    config.write_text(
+        f'[[sources]]\nname = "cad-bpbd"\nkind = "eido-ws"\nurl = "{notifier.url}"\nenabled = true\n'
+        "interval_s = 30.0\n"
+    )
+    env = dict(os.environ, COMMANDCENTER_CONFIG="", HOME=str(tmp_path), XDG_CONFIG_HOME=str(tmp_path / "xdg"))
+    proc = None
+    try:
+        async with _wall(tmp_path / "wall.sqlite3", server.url) as wall:
+            argv = [sys.executable, "-m", "commandcenter.cli", "ingest", "run", "--server", server.url,
+                    "--token-file", str(token), "--config", str(config)]  # fmt: skip
+            proc = await asyncio.to_thread(
+                subprocess.Popen,
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            store = wall.store
+            await wait_client(
+                wall.feed,
+                lambda: len(_eido_incidents(store)) == 1 and store.source_state("cad-bpbd")[0] == "live",
+                what="the CAD's incident and its live source",
+            )
+            assert notifier.subscribes[0]["minRate"] == 30
+            proc.send_signal(signal.SIGTERM)
+            out, err = await asyncio.to_thread(proc.communicate, timeout=20)
+            assert proc.returncode == 0, err
+            assert "DONE published=1 duplicates=0 rejected=0" in out
+        assert len(notifier.unsubscribes) == 1 and notifier.problems == []
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        await notifier.stop()
+        server.stop()

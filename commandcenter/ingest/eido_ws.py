@@ -83,6 +83,7 @@ class Terminated(Exception):
 class Counters:
     connects: int = 0
     subscriptions: int = 0
+    renewals: int = 0
     events: int = 0
     eidos_taken: int = 0
     #: eventResponse status codes sent, by code.
@@ -273,6 +274,8 @@ class EidoSubscriber:
             self.counters.subscriptions += 1
             self._failures = 0
             log.info("source %s: subscribed (%s, %d s)", self.source.name, sid, granted)
+        else:
+            self.counters.renewals += 1
         self.hub.pushed_ok(self.source)
         self.on_change()
         return float(granted)
@@ -283,8 +286,8 @@ class EidoSubscriber:
         stopping = asyncio.ensure_future(stop.wait())
         try:
             while True:
-                # Renew at two thirds of the granted time (at least a few seconds ahead).
-                renew_at = loop.time() + max(1.0, min(granted * 2 / 3, granted - 5.0))
+                # Renew at two thirds of the time granted (a notifier may grant less than asked).
+                renew_at = loop.time() + max(0.5, granted * 2 / 3)
                 done, _ = await asyncio.wait(
                     {reader, stopping}, timeout=max(0.0, renew_at - loop.time()),
                     return_when=asyncio.FIRST_COMPLETED,
@@ -310,7 +313,7 @@ class EidoSubscriber:
             self.counters.unsubscribed += 1
             log.info("source %s: unsubscribed (%s %s)", self.source.name, answer.get("statusCode"),
                      _text(answer.get("statusText")))  # fmt: skip
-        except (TimeoutError, ConveyanceError, Exception) as exc:
+        except Exception as exc:  # the link is going anyway
             log.info("source %s: unsubscribe not answered: %s", self.source.name, exc)
         self.subscription_id = None
 
