@@ -131,7 +131,9 @@
       if (best) {
         // One label per warning, at its largest polygon: the level in a word and a
         // shape, and how long it holds.
-        var m = L.marker(best.getCenter(), {
+        // Above the polygon, not on it: the hatched area and what lies in it (a flood
+        // report, an incident) stay in sight.
+        var m = L.marker([best.getNorth(), best.getCenter().lng], {
           icon: labelIcon("oki-hz-warning oki-hz-sev-" + sev + (stale ? " oki-hz-is-stale" : ""), [
             ["oki-hz-title", SEVERITY_SHAPE[sev] + " " + p.severityLabel],
             ["oki-hz-validity", p.validity]
@@ -305,6 +307,32 @@
       else if (r.bottom > box.bottom - pad) dy = box.bottom - pad - r.bottom;
       if (dx) e.style.marginLeft = Math.round(dx) + "px";
       if (dy) e.style.marginTop = Math.round(dy) + "px";
+    });
+    declutter();
+  }
+
+  // Labels never lie on each other, as the district names do not: warnings' and
+  // quakes' labels first, then flood depths, then the fires' labels; one that would
+  // cover another is hidden (its dot or triangle stays, with its hover text).
+  function declutter() {
+    var placed = [];
+    var box = function (e) { var r = e.getBoundingClientRect(); return { l: r.left, t: r.top, r: r.right, b: r.bottom }; };
+    var hits = function (a) {
+      for (var i = 0; i < placed.length; i++) {
+        var p = placed[i];
+        if (!(a.r <= p.l || a.l >= p.r || a.b <= p.t || a.t >= p.b)) return true;
+      }
+      return false;
+    };
+    [".oki-hz-warning, .oki-hz-quake", ".oki-hz-report", ".oki-hz-permanent"].forEach(function (sel, rank) {
+      Array.prototype.forEach.call(document.querySelectorAll(".leaflet-pane " + sel.split(", ").join(", .leaflet-pane ")),
+        function (e) {
+          if (e.parentNode && e.parentNode.style && e.parentNode.style.visibility === "hidden") return;  // off-map quake
+          e.style.visibility = "";
+          var b = box(e);
+          if (rank > 0 && hits(b)) { e.style.visibility = "hidden"; return; }
+          placed.push(b);
+        });
     });
   }
 

@@ -481,7 +481,10 @@
     S.declutteredFor = obstacleKey(obstacles.concat(anchorBoxes()));
     // Map controls (legend, scale, zoom, layers) are taken too. Boxes are in
     // the page's coordinates, which the map fills from its top left corner.
-    var placed = Array.prototype.map.call(document.querySelectorAll(".leaflet-control"), boxOf);
+    // The context layers' labels (a warning's validity, a quake's magnitude) too.
+    var placed = Array.prototype.filter.call(
+      document.querySelectorAll(".leaflet-control, .leaflet-pane .oki-hz-label"),
+      function (e) { return getComputedStyle(e).visibility !== "hidden"; }).map(boxOf);
     var bounds = { x: size.x, y: size.y };
     els.forEach(function (el) {
       labelSizes(el);
@@ -890,6 +893,8 @@
   }
 
   function run(name, arg) {
+    // Context-layer labels came or went: district labels make room again.
+    if (name === "setHazards" || name === "setHazardVisible") S.incidentsMoved = true;
     try {
       api[name](arg);
     } catch (err) {
