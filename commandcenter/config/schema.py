@@ -870,8 +870,10 @@ class IngestSourceConfig(_Section, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         pushed = self.kind == "eido-ws"
         if pushed != self.url.startswith(("ws://", "wss://")):
-            why = "an eido-ws source needs a ws:// or wss:// URL" if pushed else (
-                f"a {self.kind} source is polled: an http(s) URL or a file, not a websocket"
+            why = (
+                "an eido-ws source needs a ws:// or wss:// URL"
+                if pushed
+                else f"a {self.kind} source is polled: an http(s) URL or a file, not a websocket"
             )
             raise _invalid("url", why)
 
