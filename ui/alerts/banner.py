@@ -26,7 +26,7 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
+from PySide6.QtGui import QKeySequence, QResizeEvent, QShortcut
 from PySide6.QtWidgets import (
     QDialog,
     QFrame,
@@ -151,13 +151,9 @@ class AlertBanner(QFrame):
         root = QVBoxLayout(self)
         root.setContentsMargins(pad * 2, pad, pad * 2, pad)
         root.setSpacing(pad // 2)
-        top = QHBoxLayout()
-        top.setSpacing(pad * 2)
         self.priority_label = _plain("", "alertPriority", wrap=False)
         self.text_label = _plain("", "alertText")
         self.text_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
-        top.addWidget(self.priority_label, 0, Qt.AlignmentFlag.AlignVCenter)
-        top.addWidget(self.text_label, 1)
         self.ack_button: QPushButton | None = None
         self.shortcut: QShortcut | None = None
         if interactive:
@@ -168,45 +164,47 @@ class AlertBanner(QFrame):
             tip = self.strings.t("alert.operator", operator=controller.operator)
             self.ack_button.setToolTip(plain_tooltip(tip))
             self.ack_button.clicked.connect(self._on_ack_clicked)
-            top.addWidget(self.ack_button, 0, Qt.AlignmentFlag.AlignVCenter)
             self.shortcut = QShortcut(QKeySequence(ACK_KEY), self)
             self.shortcut.setContext(Qt.ShortcutContext.WindowShortcut)
             self.shortcut.activated.connect(self._on_ack_clicked)
-        root.addLayout(top)
-
-        info = QHBoxLayout()
-        info.setSpacing(pad * 2)
         self.state_label = _plain("", "alertState", wrap=False)
         self.info_label = _plain("", "alertInfo", wrap=False)
         self.escalated_label = _plain(f"▲▲ {self.strings.t('alert.escalated')}", "alertEscalated", wrap=False)
         self.escalated_label.hide()
-        info.addWidget(self.state_label, 0)
-        info.addWidget(self.escalated_label, 0)
-        info.addWidget(self.info_label, 1)
         self.shelve_buttons: dict[int, QPushButton] = {}
         self.mute_buttons: dict[int, QPushButton] = {}
         self.unmute_button: QPushButton | None = None
+        #: The shelve and the mute controls: a caption and its buttons each.
+        self._shelve_group: list[QWidget] = []
+        self._mute_group: list[QWidget] = []
         if interactive:
-            info.addWidget(_plain(self.strings.t("alert.shelve"), "alertInfo", wrap=False), 0)
+            self._shelve_group.append(_plain(self.strings.t("alert.shelve"), "alertInfo", wrap=False))
             for minutes in SHELVE_MINUTES:
                 b = QPushButton(self.strings.t("alert.shelve_min", n=minutes))
                 b.setObjectName(f"shelve{minutes}")
                 b.clicked.connect(lambda _=False, m=minutes: self._on_shelve(m))
-                info.addWidget(b, 0)
+                self._shelve_group.append(b)
                 self.shelve_buttons[minutes] = b
-            info.addSpacing(pad * 2)
-            info.addWidget(_plain(self.strings.t("alert.mute"), "alertInfo", wrap=False), 0)
+            self._mute_group.append(_plain(self.strings.t("alert.mute"), "alertInfo", wrap=False))
             for minutes in MUTE_MINUTES:
                 b = QPushButton(self.strings.t("alert.shelve_min", n=minutes))
                 b.setObjectName(f"mute{minutes}")
                 b.clicked.connect(lambda _=False, m=minutes: self._on_mute(m))
-                info.addWidget(b, 0)
+                self._mute_group.append(b)
                 self.mute_buttons[minutes] = b
             self.unmute_button = QPushButton(self.strings.t("alert.unmute"))
             self.unmute_button.setObjectName("unmute")
             self.unmute_button.clicked.connect(self._on_unmute)
-            info.addWidget(self.unmute_button, 0)
-        root.addLayout(info)
+            self._mute_group.append(self.unmute_button)
+        # The rows, filled by _arrange: wide, the priority, the text and the button on one row
+        # and the state with every control on the next; narrow (a laptop's half screen), the
+        # text on a row of its own and the shelve and mute controls on one row each.
+        self._rows = [QHBoxLayout() for _ in range(5)]
+        for row in self._rows:
+            row.setSpacing(pad * 2)
+            root.addLayout(row)
+        self.narrow: bool | None = None
+        self._arrange(False)
         self.ack_line = _plain("", "ackLine", wrap=False)
         root.addWidget(self.ack_line)
 
@@ -215,6 +213,58 @@ class AlertBanner(QFrame):
         controller.muted_changed.connect(self.refresh)
         controller.bridge.tick.connect(self._on_tick)
         self.refresh()
+
+    def _wide_px(self) -> int:
+        """Width the wide arrangement needs: the wider of its two rows, margins included."""
+        pad = self.metrics.pad_px
+
+        def row(widgets: list[QWidget]) -> int:
+            shown = [w for w in widgets if not w.isHidden()]
+            return sum(w.sizeHint().width() for w in shown) + pad * 2 * max(0, len(shown) - 1)
+
+        # The alert's text may wrap, but not below about 16 characters a line.
+        text_min = self.text_label.fontMetrics().averageCharWidth() * 16
+        top = row([self.priority_label, *([self.ack_button] if self.ack_button else [])]) + text_min + pad * 2
+        info = row([self.state_label, self.escalated_label, self.info_label, *self._shelve_group,
+                    *self._mute_group]) + pad * 2  # fmt: skip
+        return max(top, info) + pad * 4
+
+    def _arrange(self, narrow: bool) -> None:
+        if narrow == self.narrow:
+            return
+        self.narrow = narrow
+        for row in self._rows:
+            while row.count():
+                row.takeAt(0)  # the widgets stay the banner's children
+        top, text, info, shelve, mute = self._rows
+        button = [self.ack_button] if self.ack_button is not None else []
+        if narrow:
+            top.addWidget(self.priority_label, 0, Qt.AlignmentFlag.AlignVCenter)
+            top.addStretch(1)
+            for b in button:
+                top.addWidget(b, 0, Qt.AlignmentFlag.AlignVCenter)
+            text.addWidget(self.text_label, 1)
+            rows = [(shelve, self._shelve_group), (mute, self._mute_group)]
+        else:
+            top.addWidget(self.priority_label, 0, Qt.AlignmentFlag.AlignVCenter)
+            top.addWidget(self.text_label, 1)
+            for b in button:
+                top.addWidget(b, 0, Qt.AlignmentFlag.AlignVCenter)
+            rows = [(info, self._shelve_group), (info, self._mute_group)]
+        info.addWidget(self.state_label, 0)
+        info.addWidget(self.escalated_label, 0)
+        info.addWidget(self.info_label, 1)
+        for i, (row, group) in enumerate(rows):
+            if not narrow and i == 1 and group:
+                row.addSpacing(self.metrics.pad_px * 2)
+            for w in group:
+                row.addWidget(w, 0)
+            if narrow:
+                row.addStretch(1)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._arrange(self.width() < self._wide_px())
 
     # --- state -------------------------------------------------------------------------
 
@@ -277,6 +327,8 @@ class AlertBanner(QFrame):
         if self.unmute_button is not None:
             self.unmute_button.setVisible(muted)
         self._restyle(alert)
+        if self.width() > 0:
+            self._arrange(self.width() < self._wide_px())  # a longer text may need the narrow rows
         if state != self.state:
             self.state = state
             self.state_changed.emit(state)
