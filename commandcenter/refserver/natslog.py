@@ -331,6 +331,9 @@ class NatsGateway(DispatchServer):
                     raise
                 except Exception as exc:  # NATS down or restarting: try again soon
                     log.debug("subscribe failed: %r", exc)
+                    # Not following: no heartbeats (the walls see it), and past
+                    # stale_after_s the walls are closed.
+                    self._set_live(False)
                     await asyncio.sleep(0.25)
                     continue
             try:
@@ -457,6 +460,8 @@ class NatsGateway(DispatchServer):
     def _set_live(self, live: bool) -> None:
         if live and not self.log_live:
             log.warning("event log available again: head %d", self.head_seq)
+        if not live and self.log_live:
+            log.warning("event log unavailable: not following %s; walls go stale", self.nats_cfg.stream)
         if live:
             self._down_since = None
         elif self._down_since is None:
