@@ -266,6 +266,11 @@ class OperationsView(QWidget):
         if width == self._columns_for or width <= 0:
             return
         self._columns_for = width
+        # The columns share the viewport: the table's frame and, on a desk, its scroll bar take
+        # their width first (the last column, Unit, was cut by exactly that).
+        width -= 2 * self.table.frameWidth()
+        if self.interactive:
+            width -= self.table.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.table)
         kept = room.queue_fit(self.metrics.sizes, width, 0).columns
         shown = {ENGINE_COLUMNS[name] for name in kept}
         if not self.compact:
