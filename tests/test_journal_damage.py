@@ -256,3 +256,25 @@ def test_journal_stats_on_a_locked_journal_says_locked(
     err = capsys.readouterr().err
     assert err == f"journal stats: {path} is locked by another process or connection (database is locked)\n"
     assert journal_stats_main(str(path)) == 0  # and fine once the lock is gone
+
+
+async def test_quick_check_is_skipped_only_after_a_clean_close_left_the_file_untouched(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "wall-journal.sqlite3"
+    mark = tmp_path / "wall-journal.sqlite3.clean"
+    await write_journal(path)
+    assert mark.exists()  # closed cleanly: the next open may skip quick_check
+    assert mark.stat().st_mode & 0o777 == 0o600
+    journal = await Journal.open(path)
+    assert not mark.exists()  # taken at open: a crash from here on means a full check
+    assert journal.healed == ""
+    await journal.close()
+    assert mark.exists()
+    # Damage after the clean close, the same size, at once: the mark no longer
+    # matches the file (its mtime was set into the past at close), so quick_check runs.
+    page = 4096
+    with path.open("r+b") as fh:
+        fh.seek(3 * page)
+        fh.write(random.Random(3).randbytes(page))
+    await assert_healed(path, caplog, "damaged")

@@ -444,6 +444,9 @@ class Store:
         self.peat_districts: frozenset[str] = frozenset(PEAT_DISTRICTS)
         #: How far back citizen reports count in :meth:`hazard_figures`.
         self.report_window_s = 6 * 3600.0
+        #: The clock read once for a whole batch (apply_many, load_state): the
+        #: plausibility check of every incident in it compares with this time.
+        self._batch_now: dt.datetime | None = None
         self._clear()
 
     # -- state -----------------------------------------------------------------------
@@ -793,7 +796,8 @@ class Store:
             if len(heap) > 2 * (len(self.incidents) - self._active_total) + 64:
                 self._rebuild_closed_heap()
         cs.kpis_changed = True
-        problems = incident_problems(inc, self.clock(), self.plausibility)
+        now = self._batch_now
+        problems = incident_problems(inc, now if now is not None else self.clock(), self.plausibility)
         if problems:
             self.problems[key] = problems
             for problem in problems:
@@ -998,8 +1002,12 @@ class Store:
         """Apply events in order; returns one merged change set."""
         cs = ChangeSet()
         apply = self._apply
-        for event in events:
-            apply(event, cs)
+        self._batch_now = self.clock()
+        try:
+            for event in events:
+                apply(event, cs)
+        finally:
+            self._batch_now = None
         return cs
 
     def _apply(self, event: p.Event, cs: ChangeSet) -> None:
@@ -1133,8 +1141,12 @@ class Store:
         self.epoch = state.epoch
         self.seq = state.seq
         cs = ChangeSet()  # scratch: the caller gets a reset
-        for inc in state.incidents:
-            self._put_incident(inc, cs)
+        self._batch_now = self.clock()
+        try:
+            for inc in state.incidents:
+                self._put_incident(inc, cs)
+        finally:
+            self._batch_now = None
         for inc in state.retired:
             if inc.id not in self.incidents:
                 keys = self._keys_of(inc, inc.times.received.timestamp())

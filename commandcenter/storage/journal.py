@@ -21,7 +21,10 @@ never interleave statements of one transaction. Long operations (prune, export,
 restore, iteration) take the lock per batch, so live appends are not held up.
 
 Self-check and healing. A read-write open checks the file (``PRAGMA
-quick_check``); :meth:`Journal.restore` checks that the events it replays are
+quick_check``) unless it was closed cleanly and has not been written since
+(see :func:`_take_clean_mark`: quick_check reads the whole file, about a second
+per few hundred MB, and a restart after a clean stop must be quick);
+:meth:`Journal.restore` checks that the events it replays are
 contiguous and decode, and falls back to an older snapshot when the newest
 cannot be loaded. A file that cannot be rebuilt is moved aside as
 ``<name>.damaged-<UTC time>`` (nothing is deleted), a fresh journal takes its
@@ -51,6 +54,7 @@ import shutil
 import sqlite3
 import stat
 import sys
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,6 +84,56 @@ _SNAPSHOT_SOURCES = frozenset({"local", "server"})
 KEEP_SNAPSHOTS = 3
 #: Rows deleted per transaction while pruning, so appends are never held up long.
 _PRUNE_CHUNK = 20_000
+#: Tail events restore keeps decoded from its check (about 2 KB each); a longer
+#: tail is decoded again in batches instead of held whole.
+_KEEP_TAIL = 50_000
+
+
+def _clean_mark_path(p: Path) -> Path:
+    return p.with_name(p.name + ".clean")
+
+
+def _put_clean_mark(p: Path) -> None:
+    """After a clean close: record the file's identity in ``<name>.clean`` so
+    the next open may skip quick_check. The file's mtime is set one second into
+    the past and recorded: any later write to the file (a crash can't leave one,
+    but a disk tool, a copy or damage can) sets a current mtime that no longer
+    matches, even within the file system's timestamp granularity."""
+    wal = p.with_name(p.name + "-wal")
+    try:
+        if wal.exists() and wal.stat().st_size > 0:
+            return  # not checkpointed: another connection is still open
+        st = p.stat()
+        mtime_ns = time.time_ns() - 1_000_000_000
+        os.utime(p, ns=(st.st_atime_ns, mtime_ns))
+        st = p.stat()
+        fd = os.open(_clean_mark_path(p), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{st.st_size} {st.st_mtime_ns} {st.st_ino}\n")
+    except OSError:
+        with contextlib.suppress(OSError):
+            _clean_mark_path(p).unlink()
+
+
+def _take_clean_mark(p: Path) -> bool:
+    """Whether ``p`` is exactly as its last clean close left it. The mark is
+    removed either way, so a crash before the next clean close means a check."""
+    mark = _clean_mark_path(p)
+    try:
+        text = mark.read_text()
+    except OSError:
+        return False
+    with contextlib.suppress(OSError):
+        mark.unlink()
+    try:
+        st = p.stat()
+        wal = p.with_name(p.name + "-wal")
+        if wal.exists() and wal.stat().st_size > 0:
+            return False
+    except OSError:
+        return False
+    return text.split() == [str(st.st_size), str(st.st_mtime_ns), str(st.st_ino)]
+
 
 # Each entry brings the schema from version N-1 to N. Never edit a shipped entry:
 # add a new one.
@@ -465,7 +519,7 @@ class Journal:
                     await cls._check_existing(db, p)
             else:
                 try:
-                    await cls._prepare(db, p, synchronous, check)
+                    await cls._prepare(db, p, synchronous, check, quick=check and _take_clean_mark(p))
                 except _Damaged as exc:
                     damage = str(exc)
         except BaseException:
@@ -534,7 +588,7 @@ class Journal:
 
     @classmethod
     async def _prepare(
-        cls, db: aiosqlite.Connection, p: Path, synchronous: str, check: bool = False
+        cls, db: aiosqlite.Connection, p: Path, synchronous: str, check: bool = False, quick: bool = False
     ) -> None:
         try:
             # Before anything reads the file: another process's lock is waited
@@ -553,7 +607,7 @@ class Journal:
                 await cls._check_existing(db, p)
                 if check:
                     # Before anything is written: a damaged file is moved aside as found.
-                    await cls._self_check(db, p)
+                    await cls._self_check(db, p, full=not quick)
             else:
                 # Only possible before the first table exists; lets prune() hand
                 # freed pages back to the file system.
@@ -598,12 +652,14 @@ class Journal:
             raise JournalError(message, kind) from None
 
     @classmethod
-    async def _self_check(cls, db: aiosqlite.Connection, p: Path) -> None:
-        """quick_check, and the newest snapshot's row readable; _Damaged if not."""
+    async def _self_check(cls, db: aiosqlite.Connection, p: Path, full: bool = True) -> None:
+        """quick_check (``full``: not after a clean close, see _take_clean_mark), and
+        the newest snapshot's row readable; _Damaged if not."""
         try:
-            check = [str(r[0]) for r in await db.execute_fetchall("PRAGMA quick_check")]
-            if check != ["ok"]:
-                raise _Damaged(f"{p}: damaged (quick_check: {'; '.join(check[:3])})")
+            if full:
+                check = [str(r[0]) for r in await db.execute_fetchall("PRAGMA quick_check")]
+                if check != ["ok"]:
+                    raise _Damaged(f"{p}: damaged (quick_check: {'; '.join(check[:3])})")
             rows = list(
                 await db.execute_fetchall(
                     "SELECT rowid, epoch, seq, upto_rowid, created_at, length(data) FROM snapshots "
@@ -707,8 +763,12 @@ class Journal:
         async with self._lock:
             # Closing must end the worker thread even when the file is in
             # trouble (a full disk): a thread left behind keeps the process alive.
+            closed = False
             with contextlib.suppress(sqlite3.Error, ValueError):
                 await self._db.close()
+                closed = True
+            if closed and not self.readonly:
+                _put_clean_mark(self.path)
 
     async def __aenter__(self) -> Journal:
         return self
@@ -965,9 +1025,11 @@ class Journal:
         snaps = await self._fetchall("SELECT rowid, epoch, seq FROM snapshots ORDER BY rowid DESC")
         failed: list[tuple[int, str]] = []
         base: tuple[str, int] | None = None
+        tail: list[protocol.Event] = []
         for rowid, epoch, seq in snaps:
             label = f"snapshot {rowid} ({epoch}/{seq})"
-            problem = await self._tail_problem(str(epoch), int(seq))
+            tail = []
+            problem = await self._tail_problem(str(epoch), int(seq), keep=tail)
             if problem:
                 failed.append((int(rowid), f"{label}: {problem}"))
                 continue
@@ -991,7 +1053,8 @@ class Journal:
                 while start in refused:  # refused events at the start are stepped over too
                     start += 1
                 if first is not None and first[0] == start:
-                    problem = await self._tail_problem(epoch, 0)
+                    tail = []
+                    problem = await self._tail_problem(epoch, 0, keep=tail)
                     if not problem:
                         base = (epoch, 0)
                     else:
@@ -1017,7 +1080,13 @@ class Journal:
         epoch, seq = base
         refused = {s for _, s in await self.refused_positions(epoch)}
         applied = 0
-        while True:
+        if tail:
+            # Decoded once by _tail_problem, and complete: nothing left to read.
+            for i in range(0, len(tail), batch):
+                apply_events(tail[i : i + batch])
+            applied = len(tail)
+            seq = tail[-1].seq
+        while not tail:
             rows = await self._fetchall(
                 "SELECT seq, data FROM events WHERE epoch = ? AND seq > ? ORDER BY seq LIMIT ?",
                 (epoch, seq, batch),
@@ -1036,10 +1105,14 @@ class Journal:
             seq += 1
         return epoch, seq, applied
 
-    async def _tail_problem(self, epoch: str, seq: int, batch: int = 5000) -> str:
+    async def _tail_problem(
+        self, epoch: str, seq: int, batch: int = 5000, keep: list[protocol.Event] | None = None
+    ) -> str:
         """'' when the journaled events of ``epoch`` after ``seq`` are seq + 1,
         seq + 2, ... without a hole (a refused event fills its place) and each
-        decodes; else what is wrong."""
+        decodes; else what is wrong. ``keep`` collects the decoded events (up to
+        _KEEP_TAIL, then it is cleared and None-like: restore reads them again),
+        so a restore does not decode its tail twice."""
         refused = {s for _, s in await self.refused_positions(epoch)}
         expect = seq + 1
         while True:
@@ -1053,9 +1126,15 @@ class Journal:
                 if ev_seq != expect:
                     return f"event {epoch}/{expect} is missing (the next is {ev_seq})"
                 try:
-                    protocol.decode_event(data)
+                    event = protocol.decode_event(data)
                 except Exception as exc:
                     return f"event {epoch}/{ev_seq} is corrupt ({str(exc)[:120]})"
+                if keep is not None:
+                    if len(keep) < _KEEP_TAIL:
+                        keep.append(event)
+                    else:  # too long to hold: restore reads the rest in batches
+                        keep.clear()
+                        keep = None
                 expect += 1
             if len(rows) < batch:
                 return ""
