@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, QRect, Qt
-from PySide6.QtGui import QFontInfo, QFontMetrics, QImage, QPainter, QTextDocument
+from PySide6.QtGui import QFont, QFontInfo, QFontMetrics, QImage, QPainter, QTextDocument
 from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
@@ -380,7 +380,10 @@ def _table_problems(table: QTableView, case: Case, must_show: int, may_elide: se
                 out.append(f"{_name(table)}: {head!r} cell {text!r} needs {need} px, column has {have}")
     hh = table.horizontalHeader()
     if hh.isVisible():
-        fm = QFontMetrics(hh.font())
+        # The stylesheet draws sections at weight 600, which font() does not report.
+        header_font = QFont(hh.font())
+        header_font.setWeight(QFont.Weight.DemiBold)
+        fm = QFontMetrics(header_font)
         for c in range(model.columnCount()):
             if table.isColumnHidden(c):
                 continue

@@ -212,7 +212,12 @@ class OperationsView(QWidget):
         every row of a 20,000-row model); the location takes the rest. Which
         columns show is decided per width in :meth:`_fit_columns`."""
         pad = self.metrics.pad_px
-        header_fm = QFontMetrics(table.horizontalHeader().font())
+        # The header as the stylesheet draws it (small size, weight 600): its font() before the
+        # style is applied is the regular weight, and "Units"/"Victims" came out a few px cut.
+        header_font = QFont(table.horizontalHeader().font())
+        header_font.setPixelSize(self.metrics.small_px)
+        header_font.setWeight(QFont.Weight.DemiBold)
+        header_fm = QFontMetrics(header_font)
         # What the item delegate adds around a cell's text: the style's text margins
         # on both sides, the gap before the icon, and the cell's own left padding.
         margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1
