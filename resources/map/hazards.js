@@ -24,6 +24,7 @@
     legend: null,
     legendRoot: null,
     legendRows: "",   // the layers the legend lists: the map fits again when they change
+    legendWidth: 0,   // and when it grows wider than this
     refit: null,
     edgeMarkers: [],   // labels of quakes beyond the map's edge
     applied: 0
@@ -372,8 +373,11 @@
       row.setAttribute("aria-pressed", H.on[layer.id] ? "true" : "false");
       row.appendChild(el("span", "oki-hz-check", H.on[layer.id] ? "\u2611" : "\u2610"));
       row.appendChild(el("span", "oki-hz-swatch oki-hz-swatch-" + layer.id));
-      row.appendChild(el("span", "oki-hz-row-title", layer.title));
-      row.appendChild(el("span", "oki-hz-row-status", layer.status));
+      // The status under the title: one line each keeps the legend narrow beside the regency.
+      var text = el("span", "oki-hz-row-text");
+      text.appendChild(el("span", "oki-hz-row-title", layer.title));
+      text.appendChild(el("span", "oki-hz-row-status", layer.status));
+      row.appendChild(text);
       row.addEventListener("click", function (e) {
         L.DomEvent.stop(e);
         setVisible(layer.id, !H.on[layer.id], true);
@@ -382,8 +386,13 @@
     });
     root.style.display = shown ? "" : "none";
     var rows = Array.prototype.map.call(root.childNodes, function (e) { return e.getAttribute("data-layer"); }).join(",");
-    if (rows !== H.legendRows) {
+    // The map fits the regency beside the legends again when the rows change or the
+    // legend grows (a stale layer's longer status); not when it shrinks, so that the
+    // map does not move as ages tick.
+    var width = root.offsetWidth;
+    if (rows !== H.legendRows || width > H.legendWidth) {
       H.legendRows = rows;
+      H.legendWidth = width;
       if (H.refit) H.refit();
     }
   }
@@ -398,6 +407,7 @@
     }
     renderLegend();
     updateEdgeLabels();
+    clampLabels();
     if (fromPage && H.py && H.py.hazardToggled) H.py.hazardToggled(id, !!on);
   }
 

@@ -79,13 +79,16 @@ def _count_colour(image: Any, colour: str, step: int = 3) -> int:
     return n
 
 
-async def wait_painted(view: MapView, colour: str, what: str, minimum: int = 40) -> Any:
-    """The view's pixels once ``colour`` covers some area: the page paints after it answered."""
+async def wait_painted(view: MapView, colour: str, what: str, minimum: int = 40,
+                       fewer_than: int | None = None) -> Any:
+    """The view's pixels once ``colour`` covers some area (or, with ``fewer_than``, once it
+    has almost gone): the page paints after it answered."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 30
     while True:
         image = view.grab().toImage()
-        if _count_colour(image, colour) >= minimum:
+        n = _count_colour(image, colour)
+        if (n < fewer_than) if fewer_than is not None else (n >= minimum):
             return image
         if loop.time() > deadline:
             raise AssertionError(f"{what} never painted")
@@ -185,6 +188,7 @@ def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
                         "the switch reached Python")  # fmt: skip
             state = await js(view, "(OkiMap.clickHazardRow('warning'), OkiMap.hazards())")
             assert _shown(state, "warning")
+            await wait_painted(view, SEVERE_ORANGE, "the warnings back on", minimum=200)
             # And from Python (a wall's key binding, a test).
             view.set_hazard_layer_visible("quake", False)
             state = await wait_js(view, "OkiMap.hazards()", lambda s: not _shown(s, "quake"), "quake off")
@@ -201,6 +205,11 @@ def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
                                   "stale")  # fmt: skip
             assert state["layers"]["warning"]["status"] == "BMKG: data berumur 2 jam"
             assert "data berumur 2 jam" in state["legend"]
+            # On screen: the severe warning's orange outline, plate and hatching have turned grey
+            # (the legend's small swatch keeps its orange).
+            image = await wait_painted(view, SEVERE_ORANGE, "the stale warnings in grey", fewer_than=150)
+            if shots:
+                image.save(str(Path(shots) / "h5-map-layers-stale.png"))
             assert not state["layers"]["quake"]["stale"]
 
             # The wall's clock passes the OKI warning's expiry: the engine drops it, the map follows.
