@@ -7,6 +7,12 @@ views hold it as they hold a live store. :meth:`ReplayPlayer.seek` loads the sta
 reset; :meth:`ReplayPlayer.run` moves the moment forward at ``speed`` times real time while
 playing, applying the events that fall due in batches and handing each batch's change set on, as
 the feed does. The state reached by playing is the state reached by seeking (tested).
+
+Jumps and steps take turns (one lock in the player, whoever calls it): the time bar jumps while
+the player's own task is stepping, and a step waiting on the journal would otherwise apply its
+events on top of the state a jump just loaded (or a step computed for the moment before a jump
+backwards would undo it), leaving the views on a state the journal never had. A step asked for
+before a jump that then took its turn first is dropped: its target belonged to the old moment.
 """
 
 from __future__ import annotations
@@ -68,6 +74,9 @@ class ReplayPlayer:
         self.change_listeners: list[Callable[[ChangeSet], None]] = []
         self.status_listeners: list[Callable[[ReplayStatus], None]] = []
         self._wake = asyncio.Event()
+        #: One jump or step at a time; ``_jumps`` counts jumps so a step can tell it is stale.
+        self._turn = asyncio.Lock()
+        self._jumps = 0
 
     @staticmethod
     def _bounded(speed: float) -> float:
@@ -80,13 +89,15 @@ class ReplayPlayer:
 
     async def seek(self, when: dt.datetime) -> None:
         """Show the moment ``when`` (clamped to the replayed period)."""
-        when = min(max(when, self.start), self.end)
-        index = self.timeline.index_at(when)
-        self.position = when
-        await self.timeline.state_after(index, when, into=self.store)
-        self.index = index
-        self._emit(ChangeSet.full_reset())
-        self._status()
+        async with self._turn:
+            self._jumps += 1
+            when = min(max(when, self.start), self.end)
+            index = self.timeline.index_at(when)
+            self.position = when
+            await self.timeline.state_after(index, when, into=self.store)
+            self.index = index
+            self._emit(ChangeSet.full_reset())
+            self._status()
 
     def play(self) -> None:
         self.playing = True
@@ -110,18 +121,23 @@ class ReplayPlayer:
         return None
 
     async def step_to(self, when: dt.datetime) -> None:
-        """Move forward to ``when`` by applying the events in between (what playing does)."""
-        when = min(max(when, self.position), self.end)
-        target = self.timeline.index_at(when)
-        self.position = when
-        if target > self.index:
-            events = await self.timeline.events(self.index, target)
-            for i in range(0, len(events), 500):
-                self._emit(self.store.apply_many(events[i : i + 500]))
-            self.index = target
-        if self.position >= self.end:
-            self.playing = False
-        self._status()
+        """Move forward to ``when`` by applying the events in between (what playing does).
+        Dropped when a jump took its turn after this was asked for (see the module's doc)."""
+        jumps = self._jumps  # ``when`` was computed from the moment before any jump now waiting
+        async with self._turn:
+            if jumps != self._jumps:
+                return
+            when = min(max(when, self.position), self.end)
+            target = self.timeline.index_at(when)
+            self.position = when
+            if target > self.index:
+                events = await self.timeline.events(self.index, target)
+                for i in range(0, len(events), 500):
+                    self._emit(self.store.apply_many(events[i : i + 500]))
+                self.index = target
+            if self.position >= self.end:
+                self.playing = False
+            self._status()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Play while ``playing`` until ``stop``; the moment advances ``speed`` x real time."""

@@ -139,29 +139,6 @@ class ReplayAlertAdapter(AlertAdapter):
         self._refused("unmute")
 
 
-class SerialPlayer(ReplayPlayer):
-    """A ReplayPlayer whose jumps and steps take turns. The time bar jumps while the player's
-    own task is stepping: a step waiting on the journal would otherwise apply its events on top
-    of the state a jump just loaded (and a step computed for the old moment would undo a jump
-    backwards), leaving views on a state the journal never had."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._turn = asyncio.Lock()
-        self._jumps = 0
-
-    async def seek(self, when: dt.datetime) -> None:
-        async with self._turn:
-            self._jumps += 1
-            await super().seek(when)
-
-    async def step_to(self, when: dt.datetime) -> None:
-        jumps = self._jumps  # ``when`` was computed from the moment before any jump now waiting
-        async with self._turn:
-            if jumps == self._jumps:
-                await super().step_to(when)
-
-
 class ReplaySession:
     """Player, feed face, alert service, bridge and alert adapter of one replay; the Qt twin of
     commandcenter.wall.session.WallSession for a journal's past."""
@@ -196,7 +173,8 @@ class ReplaySession:
         when the period holds nothing, HistoryError when the journal cannot say the state."""
         from ui.support.bridge import EngineBridge
 
-        player = SerialPlayer(timeline, start=start, end=end, speed=speed)
+        # Its jumps and steps take turns (the time bar jumps while the player steps).
+        player = ReplayPlayer(timeline, start=start, end=end, speed=speed)
         bounds = config.map.bounds
         # What a live wall flags (⚠) is flagged in its replay too.
         player.store.plausibility = Plausibility.of(
