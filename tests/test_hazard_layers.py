@@ -133,6 +133,7 @@ def test_every_warning_is_drawn_and_touches_oki_only_by_its_districts() -> None:
     features = _layer(map_layers(store, ID), "warning")["features"]["features"]
     touches = {f["properties"]["key"]: f["properties"]["touchesOki"] for f in features}
     assert touches == {"bmkg-cap/OKI": True, "bmkg-cap/PLG": False}
+    assert [f["properties"]["outside"] for f in features] == ["", "di luar OKI"]
     # Least severe first: the page draws in order, the most severe ends on top.
     assert [f["properties"]["severity"] for f in features] == ["severe", "extreme"]
 

@@ -267,6 +267,8 @@ def _warnings(items: Iterable[HazardItem], now: dt.datetime, strings: Strings) -
                         "headline": w.text,
                         "kecamatan": ", ".join(w.kecamatan),
                         "touchesOki": _touches(w),
+                        # Said on its label: a warning beside the regency is context, not OKI's.
+                        "outside": "" if _touches(w) else strings.t("map.hazard.warning.outside"),
                     }})
     return out
 

@@ -136,7 +136,7 @@
         // report, an incident) stay in sight.
         var m = L.marker([best.getNorth(), best.getCenter().lng], {
           icon: labelIcon("oki-hz-warning oki-hz-sev-" + sev + (stale ? " oki-hz-is-stale" : ""), [
-            ["oki-hz-title", SEVERITY_SHAPE[sev] + " " + p.severityLabel],
+            ["oki-hz-title", SEVERITY_SHAPE[sev] + " " + p.severityLabel + (p.outside ? " \u00B7 " + p.outside : "")],
             ["oki-hz-validity", p.validity]
           ]),
           pane: H.labelPane, interactive: false, keyboard: false

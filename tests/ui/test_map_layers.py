@@ -166,6 +166,7 @@ def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
             valid_until = oki.expires.astimezone(WIB).strftime("%H.%M")
             labels = " | ".join(state["labels"])
             assert f"berlaku s.d. {valid_until} WIB" in labels and "Berat" in labels
+            assert "Sedang · di luar OKI" in labels  # Palembang's warning, beside the regency
             assert "M 6,1" in labels  # the epicentre is beyond the regency: its edge label says it
             assert state["edge"] == 1 and "km dari OKI" in labels
             assert "60 cm" in labels
