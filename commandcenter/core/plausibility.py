@@ -118,11 +118,14 @@ def incident_problems(inc: Incident, now: dt.datetime, rules: Plausibility = _NO
             problems.append("received_in_future")
         elif age > rules.max_active_age_s:
             problems.append("received_long_ago")
+    # Plain loops, no generator: this runs for every incident event.
     for task in inc.tasks:
-        if any(
-            v is not None and v < received
-            for v in (task.forwarded_at, task.accepted_at, task.on_scene_at, task.closed_at)
-        ):
+        early = False
+        for v in (task.forwarded_at, task.accepted_at, task.on_scene_at, task.closed_at):
+            if v is not None and v < received:
+                early = True
+                break
+        if early:
             problems.append("task_before_received")
             break
     loc = inc.location
@@ -132,8 +135,12 @@ def incident_problems(inc: Incident, now: dt.datetime, rules: Plausibility = _NO
             problems.append("outside_area")
     if rules.categories and inc.category not in rules.categories:
         problems.append("unknown_category")
-    if rules.agencies and any(t.agency not in rules.agencies for t in inc.tasks):
-        problems.append("unknown_agency")
+    agencies = rules.agencies
+    if agencies:
+        for t in inc.tasks:
+            if t.agency not in agencies:
+                problems.append("unknown_agency")
+                break
     if rules.districts and loc.kecamatan and match_key(loc.kecamatan) not in rules.districts:
         problems.append("unknown_district")
     return tuple(problems)
