@@ -5,7 +5,9 @@ OKI simulator at a fixed seed from a fixed origin, advanced to a fixed simulated
 weekday afternoon) before any wall starts, and served by the reference server, which then adds
 nothing. Each wall runs headless with its clock frozen at that moment, so ages, the header's
 clock and the day's figures are the same in every run, and saves one picture per region,
-cropped from its window's grab. Two runs give the same pictures up to antialiasing.
+cropped from its window's grab. Two runs give the same pictures up to antialiasing. Then the
+situation report's pages and the shift handover (tools/report_pages.py: report-day-LANG-pN.png,
+handover-LANG.png).
 
     python tools/screenshots.py [--out docs/screenshots] [--presets a,b] [--langs id,en]
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # report_pages beside it
 
 from commandcenter.config import load_defaults  # noqa: E402 - after the path
 from commandcenter.core.timeutil import WIB  # noqa: E402
@@ -118,8 +121,15 @@ def cli(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
     p.add_argument("--presets", default=",".join(shipped_presets()))
     p.add_argument("--langs", default="id,en")
+    p.add_argument("--no-reports", action="store_true", help="skip the report pages (tools/report_pages.py)")
     a = p.parse_args(argv)
-    return asyncio.run(main(Path(a.out), a.presets.split(","), a.langs.split(",")))
+    code = asyncio.run(main(Path(a.out), a.presets.split(","), a.langs.split(",")))
+    if code == 0 and not a.no_reports:
+        # The situation report and the handover as pages, from a simulated day of their own.
+        import report_pages
+
+        code = report_pages.cli(["--out", a.out, "--langs", a.langs])
+    return code
 
 
 if __name__ == "__main__":

@@ -53,7 +53,11 @@ OPEN_ROWS_PDF = 40
 HANDOVER_OPEN_ROWS = 22
 #: Column widths (mm) that keep a handover row on one line: ticket, priority, category, location,
 #: age, agencies, status.
-HANDOVER_WIDTHS = {"open_at_end": [30, 17, 26, 45, 16, 24, 22], "unacknowledged": [28, 20, 132]}
+#: Each set sums to 175 mm: A4 less the margins and the frame's padding (wider tables spill into
+#: the margin).
+HANDOVER_WIDTHS = {"open_at_end": [30, 17, 26, 43, 15, 23, 21], "unacknowledged": [28, 20, 127]}
+#: The report's open incidents in its larger type: the ticket and "Prioritas" on one line.
+REPORT_OPEN_WIDTHS = [32, 19, 31, 35, 16, 19, 23]
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,7 @@ def _mins(seconds: float | None) -> str:
 
 
 def _pct(share: float | None, s: Strings) -> str:
-    return "–" if share is None else s.percent(share)
+    return "–" if share is None else s.t("report.pct", pct=s.percent(share))
 
 
 SHAPE = {"high": "▲", "medium": "◆", "low": "●"}
@@ -160,14 +164,21 @@ def tables(fig: ReportFigures, s: Strings, config: Any) -> dict[str, tuple[list[
         "situation": (
             [
                 t("report.col.time"),
-                t("report.situation", name=""),
+                t("report.col.situation"),
                 t("report.col.status"),
                 t("report.col.district"),
                 t("report.col.households"),
                 t("report.col.evacuated"),
             ],
             [
-                [_wib(x.at), x.name, x.status, ", ".join(x.kecamatan), str(x.households), str(x.evacuated)]
+                [
+                    _wib(x.at),
+                    x.name,
+                    _word(s, "report.situation_status", x.status),
+                    ", ".join(x.kecamatan),
+                    str(x.households),
+                    str(x.evacuated),
+                ]
                 for x in fig.situation
             ],
         ),
@@ -297,9 +308,9 @@ def district_map(
     height: float = 120 * mm,
 ) -> Drawing:
     """A choropleth of the districts by incident count with the incidents as points."""
-    d = Drawing(width, height + 30)
-    d.add(String(0, height + 18, title, fontName=font, fontSize=10))
-    d.add(String(0, height + 6, legend, fontName=font, fontSize=7))
+    d = Drawing(width, height + 44)
+    d.add(String(0, height + 32, title, fontName=font, fontSize=10))
+    d.add(String(0, height + 20, legend, fontName=font, fontSize=7))
     if not geo:
         return d
     counts = {c.key: c.count for c in fig.by_district}
@@ -320,12 +331,32 @@ def district_map(
     scale = min(width / ((max(xs) - min(xs)) * sx), height / (max(ys) - min(ys)))
 
     def xy(lon: float, lat: float) -> tuple[float, float]:
-        return (lon - min(xs)) * sx * scale, (lat - min(ys)) * scale
+        return dx + (lon - min(xs)) * sx * scale, (lat - min(ys)) * scale
 
+    # Centred in the space the page gives it (the regency is taller than wide).
+    dx = (width - (max(xs) - min(xs)) * sx * scale) / 2
     top = max(counts.values(), default=0)
+
+    def klass(n: int) -> int:
+        """0 for none, else 1..4 by quarters of the busiest district's count."""
+        return 0 if n <= 0 else min(4, 1 + int(4 * (n - 1) / max(1, top)))
+
+    # The legend says which counts each colour stands for, from the districts themselves.
+    members: dict[int, list[int]] = {}
+    for n in counts.values():
+        members.setdefault(klass(n), []).append(n)
+    lx = 0.0
+    for k in range(5):
+        if k and k not in members:
+            continue
+        lo, hi = (0, 0) if k == 0 else (min(members[k]), max(members[k]))
+        label = str(lo) if lo == hi else f"{lo}–{hi}"
+        d.add(Rect(lx, height + 6, 9, 6, fillColor=colors.HexColor(CLASSES[k]),
+                   strokeColor=colors.HexColor("#555555"), strokeWidth=0.4))  # fmt: skip
+        d.add(String(lx + 12, height + 7, label, fontName=font, fontSize=7))
+        lx += 16 + pdfmetrics.stringWidth(label, font, 7) + 8
     for name, ring in rings:
-        n = counts.get(name, 0)
-        cls = 0 if n == 0 else min(4, 1 + int(3 * n / max(1, top)))
+        cls = klass(counts.get(name, 0))
         pts = [c for lon, lat in ring for c in xy(lon, lat)]
         d.add(
             Polygon(
@@ -418,7 +449,7 @@ def _table(
     rows: list[list[str]],
     font: str,
     bold: str,
-    widths: list[float] | None = None,
+    widths: Sequence[float] | None = None,
     size: float = 7.5,
 ) -> Table:
     body = ParagraphStyle("cell", fontName=font, fontSize=size, leading=size * 1.2, alignment=TA_LEFT)
@@ -455,92 +486,116 @@ def render_pdf(
         return Paragraph(html.escape(text), styles[style])
 
     tabs = tables(fig, s, config)
-    story: list[Any] = [
-        para(t("report.handover_title" if meta.kind == "handover" else "report.title"), "title"),
-        para(t("report.service")),
-        para(t("report.period", start=_wib(fig.period_from), end=_wib(fig.period_to))),
-        para(t("report.by", name=meta.produced_by)),
-    ]
-    if meta.situation:
-        story.append(para(t("report.situation", name=meta.situation)))
-    story.append(Spacer(1, 4 * mm))
-    if meta.kind == "handover":
-        # One page for the next shift: the longest lists are cut, with what was left out said.
-        lh = fig.last_hour
-        last_hour = t(
-            "report.last_hour",
-            new=lh.get("new", 0),
-            closed=lh.get("closed", 0),
-            alerts=lh.get("alerts", 0),
-            acked=lh.get("acknowledged", 0),
-        )
-        story.append(para(last_hour))
-        oos = ", ".join(f"{row[0]} {row[1]}" for row in tabs["units_out_of_service"][1]) or t("report.none")
-        story.append(para(f"{t('report.units_oos')}: {oos}"))
-        limits = {"open_at_end": HANDOVER_OPEN_ROWS, "unacknowledged": 8, "shelved": 5, "muted": 4}
-        titles = {
-            "open_at_end": t("report.open", n=len(fig.open_at_end)),
-            "unacknowledged": t("report.unacked", n=len(fig.unacknowledged)),
-            "shelved": t("report.shelved", n=len(fig.shelved)),
-            "muted": t("report.muted", n=len(fig.muted)),
-        }
-        for name, limit in limits.items():
-            header, rows = tabs[name]
-            story.append(para(titles[name], "h"))
-            if not rows:
-                story.append(para(t("report.none")))
-                continue
-            widths = HANDOVER_WIDTHS.get(name)
-            story.append(
-                _table(header, rows[:limit], font, bold, [w * mm for w in widths] if widths else None, 6.5)
+
+    def build_story(open_rows: int) -> list[Any]:
+        """The pages' content; ``open_rows``: how many open incidents the handover lists."""
+        story: list[Any] = [
+            para(t("report.handover_title" if meta.kind == "handover" else "report.title"), "title"),
+            para(t("report.service")),
+            para(t("report.period", start=_wib(fig.period_from), end=_wib(fig.period_to))),
+            para(t("report.by", name=meta.produced_by)),
+        ]
+        if meta.situation:
+            story.append(para(t("report.situation", name=meta.situation)))
+        story.append(Spacer(1, 4 * mm))
+        if meta.kind == "handover":
+            # One page for the next shift: the longest lists are cut, with what was left out said.
+            lh = fig.last_hour
+            last_hour = t(
+                "report.last_hour",
+                new=lh.get("new", 0),
+                closed=lh.get("closed", 0),
+                alerts=lh.get("alerts", 0),
+                acked=lh.get("acknowledged", 0),
             )
-            if len(rows) > limit:
-                story.append(para(t("report.open_more", n=len(rows) - limit)))
-    else:
-        story.append(para(t("report.incidents_total", n=fig.incidents), "h"))
-        drawings = charts(fig, s, config, font, geo)
-        story.append(_Drawing(drawings[0]))
-        for name, title in (("by_agency", "report.by_agency"), ("by_district", "report.by_district")):
-            header, rows = tabs[name]
-            story.append(
-                KeepTogether(
-                    [
-                        para(t(title), "h"),
-                        _table(header, rows, font, bold) if rows else para(t("report.none")),
-                    ]
+            story.append(para(last_hour))
+            oos = ", ".join(f"{row[0]} {row[1]}" for row in tabs["units_out_of_service"][1]) or t(
+                "report.none"
+            )
+            story.append(para(f"{t('report.units_oos')}: {oos}"))
+            limits = {"open_at_end": open_rows, "unacknowledged": 8, "shelved": 5, "muted": 4}
+            titles = {
+                "open_at_end": t("report.open", n=len(fig.open_at_end)),
+                "unacknowledged": t("report.unacked", n=len(fig.unacknowledged)),
+                "shelved": t("report.shelved", n=len(fig.shelved)),
+                "muted": t("report.muted", n=len(fig.muted)),
+            }
+            for name, limit in limits.items():
+                header, rows = tabs[name]
+                story.append(para(titles[name], "h"))
+                if not rows:
+                    story.append(para(t("report.none")))
+                    continue
+                widths = HANDOVER_WIDTHS.get(name)
+                story.append(
+                    _table(
+                        header, rows[:limit], font, bold, [w * mm for w in widths] if widths else None, 6.5
+                    )
                 )
-            )
-        story += [_Drawing(d) for d in drawings[1:3]]
-        story.append(para(t("report.calls"), "h"))
-        if fig.funnel_days:
-            story.append(para(t("report.calls_days", days=", ".join(fig.funnel_days))))
-            story.append(_table(*tabs["calls"], font, bold))
-            story.append(para(t("report.prank_ghost_share", pct=_pct(fig.prank_ghost_share, s))))
+                if len(rows) > limit:
+                    story.append(para(t("report.open_more", n=len(rows) - limit)))
         else:
-            story.append(para(t("report.calls_none")))
-        story.append(para(t("report.answer_times")))
-        story.append(KeepTogether([para(t("report.steps"), "h"), _table(*tabs["steps"], font, bold)]))
-        story.append(para(t("report.arrival"), "h"))
-        if fig.arrival_by_agency:
-            story.append(_table(*tabs["arrival_by_agency"], font, bold))
-            story.append(_Drawing(drawings[3]))
-        else:
-            story.append(para(t("report.arrival_none")))
-        story.append(para(t("report.situation_timeline"), "h"))
-        story.append(
-            _table(*tabs["situation"], font, bold) if fig.situation else para(t("report.situation_none"))
-        )
-        header, rows = tabs["open_at_end"]
-        story.append(para(t("report.open", n=len(rows)), "h"))
-        if rows:
-            story.append(_table(header, rows[:OPEN_ROWS_PDF], font, bold))
-            if len(rows) > OPEN_ROWS_PDF:
-                story.append(para(t("report.open_more", n=len(rows) - OPEN_ROWS_PDF)))
-        for name, title in (("unacknowledged", "report.unacked"), ("shelved", "report.shelved")):
-            header, rows = tabs[name]
-            story.append(para(t(title, n=len(rows)), "h"))
+            story.append(para(t("report.incidents_total", n=fig.incidents), "h"))
+            drawings = charts(fig, s, config, font, geo)
+            story.append(_Drawing(drawings[0]))
+            for name, title in (("by_agency", "report.by_agency"), ("by_district", "report.by_district")):
+                header, rows = tabs[name]
+                story.append(
+                    KeepTogether(
+                        [
+                            para(t(title), "h"),
+                            _table(header, rows, font, bold) if rows else para(t("report.none")),
+                        ]
+                    )
+                )
+            for drawing in drawings[1:3]:
+                story += [Spacer(1, 5 * mm), _Drawing(drawing)]
+            story.append(para(t("report.calls"), "h"))
+            if fig.funnel_days:
+                story.append(para(t("report.calls_days", days=", ".join(fig.funnel_days))))
+                story.append(_table(*tabs["calls"], font, bold))
+                story.append(para(t("report.prank_ghost_share", pct=_pct(fig.prank_ghost_share, s))))
+            else:
+                story.append(para(t("report.calls_none")))
+            story.append(para(t("report.answer_times")))
+            story.append(KeepTogether([para(t("report.steps"), "h"), _table(*tabs["steps"], font, bold)]))
+            story.append(para(t("report.arrival"), "h"))
+            if fig.arrival_by_agency:
+                story.append(_table(*tabs["arrival_by_agency"], font, bold))
+                story += [Spacer(1, 4 * mm), _Drawing(drawings[3])]
+            else:
+                story.append(para(t("report.arrival_none")))
+            story.append(para(t("report.situation_timeline"), "h"))
+            header, rows = tabs["situation"]
+            names = {row[1] for row in rows}
+            if not rows:
+                story.append(para(t("report.situation_none")))
+            elif len(names) == 1:
+                # One situation: its name once above the table, not on every line of it.
+                story.append(para(t("report.situation", name=rows[0][1])))
+                story.append(_table([h for i, h in enumerate(header) if i != 1],
+                                    [[c for i, c in enumerate(r) if i != 1] for r in rows], font, bold,
+                                    [w * mm for w in (30, 24, 61, 30, 30)]))  # fmt: skip
+            else:
+                story.append(_table(header, rows, font, bold, [w * mm for w in (28, 40, 20, 43, 22, 22)]))
+            header, rows = tabs["open_at_end"]
+            story.append(para(t("report.open", n=len(rows)), "h"))
+            widths = [w * mm for w in REPORT_OPEN_WIDTHS]
             if rows:
-                story.append(_table(header, rows[:OPEN_ROWS_PDF], font, bold))
+                story.append(_table(header, rows[:OPEN_ROWS_PDF], font, bold, widths))
+                if len(rows) > OPEN_ROWS_PDF:
+                    story.append(para(t("report.open_more", n=len(rows) - OPEN_ROWS_PDF)))
+            for name, title in (("unacknowledged", "report.unacked"), ("shelved", "report.shelved")):
+                header, rows = tabs[name]
+                story.append(para(t(title, n=len(rows)), "h"))
+                widths = [w * mm for w in HANDOVER_WIDTHS[name]] if name in HANDOVER_WIDTHS else None
+                if rows:
+                    story.append(_table(header, rows[:OPEN_ROWS_PDF], font, bold, widths))
+                    if len(rows) > OPEN_ROWS_PDF:
+                        story.append(para(t("report.open_more", n=len(rows) - OPEN_ROWS_PDF)))
+                else:
+                    story.append(para(t("report.none")))
+        return story
 
     footer_time = _wib(meta.generated)
 
@@ -553,19 +608,33 @@ def render_pdf(
         canvas.restoreState()
 
     title = t("report.handover_title" if meta.kind == "handover" else "report.title")
-    doc = SimpleDocTemplate(
-        str(out),
-        pagesize=A4,
-        leftMargin=15 * mm,
-        rightMargin=15 * mm,
-        topMargin=15 * mm,
-        bottomMargin=18 * mm,
-        title=title,
-        author=meta.produced_by,
-        creator="OKI Siaga 112",
-        invariant=1,
-    )
-    doc.build(story, onFirstPage=footer, onLaterPages=footer)
+
+    def build(open_rows: int) -> tuple[bytes, int]:
+        """The PDF's bytes and its number of pages."""
+        buf = io.BytesIO()
+        doc = SimpleDocTemplate(
+            buf,
+            pagesize=A4,
+            leftMargin=15 * mm,
+            rightMargin=15 * mm,
+            topMargin=15 * mm,
+            bottomMargin=18 * mm,
+            title=title,
+            author=meta.produced_by,
+            creator="OKI Siaga 112",
+            invariant=1,
+        )
+        doc.build(build_story(open_rows), onFirstPage=footer, onLaterPages=footer)
+        return buf.getvalue(), doc.page
+
+    data, pages = build(HANDOVER_OPEN_ROWS)
+    # The handover is one page whatever the shift held: fewer open incidents listed (the rest
+    # counted, "... and N more") until it fits; wrapped locations make rows taller than one line.
+    rows = HANDOVER_OPEN_ROWS
+    while meta.kind == "handover" and pages > 1 and rows > 0:
+        rows = max(0, rows - 3)
+        data, pages = build(rows)
+    out.write_bytes(data)
 
 
 # --- HTML and CSV ------------------------------------------------------------------------------------------
@@ -592,9 +661,24 @@ def render_html(fig: ReportFigures, s: Strings, config: Any, meta: Meta, geo: di
     if meta.kind != "handover":
         for drawing in charts(fig, s, config, font, geo):
             parts.append(renderSVG.drawToString(drawing))
+    # Each table under the heading the PDF gives it, in the report's language.
+    headings = {
+        "by_category": t("report.by_category"),
+        "by_agency": t("report.by_agency"),
+        "by_district": t("report.by_district"),
+        "calls": t("report.calls"),
+        "steps": t("report.steps"),
+        "arrival_by_agency": t("report.arrival"),
+        "situation": t("report.situation_timeline"),
+        "open_at_end": t("report.open", n=len(fig.open_at_end)),
+        "unacknowledged": t("report.unacked", n=len(fig.unacknowledged)),
+        "shelved": t("report.shelved", n=len(fig.shelved)),
+        "muted": t("report.muted", n=len(fig.muted)),
+        "units_out_of_service": t("report.units_oos"),
+    }
     for name, (header, rows) in tabs.items():
         parts.append(
-            f"<h2>{e(name.replace('_', ' '))}</h2><table><tr>"
+            f"<h2>{e(headings.get(name, name))}</h2><table><tr>"
             + "".join(f"<th>{e(h)}</th>" for h in header)
             + "</tr>"
         )

@@ -14,13 +14,15 @@ their place in the stream: the events around them continue, they are no gap.
 
 Where the journal cannot say what the state was (events missing in the middle, a journal that
 begins with events whose base snapshot was pruned), :meth:`state_at` raises
-:class:`HistoryError` naming what is missing, never a state that silently lacks them.
+:class:`HistoryError` naming what is missing, never a state that silently lacks them; a journal
+with a damaged page is refused at :meth:`Timeline.open`, saying after which event it breaks.
 """
 
 from __future__ import annotations
 
 import bisect
 import datetime as dt
+import sqlite3
 import zlib
 from array import array
 from collections.abc import Callable, Sequence
@@ -113,6 +115,15 @@ class Timeline:
         timeline = cls(journal, factory)
         try:
             await timeline._build(checkpoint_every)
+        except sqlite3.DatabaseError as exc:
+            # A damaged page: say where the readable part ends; never a report on what is left.
+            await journal.close()
+            n = len(timeline)
+            where = f"after its event {n} ({_wib(timeline.time_of(n - 1))})" if n else "at its start"
+            raise HistoryError(
+                f"{path}: the journal is damaged {where}: the events from there on cannot be read "
+                f"({exc}); restore it from a backup"
+            ) from None
         except BaseException:
             await journal.close()
             raise
