@@ -1,7 +1,7 @@
 """Run the benchmarks and write bench/results.json.
 
 Usage: python -m bench [--groups core,feed] [GROUP ...] [--results PATH]
-       (groups: core, journal, feed, map, queue, ui, alerts, history, interop, hostile;
+       (groups: core, journal, feed, map, queue, ui, alerts, history, interop, hostile, scale;
        all by default)
 
 Each group runs in a process of its own (``python -X faulthandler``), one after
@@ -39,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-GROUPS = ["core", "journal", "feed", "map", "queue", "ui", "alerts", "history", "interop", "hostile"]
+GROUPS = ["core", "journal", "feed", "map", "queue", "ui", "alerts", "history", "interop", "hostile", "scale"]
 QT_GROUPS = {"map", "queue", "ui", "alerts"}
 RESULTS = Path(__file__).resolve().parent / "results.json"
 ROOT = Path(__file__).resolve().parent.parent
