@@ -653,6 +653,11 @@ async def run_wall(
     except ConfigError as exc:
         sys.stderr.write(f"config error: {exc}\n")
         return 2
+    if getattr(args, "province", False):  # the provincial wall (ui.app.province)
+        from ui.app.province import run_province
+
+        return await run_province(app, args, config, strings_for(args.lang or config.display.language),
+                                  on_ready=on_ready)  # fmt: skip
     try:
         layout_name, layout = wall_layout(args, config)
     except LayoutError as exc:
@@ -969,6 +974,10 @@ def _layout_or_default(args: argparse.Namespace) -> Layout:
     from commandcenter.wall.layout import LayoutError, load_layout
 
     try:
+        if getattr(args, "province", False):
+            from ui.app.province import province_wall_layout
+
+            return province_wall_layout(args, load_config(args.config))[1]
         return wall_layout(args, load_config(args.config))[1]
     except (ConfigError, LayoutError):
         return load_layout()[1]
@@ -1012,6 +1021,12 @@ def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
         action="store_true",
         help="run the wall in this process: no restart after a crash, freeze or memory limit (debugging)",
     )
+    if not demo:
+        p.add_argument("--province", action="store_true",
+                       help="the provincial wall: follow every [[province.feeds]] regency (presets province, "
+                       "province-laptop)")  # fmt: skip
+        p.add_argument("--regency", default=None, metavar="CODE",
+                       help="with --province: the regency whose own boards show (default: the first feed)")
     # Internal: the gallery (tools/screenshots.py) fixes the wall's "now" for reproducible pictures.
     p.add_argument("--frozen-clock", default=None, help=argparse.SUPPRESS)
     # Internal: set by the supervisor on the wall it starts.
