@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
@@ -79,6 +80,15 @@ class FeedStatus:
         if self.last_event_at is None:
             return None
         return (time.monotonic() if now is None else now) - self.last_event_at
+
+    def server_name(self) -> str:
+        """host:port of the server, as the header shows it (a wall with
+        several servers says which one it is on)."""
+        parts = urlsplit(self.server)
+        if not parts.hostname:
+            return self.server
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        return f"{host}:{parts.port}" if parts.port else host
 
 
 @dataclass

@@ -213,9 +213,13 @@ class ScreenHeader(QWidget):
         # A shape as well as a colour: filled dot when live, hollow when not.
         dot = "●" if state is FeedState.LIVE else "○"
         self._feed_texts = [f"{dot} {self.strings.t('feed.' + state.value)} · {age_text}"]
+        if status.servers > 1:
+            # A wall that fails over between gateways says which one it is on (first to give way).
+            self._feed_texts.insert(0, f"{self._feed_texts[0]} · {status.server_name()}")
         if state is not FeedState.LIVE:
             # The stale banner below says how old the data is: the bar may say the state alone.
             self._feed_texts.append(f"{dot} {self.strings.t('feed.' + state.value)}")
+        self.feed_label.setToolTip(status.server)
         self.feed_label.setText(self._feed_texts[0])
         self.feed_label.setStyleSheet(
             f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;"
