@@ -47,14 +47,18 @@
       return S.legend;
     };
     legend.addTo(map);
-    window.addEventListener("resize", function () {
-      map.invalidateSize();
-      map.fitBounds(S.layer.getBounds(), { padding: [CFG.fontPx / 2, CFG.fontPx / 2] });
-    });
+    window.addEventListener("resize", fit);
+  }
+
+  function fit() {
+    S.map.invalidateSize();
+    S.map.fitBounds(S.layer.getBounds(), { padding: [CFG.fontPx / 2, CFG.fontPx / 2] });
   }
 
   function render(json) {
     var d = JSON.parse(json);
+    // The first data after load: the view has its final size now.
+    if (!S.last) fit();
     S.last = d;
     d.regions.forEach(function (r) {
       var layer = S.byCode[r.code];

@@ -5,7 +5,7 @@ The page is built once per configuration and screen size (the outlines of
 province.geojson, Leaflet from the xstatic packages, resources/map/province.js)
 and gets its data as JSON through QWebChannel, at most a few times a second
 (the province model coalesces). Regencies the wall does not follow are grey
-with their name alone; a followed regency whose link is not live is drawn
+and unlabelled (their names at wall size would cover the followed ones); a followed regency whose link is not live is drawn
 with a dashed alarm outline and the age of its data instead of its figure, so
 nothing stale looks live. The figures come from the engine
 (commandcenter.core.province); this module picks colours and texts only.
@@ -111,8 +111,7 @@ html, body, #map {{ margin: 0; height: 100%; background: {theme.BG}; }}
 .pname {{ font-size: {px}px; font-weight: 600; }}
 .pvalue {{ font-size: {metrics.heading_px}px; font-weight: 800; }}
 .plabel.stale .pvalue {{ color: {theme.ALARM_RED}; font-size: {px}px; }}
-.plabel.unfollowed .pname {{ color: {theme.TEXT_DIM}; font-weight: 400; }}
-.plabel.unfollowed .pvalue {{ display: none; }}
+.plabel.unfollowed {{ display: none; }}
 .plegend {{ background: {theme.BG_PANEL}; color: {theme.TEXT}; font-size: {px}px;
   padding: {px // 4}px {px // 2}px; border: 1px solid {theme.GRID}; border-radius: 6px; line-height: 1.25; }}
 .ptitle {{ font-weight: 700; }}
