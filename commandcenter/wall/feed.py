@@ -248,10 +248,13 @@ class FeedClient:
         self.server_head = 0
         #: Close code and reason of the last connection the server closed.
         self.last_close: tuple[int, str] | None = None
+        #: Code of the last fatal error frame (e.g. rate_limited before a 4429).
+        self.last_fatal_error = ""
         # Resolves when the feed is live (tests and `follow --until-live` wait on it).
         self._live_event = asyncio.Event()
         self._last_raw = b""
-        self._last_error = ""
+        #: The last connect error per URL (said once at WARNING while it repeats).
+        self._last_error: dict[str, str] = {}
         self._inflight: asyncio.Future[None] | None = None
         #: When the writer last committed a batch (monotonic): see _watchdog.
         self._progress_at = 0.0
@@ -355,9 +358,9 @@ class FeedClient:
                 # Say it once at WARNING (a bad certificate or a wrong URL must
                 # be visible without debug logging), then quietly while it repeats.
                 reason = f"{type(exc).__name__}: {exc}"
-                if reason != self._last_error:
+                if reason != self._last_error.get(url):
                     log.warning("feed cannot connect to %s: %s", url, reason)
-                    self._last_error = reason
+                    self._last_error[url] = reason
                 else:
                     log.info("feed connection to %s ended: %s", url, exc)
                 self.status.reason = reason
@@ -479,6 +482,7 @@ class FeedClient:
                             p.CommandResult(command_id=frame.command_id, status="rejected", reason=reason)
                         )
                     if frame.fatal:
+                        self.last_fatal_error = frame.code
                         raise _Resync(f"server error {frame.code}", leave=True)
                 elif isinstance(frame, p.Snapshot | p.Welcome):
                     raise _Resync(f"unexpected {type(frame).__name__}")
@@ -713,7 +717,7 @@ class FeedClient:
     # --- state -----------------------------------------------------------------------
 
     def _go_live(self) -> None:
-        self._last_error = ""
+        self._last_error.clear()
         self._set_state(FeedState.LIVE, "live")
         self._live_event.set()
 
