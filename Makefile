@@ -13,6 +13,12 @@ setup:
 demo: setup
 	$(VENV)/bin/commandcenter demo
 
+# The provincial wall: one reference server per regency (OKU, OKI, Palembang, Prabumulih) and
+# `commandcenter wall --province` over them. Options: make demo-province PROVINCE_ARGS="--regencies
+# 16.01,16.03,16.71 --preset province-laptop -- --run-for 60"
+demo-province: setup
+	$(PY) tools/demo_province.py $(PROVINCE_ARGS)
+
 # Past one machine, on loopback: a nats-server with JetStream, two gateways on one stream (the
 # simulator on the first), one wall failing over between them; all stopped when the wall closes
 # (tools/demo_scale.py, docs/operations.md). Wall options: make demo-scale ARGS="-- --preset laptop"

@@ -25,12 +25,14 @@ sys.path.insert(0, str(ROOT))
 DEFAULT_REGENCIES = "16.01,16.02,16.71,16.74"
 
 
-def start_server(data_dir: Path, code: str, speed: float, rate: float, seed: int) -> tuple[subprocess.Popen[str], str]:
+def start_server(
+    data_dir: Path, code: str, speed: float, rate: float, seed: int
+) -> tuple[subprocess.Popen[str], str]:
     log = open(data_dir / f"server-{code}.log", "w")  # noqa: SIM115 - lives as long as the server
     proc = subprocess.Popen(
-        [sys.executable, "-m", "commandcenter.cli", "serve", "--db", str(data_dir / f"server-{code}.sqlite3"),
-         "--port", "0", "--scenario", "mixed", "--speed", str(speed), "--rate", str(rate),
-         "--regency", code, "--seed", str(seed)],
+        [sys.executable, "-m", "commandcenter.cli", "serve",
+         "--db", str(data_dir / f"server-{code}.sqlite3"), "--port", "0", "--scenario", "mixed",
+         "--speed", str(speed), "--rate", str(rate), "--regency", code, "--seed", str(seed)],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True,
         env=dict(os.environ, COMMANDCENTER_CONFIG="", PYTHONUNBUFFERED="1"),
     )  # fmt: skip
@@ -49,7 +51,8 @@ def write_config(data_dir: Path, urls: dict[str, str]) -> Path:
     names = {a.code: a.name for a in regency_areas("builtin:sumsel-kabupaten.geojson").areas}
     lines = ['[province]', 'name = "Sumatera Selatan"', ""]
     for code, url in urls.items():
-        lines += ["[[province.feeds]]", f'code = "{code}"', f'name = "{short_name(code, names.get(code, code))}"',
+        name = short_name(code, names.get(code, code))
+        lines += ["[[province.feeds]]", f'code = "{code}"', f'name = "{name}"',
                   f'servers = ["{url}"]', 'token = "demo-wall"', ""]  # fmt: skip
     path = data_dir / "province.toml"
     path.write_text("\n".join(lines), encoding="utf-8")
@@ -64,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         argv, wall_args = argv[:i], argv[i + 1:]
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--regencies", default=DEFAULT_REGENCIES, help="comma-separated regency codes")
-    ap.add_argument("--speed", type=float, default=1.0, help="simulated time runs X times faster (the wall reads real time: keep 1)")
+    ap.add_argument("--speed", type=float, default=1.0,
+                    help="simulated time runs X times faster (the wall reads real time: keep 1)")
     ap.add_argument("--rate", type=float, default=6.0)
     ap.add_argument("--preset", default="province")
     ap.add_argument("--data-dir", default=None)
@@ -81,12 +85,13 @@ def main(argv: list[str] | None = None) -> int:
             proc, url = start_server(data_dir, code, args.speed, args.rate, 112 + i)
             servers.append(proc)
             urls[code] = url
-            print(f"regency {code}: {url}", flush=True)
+            sys.stdout.write(f"regency {code}: {url}\n")
         config = write_config(data_dir, urls)
         cmd = [sys.executable, "-c", "import sys; from ui.app.cli import main; sys.exit(main())",
                "wall", "--province", "--config", str(config), "--data-dir", str(data_dir),
                "--preset", args.preset, *wall_args]  # fmt: skip
-        print(f"provincial wall: {len(codes)} regencies; data in {data_dir}", flush=True)
+        sys.stdout.write(f"provincial wall: {len(codes)} regencies; data in {data_dir}\n")
+        sys.stdout.flush()
         return subprocess.call(cmd, cwd=ROOT, env=dict(os.environ, COMMANDCENTER_CONFIG=""))
     finally:
         for proc in servers:

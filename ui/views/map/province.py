@@ -5,8 +5,9 @@ The page is built once per configuration and screen size (the outlines of
 province.geojson, Leaflet from the xstatic packages, resources/map/province.js)
 and gets its data as JSON through QWebChannel, at most a few times a second
 (the province model coalesces). Regencies the wall does not follow are grey
-and unlabelled (their names at wall size would cover the followed ones); a followed regency whose link is not live is drawn
-with a dashed alarm outline and the age of its data instead of its figure, so
+and unlabelled (their names at wall size would cover the followed ones); a
+followed regency whose link is not live is drawn with a dashed alarm outline,
+the age of its data instead of its figure and its incidents in grey, so
 nothing stale looks live. The figures come from the engine
 (commandcenter.core.province); this module picks colours and texts only.
 """
@@ -44,6 +45,7 @@ UNFOLLOWED = "#2a3038"
 STALE_FILL = "#3b3f46"
 CLASS_COLORS = ("#24506b", "#c9a93a", "#e07b2e", "#d2452f", "#9e1b2c")
 STALE_LINE = theme.ALARM_RED
+STALE_POINT = "#7d8794"
 
 
 def class_breaks(values: list[int]) -> list[int]:
@@ -233,10 +235,12 @@ class ProvinceMapView(QWidget):
                 regions.append(
                     {"code": code, "fill": UNFOLLOWED, "text": "", "live": True, "followed": False}
                 )
+        live = {r.code for r in f.regencies if r.live}
+        # A stale regency's incidents stay on the map in grey: where they were, not as live.
         points = [
-            {"lat": p.lat, "lon": p.lon, "high": p.unacked_high,
-             "color": theme.PRIORITY_COLOR.get(p.priority, theme.TEXT)}
-            for p in self.model.points if f.regency(p.regency) is not None
+            {"lat": p.lat, "lon": p.lon, "high": p.unacked_high and p.regency in live,
+             "color": theme.PRIORITY_COLOR.get(p.priority, theme.TEXT) if p.regency in live else STALE_POINT}
+            for p in self.model.points if p.regency in followed
         ]  # fmt: skip
         target = s.t("age.minutes_short", n=s.number(f.total.response_target_s // 60))
         classes = [{"color": CLASS_COLORS[0], "label": s.number(0)}]
