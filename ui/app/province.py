@@ -119,7 +119,9 @@ class ProvinceWindow:
                 if region.view in PROVINCE_VIEWS:
                     parts.append(t(f"view.{region.view}"))
                 else:
-                    name = model.session.by_code[model.selected].name
+                    from commandcenter.core.province import short_name
+
+                    name = short_name(model.selected, model.session.by_code[model.selected].name)
                     parts.append(t("province.detail", view=t(f"view.{region.view}"), name=name))
         return " · ".join(dict.fromkeys(parts))
 
