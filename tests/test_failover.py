@@ -176,3 +176,31 @@ async def test_a_long_outbox_drains_paced_under_the_rate_limit(tmp_path: Path, p
     if paced:
         counts = acks_in(export(db))
         assert len(counts) == n and set(counts.values()) == {1}
+
+
+def test_follow_takes_several_servers_and_says_which_it_is_on(tmp_path: Path) -> None:
+    """`follow --server DEAD,LIVE`: the first is down, the feed goes live on
+    the second and every STATE line names the server."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    from tests.serverproc import WALL
+
+    dead = f"ws://127.0.0.1:{free_port()}/"
+    server = ServerProcess(tmp_path / "server.sqlite3", heartbeat=0.3).start()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-m", "commandcenter.cli", "follow", "--db", str(tmp_path / "follow.sqlite3"),
+             "--server", f"{dead},{server.url}", "--exit-when-live", "--run-for", "60"],
+            cwd=ROOT, capture_output=True, text=True, timeout=90,
+            env=dict(os.environ, COMMANDCENTER_CONFIG="", COMMANDCENTER_TOKEN=WALL),
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert out.returncode == 0, out.stderr[-2000:]
+    states = [line for line in out.stdout.splitlines() if line.startswith("STATE ")]
+    assert states[0].endswith(f"server={dead}")
+    live = [line for line in states if line.startswith("STATE live")]
+    assert live and live[0].endswith(f"server={server.url}"), states
