@@ -50,9 +50,35 @@
     window.addEventListener("resize", fit);
   }
 
+  // Labels of neighbouring regencies (Palembang, Prabumulih, OKI) would cover each other at
+  // wall size: a label that overlaps one placed before it moves a little up or down (never
+  // further than its own height, so it stays on its regency) to the first clear place.
+  function declutter() {
+    var placed = [];
+    Object.keys(S.labels).forEach(function (code) {
+      var box = S.labels[code].box;
+      box.style.marginTop = "0px";
+      if (box.offsetParent === null) return;  // hidden (a regency not followed)
+      var base = box.getBoundingClientRect();
+      var h = base.height;
+      var offsets = [0, -h / 2, h / 2, -h, h];
+      var chosen = 0;
+      for (var i = 0; i < offsets.length; i++) {
+        var dy = offsets[i];
+        var clear = !placed.some(function (q) {
+          return base.left < q.right && q.left < base.right && base.top + dy < q.bottom && q.top < base.bottom + dy;
+        });
+        if (clear) { chosen = dy; break; }
+      }
+      box.style.marginTop = chosen + "px";
+      placed.push(box.getBoundingClientRect());
+    });
+  }
+
   function fit() {
     S.map.invalidateSize();
     S.map.fitBounds(S.layer.getBounds(), { padding: [CFG.fontPx / 2, CFG.fontPx / 2] });
+    if (S.last) declutter();
   }
 
   function render(json) {
@@ -73,6 +99,7 @@
         label.box.className = "plabel" + (r.live ? "" : " stale") + (r.followed ? "" : " unfollowed");
       }
     });
+    declutter();
     S.points.clearLayers();
     d.points.forEach(function (p) {
       L.circleMarker([p.lat, p.lon], { radius: p.high ? CFG.pointPx * 1.4 : CFG.pointPx, color: "#0b0f14",
