@@ -272,3 +272,20 @@ def test_regency_geography_keeps_oki_and_gives_others_their_outline() -> None:
     assert shapely.contains_xy(area, d.lon, d.lat)
     with pytest.raises(ValueError, match="unknown regency"):
         regency_geography(cfg, "16.99")
+
+
+def test_the_province_board_fits_17_regencies_at_6_m_on_a_55_inch_panel() -> None:
+    from commandcenter.core.legibility import sizes_for
+    from commandcenter.wall.layout import header_px
+    from commandcenter.wall.province_layout import TILE_CHARS, board_fit, check_board, province_layout
+
+    sizes = sizes_for(1920, 1080, 55, 6.0)
+    fit = board_fit(sizes, 1920, 1080 - header_px(sizes), 18)
+    assert fit.fits and fit.per_row * fit.rows >= 18 and fit.tile_chars >= TILE_CHARS
+    assert fit.height_px <= 1080 - header_px(sizes)
+    # From farther away the same panel cannot hold them: the check says so.
+    far = sizes_for(1920, 1080, 55, 9.0)
+    assert not board_fit(far, 1920, 1080 - header_px(far), 18).fits
+    layout = province_layout("province", load_defaults().display)
+    board = next(s for s in layout.screens if s.regions[0].view == "province_board")
+    assert check_board(board, board.regions[0], 18, header_px(sizes)) == []
