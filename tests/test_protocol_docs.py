@@ -187,7 +187,7 @@ async def test_a_console_drops_a_command_the_server_cannot_read_from_its_outbox(
         await wait_client(feed, lambda: feed.status.state is FeedState.LIVE, what="live")
         # An outbox row an older version wrote that this server cannot read.
         await feed.journal.outbox_add("old-cmd-1", "ack", b'{"type": "ack", "command_id": "old-cmd-1"}')
-        await feed._resend_outbox()
+        await feed._resend_outbox(feed._cmd_ws)
         await wait_client(feed, lambda: feed.counters.commands_resolved == 1, what="the command resolved")
         assert not await feed.journal.outbox_pending()
 

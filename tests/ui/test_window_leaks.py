@@ -29,8 +29,8 @@ def test_a_window_left_open_fails_its_test_and_only_that_one(tmp_path: Path) -> 
          f"{Path(__file__).resolve()}::test_inner_leaves_a_window_open",
          f"{Path(__file__).resolve()}::test_inner_closes_its_window",
          f"{Path(__file__).resolve()}::test_inner_fails_with_a_window_open"],
-        cwd=ROOT, env=dict(os.environ, **{INNER: "1", "COLUMNS": "200"}), capture_output=True, text=True, timeout=120,
-        check=False,
+        cwd=ROOT, env=dict(os.environ, **{INNER: "1", "COLUMNS": "200"}), capture_output=True, text=True,
+        timeout=120, check=False,
     )  # fmt: skip
     text = out.stdout + out.stderr
     assert out.returncode == 1, text

@@ -773,9 +773,9 @@ class LeaderView(QWidget):
         layout = self.layout()
         if layout is not None and layout.totalMinimumSize().height() > self.height():
             return True
-        blocks = (self.escalation, *self.figure_tiles, self.funnel, self.situation, self.hourly,
-                  self.districts, self.arrivals, self.hazards)  # fmt: skip
-        blocks = tuple(w for w in blocks if w.isVisibleTo(self))
+        everything: tuple[QWidget, ...] = (self.escalation, *self.figure_tiles, self.funnel, self.situation,
+                                           self.hourly, self.districts, self.arrivals, self.hazards)
+        blocks = tuple(w for w in everything if w.isVisibleTo(self))
         inside = self.rect()
         for i, a in enumerate(blocks):
             if not inside.contains(a.geometry()):
