@@ -860,19 +860,35 @@
         legend.classList.add("oki-legend-folded");
       }
     }
-    // The widest legend in the corner (the corner's own width adds Leaflet's margin).
-    var width = 0;
+    // The widest legend in the corner (the corner's own width adds Leaflet's margin),
+    // and the corner's height.
+    var width = 0, height = 0;
     if (corner) {
       Array.prototype.forEach.call(corner.children, function (e) { width = Math.max(width, e.offsetWidth); });
+      height = corner.offsetHeight;
     } else if (legend) {
       width = legend.offsetWidth;
+      height = legend.offsetHeight;
     }
-    if (width && width < size.x * 0.6) right = width + 16;
-    S.lastFit = { right: right, width: width, x: size.x, y: size.y };
+    // The regency keeps clear of the corner either beside it (a strip on the right) or
+    // above it (a strip at the bottom): whichever draws the regency larger, and on a tie
+    // the one that leaves the larger free area (a portrait panel: above the legend, so
+    // the regency is centred instead of pushed against the left edge).
+    var target = fitTarget(), bottom = 8;
+    var side = width && width < size.x * 0.6, below = height && height < size.y * 0.6;
+    if (side && below) {
+      var zSide = S.map.getBoundsZoom(target, false, L.point(8 + width + 16, 16));
+      var zBelow = S.map.getBoundsZoom(target, false, L.point(16, 8 + height + 16));
+      var freeSide = (size.x - width) * size.y, freeBelow = size.x * (size.y - height);
+      if (zBelow > zSide || (zBelow === zSide && freeBelow > freeSide)) side = false;
+    }
+    if (side) right = width + 16;
+    else if (below) bottom = height + 16;
+    S.lastFit = { right: right, bottom: bottom, width: width, height: height, x: size.x, y: size.y };
     // No animation: a zoom in flight would swallow the next one (see whenStill).
     S.fitting = true;
     try {
-      S.map.fitBounds(fitTarget(), { paddingTopLeft: [8, 8], paddingBottomRight: [right, 8], animate: false });
+      S.map.fitBounds(target, { paddingTopLeft: [8, 8], paddingBottomRight: [right, bottom], animate: false });
     } finally {
       S.fitting = false;
     }
