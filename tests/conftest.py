@@ -130,6 +130,32 @@ def pytest_configure(config: pytest.Config) -> None:
     set_hypothesis_home_dir(home / ".hypothesis")
 
 
+#: Set in the pytest that an ``own_process`` test runs in (see below).
+OWN_PROCESS = "OKI112_OWN_PROCESS"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """A test marked ``own_process`` runs in a pytest of its own: some tests start and stop
+    a qasync loop over QtWebEngine pages, and after a few hundred Qt tests in the same
+    process that stop has crashed the whole run (SIGSEGV in QApplication.exit on CI). A
+    crash there then fails that one test, with its output, instead of the suite."""
+    import subprocess
+
+    if pyfuncitem.get_closest_marker("own_process") is None or os.environ.get(OWN_PROCESS):
+        return None
+    base = pyfuncitem.funcargs.get("tmp_path")
+    args = [sys.executable, "-m", "pytest", "-q", pyfuncitem.nodeid]
+    if isinstance(base, Path):
+        args[4:4] = ["--basetemp", str(base / "own")]
+    out = subprocess.run(args, cwd=ROOT, env=dict(os.environ, **{OWN_PROCESS: "1"}),
+                         capture_output=True, text=True, timeout=600, check=False)  # fmt: skip
+    if out.returncode != 0:
+        pytest.fail(f"in its own pytest (exit {out.returncode}):\n{(out.stdout + out.stderr)[-6000:]}",
+                    pytrace=False)  # fmt: skip
+    return True
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     from hypothesis.configuration import set_hypothesis_home_dir
 

@@ -121,6 +121,7 @@ def _fire(incident_id: str) -> p.IncidentUpserted:
     )  # fmt: skip
 
 
+@pytest.mark.own_process  # its qasync loop's stop crashed once after hundreds of Qt tests
 def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
     qapp: Any, qtbot: Any, tmp_path: Path
 ) -> None:
