@@ -86,6 +86,7 @@ async def _scenario(qtbot: Any, tmp_path: Path, config: Config) -> None:
             b.stop()
 
 
+@pytest.mark.own_process  # a qasync loop over QtWebEngine: see tests/conftest.py
 def test_stale_banner_while_failing_over_and_the_server_named(
     qapp: Any, qtbot: Any, tmp_path: Path, config: Config
 ) -> None:

@@ -128,6 +128,7 @@ def _shown(state: dict[str, Any], layer: str) -> bool:
     return bool(state and state["layers"][layer]["shown"])
 
 
+@pytest.mark.own_process  # a qasync loop over QtWebEngine: see tests/conftest.py
 def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
     qapp: Any, qtbot: Any, tmp_path: Path
 ) -> None:
