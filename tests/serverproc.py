@@ -10,7 +10,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import websockets
 
@@ -54,41 +54,40 @@ class ServerProcess:
         self.proc: subprocess.Popen[str] | None = None
         self.url = ""
         self.epoch = ""
+        self.head = 0
 
-    def start(self) -> ServerProcess:
-        env = dict(os.environ, COMMANDCENTER_CONFIG="", PYTHONUNBUFFERED="1")
+    #: The child's log level (stderr goes to ``log_path``).
+    log_level = "WARNING"
+    def _log_args(self) -> list[str]:
+        """Where ``serve`` keeps its event log."""
+        return ["--db", str(self.db)]
+
+    def _open_log(self) -> None:
         # stderr to a file: a pipe nobody reads would block a chatty server.
         self.log_path = self.db.with_suffix(f".{len(list(self.db.parent.glob(self.db.stem + '*.log')))}.log")
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in _close_streams
+
+    def start(self) -> Self:
+        env = dict(os.environ, COMMANDCENTER_CONFIG="", PYTHONUNBUFFERED="1")
+        self._open_log()
         self.proc = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "commandcenter.cli",
-                "--log-level",
-                "WARNING",
-                "serve",
-                "--db",
-                str(self.db),
-                "--port",
-                str(self.port),
-                *self.args,
+                sys.executable, "-m", "commandcenter.cli", "--log-level", self.log_level,
+                "serve", *self._log_args(), "--port", str(self.port), *self.args,
             ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self._log,
-            text=True,
-            env=env,
-        )
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=self._log, text=True, env=env,
+        )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()  # blocks until the server listens (or dies)
         if not line.startswith("LISTENING "):
             self.proc.wait(10)
             self._close_streams()
             raise RuntimeError(f"server did not start: {line!r} {self.log_path.read_text()[-2000:]}")
+        # LISTENING URL epoch=E head=N
         fields = line.split()
         self.url = fields[1]
         self.epoch = fields[2].split("=", 1)[1]
+        self.head = int(fields[3].split("=", 1)[1])
         self.port = int(self.url.rsplit(":", 1)[1].strip("/"))
         return self
 
@@ -149,16 +148,18 @@ async def admin_inject(url: str, bodies: list[p.EventBody], token: str = ADMIN) 
 
 
 async def wait_client(client: Any, predicate: Any, timeout: float = 30.0, what: str = "condition") -> None:
-    """Wait until ``predicate()`` holds, re-checking each time the feed client
-    reports a change or a state transition (no polling, no fixed sleeps)."""
+    """Wait until ``predicate()`` holds, re-checking each time the feed client (or a
+    session of several) reports a change, a state transition or a command result
+    (whichever of those listener lists it has; no polling, no fixed sleeps)."""
     poked = asyncio.Event()
 
-    def poke(_: Any) -> None:
+    def poke(*_: Any) -> None:
         poked.set()
 
-    client.change_listeners.append(poke)
-    client.status_listeners.append(poke)
-    client.result_listeners.append(poke)
+    lists = [getattr(client, name) for name in ("change_listeners", "status_listeners", "result_listeners")
+             if hasattr(client, name)]  # fmt: skip
+    for listeners in lists:
+        listeners.append(poke)
     try:
         async with asyncio.timeout(timeout):
             while not predicate():
@@ -169,6 +170,5 @@ async def wait_client(client: Any, predicate: Any, timeout: float = 30.0, what: 
     except TimeoutError:
         raise AssertionError(f"timed out waiting for {what}") from None
     finally:
-        client.change_listeners.remove(poke)
-        client.status_listeners.remove(poke)
-        client.result_listeners.remove(poke)
+        for listeners in lists:
+            listeners.remove(poke)

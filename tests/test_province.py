@@ -4,10 +4,8 @@ against a recomputation from the incidents themselves."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import statistics
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +23,7 @@ from commandcenter.core.timeutil import utcnow
 from commandcenter.refserver.regency import regency_geography
 from commandcenter.wall.province import ProvinceSession, regency_areas, regency_journal
 from tests.factories import make_event, make_incident
-from tests.serverproc import WALL, ServerProcess, export
+from tests.serverproc import WALL, ServerProcess, export, wait_client
 
 REGENCIES = (("16.01", "Ogan Komering Ulu"), ("16.02", "Ogan Komering Ilir"), ("16.71", "Palembang"))
 _TASK_FINISHED = ("done", "rejected")
@@ -45,31 +43,6 @@ def _config(urls: dict[str, str]) -> Config:
         cfg.server, reconnect_min_s=0.05, reconnect_max_s=0.5, stable_after_s=1.0
     )
     return msgspec.structs.replace(cfg, server=server, province=ProvinceConfig(feeds=feeds))
-
-
-async def _wait(
-    session: ProvinceSession, predicate: Callable[[], bool], what: str, timeout: float = 60.0
-) -> None:
-    """Wait until ``predicate()`` holds, re-checked at every change or link state of any regency."""
-    poked = asyncio.Event()
-
-    def poke(*_: Any) -> None:
-        poked.set()
-
-    session.change_listeners.append(poke)
-    session.status_listeners.append(poke)
-    try:
-        async with asyncio.timeout(timeout):
-            while not predicate():
-                poked.clear()
-                if predicate():
-                    break
-                await poked.wait()
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
-    finally:
-        session.change_listeners.remove(poke)
-        session.status_listeners.remove(poke)
 
 
 # --- brute force: the figures from the incidents themselves ---------------------------
@@ -149,9 +122,9 @@ async def test_three_regencies_each_with_its_own_journal_stale_alone_and_resumed
             session.start()
             feeds = session.by_code
             ready = lambda: all(f.state == "live" and len(f.store.incidents) >= 3 for f in session.feeds)  # noqa: E731
-            await _wait(session, ready, "every regency live with incidents")
+            await wait_client(session, ready, 60, "every regency live with incidents")
             # Arrivals on scene too, so the medians and breaches are compared on real samples.
-            await _wait(session, lambda: session.figures().total.arrival.count >= 5, "arrivals")
+            await wait_client(session, lambda: session.figures().total.arrival.count >= 5, 60, "arrivals")
             # Each feed follows its own server: its own epoch and seq, its own journal file.
             for code, srv in servers.items():
                 assert feeds[code].store.epoch == srv.epoch
@@ -173,7 +146,7 @@ async def test_three_regencies_each_with_its_own_journal_stale_alone_and_resumed
             oki = feeds["16.02"]
             port = servers["16.02"].port
             servers["16.02"].kill()
-            await _wait(session, lambda: oki.state != "live", "OKI stale")
+            await wait_client(session, lambda: oki.state != "live", 60, "OKI stale")
             figures = session.figures()
             row = figures.regency("16.02")
             assert row is not None and not row.live and row.state in ("stale", "connecting")
@@ -182,15 +155,15 @@ async def test_three_regencies_each_with_its_own_journal_stale_alone_and_resumed
             assert figures.stale_count == 1 and not figures.total.live
             # The other regencies keep receiving.
             seq_01 = feeds["16.01"].store.seq
-            await _wait(session, lambda: feeds["16.01"].store.seq > seq_01, "16.01 goes on")
+            await wait_client(session, lambda: feeds["16.01"].store.seq > seq_01, 60, "16.01 goes on")
             assert oki.state != "live"
 
             # Back on the same port and database: it resumes where its journal stopped.
             seq_before = oki.store.seq
             servers["16.02"] = _server(tmp_path, "16.02", port=port)
             assert servers["16.02"].epoch == oki.store.epoch
-            await _wait(
-                session, lambda: oki.state == "live" and oki.store.seq > seq_before + 5, "OKI resumed"
+            await wait_client(
+                session, lambda: oki.state == "live" and oki.store.seq > seq_before + 5, 60, "OKI resumed"
             )
             _check_against_brute_force(session.figures(), {f.code: f.store for f in session.feeds})
             positions = {f.code: (f.store.epoch, f.store.seq) for f in session.feeds}

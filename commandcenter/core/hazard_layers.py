@@ -28,6 +28,7 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from commandcenter.core import geo
 from commandcenter.core.geo import distance_km
 from commandcenter.core.i18n import Strings
 from commandcenter.core.model import SEVERITY_RANK, HazardItem
@@ -68,10 +69,9 @@ DEFAULT_DEPTH_KM = 10.0
 #   RM = m1 + m2 exp(M - 5), R = hypocentral distance (km), ln = natural log.
 _C0, _C1, _C2, _C4 = 2.085, 1.428, -1.402, 0.078
 _M1, _M2 = -0.209, 2.042
-#: Two FIRMS detections closer than this are one fire (ingest.firms.CLUSTER_KM: VIIRS pixels
+#: Two FIRMS detections closer than this are one fire (the FIRMS adapter uses it too: VIIRS pixels
 #: are 375 m, MODIS 1 km).
 HOTSPOT_CLUSTER_KM = 1.5
-_KM_PER_DEG = 111.32
 #: How long hotspots and quakes stay on the map (reports follow Store.report_window_s).
 HOTSPOT_WINDOW_S = 24 * 3600.0
 QUAKE_WINDOW_S = 24 * 3600.0
@@ -118,41 +118,8 @@ def felt_radius_km(magnitude: float, depth_km: float | None = None, felt_mmi: fl
 
 def cluster_points(points: Sequence[tuple[float, float]], km: float = HOTSPOT_CLUSTER_KM) -> list[int]:
     """Single-linkage groups of (lat, lon) points closer than ``km`` (the FIRMS adapter's
-    rule), through a grid of ``km`` cells; group numbers count from 0 in input order."""
-    n = len(points)
-    if n == 0:
-        return []
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    scale = _KM_PER_DEG * math.cos(math.radians(sum(p[0] for p in points) / n))
-    ys = [p[0] * _KM_PER_DEG for p in points]
-    xs = [p[1] * scale for p in points]
-    grid: dict[tuple[int, int], list[int]] = {}
-    for i in range(n):
-        grid.setdefault((math.floor(ys[i] / km), math.floor(xs[i] / km)), []).append(i)
-    limit = km * km
-    for (cy, cx), members in grid.items():
-        for dy in (-1, 0, 1):
-            for dx in (-1, 0, 1):
-                others = grid.get((cy + dy, cx + dx))
-                if not others:
-                    continue
-                for i in members:
-                    for j in others:
-                        if j <= i:
-                            continue
-                        if (ys[i] - ys[j]) ** 2 + (xs[i] - xs[j]) ** 2 <= limit:
-                            ri, rj = find(i), find(j)
-                            if ri != rj:
-                                parent[max(ri, rj)] = min(ri, rj)
-    ids: dict[int, int] = {}
-    return [ids.setdefault(find(i), len(ids)) for i in range(n)]
+    rule, :func:`core.geo.cluster_points`); group numbers count from 0 in input order."""
+    return geo.cluster_points([p[0] for p in points], [p[1] for p in points], km)
 
 
 # --- the layers ----------------------------------------------------------------------------

@@ -12,15 +12,16 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import math
 from collections.abc import Sequence
 
+from commandcenter.core.geo import cluster_points
+from commandcenter.core.hazard_layers import HOTSPOT_CLUSTER_KM
 from commandcenter.ingest.items import IngestError, Item, check_size, finite
-from commandcenter.ingest.regions import KM_PER_DEG_LAT, Regions
+from commandcenter.ingest.regions import Regions
 
 SOURCE = "firms"
 #: Two detections closer than this belong to the same fire (VIIRS pixels are 375 m, MODIS 1 km).
-CLUSTER_KM = 1.5
+CLUSTER_KM = HOTSPOT_CLUSTER_KM
 VIIRS_CONFIDENCE = {
     "l": "rendah",
     "n": "nominal",
@@ -128,43 +129,6 @@ def parse(data: bytes, regions: Regions | None = None) -> list[Item]:
 
 
 def cluster_ids(lats: Sequence[float], lons: Sequence[float], km: float = CLUSTER_KM) -> list[int]:
-    """Connected components of points closer than ``km`` (single linkage), via a grid of
-    ``km``-sized cells: each cell is compared with itself and four of its neighbours (the other
-    four compare with it), so 10,000 points take a few tens of milliseconds. Ids count from 1 in
-    input order."""
-    n = len(lats)
-    parent = list(range(n))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    if n == 0:
-        return []
-    # Kilometres on one equirectangular projection at the batch's mean latitude (a FIRMS area of a
-    # few degrees: under half a percent of distance error, far below the pixel size).
-    scale = KM_PER_DEG_LAT * math.cos(math.radians(sum(lats) / n))
-    ys = [lat * KM_PER_DEG_LAT for lat in lats]
-    xs = [lon * scale for lon in lons]
-    grid: dict[tuple[int, int], list[int]] = {}
-    for i in range(n):
-        grid.setdefault((math.floor(ys[i] / km), math.floor(xs[i] / km)), []).append(i)
-    limit = km * km
-    for (cy, cx), members in grid.items():
-        for dy, dx in ((0, 0), (0, 1), (1, -1), (1, 0), (1, 1)):
-            others = members if (dy, dx) == (0, 0) else grid.get((cy + dy, cx + dx))
-            if not others:
-                continue
-            same = others is members
-            for a, i in enumerate(members):
-                yi, xi = ys[i], xs[i]
-                for j in others[a + 1 :] if same else others:
-                    ddy, ddx = yi - ys[j], xi - xs[j]
-                    if ddy * ddy + ddx * ddx <= limit:
-                        ri, rj = find(i), find(j)
-                        if ri != rj:
-                            parent[max(ri, rj)] = min(ri, rj)
-    ids: dict[int, int] = {}
-    return [ids.setdefault(find(i), len(ids) + 1) for i in range(n)]
+    """Fire ids of the points (single linkage closer than ``km``, :func:`core.geo.cluster_points`),
+    counting from 1 in input order."""
+    return [g + 1 for g in cluster_points(lats, lons, km)]

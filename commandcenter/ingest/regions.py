@@ -17,10 +17,8 @@ from shapely import affinity
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
+from commandcenter.core.geo import KM_PER_DEG_LAT
 from commandcenter.core.places import AreaIndex, PlaceFinder, read_feature_collection
-
-#: Kilometres per degree of latitude (WGS84 mean), for circles drawn in degrees.
-KM_PER_DEG_LAT = 110.57
 
 
 class Regions(PlaceFinder):

@@ -620,29 +620,14 @@ class NatsGateway(DispatchServer):
         self, client: _Client, frame: Any
     ) -> tuple[Literal["applied", "duplicate"], int | None, str] | None:
         command_id: str = frame.command_id
-        kind = type(frame).__struct_config__.tag
         for attempt in range(COMMAND_ATTEMPTS):
             async with self._command_lock():
                 known = self.commands.get(command_id)
-                if known is not None:
-                    conflict = await self._conflicting(frame, known)
-                    if conflict:
-                        log.warning("command %s from %s: %s", command_id, client.client_id, conflict)
-                        self._reply(
-                            client,
-                            p.CommandResult(command_id=command_id, status="rejected", reason=conflict[:200]),
-                        )
-                        return None
+                bodies = await self._screen_command(client, frame, known)
+                if bodies is None:
+                    return None  # rejected, answered
+                if bodies == "duplicate":
                     return "duplicate", known, ""
-                bodies, reject = self._bodies_for(frame, client)
-                if reject:
-                    log.info(
-                        "command %s (%s) from %s rejected: %s", command_id, kind, client.client_id, reject
-                    )
-                    self._reply(
-                        client, p.CommandResult(command_id=command_id, status="rejected", reason=reject[:200])
-                    )
-                    return None
                 if not bodies:
                     return "duplicate", None, "alert already acknowledged"
                 # The last attempt goes without the check rather than never.

@@ -770,26 +770,12 @@ class DispatchServer:
         async with self._command_lock():
             assert self.journal is not None
             known = await self.journal.command_seq(command_id)
-            if known is not None:
-                conflict = await self._conflicting(frame, known)
-                if conflict:
-                    # Answering duplicate would let the sender believe a
-                    # different command was applied.
-                    log.warning("command %s from %s: %s", command_id, client.client_id, conflict)
-                    self._reply(
-                        client,
-                        p.CommandResult(command_id=command_id, status="rejected", reason=conflict[:200]),
-                    )
-                    return
+            bodies = await self._screen_command(client, frame, known)
+            if bodies is None:
+                return  # rejected, answered
+            if bodies == "duplicate":
                 self._reply(
                     client, p.CommandResult(command_id=command_id, status="duplicate", seq=known or None)
-                )
-                return
-            bodies, reject = self._bodies_for(frame, client)
-            if reject:
-                log.info("command %s (%s) from %s rejected: %s", command_id, kind, client.client_id, reject)
-                self._reply(
-                    client, p.CommandResult(command_id=command_id, status="rejected", reason=reject[:200])
                 )
                 return
             # The command id is recorded in the same transaction as its events.
@@ -800,6 +786,34 @@ class DispatchServer:
         status: Literal["applied", "duplicate"] = "applied" if events else "duplicate"
         reason = "" if events else "alert already acknowledged"
         self._reply(client, p.CommandResult(command_id=command_id, status=status, seq=last, reason=reason))
+
+    async def _screen_command(
+        self, client: _Client, frame: Any, known: int | None
+    ) -> list[p.EventBody] | Literal["duplicate"] | None:
+        """The checks every log runs before a command's events are written: a command id
+        already in the log (``known``: its seq) is a duplicate when it is the same command
+        and rejected when it is not; a new one is turned into its bodies or rejected. Gives
+        the bodies, "duplicate" (not answered), or None (rejected and answered)."""
+        command_id: str = frame.command_id
+        if known is not None:
+            conflict = await self._conflicting(frame, known)
+            if conflict:
+                # Answering duplicate would let the sender believe a different command was applied.
+                log.warning("command %s from %s: %s", command_id, client.client_id, conflict)
+                self._reply(
+                    client, p.CommandResult(command_id=command_id, status="rejected", reason=conflict[:200])
+                )
+                return None
+            return "duplicate"
+        bodies, reject = self._bodies_for(frame, client)
+        if reject:
+            kind = type(frame).__struct_config__.tag
+            log.info("command %s (%s) from %s rejected: %s", command_id, kind, client.client_id, reject)
+            self._reply(
+                client, p.CommandResult(command_id=command_id, status="rejected", reason=reject[:200])
+            )
+            return None
+        return bodies
 
     async def _wait_for_room(self, sender: _Client | None) -> None:
         """Hold the injector's answer until every other client has drained its

@@ -9,10 +9,8 @@ never on fixed sleeps.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +26,17 @@ from commandcenter.core.model import IncidentTimes, Location
 from commandcenter.core.timeutil import WIB, utcnow
 from tests.factories import make_incident
 from tests.serverproc import admin_inject, export
-from tests.ui.walls import Wall, run_qasync, settled, two_walls, until
+from tests.ui.walls import (
+    Wall,
+    count_colour,
+    js,
+    run_qasync,
+    settled,
+    two_walls,
+    until,
+    wait_js,
+    wait_painted,
+)
 from ui.alerts.banner import incident_alert_states, sync_map_alert_states
 from ui.support import theme
 from ui.views.map.view import MapView
@@ -43,58 +51,6 @@ pytestmark = [pytest.mark.qt, pytest.mark.slow]  # two walls, two QtWebEngine pa
 #: The operator console (read from 0.8 m) and the wall map (6 m).
 CONSOLE_METRICS = theme.metrics_for(1920, 1080, 24, 0.8)
 WALL_METRICS = theme.metrics_for(1280, 720, 55.0, 6.0)
-
-
-async def js(view: MapView, expression: str) -> Any:
-    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    view.run_js_json(expression, lambda value: done.done() or done.set_result(value))
-    return await asyncio.wait_for(done, 30)
-
-
-async def wait_js(view: MapView, expression: str, pred: Callable[[Any], bool], what: str) -> Any:
-    """Ask the page until ``pred`` holds for the answer, re-asking after each
-    batch the page confirms (or at the latest after 0.2 s: a popup opening
-    after a zoom animation confirms nothing)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    poked = asyncio.Event()
-    view.batch_applied.connect(lambda *_: poked.set())
-    while True:
-        poked.clear()
-        value = await js(view, expression)
-        if pred(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: last {value!r}")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(poked.wait(), 0.2)
-
-
-def _count_colour(image: Any, colour: str, step: int = 2) -> int:
-    """Pixels (on a ``step`` grid) within a small tolerance of ``colour``."""
-    from PySide6.QtGui import QColor
-
-    want = QColor(colour)
-    n = 0
-    for y in range(0, image.height(), step):
-        for x in range(0, image.width(), step):
-            c = image.pixelColor(x, y)
-            n += abs(c.red() - want.red()) + abs(c.green() - want.green()) + abs(c.blue() - want.blue()) < 24
-    return n
-
-
-async def wait_painted(view: MapView, colour: str, what: str, minimum: int = 200) -> Any:
-    """The view's pixels once ``colour`` covers some area: the page paints
-    after it answered, so the DOM being there does not mean it is on screen."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while True:
-        image = view.grab().toImage()
-        if _count_colour(image, colour) >= minimum:
-            return image
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} never painted")
-        await js(view, "1")  # one round trip to the page: it gets to paint meanwhile
 
 
 def _map(qtbot: Any, wall: Wall, tmp_path: Path, *, interactive: bool) -> MapView:
@@ -170,7 +126,7 @@ def test_konfirmasi_in_the_map_popup_acknowledges_once_on_every_wall(
             await wait_painted(wall_map, theme.BG_RAISED, "the wall's popup")
             # No button on the wall: the console's covers at least 200 sampled pixels of its fill;
             # the wall's map may hold a few stray pixels of that blue (the map's own drawing).
-            assert _count_colour(wall_map.grab().toImage(), ACK_BUTTON_FILL) < 60
+            assert count_colour(wall_map.grab().toImage(), ACK_BUTTON_FILL) < 60
 
             seen: list[dict[str, str]] = []
 

@@ -11,8 +11,6 @@ Waits are on the page's confirmations or conditions with deadlines, never sleeps
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import datetime as dt
 import os
 from pathlib import Path
@@ -31,7 +29,7 @@ from commandcenter.ingest.demo import demo_documents
 from commandcenter.ingest.publish import bodies_for
 from commandcenter.ingest.regions import load_regions
 from tests.serverproc import WALL, ServerProcess, admin_inject
-from tests.ui.walls import Wall, make_wall, run_qasync, settled, until
+from tests.ui.walls import Wall, js, make_wall, run_qasync, settled, until, wait_js, wait_painted
 from ui.support import theme
 from ui.views.map.view import MapView
 
@@ -41,58 +39,6 @@ WALL_METRICS = theme.metrics_for(1920, 1080, 55.0, 4.0)
 #: The quake's magnitude and a severe warning's outline (ui/views/map/page.py HAZARD_COLORS, SEVERITY_COLORS).
 QUAKE_YELLOW = "#ffe08a"
 SEVERE_ORANGE = "#ff8a3d"
-
-
-async def js(view: MapView, expression: str) -> Any:
-    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    view.run_js_json(expression, lambda value: done.done() or done.set_result(value))
-    return await asyncio.wait_for(done, 30)
-
-
-async def wait_js(view: MapView, expression: str, pred: Any, what: str, timeout: float = 30.0) -> Any:
-    """Ask the page until ``pred`` holds, again after each batch it confirms (or 0.2 s)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    poked = asyncio.Event()
-    view.batch_applied.connect(lambda *_: poked.set())
-    while True:
-        poked.clear()
-        value = await js(view, expression)
-        if pred(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: last {value!r}")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(poked.wait(), 0.2)
-
-
-def _count_colour(image: Any, colour: str, step: int = 3) -> int:
-    """Pixels (on a ``step`` grid) within a small tolerance of ``colour``."""
-    from PySide6.QtGui import QColor
-
-    want = QColor(colour)
-    n = 0
-    for y in range(0, image.height(), step):
-        for x in range(0, image.width(), step):
-            c = image.pixelColor(x, y)
-            n += abs(c.red() - want.red()) + abs(c.green() - want.green()) + abs(c.blue() - want.blue()) < 24
-    return n
-
-
-async def wait_painted(view: MapView, colour: str, what: str, minimum: int = 40,
-                       fewer_than: int | None = None) -> Any:
-    """The view's pixels once ``colour`` covers some area (or, with ``fewer_than``, once it
-    has almost gone): the page paints after it answered."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + 30
-    while True:
-        image = view.grab().toImage()
-        n = _count_colour(image, colour)
-        if (n < fewer_than) if fewer_than is not None else (n >= minimum):
-            return image
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} never painted")
-        await js(view, "1")  # one round trip to the page: it gets to paint meanwhile
 
 
 def _firms_csv(now: dt.datetime) -> bytes:
@@ -178,8 +124,8 @@ def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
             assert "Peringatan dini BMKG" in state["legend"]
             assert "BMKG" in state["layers"]["warning"]["status"]
             # Painted, not only in the DOM: the magnitude's yellow and the severe warning's orange.
-            image = await wait_painted(view, QUAKE_YELLOW, "the quake's label")
-            image = await wait_painted(view, SEVERE_ORANGE, "the severe warning")
+            image = await wait_painted(view, QUAKE_YELLOW, "the quake's label", 40, step=3)
+            image = await wait_painted(view, SEVERE_ORANGE, "the severe warning", 40, step=3)
             if shots:
                 image.save(str(Path(shots) / "h5-map-layers.png"))
 
@@ -190,7 +136,7 @@ def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
                         "the switch reached Python")  # fmt: skip
             state = await js(view, "(OkiMap.clickHazardRow('warning'), OkiMap.hazards())")
             assert _shown(state, "warning")
-            await wait_painted(view, SEVERE_ORANGE, "the warnings back on", minimum=200)
+            await wait_painted(view, SEVERE_ORANGE, "the warnings back on", minimum=200, step=3)
             # And from Python (a wall's key binding, a test).
             view.set_hazard_layer_visible("quake", False)
             state = await wait_js(view, "OkiMap.hazards()", lambda s: not _shown(s, "quake"), "quake off")
@@ -209,7 +155,8 @@ def test_layers_arrive_from_the_server_toggle_go_stale_and_expire(
             assert "data berumur 2 jam" in state["legend"]
             # On screen: the severe warning's orange outline, plate and hatching have turned grey
             # (the legend's small swatch keeps its orange).
-            image = await wait_painted(view, SEVERE_ORANGE, "the stale warnings in grey", fewer_than=150)
+            image = await wait_painted(view, SEVERE_ORANGE, "the stale warnings in grey",
+                                       fewer_than=150, step=3)
             if shots:
                 image.save(str(Path(shots) / "h5-map-layers-stale.png"))
             assert not state["layers"]["quake"]["stale"]

@@ -199,3 +199,63 @@ async def two_walls(
         for w in walls:
             await w.close()
         server.stop()
+
+
+# --- the map page: ask it, and look at what it painted --------------------------------
+
+
+async def js(view: Any, expression: str) -> Any:
+    """The JSON value of ``expression`` in a MapView's page."""
+    done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    view.run_js_json(expression, lambda value: done.done() or done.set_result(value))
+    return await asyncio.wait_for(done, 30)
+
+
+async def wait_js(view: Any, expression: str, pred: Callable[[Any], bool], what: str,
+                  timeout: float = 30.0) -> Any:  # fmt: skip
+    """Ask the page until ``pred`` holds for the answer, re-asking after each
+    batch the page confirms (or at the latest after 0.2 s: a popup opening
+    after a zoom animation confirms nothing)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    poked = asyncio.Event()
+    view.batch_applied.connect(lambda *_: poked.set())
+    while True:
+        poked.clear()
+        value = await js(view, expression)
+        if pred(value):
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}: last {value!r}")
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(poked.wait(), 0.2)
+
+
+def count_colour(image: Any, colour: str, step: int = 2) -> int:
+    """Pixels (on a ``step`` grid) within a small tolerance of ``colour``."""
+    from PySide6.QtGui import QColor
+
+    want = QColor(colour)
+    n = 0
+    for y in range(0, image.height(), step):
+        for x in range(0, image.width(), step):
+            c = image.pixelColor(x, y)
+            n += abs(c.red() - want.red()) + abs(c.green() - want.green()) + abs(c.blue() - want.blue()) < 24
+    return n
+
+
+async def wait_painted(view: Any, colour: str, what: str, minimum: int = 200, *,
+                       fewer_than: int | None = None, step: int = 2) -> Any:  # fmt: skip
+    """The view's pixels once ``colour`` covers some area (or, with ``fewer_than``, once it
+    has almost gone): the page paints after it answered, so the DOM being there does not
+    mean it is on screen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while True:
+        image = view.grab().toImage()
+        n = count_colour(image, colour, step)
+        if (n < fewer_than) if fewer_than is not None else (n >= minimum):
+            return image
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} never painted")
+        await js(view, "1")  # one round trip to the page: it gets to paint meanwhile

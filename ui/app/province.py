@@ -57,10 +57,9 @@ class ProvinceWindow:
     """A frameless window over one screen: the province header, then the regions."""
 
     def __init__(self, plan: WindowPlan, qscreen: QScreen, controller: ProvinceController) -> None:
-        from PySide6.QtCore import QRect, Qt
-        from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+        from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-        from ui.app.wall import _region_grid
+        from ui.app.wall import show_pages
         from ui.support import theme
         from ui.views.province import ProvinceHeader
 
@@ -68,7 +67,7 @@ class ProvinceWindow:
         t = model.strings.t
         self.plan = plan
         first = plan.pages[0]
-        x, y, w, h = plan.geometry
+        _, _, w, h = plan.geometry
         self.metrics = theme.metrics_for(w, h, first.diagonal_in, first.distance_m)
         self.widget = QWidget()
         self.widget.setObjectName(f"province-{plan.screen.name or plan.screen.index}")
@@ -93,21 +92,8 @@ class ProvinceWindow:
 
             return build
 
-        if len(plan.pages) == 1:
-            layout.addWidget(_region_grid(first, self.widget, build_for(first)), 1)
-        else:
-            tabs = QTabWidget(self.widget)
-            for page in plan.pages:
-                tabs.addTab(_region_grid(page, self.widget, build_for(page)), self._title([page], controller))
-            layout.addWidget(tabs, 1)
-        self.widget.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
-        self.widget.setScreen(qscreen)
-        self.widget.setFixedSize(w, h)
-        self.widget.setGeometry(QRect(x, y, w, h))
-        if plan.spans_screens:
-            self.widget.show()
-        else:
-            self.widget.showFullScreen()
+        show_pages(self.widget, layout, plan, qscreen, build_for,
+                   lambda page: self._title([page], controller))  # fmt: skip
 
     @staticmethod
     def _title(pages: list[ScreenLayout], controller: ProvinceController) -> str:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # only for annotations: Qt and the views load once the wall s
 
     from PySide6.QtCore import QRect, Qt
     from PySide6.QtGui import QGuiApplication, QResizeEvent, QScreen
-    from PySide6.QtWidgets import QApplication, QWidget
+    from PySide6.QtWidgets import QApplication, QTabWidget, QVBoxLayout, QWidget
 
     from commandcenter.config import Config
     from commandcenter.core.i18n import Strings
@@ -287,6 +287,42 @@ def region_rects(
     return out
 
 
+def show_pages(
+    window: QWidget,
+    layout: QVBoxLayout,
+    plan: WindowPlan,
+    qscreen: QScreen,
+    build_for: Callable[[ScreenLayout], Callable[[Region], QWidget]],
+    tab_title: Callable[[ScreenLayout], str],
+) -> QTabWidget | None:
+    """The plan's layout screens into ``layout`` (one: its regions; several: a tab each,
+    returned) and ``window`` shown frameless on exactly its screen or video wall."""
+    from PySide6.QtCore import QRect, Qt
+    from PySide6.QtWidgets import QTabWidget
+
+    tabs = None
+    if len(plan.pages) == 1:
+        layout.addWidget(_region_grid(plan.pages[0], window, build_for(plan.pages[0])), 1)
+    else:
+        tabs = QTabWidget(window)
+        for page in plan.pages:
+            tabs.addTab(_region_grid(page, window, build_for(page)), tab_title(page))
+        layout.addWidget(tabs, 1)
+    x, y, w, h = plan.geometry
+    window.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
+    window.setScreen(qscreen)
+    # Exactly the screen (or the video wall's rectangle): a view with a large minimum size
+    # must shrink or clip inside it, never stretch the window onto the next panel.
+    window.setFixedSize(w, h)
+    window.setGeometry(QRect(x, y, w, h))
+    if plan.spans_screens:
+        # Full screen would confine the window to one of the wall's screens.
+        window.show()
+    else:
+        window.showFullScreen()
+    return tabs
+
+
 def _region_grid(page: ScreenLayout, window: QWidget, build: Callable[[Region], QWidget]) -> QWidget:
     """The regions of one layout screen: each view in a cell at its grid rectangle (span by
     span). The cells are placed by hand, not by a QGridLayout: a grid layout lets one view's
@@ -335,8 +371,7 @@ class WallWindow:
         config: Config,
         alerts: AlertAdapter | None = None,
     ) -> None:
-        from PySide6.QtCore import QRect, Qt
-        from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+        from PySide6.QtWidgets import QVBoxLayout, QWidget
 
         from ui.support import theme
         from ui.views.header import ScreenHeader
@@ -345,7 +380,7 @@ class WallWindow:
 
         self.plan = plan
         first = plan.pages[0]
-        x, y, w, h = plan.geometry
+        _, _, w, h = plan.geometry
         # The engine's legibility numbers for the pixels Qt reports (a video wall: the whole
         # wall's pixels and diagonal) at the layout screen's reading distance.
         self.metrics = theme.metrics_for(w, h, first.diagonal_in, first.distance_m)
@@ -397,26 +432,10 @@ class WallWindow:
 
             return build
 
-        if len(plan.pages) == 1:
-            layout.addWidget(_region_grid(first, self.widget, build_for(first)), 1)
-            self.tabs = None
-        else:
-            self.tabs = QTabWidget(self.widget)
-            for page in plan.pages:
-                grid = _region_grid(page, self.widget, build_for(page))
-                self.tabs.addTab(grid, " · ".join(t(f"view.{r.view}") for r in page.regions))
-            layout.addWidget(self.tabs, 1)
-        self.widget.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
-        self.widget.setScreen(qscreen)
-        # Exactly the screen (or the video wall's rectangle): a view with a large minimum size
-        # must shrink or clip inside it, never stretch the window onto the next panel.
-        self.widget.setFixedSize(w, h)
-        self.widget.setGeometry(QRect(x, y, w, h))
-        if plan.spans_screens:
-            # Full screen would confine the window to one of the wall's screens.
-            self.widget.show()
-        else:
-            self.widget.showFullScreen()
+        self.tabs = show_pages(
+            self.widget, layout, plan, qscreen, build_for,
+            lambda page: " · ".join(t(f"view.{r.view}") for r in page.regions),
+        )  # fmt: skip
 
     def close(self) -> None:
         if self.burn_in is not None:
