@@ -383,3 +383,133 @@ async def test_an_alert_node_with_speech_speaks_what_it_raises(tmp_path: Path) -
     finally:
         await session.close()
         server.stop()
+
+
+# --- kept state against a pass over everything (what a burst made too slow) -----------------------
+
+
+def _states_by_full_pass(service: AlertService) -> dict[str, Any]:
+    """The popup states as the service once derived them: every active alert, then
+    every recent acknowledgement (the oracle for the kept, per-incident ones)."""
+    states: dict[str, Any] = {}
+    for alert in service.engine.active():
+        if not alert.incident_id:
+            continue
+        if alert.id in service.pending_acks:
+            states.setdefault(alert.incident_id, ("sending", alert))
+        else:
+            states[alert.incident_id] = ("alert", alert)
+    for alert in service.engine.acknowledged_recent():
+        if alert.incident_id and alert.incident_id not in states:
+            states[alert.incident_id] = ("acked", alert)
+    return states
+
+
+async def test_kept_alert_state_matches_a_full_pass_through_a_random_shift() -> None:
+    """Incidents come and close, operators acknowledge (some refused), shelve and
+    unshelve, time runs past repeats, escalations, shelf ends and the recent-ack
+    window: after every step the kept order, counts, per-incident states (and the
+    changes the listeners were told) equal a pass over everything, and no live
+    alert is left with a repeat or an escalation overdue."""
+    import random
+
+    from commandcenter.core.model import PRIORITY_RANK
+
+    rng = random.Random(int(os.environ.get("ALERT_WALK_SEED", "11")))
+    clock = FakeClock(T0)
+    service, store = _service(clock)
+    service.feed = _Outbox()
+    told: dict[str, Any] = {}
+
+    def listen(changes: dict[str, Any]) -> None:
+        for iid, state in changes.items():
+            if state is None:
+                told.pop(iid, None)
+            else:
+                told[iid] = state
+
+    service.incident_state_listeners.append(listen)
+    told.update(service.incident_states())
+    engine = service.engine
+    cfg = service.config.alerts
+    seq = 0
+    open_ids: list[str] = []
+    most_escalated = 0
+
+    def apply(body: Any) -> None:
+        nonlocal seq
+        seq += 1
+        service.on_changes(store.apply(make_event(body, seq=seq, ts=clock())))
+
+    for step in range(600):
+        roll = rng.random()
+        if roll < 0.35 or not open_ids:
+            iid = f"inc-{step}"
+            open_ids.append(iid)
+            apply(p.IncidentUpserted(incident=make_incident(
+                id=iid, priority=rng.choice(["high", "medium", "low"]),
+                category=rng.choice(["kebakaran", "medis", "banjir", "kecelakaan_lalu_lintas", "karhutla"]),
+            )))  # fmt: skip
+        elif roll < 0.45:
+            iid = open_ids.pop(rng.randrange(len(open_ids)))
+            closed = make_incident(id=iid, status="closed", times=IncidentTimes(received=T0, closed=clock()))
+            apply(p.IncidentUpserted(incident=closed))
+        elif roll < 0.6:
+            active = engine.active()
+            if active:
+                alert = rng.choice(active)
+                if rng.random() < 0.5:
+                    service.acknowledge(alert.id)
+                ack = Acknowledgement(
+                    ack_id=f"ack-{step}", alert_id=alert.id, operator="Sari", console="meja-1", at=clock(),
+                    incident_id=alert.incident_id,
+                )  # fmt: skip
+                apply(p.AlertAcknowledged(ack=ack))
+        elif roll < 0.68:
+            active = engine.active()
+            if active:
+                alert = rng.choice(active)
+                service.acknowledge(alert.id)
+                await service.drain()
+                command_id = next(c for c, (_, a) in service._commands.items() if a == alert.id)
+                status = rng.choice(["rejected", "duplicate"])
+                service.on_command_result(p.CommandResult(command_id=command_id, status=status, reason="x"))
+        elif roll < 0.76:
+            active = engine.active()
+            if active:
+                alert = rng.choice(active)
+                until = clock() + dt.timedelta(seconds=rng.choice([30, 200, 900]))
+                apply(p.AlertShelved(alert_id=alert.id, until=until, operator="Sari", console="meja-1"))
+        elif roll < 0.8 and store.shelved:
+            aid = rng.choice(sorted(store.shelved))
+            apply(p.AlertUnshelved(alert_id=aid, operator="Sari", console="meja-1"))
+        else:
+            clock.advance(rng.choice([1, 5, 30, 120, 700]))
+            service.tick()
+        await service.drain()
+
+        now = clock()
+        active = engine.active()
+        assert active == sorted(active, key=lambda a: (PRIORITY_RANK[a.priority], a.raised_at, a.id)), step
+        assert engine.active_count() == len(active), step
+        expected = _states_by_full_pass(service)
+        assert service.incident_states() == expected, step
+        assert told == expected, step
+        escalated = [a for a in active if a.escalated]
+        count, oldest = engine.escalated_summary()
+        assert count == len(escalated), step
+        most_escalated = max(most_escalated, count)
+        assert oldest == min(escalated, key=lambda a: (a.raised_at, a.id), default=None), step
+        top = next((a for a in active if a.id not in service.pending_acks), active[0] if active else None)
+        assert service.top_alert() == top, step
+        if roll >= 0.8:  # just ticked: nothing due is left behind
+            for alert in active:
+                rec = engine._records[alert.id]
+                if rec.sounded_call == engine._call:
+                    continue
+                if rec.next_repeat_at is not None and cfg.priorities.of(rec.priority).repeat:
+                    assert rec.next_repeat_at > now, (step, alert.id)
+                if rec.escalate_at is not None:
+                    assert rec.escalated == (rec.escalate_at <= now), (step, alert.id)
+    assert sum(1 for s in told.values() if s[0] == "acked") > 5, "the walk must reach acknowledged states"
+    assert most_escalated > 1, "the walk must reach escalations"

@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import heapq
 import logging
 import time
 import uuid
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["ACK_LINE_S", "TICK_S", "AlertService", "IncidentAlertState"]
+__all__ = ["ACK_LINE_S", "TICK_S", "AlertService", "IncidentAlertState", "IncidentStateChanges"]
 
 #: The engine's evaluation period: SLA deadlines, repeats, escalations and
 #: expiries are checked this often (the rules are set in seconds and minutes).
@@ -64,6 +65,8 @@ ACK_LINE_S = 600.0
 IncidentAlertState = tuple[Literal["alert", "sending", "acked"], ActiveAlert]
 
 Listener = Callable[[], None]
+#: Incident id -> its new state, or None: it has none any more.
+IncidentStateChanges = dict[str, "IncidentAlertState | None"]
 
 
 class AlertService:
@@ -114,6 +117,13 @@ class AlertService:
         self.muted_listeners: list[Listener] = []
         #: Every non-empty list of actions the engine answered, in order.
         self.action_listeners: list[Callable[[list[AlertAction]], None]] = []
+        #: Incidents whose alert state changed (the map popups): only those, so a burst
+        #: of thousands of alerts costs the views what changed, not a pass over all.
+        self.incident_state_listeners: list[Callable[[IncidentStateChanges], None]] = []
+        self._incident_states: dict[str, IncidentAlertState] = {}
+        self._pending_seen: set[str] = set()
+        #: (when an "acked" line leaves, incident id): looked at again then.
+        self._acked_heap: list[tuple[float, str]] = []
         #: A tone to play now ("high", "escalation", ...): the sound output.
         self.tone_listeners: list[Callable[[str], object]] = []
         #: Latency marks for the benchmark: (monotonic, tone) / (monotonic, item).
@@ -200,11 +210,10 @@ class AlertService:
     def top_alert(self) -> ActiveAlert | None:
         """The alert a banner shows: the most urgent one not already being
         sent, else the most urgent one."""
-        alerts = self.engine.active()
-        for alert in alerts:
-            if alert.id not in self.pending_acks:
-                return alert
-        return alerts[0] if alerts else None
+        return self.engine.top(self.pending_acks)
+
+    def is_active(self, alert_id: str) -> bool:
+        return self.engine.is_active(alert_id)
 
     def latest_ack(self, within_s: float = ACK_LINE_S) -> ActiveAlert | None:
         recent = self.engine.acknowledged_recent(within_s)
@@ -217,20 +226,64 @@ class AlertService:
         """Per incident: "alert" (an active alert to acknowledge), "sending"
         (every active one is on its way) or "acked" (the latest acknowledgement
         within the recent list, once nothing is active)."""
-        states: dict[str, IncidentAlertState] = {}
-        for alert in self.engine.active():
-            iid = alert.incident_id
-            if not iid:
-                continue
+        self._publish_incident_states(force=True)
+        return dict(self._incident_states)
+
+    def _incident_state(self, incident_id: str, now: dt.datetime) -> IncidentAlertState | None:
+        within = self.config.alerts.recent_ack_s
+        active, acked = self.engine.incident_alerts(incident_id, within)
+        state: IncidentAlertState | None = None
+        for alert in active:  # most urgent first: the least urgent to acknowledge is named
             if alert.id in self.pending_acks:
-                states.setdefault(iid, ("sending", alert))
+                if state is None:
+                    state = ("sending", alert)
             else:
-                states[iid] = ("alert", alert)
-        for alert in self.engine.acknowledged_recent():  # newest first
-            iid = alert.incident_id
-            if iid and iid not in states:
-                states[iid] = ("acked", alert)
-        return states
+                state = ("alert", alert)
+        if state is None and acked is not None and acked.acknowledged_at is not None:
+            state = ("acked", acked)
+            leaves = acked.acknowledged_at.timestamp() + within + 0.001
+            heapq.heappush(self._acked_heap, (leaves, incident_id))
+        return state
+
+    def _publish_incident_states(self, *, force: bool = False) -> None:
+        """Bring the per-incident states up to date with what changed since the last
+        look (the engine's changed incidents, pending acknowledgements that came or
+        went, "acked" lines that ran out) and tell the listeners the differences."""
+        if not self.incident_state_listeners and not force:
+            return  # nobody reads them (a node without a map): the engine keeps the changes
+        eng, now = self.engine, self.clock()
+        if eng.changed_all:
+            eng.changed_all = False
+            eng.changed_incidents.clear()
+            dirty = set(eng.incident_ids()) | self._incident_states.keys()
+        else:
+            dirty, eng.changed_incidents = eng.changed_incidents, set()
+        moved = self.pending_acks ^ self._pending_seen
+        if moved:
+            self._pending_seen = set(self.pending_acks)
+            for aid in moved:
+                iid = eng.incident_of(aid)
+                if iid:
+                    dirty.add(iid)
+        heap, limit = self._acked_heap, now.timestamp()
+        while heap and heap[0][0] <= limit:
+            dirty.add(heapq.heappop(heap)[1])
+        if len(heap) > 2 * len(self._incident_states) + 1024:
+            self._acked_heap = []
+            dirty |= self._incident_states.keys()
+        changes: IncidentStateChanges = {}
+        for iid in sorted(dirty):
+            new = self._incident_state(iid, now)
+            if new == self._incident_states.get(iid):
+                continue
+            if new is None:
+                del self._incident_states[iid]
+            else:
+                self._incident_states[iid] = new
+            changes[iid] = new
+        if changes:
+            for listener in list(self.incident_state_listeners):
+                _safe_call(listener, changes)
 
     # --- operator commands ---------------------------------------------------------------
 
@@ -252,13 +305,15 @@ class AlertService:
         self._send(cmd, "alert.ack_sent", "alert", alert_id, {"incident_id": alert.incident_id})
         self._notify(self.pending_listeners)
         self._notify(self.alerts_listeners)
+        self._publish_incident_states()
         return True
 
     def acknowledge_incident(self, incident_id: str) -> str | None:
         """Acknowledge the most urgent active alert of an incident (the queue's
         context action and the map popup); returns its id, or None."""
-        for alert in self.engine.active():
-            if alert.incident_id == incident_id and alert.id not in self.pending_acks:
+        active, _ = self.engine.incident_alerts(incident_id, 0.0)
+        for alert in active:
+            if alert.id not in self.pending_acks:
                 return alert.id if self.acknowledge(alert.id) else None
         return None
 
@@ -337,6 +392,7 @@ class AlertService:
         if changed:
             self._notify(self.pending_listeners)
             self._notify(self.alerts_listeners)
+            self._publish_incident_states()
 
     def on_command_result(self, result: p.CommandResult) -> None:
         entry = self._commands.pop(result.command_id, None)
@@ -359,6 +415,7 @@ class AlertService:
         self.pending_acks.discard(alert_id)
         self._notify(self.pending_listeners)
         self._notify(self.alerts_listeners)
+        self._publish_incident_states()
 
     # --- evaluation ----------------------------------------------------------------------
 
@@ -375,6 +432,7 @@ class AlertService:
         self._check_muted()
         if touched or changes.shelved or changes.unshelved:
             self._notify(self.alerts_listeners)
+        self._publish_incident_states()
         return actions
 
     def tick(self) -> list[AlertAction]:
@@ -391,6 +449,7 @@ class AlertService:
         self._check_muted()
         if actions:
             self._notify(self.alerts_listeners)
+        self._publish_incident_states()
         return actions
 
     def _check_muted(self) -> None:

@@ -43,6 +43,7 @@ Rules worth knowing:
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import datetime as dt
 import hashlib
@@ -50,7 +51,7 @@ import heapq
 import logging
 import re
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -200,6 +201,82 @@ class ActiveAlert:
         return (now - self.raised_at).total_seconds()
 
 
+class _Live:
+    """The live (unacknowledged, unresolved) records by id, also kept in the active
+    list's order (priority, then oldest) and, for the escalated ones, oldest first.
+    The banner, the leader's flag and the map ask after every change; with tens of
+    thousands of alerts (a burst) a sort each time was seconds of the GUI thread."""
+
+    __slots__ = ("_escalated", "_order", "_recs")
+
+    def __init__(self) -> None:
+        self._recs: dict[str, _Record] = {}
+        self._order: list[tuple[int, dt.datetime, str]] = []
+        self._escalated: list[tuple[dt.datetime, str]] = []
+
+    @staticmethod
+    def key(rec: _Record) -> tuple[int, dt.datetime, str]:
+        return _rank(rec.priority), rec.raised_at, rec.id
+
+    def __contains__(self, aid: object) -> bool:
+        return aid in self._recs
+
+    def __len__(self) -> int:
+        return len(self._recs)
+
+    def __getitem__(self, aid: str) -> _Record:
+        return self._recs[aid]
+
+    def __setitem__(self, aid: str, rec: _Record) -> None:
+        self.pop(aid)
+        self._recs[aid] = rec
+        bisect.insort(self._order, self.key(rec))
+        if rec.escalated:
+            bisect.insort(self._escalated, (rec.raised_at, aid))
+
+    def get(self, aid: str) -> _Record | None:
+        return self._recs.get(aid)
+
+    def values(self) -> Iterable[_Record]:
+        return self._recs.values()
+
+    def pop(self, aid: str, default: None = None) -> _Record | None:
+        rec = self._recs.pop(aid, None)
+        if rec is not None:
+            _remove(self._order, self.key(rec))
+            if rec.escalated:
+                _remove(self._escalated, (rec.raised_at, aid))
+        return rec
+
+    def ordered(self) -> Iterable[_Record]:
+        recs = self._recs
+        return (recs[k[2]] for k in self._order)
+
+    def escalate(self, rec: _Record) -> None:
+        if rec.escalated:
+            return
+        rec.escalated = True
+        if self._recs.get(rec.id) is rec:
+            bisect.insort(self._escalated, (rec.raised_at, rec.id))
+
+    def escalated(self) -> Iterable[_Record]:
+        recs = self._recs
+        return (recs[k[1]] for k in self._escalated)
+
+    def escalated_count(self) -> int:
+        return len(self._escalated)
+
+    def rebuild_escalated(self) -> None:
+        """After flags were set on the records directly (a resync restores them)."""
+        self._escalated = sorted((r.raised_at, r.id) for r in self._recs.values() if r.escalated)
+
+
+def _remove(keys: list[Any], key: Any) -> None:
+    i = bisect.bisect_left(keys, key)
+    if i < len(keys) and keys[i] == key:
+        del keys[i]
+
+
 @dataclass(slots=True)
 class _Record:
     id: str
@@ -326,12 +403,20 @@ class AlertEngine:
         for r in rules:
             self._rule_by_kind.setdefault(r.when, r)
         self._records: dict[str, _Record] = {}
-        self._live: dict[str, _Record] = {}
+        self._live = _Live()
         self._by_incident: dict[str, set[str]] = {}
         # (deadline ts, tie, incident id, rule name, stage); stale entries are re-checked when popped.
         self._sla_heap: list[tuple[float, int, str, str, str]] = []
         self._sla_scheduled: set[tuple[str, str, str]] = set()
         self._tie = 0
+        # (when, tie, alert id): the next repeat or escalation of each live alert; stale
+        # entries are re-checked when popped (a tick looks only at what is due).
+        self._timer_heap: list[tuple[float, int, str]] = []
+        #: Incidents whose alerts changed since the service last looked (changed_all: every one).
+        self.changed_incidents: set[str] = set()
+        self.changed_all = True
+        #: Moves on whenever an alert's view may have (cache key of the active list).
+        self._version = 0
         self._raise_times: deque[float] = deque()
         self._group_times: dict[tuple[str, str, str], deque[float]] = {}
         self._pending: dict[tuple[str, str, str], list[str]] = {}
@@ -419,18 +504,81 @@ class AlertEngine:
         leader each ask for it after every change and every second: with thousands
         of alerts (a burst) a pass each was seconds of the GUI thread."""
         now = self.clock()
-        key = (self._call, int(now.timestamp()))
+        key = (self._version, int(now.timestamp()))
         cached = self._active_cache
         if cached is not None and cached[0] == key:
             return cached[1]
-        recs = [r for r in self._live.values() if not self._is_shelved(r.id, now)]
-        recs.sort(key=lambda r: (_rank(r.priority), r.raised_at, r.id))
-        views = [self._view(r) for r in recs]
+        views = [self._view(r) for r in self._live.ordered() if not self._is_shelved(r.id, now)]
         self._active_cache = (key, views)
         return views
 
+    def top(self, skip: Container[str] = ()) -> ActiveAlert | None:
+        """The first active alert not in ``skip``, else the first active one (the
+        banner's alert; a look at the head of the kept order, not a pass over all)."""
+        now = self.clock()
+        first: _Record | None = None
+        for rec in self._live.ordered():
+            if self._is_shelved(rec.id, now):
+                continue
+            if rec.id not in skip:
+                return self._view(rec)
+            if first is None:
+                first = rec
+        return None if first is None else self._view(first)
+
+    def incident_ids(self) -> Iterable[str]:
+        """Incidents with alerts (acknowledged and resolved ones included)."""
+        return self._by_incident.keys()
+
+    def incident_of(self, alert_id: str) -> str | None:
+        rec = self._records.get(alert_id)
+        return None if rec is None else rec.incident_id
+
+    def is_active(self, alert_id: str) -> bool:
+        return alert_id in self._live and not self._is_shelved(alert_id, self.clock())
+
+    def active_count(self) -> int:
+        now = self.clock()
+        shelved = sum(1 for aid, b in self.store.shelved.items() if b.until > now and aid in self._live)
+        return len(self._live) - shelved
+
+    def escalated_summary(self) -> tuple[int, ActiveAlert | None]:
+        """How many active alerts are past their escalation time, and the oldest of them
+        (the leader's flag, after every change and every second)."""
+        now = self.clock()
+        shelved = sum(
+            1 for aid, b in self.store.shelved.items()
+            if b.until > now and (r := self._live.get(aid)) is not None and r.escalated
+        )  # fmt: skip
+        oldest = next((r for r in self._live.escalated() if not self._is_shelved(r.id, now)), None)
+        return self._live.escalated_count() - shelved, None if oldest is None else self._view(oldest)
+
+    def incident_alerts(
+        self, incident_id: str, within_s: float
+    ) -> tuple[list[ActiveAlert], ActiveAlert | None]:
+        """One incident's active alerts in the active list's order, and its latest
+        acknowledgement within ``within_s`` (what its map popup says)."""
+        now = self.clock()
+        horizon = now - dt.timedelta(seconds=within_s)
+        live: list[_Record] = []
+        acked: _Record | None = None
+        for aid in self._by_incident.get(incident_id, ()):
+            rec = self._records.get(aid)
+            if rec is None:
+                continue
+            if aid in self._live:
+                if not self._is_shelved(aid, now):
+                    live.append(rec)
+            elif (
+                rec.ack is not None and rec.ack.at >= horizon
+                and (acked is None or (rec.ack.at, rec.id) > (acked.ack.at, acked.id))
+            ):  # fmt: skip
+                acked = rec
+        live.sort(key=_Live.key)
+        return [self._view(r) for r in live], None if acked is None else self._view(acked)
+
     def escalated(self) -> list[ActiveAlert]:
-        """Active alerts past their escalation time (the leader overview flags them)."""
+        """Active alerts past their escalation time, in the active list's order."""
         return [a for a in self._active() if a.escalated]
 
     def shelved_list(self) -> list[ActiveAlert]:
@@ -745,6 +893,7 @@ class AlertEngine:
         self._records[rec.id] = rec
         if rec.incident_id is not None:
             self._by_incident.setdefault(rec.incident_id, set()).add(rec.id)
+            self.changed_incidents.add(rec.incident_id)
         ack = self.store.acks.get(rec.id)
         if ack is not None:
             rec.ack = ack  # taken on another console before this wall raised it
@@ -758,12 +907,13 @@ class AlertEngine:
             rec.escalate_at = rec.raised_at + dt.timedelta(seconds=escalate_s)
             if rec.escalate_at <= now:
                 if resync:
-                    rec.escalated = True  # flagged, not announced: it was due while the wall was away
+                    self._live.escalate(rec)  # flagged, not announced: it was due while the wall was away
                 else:
                     # A late event: announce it first, escalate one repeat later.
                     rec.escalate_at = now + dt.timedelta(seconds=min(repeat_s, escalate_s))
         silent = resync or self._is_shelved(rec.id, now)
         rec.sounded_call = self._call
+        self._schedule(rec)
         if not resync:
             self._new.append(rec)
         detail: dict[str, Any] = {
@@ -807,7 +957,9 @@ class AlertEngine:
     def _drop(self, aid: str) -> None:
         rec = self._records.pop(aid, None)
         self._live.pop(aid, None)
+        self._version += 1
         if rec is not None and rec.incident_id is not None:
+            self.changed_incidents.add(rec.incident_id)
             ids = self._by_incident.get(rec.incident_id)
             if ids is not None:
                 ids.discard(aid)
@@ -852,7 +1004,15 @@ class AlertEngine:
         body = self.store.shelved.get(aid)
         return body is not None and body.until > now
 
+    def _touch(self, aid: str) -> None:
+        """An alert's view may have changed without an action naming it."""
+        self._version += 1
+        rec = self._records.get(aid)
+        if rec is not None and rec.incident_id is not None:
+            self.changed_incidents.add(rec.incident_id)
+
     def _on_shelved(self, aid: str, now: dt.datetime, out: list[AlertAction]) -> None:
+        self._touch(aid)
         body = self.store.shelved.get(aid)
         if body is None:
             return
@@ -870,6 +1030,7 @@ class AlertEngine:
         )  # fmt: skip
 
     def _on_unshelved(self, aid: str, now: dt.datetime, out: list[AlertAction]) -> None:
+        self._touch(aid)  # its view changes even when nothing is announced (returned by time)
         until = self._shelf_until.pop(aid, None)
         if until is not None and (aid, until) in self._shelf_expired:
             self._shelf_expired.discard((aid, until))
@@ -877,6 +1038,7 @@ class AlertEngine:
         rec = self._records.get(aid)
         if rec is not None and rec.live:
             rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
+            self._schedule(rec)
         body = self.store.unshelved_by.get(aid)
         operator, console = (body.operator, body.console) if body is not None else ("", "")
         detail: dict[str, Any] = {"reason": "operator"}
@@ -911,6 +1073,7 @@ class AlertEngine:
                 sound, speech = self._tone(pri), (rec.text if pri.voice else None)
                 rec.sounded_call = self._call
                 rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
+                self._schedule(rec)
             out.append(
                 AlertAction(
                     "shelve_expired", (aid,), rec.priority if rec else None, sound=sound, speech=speech,
@@ -981,13 +1144,27 @@ class AlertEngine:
             self._mute_expired = {k for k in self._mute_expired if k[0] in muted}
 
     def _timers(self, now: dt.datetime, out: list[AlertAction]) -> None:
-        for aid in sorted(self._live):
-            rec = self._live[aid]
-            if rec.sounded_call == self._call or self._is_shelved(aid, now):
+        # Only what is due: a pass over every live alert each second was most of the GUI
+        # thread with tens of thousands of them (a burst).
+        heap, limit = self._timer_heap, now.timestamp()
+        due: set[str] = set()
+        while heap and heap[0][0] <= limit:
+            due.add(heapq.heappop(heap)[2])
+        later: list[_Record] = []
+        for aid in sorted(due):
+            rec = self._live.get(aid)
+            if rec is None:
+                continue  # acknowledged, resolved or dropped since
+            shelf = self.store.shelved.get(aid)
+            if shelf is not None and shelf.until > now:
+                self._push_timer(shelf.until.timestamp(), aid)  # looked at again when it returns
+                continue
+            if rec.sounded_call == self._call:
+                later.append(rec)  # sounded in this call already: the next tick
                 continue
             pri = self._pri(rec)
             if rec.escalate_at is not None and not rec.escalated and now >= rec.escalate_at:
-                rec.escalated = True
+                self._live.escalate(rec)
                 rec.sounded_call = self._call
                 rec.next_repeat_at = now + dt.timedelta(seconds=self._repeat_s(rec))
                 speech = announcement(self._speech, "escalation", self.language, message=rec.text)
@@ -1018,6 +1195,31 @@ class AlertEngine:
                         ),
                     )
                 )  # fmt: skip
+            self._schedule(rec)
+        for rec in later:
+            self._push_timer(limit, rec.id)
+
+    def _schedule(self, rec: _Record) -> None:
+        """Put a live alert's next repeat or escalation on the timer heap."""
+        if not rec.live:
+            return
+        times = []
+        if rec.escalate_at is not None and not rec.escalated:
+            times.append(rec.escalate_at)
+        if rec.next_repeat_at is not None and self._pri(rec).repeat:
+            times.append(rec.next_repeat_at)
+        if times:
+            self._push_timer(min(times).timestamp(), rec.id)
+
+    def _push_timer(self, when: float, aid: str) -> None:
+        heap = self._timer_heap
+        if len(heap) > 4 * len(self._live) + 1024:
+            # Stale entries (alerts gone, times moved) outgrew the live ones: start again.
+            self._timer_heap = heap = []
+            for rec in self._live.values():
+                self._schedule(rec)
+        self._tie += 1
+        heapq.heappush(heap, (when, self._tie, aid))
 
     # --- flood grouping, mute, finishing a call -------------------------------------------------
 
@@ -1046,6 +1248,17 @@ class AlertEngine:
             self.flood_active = False
             ended = True
             out.append(self._flood_action("flood_end", count, now))
+        if out:
+            self._version += 1
+            records = self._records
+            for action in out:
+                for aid in action.alert_ids:
+                    touched = records.get(aid)
+                    if touched is not None and touched.incident_id is not None:
+                        self.changed_incidents.add(touched.incident_id)
+            if len(self.changed_incidents) > 100_000:
+                self.changed_incidents.clear()  # nobody drains them: the next reader takes all
+                self.changed_all = True
         new_ids = {rec.id: rec for rec in self._new}
         reminders: list[int] = []
         for i, action in enumerate(out):
@@ -1170,8 +1383,11 @@ class AlertEngine:
         Alerts known before keep their timers and latched acknowledgement; new
         ones appear silently (reason "resync") and sound at their next repeat."""
         old = self._records
-        self._records, self._live, self._by_incident = {}, {}, {}
+        self._records, self._live, self._by_incident = {}, _Live(), {}
         self._sla_heap, self._sla_scheduled = [], set()
+        self._timer_heap = []
+        self._version += 1
+        self.changed_all = True
         self._pending.clear()
         scratch: list[AlertAction] = []
         store = self.store
@@ -1199,6 +1415,9 @@ class AlertEngine:
                     self._live.pop(aid, None)
             elif not initial and rec.live and aid in raised:
                 out.append(raised[aid])
+        self._live.rebuild_escalated()
+        for rec in self._live.values():
+            self._schedule(rec)
         self._shelf_until = {aid: b.until for aid, b in store.shelved.items()}
         self._shelf_expired = {(aid, b.until) for aid, b in store.shelved.items() if b.until <= now}
         self._mute_until = {c: b.until for c, b in store.muted.items()}

@@ -40,6 +40,8 @@ class AlertAdapter(QObject):
     muted_changed = Signal()
     #: Sound availability changed.
     audio_changed = Signal()
+    #: Incidents whose alert state changed: {incident id: IncidentAlertState or None}.
+    incident_states_changed = Signal(object)
 
     def __init__(
         self,
@@ -57,6 +59,7 @@ class AlertAdapter(QObject):
             (service.alerts_listeners, self._emit_alerts_changed),
             (service.pending_listeners, self._emit_ack_pending_changed),
             (service.muted_listeners, self._emit_muted_changed),
+            (service.incident_state_listeners, self.incident_states_changed.emit),
         ]
         if audio is not None:
             self._hooks.append((service.tone_listeners, audio.play))
@@ -108,6 +111,12 @@ class AlertAdapter(QObject):
 
     def incident_states(self) -> dict[str, IncidentAlertState]:
         return self.service.incident_states()
+
+    def is_active(self, alert_id: str) -> bool:
+        return self.service.is_active(alert_id)
+
+    def active_count(self) -> int:
+        return self.service.engine.active_count()
 
     def audio_status(self) -> tuple[bool, str]:
         if self.audio is None:

@@ -41,6 +41,7 @@ from PySide6.QtWidgets import (
 
 from commandcenter.core.i18n import Strings, strings_for
 from commandcenter.core.text import isolate, local_time, when_text
+from commandcenter.wall.alerting import IncidentAlertState, IncidentStateChanges
 from commandcenter.wall.alerts import ActiveAlert
 from ui.alerts.adapter import AlertAdapter
 from ui.support import theme
@@ -274,9 +275,9 @@ class AlertBanner(QFrame):
     def refresh(self) -> None:
         c = self.controller
         alert = c.top_alert()
-        active = c.active()
         self.alert_id = alert.id if alert is not None else ""
-        pending_others = len([a for a in active if a.id in c.pending_acks and a is not alert])
+        # Counted over the pending ones (a few), not over every active alert (a burst: thousands).
+        pending_others = sum(1 for aid in c.pending_acks if aid != self.alert_id and c.is_active(aid))
         if alert is None:
             state = "none"
             self.priority_label.setText("✓")
@@ -301,7 +302,7 @@ class AlertBanner(QFrame):
             else:
                 self.state_label.setText("")
             parts = [self.strings.t("alert.age", age=self.strings.age(alert.age_s(c.clock())))]
-            others = len(active) - 1
+            others = c.active_count() - 1
             if others > 0:
                 parts.append(self.strings.t("alert.more", n=others))
             shelved = len(c.engine.shelved_list())
@@ -465,15 +466,16 @@ def incident_alert_states(adapter: AlertAdapter) -> dict[str, dict[str, str]]:
     decides the state): "alert" (to acknowledge), "sending" ("mengirim…") or
     "acked" ("✓ Dikonfirmasi oleh Sari, 14:02")."""
     strings = adapter.bridge.strings
-    states: dict[str, dict[str, str]] = {}
-    for iid, (state, alert) in adapter.incident_states().items():
-        if state == "sending":
-            states[iid] = {"state": "sending", "line": strings.t("ack.sending")}
-        elif state == "acked":
-            states[iid] = {"state": "acked", "line": f"✓ {ack_text(alert, strings)}"}
-        else:
-            states[iid] = {"state": "alert", "line": ""}
-    return states
+    return {iid: _popup_state(state, strings) for iid, state in adapter.incident_states().items()}
+
+
+def _popup_state(state: IncidentAlertState, strings: Strings) -> dict[str, str]:
+    word, alert = state
+    if word == "sending":
+        return {"state": "sending", "line": strings.t("ack.sending")}
+    if word == "acked":
+        return {"state": "acked", "line": f"✓ {ack_text(alert, strings)}"}
+    return {"state": "alert", "line": ""}
 
 
 def sync_map_alert_states(view: MapView, adapter: AlertAdapter) -> None:
@@ -483,18 +485,21 @@ def sync_map_alert_states(view: MapView, adapter: AlertAdapter) -> None:
     # go), and must not keep a closed map (and its web page) alive.
     ref = weakref.ref(view)
 
-    def sync(*_: Any) -> None:
+    def sync(changes: IncidentStateChanges) -> None:
         target = ref()
         if target is None:
-            for signal in (adapter.alerts_changed, adapter.ack_pending_changed):
-                with contextlib.suppress(RuntimeError, TypeError):
-                    signal.disconnect(sync)
+            with contextlib.suppress(RuntimeError, TypeError):
+                adapter.incident_states_changed.disconnect(sync)
             return
-        target.set_alert_states(incident_alert_states(adapter))
+        # Only the incidents that changed: a burst of thousands of alerts must not
+        # cost a pass over all of them per change.
+        strings = adapter.bridge.strings
+        target.update_alert_states(
+            {iid: None if state is None else _popup_state(state, strings) for iid, state in changes.items()}
+        )
 
-    adapter.alerts_changed.connect(sync)
-    adapter.ack_pending_changed.connect(sync)
-    sync()
+    adapter.incident_states_changed.connect(sync)
+    view.set_alert_states(incident_alert_states(adapter))
 
 
 # --- the operator ---------------------------------------------------------------------------

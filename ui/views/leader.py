@@ -349,14 +349,16 @@ class EscalationFlag(QFrame):
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
         self.hide()
 
-    def update_from(self, alerts: Sequence[ActiveAlert], threshold_s: float, now: dt.datetime) -> None:
+    def update_from(
+        self, count: int, oldest: ActiveAlert | None, threshold_s: float, now: dt.datetime
+    ) -> None:
+        """``count`` alerts past their escalation time, ``oldest`` the one waiting longest."""
         tr = self.strings
-        if not alerts:
+        if not count or oldest is None:
             self.hide()
             return
-        key = "leader.escalated_one" if len(alerts) == 1 else "leader.escalated_many"
-        self.headline.set_full_text(tr.t(key, n=tr.number(len(alerts)), age=tr.age_tile(threshold_s)))
-        oldest = min(alerts, key=lambda a: (a.raised_at, a.id))
+        key = "leader.escalated_one" if count == 1 else "leader.escalated_many"
+        self.headline.set_full_text(tr.t(key, n=tr.number(count), age=tr.age_tile(threshold_s)))
         self.oldest.set_full_text(tr.t("leader.escalated_oldest", age=tr.age_tile(oldest.age_s(now)),
                                     text=self.short_text(oldest)))
         self.oldest.setToolTip(plain_tooltip(oldest.text))
@@ -850,7 +852,8 @@ class LeaderView(QWidget):
             return
         engine = self.alerts.engine
         shown = not self.escalation.isHidden()
-        self.escalation.update_from(engine.escalated(), self.escalation_threshold_s(), engine.clock())
+        count, oldest = engine.escalated_summary()
+        self.escalation.update_from(count, oldest, self.escalation_threshold_s(), engine.clock())
         if shown != (not self.escalation.isHidden()):
             # The flag came or went: the figures are arranged for the height it leaves.
             self._arrange()

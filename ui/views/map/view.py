@@ -370,6 +370,22 @@ class MapView(QWidget):
         if diff:
             self._send_ops([["setAlertStates", diff]])
 
+    def update_alert_states(self, changes: dict[str, dict[str, str] | None]) -> None:
+        """Only these incidents' popup states changed (None: no alert line any more)."""
+        if self._closed:
+            return
+        diff: dict[str, dict[str, str] | None] = {}
+        for iid, state in changes.items():
+            if self._alert_states.get(iid) == state:
+                continue
+            if state is None:
+                del self._alert_states[iid]
+            else:
+                self._alert_states[iid] = dict(state)
+            diff[iid] = state
+        if diff:
+            self._send_ops([["setAlertStates", diff]])
+
     def alert_states(self) -> dict[str, dict[str, str]]:
         return {iid: dict(state) for iid, state in self._alert_states.items()}
 
