@@ -196,6 +196,8 @@ def wall_child(out_path: str, argv: list[str]) -> int:
         return await original(app, args, demo=demo, on_ready=ready)
 
     app_mod.run_wall = run_wall
+    if os.environ.get("BENCH_HOSTILE_TRACE"):
+        _trace_slow_calls(record)
     code = 1
     profile_to = os.environ.get("BENCH_HOSTILE_PROFILE")  # a cProfile of the wall, to find stalls
     profiler: Any = None
@@ -220,6 +222,53 @@ def wall_child(out_path: str, argv: list[str]) -> int:
         record["ended_at"] = time.time()
         Path(out_path).write_text(json.dumps(record))
     return code
+
+
+def _trace_slow_calls(record: dict[str, Any]) -> None:
+    """BENCH_HOSTILE_TRACE=1: the GUI thread's slow steps (over 50 ms) by name and size,
+    in the record's "slow" list: which of them makes a long gap."""
+    from commandcenter.core.store import Store
+    from commandcenter.wall.alerting import AlertService
+    from ui.support.bridge import EngineBridge
+
+    slow: list[list[Any]] = []
+    record["slow"] = slow
+
+    def size(args: tuple[Any, ...]) -> int:
+        cs = args[1] if len(args) > 1 else None
+        n = len(cs) if isinstance(cs, list) else 0
+        for name in ("incidents_added", "incidents_updated"):
+            n += len(getattr(cs, name, ()) or ())
+        return n
+
+    def wrap(owner: Any, name: str) -> None:
+        fn = getattr(owner, name)
+
+        def timed(*args: Any, **kw: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kw)
+            finally:
+                ms = (time.perf_counter() - t0) * 1000.0
+                if ms >= 50.0:
+                    slow.append([time.time(), f"{owner.__name__}.{name}", round(ms, 1), size(args)])
+
+        setattr(owner, name, timed)
+
+    bridge_flush = EngineBridge.flush
+
+    def flush(self: Any) -> None:
+        pending = self._pending
+        t0 = time.perf_counter()
+        bridge_flush(self)
+        ms = (time.perf_counter() - t0) * 1000.0
+        if ms >= 50.0:
+            slow.append([time.time(), "EngineBridge.flush", round(ms, 1), size((None, pending))])
+
+    EngineBridge.flush = flush  # type: ignore[method-assign]
+    wrap(AlertService, "on_changes")
+    wrap(AlertService, "tick")
+    wrap(Store, "apply_many")
 
 
 # --- the parent: server, wall, inject, figures ------------------------------------------------
@@ -309,6 +358,13 @@ def run_burst(tmp: Path, n: int = BURST, run_for: float = RUN_FOR) -> dict[str, 
                 wall.stdout.close()
         server.stop()
     record = json.loads(probe_out.read_text()) if probe_out.exists() else {}
+    if not record:
+        # Killed or crashed before its record: no figure to give (a 0 would read as met).
+        raise RuntimeError(
+            f"the wall left no probe record (exit code {wall.returncode if wall else None}, "
+            f"{'ended' if t_exit else 'killed after --run-for + 120 s'}): "
+            f"{(tmp / 'wall.stderr').read_text()[-2000:]}"
+        )
     caught_up = next((t for t, seq in record.get("seq", []) if seq >= head), None)
     window_end = (caught_up + 1.0) if caught_up is not None else record.get("ended_at", time.time())
     gaps = [g for t, g in record.get("gaps", []) if t_inject <= t <= window_end]
@@ -325,6 +381,7 @@ def run_burst(tmp: Path, n: int = BURST, run_for: float = RUN_FOR) -> dict[str, 
         "events": n,
         "head": head,
         "live_seq": int(live.split()[1]),
+        "caught_up": caught_up is not None,
         "max_gap_ms": max(gaps, default=0.0),
         "gaps_over_target": sum(1 for g in gaps if g > TARGET_MS),
         "p99_gap_ms_of_recorded": _pct(gaps, 0.99),
@@ -343,12 +400,19 @@ def run_burst(tmp: Path, n: int = BURST, run_for: float = RUN_FOR) -> dict[str, 
         "ended_after_ready_s": (ended_at - ready_at) if ready_at and ended_at else None,
         "exit_code": wall.returncode if wall is not None else None,
         "stderr_tail": (tmp / "wall.stderr").read_text()[-1500:],
+        "slow_steps": sorted(record.get("slow", []), key=lambda x: -x[2])[:40],
     }
 
 
 def run() -> dict[str, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmpname:
         r = run_burst(Path(tmpname))
+    if not r["caught_up"]:
+        # No figure stands for "never caught up" (a gap of 0 would read as met): a failure.
+        raise RuntimeError(
+            f"the wall never reached the head seq {r['head']} (it was at {r['final_seq']}); "
+            f"largest gap until it ended {r['max_gap_ms']:.0f} ms, exit code {r['exit_code']}"
+        )
     extra = {k: (_r(v) if isinstance(v, float) else v) for k, v in r.items() if k != "stderr_tail"}
     extra["method"] = (
         f"real server and real wall processes on loopback (map, operations, leader on three offscreen "

@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 #: batching matter (several times the server's send queue), small enough for
 #: the suite; the benchmark sends the issue's 50,000.
 BURST = 4_000
-RUN_FOR = 75.0
+RUN_FOR = 45.0
 
 
 def _journal_position(db: Path) -> tuple[int, int, int]:

@@ -1254,3 +1254,26 @@ def test_active_situations_newest_first() -> None:
         )  # fmt: skip
         store.apply(s(p.SituationUpserted(situation=sit)))
     assert [x.id for x in store.active_situations()] == ["sit-0", "sit-2"]
+
+
+def test_split_incidents_takes_a_part_and_leaves_the_rest_with_everything_else() -> None:
+    whole = _cs(
+        incidents_added={f"a{i}" for i in range(7)}, incidents_updated={"u1", "u2"},
+        acks={"incident:a1"}, incident_acks={"a1"},
+    )  # fmt: skip
+    assert whole.split_incidents(9) is None  # small enough: not split
+    seen_added: set[str] = set()
+    seen_updated: set[str] = set()
+    parts = 0
+    while (part := whole.split_incidents(3)) is not None:
+        parts += 1
+        assert len(part.incidents_added) + len(part.incidents_updated) == 3
+        assert not part.acks and not part.incident_acks  # what refers to them comes last
+        seen_added |= part.incidents_added
+        seen_updated |= part.incidents_updated
+    seen_added |= whole.incidents_added
+    seen_updated |= whole.incidents_updated
+    assert parts == 2
+    assert (seen_added, seen_updated) == ({f"a{i}" for i in range(7)}, {"u1", "u2"})
+    assert whole.acks == {"incident:a1"} and whole.incident_acks == {"a1"}
+    assert ChangeSet.full_reset().split_incidents(0) is None  # a reset goes whole

@@ -196,6 +196,23 @@ class ChangeSet:
             updated.discard(key)
             removed.add(key)
 
+    def split_incidents(self, limit: int) -> ChangeSet | None:
+        """Take up to ``limit`` new and changed incidents out of this set into one of
+        their own and return it; None when this set has no more than ``limit``.
+
+        The taken set goes first and this one, with everything else in it, after:
+        a view learns of a burst's incidents a part at a time, and of the alerts,
+        acknowledgements and counts that refer to them once it knows them all."""
+        if self.reset or len(self.incidents_added) + len(self.incidents_updated) <= limit:
+            return None
+        head = ChangeSet()
+        added, updated = self.incidents_added, self.incidents_updated
+        while added and len(head.incidents_added) < limit:
+            head.incidents_added.add(added.pop())
+        while updated and len(head.incidents_added) + len(head.incidents_updated) < limit:
+            head.incidents_updated.add(updated.pop())
+        return head
+
     def merge(self, other: ChangeSet) -> ChangeSet:
         """Fold ``other`` (which happened after ``self``) into ``self``; returns self."""
         if self.reset or other.reset:

@@ -349,23 +349,12 @@ def _iso(value: dt.datetime) -> str:
 
 
 async def write_audit(journal: Journal, actions: Iterable[AlertAction]) -> int:
-    """Write the audit entries carried by ``actions``; returns how many."""
-    n = 0
-    for action in actions:
-        entry = action.audit
-        if entry is None:
-            continue
-        await journal.audit(
-            entry.action,
-            operator=entry.operator,
-            console=entry.console,
-            target_kind=entry.target_kind,
-            target_id=entry.target_id,
-            detail=entry.detail,
-            at=entry.at,
-        )
-        n += 1
-    return n
+    """Write the audit entries carried by ``actions`` (one transaction); returns how many."""
+    return await journal.audit_many([a.audit for a in actions if a.audit is not None])
+
+
+#: Repeats and escalations looked at per tick, at most (see AlertEngine._timers).
+TIMER_BATCH = 300
 
 
 # --- the engine ------------------------------------------------------------------------------
@@ -1146,9 +1135,12 @@ class AlertEngine:
     def _timers(self, now: dt.datetime, out: list[AlertAction]) -> None:
         # Only what is due: a pass over every live alert each second was most of the GUI
         # thread with tens of thousands of them (a burst).
+        # At most TIMER_BATCH a tick: tens of thousands of alerts raised together fall due
+        # together, and in one tick they held the GUI thread for a quarter of a second; the
+        # rest go on the next ticks (a flood announces reminders as one summary anyway).
         heap, limit = self._timer_heap, now.timestamp()
         due: set[str] = set()
-        while heap and heap[0][0] <= limit:
+        while heap and heap[0][0] <= limit and len(due) < TIMER_BATCH:
             due.add(heapq.heappop(heap)[2])
         later: list[_Record] = []
         for aid in sorted(due):

@@ -656,3 +656,33 @@ def test_selection_follows_the_bridge_both_ways(qtbot: Any, bridge: Any, store: 
     assert view.proxy.rowCount() == 1
     view.active_toggle.setChecked(False)
     assert view.active_toggle.text() == "Semua"
+
+
+def test_a_burst_reaches_the_views_in_parts_with_the_event_loop_between(
+    qtbot: Any, store: Store, config: Config
+) -> None:
+    """Hundreds of new incidents in one change set: the bridge hands the views at most
+    FLUSH_INCIDENTS_MAX at a time, the rest on the next turns of the loop (a burst
+    held the GUI thread for seconds in one flush), and the queue ends with every row."""
+    from ui.support.bridge import FLUSH_INCIDENTS_MAX, EngineBridge
+
+    bridge = EngineBridge(config, store)
+    queue = IncidentQueueModel(store, config)
+    bridge.changed.connect(queue.apply_changes)
+    parts: list[ChangeSet] = []
+    bridge.changed.connect(parts.append)
+    before = queue.rowCount()
+    n = FLUSH_INCIDENTS_MAX * 2 + 17
+    burst = ChangeSet()
+    for i in range(n):
+        burst.merge(upsert(store, make_incident(id=f"burst-{i}")))
+    bridge.push_changes(burst)
+    bridge.flush()
+    assert len(parts) == 1 and len(parts[0].incidents_added) == FLUSH_INCIDENTS_MAX
+    assert queue.rowCount() == before + FLUSH_INCIDENTS_MAX  # the rest waits for the next turn
+    qtbot.waitUntil(lambda: queue.rowCount() == before + n, timeout=5000)
+    assert [len(cs.incidents_added) for cs in parts] == [FLUSH_INCIDENTS_MAX, FLUSH_INCIDENTS_MAX, 17]
+    assert parts[-1].kpis_changed  # the counts travel with the last part
+    assert bridge.pending_since is None
+    bridge.shutdown()
+    queue.deleteLater()

@@ -360,7 +360,7 @@ async def run_replay(
                 json.dumps(controller.placement(), indent=2)
             )
         if args.screenshot_dir:
-            session.bridge.flush()
+            session.bridge.flush(whole=True)
             paths = controller.screenshots(Path(args.screenshot_dir), regions=args.screenshot_regions)
             args.screenshots_written = paths
         args.windows_shown = len(controller.windows)

@@ -806,7 +806,7 @@ async def _run(
             json.dumps(controller.placement(), indent=2)
         )
     if args.screenshot_dir:
-        bridge.flush()
+        bridge.flush(whole=True)
         # Grabbing every window (web views included) blocks the GUI thread for a while on
         # purpose: not a stall for the watchdog to report.
         with contextlib.ExitStack() as paused:

@@ -28,6 +28,13 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+#: A flush hands the views at most this many new or changed incidents; the rest
+#: follow on the next turns of the event loop, so the GUI thread paints (and the
+#: feed reads) between parts of a burst: thousands merged while the thread was busy
+#: then stall it for seconds in one flush.
+FLUSH_INCIDENTS_MAX = 250
+
+
 class EngineBridge(QObject):
     #: A merged ChangeSet, already applied to the store.
     changed = Signal(object)
@@ -119,7 +126,7 @@ class EngineBridge(QObject):
         feed, one committed batch at a time (tests/test_alerting.py checks a
         live fire right behind the start-up reset still sounds)."""
         if changes.reset:
-            self.flush()  # what came before it first: those were live events
+            self.flush(whole=True)  # what came before it first: those were live events
             self.changed.emit(changes)
             return
         if self._pending is None:
@@ -130,11 +137,26 @@ class EngineBridge(QObject):
         if not self._flush_timer.isActive():
             self._flush_timer.start()
 
-    def flush(self) -> None:
-        pending, self._pending = self._pending, None
-        self.pending_since = None
-        if pending is not None:
+    def flush(self, whole: bool = False) -> None:
+        """Hand the views what is pending: all of it, or (``whole`` false) a part of at
+        most FLUSH_INCIDENTS_MAX incidents when there is more, the rest on the next turn."""
+        pending = self._pending
+        if pending is None:
+            return
+        part = None if whole else pending.split_incidents(FLUSH_INCIDENTS_MAX)
+        if part is None:
+            self._pending = None
+            self.pending_since = None
             self.changed.emit(pending)
+            return
+        # The rest stays pending (newer changes merge into it) and goes on the next turn.
+        self.changed.emit(part)
+        if self._pending is not None and not self._flush_timer.isActive():
+            QTimer.singleShot(0, self, self._flush_rest)
+
+    def _flush_rest(self) -> None:
+        if self._pending is not None and not self._flush_timer.isActive():
+            self.flush()
 
     # --- selection -------------------------------------------------------------------
 
