@@ -41,9 +41,11 @@ def test_the_domain_numbers() -> None:
     assert lg.max_distance_m(s.body_px, ppm) == pytest.approx(6.0, rel=0.03)
 
 
+@pytest.mark.parametrize("lang", ["id", "en"])
 @pytest.mark.parametrize("name", PRESETS)
-def test_every_shipped_preset_meets_its_minimums(name: str) -> None:
-    report = check_layout(name, shipped_presets()[name])
+def test_every_shipped_preset_meets_its_minimums(name: str, lang: str) -> None:
+    report = check_layout(name, shipped_presets()[name], lang)
+    assert report.lang == lang
     assert report.ok, "\n".join(p for r in report.regions for p in r.problems)
     views = {r.view for r in report.regions}
     # Every preset shows the queue (directly, in operations or in the console) and all agencies.
@@ -127,7 +129,7 @@ def test_layout_check_command(tmp_path: Path) -> None:
     out = _cli("--all")
     assert out.returncode == 0, out.stdout + out.stderr
     for name in PRESETS:
-        assert f"layout {name}: ok" in out.stdout
+        assert f"layout {name} (id): ok" in out.stdout  # Indonesian: the default display language
     mine = tmp_path / "ruang-kecil.toml"
     mine.write_text(
         "[[screens]]\ndiagonal_in = 43\ndistance_m = 7\nregions = [{view = 'operations'}]\n", encoding="utf-8"
@@ -149,3 +151,45 @@ def test_layout_check_command(tmp_path: Path) -> None:
 def test_load_layout_defaults_to_four_panels() -> None:
     name, layout = load_layout()
     assert name == "four-panels" and len(layout.screens) == 4
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_the_check_measures_the_captions_of_the_display_language(lang: str) -> None:
+    """The leader's captions are measured in the language the wall shows (default id), not in
+    the longest wording of every language: the check plans what the view will lay out."""
+    from commandcenter.core.i18n import strings_for
+    from commandcenter.wall.layout import (
+        LEADER_CAPTION_KEYS,
+        check_region,
+        leader_captions,
+        leader_fit,
+        screen_sizes,
+    )
+
+    t = strings_for(lang).t
+    assert leader_captions(lang) == [t(k) for k in LEADER_CAPTION_KEYS]
+    for name, layout in shipped_presets().items():
+        for screen in layout.screens:
+            for region in screen.regions:
+                if region.view != "leader":
+                    continue
+                rep = check_region(screen, region, name, lang)
+                fit = leader_fit(screen_sizes(screen), rep.width_px, rep.height_px, flag=True,
+                                 captions=[t(k) for k in LEADER_CAPTION_KEYS])  # fmt: skip
+                fit.pop("figures_px")
+                assert rep.shows == fit, f"{name} ({lang})"
+
+
+def test_layout_check_takes_the_configured_language(tmp_path: Path) -> None:
+    import os
+
+    from commandcenter.config.loader import ENV_CONFIG
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("[display]\nlanguage = 'en'\n", encoding="utf-8")
+    env = {**os.environ, ENV_CONFIG: str(cfg)}
+    argv = [sys.executable, "-m", "commandcenter.cli", "layout", "check", "--preset", "laptop"]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False, cwd=ROOT, env=env)
+    assert "layout laptop (en): ok" in out.stdout, out.stdout + out.stderr
+    out = _cli("--preset", "laptop", "--lang", "en")
+    assert "layout laptop (en)" in out.stdout

@@ -89,7 +89,7 @@ def _cmd_say(args: argparse.Namespace) -> int:
 def _cmd_layout_check(args: argparse.Namespace) -> int:
     from commandcenter.wall.layout import layout_check_main
 
-    return layout_check_main(args.preset or "", args.config or "", all_presets=args.all)
+    return layout_check_main(args.preset or "", args.config or "", all_presets=args.all, lang=args.lang or "")
 
 
 def _cmd_ingest_check(args: argparse.Namespace) -> int:
@@ -198,6 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
     which.add_argument("--preset", default=None, help="a shipped preset (config/layouts.toml)")
     which.add_argument("--config", default=None, help="a layout file, or a config file with a [layout] table")
     which.add_argument("--all", action="store_true", help="every shipped preset")
+    pl.add_argument("--lang", choices=["id", "en"], default=None,
+                    help="measure the captions of this language (default: display.language)")
     pl.set_defaults(func=_cmd_layout_check)
 
     from commandcenter.cli.report import add_report_arguments

@@ -233,8 +233,25 @@ LEADER_CAPTION_KEYS = ("kpi.active", "leader.unacked_high", "leader.oldest", "le
 FUNNEL_LINES = 7
 MAP_MIN_CHARS = 24
 MAP_MIN_LINES = 8
-#: The operator console's alert banner: the alert text (heading) and a line of buttons and state.
-BANNER_LINES = 3
+#: Lines of an alert's text the console plans for in its banner (ui.alerts.banner): narrow (the
+#: text on rows of its own, under the priority and the Konfirmasi button) and wide (beside them).
+BANNER_TEXT_LINES = {True: 3, False: 2}
+#: Characters of the wide banner's second row (escalated mark, age and count of other alerts, the
+#: shelve and mute captions and their five buttons), generous: planning the narrow banner where the
+#: wide one shows only costs rows, the other way round the banner would push the queue down.
+BANNER_WIDE_CHARS = 110
+BANNER_BUTTONS = 5
+#: Lines of the selected incident's detail the console keeps beside the queue before it gives
+#: the agency tiles their desk form (counts, median arrival and a sparkline) up for two lines each.
+CONSOLE_DETAIL_LINES = 6
+#: The console's queue : detail split (ui.views.console.ConsoleView's splitter).
+CONSOLE_QUEUE_SHARE = 3 / 5
+#: A console's agency tile is this many characters wide (two-line tiles, desk tiles): its counts
+#: run to three digits each ("▲202 ✓248"), digits are wider than the average character, and a
+#: desk tile has wider margins.
+CONSOLE_TILE_CHARS = {True: 10, False: 12}
+#: The detail column is never narrower than this many characters.
+CONSOLE_SIDE_CHARS = 24
 
 
 @dataclass
@@ -262,6 +279,8 @@ class RegionReport:
 class LayoutReport:
     name: str
     regions: list[RegionReport]
+    #: The display language whose captions were measured.
+    lang: str = "id"
 
     @property
     def ok(self) -> bool:
@@ -309,23 +328,24 @@ class TilesFit(NamedTuple):
     height_px: int
 
 
-def agency_tiles_fit(sizes: TextSizes, width: int) -> TilesFit:
+def agency_tiles_fit(sizes: TextSizes, width: int, tile_chars: int = AGENCY_TILE_CHARS) -> TilesFit:
     """The eight agency tiles in ``width`` px at ``sizes``: as many to a row as leave each
     AGENCY_TILE_CHARS characters (its short name, its counts), each tile AGENCY_TILE_LINES lines
     high. The agency views place their tiles in these rows."""
-    per_row = max(1, min(AGENCY_TILES, int(width // ((AGENCY_TILE_CHARS + 1) * sizes.char_px))))
+    per_row = max(1, min(AGENCY_TILES, int(width // ((tile_chars + 1) * sizes.char_px))))
     rows = math.ceil(AGENCY_TILES / per_row)
     return TilesFit(per_row, rows, rows * AGENCY_TILE_LINES * sizes.line_px)
 
 
-def leader_captions() -> list[str]:
-    """The key figures' captions in every shipped language (the layout check plans for the
-    longest wording; a view passes its own)."""
+def leader_captions(lang: str = "") -> list[str]:
+    """The key figures' captions in ``lang`` (the wall's display language: the layout check
+    measures what the leader view will show); empty: every shipped language (the longest
+    wording of each figure)."""
     from commandcenter.core.i18n import strings_for
 
     out = []
-    for lang in ("id", "en"):
-        t = strings_for(lang).t
+    for code in (lang,) if lang else ("id", "en"):
+        t = strings_for(code).t
         out += [t(key) for key in LEADER_CAPTION_KEYS]
     return out
 
@@ -423,7 +443,112 @@ def _fixes(report: RegionReport, sizes: TextSizes, screen: ScreenLayout, need_px
     )
 
 
-def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionReport:
+def pad_px(sizes: TextSizes) -> int:
+    """The views' padding (ui.support.theme.ScreenMetrics.pad_px)."""
+    return max(4, sizes.body_px // 3)
+
+
+def font_height_px(font: int) -> int:
+    """A line of a label in a ``font``-pixel font (ascent + descent)."""
+    return math.ceil(font * FONT_HEIGHT_PER_EM)
+
+
+def control_px(sizes: TextSizes) -> int:
+    """A push button or a search field at body size: its text line, the stylesheet's padding
+    (ui.support.theme: pad above and below) and its 1 px border; the console's widgets are given
+    exactly this height."""
+    return font_height_px(sizes.body_px) + 2 * pad_px(sizes) + 2
+
+
+def console_banner_px(sizes: TextSizes, width: int) -> int:
+    """The height the console keeps for its alert banner (ui.alerts.banner.AlertBanner) with an
+    alert of BANNER_TEXT_LINES lines up and the last acknowledgement's line under it. Narrow (a
+    laptop's half screen): the priority and the Konfirmasi button, the text, the state line, the
+    shelve and the mute controls on rows of their own; wide: the text beside the button and
+    every control on one row."""
+    pad = pad_px(sizes)
+    border = max(4, pad)  # an alert's frame
+    button = int(sizes.heading_px * 1.8) + 2 * pad + 4  # Konfirmasi: min-height, padding, border
+    text_line = font_height_px(sizes.heading_px)
+    body = font_height_px(sizes.body_px)
+    control = control_px(sizes)
+    wide_px = BANNER_WIDE_CHARS * sizes.char_px + BANNER_BUTTONS * (4 * pad + 2) + 10 * 2 * pad + 4 * pad
+    narrow = width < wide_px
+    lines = BANNER_TEXT_LINES[narrow]
+    if narrow:
+        rows = [button, lines * text_line, body, control, control, body]
+    else:
+        rows = [max(button, lines * text_line), max(control, body), body]
+    return 2 * border + 2 * pad + sum(rows) + (len(rows) - 1) * (pad // 2)
+
+
+class ConsoleFit(NamedTuple):
+    """How the operator console (ui.views.console.ConsoleView) divides its rectangle: the alert
+    banner across the top (its planned height kept even while no alert shows, so that rows do
+    not jump under the operator's pointer when one comes), under it the queue (search bar over
+    whole rows) beside the selected incident's detail, the agency tiles and the replay button."""
+
+    rows: int
+    columns: list[str]
+    banner_px: int
+    #: The queue's and the detail column's widths.
+    queue_w: int
+    side_w: int
+    tiles_per_row: int
+    tile_rows: int
+    #: Tiles of two lines (name, counts) instead of the desk's four (and a sparkline).
+    compact_tiles: bool
+    tiles_px: int
+    #: Height left to the detail column's incident (negative: the tiles do not fit).
+    detail_px: int
+    control_px: int
+
+
+def agency_tile_px(sizes: TextSizes, compact: bool) -> int:
+    """An agency tile's height (ui.views.agencies.AgencyTile): two lines from metres away, three
+    lines and a sparkline of two body heights on a desk."""
+    return AGENCY_TILE_LINES * sizes.line_px if compact else 3 * sizes.line_px + 2 * sizes.body_px
+
+
+def agency_board_px(sizes: TextSizes, width: int, compact: bool) -> tuple[TilesFit, int]:
+    """The agency tiles' rows and their height in ``width`` px (ui.views.agencies' board:
+    tiles 2 px apart from metres away, pad/2 on a desk)."""
+    fit = agency_tiles_fit(sizes, width, CONSOLE_TILE_CHARS[compact])
+    gap = 2 if compact else pad_px(sizes) // 2
+    return fit, fit.rows * agency_tile_px(sizes, compact) + (fit.rows - 1) * gap
+
+
+def console_fit(sizes: TextSizes, width: int, height: int, *, tiles: bool = True) -> ConsoleFit:
+    """The operator console in ``width`` x ``height`` px at ``sizes`` (see :class:`ConsoleFit`):
+    the console's widgets take exactly these heights, so its rows are the layout check's."""
+    pad = pad_px(sizes)
+    control = control_px(sizes)
+    banner = console_banner_px(sizes, width - 2 * pad)
+    inner_w = width - 2 * pad - pad  # the margins, the splitter's handle (pad wide)
+    # The queue's share, or more where its five first columns (and its margins and scroll bar,
+    # about four characters) need it.
+    minimum = sum(n + 1 for _, n, req in QUEUE_COLUMNS if req)
+    queue_w = max(round(inner_w * CONSOLE_QUEUE_SHARE), math.ceil((minimum + 4) * sizes.char_px))
+    queue_w = min(queue_w, inner_w - CONSOLE_SIDE_CHARS * math.ceil(sizes.char_px))
+    side_w = inner_w - queue_w
+    split_h = height - 2 * pad - banner - pad
+    # The queue: its margins (pad/2), the search bar, a gap, then the column header over rows.
+    table_h = split_h - 2 * (pad // 2) - control - pad // 2
+    kept = queue_fit(sizes, queue_w, table_h)
+    # The side: the incident (a scroll area), the tiles and the replay button, pad/2 apart.
+    fit, tiles_px, compact = TilesFit(0, 0, 0), 0, False
+    if tiles:
+        fit, tiles_px = agency_board_px(sizes, side_w, False)
+        room = split_h - tiles_px - control - 2 * (pad // 2)
+        if room < CONSOLE_DETAIL_LINES * sizes.line_px:
+            compact = True
+            fit, tiles_px = agency_board_px(sizes, side_w, True)
+    detail = split_h - control - pad // 2 - ((tiles_px + pad // 2) if tiles else 0)
+    return ConsoleFit(kept.rows, kept.columns, banner, queue_w, side_w, fit.per_row, fit.rows, compact,
+                      tiles_px, detail, control)  # fmt: skip
+
+
+def check_region(screen: ScreenLayout, region: Region, label: str, lang: str = "id") -> RegionReport:
     cols, rows = screen.grid
     cell_w, cell_h = screen.width_px / cols, screen.height_px / rows
     width = int(cell_w * region.span[0])
@@ -438,11 +563,25 @@ def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionRepo
     )  # fmt: skip
     view = region.view
     queue_rows = QUEUE_MIN_ROWS
-    if view in ("queue", "operations", "console"):
+    if view == "console":
+        con = console_fit(sizes, width, height)
+        rep.shows.update(rows=con.rows, columns=con.columns, tiles_per_row=con.tiles_per_row,
+                         tile_rows=con.tile_rows, compact_tiles=con.compact_tiles,
+                         banner_px=con.banner_px)  # fmt: skip
+        minimum = sum(n + 1 for _, n, req in QUEUE_COLUMNS if req)
+        if sizes.chars(con.queue_w) < minimum:
+            rep.problems.append(f"queue: {sizes.chars(con.queue_w)} characters per line, the five first "
+                                f"columns need {minimum}")  # fmt: skip
+        if con.rows < queue_rows:
+            rep.problems.append(f"queue: {con.rows} whole rows, at least {queue_rows} needed")
+            _fixes(rep, sizes, screen, height + (queue_rows - con.rows) * sizes.line_px, height)
+        if con.detail_px < 0:
+            rep.problems.append(f"agencies: {AGENCY_TILES} tiles need {con.tiles_px} px beside the queue, "
+                                f"{con.tiles_px + con.detail_px} available")  # fmt: skip
+            _fixes(rep, sizes, screen, height - con.detail_px, height)
+    if view in ("queue", "operations"):
         avail = height
-        if view == "console":
-            avail -= BANNER_LINES * sizes.heading_line_px
-        if view in ("operations", "console"):
+        if view == "operations":
             per_row, tile_rows, tiles_px = agency_tiles_fit(sizes, width)
             rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
             avail -= tiles_px
@@ -464,7 +603,7 @@ def check_region(screen: ScreenLayout, region: Region, label: str) -> RegionRepo
     if view == "leader":
         # Planned with the escalation flag up: it shows on top of the figures whenever alerts
         # wait past their time, and the figures must stay whole under it.
-        fit = leader_fit(sizes, width, height, flag=True)
+        fit = leader_fit(sizes, width, height, flag=True, captions=leader_captions(lang))
         need = fit.pop("figures_px")
         rep.shows.update(fit)
         if need > height:
@@ -503,7 +642,9 @@ def screen_sizes(screen: ScreenLayout) -> TextSizes:
     return sizes_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
 
 
-def check_layout(name: str, layout: Layout) -> LayoutReport:
+def check_layout(name: str, layout: Layout, lang: str = "id") -> LayoutReport:
+    """Every region of ``layout``, measured with the captions of ``lang`` (the wall's
+    display.language: the views show that wording, not the longest of every language)."""
     reports = []
     for s, screen in enumerate(layout.screens):
         label = screen.name or (
@@ -511,13 +652,13 @@ def check_layout(name: str, layout: Layout) -> LayoutReport:
         )
         label = label or f"screens[{s}]"
         for region in screen.regions:
-            reports.append(check_region(screen, region, label))
-    return LayoutReport(name, reports)
+            reports.append(check_region(screen, region, label, lang))
+    return LayoutReport(name, reports, lang)
 
 
 def format_report(report: LayoutReport) -> list[str]:
     """The lines `commandcenter layout check` (and doctor) print."""
-    lines = [f"layout {report.name}: {'ok' if report.ok else 'MINIMUM NOT MET'}"]
+    lines = [f"layout {report.name} ({report.lang}): {'ok' if report.ok else 'MINIMUM NOT MET'}"]
     for r in report.regions:
         shows = ", ".join(f"{k}={'/'.join(v) if isinstance(v, list) else v}" for k, v in r.shows.items())
         lines.append(f"  {r.screen} · {r.view}: {r.width_px}x{r.height_px} px at {r.distance_m:g} m, body "
@@ -529,9 +670,22 @@ def format_report(report: LayoutReport) -> list[str]:
     return lines
 
 
-def layout_check_main(preset: str = "", file: str = "", all_presets: bool = False) -> int:
+def configured_language() -> str:
+    """display.language of the effective configuration (its file, the environment), else the
+    default (id): a configuration that cannot be read is `config check`'s to report."""
+    from commandcenter.config import ConfigError, load_config
+
+    try:
+        return str(load_config().display.language)
+    except (ConfigError, OSError):
+        return "id"
+
+
+def layout_check_main(preset: str = "", file: str = "", all_presets: bool = False, lang: str = "") -> int:
+    """``commandcenter layout check``: measured with ``lang``'s captions (default display.language)."""
     import sys
 
+    lang = lang or configured_language()
     try:
         if all_presets:
             layouts = shipped_presets()
@@ -543,12 +697,13 @@ def layout_check_main(preset: str = "", file: str = "", all_presets: bool = Fals
         return 2
     ok = True
     for name, layout in layouts.items():
-        report = check_layout(name, layout)
+        report = check_layout(name, layout, lang)
         ok = ok and report.ok
         sys.stdout.write("\n".join(format_report(report)) + "\n")
     return 0 if ok else 1
 
 
-__all__ = ["DEFAULT_PRESET", "LINE_PER_EM", "Layout", "LayoutError", "QueueFit", "Region", "ScreenLayout",
-           "TilesFit", "agency_tiles_fit", "check_layout", "header_px", "layout_from_screens", "leader_fit",
-           "load_layout", "px_per_mm", "queue_fit", "resolve_layout", "screen_sizes"]  # fmt: skip
+__all__ = ["DEFAULT_PRESET", "LINE_PER_EM", "ConsoleFit", "Layout", "LayoutError", "QueueFit", "Region",
+           "ScreenLayout", "TilesFit", "agency_tiles_fit", "check_layout", "configured_language",
+           "console_fit", "control_px", "header_px", "layout_from_screens", "leader_fit", "load_layout",
+           "px_per_mm", "queue_fit", "resolve_layout", "screen_sizes"]  # fmt: skip

@@ -614,7 +614,8 @@
       var row = el("div", "oki-legend-row");
       row.title = (lg.shapeCategories[item.shape] || []).join(", ");
       row.appendChild(shapeSvg(item.shape, c.textDim));
-      row.appendChild(el("span", "oki-legend-text oki-legend-cats", item.label));
+      row.appendChild(el("span", "oki-legend-text oki-legend-cats oki-legend-long", item.label));
+      row.appendChild(el("span", "oki-legend-text oki-legend-short", item.short || item.label));
       right.appendChild(row);
     });
     cols.appendChild(left);
@@ -850,6 +851,7 @@
   // width is what the regency keeps clear. An operator's screen too small for
   // both the regency and a full legend folds the incidents' legend to its title
   // (a click opens it); a wall keeps it open.
+  var LEGEND_SHARE = 0.28;
   function fitRegency() {
     var size = S.map.getSize(), right = 8;
     var corner = S.map._controlCorners ? S.map._controlCorners.bottomright : null;
@@ -859,6 +861,13 @@
       if (corner && (corner.offsetWidth > size.x * 0.4 || corner.offsetHeight > size.y * 0.9)) {
         legend.classList.add("oki-legend-folded");
       }
+    }
+    // A wall's legend (open: nobody clicks a wall) takes at most LEGEND_SHARE of the width:
+    // where its two columns would take more (a 1080p panel read from 6 m), one column
+    // without headings, each shape named by its first word (the rest in the row's title).
+    if (legend && !S.opts.interactive) {
+      legend.classList.remove("oki-legend-compact");
+      if (legend.offsetWidth > size.x * LEGEND_SHARE) legend.classList.add("oki-legend-compact");
     }
     // The widest legend in the corner (the corner's own width adds Leaflet's margin),
     // and the corner's height.

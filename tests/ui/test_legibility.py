@@ -237,10 +237,11 @@ def _build(case: Case, bridge: Any, metrics: Any, alerts: Any = None) -> QWidget
         from ui.views.console import ConsoleView
         from ui.views.operations import OperationsView
 
-        queue = OperationsView(bridge, metrics, interactive=True)
-        # The top alert's banner over the console, as on a wall (ui.app.wall).
+        queue = OperationsView(bridge, metrics, interactive=True, tiles=False)
+        # The top alert's banner over the console and the tiles beside the queue, as on a wall
+        # (ui.app.wall).
         banner = AlertBanner(alerts, metrics, interactive=True) if alerts is not None else None
-        return ConsoleView(bridge, metrics, queue_widget=queue, banner=banner)
+        return ConsoleView(bridge, metrics, queue_widget=queue, banner=banner, tiles=True)
     raise AssertionError(case.view)
 
 
@@ -458,7 +459,7 @@ def legibility_problems(root: QWidget, case: Case, metrics: Any) -> list[str]:
             if full is not None and w.text() != full and not w.property("mayElide"):
                 problems.append(f"{_name(w)}: {full!r} elided to {w.text()!r} (not free text)")
         if isinstance(w, QTableView):
-            must = case.rows if case.view in ("queue", "operations") else 0
+            must = case.rows if case.view in ("queue", "operations", "console") else 0
             problems += _table_problems(w, case, must, _elidable_columns())
         if isinstance(w, pg.PlotWidget):
             problems += _plot_problems(w, case, metrics)
@@ -547,3 +548,57 @@ def test_the_walk_finds_what_the_issue_found(qtbot: Any, config: Any) -> None:
     assert "overlaps" in text
     assert "is cut" in text
     assert "at 6 m (at least 16')" in text
+
+
+QUEUE_CASES = [c for c in CASES if c.view in ("queue", "operations", "console")]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+@pytest.mark.parametrize("case", QUEUE_CASES, ids=[c.id for c in QUEUE_CASES])
+def test_the_layout_check_counts_the_rows_the_widget_shows(
+    qtbot: Any, config: Any, case: Case, lang: str
+) -> None:
+    """`commandcenter layout check` reports the queue's whole rows of every shipped preset; the
+    real widget at that region's size, with an alert in the console's banner, shows exactly as
+    many, at least QUEUE_MIN_ROWS, and on the console all eight agency tiles complete beside it
+    (the laptop's console claimed 22 rows and showed none: the banner and the tiles took them)."""
+    from ui.alerts.adapter import AlertAdapter
+    from ui.support.bridge import EngineBridge
+
+    store, service = _store("surge", config)
+    bridge = EngineBridge(config, store, strings=strings_for(lang))
+    alerts = AlertAdapter(service, bridge)
+    metrics = _metrics(case)
+    try:
+        view = _build(case, bridge, metrics, alerts)
+        qtbot.addWidget(view)
+        view.setFixedSize(case.width, case.height)
+        view.show()
+        qtbot.waitExposed(view)
+        table = view.findChild(QTableView)
+
+        def whole() -> int:
+            return table.viewport().height() // table.verticalHeader().defaultSectionSize()
+
+        qtbot.waitUntil(lambda: whole() == case.rows, timeout=5000)
+        if case.view != "operations":  # the operations board is in no shipped preset (see _cases)
+            assert case.rows >= lay.QUEUE_MIN_ROWS, f"{case.id}: the layout check promises {case.rows} rows"
+        if case.view == "console":
+            board = view.agency_board
+            assert board is not None and view.fit is not None
+            tiles = list(board.tiles.values())
+            assert len(tiles) == lay.AGENCY_TILES
+            side = view.side.rect()
+            for tile in tiles:
+                rect = QRect(tile.mapTo(view.side, tile.rect().topLeft()), tile.size())
+                where = f"{case.id}: tile {tile.code} at {_rect(rect)}"
+                assert tile.isVisible() and side.contains(rect), where
+            assert board.height() == view.fit.tiles_px
+            # The banner is as planned (not squeezed, not taller than the check assumed).
+            assert view.alert_banner is not None
+            assert view.alert_banner.height() >= view.banner_need() > 0
+            assert view.alert_slot.height() == view.fit.banner_px
+    finally:
+        alerts.shutdown()
+        bridge.shutdown()
+        bridge.deleteLater()

@@ -188,7 +188,7 @@ def _overlap(a: dict[str, float], b: dict[str, float]) -> float:
 
 def test_the_laptop_maps_legends_leave_the_regency_clear(qtbot: Any, bridge: Any, store: Any,
                                                           tmp_path: Path) -> None:
-    """The laptop preset's map region (680x343 of a 14-inch 1366x768 screen read from 0.6 m):
+    """The laptop preset's map region (once 680x343 of a 14-inch 1366x768 screen read from 0.6 m):
     its legend covered about half the regency, because an operator's map was fitted once, at a
     size its layout then changed. Now it fits again on resize beside its legends (the incidents'
     legend folded to its title when there is no room), with the context layers' legend too."""
@@ -210,7 +210,12 @@ def test_the_laptop_maps_legends_leave_the_regency_clear(qtbot: Any, bridge: Any
     )  # fmt: skip
     bridge.push_changes(store.apply(make_event(p.HazardReported(item=warning), seq=store.seq + 1,
                                                ts=store.clock(), epoch=store.epoch)))  # fmt: skip
-    view.resize(680, 343)
+    from commandcenter.wall import layout as lay
+
+    screen = lay.shipped_presets()["laptop"].screens[0]
+    region = next(r for r in screen.regions if r.view == "map")
+    rep = lay.check_region(screen, region, "s0")
+    view.resize(rep.width_px, rep.height_px)
     answers: list[Any] = []
 
     def clear() -> bool:
@@ -218,12 +223,67 @@ def test_the_laptop_maps_legends_leave_the_regency_clear(qtbot: Any, bridge: Any
         view.run_js_json("[OkiMap.regencyBox(), OkiMap.legendBox(), OkiMap.hazards()]", answers.append)
         qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
         regency, legend, hazards = answers[0]
-        if regency is None or regency["w"] != 680 or hazards["layers"]["warning"]["count"] != 1:
+        if regency is None or regency["w"] != rep.width_px or hazards["layers"]["warning"]["count"] != 1:
             return False
         area = (regency["r"] - regency["l"]) * (regency["b"] - regency["t"])
         # The regency fills the area beside the legends (an operator's zoom steps in quarters)
         # and lies under neither of them.
-        return _overlap(regency, legend) < 0.02 * area and regency["b"] - regency["t"] >= 0.8 * 343
+        tall = regency["b"] - regency["t"] >= 0.8 * rep.height_px
+        inside = _box_inside(regency, rep.width_px, rep.height_px)
+        return _overlap(regency, legend) < 0.02 * area and tall and inside
 
     qtbot.waitUntil(clear, timeout=30_000)
+    assert view.js_errors() == []
+
+
+def _box_inside(box: dict[str, float], w: float, h: float) -> bool:
+    return box["l"] >= -1 and box["t"] >= -1 and box["r"] <= w + 1 and box["b"] <= h + 1
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_the_four_panels_map_shows_the_whole_regency_beside_a_narrow_legend(
+    qtbot: Any, bridge: Any, tmp_path: Path, lang: str
+) -> None:
+    """The four-panels preset's map (a 55-inch 1080p panel read from 6 m, its region under the
+    header): its legend took about half the width and the regency was cut at the south-west.
+    Now the regency lies whole inside the map, clear of the legends, the legend takes at most
+    30 % of the width, and its text is still the body size that subtends 16' at 6 m."""
+    from commandcenter.core.i18n import strings_for
+    from commandcenter.wall import layout as lay
+
+    bridge.strings = strings_for(lang)
+    screen = lay.shipped_presets()["four-panels"].screens[0]
+    rep = lay.check_region(screen, screen.regions[0], "s0", lang)
+    metrics = theme.metrics_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
+    view = MapView(bridge, interactive=False, metrics=metrics, page_dir=tmp_path / "page")
+    qtbot.addWidget(view)
+    view.resize(screen.width_px, screen.height_px)  # the window at the screen's size, then its region
+    view.show()
+    qtbot.waitUntil(view.is_idle, timeout=30_000)
+    view.resize(rep.width_px, rep.height_px)
+    answers: list[Any] = []
+    probe = ("[OkiMap.regencyBox(), OkiMap.legendBox(),"
+             " parseFloat(getComputedStyle(document.querySelector('.oki-legend')).fontSize)]")  # fmt: skip
+    last: list[Any] = []
+
+    def clear() -> bool:
+        answers.clear()
+        view.run_js_json(probe, answers.append)
+        qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
+        regency, legend, font = answers[0]
+        last[:] = answers[0]
+        if regency is None or regency["w"] != rep.width_px or regency["h"] != rep.height_px:
+            return False
+        area = (regency["r"] - regency["l"]) * (regency["b"] - regency["t"])
+        return (_box_inside(regency, regency["w"], regency["h"]) and _overlap(regency, legend) < 0.005 * area
+                and legend["r"] - legend["l"] <= 0.30 * regency["w"] and font >= metrics.body_px)  # fmt: skip
+
+    try:
+        qtbot.waitUntil(clear, timeout=30_000)
+    except qtbot.TimeoutError:
+        rows = []
+        view.run_js_json("Array.from(document.querySelectorAll('.oki-legend-row'))"
+                         ".map(function (r) { return [r.innerText, r.offsetWidth]; })", rows.append)
+        qtbot.waitUntil(lambda: bool(rows), timeout=30_000)
+        raise AssertionError(f"regency, legend, legend font: {last}; legend rows {rows[0]}") from None
     assert view.js_errors() == []

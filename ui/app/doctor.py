@@ -111,7 +111,7 @@ def check_layout(config: Config) -> Check:
         name, layout = resolve_layout(config)
     except LayoutError as exc:
         return Check("layout", "fail", str(exc), "commandcenter layout check --preset NAME")
-    rep = check_layout(name, layout)
+    rep = check_layout(name, layout, config.display.language)
     lines = format_report(rep)
     data = {"layout": name, "ok": rep.ok, "lines": lines}
     if rep.ok:

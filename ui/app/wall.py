@@ -252,7 +252,8 @@ def _make_view(
             with contextlib.suppress(ImportError):
                 from ui.views.operations import OperationsView
 
-                queue = OperationsView(bridge, metrics, interactive=True)
+                # The tiles go beside the queue, under the incident (ConsoleView).
+                queue = OperationsView(bridge, metrics, interactive=True, tiles=False)
                 if alerts is not None:
                     queue.acknowledge_requested.connect(alerts.acknowledge_incident)
             banner = None
@@ -260,7 +261,7 @@ def _make_view(
                 from ui.alerts.banner import AlertBanner
 
                 banner = AlertBanner(alerts, metrics, interactive=True)
-            return ConsoleView(bridge, metrics, queue_widget=queue, banner=banner)
+            return ConsoleView(bridge, metrics, queue_widget=queue, banner=banner, tiles=True)
     except Exception:
         log.exception("view %s could not be built", view)
     label = QLabel(f"{view}: not available")

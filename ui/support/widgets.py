@@ -23,11 +23,19 @@ class ElidedLabel(QLabel):
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.setMinimumWidth(0)
         self.full_text = ""
+        #: Shorter wordings of the same text, tried in order before any "…" (set_variants).
+        self._variants: list[str] = []
         self.set_full_text(text)
 
     def set_full_text(self, text: str) -> None:
-        self.full_text = text
-        self.setToolTip(plain_tooltip(text))
+        self.set_variants([text])
+
+    def set_variants(self, texts: list[str]) -> None:
+        """The longest of ``texts`` that fits the width is shown whole (and is the full text);
+        only the shortest ever ends in "…". The tooltip keeps the longest."""
+        self._variants = list(texts) or [""]
+        self.full_text = self._variants[0]
+        self.setToolTip(plain_tooltip(self._variants[0]))
         self._elide()
 
     def resizeEvent(self, event: QResizeEvent) -> None:
@@ -36,6 +44,10 @@ class ElidedLabel(QLabel):
 
     def _elide(self) -> None:
         width = self.contentsRect().width()
+        if len(self._variants) > 1 and width > 0:
+            fm = self.fontMetrics()
+            fits = [v for v in self._variants if fm.horizontalAdvance(v) <= width]
+            self.full_text = fits[0] if fits else self._variants[-1]
         # Before the first layout there is no width yet: show it whole.
         shown = (
             self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideRight, width)

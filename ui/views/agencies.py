@@ -219,6 +219,7 @@ class AgencyBoardWidget(QWidget):
         *,
         compact: bool = False,
         columns: int = 4,
+        tile_chars: int = room.AGENCY_TILE_CHARS,
     ) -> None:
         super().__init__(parent)
         self._bridge = bridge
@@ -226,6 +227,8 @@ class AgencyBoardWidget(QWidget):
         self._config = bridge.config
         self.strings = bridge.strings
         self.compact = compact
+        #: Characters a tile is planned wide (commandcenter.wall.layout.agency_tiles_fit).
+        self.tile_chars = tile_chars
         self._dirty = True
         self._last_refresh = float("-inf")
         self._last_hour: int | None = None
@@ -346,7 +349,7 @@ class AgencyBoardWidget(QWidget):
         super().resizeEvent(event)
         # Tiles per row from the width at this text size: the engine's rule (layout check).
         # The same rows of tiles, balanced: 4 + 4 rather than 5 + 3 (wider tiles, same height).
-        rows = room.agency_tiles_fit(self.metrics.sizes, self.width()).rows
+        rows = room.agency_tiles_fit(self.metrics.sizes, self.width(), self.tile_chars).rows
         self._place_tiles(-(-len(self.tiles) // max(1, rows)))
         self._fit_height()
         if self.compact:

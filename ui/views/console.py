@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -26,8 +27,10 @@ from commandcenter.core.geo import distance_km
 from commandcenter.core.i18n import Strings
 from commandcenter.core.model import Incident
 from commandcenter.core.store import ChangeSet
+from commandcenter.wall import layout as room
 from ui.support import theme
 from ui.support.bridge import EngineBridge
+from ui.views.agencies import AgencyBoardWidget
 
 log = logging.getLogger(__name__)
 
@@ -220,10 +223,17 @@ class IncidentDetailWidget(QScrollArea):
 
 
 class ConsoleView(QWidget):
-    """The operator console: alert slot on top, queue on the left, detail on the right."""
+    """The operator console: alert slot on top, queue on the left, detail on the right
+    with the agency tiles (``tiles``) and the replay button under it.
+
+    Heights come from the engine (commandcenter.wall.layout.console_fit, the layout check's
+    rule): the banner's slot keeps its planned height even while no alert shows (rows must not
+    jump under the operator's pointer when one comes), and the queue column holds only the
+    search bar and whole rows, so the rows the layout check reports are the rows shown."""
 
     def __init__(self, bridge: EngineBridge, metrics: theme.ScreenMetrics, parent: QWidget | None = None,
-                 queue_widget: QWidget | None = None, banner: QWidget | None = None) -> None:
+                 queue_widget: QWidget | None = None, banner: QWidget | None = None, *,
+                 tiles: bool = False) -> None:  # fmt: skip
         super().__init__(parent)
         self.bridge = bridge
         self.strings = bridge.strings
@@ -242,17 +252,29 @@ class ConsoleView(QWidget):
         slot_layout.setSpacing(pad // 2)
         self.alert_banner = banner
         if banner is not None:
-            slot_layout.addWidget(banner)
+            slot_layout.addWidget(banner, 0, Qt.AlignmentFlag.AlignTop)
+            # A longer alert than planned: the slot grows with it rather than squeezing it.
+            banner.installEventFilter(self)
         if queue_widget is None:
             queue_widget = plain_label(self.strings.t("console.queue_placeholder"), "dim")
             queue_widget.setAlignment(Qt.AlignmentFlag.AlignCenter)
             queue_widget.setObjectName("queuePlaceholder")
         self.queue_widget = queue_widget
         self.detail = IncidentDetailWidget(bridge, metrics)
+        # The detail column: the incident, the agency tiles, the replay button.
+        self.side = QWidget()
+        self.side.setObjectName("consoleSide")
+        side = QVBoxLayout(self.side)
+        side.setContentsMargins(0, 0, 0, 0)
+        side.setSpacing(pad // 2)
+        side.addWidget(self.detail, 1)
+        self.tiles = tiles
+        self.agency_board: AgencyBoardWidget | None = None
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
+        self.splitter.setHandleWidth(pad)  # the engine's handle
         self.splitter.addWidget(queue_widget)
-        self.splitter.addWidget(self.detail)
+        self.splitter.addWidget(self.side)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         # Initial share 3:2; QSplitter scales these to its real width.
@@ -268,4 +290,52 @@ class ConsoleView(QWidget):
         self.replay_button.clicked.connect(bridge.replay_requested)
         # Not inside a replay: it would replay the replay.
         self.replay_button.setVisible(bridge.replay_status() is None)
-        root.addWidget(self.replay_button, 0, Qt.AlignmentFlag.AlignRight)
+        side.addWidget(self.replay_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.fit: room.ConsoleFit | None = None
+        self._fit_to(self.width(), self.height())
+
+    def _fit_to(self, width: int, height: int) -> None:
+        """The engine's plan for this size: the banner's slot, the queue's and the detail's
+        widths, the tiles (desk tiles, or two-line ones where the detail would lose its room)."""
+        fit = room.console_fit(self.metrics.sizes, width, height, tiles=self.tiles)
+        self.fit = fit
+        self.replay_button.setFixedHeight(fit.control_px)
+        self._fit_banner()
+        if width > 0:
+            self.splitter.setSizes([fit.queue_w, fit.side_w])
+        if self.tiles and (self.agency_board is None or self.agency_board.compact != fit.compact_tiles):
+            if self.agency_board is not None:
+                self.agency_board.hide()
+                self.agency_board.deleteLater()
+            chars = room.CONSOLE_TILE_CHARS[fit.compact_tiles]
+            self.agency_board = AgencyBoardWidget(
+                self.bridge, self.metrics, self.side, compact=fit.compact_tiles, tile_chars=chars
+            )
+            layout = self.side.layout()
+            assert isinstance(layout, QVBoxLayout)
+            layout.insertWidget(1, self.agency_board, 0)
+
+    def _fit_banner(self) -> None:
+        if self.alert_banner is None or self.fit is None:
+            return
+        self.alert_slot.setMinimumHeight(max(self.fit.banner_px, self.banner_need()))
+
+    def banner_need(self) -> int:
+        """The banner's height at the slot's width (its text wraps: the plain size hint is
+        for a narrower banner)."""
+        banner = self.alert_banner
+        if banner is None:
+            return 0
+        width = self.width() - 2 * self.metrics.pad_px
+        if width > 0 and banner.hasHeightForWidth():
+            return banner.heightForWidth(width)
+        return banner.sizeHint().height()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.alert_banner and event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Show):
+            self._fit_banner()
+        return super().eventFilter(watched, event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_to(self.width(), self.height())

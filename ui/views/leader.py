@@ -46,6 +46,7 @@ from ui.support.bridge import EngineBridge
 from ui.support.text import plain_tooltip
 from ui.support.widgets import ElidedLabel
 from ui.views.hazards import HazardPanel
+from ui.views.queue import short_category_name
 
 log = logging.getLogger(__name__)
 
@@ -359,17 +360,21 @@ class EscalationFlag(QFrame):
             return
         key = "leader.escalated_one" if count == 1 else "leader.escalated_many"
         self.headline.set_full_text(tr.t(key, n=tr.number(count), age=tr.age_tile(threshold_s)))
-        self.oldest.set_full_text(tr.t("leader.escalated_oldest", age=tr.age_tile(oldest.age_s(now)),
-                                    text=self.short_text(oldest)))
+        age = tr.age_tile(oldest.age_s(now))
+        # Narrow (a laptop's corner): the category's short name before any "…".
+        texts = [self.short_text(oldest, short) for short in (False, True)]
+        self.oldest.set_variants([tr.t("leader.escalated_oldest", age=age, text=text) for text in texts])
         self.oldest.setToolTip(plain_tooltip(oldest.text))
         self.show()
 
-    def short_text(self, alert: ActiveAlert) -> str:
+    def short_text(self, alert: ActiveAlert, short_category: bool = False) -> str:
         """A new incident's alert as "Kebakaran · Pangkalan Lampam": the spoken
         text ("…, prioritas tinggi, Desa …") loses the district past the width
         of one line. Other alerts (service level, unit, situation) keep theirs."""
         if alert.kind in ("new_incident", "category") and alert.category and alert.kecamatan:
-            return f"{self.strings.category_name(self.config, alert.category)} · {alert.kecamatan}"
+            category = (short_category_name(self.strings, self.config, alert.category) if short_category
+                        else self.strings.category_name(self.config, alert.category))  # fmt: skip
+            return f"{category} · {alert.kecamatan}"
         return str(alert.text)
 
 

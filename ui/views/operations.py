@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, QSize, Qt, Signal
 from PySide6.QtGui import QAction, QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -77,6 +77,20 @@ class WholeRows(QWidget):
         self.row_px = row_px
         table.setParent(self)
         self.on_resize: list[Any] = []
+        # A stylesheet set above the table later (the console's) re-polishes its header, which
+        # then takes the style's row height (2 px more): a row fewer than the engine's plan.
+        table.verticalHeader().installEventFilter(self)
+
+    def _pin_rows(self) -> None:
+        vh = self.table.verticalHeader()
+        if vh.defaultSectionSize() != self.row_px:
+            vh.setMinimumSectionSize(self.row_px)
+            vh.setDefaultSectionSize(self.row_px)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() in (QEvent.Type.StyleChange, QEvent.Type.FontChange, QEvent.Type.Polish):
+            self._pin_rows()
+        return super().eventFilter(watched, event)
 
     def _header_px(self) -> int:
         hh = self.table.horizontalHeader()
@@ -93,6 +107,7 @@ class WholeRows(QWidget):
         super().resizeEvent(event)
         for callback in self.on_resize:
             callback(self.width())
+        self._pin_rows()
         rows = self.rows_that_fit(self.height())
         self.table.setGeometry(0, 0, self.width(), self._header_px() + rows * self._row())
 
@@ -230,19 +245,22 @@ class OperationsView(QWidget):
         codes = [c.code for c in config.categories]
         self._category_full = fits(*(self.strings.category_name(config, c) for c in codes))
         self._category_short = fits(*(short_category_name(self.strings, config, c) for c in codes))
+        # Age and status in their short and their full wording: a desk queue too narrow for the
+        # full ones (a laptop's console) takes the wall's short ones rather than losing a column.
+        short_age = fits(self.strings.age_column(99 * 60), extra=icon + pad)
+        short_status = fits(*(self.strings.t(f"status.short.{s}") for s in STATUSES))
+        self._text_widths = {
+            True: {COL_AGE: short_age, COL_STATUS: short_status},
+            False: {COL_AGE: fits(self.strings.age(23 * 3600 + 59 * 60), extra=icon + pad),
+                    COL_STATUS: fits(*(self.strings.t(f"status.{s}") for s in STATUSES))},
+        }  # fmt: skip
         widths = {
             COL_CATEGORY: self._category_full,
             COL_PRIORITY: fits(
                 *(self.strings.t(f"priority.short.{p}") for p in ("high", "medium", "low")), extra=icon + pad
             ),
             COL_TICKET: fits("OKI-20261127-0000"),
-            COL_AGE: fits(
-                self.strings.age_column(99 * 60) if self.compact else self.strings.age(23 * 3600 + 59 * 60),
-                extra=icon + pad,
-            ),
-            COL_STATUS: fits(
-                *(self.strings.t(f"status.short.{s}" if self.compact else f"status.{s}") for s in STATUSES)
-            ),
+            **self._text_widths[self.compact],
             COL_AGENCIES: fits("Satpol PP / Damkar"),
             COL_UNITS: fits("00"),
             COL_ACK: fits(self.strings.t("ack.short", operator="Operator", time="00:00")),
@@ -250,14 +268,19 @@ class OperationsView(QWidget):
         }
         hh = table.horizontalHeader()
         self._widths: dict[int, int] = {}
+        self._header_ws: dict[int, int] = {}
         for col in range(len(COLUMNS)):
             header_w = (
                 header_fm.horizontalAdvance(str(self.model.headerData(col, Qt.Orientation.Horizontal)))
                 + 2 * pad
             )
+            self._header_ws[col] = header_w
             if col == COL_LOCATION:
                 hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Stretch)
                 self._widths[col] = header_w
+                # Its short heading ("Lokasi"), shown where the place has less room.
+                short_head = self.strings.t("col.location.short")
+                self._location_short = header_fm.horizontalAdvance(short_head) + 2 * pad
             else:
                 hh.setSectionResizeMode(col, QHeaderView.ResizeMode.Fixed)
                 self._widths[col] = max(widths[col], header_w)
@@ -280,10 +303,21 @@ class OperationsView(QWidget):
         shown = {ENGINE_COLUMNS[name] for name in kept}
         if not self.compact:
             shown = set(range(len(COLUMNS)))  # a desk: everything, in a smaller font
+            # The five first columns in their full wording, or else the short one.
+            hh0 = self.table.horizontalHeader()
+            worded = self._text_widths[False]
+            need = (self._widths[COL_PRIORITY] + self._category_short + worded[COL_AGE] + worded[COL_STATUS]
+                    + self._location_short)  # fmt: skip
+            short_text = need > width
+            for col, w in self._text_widths[short_text].items():
+                self._widths[col] = max(w, self._header_ws[col])
+                hh0.resizeSection(col, self._widths[col])
+            self.model.set_short_text(short_text)
         # Drop optional columns (last first) until the fixed ones leave the place some room.
         optional = [ENGINE_COLUMNS[n] for n, _, required in reversed(room.QUEUE_COLUMNS) if not required]
         full = width - sum(self._widths[c] for c in shown if c not in (COL_LOCATION, COL_CATEGORY))
-        place_min = self._widths[COL_LOCATION]
+        narrow_desk = self.model.short_text and not self.compact
+        place_min = self._location_short if narrow_desk else self._widths[COL_LOCATION]
         short = self.compact or full - self._category_full < place_min
         for col in optional:
             category = self._category_short if short else self._category_full
@@ -311,6 +345,9 @@ class OperationsView(QWidget):
         self.active_toggle.setChecked(self.proxy.active_only)
         self.active_toggle.toggled.connect(self._on_active_toggled)
         self._on_active_toggled(self.proxy.active_only)
+        # The engine's control height: the rows under the bar are the layout check's.
+        for w in (self.search, self.active_toggle):
+            w.setFixedHeight(room.control_px(self.metrics.sizes))
         bar.addWidget(self.search, 1)
         bar.addWidget(self.active_toggle)
         return bar

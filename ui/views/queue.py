@@ -362,6 +362,15 @@ class IncidentQueueModel(QAbstractTableModel):
             if last >= 0:
                 self.dataChanged.emit(self.index(0, COL_CATEGORY), self.index(last, COL_CATEGORY), [_DISPLAY])
 
+    def set_short_text(self, short: bool) -> None:
+        """Short age, status and place texts (a wall's, or a narrow desk queue's)."""
+        if short != self.short_text:
+            self.short_text = short
+            last = len(self._ids) - 1
+            if last >= 0:
+                self.dataChanged.emit(self.index(0, 0), self.index(last, len(COLUMNS) - 1), [_DISPLAY])
+            self.headerDataChanged.emit(Qt.Orientation.Horizontal, COL_LOCATION, COL_LOCATION)
+
     def set_short_location_header(self, short: bool) -> None:
         if short != self.short_location_header:
             self.short_location_header = short

@@ -316,7 +316,9 @@ def _legend(config: Config, strings: Strings) -> dict[str, Any]:
         "categoriesTitle": t("map.legend.categories"),
         "prioritiesTitle": t("map.legend.priorities"),
         "unitsTitle": t("map.legend.units"),
-        "shapes": [{"shape": shape, "label": " · ".join(words)} for shape, words in shapes.items()],
+        # "short": the shape's first CAP word, for a wall's narrow legend (map.js, compact).
+        "shapes": [{"shape": shape, "label": " · ".join(words), "short": words[0]}
+                   for shape, words in shapes.items()],
         # Full names too, for a hover title on an operator's screen.
         "shapeCategories": {shape: [category_name(config, c.code) for c in config.categories
                                     if c.marker_shape == shape] for shape in shapes},
