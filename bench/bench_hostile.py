@@ -266,6 +266,20 @@ def _trace_slow_calls(record: dict[str, Any]) -> None:
             slow.append([time.time(), "EngineBridge.flush", round(ms, 1), size((None, pending))])
 
     EngineBridge.flush = flush  # type: ignore[method-assign]
+
+    import gc
+
+    started: list[float] = []
+
+    def collector(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            ms = (time.perf_counter() - started[0]) * 1000.0
+            if ms >= 50.0:
+                slow.append([time.time(), f"gc generation {info.get('generation')}", round(ms, 1), 0])
+
+    gc.callbacks.append(collector)
     wrap(AlertService, "on_changes")
     wrap(AlertService, "tick")
     wrap(Store, "apply_many")

@@ -27,7 +27,7 @@ import functools
 import math
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -69,11 +69,17 @@ class Catalogs:
     messages: Mapping[str, Mapping[str, str]]
     areas: Mapping[str, str]
     own_placeholders: frozenset[str] = frozenset()
+    _made: dict[str, Strings] = field(default_factory=dict, compare=False, repr=False)
 
     def strings(self, language: str) -> Strings:
         if language not in self.messages:
             raise ValueError(f"unsupported language {language!r} (have: {', '.join(self.messages)})")
-        return Strings(language, self.messages[language])
+        # One per language: a Strings parses its Babel locale, and the alert rules ask
+        # for the spoken priority words once per alert (thousands in a burst).
+        made = self._made.get(language)
+        if made is None:
+            made = self._made[language] = Strings(language, self.messages[language])
+        return made
 
 
 def _read_area(path: Traversable, lang: str) -> dict[str, tuple[str, bool]]:

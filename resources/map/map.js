@@ -796,6 +796,24 @@
       refreshOpenPopups(changed);
     },
 
+    // Only what changed: [started, stopped] (a burst has thousands pulsing; the
+    // whole list each batch cost the page a pass over all of them).
+    pulseDiff: function (diff) {
+      var refresh = [];
+      function set(id, on) {
+        if (!!S.pulsing[id] === on) return;
+        if (on) S.pulsing[id] = true;
+        else delete S.pulsing[id];
+        var m = S.incidents[id];
+        if (!m) return;
+        m.setIcon(incidentIcon(m.oki.shape, m.oki.priority, on, S.selected === id));
+        if (m.okiIn) refresh.push(m);
+      }
+      diff[0].forEach(function (id) { set(id, true); });
+      diff[1].forEach(function (id) { set(id, false); });
+      if (refresh.length) S.cluster.refreshClusters(refresh);
+    },
+
     setPulsing: function (ids) {
       var next = dict(), seen = dict(), refresh = [];
       ids.forEach(function (id) { next[id] = true; });

@@ -33,6 +33,12 @@ T = TypeVar("T")
 #: feed reads) between parts of a burst: thousands merged while the thread was busy
 #: then stall it for seconds in one flush.
 FLUSH_INCIDENTS_MAX = 250
+#: Fewest incidents a part carries, however slow the views are.
+FLUSH_INCIDENTS_MIN = 20
+#: What one part may cost the GUI thread: the part's size follows what the last
+#: took (inserting into a sorted queue of 50,000 rows costs far more per row than
+#: into one of 500).
+FLUSH_BUDGET_S = 0.06
 
 
 class EngineBridge(QObject):
@@ -67,6 +73,8 @@ class EngineBridge(QObject):
         self.feed: FeedClient | None = None
         self.selected_incident = ""
         self._pending: ChangeSet | None = None
+        #: Incidents the next part may carry (see FLUSH_BUDGET_S).
+        self._part_size = FLUSH_INCIDENTS_MAX
         #: time.monotonic() when the oldest change in ``_pending`` arrived.
         self.pending_since: float | None = None
         self._flush_timer = QTimer(self)
@@ -143,16 +151,26 @@ class EngineBridge(QObject):
         pending = self._pending
         if pending is None:
             return
-        part = None if whole else pending.split_incidents(FLUSH_INCIDENTS_MAX)
+        part = None if whole else pending.split_incidents(self._part_size)
         if part is None:
             self._pending = None
             self.pending_since = None
-            self.changed.emit(pending)
+            self._emit_timed(pending)
             return
         # The rest stays pending (newer changes merge into it) and goes on the next turn.
-        self.changed.emit(part)
+        self._emit_timed(part)
         if self._pending is not None and not self._flush_timer.isActive():
             QTimer.singleShot(0, self, self._flush_rest)
+
+    def _emit_timed(self, changes: ChangeSet) -> None:
+        n = len(changes.incidents_added) + len(changes.incidents_updated)
+        started = time.perf_counter()
+        self.changed.emit(changes)
+        took = time.perf_counter() - started
+        if n >= FLUSH_INCIDENTS_MIN and took > 0:
+            # The next part's size from this one's cost per incident, within the bounds.
+            fit = int(n * FLUSH_BUDGET_S / took)
+            self._part_size = max(FLUSH_INCIDENTS_MIN, min(FLUSH_INCIDENTS_MAX, fit))
 
     def _flush_rest(self) -> None:
         if self._pending is not None and not self._flush_timer.isActive():

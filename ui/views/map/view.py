@@ -610,8 +610,10 @@ class MapView(QWidget):
         else:
             wanted = frozenset(self._high_active - self._acked_incidents)
         if wanted != self._pulsing:
+            # The difference only (the page's pulseDiff): a burst has thousands pulsing.
+            started, stopped = sorted(wanted - self._pulsing), sorted(self._pulsing - wanted)
             self._pulsing = wanted
-            ops.append(["setPulsing", sorted(wanted)])
+            ops.append(["pulseDiff", [started, stopped]])
 
     def _sync_district_counts(self, ops: list[list[Any]], *, force: bool = False) -> None:
         counts: dict[str, int] = {}
