@@ -880,37 +880,19 @@
         legend.classList.add("oki-legend-folded");
       }
     }
-    // A wall's legend (open: nobody clicks a wall) takes at most LEGEND_SHARE of the width:
-    // where its two columns would take more (a 1080p panel read from 6 m), one column
-    // without headings, each shape named by its first word (the rest in the row's title).
-    if (legend && !S.opts.interactive) {
-      legend.classList.remove("oki-legend-compact");
-      if (legend.offsetWidth > size.x * LEGEND_SHARE) legend.classList.add("oki-legend-compact");
+    // A wall's legend (open: nobody clicks a wall) beside the regency takes at most
+    // LEGEND_SHARE of the width: where its two columns would take more (a 1080p panel read
+    // from 6 m), one column without headings, each shape named by its first word (the rest
+    // in the row's title). Under the regency (a portrait panel) it keeps its two columns.
+    if (legend && !S.opts.interactive) legend.classList.remove("oki-legend-compact");
+    var place = placeRegency(size, corner, legend);
+    if (legend && !S.opts.interactive && place.side && place.width > size.x * LEGEND_SHARE) {
+      legend.classList.add("oki-legend-compact");
+      place = placeRegency(size, corner, legend);
     }
-    // The widest legend in the corner (the corner's own width adds Leaflet's margin),
-    // and the corner's height.
-    var width = 0, height = 0;
-    if (corner) {
-      Array.prototype.forEach.call(corner.children, function (e) { width = Math.max(width, e.offsetWidth); });
-      height = corner.offsetHeight;
-    } else if (legend) {
-      width = legend.offsetWidth;
-      height = legend.offsetHeight;
-    }
-    // The regency keeps clear of the corner either beside it (a strip on the right) or
-    // above it (a strip at the bottom): whichever draws the regency larger, and on a tie
-    // the one that leaves the larger free area (a portrait panel: above the legend, so
-    // the regency is centred instead of pushed against the left edge).
-    var target = fitTarget(), bottom = 8;
-    var side = width && width < size.x * 0.6, below = height && height < size.y * 0.6;
-    if (side && below) {
-      var zSide = S.map.getBoundsZoom(target, false, L.point(8 + width + 16, 16));
-      var zBelow = S.map.getBoundsZoom(target, false, L.point(16, 8 + height + 16));
-      var freeSide = (size.x - width) * size.y, freeBelow = size.x * (size.y - height);
-      if (zBelow > zSide || (zBelow === zSide && freeBelow > freeSide)) side = false;
-    }
-    if (side) right = width + 16;
-    else if (below) bottom = height + 16;
+    var target = place.target, width = place.width, height = place.height, bottom = 8;
+    if (place.side) right = width + 16;
+    else if (place.below) bottom = height + 16;
     S.lastFit = { right: right, bottom: bottom, width: width, height: height, x: size.x, y: size.y };
     // No animation: a zoom in flight would swallow the next one (see whenStill).
     S.fitting = true;
@@ -919,6 +901,31 @@
     } finally {
       S.fitting = false;
     }
+  }
+
+  // The widest legend in the corner (the corner's own width adds Leaflet's margin) and the
+  // corner's height; the regency keeps clear of the corner either beside it (a strip on the
+  // right) or above it (a strip at the bottom): whichever draws the regency larger, and on a
+  // tie the one that leaves the larger free area (a portrait panel: above the legend, so the
+  // regency is centred instead of pushed against the left edge).
+  function placeRegency(size, corner, legend) {
+    var width = 0, height = 0;
+    if (corner) {
+      Array.prototype.forEach.call(corner.children, function (e) { width = Math.max(width, e.offsetWidth); });
+      height = corner.offsetHeight;
+    } else if (legend) {
+      width = legend.offsetWidth;
+      height = legend.offsetHeight;
+    }
+    var target = fitTarget();
+    var side = !!width && width < size.x * 0.6, below = !!height && height < size.y * 0.6;
+    if (side && below) {
+      var zSide = S.map.getBoundsZoom(target, false, L.point(8 + width + 16, 16));
+      var zBelow = S.map.getBoundsZoom(target, false, L.point(16, 8 + height + 16));
+      var freeSide = (size.x - width) * size.y, freeBelow = size.x * (size.y - height);
+      if (zBelow > zSide || (zBelow === zSide && freeBelow > freeSide)) side = false;
+    }
+    return { target: target, width: width, height: height, side: side, below: below };
   }
 
   // Fits again when the area or the legends change, until an operator moves the map.
@@ -1033,6 +1040,22 @@
       // A zoom or pan that no fit started is the operator's: the map stays where they put it.
       map.on("dragstart zoomstart", function () { if (!S.fitting) S.userMoved = true; });
       map.on("resize", refit);
+      // The legends' corner changes size without the map doing so (the page's fonts arrive,
+      // a context layer's legend grows): fit again, or the legend covers the regency or the
+      // regency is fitted to a corner it no longer has (the gallery's single-4k and
+      // four-panels maps, depending on timing). The size a fit itself leaves is the one it
+      // measured, so a fit does not call the next one.
+      var corner = map._controlCorners ? map._controlCorners.bottomright : null;
+      if (corner && window.ResizeObserver) {
+        var cornerSize = "";
+        new ResizeObserver(function () {
+          var now = corner.offsetWidth + "x" + corner.offsetHeight;
+          if (now !== cornerSize) {
+            cornerSize = now;
+            refit();
+          }
+        }).observe(corner);
+      }
       setInterval(checkLabels, LABEL_CHECK_MS);
       styleDistricts();
       scheduleDeclutter();

@@ -287,3 +287,38 @@ def test_the_four_panels_map_shows_the_whole_regency_beside_a_narrow_legend(
         qtbot.waitUntil(lambda: bool(rows), timeout=30_000)
         raise AssertionError(f"regency, legend, legend font: {last}; legend rows {rows[0]}") from None
     assert view.js_errors() == []
+
+
+def test_a_legend_that_grows_after_the_fit_does_not_cover_the_regency(
+    qtbot: Any, bridge: Any, tmp_path: Path
+) -> None:
+    """The legends' corner may change size with the map's size unchanged (the page's fonts
+    arrive late, a context layer's legend grows): the gallery's single-4k map had its legend
+    over the south of the regency. The wall fits again whenever the corner's size changes."""
+    metrics = theme.metrics_for(1920, 1080, 55.0, 6.0)
+    view = MapView(bridge, interactive=False, metrics=metrics, page_dir=tmp_path / "page")
+    qtbot.addWidget(view)
+    view.resize(1920, 966)
+    view.show()
+    qtbot.waitUntil(view.is_idle, timeout=30_000)
+    answers: list[Any] = []
+
+    def boxes() -> tuple[dict[str, float], dict[str, float]]:
+        answers.clear()
+        view.run_js_json("[OkiMap.regencyBox(), OkiMap.legendBox()]", answers.append)
+        qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
+        return answers[0][0], answers[0][1]
+
+    def clear(min_legend_w: float = 0) -> bool:
+        regency, legend = boxes()
+        if regency is None or legend["r"] - legend["l"] < min_legend_w:
+            return False
+        return _box_inside(regency, regency["w"], regency["h"]) and _overlap(regency, legend) == 0
+
+    qtbot.waitUntil(clear, timeout=30_000)
+    # The legend grows by itself: nothing else happens on the page.
+    grown: list[Any] = []
+    view.run_js_json("(document.querySelector('.oki-legend').style.minWidth = '900px', 1)", grown.append)
+    qtbot.waitUntil(lambda: bool(grown), timeout=30_000)
+    qtbot.waitUntil(lambda: clear(900), timeout=30_000)
+    assert view.js_errors() == []
