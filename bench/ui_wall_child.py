@@ -72,14 +72,20 @@ def main(argv: list[str]) -> int:
         # application-wide Python filter crashes inside QtWebEngine).
         from PySide6.QtWidgets import QWidget
 
-        show_full_screen = QWidget.showFullScreen
+        # Full screen for a window on one screen, a plain show for one spanning a video
+        # wall's screens (ui.app.wall.show_pages): both are probed.
+        show_full_screen, show = QWidget.showFullScreen, QWidget.show
 
-        def probed_show(widget: Any) -> None:
-            if widget.objectName().startswith("wall-"):
-                widget.installEventFilter(probe)
-            show_full_screen(widget)
+        def probed(original: Any) -> Any:
+            def probed_show(widget: Any) -> None:
+                if widget.objectName().startswith("wall-"):
+                    widget.installEventFilter(probe)
+                original(widget)
 
-        QWidget.showFullScreen = probed_show  # type: ignore[method-assign]
+            return probed_show
+
+        QWidget.showFullScreen = probed(show_full_screen)  # type: ignore[method-assign]
+        QWidget.show = probed(show)  # type: ignore[method-assign]
 
         ticks: list[float] = []
         ticks_file = os.environ.get("BENCH_TICKS_FILE")
