@@ -119,6 +119,11 @@
     return icon;
   }
 
+  // A cluster's icon grows with its count's digits.
+  function clusterPx(count) {
+    return Math.round(S.opts.markerPx * (count < 10 ? 1.1 : count < 100 ? 1.3 : 1.5));
+  }
+
   function clusterIcon(cluster) {
     var children = cluster.getAllChildMarkers();
     var best = 2, pulse = false;
@@ -130,7 +135,7 @@
     }
     var priority = ["high", "medium", "low"][best];
     var count = cluster.getChildCount();
-    var px = Math.round(S.opts.markerPx * (count < 10 ? 1.1 : count < 100 ? 1.3 : 1.5));
+    var px = clusterPx(count);
     var color = S.opts.colors.priority[priority];
     var letter = escapeHtml(S.opts.priorityLetter[priority] || "");
     return L.divIcon({
@@ -419,27 +424,103 @@
     return best;
   }
 
+  // --- incident icons apart ------------------------------------------------------------
+  // markercluster puts a cluster at its members' mean, and its grid bounds only the distance
+  // to a cluster's first member: two clusters, or a cluster and a lone marker, can land closer
+  // than their icons are wide, their counts drawn over each other ("37" on "11" around Kayu
+  // Agung on the laptop's map). So after each clustering, icons that would touch are pushed
+  // apart, each by at most what separates the pair, through their margins: markercluster's
+  // position transforms and animations leave margins alone. Leaflet writes the margins again
+  // when it changes an icon (refreshClusters), so every batch and the label check write the
+  // shift again; nothing is written when nothing changed.
+  var SPREAD_ROUNDS = 60;
+  var SPREAD_GAP = 2;  // px between two icons, so their rings do not touch
+
+  // The size Leaflet gave the icon (its options: no layout read on the page).
+  function iconSizeOf(layer) {
+    var icon = layer._iconObj || (layer.options && layer.options.icon);
+    var size = icon && icon.options && icon.options.iconSize;
+    if (size) return L.point(size);
+    return L.point(layer._icon.offsetWidth, layer._icon.offsetHeight);
+  }
+
+  // Separates overlapping boxes along the axis where they overlap least, half each way;
+  // ties go by position, so two runs give the same picture.
+  function spread(items) {
+    var maxW = 0;
+    items.forEach(function (it) { maxW = Math.max(maxW, it.w); });
+    for (var round = 0; round < SPREAD_ROUNDS; round++) {
+      var moved = false;
+      items.sort(function (a, b) { return (a.x + a.dx) - (b.x + b.dx) || (a.y + a.dy) - (b.y + b.dy); });
+      for (var i = 0; i < items.length; i++) {
+        var a = items[i];
+        for (var j = i + 1; j < items.length; j++) {
+          var b = items[j];
+          var ddx = (b.x + b.dx) - (a.x + a.dx), ddy = (b.y + b.dy) - (a.y + a.dy);
+          if (ddx >= maxW + SPREAD_GAP) break;
+          var ox = (a.w + b.w) / 2 + SPREAD_GAP - Math.abs(ddx);
+          var oy = (a.h + b.h) / 2 + SPREAD_GAP - Math.abs(ddy);
+          if (ox <= 0 || oy <= 0) continue;
+          moved = true;
+          if (ox <= oy) {
+            var sx = ddx >= 0 ? 1 : -1, hx = Math.ceil(ox / 2);
+            a.dx -= sx * hx; b.dx += sx * hx;
+          } else {
+            var sy = ddy >= 0 ? 1 : -1, hy = Math.ceil(oy / 2);
+            a.dy -= sy * hy; b.dy += sy * hy;
+          }
+        }
+      }
+      if (!moved) break;
+    }
+  }
+
+  // The shift as margins on top of the ones Leaflet wrote (kept while ours are in place).
+  function shiftIcon(it) {
+    var el = it.icon, ml = el.style.marginLeft, mt = el.style.marginTop;
+    if (el.okiMargins !== ml + "|" + mt) el.okiBase = [parseFloat(ml) || 0, parseFloat(mt) || 0];
+    var nl = (el.okiBase[0] + it.dx) + "px", nt = (el.okiBase[1] + it.dy) + "px";
+    if (nl !== ml) el.style.marginLeft = nl;
+    if (nt !== mt) el.style.marginTop = nt;
+    el.okiMargins = el.style.marginLeft + "|" + el.style.marginTop;
+  }
+
+  // Spreads the incident icons shown at this zoom; their boxes in the map's container pixels.
+  function placeIcons() {
+    var group = S.cluster && S.cluster._featureGroup, items = [];
+    if (!group || !S.map) return items;
+    group.eachLayer(function (layer) {
+      if (!layer._icon || !layer.getLatLng) return;
+      var p = S.map.latLngToContainerPoint(layer.getLatLng()), size = iconSizeOf(layer);
+      items.push({ icon: layer._icon, x: p.x, y: p.y, w: size.x, h: size.y, dx: 0, dy: 0 });
+    });
+    spread(items);
+    items.forEach(shiftIcon);
+    return items;
+  }
+
+  var spreadPending = false;
+  function scheduleSpread() {
+    if (spreadPending) return;
+    spreadPending = true;
+    requestAnimationFrame(function () { spreadPending = false; if (S.map && S.cluster) placeIcons(); });
+  }
+
   // Where incident markers and clusters are (or are going): from their
-  // positions on the map, not from the DOM, which during markercluster's CSS
-  // transitions shows them half way and would leave a label under a cluster
-  // once it lands. _featureGroup holds what markercluster shows at this zoom.
+  // positions on the map and their shift, not from the DOM, which during
+  // markercluster's CSS transitions shows them half way and would leave a
+  // label under a cluster once it lands. _featureGroup holds what
+  // markercluster shows at this zoom; icons are centred on their point.
   function markerObstacles() {
-    var group = S.cluster._featureGroup, origin = S.map.getContainer().getBoundingClientRect(), out = [];
+    var group = S.cluster._featureGroup, origin = S.map.getContainer().getBoundingClientRect();
     if (!group) {
       return Array.prototype.map.call(
         document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"), boxOf);
     }
-    group.eachLayer(function (layer) {
-      // The icon's own size (offsetWidth ignores the transition's transform);
-      // icons are centred on their point.
-      var icon = layer._icon;
-      if (!icon || !layer.getLatLng) return;
-      var w = icon.offsetWidth, h = icon.offsetHeight;
-      var p = S.map.latLngToContainerPoint(layer.getLatLng());
-      var l = origin.left + p.x - w / 2, t = origin.top + p.y - h / 2;
-      out.push({ l: l - 4, t: t - 2, r: l + w + 4, b: t + h + 2 });
+    return placeIcons().map(function (it) {
+      var l = origin.left + it.x + it.dx - it.w / 2, t = origin.top + it.y + it.dy - it.h / 2;
+      return { l: l - 4, t: t - 2, r: l + it.w + 4, b: t + it.h + 2 };
     });
-    return out;
   }
 
   function obstacleKey(boxes) {
@@ -1026,7 +1107,9 @@
         showCoverageOnHover: false,
         spiderfyOnMaxZoom: true,
         removeOutsideVisibleBounds: true,
-        maxClusterRadius: Math.round(opts.markerPx * 1.4),
+        // Members within the largest icon's size of a cluster join it: clusters then seldom
+        // overlap, and placeIcons moves the few that do by a few pixels only.
+        maxClusterRadius: clusterPx(1000),
         iconCreateFunction: clusterIcon
       }).addTo(map);
       S.unitLayer = L.layerGroup().addTo(map);
@@ -1093,6 +1176,7 @@
         S.incidentsMoved = false;
         scheduleDeclutter();
       }
+      scheduleSpread();  // a restyled icon lost its shift
       return S.applied;
     },
 
