@@ -687,18 +687,28 @@ def _gui_measurements(cfg_path: Path) -> tuple[list[dict[str, Any]], dict[str, A
 
 
 def _read_lines_until(proc: subprocess.Popen[str], want: set[str], timeout: float) -> dict[str, str]:
+    """The first line starting with each word of ``want`` (its rest), until all came or timeout.
+
+    Reads the pipe's bytes itself: select() on a text stream misses lines that came in one
+    chunk with the one readline() returned (FIRST_FRAME and ALL_WINDOWS are printed together),
+    which left the videowall run waiting 90 s for a line already read."""
     got: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     assert proc.stdout is not None
+    fd = proc.stdout.fileno()
+    pending = b""
     while want - got.keys() and time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stdout], [], [], 0.2)
+        ready, _, _ = select.select([fd], [], [], 0.2)
         if ready:
-            line = proc.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            word, _, rest = line.strip().partition(" ")
-            if word in want:
-                got[word] = rest
+            pending += chunk
+            *lines, pending = pending.split(b"\n")
+            for raw in lines:
+                word, _, rest = raw.decode(errors="replace").strip().partition(" ")
+                if word in want and word not in got:
+                    got[word] = rest
         elif proc.poll() is not None:
             break
     return got
