@@ -206,13 +206,28 @@ def _default_screens(config: Any) -> bool:
 
 #: The queue's columns in the order they are given up when space runs short (the first five are
 #: never dropped: priority, category, district and village, age, status), with the width in
-#: characters each needs on a wall (short names from config).
+#: characters each needs on a wall (short names from config). The optional ones are what the
+#: queue widget really takes in either language, on a wall or a desk (its widest expected text
+#: and the cell's padding: "Satpol PP / Damkar", "OKI-20261127-0000"), so that a column the
+#: layout check lists is one the widget shows (it had agencies at 12 on the 2x2 wall, where
+#: the widget needs 18 and showed five columns).
 QUEUE_COLUMNS: tuple[tuple[str, int, bool], ...] = (
     ("priority", 8, True), ("category", 9, True), ("location", 14, True), ("age", 6, True),
-    ("status", 10, True), ("agencies", 12, False), ("units", 8, False), ("ticket", 9, False),
-    ("ack", 10, False), ("victims", 6, False),
+    ("status", 10, True), ("agencies", 19, False), ("units", 6, False), ("ticket", 20, False),
+    ("ack", 16, False), ("victims", 8, False),
 )  # fmt: skip
+#: A desk's queue (ui.views.operations with compact=False: an operator's console) words age and
+#: status in full ("23 jam 59 mnt", "Dalam Perjalanan") where its five first columns fit with
+#: them, else short as on a wall, and keeps the optional columns in their order while they fit
+#: beside those (the place keeping its header's width): characters each takes, padding and icon
+#: included, the wider of the two languages.
+DESK_REQUIRED_CHARS = {
+    False: {"priority": 12, "category": 12, "location": 18, "age": 19, "status": 21},
+    True: {"priority": 12, "category": 12, "location": 10, "age": 11, "status": 12},
+}  # fmt: skip
 QUEUE_MIN_ROWS = 10
+#: A queue whose body text is smaller than this is a desk's (ui.views.operations: compact below).
+DESK_BODY_PX = 32
 AGENCY_TILES = 8
 #: An agency tile: its short name and its counts ("▲3 ●5 ✓2"), each on a line of this many chars.
 AGENCY_TILE_CHARS = 9
@@ -301,22 +316,38 @@ class QueueFit(NamedTuple):
     columns: list[str]
     #: Characters a line needs for the columns that are never dropped.
     min_chars: int
+    #: A desk's age and status in their short wording (a wall's always are).
+    short_text: bool = True
 
 
-def queue_fit(sizes: TextSizes, width: int, height: int) -> QueueFit:
+def queue_fit(sizes: TextSizes, width: int, height: int, *, desk: bool = False) -> QueueFit:
     """The incident queue in ``width`` x ``height`` px at ``sizes``: the whole rows under its
     header line and the columns that fit the width (QUEUE_COLUMNS, optional ones given up last
     first; the required five are kept even when the width is short, and the layout check then
-    reports it). The queue views keep exactly these columns."""
+    reports it). On a ``desk`` (DESK_REQUIRED_CHARS) the optional columns are kept in order while
+    they fit. The queue views keep exactly these columns."""
     rows = max(0, height // sizes.line_px - 1)
     chars = sizes.chars(width)
-    kept, used = [], 0
+    minimum = sum(n + 1 for _, n, req in QUEUE_COLUMNS if req)
+    kept = [name for name, _, required in QUEUE_COLUMNS if required]
+    if desk:
+        short_text = chars < sum(DESK_REQUIRED_CHARS[False].values())
+        free = chars - sum(DESK_REQUIRED_CHARS[short_text].values())
+        for name, need, required in QUEUE_COLUMNS:
+            if required:
+                continue
+            if need + 1 > free:
+                break
+            kept.append(name)
+            free -= need + 1
+        return QueueFit(rows, kept, minimum, short_text)
+    used = minimum
     for name, need, required in QUEUE_COLUMNS:
-        if used + need + 1 <= chars or required:
+        if not required and used + need + 1 <= chars:
             kept.append(name)
             used += need + 1
-    minimum = sum(n + 1 for _, n, req in QUEUE_COLUMNS if req)
-    return QueueFit(rows, kept, minimum)
+    order = [name for name, _, _ in QUEUE_COLUMNS]
+    return QueueFit(rows, sorted(kept, key=order.index), minimum)
 
 
 class TilesFit(NamedTuple):
@@ -534,7 +565,10 @@ def console_fit(sizes: TextSizes, width: int, height: int, *, tiles: bool = True
     split_h = height - 2 * pad - banner - pad
     # The queue: its margins (pad/2), the search bar, a gap, then the column header over rows.
     table_h = split_h - 2 * (pad // 2) - control - pad // 2
-    kept = queue_fit(sizes, queue_w, table_h)
+    # Its columns share the table's width: inside the margins, less its frame and scroll bar
+    # (about two characters), as the widget measures it.
+    table_w = queue_w - 2 * (pad // 2) - math.ceil(2 * sizes.char_px)
+    kept = queue_fit(sizes, table_w, table_h, desk=sizes.body_px < DESK_BODY_PX)
     # The side: the incident (a scroll area), the tiles and the replay button, pad/2 apart.
     fit, tiles_px, compact = TilesFit(0, 0, 0), 0, False
     if tiles:
@@ -585,7 +619,7 @@ def check_region(screen: ScreenLayout, region: Region, label: str, lang: str = "
             per_row, tile_rows, tiles_px = agency_tiles_fit(sizes, width)
             rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
             avail -= tiles_px
-        fit_rows, kept, minimum = queue_fit(sizes, width, avail)
+        fit_rows, kept, minimum, _ = queue_fit(sizes, width, avail, desk=sizes.body_px < DESK_BODY_PX)
         rep.shows.update(rows=fit_rows, columns=kept)
         if sizes.chars(width) < minimum:
             rep.problems.append(f"queue: {sizes.chars(width)} characters per line, the five first columns "

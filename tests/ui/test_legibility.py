@@ -553,6 +553,18 @@ def test_the_walk_finds_what_the_issue_found(qtbot: Any, config: Any) -> None:
 QUEUE_CASES = [c for c in CASES if c.view in ("queue", "operations", "console")]
 
 
+def _planned_columns(case: Case, lang: str) -> list[str]:
+    """The queue columns `commandcenter layout check` lists for the case's region."""
+    screen = lay.shipped_presets()[case.preset].screens[int(case.screen[1:])]
+    region = next((r for r in screen.regions if r.view == case.view), lay.Region(view="operations"))
+    return list(lay.check_region(screen, region, case.screen, lang).shows["columns"])
+
+
+def _shown_columns(table: QTableView | None, names: tuple[str, ...]) -> list[str]:
+    assert table is not None
+    return [names[c] for c in range(len(names)) if not table.isColumnHidden(c)]
+
+
 @pytest.mark.parametrize("lang", LANGS)
 @pytest.mark.parametrize("case", QUEUE_CASES, ids=[c.id for c in QUEUE_CASES])
 def test_the_layout_check_counts_the_rows_the_widget_shows(
@@ -581,6 +593,17 @@ def test_the_layout_check_counts_the_rows_the_widget_shows(
             return table.viewport().height() // table.verticalHeader().defaultSectionSize()
 
         qtbot.waitUntil(lambda: whole() == case.rows, timeout=5000)
+        # The columns too: the check listed an agencies column the 2x2 wall's queue did not show.
+        from ui.views.queue import COLUMNS
+
+        planned = set(_planned_columns(case, lang))
+        try:
+            qtbot.waitUntil(lambda: set(_shown_columns(table, COLUMNS)) == planned, timeout=5000)
+        except qtbot.TimeoutError:
+            shown = _shown_columns(table, COLUMNS)
+            raise AssertionError(
+                f"{case.id}: the layout check lists {sorted(planned)}, the queue shows {shown}"
+            ) from None
         if case.view != "operations":  # the operations board is in no shipped preset (see _cases)
             assert case.rows >= lay.QUEUE_MIN_ROWS, f"{case.id}: the layout check promises {case.rows} rows"
         if case.view == "console":

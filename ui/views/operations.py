@@ -62,7 +62,7 @@ from ui.views.queue import (
 log = logging.getLogger(__name__)
 
 #: Body font size from which a screen counts as a wall (read from metres away).
-COMPACT_FROM_PX = 32
+COMPACT_FROM_PX = room.DESK_BODY_PX
 #: The engine's column names (commandcenter.wall.layout.QUEUE_COLUMNS) to the model's columns.
 ENGINE_COLUMNS = {name: COLUMNS.index(name) for name, _, _ in room.QUEUE_COLUMNS}
 
@@ -299,16 +299,17 @@ class OperationsView(QWidget):
         width -= 2 * self.table.frameWidth()
         if self.interactive:
             width -= self.table.style().pixelMetric(QStyle.PixelMetric.PM_ScrollBarExtent, None, self.table)
-        kept = room.queue_fit(self.metrics.sizes, width, 0).columns
-        shown = {ENGINE_COLUMNS[name] for name in kept}
+        # The engine's columns and wording (a desk's in a smaller font), so that the layout check
+        # lists what shows here; the fonts may only take more away (below).
+        fit = room.queue_fit(self.metrics.sizes, width, 0, desk=not self.compact)
+        shown = {ENGINE_COLUMNS[name] for name in fit.columns}
         if not self.compact:
-            shown = set(range(len(COLUMNS)))  # a desk: everything, in a smaller font
             # The five first columns in their full wording, or else the short one.
             hh0 = self.table.horizontalHeader()
             worded = self._text_widths[False]
             need = (self._widths[COL_PRIORITY] + self._category_short + worded[COL_AGE] + worded[COL_STATUS]
                     + self._location_short)  # fmt: skip
-            short_text = need > width
+            short_text = fit.short_text or need > width
             for col, w in self._text_widths[short_text].items():
                 self._widths[col] = max(w, self._header_ws[col])
                 hh0.resizeSection(col, self._widths[col])
@@ -324,6 +325,7 @@ class OperationsView(QWidget):
             if full - category >= place_min or col not in shown:
                 continue
             shown.discard(col)
+            log.debug("queue: column %s dropped at %d px, the layout check lists it", COLUMNS[col], width)
             full += self._widths[col]
             short = self.compact or full - self._category_full < place_min
         self.model.set_short_category(short)
