@@ -141,6 +141,16 @@ def _check_times(obj: Struct, names: tuple[str, ...]) -> None:
         check_time(getattr(obj, name), name)
 
 
+def _in_window(*values: dt.datetime | None) -> bool:
+    """True when every given time is None or inside the window: the cheap test
+    the ``__post_init__`` methods run first (one call, no per-field getattr);
+    only when it fails do they run the named checks that raise."""
+    for value in values:  # noqa: SIM110 (a plain loop: no generator per call)
+        if value is not None and not (TIME_MIN <= value < TIME_MAX):
+            return False
+    return True
+
+
 # --- incidents ----------------------------------------------------------------
 
 
@@ -181,7 +191,8 @@ class AgencyTask(Struct, frozen=True, kw_only=True, omit_defaults=True):
     note: ShortText = ""
 
     def __post_init__(self) -> None:
-        _check_times(self, ("forwarded_at", "accepted_at", "on_scene_at", "closed_at"))
+        if not _in_window(self.forwarded_at, self.accepted_at, self.on_scene_at, self.closed_at):
+            _check_times(self, ("forwarded_at", "accepted_at", "on_scene_at", "closed_at"))
 
 
 class IncidentTimes(Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -194,6 +205,15 @@ class IncidentTimes(Struct, frozen=True, kw_only=True, omit_defaults=True):
     closed: Timestamp | None = None
 
     def __post_init__(self) -> None:
+        # Fast path (every incident event): receipt in the window and each later
+        # step in [receipt, TIME_MAX) passes every check below.
+        received = self.received
+        if TIME_MIN <= received < TIME_MAX:
+            for value in (self.verified, self.dispatched, self.on_scene, self.closed):
+                if value is not None and not (received <= value < TIME_MAX):
+                    break
+            else:
+                return
         _check_times(self, ("received", "verified", "dispatched", "on_scene", "closed"))
         # Each later step may be missing but never earlier than receipt.
         for name in ("verified", "dispatched", "on_scene", "closed"):
@@ -227,14 +247,18 @@ class Incident(Struct, frozen=True, kw_only=True, omit_defaults=True):
     updated_at: Timestamp | None = None
 
     def __post_init__(self) -> None:
-        check_time(self.updated_at, "updated_at")
+        updated_at = self.updated_at
+        if updated_at is not None and not (TIME_MIN <= updated_at < TIME_MAX):
+            check_time(updated_at, "updated_at")
         if self.status == "closed" and self.times.closed is None:
             raise ModelError("a closed incident needs times.closed")
-        seen: set[str] = set()
-        for task in self.tasks:
-            if task.agency in seen:
-                raise ModelError(f"agency {task.agency} has two tasks")
-            seen.add(task.agency)
+        tasks = self.tasks
+        if len(tasks) > 1:  # one task cannot repeat an agency
+            seen: set[str] = set()
+            for task in tasks:
+                if task.agency in seen:
+                    raise ModelError(f"agency {task.agency} has two tasks")
+                seen.add(task.agency)
 
     @property
     def active(self) -> bool:
