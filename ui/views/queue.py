@@ -103,6 +103,14 @@ _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _ALIGN = int(Qt.ItemDataRole.TextAlignmentRole)
 #: Roles that change with time alone: the proxy neither re-sorts nor re-filters on them.
 _TIME_ROLES = [_DISPLAY, _TOOLTIP, _DECORATION, _FOREGROUND, _BACKGROUND, SlaLevelRole]
+#: The roles data() answers: a table's paint asks about seven roles per cell, and a wall
+#: repaints its queue many times a second in a burst; the rest are answered at once.
+_ROLES = frozenset(
+    {_DISPLAY, _TOOLTIP, _DECORATION, _FOREGROUND, _BACKGROUND, _ALIGN,
+     SortKeyRole, IncidentIdRole, SearchTextRole, SlaLevelRole}
+)  # fmt: skip
+_ALIGN_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_ALIGN_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
 
 # --- colours ------------------------------------------------------------------------
 
@@ -308,7 +316,8 @@ class IncidentQueueModel(QAbstractTableModel):
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> Any:
-        if not index.isValid():
+        role = int(role)
+        if role not in _ROLES or not index.isValid():
             return None
         row, col = index.row(), index.column()
         if not (0 <= row < len(self._ids)) or not (0 <= col < len(COLUMNS)):
@@ -317,7 +326,6 @@ class IncidentQueueModel(QAbstractTableModel):
         inc = self._store.incidents.get(iid)
         if inc is None:
             return None
-        role = int(role)
         if role == _DISPLAY:
             return self._display(inc, col)
         if role == _BACKGROUND:
@@ -329,9 +337,7 @@ class IncidentQueueModel(QAbstractTableModel):
         if role == _TOOLTIP:
             return plain_tooltip(self._tooltip(inc, col))
         if role == _ALIGN:
-            if col in (COL_UNITS, COL_VICTIMS):
-                return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            return int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+            return _ALIGN_RIGHT if col in (COL_UNITS, COL_VICTIMS) else _ALIGN_LEFT
         if role == SortKeyRole:
             return self.sort_key(row, col)
         if role == IncidentIdRole:
