@@ -213,7 +213,7 @@ def _default_screens(config: Any) -> bool:
 #: the widget needs 18 and showed five columns).
 QUEUE_COLUMNS: tuple[tuple[str, int, bool], ...] = (
     ("priority", 8, True), ("category", 9, True), ("location", 14, True), ("age", 6, True),
-    ("status", 10, True), ("agencies", 19, False), ("units", 6, False), ("ticket", 20, False),
+    ("status", 10, True), ("agencies", 19, False), ("units", 7, False), ("ticket", 20, False),
     ("ack", 16, False), ("victims", 8, False),
 )  # fmt: skip
 #: A desk's queue (ui.views.operations with compact=False: an operator's console) words age and
