@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from commandcenter.core.i18n import Strings
-from commandcenter.core.model import TIME_MAX, TIME_MIN, Incident
+from commandcenter.core.model import ACTIVE_STATUSES, TIME_MAX, TIME_MIN, Incident
 from commandcenter.core.text import match_key
 
 log = logging.getLogger(__name__)
@@ -107,40 +107,53 @@ _NO_RULES = Plausibility()
 def incident_problems(inc: Incident, now: dt.datetime, rules: Plausibility = _NO_RULES) -> tuple[str, ...]:
     """The problem codes of one incident (empty when it is fine). Never raises:
     only comparisons and subtractions of clamped values."""
-    problems: list[str] = []
+    # Runs for every incident event: plain statements, no property, no generator,
+    # no tuple per task, and no list unless there is a problem.
+    problems: list[str] | None = None
     received = inc.times.received
     # The protocol refuses other times; an incident built in memory may not.
     if not (TIME_MIN <= received < TIME_MAX):
-        problems.append("time_outside_window")
-    elif inc.active:
+        problems = ["time_outside_window"]
+    elif inc.status in ACTIVE_STATUSES:
         age = (now - received).total_seconds()
         if age < -rules.future_skew_s:
-            problems.append("received_in_future")
+            problems = ["received_in_future"]
         elif age > rules.max_active_age_s:
-            problems.append("received_long_ago")
-    # Plain loops, no generator: this runs for every incident event.
-    for task in inc.tasks:
-        early = False
-        for v in (task.forwarded_at, task.accepted_at, task.on_scene_at, task.closed_at):
-            if v is not None and v < received:
-                early = True
-                break
-        if early:
-            problems.append("task_before_received")
-            break
+            problems = ["received_long_ago"]
+    tasks = inc.tasks
+    for task in tasks:
+        v = task.forwarded_at
+        if v is None or v >= received:
+            v = task.accepted_at
+            if v is None or v >= received:
+                v = task.on_scene_at
+                if v is None or v >= received:
+                    v = task.closed_at
+                    if v is None or v >= received:
+                        continue
+        problems = _add(problems, "task_before_received")
+        break
     loc = inc.location
-    if rules.area is not None and loc.lat is not None and loc.lon is not None:
-        lat0, lon0, lat1, lon1 = rules.area
+    area = rules.area
+    if area is not None and loc.lat is not None and loc.lon is not None:
+        lat0, lon0, lat1, lon1 = area
         if not (lat0 <= loc.lat <= lat1 and lon0 <= loc.lon <= lon1):
-            problems.append("outside_area")
+            problems = _add(problems, "outside_area")
     if rules.categories and inc.category not in rules.categories:
-        problems.append("unknown_category")
+        problems = _add(problems, "unknown_category")
     agencies = rules.agencies
     if agencies:
-        for t in inc.tasks:
+        for t in tasks:
             if t.agency not in agencies:
-                problems.append("unknown_agency")
+                problems = _add(problems, "unknown_agency")
                 break
     if rules.districts and loc.kecamatan and match_key(loc.kecamatan) not in rules.districts:
-        problems.append("unknown_district")
-    return tuple(problems)
+        problems = _add(problems, "unknown_district")
+    return tuple(problems) if problems is not None else ()
+
+
+def _add(problems: list[str] | None, code: str) -> list[str]:
+    if problems is None:
+        return [code]
+    problems.append(code)
+    return problems
