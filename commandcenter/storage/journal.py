@@ -260,6 +260,17 @@ class OutboxEntry:
     reason: str
 
 
+_AUDIT_INSERT = (
+    "INSERT INTO audit (at, action, operator, console, target_kind, target_id, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _detail_json(detail: dict[str, Any] | None) -> str:
+    # enc_hook=str: an odd value in detail must not lose the audit row.
+    return msgspec.json.encode(detail or {}, enc_hook=str).decode()
+
+
 class AuditRow(Protocol):
     """One audit row to write (commandcenter.wall.alerts.AuditEntry is one)."""
 
@@ -1217,14 +1228,10 @@ class Journal:
         at: dt.datetime | None = None,
     ) -> int:
         """Record what an operator (or the wall) did, e.g. 'alert.acknowledged'."""
-        # enc_hook=str: an odd value in detail must not lose the audit row.
-        detail_json = msgspec.json.encode(detail or {}, enc_hook=str).decode()
+        detail_json = _detail_json(detail)
+        row = (_iso(at or self._clock()), action, operator, console, target_kind, target_id, detail_json)
         async with self._write() as db:
-            cur = await db.execute(
-                "INSERT INTO audit (at, action, operator, console, target_kind, target_id, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (_iso(at or self._clock()), action, operator, console, target_kind, target_id, detail_json),
-            )
+            cur = await db.execute(_AUDIT_INSERT, row)
             return int(cur.lastrowid or 0)
 
     async def audit_many(self, rows: Sequence[AuditRow]) -> int:
@@ -1236,16 +1243,12 @@ class Journal:
         params = [
             (
                 _iso(r.at) if r.at is not None else now, r.action, r.operator, r.console, r.target_kind,
-                r.target_id, msgspec.json.encode(r.detail or {}, enc_hook=str).decode(),
+                r.target_id, _detail_json(r.detail),
             )
             for r in rows
         ]  # fmt: skip
         async with self._write() as db:
-            await db.executemany(
-                "INSERT INTO audit (at, action, operator, console, target_kind, target_id, detail) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                params,
-            )
+            await db.executemany(_AUDIT_INSERT, params)
         return len(params)
 
     async def audit_since(self, since: dt.datetime) -> list[AuditRecord]:

@@ -895,20 +895,11 @@
       if (refresh.length) S.cluster.refreshClusters(refresh);
     },
 
+    // The whole list: what differs from the pulsing now goes through pulseDiff.
     setPulsing: function (ids) {
-      var next = dict(), seen = dict(), refresh = [];
+      var next = dict();
       ids.forEach(function (id) { next[id] = true; });
-      var previous = S.pulsing;
-      S.pulsing = next;
-      Object.keys(previous).concat(ids).forEach(function (id) {
-        var m = S.incidents[id];
-        if (seen[id] || !m || !!previous[id] === !!next[id]) return;
-        seen[id] = true;
-        m.setIcon(incidentIcon(m.oki.shape, m.oki.priority, !!next[id], S.selected === id));
-        if (m.okiIn) refresh.push(m);
-      });
-      // Cluster icons pulse when they hold a pulsing incident.
-      if (refresh.length) S.cluster.refreshClusters(refresh);
+      api.pulseDiff([ids, Object.keys(S.pulsing).filter(function (id) { return !next[id]; })]);
     },
 
     select: function (id) {

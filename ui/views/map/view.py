@@ -359,16 +359,9 @@ class MapView(QWidget):
         ``{"state": "alert" | "sending" | "acked", "line": text}``. Only the
         differences travel; an incident left out has no alert line. The
         acknowledge button appears for "alert" on interactive screens only."""
-        if self._closed:
-            return
-        diff: dict[str, dict[str, str] | None] = {
-            iid: state for iid, state in states.items() if self._alert_states.get(iid) != state
-        }
-        for iid in self._alert_states.keys() - states.keys():
-            diff[iid] = None
-        self._alert_states = {iid: dict(state) for iid, state in states.items()}
-        if diff:
-            self._send_ops([["setAlertStates", diff]])
+        changes: dict[str, dict[str, str] | None] = dict.fromkeys(self._alert_states.keys() - states.keys())
+        changes.update(states)
+        self.update_alert_states(changes)
 
     def update_alert_states(self, changes: dict[str, dict[str, str] | None]) -> None:
         """Only these incidents' popup states changed (None: no alert line any more)."""
