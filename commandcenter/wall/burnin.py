@@ -157,6 +157,19 @@ class BurnInSchedule:
             return (0, 0)
         return offset_at(step_at(t, self.step_interval_s), self.shift_px)
 
+    @property
+    def margin_px(self) -> int:
+        """The margin the wall keeps on each side of a window at the home position (the offset
+        takes from one side what it gives the other, so the content is always ``2 * margin_px``
+        narrower and lower than the window): the room the shift moves in."""
+        return self.shift_px if self.enabled else 0
+
+    def margins(self, offset: Offset) -> tuple[int, int, int, int]:
+        """The window's contents margins (left, top, right, bottom) at ``offset``."""
+        s = self.margin_px
+        dx, dy = offset
+        return s + dx, s + dy, s - dx, s - dy
+
     def cycle_s(self) -> float:
         """How long one full cycle of the path takes."""
         return len(shift_path(self.shift_px)) * self.step_interval_s

@@ -15,6 +15,7 @@ panel, or a larger share of the screen.
 
 from __future__ import annotations
 
+import functools
 import math
 import tomllib
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ import msgspec
 from msgspec import Meta, Struct
 
 from commandcenter.core.legibility import LINE_PER_EM, TextSizes, max_distance_m, px_per_mm, sizes_for
+from commandcenter.wall.burnin import BurnInSchedule
 
 View = Literal["map", "queue", "agencies", "operations", "leader", "console"]
 Cell = Annotated[int, Meta(ge=0, le=15)]
@@ -302,9 +304,66 @@ class LayoutReport:
         return all(r.ok for r in self.regions)
 
 
+#: What a framed mark in the header (no audio, muted) adds to a body line, above and below.
+HEADER_MARK_PX = 8
+
+
 def header_px(sizes: TextSizes) -> int:
-    """The screen header: one line (title, feed state, clock) at heading size."""
-    return sizes.heading_line_px
+    """The screen header (ui.views.header.ScreenHeader): one line (title, feed state, clock) at
+    heading pitch, or, where a desk's small text makes that pitch short, a body line and the
+    frame of a mark (font_height_px is never below Qt's line height for the same size)."""
+    return max(sizes.heading_line_px, font_height_px(sizes.body_px) + HEADER_MARK_PX)
+
+
+Rect = tuple[int, int, int, int]
+
+
+def region_rects(page: ScreenLayout, width: int, height: int, offset_px: int) -> list[Rect]:
+    """Each region's rectangle (x, y, w, h) in a grid area of ``width`` x ``height`` that sits
+    ``offset_px`` below the top of its screen (under the header): cells at their true screen
+    rectangles, so row boundaries (and a video wall's bezels between them) stay where the
+    layout and its check put them; the header is taken from the top row only. The wall places
+    its regions with this (ui.app.wall), the layout check plans them with it
+    (:func:`planned_rects`)."""
+    cols, rows = page.grid
+    total_h = height + offset_px
+    xs = [round(width * c / cols) for c in range(cols + 1)]
+    ys = [max(0, round(total_h * r / rows) - offset_px) for r in range(rows + 1)]
+    ys[-1] = height
+    out = []
+    for region in page.regions:
+        (c0, r0), (cw, rh) = region.cell, region.span
+        out.append((xs[c0], ys[r0], xs[c0 + cw] - xs[c0], ys[r0 + rh] - ys[r0]))
+    return out
+
+
+def planned_rects(screen: ScreenLayout, margin_px: int) -> list[Rect]:
+    """The regions' rectangles on the running wall: inside the window's burn-in margins
+    (commandcenter.wall.burnin.BurnInSchedule.margins: ``margin_px`` on each side at home, and
+    always ``2 * margin_px`` in all on each axis, wherever the shift is) and under the header
+    line, as ui.app.wall lays them out (a window with the alert banner of an interactive
+    screen without a console loses its height too, which varies with the alert shown)."""
+    grid_w = screen.width_px - 2 * margin_px
+    above = header_px(screen_sizes(screen)) + 2 * margin_px
+    return region_rects(screen, grid_w, screen.height_px - above, above)
+
+
+@functools.cache
+def default_margin_px() -> int:
+    """The burn-in margin of the shipped configuration (display.burn_in)."""
+    from commandcenter.config import load_defaults
+
+    return BurnInSchedule.from_config(load_defaults().display.burn_in).margin_px
+
+
+def configured_margin_px() -> int:
+    """The burn-in margin of the effective configuration, else the shipped one."""
+    from commandcenter.config import ConfigError, load_config
+
+    try:
+        return BurnInSchedule.from_config(load_config().display.burn_in).margin_px
+    except (ConfigError, OSError):
+        return default_margin_px()
 
 
 class QueueFit(NamedTuple):
@@ -582,14 +641,18 @@ def console_fit(sizes: TextSizes, width: int, height: int, *, tiles: bool = True
                       tiles_px, detail, control)  # fmt: skip
 
 
-def check_region(screen: ScreenLayout, region: Region, label: str, lang: str = "id") -> RegionReport:
-    cols, rows = screen.grid
-    cell_w, cell_h = screen.width_px / cols, screen.height_px / rows
-    width = int(cell_w * region.span[0])
-    height = int(cell_h * region.span[1])
-    # The header line sits on the screen's top cells.
-    if region.cell[1] == 0:
-        height -= header_px(screen_sizes(screen))
+def check_region(
+    screen: ScreenLayout, region: Region, label: str, lang: str = "id", margin_px: int | None = None
+) -> RegionReport:
+    """What ``region`` of ``screen`` shows, measured in the rectangle the wall gives it
+    (:func:`planned_rects`: under the header line, inside the burn-in margins of ``margin_px``,
+    default the shipped configuration's)."""
+    rows = screen.grid[1]
+    cell_h = screen.height_px / rows
+    margin = default_margin_px() if margin_px is None else margin_px
+    # A region the screen does not list (a user's what-if) is planned as if it were its only one.
+    page = screen if region in screen.regions else msgspec.structs.replace(screen, regions=[region])
+    _, _, width, height = planned_rects(page, margin)[page.regions.index(region)]
     sizes = screen_sizes(screen)
     rep = RegionReport(
         label, region.view, width, height, sizes.body_px, round(sizes.body_arcmin, 1), screen.distance_m,
@@ -676,9 +739,10 @@ def screen_sizes(screen: ScreenLayout) -> TextSizes:
     return sizes_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
 
 
-def check_layout(name: str, layout: Layout, lang: str = "id") -> LayoutReport:
+def check_layout(name: str, layout: Layout, lang: str = "id", margin_px: int | None = None) -> LayoutReport:
     """Every region of ``layout``, measured with the captions of ``lang`` (the wall's
-    display.language: the views show that wording, not the longest of every language)."""
+    display.language: the views show that wording, not the longest of every language) inside
+    the burn-in margins of ``margin_px`` (default the shipped configuration's)."""
     reports = []
     for s, screen in enumerate(layout.screens):
         label = screen.name or (
@@ -686,7 +750,7 @@ def check_layout(name: str, layout: Layout, lang: str = "id") -> LayoutReport:
         )
         label = label or f"screens[{s}]"
         for region in screen.regions:
-            reports.append(check_region(screen, region, label, lang))
+            reports.append(check_region(screen, region, label, lang, margin_px))
     return LayoutReport(name, reports, lang)
 
 
@@ -720,6 +784,7 @@ def layout_check_main(preset: str = "", file: str = "", all_presets: bool = Fals
     import sys
 
     lang = lang or configured_language()
+    margin = configured_margin_px()
     try:
         if all_presets:
             layouts = shipped_presets()
@@ -731,7 +796,7 @@ def layout_check_main(preset: str = "", file: str = "", all_presets: bool = Fals
         return 2
     ok = True
     for name, layout in layouts.items():
-        report = check_layout(name, layout, lang)
+        report = check_layout(name, layout, lang, margin)
         ok = ok and report.ok
         sys.stdout.write("\n".join(format_report(report)) + "\n")
     return 0 if ok else 1
@@ -740,4 +805,5 @@ def layout_check_main(preset: str = "", file: str = "", all_presets: bool = Fals
 __all__ = ["DEFAULT_PRESET", "LINE_PER_EM", "ConsoleFit", "Layout", "LayoutError", "QueueFit", "Region",
            "ScreenLayout", "TilesFit", "agency_tiles_fit", "check_layout", "configured_language",
            "console_fit", "control_px", "header_px", "layout_from_screens", "leader_fit", "load_layout",
-           "px_per_mm", "queue_fit", "resolve_layout", "screen_sizes"]  # fmt: skip
+           "planned_rects", "px_per_mm", "queue_fit", "region_rects", "resolve_layout",
+           "screen_sizes"]  # fmt: skip

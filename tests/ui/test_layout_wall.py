@@ -11,15 +11,17 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from commandcenter.config import load_config, load_defaults
-from commandcenter.wall.layout import LayoutError, load_layout, resolve_layout
+from commandcenter.wall.layout import LayoutError, load_layout, region_rects, resolve_layout
 from tests.conftest import ROOT
 from tests.serverproc import CONSOLE, ServerProcess
-from ui.app.wall import ScreenInfo, offscreen_screens, plan_windows, region_rects
+from ui.app.wall import ScreenInfo, offscreen_screens, plan_windows
 
 pytestmark = [pytest.mark.qt]
 
@@ -136,3 +138,114 @@ def test_the_wall_runs_the_videowall_preset(tmp_path: Path) -> None:
         assert bottom <= 1080 + shift or top >= 1080 - shift, f"{view} crosses the bezel: {regions[view]}"
     assert regions["map"][3] > 1900, "the map spans both panels' height"
     assert [r["view"] for r in desk["regions"]] == ["console"]
+
+
+# --- the layout check against the real wall's windows -------------------------------------
+
+
+class _LiveFeed:
+    """A feed that is live (the header's stale banner hides: the state the check plans for),
+    with the listener lists EngineBridge.attach_feed fills."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.change_listeners: list[Any] = []
+        self.status_listeners: list[Any] = []
+        self.result_listeners: list[Any] = []
+
+    @property
+    def status(self) -> Any:
+        from commandcenter.wall.feed import FeedState, FeedStatus
+
+        now = time.monotonic()
+        return FeedStatus(FeedState.LIVE, now, now, self.store.epoch, self.store.seq)
+
+
+def _cell(widget: Any) -> tuple[int, int]:
+    cell = widget.parentWidget()  # the region's cell (ui.app.wall._region_grid)
+    return cell.width(), cell.height()
+
+
+@pytest.mark.parametrize("preset", ["laptop", "four-panels", "videowall-2x2", "single-4k"])
+def test_the_layout_check_plans_the_regions_the_wall_gives_the_views(
+    qtbot: Any, qapp: Any, config: Any, store: Any, clock: Any, preset: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every region of every shipped preset in a real wall window (header, burn-in margins, an
+    escalated alert in the console's banner): the rectangle `commandcenter layout check` measured
+    is the view's, and a queue shows exactly the whole rows and the columns it listed, wherever
+    the burn-in shift has moved the content (the check once planned without the shift's margins:
+    regions 8 px smaller than planned, and the 2x2 desk's console one row short of its 38)."""
+    from PySide6.QtWidgets import QLabel, QTableView
+
+    import ui.app.wall as wall_app
+    from commandcenter.wall import layout as lay
+    from commandcenter.wall.alerting import AlertService
+    from ui.alerts.adapter import AlertAdapter
+    from ui.app.burnin import install_burn_in
+    from ui.app.wall import WallWindow, WindowPlan
+    from ui.support.bridge import EngineBridge
+    from ui.views.queue import COLUMNS
+
+    real_view = wall_app._make_view
+
+    def make_view(view: str, *args: Any, **kwargs: Any) -> Any:
+        # The map page plays no part in where its cell goes (tests/ui/test_map*.py load it).
+        return QLabel("map") if view == "map" else real_view(view, *args, **kwargs)
+
+    monkeypatch.setattr(wall_app, "_make_view", make_view)
+    bridge = EngineBridge(config, store)
+    bridge.attach_feed(_LiveFeed(store))  # type: ignore[arg-type]
+    service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
+    service.tick()
+    clock.advance(config.alerts.escalate_after_s + 1)
+    service.tick()
+    alerts = AlertAdapter(service, bridge)
+    margin = config.display.burn_in.shift_px
+    assert config.display.burn_in.enabled and margin > 0
+    _, layout = load_layout(preset)
+    problems: list[str] = []
+    windows: list[WallWindow] = []
+    try:
+        for s, screen in enumerate(layout.screens):
+            size, qscreen = (screen.width_px, screen.height_px), qapp.primaryScreen()
+            plan = WindowPlan(ScreenInfo(f"S{s}", 0, *size), (0, 0, *size), [screen], [qscreen.name()])
+            window = WallWindow(plan, qscreen, bridge, config, alerts)
+            windows.append(window)
+            window.burn_in = install_burn_in(window, config, clock=clock)
+            qtbot.waitExposed(window.widget)
+            reports = [lay.check_region(screen, r, f"s{s}", config.display.language) for r in screen.regions]
+            if window.header.height() != lay.header_px(lay.screen_sizes(screen)):
+                problems.append(f"{preset} s{s}: the header is {window.header.height()} px, planned "
+                                f"{lay.header_px(lay.screen_sizes(screen))}")  # fmt: skip
+            positions = set()
+            for _ in range(3):  # home, then two steps of the shift
+                positions.add(window.burn_in.offset)
+                for (view, widget, _page), rep in zip(window.regions, reports, strict=True):
+                    where = f"{preset} s{s} {view} at offset {window.burn_in.offset}"
+                    if _cell(widget) != (rep.width_px, rep.height_px):
+                        problems.append(f"{where}: planned {rep.width_px}x{rep.height_px}, "
+                                        f"the wall gives {_cell(widget)}")  # fmt: skip
+                    table = widget.findChild(QTableView)
+                    if table is None:
+                        continue
+                    planned = (int(rep.shows["rows"]), set(rep.shows["columns"]))
+
+                    def shown(table: QTableView = table) -> tuple[int, set[str]]:
+                        rows = table.viewport().height() // table.verticalHeader().defaultSectionSize()
+                        return rows, {COLUMNS[c] for c in range(len(COLUMNS)) if not table.isColumnHidden(c)}
+
+                    try:
+                        qtbot.waitUntil(lambda p=planned, f=shown: f() == p, timeout=3000)
+                    except qtbot.TimeoutError:
+                        problems.append(f"{where}: the check lists {planned[0]} rows {sorted(planned[1])}, "
+                                        f"the view shows {shown()[0]} {sorted(shown()[1])}")  # fmt: skip
+                clock.advance(config.display.burn_in.step_interval_s)
+                window.burn_in.update_now()
+            assert len(positions) == 3, f"the burn-in shift did not move: {positions}"
+    finally:
+        for window in windows:
+            window.close()
+        alerts.shutdown()
+        bridge.shutdown()
+        bridge.deleteLater()
+    assert not problems, "\n".join(problems)

@@ -166,10 +166,9 @@ class BurnInGuard(QObject):
     def _apply_offset(self, offset: Offset) -> None:
         if self._layout is None:
             return
-        s = self.shift.shift_px if self.shift.enabled else 0
-        dx, dy = offset
         self.offset = offset
-        margins = (s + dx, s + dy, s - dx, s - dy)
+        # The engine's rule (BurnInSchedule.margins): the layout check plans the regions with it.
+        margins = self.shift.margins(offset)
         current = self._layout.contentsMargins()
         if (current.left(), current.top(), current.right(), current.bottom()) == margins:
             return

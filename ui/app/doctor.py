@@ -105,13 +105,16 @@ def check_audio(strings: Strings) -> Check:
 
 def check_layout(config: Config) -> Check:
     """What fits where on the room layout the wall would run (commandcenter layout check)."""
+    from commandcenter.wall.burnin import BurnInSchedule
     from commandcenter.wall.layout import LayoutError, check_layout, format_report, resolve_layout
 
     try:
         name, layout = resolve_layout(config)
     except LayoutError as exc:
         return Check("layout", "fail", str(exc), "commandcenter layout check --preset NAME")
-    rep = check_layout(name, layout, config.display.language)
+    # Inside the margins this configuration's burn-in shift keeps (what the wall gives the views).
+    margin = BurnInSchedule.from_config(config.display.burn_in).margin_px
+    rep = check_layout(name, layout, config.display.language, margin)
     lines = format_report(rep)
     data = {"layout": name, "ok": rep.ok, "lines": lines}
     if rep.ok:

@@ -269,25 +269,6 @@ def _make_view(
     return label
 
 
-def region_rects(
-    page: ScreenLayout, width: int, height: int, offset_px: int
-) -> list[tuple[int, int, int, int]]:
-    """Each region's rectangle (x, y, w, h) in a grid area of ``width`` x ``height`` that sits
-    ``offset_px`` below the top of its screen (under the header): cells at their true screen
-    rectangles, so row boundaries (and a video wall's bezels between them) stay where the
-    layout and its check put them; the header is taken from the top row only."""
-    cols, rows = page.grid
-    total_h = height + offset_px
-    xs = [round(width * c / cols) for c in range(cols + 1)]
-    ys = [max(0, round(total_h * r / rows) - offset_px) for r in range(rows + 1)]
-    ys[-1] = height
-    out = []
-    for region in page.regions:
-        (c0, r0), (cw, rh) = region.cell, region.span
-        out.append((xs[c0], ys[r0], xs[c0 + cw] - xs[c0], ys[r0 + rh] - ys[r0]))
-    return out
-
-
 def show_pages(
     window: QWidget,
     layout: QVBoxLayout,
@@ -330,6 +311,8 @@ def _region_grid(page: ScreenLayout, window: QWidget, build: Callable[[Region], 
     minimum size push the rows off their rectangles (and a text view across a bezel)."""
     from PySide6.QtWidgets import QLayout, QVBoxLayout, QWidget
 
+    from commandcenter.wall.layout import region_rects
+
     cells: list[QWidget] = []
 
     class RegionGrid(QWidget):
@@ -339,6 +322,7 @@ def _region_grid(page: ScreenLayout, window: QWidget, build: Callable[[Region], 
 
         def place(self) -> None:
             offset = max(0, window.height() - self.height())
+            # The engine's rule, which the layout check plans with (planned_rects).
             rects = region_rects(page, self.width(), self.height(), offset)
             for cell, rect in zip(cells, rects, strict=True):
                 cell.setGeometry(*rect)
