@@ -1063,6 +1063,37 @@ def test_prune_removes_old_closed_incidents_but_keeps_their_history() -> None:
     assert store.kpis() == store_brute(store)
 
 
+def test_prune_without_history_forgets_at_once() -> None:
+    """The reference server reads no figures: a pruned incident must not wait a
+    day in retired (at 60x that was most of the server's memory growth)."""
+    clock = FakeClock(T0)
+    store = Store(clock=clock)
+    s = Stream()
+    rec = T0 - dt.timedelta(hours=3)
+    old = make_incident(id="c", status="closed", times=times(rec, dispatched=120, on_scene=600, closed=900))
+    kept = make_incident(id="n", status="closed", times=times(T0 - dt.timedelta(minutes=20), closed=60))
+    earlier = make_incident(id="r", status="closed", times=times(rec - dt.timedelta(hours=1), closed=60))
+    store.apply_many([s.inc(earlier)])
+    store.prune(3600)  # an earlier prune that kept history (or a restored state)
+    assert set(store.retired) == {"r"}
+    store.apply_many([s.inc(old), s.inc(kept)])
+
+    cs = store.prune(3600, keep_history=False)
+    assert cs.incidents_removed == {"c"}
+    assert set(store.incidents) == {"n"}
+    assert store.retired == {}
+    assert store.to_state().retired == []
+    # Their contributions left the figures too: as if they had never been there.
+    fresh = Store(clock=clock)
+    fresh.apply_many([Stream().inc(kept)])
+    assert store.kpis() == fresh.kpis()
+    assert store.kpis() == store_brute(store)
+    # A newer version still comes back as a new incident.
+    cs = store.apply(s.inc(make_incident(id="c", version=2, status="in_handling", times=times(rec))))
+    assert cs.incidents_added == {"c"}
+    assert store.kpis() == store_brute(store)
+
+
 def test_retired_incident_is_kept_while_its_hour_is_in_the_window() -> None:
     received = dt.datetime(2026, 11, 27, 7, 10, tzinfo=UTC)  # 14:10 WIB
     clock = FakeClock(dt.datetime(2026, 11, 28, 6, 30, tzinfo=UTC))  # its hour is the oldest bucket

@@ -99,6 +99,8 @@ def server_settings_from(args: argparse.Namespace) -> Any:
         max_shelve_s=serve.max_shelve_minutes * 60.0,
         max_mute_s=serve.max_mute_minutes * 60.0,
         max_connections=serve.max_connections,
+        keep_closed_s=serve.prune_closed_after_s,
+        housekeeping_interval_s=serve.housekeeping_interval_s,
         tls_cert=args.tls_cert or serve.tls_cert,
         tls_key=args.tls_key or serve.tls_key,
         scenario=None if args.scenario == "none" else args.scenario,

@@ -352,6 +352,20 @@ class ServeConfig(_Section, frozen=True, kw_only=True):
         Meta(ge=1, le=1_000_000),
         doc("Open connections at most; more are refused (close code 1013) and logged once a minute."),
     ] = 500
+    prune_closed_after_s: Annotated[
+        Seconds,
+        doc(
+            "Closed incidents leave the server's state (and the snapshots walls get) this long after "
+            "they ended, in the server's clock (simulated time with the simulator at a --speed)."
+        ),
+    ] = 21600.0
+    housekeeping_interval_s: Annotated[
+        Seconds,
+        doc(
+            "How often the server prunes its state, in the same clock; its SQLite log is snapshotted "
+            "and pruned every this many real seconds."
+        ),
+    ] = 600.0
     allow_demo_tokens: Annotated[
         bool,
         doc("Serve the shipped, public demo-* tokens on an address other than loopback (demos only)."),

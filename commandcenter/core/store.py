@@ -1276,7 +1276,7 @@ class Store:
 
     # -- retention --------------------------------------------------------------------
 
-    def prune(self, closed_older_than_s: float) -> ChangeSet:
+    def prune(self, closed_older_than_s: float, *, keep_history: bool = True) -> ChangeSet:
         """Forget closed/cancelled incidents that ended more than this long ago
         (reported removed), acknowledged alerts and acks older than that, and
         shelves/mutes that expired that long ago.
@@ -1284,6 +1284,11 @@ class Store:
         A pruned incident still counts in today's / the last 24 hours' figures:
         it waits in :attr:`retired` until its samples have expired. A newer
         version of it arriving later brings it back (reported added).
+
+        ``keep_history=False`` is for a store whose figures nobody reads (the
+        reference server): a pruned incident is forgotten at once, its
+        contribution to the figures withdrawn, and :attr:`retired` is emptied.
+        Kept, a day of retired incidents is most of such a store's memory.
         """
         cs = ChangeSet()
         now = self.clock()
@@ -1297,9 +1302,17 @@ class Store:
                 continue  # a stale entry
             del self.incidents[key]
             self.problems.pop(key, None)
-            self.retired[key] = inc
+            if keep_history:
+                self.retired[key] = inc
+            else:
+                self._contribute(self._keys.pop(key), _NO_KEYS)
             self._situation_change(inc, -1)
             ChangeSet._removed(cs.incidents_added, cs.incidents_updated, cs.incidents_removed, key)
+        if not keep_history:
+            # Retired by an earlier prune that kept history (or a restored state).
+            for key in self.retired:
+                self._contribute(self._keys.pop(key), _NO_KEYS)
+            self.retired.clear()
         # Retired incidents whose samples have all expired are forgotten for good.
         day_floor, hour_floor = self._day_floor, self._hour_floor
         assert day_floor is not None  # both set by _roll

@@ -519,9 +519,11 @@ class NatsGateway(DispatchServer):
         return 1 if self.head_seq == 0 else int(time.time())
 
     async def _housekeeping_loop(self) -> None:
+        # The store only: the stream's retention is JetStream's (max_age_days, max_bytes).
+        every_s, _ = self._housekeeping_passes()
         while True:
-            await asyncio.sleep(self.settings.housekeeping_interval_s)
-            self.store.prune(closed_older_than_s=self.settings.keep_closed_s)
+            await asyncio.sleep(every_s)
+            self._prune_store()
 
     async def append(
         self, bodies: Sequence[p.EventBody], ts: dt.datetime | None = None, *, command_id: str | None = None

@@ -110,9 +110,12 @@ class ServerSettings:
     #: ... except for a client that has sent nothing for this long: it is stuck,
     #: not busy (a wall's GUI may stall a few seconds; a stuck one is cut off).
     inject_stuck_s: float = 5.0
-    housekeeping_interval_s: float = 600.0
-    #: Closed incidents leave the live state (and snapshots) after this long.
-    keep_closed_s: float = 6 * 3600.0
+    #: How often the store is pruned, in the server's clock (simulated time
+    #: with the simulator at a speed); the log every this many real seconds.
+    housekeeping_interval_s: float = default_of(ServeConfig, "housekeeping_interval_s")
+    #: Closed incidents leave the live state (and snapshots) this long after they
+    #: ended, in the server's clock.
+    keep_closed_s: float = default_of(ServeConfig, "prune_closed_after_s")
     # Simulator (scenario None = no simulator).
     scenario: str | None = None
     rate_per_min: float = 6.0
@@ -248,6 +251,9 @@ class DispatchServer:
         if settings.scenario and settings.speed != 1.0:
             self.clock = WarpClock(settings.sim_origin or utcnow(), settings.speed)
         self.store = Store(clock=self.clock)
+        #: Ids of incidents pruned from the store -> when (server clock, insertion
+        #: order): commands may still name them for PRUNED_IDS_KEPT_S.
+        self._pruned_ids: dict[str, float] = {}
         self.epoch = ""
         self.head_seq = 0
         self.clients: set[_Client] = set()
@@ -959,7 +965,11 @@ class DispatchServer:
         return alert_id in self.store.alerts or self._wall_alert_known(alert_id)
 
     def _incident_known(self, incident_id: str) -> bool:
-        return incident_id in self.store.incidents or incident_id in self.store.retired
+        return (
+            incident_id in self.store.incidents
+            or incident_id in self.store.retired
+            or incident_id in self._pruned_ids
+        )
 
     #: Prefixes of the ids the walls' own alert rules derive from an incident or
     #: a situation (commandcenter.wall.alerts.make_alert_id): the server never
@@ -1037,14 +1047,55 @@ class DispatchServer:
 
     # --- periodic work ---------------------------------------------------------------------
 
+    #: How long a pruned incident's id stays known to commands (server clock):
+    #: the day a store that keeps history would have kept it in ``retired``.
+    PRUNED_IDS_KEPT_S = 24 * 3600.0
+
+    def _clock_speed(self) -> float:
+        """Server-clock seconds per real second (the simulator's speed when warped)."""
+        return self.clock.speed if isinstance(self.clock, WarpClock) else 1.0
+
+    def _prune_store(self) -> None:
+        """Forget incidents closed more than keep_closed_s ago. Without history:
+        the server reads none of the store's figures, and retired incidents kept
+        for them were a day of incidents in memory (at 60x, a day every 24
+        minutes). Their ids stay known to commands for PRUNED_IDS_KEPT_S."""
+        cs = self.store.prune(closed_older_than_s=self.settings.keep_closed_s, keep_history=False)
+        now = self.clock().timestamp()
+        pruned = self._pruned_ids
+        for key in cs.incidents_removed:
+            pruned.pop(key, None)  # to the end: the dict stays in time order
+            pruned[key] = now
+        cutoff = now - self.PRUNED_IDS_KEPT_S
+        while pruned:
+            oldest = next(iter(pruned))
+            if pruned[oldest] >= cutoff:
+                break
+            del pruned[oldest]
+
+    def _housekeeping_passes(self) -> tuple[float, int]:
+        """(real seconds between two store prunes, store prunes per log prune).
+        The store's data follows the server's clock, so it is pruned every
+        housekeeping_interval_s of that clock: on real time, a server at 60x
+        held ten simulated hours of closed incidents between two prunes. The
+        log's snapshot and prune stay on real time (each pass costs the same
+        whatever the speed)."""
+        speed = self._clock_speed()
+        return self.settings.housekeeping_interval_s / speed, max(1, round(speed))
+
     async def _housekeeping_loop(self) -> None:
         """Bounded memory and disk for a server that runs for months: forget
         incidents closed hours ago (snapshots stay small) and prune the log
         (old snapshots; events only once a snapshot covers them)."""
         assert self.journal is not None
+        every_s, per_log = self._housekeeping_passes()
+        passes = 0
         while True:
-            await asyncio.sleep(self.settings.housekeeping_interval_s)
-            self.store.prune(closed_older_than_s=self.settings.keep_closed_s)
+            await asyncio.sleep(every_s)
+            self._prune_store()
+            passes += 1
+            if passes % per_log:
+                continue
             async with self._append_lock:
                 await self.journal.write_snapshot(
                     self.epoch, self.head_seq, encode_state(self.store.to_state())
