@@ -6,15 +6,21 @@ server never reads; the retention comes from [serve] in the configuration."""
 from __future__ import annotations
 
 import asyncio
+import inspect
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from commandcenter.cli import build_parser
-from commandcenter.cli.runner import server_settings_from
+from commandcenter.cli.runner import serve_main, server_settings_from
 from commandcenter.core import protocol as p
 from commandcenter.core.model import Alert
 from commandcenter.core.timeutil import utcnow
 from commandcenter.refserver.server import DispatchServer, ServerSettings
+from tests.conftest import ROOT
 
 
 async def test_closed_incidents_are_pruned_on_the_simulated_clock_and_forgotten(tmp_path: Path) -> None:
@@ -98,3 +104,36 @@ def test_retention_comes_from_the_serve_section(tmp_path: Path) -> None:
     plain = build_parser().parse_args(["serve", "--db", str(tmp_path / "s.sqlite3"), "--port", "0"])
     defaults = server_settings_from(plain)
     assert (defaults.keep_closed_s, defaults.housekeeping_interval_s) == (21600.0, 600.0)
+
+
+_MMAP_PROBE = """
+import ctypes, sys
+from commandcenter.ops.runtime import fix_mmap_threshold
+if sys.argv[1] == "fixed":
+    assert fix_mmap_threshold()
+libc = ctypes.CDLL("libc.so.6")
+class Info(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in
+                ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks",
+                 "fordblks", "keepcost")]
+libc.mallinfo2.restype = Info
+first = bytearray(4 << 20)
+del first  # a freed 4 MiB mapping: glibc would now raise its threshold to 4 MiB
+before = libc.mallinfo2().hblkhd
+second = bytearray(4 << 20)
+print(libc.mallinfo2().hblkhd - before >= 4 << 20)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_serve_keeps_big_buffers_out_of_the_heap() -> None:
+    # A fresh process each: the threshold is process state.
+    def mapped(mode: str) -> str:
+        out = subprocess.run(
+            [sys.executable, "-c", _MMAP_PROBE, mode], capture_output=True, text=True, check=True, cwd=ROOT
+        )
+        return out.stdout.strip()
+
+    assert mapped("default") == "False"  # glibc's dynamic threshold: the heap, and its holes
+    assert mapped("fixed") == "True"
+    assert "fix_mmap_threshold()" in inspect.getsource(serve_main)

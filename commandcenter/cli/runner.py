@@ -24,7 +24,7 @@ from typing import Any, NoReturn
 import msgspec
 
 from commandcenter.core import protocol as p
-from commandcenter.ops.runtime import freeze_heap, tune_gc
+from commandcenter.ops.runtime import fix_mmap_threshold, freeze_heap, tune_gc
 
 log = logging.getLogger(__name__)
 
@@ -177,6 +177,7 @@ def _parse_origin(text: str | None) -> dt.datetime | None:
 
 def serve_main(args: argparse.Namespace) -> int:
     tune_gc()
+    fix_mmap_threshold()  # snapshots of the whole state must not fragment the heap
     return asyncio.run(_serve(args))
 
 
