@@ -119,6 +119,30 @@
     return icon;
   }
 
+  // Units close together at this zoom are one square with their count (a flood has a few
+  // thousand units, dozens at one post), ringed in the state most of them are in.
+  function unitClusterPx(count) {
+    return Math.round(S.opts.markerPx * (count < 10 ? 0.6 : count < 100 ? 0.75 : 0.9));
+  }
+
+  function unitClusterIcon(cluster) {
+    var children = cluster.getAllChildMarkers(), tally = dict(), best = "", most = 0;
+    for (var i = 0; i < children.length; i++) {
+      var g = children[i].oki.group;
+      tally[g] = (tally[g] || 0) + 1;
+    }
+    Object.keys(tally).sort().forEach(function (g) {
+      if (tally[g] > most) { best = g; most = tally[g]; }
+    });
+    var count = cluster.getChildCount(), px = unitClusterPx(count);
+    var ring = S.opts.colors.unitGroup[best] || S.opts.colors.textDim;
+    return L.divIcon({
+      html: '<span class="oki-unit-dot oki-unit-count" style="border-color:' + ring + '">' + count + "</span>",
+      className: "oki-unit oki-unit-cluster oki-unit-" + best,
+      iconSize: [px, px]
+    });
+  }
+
   // A cluster's icon grows with its count's digits.
   function clusterPx(count) {
     return Math.round(S.opts.markerPx * (count < 10 ? 1.1 : count < 100 ? 1.3 : 1.5));
@@ -433,8 +457,22 @@
   // position transforms and animations leave margins alone. Leaflet writes the margins again
   // when it changes an icon (refreshClusters), so every batch and the label check write the
   // shift again; nothing is written when nothing changed.
-  var SPREAD_ROUNDS = 60;
+  // Units are placed after the incidents, each at the free spot nearest its point
+  // (placeUnits): an incident never moves for a unit. What an icon paints beyond its box counts as part of it (EXTENT, shares of its width on
+  // every side, from map.css): a cluster's priority badge, the pulsing halo of an
+  // unacknowledged alert, the selection ring; neighbours whose icons are apart could still
+  // have their badges and halos drawn over each other.
+  var SPREAD_ROUNDS = 80;
   var SPREAD_GAP = 2;  // px between two icons, so their rings do not touch
+  var EXTENT = { badge: 0.10, pulse: 0.15, selected: 0.22 };
+
+  function extentOf(el) {
+    var c = el.classList, share = 0;
+    if (c.contains("oki-cluster")) share = EXTENT.badge;
+    if (c.contains("oki-pulse")) share = Math.max(share, EXTENT.pulse);
+    if (c.contains("oki-selected")) share = Math.max(share, EXTENT.selected);
+    return share;
+  }
 
   // The size Leaflet gave the icon (its options: no layout read on the page).
   function iconSizeOf(layer) {
@@ -475,6 +513,38 @@
     }
   }
 
+  // Each unit (a square or a cluster of them) at the nearest spot on rings around its point
+  // where it touches no incident and no unit placed before it; the largest first, then by
+  // position, so two runs give the same picture. Where no ring up to UNIT_RINGS is free, it
+  // stays on its point (never seen on the presets' maps; the map test would say).
+  var UNIT_RINGS = 24;
+
+  function clear(u, dx, dy, placed) {
+    for (var i = 0; i < placed.length; i++) {
+      var f = placed[i];
+      if (Math.abs(u.x + dx - f.x - f.dx) < (u.w + f.w) / 2 + SPREAD_GAP &&
+          Math.abs(u.y + dy - f.y - f.dy) < (u.h + f.h) / 2 + SPREAD_GAP) return false;
+    }
+    return true;
+  }
+
+  function placeUnits(units, placed) {
+    units.sort(function (a, b) { return b.w - a.w || a.y - b.y || a.x - b.x; });
+    units.forEach(function (u) {
+      var step = Math.max(2, Math.round(u.w / 4));
+      search:
+      for (var ring = 0; ring <= UNIT_RINGS; ring++) {
+        var n = ring === 0 ? 1 : 8 * ring;
+        for (var k = 0; k < n; k++) {
+          var angle = 2 * Math.PI * k / n - Math.PI / 2;
+          var dx = Math.round(Math.cos(angle) * ring * step), dy = Math.round(Math.sin(angle) * ring * step);
+          if (clear(u, dx, dy, placed)) { u.dx = dx; u.dy = dy; break search; }
+        }
+      }
+      placed.push(u);
+    });
+  }
+
   // The shift as margins on top of the ones Leaflet wrote (kept while ours are in place).
   function shiftIcon(it) {
     var el = it.icon, ml = el.style.marginLeft, mt = el.style.marginTop;
@@ -485,16 +555,24 @@
     el.okiMargins = el.style.marginLeft + "|" + el.style.marginTop;
   }
 
-  // Spreads the incident icons shown at this zoom; their boxes in the map's container pixels.
+  // Spreads the incident and unit icons shown at this zoom; their boxes (what they paint) in
+  // the map's container pixels.
   function placeIcons() {
-    var group = S.cluster && S.cluster._featureGroup, items = [];
-    if (!group || !S.map) return items;
-    group.eachLayer(function (layer) {
-      if (!layer._icon || !layer.getLatLng) return;
-      var p = S.map.latLngToContainerPoint(layer.getLatLng()), size = iconSizeOf(layer);
-      items.push({ icon: layer._icon, x: p.x, y: p.y, w: size.x, h: size.y, dx: 0, dy: 0 });
+    var items = [];
+    if (!S.map || !S.cluster) return items;
+    [[S.cluster._featureGroup, false], [S.unitLayer && S.unitLayer._featureGroup, true]].forEach(function (g) {
+      if (!g[0]) return;
+      g[0].eachLayer(function (layer) {
+        if (!layer._icon || !layer.getLatLng) return;
+        var p = S.map.latLngToContainerPoint(layer.getLatLng()), size = iconSizeOf(layer);
+        var grow = 2 * Math.ceil(extentOf(layer._icon) * size.x);
+        items.push({ icon: layer._icon, x: p.x, y: p.y, w: size.x + grow, h: size.y + grow, dx: 0, dy: 0,
+                     unit: g[1] });
+      });
     });
-    spread(items);
+    var incidents = items.filter(function (it) { return !it.unit; });
+    spread(incidents);
+    placeUnits(items.filter(function (it) { return it.unit; }), incidents.slice());
     items.forEach(shiftIcon);
     return items;
   }
@@ -843,7 +921,11 @@
           m.oki = d;
           // Moving keeps the same marker (and its DOM element): no flicker, no rebuild.
           if (old.lat !== d.lat || old.lon !== d.lon) m.setLatLng([d.lat, d.lon]);
-          if (m.options.icon !== icon) m.setIcon(icon);
+          if (m.options.icon !== icon) {
+            m.setIcon(icon);
+            // Its square's ring colours the cluster it is in.
+            if (old.group !== d.group && S.unitLayer.hasLayer(m)) S.unitLayer.refreshClusters(m);
+          }
           if (m.isPopupOpen()) m.getPopup().setContent(unitPopup).update();
         }
       });
@@ -1103,7 +1185,16 @@
         maxClusterRadius: clusterPx(1000),
         iconCreateFunction: clusterIcon
       }).addTo(map);
-      S.unitLayer = L.layerGroup().addTo(map);
+      S.unitLayer = L.markerClusterGroup({
+        chunkedLoading: true,
+        chunkInterval: 100,
+        showCoverageOnHover: false,
+        spiderfyOnMaxZoom: true,
+        removeOutsideVisibleBounds: true,
+        maxClusterRadius: unitClusterPx(1000),
+        iconCreateFunction: unitClusterIcon
+      }).addTo(map);
+      S.unitLayer.on("animationend", scheduleSpread);
       S.villageLabels = L.layerGroup().addTo(map);
       buildLayerControl();
       buildLegend();
@@ -1111,6 +1202,7 @@
       fitRegency();
       map.on("zoomend moveend resize", scheduleDeclutter);
       S.cluster.on("animationend", scheduleDeclutter);
+      map.on("zoomend moveend resize", scheduleSpread);
       // A zoom or pan that no fit started is the operator's: the map stays where they put it.
       map.on("dragstart zoomstart", function () { if (!S.fitting) S.userMoved = true; });
       map.on("resize", refit);
@@ -1161,8 +1253,9 @@
       }
       for (var i = 0; i < ops.length; i++) run(ops[i][0], ops[i][1]);
       S.applied += 1;
-      // Incident markers changed: labels may have to make room. Units do not
-      // count (labels only avoid incidents), and most batches only move units.
+      // Incident markers changed: labels may have to make room. Most batches only move
+      // units, inside their clusters: the label check (checkLabels) sees the few that move
+      // an icon.
       if (S.incidentsMoved) {
         S.incidentsMoved = false;
         scheduleDeclutter();
@@ -1280,6 +1373,13 @@
       S.map.setView([lat, lon], zoom, { animate: false });
       declutter();
       return metresPerPixel();
+    },
+    // The icons' boxes as spread (what they paint, centred where they are drawn; diagnostics).
+    iconBoxes: function () {
+      return placeIcons().map(function (it) {
+        return { x: it.x + it.dx, y: it.y + it.dy, w: it.w, h: it.h, unit: it.unit, cls: it.icon.className,
+                 text: it.icon.textContent };
+      });
     },
     // Where label placement takes markers to be (diagnostics).
     obstacleBoxes: function () { return markerObstacles(); },

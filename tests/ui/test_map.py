@@ -513,7 +513,8 @@ def test_repeated_updates_leave_nothing_behind_in_the_page(qtbot: Any, make_view
     for n in range(3):  # one odd round and back: every icon the rounds use is made once
         round_trip(n)
     start = footprint(qtbot, view)
-    assert start["incidents"] == len(active(store)) and start["units"] == start["unitEls"]
+    # Units close together share one square with their count (as incidents share a cluster).
+    assert start["incidents"] == len(active(store)) and 0 < start["unitEls"] <= start["units"]
     assert start["popups"] == 0 and start["queued"] == 0
     try:
         for n in range(3, 15):
@@ -539,7 +540,7 @@ def test_repeated_updates_leave_nothing_behind_in_the_page(qtbot: Any, make_view
     push(qtbot, bridge, view, store.apply_many(closing))
     empty = footprint(qtbot, view)
     assert empty["incidents"] == empty["incidentEls"] == empty["pulsing"] == 0
-    assert empty["markerEls"] == empty["unitEls"] == start["units"]
+    assert empty["markerEls"] == empty["unitEls"] == start["unitEls"]
     # Each incident marker or cluster on the map was one Leaflet layer and click target.
     assert empty["layers"] == start["layers"] - start["incidentEls"]
     assert empty["targets"] == start["targets"] - start["incidentEls"]
