@@ -22,6 +22,7 @@ from typing import Annotated, Any, Literal, Union
 import msgspec
 from msgspec import Meta, Struct
 
+from commandcenter.core.fastdecode import FastDecoder, Unsupported
 from commandcenter.core.model import (
     MAX_INT,
     TIME_MAX,
@@ -32,6 +33,7 @@ from commandcenter.core.model import (
     CallFunnel,
     Code,
     Count,
+    DetailValue,
     DisasterSituation,
     HazardItem,
     Id,
@@ -395,6 +397,24 @@ _server_decoder = msgspec.json.Decoder(ServerFrame)
 _client_decoder = msgspec.json.Decoder(ClientFrame)
 _event_decoder = msgspec.json.Decoder(Event)
 _encoder = msgspec.json.Encoder()
+#: The text patterns (no control or bidi control characters) one scan of a frame
+#: stands for on the fast path; tests/test_protocol_fast.py holds them to that.
+TEXT_PATTERNS = {t.__metadata__[0].pattern for t in (ShortText, LongText, DetailValue)}  # type: ignore[attr-defined]
+
+
+def _fast(type_: Any) -> FastDecoder | None:
+    """A decoder that accepts exactly what the strict one accepts, quicker, or leaves
+    the frame to it (see commandcenter.core.fastdecode); None for a model it cannot
+    mirror (then every frame takes the strict decoder, as before)."""
+    try:
+        return FastDecoder(type_, TEXT_PATTERNS)
+    except Unsupported:
+        return None
+
+
+#: Server frames only: the wall's hot path (client frames are few).
+_server_fast = _fast(ServerFrame)
+_event_fast = _fast(Event)
 
 
 #: Regexes of the text types, as a reader should see them in an error.
@@ -415,10 +435,17 @@ def _readable(message: str) -> str:
     return message
 
 
-def _decode(decoder: msgspec.json.Decoder[Any], data: bytes | str, max_bytes: int) -> Any:
-    size = len(data.encode() if isinstance(data, str) else data)
+def _decode(
+    decoder: msgspec.json.Decoder[Any], data: bytes | str, max_bytes: int, fast: FastDecoder | None = None
+) -> Any:
+    raw = data.encode() if isinstance(data, str) else data
+    size = len(raw)
     if size > max_bytes:
         raise ProtocolError(f"frame of {size} bytes exceeds the limit of {max_bytes}")
+    if fast is not None and type(raw) is bytes:
+        result = fast.decode(raw)
+        if result is not None:
+            return result
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
@@ -431,7 +458,7 @@ def _decode(decoder: msgspec.json.Decoder[Any], data: bytes | str, max_bytes: in
 
 def decode_server_frame(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> ServerFrame:
     """Decode a frame sent by the server; raise :class:`ProtocolError` if bad."""
-    result: ServerFrame = _decode(_server_decoder, data, max_bytes)
+    result: ServerFrame = _decode(_server_decoder, data, max_bytes, _server_fast)
     return result
 
 
@@ -443,7 +470,7 @@ def decode_client_frame(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> 
 
 def decode_event(data: bytes | str, max_bytes: int = MAX_FRAME_BYTES) -> Event:
     """Decode one event frame (journal rows are stored in this form)."""
-    result: Event = _decode(_event_decoder, data, max_bytes)
+    result: Event = _decode(_event_decoder, data, max_bytes, _event_fast)
     return result
 
 
