@@ -623,7 +623,6 @@ def test_operations_view_at_1920x1080(qtbot: Any, bridge: Any, tmp_path: Any) ->
     assert view.width() == 1920  # nothing forces the board wider than the screen
     img = view.grab().toImage().convertToFormat(QImage.Format.Format_RGB32)
     img.save(str(tmp_path / "operations.png"))
-    img.save("/tmp/operations.png")
     assert (img.width(), img.height()) == (1920, 1080)
     colours: set[int] = set()
     dark = total = 0

@@ -56,6 +56,7 @@ from ui.views.queue import (
     IncidentIdRole,
     IncidentQueueModel,
     IncidentQueueProxy,
+    QueueDelegate,
     short_category_name,
 )
 
@@ -197,6 +198,8 @@ class OperationsView(QWidget):
         table.setTextElideMode(Qt.TextElideMode.ElideRight)
         # A gap between cells: elided text must not run into the next column's words.
         table.setStyleSheet(f"QTableView::item {{ padding-left: {m.pad_px // 2}px; }}")
+        # Painted from one call per cell; sizes still come from the style (and that padding).
+        table.setItemDelegate(QueueDelegate(self.proxy, table, m.pad_px // 2))
         icon = round(m.body_px * 0.8)
         table.setIconSize(QSize(icon, icon))
         font = QFont(table.font())

@@ -38,6 +38,7 @@ from PySide6.QtCore import (
     Signal,
 )
 from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF
+from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from commandcenter.core.i18n import Strings, strings_for
 from commandcenter.core.model import (
@@ -211,6 +212,9 @@ def _shape_icon(shape: str, color: str) -> QIcon:
     _icons[key] = icon
     return icon
 
+
+#: What the queue's delegate paints in a cell: text, text brush, background, icon, alignment.
+CellPaint = tuple[str, QBrush, QBrush | None, QIcon | None, int]
 
 PRIORITY_SHAPE = {"high": "triangle", "medium": "diamond", "low": "circle"}
 SLA_SHAPE = {"warn": ("triangle", theme.WARN), "breach": ("square", theme.ALARM_RED)}
@@ -433,8 +437,11 @@ class IncidentQueueModel(QAbstractTableModel):
             return self._ack(inc)
         return str(inc.victims)
 
-    def _background(self, inc: Incident) -> QBrush | None:
-        level = sla_level(inc, self._config, self._now_ts())[0]
+    def _level(self, inc: Incident) -> str:
+        return sla_level(inc, self._config, self._now_ts())[0]
+
+    def _background(self, inc: Incident, level: str | None = None) -> QBrush | None:
+        level = self._level(inc) if level is None else level
         if level == "breach":
             return self._brushes[SLA_BREACH_BG]
         if level == "warn":
@@ -443,20 +450,36 @@ class IncidentQueueModel(QAbstractTableModel):
             return self._brushes[NEW_ROW_BG]
         return None  # the view's alternating panel colours
 
-    def _foreground(self, inc: Incident, col: int) -> QBrush:
-        if col == COL_PRIORITY and self._background(inc) is None:
+    def _foreground(self, inc: Incident, col: int, level: str | None = None) -> QBrush:
+        if col == COL_PRIORITY and self._background(inc, level) is None:
             return self._brushes[PRIORITY_TEXT[inc.priority]]
         return self._brushes[theme.TEXT]
 
-    def _decoration(self, inc: Incident, col: int) -> QIcon | None:
+    def _decoration(self, inc: Incident, col: int, level: str | None = None) -> QIcon | None:
         if col == COL_PRIORITY:
             return _shape_icon(PRIORITY_SHAPE[inc.priority], theme.PRIORITY_COLOR[inc.priority])
         if col == COL_AGE:
-            level = sla_level(inc, self._config, self._now_ts())[0]
-            shape = SLA_SHAPE.get(level)
+            shape = SLA_SHAPE.get(self._level(inc) if level is None else level)
             if shape is not None:
                 return _shape_icon(*shape)
         return None
+
+    def paint_spec(self, iid: str, col: int) -> CellPaint | None:
+        """Everything a painted cell shows, in one call: (text, text brush, background or
+        None, icon or None, alignment). The same values as data()'s roles (a test holds
+        them equal); the queue's delegate asks this instead of seven roles per cell."""
+        inc = self._store.incidents.get(iid)
+        if inc is None:
+            return None
+        level = self._level(inc)
+        align = _ALIGN_RIGHT if col in (COL_UNITS, COL_VICTIMS) else _ALIGN_LEFT
+        return (
+            self._display(inc, col),
+            self._foreground(inc, col, level),
+            self._background(inc, level),
+            self._decoration(inc, col, level),
+            align,
+        )
 
     def _tooltip(self, inc: Incident, col: int) -> str:
         if col == COL_PRIORITY:
@@ -792,6 +815,11 @@ class IncidentQueueProxy(QAbstractTableModel):
             return None
         return self._src.cell(self._rows[row][-1], index.column(), int(role))
 
+    def paint_spec(self, row: int, col: int) -> CellPaint | None:
+        if not (0 <= row < len(self._rows)):
+            return None
+        return self._src.paint_spec(self._rows[row][-1], col)
+
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         column = column if 0 <= column < len(COLUMNS) else COL_PRIORITY
         if (column, order) == (self._sort_col, self._sort_order):
@@ -1076,3 +1104,63 @@ class IncidentQueueProxy(QAbstractTableModel):
                 self.dataChanged.emit(tl, br, roles)
             if r is not None:
                 start = prev = r
+
+
+# --- painting ----------------------------------------------------------------------------------
+
+#: The selected row of a desk queue (the stylesheet's selection-background-color).
+SELECTED_BG = "#24507a"
+
+
+class QueueDelegate(QStyledItemDelegate):
+    """Paints a queue cell from one paint_spec() call with plain QPainter calls.
+
+    The style path asks the model seven roles per cell and lays out each cell's text
+    through the style sheet: a wall's queue in a burst repaints many times a second,
+    and that was most of its paint time. Geometry is the style's (the same padding,
+    margins and icon size, so sizeHint() and the layout check still describe what is
+    drawn); elision only where the column is too narrow for the text."""
+
+    def __init__(self, proxy: IncidentQueueProxy, table: QAbstractItemView, pad_left: int) -> None:
+        super().__init__(table)
+        self._proxy = proxy
+        self._margin = table.style().pixelMetric(QStyle.PixelMetric.PM_FocusFrameHMargin, None, table) + 1
+        self._pad = pad_left
+        self._selected = QBrush(QColor(SELECTED_BG))
+        self._selected_text = QColor(theme.TEXT)
+
+    def paint(
+        self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
+    ) -> None:
+        spec = self._proxy.paint_spec(index.row(), index.column())
+        if spec is None:
+            super().paint(painter, option, index)
+            return
+        text, fg, bg, icon, align = spec
+        rect = option.rect
+        m = self._margin
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, self._selected)
+            color = self._selected_text
+        else:
+            if bg is not None:
+                painter.fillRect(rect, bg)
+            color = fg.color()
+        x = rect.x() + self._pad + m
+        if icon is not None:
+            size = option.decorationSize
+            icon.paint(
+                painter, x, rect.y() + (rect.height() - size.height()) // 2, size.width(), size.height()
+            )
+            x += size.width() + 2 * m
+        width = rect.x() + rect.width() - m - x
+        if not text or width <= 0:
+            return
+        fm = option.fontMetrics
+        if fm.horizontalAdvance(text) > width:
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
+        painter.save()
+        painter.setFont(option.font)
+        painter.setPen(color)
+        painter.drawText(x, rect.y(), width, rect.height(), align, text)
+        painter.restore()
