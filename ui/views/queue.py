@@ -220,6 +220,26 @@ PRIORITY_SHAPE = {"high": "triangle", "medium": "diamond", "low": "circle"}
 SLA_SHAPE = {"warn": ("triangle", theme.WARN), "breach": ("square", theme.ALARM_RED)}
 
 
+def _emit_row_runs(
+    model: QAbstractTableModel, rows: list[int], roles: list[int] | None, first_col: int, last_col: int
+) -> None:
+    """One dataChanged per contiguous run of these sorted rows (queue model and its view alike)."""
+    if not rows:
+        return
+    start = prev = rows[0]
+    for r in [*rows[1:], None]:
+        if r is not None and r <= prev + 1:
+            prev = max(prev, r)
+            continue
+        tl, br = model.index(start, first_col), model.index(prev, last_col)
+        if roles is None:
+            model.dataChanged.emit(tl, br)
+        else:
+            model.dataChanged.emit(tl, br, roles)
+        if r is not None:
+            start = prev = r
+
+
 # --- the model ------------------------------------------------------------------------
 
 
@@ -662,21 +682,7 @@ class IncidentQueueModel(QAbstractTableModel):
         self, rows: list[int], roles: list[int] | None, first_col: int = 0, last_col: int = len(COLUMNS) - 1
     ) -> None:
         """One dataChanged per contiguous run of rows."""
-        if not rows:
-            return
-        rows.sort()
-        start = prev = rows[0]
-        for r in [*rows[1:], None]:
-            if r is not None and r <= prev + 1:
-                prev = max(prev, r)
-                continue
-            tl, br = self.index(start, first_col), self.index(prev, last_col)
-            if roles is None:
-                self.dataChanged.emit(tl, br)
-            else:
-                self.dataChanged.emit(tl, br, roles)
-            if r is not None:
-                start = prev = r
+        _emit_row_runs(self, sorted(rows), roles, first_col, last_col)
 
     # -- time -------------------------------------------------------------------------------
 
@@ -1090,20 +1096,7 @@ class IncidentQueueProxy(QAbstractTableModel):
     ) -> None:
         """One dataChanged per contiguous run of these incidents' rows."""
         rows = sorted(r for r in (self.proxy_row_of(i) for i in ids) if r >= 0)
-        if not rows:
-            return
-        start = prev = rows[0]
-        for r in [*rows[1:], None]:
-            if r is not None and r <= prev + 1:
-                prev = max(prev, r)
-                continue
-            tl, br = self.index(start, first_col), self.index(prev, last_col)
-            if roles is None:
-                self.dataChanged.emit(tl, br)
-            else:
-                self.dataChanged.emit(tl, br, roles)
-            if r is not None:
-                start = prev = r
+        _emit_row_runs(self, rows, roles, first_col, last_col)
 
 
 # --- painting ----------------------------------------------------------------------------------
