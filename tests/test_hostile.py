@@ -502,6 +502,55 @@ async def test_commands_are_checked_against_what_the_server_has(server: ServerPr
 
 
 @pytest.mark.slow
+async def test_a_command_id_is_never_answered_duplicate_for_a_command_it_did_not_apply(
+    server: ServerProcess,
+) -> None:
+    """An id whose command appended nothing (an ack of an alert already
+    acknowledged) was never applied, so another command under it is new; an
+    inject reusing an id for other bodies is a conflict even when only an
+    earlier body differs."""
+    raised = dt.datetime.now(dt.UTC)
+    await admin_inject(
+        server.url,
+        [p.AlertRaised(alert=Alert(id=f"al-{i}", kind="unit_emergency", priority="high", raised_at=raised))
+         for i in (1, 2)],
+    )  # fmt: skip
+    console = await _connect(server.url, CONSOLE, "console-1", console="meja-1")
+    admin = await _connect(server.url, ADMIN, "admin-1", console="supervisor")
+    try:
+        at = dt.datetime.now(dt.UTC).isoformat()
+        base = {"command_id": "", "operator": "Sari", "console": "meja-1", "at": at}
+        first = await _send_raw(console, {**base, "type": "ack", "command_id": "c-1", "alert_id": "al-1"})
+        assert isinstance(first, p.CommandResult) and first.status == "applied", first
+        noop = await _send_raw(console, {**base, "type": "ack", "command_id": "c-2", "alert_id": "al-1"})
+        assert isinstance(noop, p.CommandResult) and noop.status == "duplicate" and noop.seq is None, noop
+        until = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=10)).isoformat()
+        reused = await _send_raw(
+            console, {**base, "type": "shelve", "command_id": "c-2", "alert_id": "al-2", "until": until}
+        )
+        assert isinstance(reused, p.CommandResult), reused
+        assert reused.status == "applied" and reused.seq, "the shelve was silently dropped as a duplicate"
+
+        bodies = [
+            json.loads(p.encode(p.IncidentUpserted(incident=make_incident(id=f"i-{i}", ticket=f"T-{i}"))))
+            for i in range(3)
+        ]
+        inject = {"type": "inject", "command_id": "inj-1", "bodies": bodies}
+        applied = await _send_raw(admin, inject)
+        assert isinstance(applied, p.CommandResult) and applied.status == "applied", applied
+        again = await _send_raw(admin, inject)
+        assert isinstance(again, p.CommandResult) and again.status == "duplicate", again
+        assert again.seq == applied.seq
+        other = json.loads(p.encode(p.IncidentUpserted(incident=make_incident(id="i-x", ticket="T-x"))))
+        changed = await _send_raw(admin, {**inject, "bodies": [other, *bodies[1:]]})
+        assert isinstance(changed, p.CommandResult), changed
+        assert changed.status == "rejected" and changed.reason.startswith("conflict:"), changed
+    finally:
+        await console.close()
+        await admin.close()
+
+
+@pytest.mark.slow
 async def test_a_burst_inject_reaches_a_wall_that_keeps_up_without_cutting_it_off(tmp_path: Path) -> None:
     """A send queue smaller than two inject batches: without the server waiting
     for the wall to drain, the burst would overflow it (4503)."""

@@ -784,14 +784,18 @@ class DispatchServer:
                     client, p.CommandResult(command_id=command_id, status="duplicate", seq=known or None)
                 )
                 return
+            if not bodies:
+                # Nothing to append (an ack of an alert acknowledged already): the id is
+                # not recorded, as on the NATS log, so a later command under it is new
+                # instead of a "duplicate" of something that was never applied.
+                reason = "alert already acknowledged" if isinstance(frame, p.Acknowledge) else ""
+                self._reply(client, p.CommandResult(command_id=command_id, status="duplicate", reason=reason))
+                return
             # The command id is recorded in the same transaction as its events.
             events = await self.append(bodies, command_id=command_id)
-            last = events[-1].seq if events else None
-        if isinstance(frame, p.Inject) and events:
+        if isinstance(frame, p.Inject):
             await self._wait_for_room(client)
-        status: Literal["applied", "duplicate"] = "applied" if events else "duplicate"
-        reason = "" if events else "alert already acknowledged"
-        self._reply(client, p.CommandResult(command_id=command_id, status=status, seq=last, reason=reason))
+        self._reply(client, p.CommandResult(command_id=command_id, status="applied", seq=events[-1].seq))
 
     async def _screen_command(
         self, client: _Client, frame: Any, known: int | None
@@ -860,13 +864,16 @@ class DispatchServer:
         kind = type(frame).__struct_config__.tag
         if seq <= 0:
             return ""
-        rows = await self._events_after(seq - 1, 1, seq)
+        # A command's events are consecutive and the id names the last one.
+        count = len(frame.bodies) if isinstance(frame, p.Inject) else 1
+        rows = await self._events_after(max(seq - count, 0), count, seq)
         if not rows:
             return ""
         try:
-            body = p.decode_event(rows[0][1]).body
+            logged = [p.decode_event(data).body for _, data in rows]
         except p.ProtocolError:
             return ""
+        body = logged[-1]
         same: bool
         if isinstance(frame, p.Acknowledge):
             same = isinstance(body, p.AlertAcknowledged) and body.ack.alert_id == frame.alert_id
@@ -885,7 +892,8 @@ class DispatchServer:
         elif isinstance(frame, p.Unmute):
             same = isinstance(body, p.ConsoleUnmuted) and body.console == frame.console
         elif isinstance(frame, p.Inject):
-            same = body == frame.bodies[-1]
+            # Every body still in the log, not only the last (pruned ones cannot be compared).
+            same = logged == list(frame.bodies[len(frame.bodies) - len(logged) :])
         else:
             same = True
         if same:
