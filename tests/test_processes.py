@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import sqlite3
@@ -393,3 +394,29 @@ def test_serve_on_a_full_disk_exits_non_zero_instead_of_running_without_its_log(
     assert f"serve: simulator failed: JournalError: journal: disk full at {db}" in out.stderr
     assert "Traceback" not in out.stderr, out.stderr[-3000:]
     assert took < 60
+
+
+def test_the_cap_and_accept_lines_come_at_most_once_a_minute_with_a_count(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The process test above sees the first line; this one the next minute's
+    (the server's own monotonic clock replaced by a fake one)."""
+    import types
+
+    from commandcenter.refserver import server as server_module
+
+    now = [1000.0]
+    monkeypatch.setattr(server_module, "time", types.SimpleNamespace(monotonic=lambda: now[0]))
+    server = server_module.DispatchServer(server_module.ServerSettings())
+    caplog.set_level(logging.WARNING, logger=server_module.log.name)
+    for second in range(120):  # two refused connections a second for two minutes
+        now[0] = 1000.0 + second
+        for _ in range(2):
+            server._quiet_log("cap", "connection refused: %d open, serve.max_connections = %d", 3, 3)
+    server._quiet_log("accept", "cannot accept connections: %s (raise the fd limit)", "Too many open files")
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines == [
+        "connection refused: 3 open, serve.max_connections = 3 (1 times in the last minute)",
+        "connection refused: 3 open, serve.max_connections = 3 (120 times in the last minute)",
+        "cannot accept connections: Too many open files (raise the fd limit) (1 times in the last minute)",
+    ]
