@@ -791,3 +791,39 @@ def test_random_streams_never_fail_nor_alert_for_closed_incidents(ops: list[tupl
             out = wall.engine.on_changes(wall.store.prune(op[1]))
         check(out)
     check(wall.tick(3600))
+
+
+# --- hostile names (issue 15) -----------------------------------------------------------------
+
+
+def test_feed_names_in_an_alert_text_are_isolated_but_not_spoken_as_marks() -> None:
+    from commandcenter.core.text import FSI, PDI
+    from commandcenter.wall.speech import spoken_form
+
+    wall = Wall()
+    place = Location(lat=-3.39, lon=104.83, kecamatan="Pangkalan Lampam", desa="שלום 3")
+    raised = only(wall.apply(upsert(id="inc-rtl", location=place)), "raise")
+    # Right-to-left letters and the digit after them cannot reorder the words around them.
+    assert f"Desa {FSI}שלום 3{PDI}, Kecamatan Pangkalan Lampam" in raised.text
+    assert raised.speech is not None
+    assert FSI not in spoken_form(CFG.speech, raised.speech, "id")
+    # An older journal's bidi override is dropped, never shown.
+    odd = Location(lat=-3.39, lon=104.83, kecamatan="Pangkalan\u202e Lampam", desa="Deling")
+    raised = only(wall.apply(upsert(id="inc-rlo", location=odd)), "raise")
+    assert "\u202e" not in raised.text and "Kecamatan Pangkalan Lampam" in raised.text
+
+
+def test_a_flood_in_one_district_is_one_group_whatever_invisible_characters_its_name_carries() -> None:
+    wall = Wall()
+    names = ["Pampangan", "Pampangan\u200b", "Pam\u200bpangan", "\ufeffPampangan"]
+    out = wall.apply(
+        *(
+            flood_incident(
+                wall.clock, id=f"flood-{i}", location=msgspec.structs.replace(PAMPANGAN, kecamatan=name)
+            )
+            for i, name in enumerate(names * 3)
+        )
+    )
+    group = only(out, "announce_group")
+    assert group.count == 12 and len(group.alert_ids) == 12
+    assert group.speech == "12 laporan banjir baru di Kecamatan Pampangan"

@@ -66,6 +66,7 @@ from commandcenter.core.model import (
     Priority,
 )
 from commandcenter.core.store import ChangeSet, Store
+from commandcenter.core.text import isolate, match_key
 from commandcenter.core.timeutil import Clock, utcnow
 from commandcenter.wall import hazard_alerts as ha
 from commandcenter.wall.speech import announcement, render
@@ -656,8 +657,9 @@ class AlertEngine:
         return {
             "category": self._category_name(inc.category),
             "priority": inc.priority,
-            "desa": loc.desa,
-            "kecamatan": loc.kecamatan,
+            # Feed names isolated: a right-to-left name cannot reorder the words around it.
+            "desa": isolate(loc.desa),
+            "kecamatan": isolate(loc.kecamatan),
             "km": loc.km_marker,
             "ticket": inc.ticket,
         }
@@ -684,7 +686,8 @@ class AlertEngine:
                         id=aid, kind=best.when, rule=best, priority=best.priority,
                         raised_at=inc.times.received, text=text, incident_id=inc.id,
                         category=inc.category, category_name=self._category_name(inc.category),
-                        kecamatan=inc.location.kecamatan, group=("new", inc.category, inc.location.kecamatan),
+                        kecamatan=inc.location.kecamatan,
+                        group=("new", inc.category, match_key(inc.location.kecamatan)),
                     ),
                     now, out,
                 )  # fmt: skip
@@ -738,7 +741,7 @@ class AlertEngine:
                 priority=rule.priority, raised_at=inc.times.received + dt.timedelta(seconds=target),
                 text=_render(self._texts.sla_breach, **fields), incident_id=inc.id, category=inc.category,
                 category_name=self._category_name(inc.category), kecamatan=inc.location.kecamatan,
-                stage=stage, group=("sla", inc.category, inc.location.kecamatan),
+                stage=stage, group=("sla", inc.category, match_key(inc.location.kecamatan)),
             ),
             now, out,
         )  # fmt: skip
@@ -771,10 +774,10 @@ class AlertEngine:
         )
         if rule is None:
             return
-        kecamatan = ", ".join(sit.kecamatan)
+        kecamatan = ", ".join(isolate(k) for k in sit.kecamatan)
         text = _render(
             self._texts.situation,
-            situation=sit.name,
+            situation=isolate(sit.name),
             hazard=self._category_name(sit.hazard),
             kecamatan=kecamatan,
         )
@@ -1313,7 +1316,8 @@ class AlertEngine:
             n = max(len(self._group_times.get(group, ())), len(recs))
             best = min(recs, key=lambda r: _rank(r.priority))
             pri = self._pri(best)
-            cls, _, kecamatan = group
+            cls, _, key = group
+            kecamatan = isolate(key)
             if n == 1:
                 text = best.text
             elif cls == "sla":

@@ -53,6 +53,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from commandcenter.core.i18n import strings_for
 from commandcenter.core.model import PRIORITY_RANK, Priority
+from commandcenter.core.text import strip_controls
 
 if TYPE_CHECKING:
     from commandcenter.config import Config, SpeechConfig
@@ -293,7 +294,8 @@ def incident_announcement(cfg: Config, incident: Any, lang: str | None = None) -
 
 
 def spoken_form(speech: SpeechConfig, text: str, lang: str) -> str:
-    return apply_pronunciation(text, speech.for_language(lang).pronunciation)
+    # The written form isolates feed names (FSI..PDI): marks for the eye, not the voice.
+    return apply_pronunciation(strip_controls(text), speech.for_language(lang).pronunciation)
 
 
 # --- WAV helpers ------------------------------------------------------------------------

@@ -159,3 +159,25 @@ def test_screenshot_at_1920x1080(qtbot, console, bridge, store, tmp_path):
     assert dark > 0.8
     assert bright > 0.002
     assert colours > 10
+
+
+def test_feed_names_are_isolated_so_they_cannot_reorder_the_words_around_them(qtbot, console, bridge, store):
+    from commandcenter.core.text import FSI, PDI
+
+    now = store.clock()
+    cs = store.apply(incident_event(
+        store.seq + 1, epoch=store.epoch, id="inc-rtl", description="Api\u202e di dapur",
+        reporter=Reporter(name="שלום", phone_masked="0812****789"),
+        location=Location(lat=-3.4, lon=104.9, kecamatan="Kayu Agung", desa="שלום 3",
+                          address="Jl. \u202eabc"),
+        tasks=[AgencyTask(agency="DAMKAR", status="forwarded", forwarded_at=now, note="שלום 12")],
+        times=IncidentTimes(received=now)))
+    with qtbot.waitSignal(bridge.changed, timeout=2000):
+        bridge.push_changes(cs)
+    bridge.select_incident("inc-rtl")
+    f = console.detail.fields
+    assert f["location"].text().splitlines() == [f"{FSI}שלום 3{PDI}, Kayu Agung", "Jl. abc"]
+    assert f["reporter"].text().startswith(f"{FSI}שלום{PDI}  0812")
+    assert f["tasks"].text().endswith(f" — {FSI}שלום 12{PDI}")
+    # A bidi override an older journal may still carry is dropped, not obeyed.
+    assert f["description"].text() == "Api di dapur"

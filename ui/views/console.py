@@ -27,6 +27,7 @@ from commandcenter.core.geo import distance_km
 from commandcenter.core.i18n import Strings
 from commandcenter.core.model import Incident
 from commandcenter.core.store import ChangeSet
+from commandcenter.core.text import isolate
 from commandcenter.wall import layout as room
 from ui.support import theme
 from ui.support.bridge import EngineBridge
@@ -147,11 +148,12 @@ class IncidentDetailWidget(QScrollArea):
             s.t(f"status.{inc.status}"),
         )))
         loc = inc.location
-        lines = [", ".join(p for p in (loc.desa, loc.kecamatan) if p)]
+        # Feed text isolated: a right-to-left name cannot reorder the words beside it.
+        lines = [", ".join(isolate(p) for p in (loc.desa, loc.kecamatan) if p)]
         if loc.address:
-            lines.append(loc.address)
+            lines.append(isolate(loc.address))
         if loc.km_marker or loc.road:
-            lines.append(s.t("detail.km_road", km=loc.km_marker, road=loc.road).strip())
+            lines.append(s.t("detail.km_road", km=isolate(loc.km_marker), road=isolate(loc.road)).strip())
         f["location"].setText("\n".join(line for line in lines if line) or s.t("detail.none"))
         # Coordinates keep the decimal point in both languages (as GPS and map apps show them).
         coords = ""
@@ -161,19 +163,20 @@ class IncidentDetailWidget(QScrollArea):
         f["coords"].setVisible(bool(coords))
         self.captions["coords"].setVisible(bool(coords))
         rep = inc.reporter
-        f["reporter"].setText("  ".join(p for p in (rep.name, rep.phone_masked) if p) or s.t("detail.none"))
+        reporter = "  ".join(isolate(p) for p in (rep.name, rep.phone_masked) if p)
+        f["reporter"].setText(reporter or s.t("detail.none"))
         f["victims"].setText(str(inc.victims))
-        f["description"].setText(inc.description or s.t("detail.none"))
+        f["description"].setText(isolate(inc.description) or s.t("detail.none"))
         f["times"].setText("\n".join(
             f"{s.t(f'detail.time.{name}')}  {s.clock(getattr(inc.times, name))}" for name in TIME_FIELDS))
         f["tasks"].setText("\n".join(
             f"{s.agency_name(self.config, task.agency)} — {s.t(f'task.{task.status}')}"
-            + (f" — {task.note}" if task.note else "")
+            + (f" — {isolate(task.note)}" if task.note else "")
             for task in inc.tasks) or s.t("detail.none"))
         units = [self._unit_line(inc, uid) for uid in self._unit_ids(inc)]
         f["units"].setText("\n".join(units) or s.t("detail.none"))
         sit = self.store.situations.get(inc.situation_id) if inc.situation_id else None
-        f["situation"].setText(sit.name if sit else "")
+        f["situation"].setText(isolate(sit.name) if sit else "")
         f["situation"].setVisible(sit is not None)
         self.captions["situation"].setVisible(sit is not None)
 
@@ -196,7 +199,7 @@ class IncidentDetailWidget(QScrollArea):
         else:
             distance = s.t("detail.no_position")
         agency = s.agency_name(self.config, unit.agency)
-        return f"{unit.callsign} ({agency}) — {s.t(f'unit.{unit.status}')} — {distance}"
+        return f"{isolate(unit.callsign)} ({agency}) — {s.t(f'unit.{unit.status}')} — {distance}"
 
     # --- slots ---------------------------------------------------------------------
 
