@@ -72,3 +72,26 @@ def test_the_panel_follows_the_store(qtbot, bridge, store, clock: FakeClock) -> 
     clock.advance(2 * 3600)
     bridge.push_changes(store.expire_hazards())
     qtbot.waitUntil(lambda: panel.warnings[0].text() == "Tidak ada peringatan BMKG untuk OKI")
+
+
+def test_feed_text_in_the_panel_is_isolated(qtbot, bridge, store, clock: FakeClock) -> None:
+    """A right-to-left headline or place name cannot reorder the severity,
+    the validity or the source beside it."""
+    from commandcenter.core.text import FSI, PDI
+    from ui.views.hazards import HazardPanel
+
+    panel = HazardPanel(bridge, WALL)
+    qtbot.addWidget(panel)
+    now = clock()
+    warning = HazardItem(
+        source="bmkg-cap", kind="warning", id="CSS2", time=now - dt.timedelta(minutes=5),
+        expires=now + dt.timedelta(hours=2), text="שלום 12", kecamatan=["שלום"], severity="severe",
+        area=[[(-3.33, 104.84), (-3.33, 104.93), (-3.42, 104.93)]],
+    )  # fmt: skip
+    _push(qtbot, bridge, store, p.HazardReported(item=warning))
+    line = panel.warnings[0].text()
+    assert f"{FSI}שלום 12{PDI}" in line and f"{FSI}שלום{PDI}" in line
+    quake = HazardItem(source="bmkg-quake", kind="quake", id="q2", time=now - dt.timedelta(minutes=3),
+                       lat=-4.35, lon=104.05, magnitude=6.1, detail={"wilayah": "שלום 21 km"})  # fmt: skip
+    _push(qtbot, bridge, store, p.HazardReported(item=quake))
+    assert f"{FSI}שלום 21 km{PDI}" in panel.quake.text()

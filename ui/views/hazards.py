@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
 from commandcenter.core.store import ChangeSet, Store
-from commandcenter.core.timeutil import WIB
+from commandcenter.core.text import isolate, local_time
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 
@@ -95,13 +95,14 @@ class HazardPanel(QFrame):
         keys = figures.warnings
         for label, key in zip(self.warnings, keys, strict=False):
             item = store.hazards[key]
-            until = item.expires.astimezone(WIB).strftime("%H.%M") if item.expires else "-"
+            until = local_time(item.expires).strftime("%H.%M") if item.expires else "-"
             severity = item.severity or "unknown"
             age = self._age((now - item.time).total_seconds())
             label.setText(tr.t(
                 "hazards.warning", shape=SEVERITY_SHAPE[severity],
                 severity=tr.t(f"hazards.severity.{severity}"),
-                text=item.text, kecamatan=", ".join(item.kecamatan), until=until,
+                # Feed text isolated: a right-to-left name cannot reorder the words beside it.
+                text=isolate(item.text), kecamatan=", ".join(isolate(k) for k in item.kecamatan), until=until,
                 source=SOURCE_LABEL.get(item.source, item.source), age=age,
             ))  # fmt: skip
             label.setStyleSheet(f"color: {SEVERITY_COLOR.get(severity, theme.TEXT)}; font-weight: 700;")
@@ -116,16 +117,17 @@ class HazardPanel(QFrame):
         quake = store.hazards.get(figures.latest_quake) if figures.latest_quake else None
         self.quake.setVisible(quake is not None)
         if quake is not None:
+            where = str(quake.detail.get("wilayah", "")) or ", ".join(quake.kecamatan)
             self.quake.setText(tr.t(
-                "hazards.quake", magnitude=tr.number(quake.magnitude or 0.0, 1),
-                where=str(quake.detail.get("wilayah", "")) or ", ".join(quake.kecamatan),
-                time=quake.time.astimezone(WIB).strftime("%H.%M"),
+                "hazards.quake", magnitude=tr.number(quake.magnitude or 0.0, 1), where=isolate(where),
+                time=local_time(quake.time).strftime("%H.%M"),
                 source=SOURCE_LABEL.get(quake.source, "BMKG"),
                 age=self._age((now - quake.time).total_seconds()),
             ))  # fmt: skip
         hot = figures.hotspots_today_by_kecamatan
         self.hotspots.setText(
-            tr.t("hazards.hotspots", list=", ".join(f"{k} {tr.number(n)}" for k, n in sorted(hot.items())))
+            tr.t("hazards.hotspots",
+                 list=", ".join(f"{isolate(k)} {tr.number(n)}" for k, n in sorted(hot.items())))
             if hot else tr.t("hazards.hotspots.none")
         )  # fmt: skip
         self.reports.setText(tr.t("hazards.reports", hours=tr.number(round(figures.report_window_s / 3600)),
