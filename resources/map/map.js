@@ -119,10 +119,26 @@
     return icon;
   }
 
+  // Counts are body text: the room reads "55" off a cluster from the farthest seat, so they
+  // take the labels' size (16' at the screen's distance, S.opts.labelPx) and their icon is
+  // sized around them, a pill as wide as the digits (a ring around two digits at that size
+  // would be half again as wide). DIGIT_EM: a bold digit's advance in DejaVu Sans (0.696 em),
+  // the widest face the page falls back to; all digits are as wide (tabular figures).
+  var DIGIT_EM = 0.7;
+  var COUNT_LINE = 1.1;  // the count's line box, in ems (map.css .oki-cluster-count, .oki-unit-count)
+
+  function countSize(count, border, padL, padR) {
+    var f = S.opts.labelPx, h = Math.ceil(f * COUNT_LINE) + 2 * border;
+    var w = Math.ceil(String(count).length * DIGIT_EM * f + padL + padR) + 2 * border;
+    return [Math.max(h, w), h];
+  }
+
   // Units close together at this zoom are one square with their count (a flood has a few
-  // thousand units, dozens at one post), ringed in the state most of them are in.
-  function unitClusterPx(count) {
-    return Math.round(S.opts.markerPx * (count < 10 ? 0.6 : count < 100 ? 0.75 : 0.9));
+  // thousand units, dozens at one post), ringed in the state most of them are in. The ring is
+  // 3 px (map.css .oki-unit-dot).
+  function unitClusterSize(count) {
+    var pad = Math.round(S.opts.labelPx * 0.15);
+    return countSize(count, 3, pad, pad);
   }
 
   function unitClusterIcon(cluster) {
@@ -134,18 +150,28 @@
     Object.keys(tally).sort().forEach(function (g) {
       if (tally[g] > most) { best = g; most = tally[g]; }
     });
-    var count = cluster.getChildCount(), px = unitClusterPx(count);
+    var count = cluster.getChildCount(), size = unitClusterSize(count);
     var ring = S.opts.colors.unitGroup[best] || S.opts.colors.textDim;
     return L.divIcon({
       html: '<span class="oki-unit-dot oki-unit-count" style="border-color:' + ring + '">' + count + "</span>",
       className: "oki-unit oki-unit-cluster oki-unit-" + best,
-      iconSize: [px, px]
+      iconSize: size
     });
   }
 
-  // A cluster's icon grows with its count's digits.
-  function clusterPx(count) {
-    return Math.round(S.opts.markerPx * (count < 10 ? 1.1 : count < 100 ? 1.3 : 1.5));
+  // A cluster's pill grows with its count's digits; its ring is 5 px (map.css). The priority
+  // badge (map.css .oki-cluster-letter: 0.3 marker wide, 1.3 em) sits on the top right corner,
+  // so the digits keep clear of it on the right.
+  function badgePx() { return Math.ceil(S.opts.markerPx * 0.3 * 1.3); }
+
+  function clusterPad() {
+    var pad = Math.round(S.opts.labelPx * 0.25);
+    return [pad, Math.max(pad, Math.round(badgePx() * 0.8))];
+  }
+
+  function clusterSize(count) {
+    var pad = clusterPad();
+    return countSize(count, 5, pad[0], pad[1]);
   }
 
   function clusterIcon(cluster) {
@@ -159,15 +185,16 @@
     }
     var priority = ["high", "medium", "low"][best];
     var count = cluster.getChildCount();
-    var px = clusterPx(count);
+    var size = clusterSize(count), pad = clusterPad();
     var color = S.opts.colors.priority[priority];
     var letter = escapeHtml(S.opts.priorityLetter[priority] || "");
     return L.divIcon({
-      html: '<div class="oki-cluster-ring" style="border-color:' + color + '"><span class="oki-cluster-count">' +
+      html: '<div class="oki-cluster-ring" style="border-color:' + color + ";padding:0 " + pad[1] + "px 0 " + pad[0] +
+        'px"><span class="oki-cluster-count">' +
         count + '</span><span class="oki-cluster-letter" style="background:' + color + '">' + letter +
         "</span></div>",
       className: "oki-cluster" + (pulse ? " oki-pulse" : ""),
-      iconSize: [px, px]
+      iconSize: size
     });
   }
 
@@ -565,9 +592,10 @@
       g[0].eachLayer(function (layer) {
         if (!layer._icon || !layer.getLatLng) return;
         var p = S.map.latLngToContainerPoint(layer.getLatLng()), size = iconSizeOf(layer);
-        var grow = 2 * Math.ceil(extentOf(layer._icon) * size.x);
-        items.push({ icon: layer._icon, x: p.x, y: p.y, w: size.x + grow, h: size.y + grow, dx: 0, dy: 0,
-                     unit: g[1] });
+        // The rings' insets are shares of the icon's width across and of its height down.
+        var share = extentOf(layer._icon);
+        items.push({ icon: layer._icon, x: p.x, y: p.y, w: size.x + 2 * Math.ceil(share * size.x),
+                     h: size.y + 2 * Math.ceil(share * size.y), dx: 0, dy: 0, unit: g[1] });
       });
     });
     var incidents = items.filter(function (it) { return !it.unit; });
@@ -1169,6 +1197,7 @@
       root.setProperty("--oki-label-px", opts.labelPx + "px");
       root.setProperty("--oki-popup-px", opts.popupPx + "px");
       root.setProperty("--oki-marker-px", opts.markerPx + "px");
+      root.setProperty("--oki-count-px", opts.labelPx + "px");
       document.body.classList.toggle("oki-interactive", !!opts.interactive);
       S.cluster = L.markerClusterGroup({
         chunkedLoading: true,
@@ -1182,7 +1211,7 @@
         removeOutsideVisibleBounds: true,
         // Members within the largest icon's size of a cluster join it: clusters then seldom
         // overlap, and placeIcons moves the few that do by a few pixels only.
-        maxClusterRadius: clusterPx(1000),
+        maxClusterRadius: clusterSize(100)[0],
         iconCreateFunction: clusterIcon
       }).addTo(map);
       S.unitLayer = L.markerClusterGroup({
@@ -1191,7 +1220,7 @@
         showCoverageOnHover: false,
         spiderfyOnMaxZoom: true,
         removeOutsideVisibleBounds: true,
-        maxClusterRadius: unitClusterPx(1000),
+        maxClusterRadius: unitClusterSize(100)[0],
         iconCreateFunction: unitClusterIcon
       }).addTo(map);
       S.unitLayer.on("animationend", scheduleSpread);

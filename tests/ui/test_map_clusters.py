@@ -13,7 +13,9 @@ never sleeps.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,7 @@ import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
 
 from commandcenter.config import load_defaults
+from commandcenter.core import legibility
 from commandcenter.core.store import Store
 from commandcenter.core.timeutil import FakeClock
 from commandcenter.wall import layout as lay
@@ -75,6 +78,53 @@ def _map_regions() -> list[tuple[str, int]]:
 MAPS = _map_regions()
 
 
+@contextlib.contextmanager
+def surge_map(
+    qtbot: Any, store: Store, tmp_path: Path, preset: str, screen_no: int
+) -> Iterator[tuple[MapView, lay.RegionReport, theme.ScreenMetrics]]:
+    """The preset's map as the wall shows it: the region's size, the screen's text sizes and
+    interactivity, the surge's markers sent and confirmed; the bridge shut down afterwards."""
+    from ui.support.bridge import EngineBridge
+
+    screen = lay.shipped_presets()[preset].screens[screen_no]
+    region = next(r for r in screen.regions if r.view == "map")
+    rep = lay.check_region(screen, region, f"s{screen_no}")
+    metrics = theme.metrics_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
+    bridge = EngineBridge(load_defaults(), store)
+    try:
+        view = MapView(bridge, interactive=screen.interactive, metrics=metrics, page_dir=tmp_path / "page")
+        qtbot.addWidget(view)
+        view.resize(rep.width_px, rep.height_px)
+        view.show()
+        qtbot.waitUntil(view.is_idle, timeout=30_000)
+        yield view, rep, metrics
+        assert view.js_errors() == []
+    finally:
+        bridge.shutdown()
+        bridge.deleteLater()
+
+
+def wait_for_page(qtbot: Any, view: MapView, expression: str, done: Callable[[Any], bool], what: str) -> Any:
+    """Asks the page ``expression`` until ``done`` holds for its answer (markercluster adds in
+    chunks and spreads icons on animation frames); the answer, or an AssertionError with the
+    last one."""
+    answers: list[Any] = []
+    last: list[Any] = [None]
+
+    def holds() -> bool:
+        answers.clear()
+        view.run_js_json(expression, answers.append)
+        qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
+        last[0] = answers[0]
+        return bool(done(last[0]))
+
+    try:
+        qtbot.waitUntil(holds, timeout=30_000)
+    except qtbot.TimeoutError:
+        raise AssertionError(f"{what}: {last[0]}") from None
+    return last[0]
+
+
 @pytest.fixture(scope="module")
 def surge_store() -> Store:
     """The flood surge of the legibility test: about 400 open incidents, most of them in a few
@@ -88,41 +138,15 @@ def surge_store() -> Store:
 def test_no_two_incident_icons_overlap_on_a_wall_map(
     qtbot: Any, qapp: Any, surge_store: Store, tmp_path: Path, preset: str, screen_no: int
 ) -> None:
-    from ui.support.bridge import EngineBridge
-
-    screen = lay.shipped_presets()[preset].screens[screen_no]
-    region = next(r for r in screen.regions if r.view == "map")
-    rep = lay.check_region(screen, region, f"s{screen_no}")
-    metrics = theme.metrics_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
-    bridge = EngineBridge(load_defaults(), surge_store)
-    try:
-        view = MapView(bridge, interactive=screen.interactive, metrics=metrics, page_dir=tmp_path / "page")
-        qtbot.addWidget(view)
-        view.resize(rep.width_px, rep.height_px)
-        view.show()
-        qtbot.waitUntil(view.is_idle, timeout=30_000)
-        answers: list[Any] = []
-        last: list[Any] = [None]
-
-        def readable() -> bool:
-            answers.clear()
-            view.run_js_json(PROBE, answers.append)
-            qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
-            state = last[0] = answers[0]
-            # Every incident in the cluster group (markercluster adds in chunks), clusters drawn.
-            settled = state["total"] >= 300 and state["inGroup"] == state["total"] and state["clusters"] > 3
-            return bool(settled and not state["pairs"])
-
-        try:
-            qtbot.waitUntil(readable, timeout=30_000)
-        except qtbot.TimeoutError:
-            raise AssertionError(f"{preset} map {rep.width_px}x{rep.height_px}: {last[0]}") from None
+    with surge_map(qtbot, surge_store, tmp_path, preset, screen_no) as (view, rep, _):
+        # Every incident in the cluster group (markercluster adds in chunks), clusters drawn.
+        state = wait_for_page(
+            qtbot, view, PROBE,
+            lambda s: (s["total"] >= 300 and s["inGroup"] == s["total"] and s["clusters"] > 3
+                       and not s["pairs"]),
+            f"{preset} map {rep.width_px}x{rep.height_px}")  # fmt: skip
         # Each icon still reads as where it is: moved by less than its own width.
-        assert last[0]["moved"] < 1.0, last[0]
-        assert view.js_errors() == []
-    finally:
-        bridge.shutdown()
-        bridge.deleteLater()
+        assert state["moved"] < 1.0, state
 
 
 #: Every marker drawn on the page (incident, cluster, unit) with the whole area it paints: its
@@ -203,37 +227,65 @@ def test_no_badge_halo_or_unit_is_drawn_over_another_marker(
     that did not overlap still had badges and halos drawn over each other; and unit squares were
     not spread at all (several units at one post on top of each other and of incidents). On every
     preset's map during the flood surge, no two markers' painted areas overlap or touch."""
-    from ui.support.bridge import EngineBridge
+    with surge_map(qtbot, surge_store, tmp_path, preset, screen_no) as (view, rep, _):
+        wait_for_page(
+            qtbot, view, PAINTED,
+            lambda s: (s["total"] >= 300 and s["inGroup"] == s["total"] and s["clusters"] > 3
+                       and s["units"] == s["unitsTotal"] > 0 and s["unitIcons"] > 0 and s["halos"] > 0
+                       and not s["pairs"]),
+            f"{preset} map {rep.width_px}x{rep.height_px}")  # fmt: skip
 
-    screen = lay.shipped_presets()[preset].screens[screen_no]
-    region = next(r for r in screen.regions if r.view == "map")
-    rep = lay.check_region(screen, region, f"s{screen_no}")
-    metrics = theme.metrics_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
-    bridge = EngineBridge(load_defaults(), surge_store)
-    try:
-        view = MapView(bridge, interactive=screen.interactive, metrics=metrics, page_dir=tmp_path / "page")
-        qtbot.addWidget(view)
-        view.resize(rep.width_px, rep.height_px)
-        view.show()
-        qtbot.waitUntil(view.is_idle, timeout=30_000)
-        answers: list[Any] = []
-        last: list[Any] = [None]
 
-        def apart() -> bool:
-            answers.clear()
-            view.run_js_json(PAINTED, answers.append)
-            qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
-            state = last[0] = answers[0]
-            settled = (state["total"] >= 300 and state["inGroup"] == state["total"] and state["clusters"] > 3
-                       and state["units"] == state["unitsTotal"] > 0 and state["unitIcons"] > 0
-                       and state["halos"] > 0)  # fmt: skip
-            return bool(settled and not state["pairs"])
+#: The counts drawn in cluster rings and unit squares: their font sizes in CSS pixels, and those
+#: whose text sticks out of their icon (a count that outgrew its ring reads as a neighbour's) or
+#: lies under the cluster's priority badge.
+COUNTS = """(function () {
+  var c = OkiMap.counts();
+  var els = document.querySelectorAll(
+    ".leaflet-marker-pane .oki-cluster-count, .leaflet-marker-pane .oki-unit-count");
+  var px = [], outside = [];
+  Array.prototype.forEach.call(els, function (e) {
+    px.push(parseFloat(getComputedStyle(e).fontSize));
+    var icon = e.closest(".oki-cluster, .oki-unit").getBoundingClientRect();
+    var range = document.createRange();
+    range.selectNodeContents(e);
+    var text = range.getBoundingClientRect();
+    if (text.left < icon.left - 0.5 || text.right > icon.right + 0.5 ||
+        text.top < icon.top - 0.5 || text.bottom > icon.bottom + 0.5) outside.push(e.textContent);
+    var badge = e.parentNode.querySelector(".oki-cluster-letter");
+    if (badge) {
+      var b = badge.getBoundingClientRect();
+      if (Math.min(b.right, text.right) - Math.max(b.left, text.left) > 0.5 &&
+          Math.min(b.bottom, text.bottom) - Math.max(b.top, text.top) > 0.5) {
+        outside.push(e.textContent + " under its badge");
+      }
+    }
+  });
+  return { inGroup: c.incidents, total: c.incidentsTotal, units: c.units, unitsTotal: c.unitsTotal,
+           clusterCounts: document.querySelectorAll(".leaflet-marker-pane .oki-cluster-count").length,
+           unitCounts: document.querySelectorAll(".leaflet-marker-pane .oki-unit-count").length,
+           minPx: px.length ? Math.min.apply(null, px) : 0, outside: outside };
+})()"""
 
-        try:
-            qtbot.waitUntil(apart, timeout=30_000)
-        except qtbot.TimeoutError:
-            raise AssertionError(f"{preset} map {rep.width_px}x{rep.height_px}: {last[0]}") from None
-        assert view.js_errors() == []
-    finally:
-        bridge.shutdown()
-        bridge.deleteLater()
+
+@pytest.mark.parametrize(("preset", "screen_no"), MAPS, ids=[f"{p}-s{s}" for p, s in MAPS])
+def test_counts_on_clusters_and_units_are_body_text(
+    qtbot: Any, qapp: Any, surge_store: Store, tmp_path: Path, preset: str, screen_no: int
+) -> None:
+    """A cluster's count and a unit square's count are what the room reads off the map ("55"
+    incidents there), so they are body text: at least 16 minutes of arc at the screen's distance
+    on a wall (the size of the labels and the legend), never below the screen's body size, and
+    inside their icon. They were drawn at half the marker's size (28 px on the four-panels map,
+    about 7')."""
+    with surge_map(qtbot, surge_store, tmp_path, preset, screen_no) as (view, rep, metrics):
+        state = wait_for_page(
+            qtbot, view, COUNTS,
+            lambda s: (s["total"] >= 300 and s["inGroup"] == s["total"] and s["units"] == s["unitsTotal"] > 0
+                       and s["clusterCounts"] > 3 and s["unitCounts"] > 0),
+            f"{preset} map {rep.width_px}x{rep.height_px}")  # fmt: skip
+        arcmin = legibility.font_arcmin(round(state["minPx"]), metrics.px_per_mm, metrics.distance_m)
+        assert state["minPx"] >= metrics.body_px, (preset, state, f"{arcmin:.1f}'")
+        if not rep.interactive:
+            assert arcmin >= legibility.BODY_ARCMIN - 0.05, (preset, state, f"{arcmin:.1f}'")
+        assert state["outside"] == [], state
+
