@@ -222,3 +222,15 @@ def test_every_problem_code_has_a_text_in_both_languages() -> None:
         assert not missing, (lang, missing)
     text = problem_text(["outside_area", "a_new_code"], strings_for("id"))
     assert text == "⚠ Data meragukan:\n– koordinat jauh di luar kabupaten\n– a_new_code"
+
+
+def test_every_view_has_a_title_in_both_languages() -> None:
+    """A window's title names its views as t(f"view.{name}"): a view without an entry put its
+    raw key ("view.queue") in the header of every wall that showed it."""
+    from typing import get_args
+
+    from commandcenter.wall.layout import View
+
+    for lang in LANGUAGES:
+        missing = [v for v in get_args(View) if f"view.{v}" not in strings_for(lang)]
+        assert not missing, (lang, missing)
