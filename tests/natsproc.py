@@ -62,7 +62,7 @@ async def stream_events(nats_url: str, stream: str = "") -> list[tuple[int, dict
         out = []
         for seq in range(info.state.first_seq, info.state.last_seq + 1):
             msg = await js.get_msg(name, seq)
-            out.append((seq, json.loads(msg.data), (msg.headers or {}).get("Nats-Msg-Id", "")))
+            out.append((seq, json.loads(msg.data or b""), (msg.headers or {}).get("Nats-Msg-Id", "")))
         return out
     finally:
         await nc.close()

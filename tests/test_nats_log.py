@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import operator
 import os
 import subprocess
 import sys
@@ -176,12 +178,14 @@ async def test_one_command_sent_to_two_gateways_is_applied_once_and_both_answer_
                     ),
                 ]  # fmt: skip
                 for frame in frames:
+                    cid_ = str(frame.command_id)
                     await asyncio.gather(a.send(frame), b.send(frame))
-                    await a.until(lambda f=frame: f.command_id in a.results, "A's answer")
-                    await b.until(lambda f=frame: f.command_id in b.results, "B's answer")
-                    ra, rb = a.results[frame.command_id], b.results[frame.command_id]
+                    await a.until(functools.partial(operator.contains, a.results, cid_), "A's answer")
+                    await b.until(functools.partial(operator.contains, b.results, cid_), "B's answer")
+                    ra, rb = a.results[cid_], b.results[cid_]
                     assert sorted([ra.status, rb.status]) == ["applied", "duplicate"], (ra, rb)
-                    assert ra.seq == rb.seq and ra.seq is not None and ra.seq > base.seq
+                    assert ra.seq == rb.seq and ra.seq is not None and base.seq is not None
+                    assert ra.seq > base.seq
             await a.until(lambda: a.events[-1][0] == ra.seq, "A applied the last command")
             await b.until(lambda: b.events[-1][0] == ra.seq, "B applied the last command")
             # Two operators take the same alert at once through two gateways
@@ -429,3 +433,31 @@ async def test_a_gateway_replays_its_recent_window_and_gives_a_snapshot_further_
             # Further back than the limit (events 151..200 also left the
             # gateway's memory, which keeps 201..300): a snapshot, never a hole.
             assert behind.welcome and behind.welcome.resume == "snapshot"
+
+
+@pytest.mark.slow
+async def test_a_wall_on_another_gateway_during_the_simulators_start_up_burst_is_not_cut_off(
+    nats_server: NatsServer, tmp_path: Path
+) -> None:
+    """Issue 13, item 5, across gateways: gateway A's simulator publishes its
+    starting state at once (A has no wall to pace it by); gateway B follows the
+    stream and must hand it to its wall no faster than the wall takes it. With a
+    send queue of 40, B offering what one fetch brings (up to 1,000 events) at
+    once would cut the wall off (4503) although it keeps up."""
+    from commandcenter.refserver.simulator import Simulator
+
+    burst = len(Simulator(scenario="mixed", rate_per_min=6.0, seed=112, start=utcnow()).initial_bodies())
+    assert burst > 4 * 40
+    with gateways(nats_server.url, tmp_path, {"extra": ["--queue-limit", "40"]}) as (gw_b,):
+        wall_db = tmp_path / "wall.sqlite3"
+        async with follower(wall_db, settings(gw_b.url)) as wall:
+            await wait_client(wall, lambda: wall.status.state is FeedState.LIVE, what="wall live on B")
+            (tmp_path / "a").mkdir()
+            with gateways(nats_server.url, tmp_path / "a", {"scenario": "mixed"}):
+                await wait_client(wall, lambda: wall.store.seq >= burst, timeout=120, what="the burst via B")
+            assert wall.last_close is None, wall.last_close
+            assert wall.counters.reconnects == 0 and wall.counters.snapshots == 1
+        assert "too slow" not in gw_b.log_path.read_text()
+    events = export(wall_db)
+    assert_contiguous(events)
+    assert events[0]["seq"] == 1

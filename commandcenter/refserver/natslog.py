@@ -41,6 +41,7 @@ import logging
 import secrets
 import time
 import uuid
+import weakref
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -150,6 +151,10 @@ class NatsGateway(DispatchServer):
         self._closing = False
         #: Seq of the latest snapshot known (written here or read from the bucket).
         self._snapshot_seq = 0
+        # At most a quarter of a send queue per fetch (see _pace_follow).
+        self._fetch_batch = max(1, min(FETCH_BATCH, settings.send_queue_limit // 4))
+        #: Walls judged stuck by _pace_follow, with what they had sent then.
+        self._stuck: weakref.WeakKeyDictionary[_Client, int] = weakref.WeakKeyDictionary()
 
     # --- start and stop -------------------------------------------------------------
 
@@ -336,8 +341,9 @@ class NatsGateway(DispatchServer):
                     self._set_live(False)
                     await asyncio.sleep(0.25)
                     continue
+            await self._pace_follow()
             try:
-                msgs = await sub.fetch(batch=FETCH_BATCH, timeout=1.0)
+                msgs = await sub.fetch(batch=self._fetch_batch, timeout=1.0)
             except (nats.errors.TimeoutError, TimeoutError):
                 self._set_live(self._nc.is_connected)
                 if time.monotonic() - idle_since > 5.0 and self._nc.is_connected:
@@ -362,6 +368,43 @@ class NatsGateway(DispatchServer):
             idle_since = time.monotonic()
             self._set_live(True)
             self._take(msgs)
+
+    async def _pace_follow(self) -> None:
+        """Take no more from the stream until every wall that is taking from its
+        queue has drained it below half (issue 13, item 5). Another gateway's
+        simulator publishes its starting state (~12,000 events) at once, and
+        nothing on that gateway can pace it by this gateway's walls: offered as
+        fast as fetches bring it, the burst would overflow (4503) a wall that
+        keeps up. With fetches of at most a quarter of a queue and this wait, a
+        queue never passes three quarters, as on the single server
+        (DispatchServer._append_paced). A wall that took nothing for
+        ``inject_stuck_s`` is stuck, not slow: it is waited for no more until it
+        takes something (its queue overflows and it is cut off, as ever), and no
+        wait lasts longer than ``inject_drain_timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = None
+        progress: dict[_Client, tuple[int, float]] = {}
+        while True:
+            waiting = [
+                c for c in list(self.clients)
+                if not c.drained.is_set() and not c.too_slow and self._stuck.get(c) != c.sent
+            ]  # fmt: skip
+            now = loop.time()
+            deadline = deadline or now + self.settings.inject_drain_timeout_s
+            if not waiting or now >= deadline:
+                return
+            for c in waiting:
+                sent, since = progress.setdefault(c, (c.sent, now))
+                if c.sent != sent:
+                    progress[c] = (c.sent, now)
+                elif now - since >= self.settings.inject_stuck_s:
+                    self._stuck[c] = c.sent
+            tasks = [asyncio.ensure_future(c.drained.wait()) for c in waiting]
+            try:
+                await asyncio.wait(tasks, timeout=min(0.5, deadline - now), return_when=asyncio.ALL_COMPLETED)
+            finally:
+                for task in tasks:
+                    task.cancel()
 
     async def _subscribe(self) -> Any:
         info = await self._js.stream_info(self.nats_cfg.stream)
@@ -646,4 +689,3 @@ class NatsGateway(DispatchServer):
                     return ("duplicate" if duplicate else "applied"), last, ""
             await self._wait_applied(stand + 1, timeout=1.0)
         raise _LogUnavailable("the stream kept moving")  # not reached: the last attempt has no check
-
