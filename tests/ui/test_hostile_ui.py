@@ -169,9 +169,11 @@ def test_queue_tooltips_are_plain_and_unplaceable_incidents_are_flagged(
     model = IncidentQueueModel(store, config)
     try:
         row = model.row_of("far-away")
-        shown = model.index(row, COL_PRIORITY).data(Qt.ItemDataRole.DisplayRole)
+        # The mark leads the place (free text), never the priority, which may not be elided.
+        shown = model.index(row, COL_LOCATION).data(Qt.ItemDataRole.DisplayRole)
         assert shown.startswith("⚠ ")
-        tip = model.index(row, COL_PRIORITY).data(Qt.ItemDataRole.ToolTipRole)
+        assert "⚠" not in model.index(row, COL_PRIORITY).data(Qt.ItemDataRole.DisplayRole)
+        tip = model.index(row, COL_LOCATION).data(Qt.ItemDataRole.ToolTipRole)
         doc = QTextDocument()
         doc.setHtml(tip)
         assert "koordinat jauh di luar kabupaten" in doc.toPlainText()
@@ -180,6 +182,6 @@ def test_queue_tooltips_are_plain_and_unplaceable_incidents_are_flagged(
         assert "<img" not in location_tip and "&lt;img" in location_tip
         # A sound incident carries no mark.
         other = next(r for r in range(model.rowCount()) if model.incident_id(r) not in store.problems)
-        assert not model.index(other, COL_PRIORITY).data(Qt.ItemDataRole.DisplayRole).startswith("⚠")
+        assert not model.index(other, COL_LOCATION).data(Qt.ItemDataRole.DisplayRole).startswith("⚠")
     finally:
         model.deleteLater()

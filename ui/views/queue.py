@@ -432,18 +432,20 @@ class IncidentQueueModel(QAbstractTableModel):
 
     def _display(self, inc: Incident, col: int) -> str:
         if col == COL_PRIORITY:
-            # ⚠: the wall cannot place a value of this incident (the tooltip says which).
-            mark = "⚠ " if inc.id in self._store.problems else ""
-            return mark + self.strings.t(f"priority.short.{inc.priority}")
+            return self.strings.t(f"priority.short.{inc.priority}")
         if col == COL_TICKET:
             return inc.ticket
         if col == COL_CATEGORY:
             return self.category_text(inc.category)
         if col == COL_LOCATION:
+            # ⚠: the wall cannot place a value of this incident (the tooltip says which). In the
+            # place column, free text that may be elided at its end: in the priority column the
+            # mark cut the priority itself to "TIN…", which must never be elided.
+            mark = "⚠ " if inc.id in self._store.problems else ""
             if self.short_text:  # the district (or toll KM) reads from afar; the village is in the tooltip
                 loc = inc.location
-                return loc.km_marker or loc.kecamatan or location_text(inc)
-            return location_text(inc)
+                return mark + (loc.km_marker or loc.kecamatan or location_text(inc))
+            return mark + location_text(inc)
         if col == COL_AGE:
             age = self._age_s(inc)
             return self.strings.age_column(age) if self.short_text else self.strings.age(age)
@@ -503,9 +505,7 @@ class IncidentQueueModel(QAbstractTableModel):
 
     def _tooltip(self, inc: Incident, col: int) -> str:
         if col == COL_PRIORITY:
-            problems = self._store.problems.get(inc.id)
-            text = self.strings.t(f"priority.{inc.priority}")
-            return f"{text}\n{problem_text(problems, self.strings)}" if problems else text
+            return self.strings.t(f"priority.{inc.priority}")
         if col == COL_AGE:
             level, stage, target, _ = sla_level(inc, self._config, self._now_ts())
             parts = [self.strings.age(self._age_s(inc))]
@@ -529,7 +529,9 @@ class IncidentQueueModel(QAbstractTableModel):
         if col == COL_CATEGORY:
             return self.strings.category_name(self._config, inc.category)
         if col == COL_LOCATION:
-            return location_text(inc)
+            problems = self._store.problems.get(inc.id)
+            text = location_text(inc)
+            return f"{text}\n{problem_text(problems, self.strings)}" if problems else text
         if col == COL_ACK:
             ack = self._store.incident_ack(inc.id)
             if ack is not None:
