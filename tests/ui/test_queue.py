@@ -698,11 +698,12 @@ def test_a_flush_part_shrinks_when_the_views_are_slow(qtbot: Any, store: Store, 
 
     bridge = EngineBridge(config, store)
     sizes: list[int] = []
+    # Stands in for a slow view: the budget holds twice the smallest part's worth of incidents.
+    per_incident_s = FLUSH_BUDGET_S / (2 * FLUSH_INCIDENTS_MIN)
 
     def slow_view(cs: ChangeSet) -> None:
         sizes.append(len(cs.incidents_added))
-        # Stands in for a slow view: 2 ms of work per incident, done on this thread.
-        end = _time.perf_counter() + 0.002 * len(cs.incidents_added)
+        end = _time.perf_counter() + per_incident_s * len(cs.incidents_added)
         while _time.perf_counter() < end:
             pass
 
@@ -715,6 +716,6 @@ def test_a_flush_part_shrinks_when_the_views_are_slow(qtbot: Any, store: Store, 
     bridge.flush()
     qtbot.waitUntil(lambda: sum(sizes) == n, timeout=10000)
     assert sizes[0] == FLUSH_INCIDENTS_MAX
-    budget = int(FLUSH_BUDGET_S / 0.002)
+    budget = int(FLUSH_BUDGET_S / per_incident_s)
     assert all(FLUSH_INCIDENTS_MIN <= s <= budget + 1 for s in sizes[1:-1]), sizes
     bridge.shutdown()

@@ -38,7 +38,7 @@ FLUSH_INCIDENTS_MIN = 20
 #: What one part may cost the GUI thread: the part's size follows what the last
 #: took (inserting into a sorted queue of 50,000 rows costs far more per row than
 #: into one of 500).
-FLUSH_BUDGET_S = 0.06
+FLUSH_BUDGET_S = 0.03
 
 
 class EngineBridge(QObject):
