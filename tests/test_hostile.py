@@ -281,11 +281,18 @@ def test_values_the_wall_cannot_place_are_kept_flagged_and_logged_once(
         "task": dict(
             tasks=[msgspec.structs.replace(good.tasks[0], forwarded_at=NOW - dt.timedelta(hours=1))]
         ),
+        # Countdowns and service-level colours run on these: an on-scene time in 2099 lies.
+        "onscene": dict(
+            times=msgspec.structs.replace(good.times, on_scene=dt.datetime(2099, 1, 1, tzinfo=dt.UTC))
+        ),
+        "taskfuture": dict(
+            tasks=[msgspec.structs.replace(good.tasks[0], accepted_at=NOW + dt.timedelta(hours=2))]
+        ),
     }
     expected = {
         "far": "outside_area", "cat": "unknown_category", "agency": "unknown_agency",
         "district": "unknown_district", "future": "received_in_future", "old": "received_long_ago",
-        "task": "task_before_received",
+        "task": "task_before_received", "onscene": "step_in_future", "taskfuture": "step_in_future",
     }  # fmt: skip
     caplog.set_level(logging.DEBUG, logger="commandcenter.core.plausibility")
     seq = 0

@@ -40,6 +40,13 @@ def _reference(inc: Incident, now: dt.datetime, rules: Plausibility) -> tuple[st
         if any(v is not None and v < received for v in times):
             problems.append("task_before_received")
             break
+    if "received_in_future" not in problems:
+        steps = [inc.times.verified, inc.times.dispatched, inc.times.on_scene, inc.times.closed]
+        for task in inc.tasks:
+            steps += [task.forwarded_at, task.accepted_at, task.on_scene_at, task.closed_at]
+        limit = now + dt.timedelta(seconds=rules.future_skew_s)
+        if any(v is not None and v > limit for v in steps):
+            problems.append("step_in_future")
     loc = inc.location
     if rules.area is not None and loc.lat is not None and loc.lon is not None:
         lat0, lon0, lat1, lon1 = rules.area

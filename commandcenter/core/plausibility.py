@@ -13,6 +13,7 @@ them, and each kind of problem is logged once.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ PROBLEMS: dict[str, str] = {
     "received_in_future": "received more than the allowed skew in the future",
     "received_long_ago": "an active incident received very long ago",
     "task_before_received": "a task time earlier than the incident's receipt",
+    "step_in_future": "a handling or task time more than the allowed skew in the future",
     "outside_area": "coordinates far outside the regency",
     "unknown_category": "a category the configuration does not know",
     "unknown_agency": "an agency the configuration does not know",
@@ -65,6 +67,10 @@ class Plausibility:
     #: An incident still active this long after receipt is stale data.
     max_active_age_s: float = 365 * 86400.0
     _logged: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    @functools.cached_property
+    def future_skew(self) -> dt.timedelta:
+        return dt.timedelta(seconds=self.future_skew_s)
 
     @classmethod
     def of(
@@ -102,6 +108,8 @@ class Plausibility:
 
 
 _NO_RULES = Plausibility()
+#: Later than any time (no step is "in the future" once the receipt is).
+_NEVER = dt.datetime.max.replace(tzinfo=dt.UTC)
 
 
 def incident_problems(inc: Incident, now: dt.datetime, rules: Plausibility = _NO_RULES) -> tuple[str, ...]:
@@ -120,19 +128,51 @@ def incident_problems(inc: Incident, now: dt.datetime, rules: Plausibility = _NO
             problems = ["received_in_future"]
         elif age > rules.max_active_age_s:
             problems = ["received_long_ago"]
-    tasks = inc.tasks
-    for task in tasks:
+    # A later step in the future (an on-scene time in 2099) makes countdowns and
+    # service-level colours lie; a receipt in the future says so already.
+    if problems is None or problems[0] != "received_in_future":
+        limit = now + rules.future_skew
+        steps = inc.times
+        late = (
+            (steps.closed is not None and steps.closed > limit)
+            or (steps.on_scene is not None and steps.on_scene > limit)
+            or (steps.dispatched is not None and steps.dispatched > limit)
+            or (steps.verified is not None and steps.verified > limit)
+        )
+    else:
+        limit = _NEVER
+        late = False
+    early = False
+    for task in inc.tasks:  # each time once: before the receipt, or in the future
         v = task.forwarded_at
-        if v is None or v >= received:
-            v = task.accepted_at
-            if v is None or v >= received:
-                v = task.on_scene_at
-                if v is None or v >= received:
-                    v = task.closed_at
-                    if v is None or v >= received:
-                        continue
+        if v is not None:
+            if v < received:
+                early = True
+            elif v > limit:
+                late = True
+        v = task.accepted_at
+        if v is not None:
+            if v < received:
+                early = True
+            elif v > limit:
+                late = True
+        v = task.on_scene_at
+        if v is not None:
+            if v < received:
+                early = True
+            elif v > limit:
+                late = True
+        v = task.closed_at
+        if v is not None:
+            if v < received:
+                early = True
+            elif v > limit:
+                late = True
+    if early:
         problems = _add(problems, "task_before_received")
-        break
+    if late:
+        problems = _add(problems, "step_in_future")
+    tasks = inc.tasks
     loc = inc.location
     area = rules.area
     if area is not None and loc.lat is not None and loc.lon is not None:
