@@ -261,4 +261,31 @@ def test_the_province_board_fits_17_regencies_at_6_m_on_a_55_inch_panel() -> Non
     assert not board_fit(far, 1920, 1080 - header_px(far), 18).fits
     layout = province_layout("province", load_defaults().display)
     board = next(s for s in layout.screens if s.regions[0].view == "province_board")
-    assert check_board(board, board.regions[0], 18, header_px(sizes)) == []
+    assert check_board(board, board.regions[0], 18) == []
+
+
+def test_the_province_board_check_plans_inside_the_burn_in_margins() -> None:
+    """check_board measures the rectangle the wall gives the board, as the layout check does for
+    every region (layout.planned_rects: under the header, inside BurnInSchedule.margins)."""
+    from commandcenter.wall.burnin import BurnInSchedule
+    from commandcenter.wall.layout import header_px, planned_rects, screen_sizes
+    from commandcenter.wall.province_layout import board_fit, check_board, province_layout
+
+    margin = BurnInSchedule.from_config(load_defaults().display.burn_in).margin_px
+    assert margin > 0
+    layout = province_layout("province", load_defaults().display)
+    board = next(s for s in layout.screens if s.regions[0].view == "province_board")
+    # At 8.15 m seven tiles fit three to a row in the whole 1920 px, but not in the 1912 px the
+    # margins leave: two to a row need four rows, more than the height.
+    board = msgspec.structs.replace(board, distance_m=8.15)
+    sizes = screen_sizes(board)
+    (_, _, w, h), = planned_rects(board, margin)
+    assert (w, h) == (1920 - 2 * margin, 1080 - header_px(sizes) - 2 * margin)
+    assert board_fit(sizes, w + 2 * margin, h + 2 * margin, 7).fits
+    inside = board_fit(sizes, w, h, 7)
+    assert not inside.fits
+    problems = check_board(board, board.regions[0], 7)
+    need = f"{inside.height_px} px, {h} available"
+    assert problems == [f"province board: 7 tiles in {inside.rows} rows need {need}"]
+    # Without burn-in (margin 0) the same board fits.
+    assert check_board(board, board.regions[0], 7, margin_px=0) == []

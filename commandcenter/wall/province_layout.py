@@ -20,8 +20,17 @@ from __future__ import annotations
 import math
 from typing import Any, NamedTuple
 
-from commandcenter.core.legibility import TextSizes, sizes_for
-from commandcenter.wall.layout import Layout, Region, ScreenLayout
+import msgspec
+
+from commandcenter.core.legibility import TextSizes
+from commandcenter.wall.layout import (
+    Layout,
+    Region,
+    ScreenLayout,
+    default_margin_px,
+    planned_rects,
+    screen_sizes,
+)
 
 #: Characters a tile needs: "Lubuklinggau", "Empat Lawang", or "123  12  12".
 TILE_CHARS = 13
@@ -90,13 +99,15 @@ def province_layout(name: str, display: Any) -> Layout:
     raise ValueError(f"no provincial layout {name!r}; there are {', '.join(PRESETS)}")
 
 
-def check_board(screen: ScreenLayout, region: Region, tiles: int, header_px: int) -> list[str]:
-    """What does not fit of the board in ``region`` (empty: it fits)."""
-    cols, rows = screen.grid
-    width = int(screen.width_px / cols * region.span[0])
-    height = int(screen.height_px / rows * region.span[1]) - (header_px if region.cell[1] == 0 else 0)
-    sizes = sizes_for(screen.width_px, screen.height_px, screen.diagonal_in, screen.distance_m)
-    fit = board_fit(sizes, width, height, tiles)
+def check_board(screen: ScreenLayout, region: Region, tiles: int, margin_px: int | None = None) -> list[str]:
+    """What does not fit of the board in ``region`` (empty: it fits), measured in the rectangle
+    the wall gives it, as the layout check measures every region (layout.planned_rects: under
+    the header line, inside the burn-in margins of ``margin_px``, default the shipped
+    configuration's)."""
+    margin = default_margin_px() if margin_px is None else margin_px
+    page = screen if region in screen.regions else msgspec.structs.replace(screen, regions=[region])
+    _, _, width, height = planned_rects(page, margin)[page.regions.index(region)]
+    fit = board_fit(screen_sizes(screen), width, height, tiles)
     problems = []
     if fit.height_px > height:
         problems.append(
