@@ -18,6 +18,7 @@ from tests.serverproc import WALL, ServerProcess, admin_inject
 from tests.test_feed import incident_bodies
 from tests.ui.walls import METRICS, run_qasync
 from ui.support.bridge import EngineBridge
+from ui.support.text import plain_tooltip
 from ui.views.header import ScreenHeader
 
 pytestmark = pytest.mark.slow
@@ -77,7 +78,7 @@ async def _scenario(qtbot: Any, tmp_path: Path, config: Config) -> None:
         b = ServerProcess(db, port=b_port, heartbeat=0.3).start()
         await until(live, "live on B")
         await until(lambda: f"127.0.0.1:{b_port}" in header.feed_label.text(), "B named in the header")
-        assert header.feed_label.toolTip() == b_url
+        assert header.feed_label.toolTip() == plain_tooltip(b_url)
     finally:
         bridge.shutdown()
         await session.close()

@@ -185,3 +185,21 @@ def test_queue_tooltips_are_plain_and_unplaceable_incidents_are_flagged(
         assert not model.index(other, COL_LOCATION).data(Qt.ItemDataRole.DisplayRole).startswith("⚠")
     finally:
         model.deleteLater()
+
+
+def test_the_headers_server_tooltip_is_plain(qapp: Any, bridge: EngineBridge, store: Store) -> None:
+    from commandcenter.wall.feed import FeedClient, FeedSettings
+    from ui.views.header import ScreenHeader
+
+    url = 'ws://127.0.0.1:9/<img src="/etc/passwd">'
+    # A real feed client, never started (so it needs no journal): the header reads its status.
+    feed = FeedClient(FeedSettings(url=url, token="t"), None, store)  # type: ignore[arg-type]
+    bridge.attach_feed(feed)
+    try:
+        header = ScreenHeader(bridge, theme.metrics_for(1920, 1080, 55.0, 6.0), "Papan Operasi")
+        doc = QTextDocument()
+        doc.setHtml(header.feed_label.toolTip())
+        assert doc.toPlainText() == url
+        header.deleteLater()
+    finally:
+        bridge.detach_feed()

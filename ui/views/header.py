@@ -16,6 +16,7 @@ from commandcenter.wall import layout as room
 from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
 from ui.support.bridge import EngineBridge
+from ui.support.text import plain_tooltip
 from ui.support.widgets import ElidedLabel
 from ui.views.timebar import ReplayBanner, replay_banner_texts
 
@@ -219,7 +220,7 @@ class ScreenHeader(QWidget):
         if state is not FeedState.LIVE:
             # The stale banner below says how old the data is: the bar may say the state alone.
             self._feed_texts.append(f"{dot} {self.strings.t('feed.' + state.value)}")
-        self.feed_label.setToolTip(status.server)
+        self.feed_label.setToolTip(plain_tooltip(status.server))
         self.feed_label.setText(self._feed_texts[0])
         self.feed_label.setStyleSheet(
             f"color: {color}; font-size: {self.metrics.body_px}px; font-weight: 700;"
