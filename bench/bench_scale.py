@@ -171,13 +171,21 @@ def _gateways_available() -> str:
     return ""
 
 
-def _gateway(log_url: str, log_file: Path) -> tuple[subprocess.Popen[str], str]:
+def _config(tmp: Path) -> Path:
+    """The servers' config: serve.max_connections (500 by default) above the subscribers and the
+    injector, or the 501st connection is refused with 1013 as it should be."""
+    path = tmp / "scale.toml"
+    path.write_text(f"[serve]\nmax_connections = {SUBSCRIBERS + 50}\n")
+    return path
+
+
+def _gateway(log_url: str, log_file: Path, config: Path) -> tuple[subprocess.Popen[str], str]:
     """One `serve --log nats://` process (no --db: the stream is the log) and its URL."""
     env = dict(os.environ, COMMANDCENTER_CONFIG="", PYTHONUNBUFFERED="1")
     with log_file.open("w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "commandcenter.cli", "--log-level", "WARNING", "serve", "--log", log_url,
-             "--port", "0", "--scenario", "none", "--heartbeat", "0.5"],
+             "--port", "0", "--scenario", "none", "--heartbeat", "0.5", "--config", str(config)],
             stdout=subprocess.PIPE, stderr=err, text=True, env=env,
             cwd=Path(__file__).resolve().parent.parent,
         )  # fmt: skip
@@ -199,7 +207,7 @@ async def _gateways_case(tmp: Path) -> dict[str, Any]:
     try:
         urls = []
         for i in range(GATEWAYS):
-            proc, url = await asyncio.to_thread(_gateway, nats.url, tmp / f"gw{i}.log")
+            proc, url = await asyncio.to_thread(_gateway, nats.url, tmp / f"gw{i}.log", _config(tmp))
             procs.append(proc)
             urls.append(url)
         return await _steady(urls, SUBSCRIBERS, RATE, DURATION_S)
@@ -211,7 +219,7 @@ async def _gateways_case(tmp: Path) -> dict[str, Any]:
 
 
 async def _run_all(tmp: Path) -> dict[str, dict[str, Any]]:
-    single = ServerProcess(tmp / "single.sqlite3", heartbeat=0.5)
+    single = ServerProcess(tmp / "single.sqlite3", heartbeat=0.5, extra=["--config", str(_config(tmp))])
     await asyncio.to_thread(single.start)
     try:
         one = await _steady([single.url], SUBSCRIBERS, RATE, DURATION_S)
