@@ -5,6 +5,7 @@ cannot place flagged in the queue."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ import msgspec
 # QtWebEngineWidgets must be imported before the QApplication is created.
 import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PySide6.QtCore import Qt
 from PySide6.QtGui import Qt as GuiQt
 from PySide6.QtGui import QTextDocument
@@ -203,3 +206,107 @@ def test_the_headers_server_tooltip_is_plain(qapp: Any, bridge: EngineBridge, st
         header.deleteLater()
     finally:
         bridge.detach_feed()
+
+
+# --- hypothesis through the decoder, the store and the real map page ----------------------------
+
+MAP_IDS = [*JS_NAMES, "prototype", "length", "__lookupGetter__", "inc-1", "a" * 64, "a" * 65, "inc\u200b1",
+           "<b>"]  # fmt: skip
+#: Times at the window's edges with extreme offsets: what the decoder accepts reaches the map.
+MAP_TIMES = [
+    "2000-01-01T00:00:00Z", "2000-01-01T13:59:59-14:00", "2000-01-01T00:00:00+14:00",
+    "2099-12-31T23:59:59Z", "2100-01-01T06:59:59+07:00", "2099-12-31T10:00:00-14:00",
+    "2100-01-01T00:00:00Z", "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00",
+]  # fmt: skip
+MAP_TEXTS = ["Deling", "Kayu\u200bagung", "שלום 3", "a\u202eb", "<img src=x onerror=alert(1)>", "x" * 200,
+             "\u0007"]  # fmt: skip
+
+
+def _frame(seq: int, version: int, fields: dict[str, Any]) -> bytes:
+    incident = {
+        "id": fields["id"], "ticket": f"H-{seq}", "version": version, "category": "kebakaran",
+        "priority": fields["priority"], "status": fields["status"],
+        "location": {"lat": fields["lat"], "lon": 105.0, "kecamatan": fields["text"], "desa": fields["text"]},
+        "times": {"received": fields["received"]},
+    }  # fmt: skip
+    return json.dumps(
+        {"type": "event", "epoch": "ep", "seq": seq, "id": f"ev-{seq}", "ts": "2026-11-27T03:00:00Z",
+         "body": {"kind": "incident", "incident": incident}}
+    ).encode()  # fmt: skip
+
+
+map_batches = st.lists(
+    st.fixed_dictionaries(
+        {
+            "id": st.sampled_from(MAP_IDS),
+            "received": st.sampled_from(MAP_TIMES),
+            "text": st.sampled_from(MAP_TEXTS),
+            "status": st.sampled_from(["received", "in_handling", "closed"]),
+            "priority": st.sampled_from(["high", "medium", "low"]),
+            "lat": st.sampled_from([-3.3, -3.0, -3.9, -2.9]),
+        }
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@pytest.mark.qt
+@pytest.mark.slow
+def test_what_the_decoder_accepts_the_real_map_draws(
+    qtbot: Any,
+    make_view: Callable[[EngineBridge], MapView],
+    bridge: EngineBridge,
+    store: Store,
+    config: Config,
+) -> None:
+    """Hypothesis draws batches of incident events at every boundary (JavaScript
+    property names as ids, the time window's edges with ±14:00 offsets, bidi,
+    zero-width and markup text, statuses that add and remove markers); the
+    decoder refuses what it must, the rest goes through the store to the real
+    QtWebEngine page, which then holds exactly the store's active incidents
+    and has logged no error, also when built afresh from that store."""
+    view = make_view(bridge)
+    ctx = {"view": view}
+    counter = {"seq": store.seq, "version": 1000}
+    refused: list[str] = []
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(batch=map_batches)
+    def check(batch: list[dict[str, Any]]) -> None:
+        changes = ChangeSet()
+        for fields in batch:
+            counter["seq"] += 1
+            counter["version"] += 1
+            try:
+                event = p.decode_event(_frame(counter["seq"], counter["version"], fields))
+            except p.ProtocolError as exc:
+                refused.append(exc.reason)
+                continue
+            event = msgspec.structs.replace(event, epoch=store.epoch, seq=store.seq + 1)
+            changes.merge(store.apply(event))
+        if not changes:
+            return
+        page = ctx["view"]
+        with qtbot.waitSignal(page.batch_applied, timeout=WAIT_MS):
+            bridge.push_changes(changes)
+        qtbot.waitUntil(page.is_idle, timeout=WAIT_MS)
+        c = _counts(qtbot, page)
+        assert c["incidents"] == c["incidentsTotal"] == len(_active(store)), c
+        assert c["errors"] == 0 and page.js_errors() == []
+
+    check()
+    assert refused, "no frame was refused: the boundaries were not reached"
+    assert any(name in store.incidents for name in JS_NAMES), "no JavaScript property name reached the map"
+    view.shutdown()
+    ctx.clear()  # hypothesis keeps `check` alive: it must not keep the view (page after profile)
+    fresh = EngineBridge(config, store)
+    try:
+        again = make_view(fresh)
+        c = _counts(qtbot, again)
+        assert c["incidents"] == c["incidentsTotal"] == len(_active(store))
+        assert c["errors"] == 0 and again.js_errors() == []
+        again.shutdown()
+    finally:
+        fresh.shutdown()
+        fresh.deleteLater()
