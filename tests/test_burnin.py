@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,8 +12,13 @@ from hypothesis import strategies as st
 from commandcenter.config import BurnInConfig, NightDimmingConfig
 from commandcenter.core.timeutil import WIB, FakeClock
 from commandcenter.wall.burnin import (
+    BRIGHTNESS_STEP,
+    MIN_TEXT_CONTRAST,
     BurnInSchedule,
     NightSchedule,
+    contrast_of,
+    dimmed,
+    lowest_brightness,
     offset_at,
     shift_path,
     step_at,
@@ -167,3 +173,47 @@ def test_is_night_matches_the_window(start: str, end: str, t: dt.datetime) -> No
     e = int(end[:2]) * 60 + int(end[3:])
     expected = (s <= minute < e) if s <= e else (minute >= s or minute < e)
     assert sched.is_night(t) == expected
+
+
+# --- the contrast floor ----------------------------------------------------------------
+
+#: The dark palette's text on its backgrounds (ui.support.theme): text, dim text, alarm red.
+PALETTE_TEXT = [("#e8eef5", "#0b0f14"), ("#b4c0cc", "#121a23"), ("#ff7a7a", "#0b0f14")]
+pair_colors = st.integers(0, 0xFFFFFF).map(lambda c: f"#{c:06x}")
+
+
+def _ratio_at(fg: str, bg: str, level: float) -> float:
+    return contrast_of(dimmed(fg, level), dimmed(bg, level))
+
+
+def test_dimming_lowers_text_contrast_so_the_level_has_a_floor() -> None:
+    # Black over text and background alike: alarm red on the background, 7.6:1 by day, is 4.1:1
+    # at the default level 0.7, which is what the wall showed before the floor.
+    assert _ratio_at("#ff7a7a", "#0b0f14", 1.0) == pytest.approx(7.61, abs=0.01)
+    assert _ratio_at("#ff7a7a", "#0b0f14", 0.7) == pytest.approx(4.08, abs=0.01)
+    floor = lowest_brightness(PALETTE_TEXT)
+    assert floor == pytest.approx(0.96)
+    assert all(_ratio_at(fg, bg, floor) >= MIN_TEXT_CONTRAST for fg, bg in PALETTE_TEXT)
+    assert min(_ratio_at(fg, bg, floor - BRIGHTNESS_STEP) for fg, bg in PALETTE_TEXT) < MIN_TEXT_CONTRAST
+    # White text alone could go much darker; a pair short of 7:1 by day allows no dimming.
+    assert lowest_brightness([("#e8eef5", "#0b0f14")]) == pytest.approx(0.65)
+    assert lowest_brightness([("#777777", "#000000")]) == 1.0
+    assert lowest_brightness([]) == pytest.approx(BRIGHTNESS_STEP)
+
+
+@given(st.lists(st.tuples(pair_colors, pair_colors), min_size=1, max_size=4))
+def test_every_pair_keeps_7_to_1_at_the_floor(pairs: list[tuple[str, str]]) -> None:
+    floor = lowest_brightness(pairs)
+    for fg, bg in pairs:
+        if _ratio_at(fg, bg, 1.0) >= MIN_TEXT_CONTRAST:
+            assert _ratio_at(fg, bg, floor) >= MIN_TEXT_CONTRAST
+
+
+def test_the_night_level_is_raised_to_the_floor() -> None:
+    cfg = NightDimmingConfig(enabled=True, start="22:00", end="06:00", level=0.2)
+    sched = NightSchedule.from_config(cfg, text_pairs=PALETTE_TEXT)
+    assert sched.level == pytest.approx(0.96) and sched.configured_level == 0.2 and sched.capped
+    assert sched.brightness(wib(27, 23, 0)) == pytest.approx(0.96)
+    # A level lighter than the floor is kept as configured.
+    light = NightSchedule.from_config(msgspec.structs.replace(cfg, level=0.98), text_pairs=PALETTE_TEXT)
+    assert light.level == 0.98 and not light.capped

@@ -422,7 +422,10 @@ class NightDimmingConfig(_Section, frozen=True, kw_only=True):
     ] = "22:00"
     end: Annotated[ClockTime, doc("End of the night, WIB (HH:MM).")] = "06:00"
     level: Annotated[
-        float, Meta(ge=0.2, le=1.0), doc("Brightness kept at night: 1.0 = no dimming, 0.5 = half.")
+        float,
+        Meta(ge=0.2, le=1.0),
+        doc("Brightness kept at night: 1.0 = no dimming, 0.5 = half. Never below the level at which "
+            "text keeps 7:1 against its background (0.96 with the dark palette), which wins."),
     ] = 0.7
 
 

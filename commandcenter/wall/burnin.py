@@ -14,7 +14,12 @@ one-pixel promise when the clock itself jumps (NTP, a manual change).
 
 Night dimming: between ``start`` and ``end`` (WIB, the window may cross
 midnight) the screens are dimmed to ``level``, with a gentle ramp at both edges
-so that the room never sees the wall go dark at once.
+so that the room never sees the wall go dark at once. The wall dims text with
+its background (a translucent black over both), which lowers their contrast:
+the level is never below the lowest brightness at which every text colour
+keeps 7:1 against its background (:func:`lowest_brightness`). On the dark
+palette, whose weakest pair is about 7.6:1 by day, that is little dimming: the
+rule wins over the configured level.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from commandcenter.config import BurnInConfig, NightDimmingConfig
@@ -29,6 +35,10 @@ from commandcenter.core.timeutil import WIB
 
 Offset = tuple[int, int]
 
+#: Text keeps at least this contrast (WCAG 2) against its background, by night too.
+MIN_TEXT_CONTRAST = 7.0
+#: Brightness levels are tried in steps of this size (:func:`lowest_brightness`).
+BRIGHTNESS_STEP = 0.01
 #: Length of each ramp at the edges of the night window (shorter when the
 #: window is shorter than two ramps).
 NIGHT_RAMP_S = 20 * 60.0
@@ -88,6 +98,55 @@ def step_toward(current: Offset, target: Offset) -> Offset:
     return one(current[0], target[0]), one(current[1], target[1])
 
 
+def _linear(channel: int) -> float:
+    c = channel / 255.0
+    return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+
+def _rgb(hex_color: str) -> tuple[int, int, int]:
+    h = hex_color.lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+
+
+def relative_luminance(rgb: tuple[int, int, int]) -> float:
+    r, g, b = rgb
+    return 0.2126 * _linear(r) + 0.7152 * _linear(g) + 0.0722 * _linear(b)
+
+
+def contrast_of(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (1 to 21)."""
+    la, lb = relative_luminance(a), relative_luminance(b)
+    return (max(la, lb) + 0.05) / (min(la, lb) + 0.05)
+
+
+def dimmed(hex_color: str, brightness: float) -> tuple[int, int, int]:
+    """What the night overlay makes of a colour: black at ``1 - brightness`` painted over it
+    (source-over on 8-bit sRGB, as the wall renders it)."""
+    alpha = round((1.0 - brightness) * 255)
+    r, g, b = _rgb(hex_color)
+
+    def over(c: int) -> int:
+        return round(c * (255 - alpha) / 255)
+
+    return over(r), over(g), over(b)
+
+
+def lowest_brightness(pairs: Iterable[tuple[str, str]], min_ratio: float = MIN_TEXT_CONTRAST) -> float:
+    """The lowest brightness (in steps of :data:`BRIGHTNESS_STEP`) at which every (text,
+    background) pair, both dimmed, keeps ``min_ratio``; 1.0 when a pair misses it undimmed.
+    Dimming both lowers the contrast (the 0.05 of ambient light in the ratio stays), so the
+    search goes down from full brightness and stops at the first level that misses."""
+    colors = list(pairs)
+    level = 1.0
+    steps = round(1.0 / BRIGHTNESS_STEP)
+    for i in range(steps - 1, 0, -1):
+        trial = i * BRIGHTNESS_STEP
+        if any(contrast_of(dimmed(fg, trial), dimmed(bg, trial)) < min_ratio for fg, bg in colors):
+            break
+        level = trial
+    return level
+
+
 def _seconds_of_day(hhmm: str) -> int:
     hours, minutes = hhmm.split(":")
     return int(hours) * 3600 + int(minutes) * 60
@@ -102,16 +161,33 @@ class NightSchedule:
     end_s: int
     level: float
     ramp_s: float = NIGHT_RAMP_S
+    #: display.night.level as configured; ``level`` is it, or the contrast floor when higher.
+    configured_level: float | None = None
 
     @classmethod
-    def from_config(cls, cfg: NightDimmingConfig, ramp_s: float = NIGHT_RAMP_S) -> NightSchedule:
+    def from_config(
+        cls,
+        cfg: NightDimmingConfig,
+        ramp_s: float = NIGHT_RAMP_S,
+        *,
+        text_pairs: Iterable[tuple[str, str]] = (),
+    ) -> NightSchedule:
+        """``text_pairs``: the (text, background) colours the dimming covers; the level is raised
+        to :func:`lowest_brightness` of them, so none drops below 7:1 at night."""
+        floor = lowest_brightness(text_pairs)
         return cls(
             enabled=cfg.enabled,
             start_s=_seconds_of_day(cfg.start),
             end_s=_seconds_of_day(cfg.end),
-            level=cfg.level,
+            level=max(cfg.level, floor),
             ramp_s=ramp_s,
+            configured_level=cfg.level,
         )
+
+    @property
+    def capped(self) -> bool:
+        """The configured level is darker than the text contrast allows."""
+        return self.configured_level is not None and self.level > self.configured_level
 
     @property
     def length_s(self) -> int:
@@ -176,10 +252,14 @@ class BurnInSchedule:
 
 
 __all__ = [
+    "MIN_TEXT_CONTRAST",
     "NIGHT_RAMP_S",
     "BurnInSchedule",
     "NightSchedule",
     "Offset",
+    "contrast_of",
+    "dimmed",
+    "lowest_brightness",
     "offset_at",
     "shift_path",
     "step_at",

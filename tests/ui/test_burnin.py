@@ -4,6 +4,7 @@ banner, alert banner and the QtWebEngine map), driven by a FakeClock."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,17 +14,17 @@ import msgspec
 import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
 from PySide6.QtCore import QCoreApplication, QEvent, QObject, QPoint, Qt
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QImage, QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QLabel, QWidget
 
-from commandcenter.config import Config
+from commandcenter.config import Config, NightDimmingConfig
 from commandcenter.core.timeutil import WIB, FakeClock
 from commandcenter.wall.alerting import AlertService
-from commandcenter.wall.burnin import shift_path
+from commandcenter.wall.burnin import contrast_of, lowest_brightness, shift_path
 from commandcenter.wall.layout import Region, ScreenLayout
 from ui.alerts.adapter import AlertAdapter
-from ui.app.burnin import BurnInGuard, install_burn_in
+from ui.app.burnin import DIMMED_TEXT_PAIRS, BurnInGuard, install_burn_in
 from ui.app.wall import ScreenInfo, WallWindow, WindowPlan
 from ui.support import theme
 from ui.support.bridge import EngineBridge
@@ -43,12 +44,14 @@ def night_config(config: Config, **night: Any) -> Config:
 
 
 class Wall:
-    def __init__(self, qapp: Any, bridge: EngineBridge, config: Config, clock: FakeClock) -> None:
+    def __init__(self, qapp: Any, bridge: EngineBridge, config: Config, clock: FakeClock,
+                 page: ScreenLayout | None = None) -> None:
         screen = qapp.primaryScreen()
         g = screen.geometry()
         # One interactive map screen: header, stale banner, the Konfirmasi
         # banner under the header (WallWindow builds it for an interactive screen), the map.
-        page = ScreenLayout(diagonal_in=55, distance_m=6, interactive=True, regions=[Region(view="map")])
+        page = page or ScreenLayout(diagonal_in=55, distance_m=6, interactive=True,
+                                    regions=[Region(view="map")])  # fmt: skip
         rect = (g.x(), g.y(), g.width(), g.height())
         plan = WindowPlan(ScreenInfo(screen.name(), 0, g.width(), g.height()), rect, [page], [screen.name()])
         service = AlertService(config, bridge.store, operator="Sari", console="meja-1")
@@ -73,8 +76,8 @@ class Wall:
 def make_wall(qapp: Any, bridge: EngineBridge) -> Iterator[Any]:
     walls: list[Wall] = []
 
-    def make(config: Config, clock: FakeClock) -> Wall:
-        wall = Wall(qapp, bridge, config, clock)
+    def make(config: Config, clock: FakeClock, page: ScreenLayout | None = None) -> Wall:
+        wall = Wall(qapp, bridge, config, clock, page)
         walls.append(wall)
         return wall
 
@@ -133,13 +136,16 @@ def test_overlay_dims_at_night_and_is_gone_by_day(make_wall: Any, config: Config
     clock = FakeClock(dt.datetime(2026, 11, 27, 21, 0, tzinfo=WIB))
     wall = make_wall(night_config(config), clock)
     overlay = wall.guard.overlay
+    # The configured 0.7 would take text below 7:1: the engine's floor for the palette's text.
+    level = wall.guard.night.level
+    assert level == max(0.7, lowest_brightness(DIMMED_TEXT_PAIRS)) and 0.7 < level < 1.0
     assert not overlay.isVisible()
-    clock.now = dt.datetime(2026, 11, 27, 22, 10, tzinfo=WIB)  # on the ramp
+    clock.now = dt.datetime(2026, 11, 27, 22, 10, tzinfo=WIB)  # half way down the ramp
     wall.guard.update_now()
-    assert overlay.isVisible() and overlay.alpha == pytest.approx(0.15)
+    assert overlay.isVisible() and overlay.alpha == pytest.approx((1 - level) / 2)
     clock.now = NIGHT
     wall.guard.update_now()
-    assert overlay.isVisible() and overlay.alpha == pytest.approx(0.3)
+    assert overlay.isVisible() and overlay.alpha == pytest.approx(1 - level)
     assert overlay.geometry() == wall.widget.rect()
     clock.now = DAY
     wall.guard.update_now()
@@ -179,7 +185,7 @@ def test_banners_stay_bright_and_clicks_pass_through(make_wall: Any, config: Con
     x, y = wall.pos_of(stale)
     red_at = (x + stale.width() // 2, y + pad + pad // 2)
     assert _close(_rgb(img, *red_at), (alarm.red(), alarm.green(), alarm.blue())), _rgb(img, *red_at)
-    # The header bar (whatever its background): by night at 70 % of what it is by day.
+    # The header bar (whatever its background): by night at the night's level of what it is by day.
     bar = header.findChild(QWidget, "headerBar")
     bar_night = _rgb(img, *inside(bar, 0.5, 0.04))
     # The alert banner by night looks as it does by day (its flashing border
@@ -190,7 +196,7 @@ def test_banners_stay_bright_and_clicks_pass_through(make_wall: Any, config: Con
     day_img = wall.grab()
     assert _close(_rgb(day_img, *inside(alert, 0.5, 0.5)), night_px)
     bar_day = _rgb(day_img, *inside(bar, 0.5, 0.04))
-    dimmed = tuple(round(c * 0.7) for c in bar_day)
+    dimmed = tuple(round(c * wall.guard.night.level) for c in bar_day)
     assert _close(bar_night, dimmed, tol=2) and bar_night != bar_day, (bar_night, bar_day)
 
     # Back to night: a click on the map, under the overlay, reaches the map
@@ -208,7 +214,7 @@ def test_banners_stay_bright_and_clicks_pass_through(make_wall: Any, config: Con
 
     class Spy(QObject):
         def eventFilter(self, watched: QObject, event: QEvent) -> bool:
-            if event.type() == QEvent.Type.MouseButtonPress:
+            if event.type() == QEvent.Type.MouseButtonPress and isinstance(event, QMouseEvent):
                 presses.append(event.position().toPoint())
             return False
 
@@ -219,3 +225,67 @@ def test_banners_stay_bright_and_clicks_pass_through(make_wall: Any, config: Con
     )
     under.removeEventFilter(spy)
     assert presses, "the click did not reach the map"
+
+
+# --- text contrast at night, on the rendered pixels ---------------------------------------
+
+
+def _darkest_level() -> float:
+    """The lowest display.night.level the configuration accepts: dimming at its maximum."""
+    info = msgspec.inspect.type_info(NightDimmingConfig)
+    assert isinstance(info, msgspec.inspect.StructType)
+    kind = next(f for f in info.fields if f.name == "level").type
+    kind = kind.type if isinstance(kind, msgspec.inspect.Metadata) else kind
+    assert isinstance(kind, msgspec.inspect.FloatType) and kind.ge is not None
+    return float(kind.ge)
+
+
+def _text_contrasts(wall: Wall, img: QImage) -> dict[str, float]:
+    """Each visible text label outside the bright banners: the WCAG contrast of its text's
+    colour (the pixel farthest from the background: a glyph's fully covered core; wall text is
+    tens of pixels high) against its background (the label's most common pixel)."""
+    bright = wall.guard.overlay.bright_widgets()
+    out: dict[str, float] = {}
+    for label in wall.widget.findChildren(QLabel):
+        if not label.isVisibleTo(wall.widget) or not label.text().strip() or label.width() < 4:
+            continue
+        if any(b is label or b.isAncestorOf(label) for b in bright):
+            continue
+        x0, y0 = wall.pos_of(label)
+        r = label.contentsRect()
+        pixels = [_rgb(img, x, y) for y in range(y0 + r.top(), y0 + r.bottom() + 1)
+                  for x in range(x0 + r.left(), x0 + r.right() + 1)
+                  if 0 <= x < img.width() and 0 <= y < img.height()]  # fmt: skip
+        if not pixels:
+            continue
+        bg = Counter(pixels).most_common(1)[0][0]
+        out[f"{label.objectName() or type(label.parent()).__name__}: {label.text()[:30]!r}"] = max(
+            contrast_of(px, bg) for px in set(pixels))
+    return out
+
+
+def test_text_keeps_7_to_1_at_the_darkest_night_level(make_wall: Any, config: Config, qtbot: Any) -> None:
+    """Night dimming covers text and its background alike (a translucent black), which lowers
+    their contrast: the engine caps the level so that no text on the grabbed window drops
+    below 7:1, at the darkest level the configuration accepts."""
+    level = _darkest_level()
+    # A wall screen with text on every background the palette has: the header (the stale
+    # banner stays bright) over the leader's figures, funnel and charts.
+    page = ScreenLayout(diagonal_in=55, distance_m=6, regions=[Region(view="leader")])
+    clock = FakeClock(NIGHT)
+    wall = make_wall(night_config(config, level=level), clock, page)
+    qtbot.waitUntil(lambda: wall.window.views["leader"].isVisible(), timeout=10_000)
+    overlay = wall.guard.overlay
+    assert overlay.isVisible() and overlay.alpha > 0, "dimmed at night"
+    night = _text_contrasts(wall, wall.grab())
+    clock.now = DAY
+    wall.guard.update_now()
+    assert not overlay.isVisible()
+    day = _text_contrasts(wall, wall.grab())
+    # The labels with ink by day (a label can be empty of it: a space, clipped away).
+    inked = {k for k, v in day.items() if v > 1.5}
+    assert len(inked) >= 8 and inked <= night.keys(), (sorted(night), sorted(day))
+    # It is dimmed: the text is darker than by day (contrast lower), yet never below 7:1.
+    assert any(night[k] < day[k] - 0.05 for k in inked)
+    low = {k: round(night[k], 2) for k in inked if night[k] < 7.0}
+    assert not low, f"below 7:1 at night level {level} (brightness {wall.guard.night.level}): {low}"

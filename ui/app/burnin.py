@@ -6,7 +6,9 @@
   size: a move, never a resize, so the map page does not re-layout. The
   schedule (commandcenter.wall.burnin) moves one pixel per step.
 - The dimming: a translucent black overlay above everything in the window,
-  transparent to the mouse. It leaves out the stale banner and the alert
+  transparent to the mouse. It dims text with its background, so the engine
+  caps its level (commandcenter.wall.burnin.lowest_brightness over the
+  palette's text pairs): no text drops below 7:1 at night. It leaves out the stale banner and the alert
   banner, which keep full brightness: they are what the room must see at
   night. An overlay keeps text crisp (a QGraphicsOpacityEffect would render
   every view through an offscreen pixmap) and costs nothing by day, when it is
@@ -28,6 +30,7 @@ from PySide6.QtWidgets import QLayout, QWidget
 from commandcenter.config import Config
 from commandcenter.core.timeutil import Clock, utcnow
 from commandcenter.wall.burnin import BurnInSchedule, NightSchedule, Offset, step_toward
+from ui.support import theme
 
 if TYPE_CHECKING:  # the wall imports this module
     from ui.app.wall import WallWindow
@@ -37,6 +40,11 @@ log = logging.getLogger(__name__)
 #: Object names of the widgets that are never dimmed (safety-relevant):
 #: ui.views.header.StaleBanner and ui.alerts.banner.AlertBanner.
 BRIGHT_WIDGETS = frozenset({"staleBanner", "alertBanner"})
+#: The (text, background) colours the overlay dims together: the palette's, less the stale
+#: banner's (white on red), which stays at full brightness.
+DIMMED_TEXT_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    p for p in theme.TEXT_PAIRS if p != (theme.ALARM_TEXT, theme.ALARM_BG)
+)
 #: The timer never waits longer than this, so the night ramp moves in small steps.
 MAX_TICK_S = 30.0
 
@@ -134,7 +142,7 @@ class BurnInGuard(QObject):
         self._layout: QLayout | None = window.layout()
         self.clock: Clock = clock or utcnow
         self.shift = BurnInSchedule.from_config(config.display.burn_in)
-        self.night = NightSchedule.from_config(config.display.night)
+        self.night = NightSchedule.from_config(config.display.night, text_pairs=DIMMED_TEXT_PAIRS)
         self.offset: Offset = (0, 0)
         self.brightness = 1.0
         self.overlay = DimOverlay(window)
@@ -192,7 +200,10 @@ def install_burn_in(window: WallWindow, config: Config, *, clock: Clock | None =
         guard.shift.step_interval_s,
         "on" if guard.night.enabled else "off",
     )
+    if guard.night.enabled and guard.night.capped:
+        log.info("night dimming at %.2f, not the configured %.2f: text keeps 7:1 against its background",
+                 guard.night.level, guard.night.configured_level)  # fmt: skip
     return guard
 
 
-__all__ = ["BRIGHT_WIDGETS", "BurnInGuard", "DimOverlay", "install_burn_in"]
+__all__ = ["BRIGHT_WIDGETS", "DIMMED_TEXT_PAIRS", "BurnInGuard", "DimOverlay", "install_burn_in"]
