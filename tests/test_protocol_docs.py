@@ -108,6 +108,27 @@ async def test_a_binary_hello_is_refused_with_an_error_then_4400(server: ServerP
     assert [(e.code, e.fatal) for e in errors] == [("binary_frame", True)]
 
 
+@pytest.mark.parametrize(
+    ("first", "code", "close"),
+    [
+        (p.encode(p.Hello(token="not-a-token", client_id="x")).decode(), "bad_token", 4401),
+        (None, "hello_timeout", 4408),  # nothing sent: the hello deadline passes
+        ("{{{ not json", "bad_frame", 4400),
+        (p.encode(p.Ping(nonce="first")).decode(), "expected_hello", 4400),
+    ],
+)
+async def test_each_fatal_first_frame_error_comes_before_its_close_code(
+    server: ServerProcess, first: str | None, code: str, close: int
+) -> None:
+    """The table's rows for the first frame: one error frame, fatal, then the close code."""
+    async with websockets.connect(server.url, **CONN) as ws:
+        if first is not None:
+            await ws.send(first)
+        errors, got = await closed_with(ws)
+    assert [(e.code, e.fatal) for e in errors] == [(code, True)]
+    assert got == close
+
+
 async def test_a_binary_frame_after_hello_is_refused_and_the_connection_stays(server: ServerProcess) -> None:
     async with websockets.connect(server.url, **CONN) as ws:
         await greet(ws)
@@ -441,7 +462,9 @@ def test_the_limits_in_the_document_are_the_servers() -> None:
 def test_the_funnel_rules_and_an_earlier_days_funnel_are_as_documented() -> None:
     assert "answered + abandoned ≤ calls_in" in DOC and "prank + ghost + valid + info ≤ answered" in DOC
     day = dt.date(2026, 11, 27)
-    ok = dict(day=day, calls_in=10, answered=8, abandoned=2, prank=2, ghost=2, valid=3, info=1)
+    ok: dict[str, Any] = dict(
+        day=day, calls_in=10, answered=8, abandoned=2, prank=2, ghost=2, valid=3, info=1
+    )
     CallFunnel(**ok)
     with pytest.raises(ModelError):
         CallFunnel(**{**ok, "abandoned": 3})

@@ -7,6 +7,9 @@ first: exactly one process may simulate), and one wall given both gateways
 printed below). Everything stops when the wall closes or on Ctrl-C.
 
     .venv/bin/python tools/demo_scale.py [--data-dir DIR] [--rate N] [-- WALL ARGS...]
+
+Unattended (no one to answer the console's "who is on duty" question, e.g.
+offscreen): make demo-scale ARGS="-- --run-for 60 --operator Sari".
 """
 
 from __future__ import annotations
