@@ -110,6 +110,23 @@ def _cases(tmp: Path, busy: int) -> dict[str, tuple[list[str], int, str]]:
             1,
             "Is a directory",
         ),
+        # A URL that can never work is a bad argument, not a server that is away: no retrying forever.
+        "follow-server-not-a-url": (
+            eng("follow", "--db", db, "--server", "notaurl"),
+            2,
+            "'notaurl' must start with ws:// or wss://",
+        ),
+        "follow-server-list-empty": (eng("follow", "--db", db, "--server", ","), 2, "no server URL"),
+        "inject-server-not-a-url": (
+            eng("inject", "--server", "http://127.0.0.1:9/", str(inject_file)),
+            2,
+            "must start with ws:// or wss://",
+        ),
+        "wall-server-not-a-url": (
+            full("wall", "--headless", "--server", "ws://127.0.0.1:9/,wss://"),
+            2,
+            "'wss://' names no host",
+        ),
         "follow-token-file-missing": (
             eng("follow", "--db", db, "--token-file", str(tmp / "no")),
             2,
@@ -145,10 +162,11 @@ def _cases(tmp: Path, busy: int) -> dict[str, tuple[list[str], int, str]]:
 
 CASE_NAMES = [
     "serve-port-in-use", "serve-tls-missing", "serve-tls-garbage", "serve-demo-tokens-off-loopback",
-    "serve-bad-config", "serve-db-is-a-directory", "follow-db-is-a-directory", "follow-token-file-missing",
-    "follow-token-file-readable-by-others", "inject-file-missing", "inject-no-token",
-    "inject-server-unreachable", "journal-stats-missing", "journal-stats-garbage", "doctor-bad-config",
-    "wall-bad-config", "demo-bad-argument",
+    "serve-bad-config", "serve-db-is-a-directory", "follow-db-is-a-directory", "follow-server-not-a-url",
+    "follow-server-list-empty", "inject-server-not-a-url", "wall-server-not-a-url",
+    "follow-token-file-missing", "follow-token-file-readable-by-others", "inject-file-missing",
+    "inject-no-token", "inject-server-unreachable", "journal-stats-missing", "journal-stats-garbage",
+    "doctor-bad-config", "wall-bad-config", "demo-bad-argument",
 ]  # fmt: skip
 
 

@@ -219,7 +219,11 @@ def build_parser() -> argparse.ArgumentParser:
     pi.add_argument("file", help="the feed file (JSON, XML or CSV as the format says)")
     pi.set_defaults(func=_cmd_ingest_check)
     pr = isub.add_parser("run", help="poll the configured [[sources]] and publish new items into the server")
-    pr.add_argument("--server", required=True, help="the dispatch server's ws:// or wss:// URL")
+    from commandcenter.config.schema import server_argument
+
+    pr.add_argument(
+        "--server", required=True, type=server_argument, help="the dispatch server's ws:// or wss:// URL"
+    )
     pr.add_argument("--token", default=None, help="admin-role token (better: --token-file)")
     pr.add_argument("--config", default=None, help="configuration file with the [[sources]] to poll")
     pr.set_defaults(func=_lazy("commandcenter.ingest.run", "ingest_run_main"))

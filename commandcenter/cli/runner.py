@@ -364,9 +364,11 @@ def _print_alert_actions(actions: list[Any]) -> None:
 
 
 def add_follow_arguments(p_: argparse.ArgumentParser) -> None:
+    from commandcenter.config.schema import server_argument
+
     p_.add_argument("--config", default=None)
     p_.add_argument(
-        "--server", default=None,
+        "--server", default=None, type=server_argument,
         help="ws:// or wss:// URL, or several comma-separated to fail over between (default from config)",
     )  # fmt: skip
     p_.add_argument("--token", default=None, help="access token (default from config)")
@@ -489,7 +491,9 @@ async def _inject(url: str, token: str, bodies: list[p.EventBody], timeout: floa
 
 
 def add_inject_arguments(p_: argparse.ArgumentParser) -> None:
-    p_.add_argument("--server", required=True, help="ws:// or wss:// URL")
+    from commandcenter.config.schema import server_argument
+
+    p_.add_argument("--server", required=True, type=server_argument, help="ws:// or wss:// URL")
     p_.add_argument(
         "--token", default=None, help="admin-role token (better: --token-file or COMMANDCENTER_TOKEN)"
     )

@@ -15,6 +15,7 @@ a category naming an agency that does not exist - is refused at start-up with a
 
 from __future__ import annotations
 
+import argparse
 import functools
 import itertools
 import re
@@ -233,6 +234,20 @@ def default_client_id() -> str:
     """The client id of a wall that sets none: its host name, made a valid id."""
     host = re.sub(r"[^A-Za-z0-9_.:\-]", "-", socket.gethostname())[:64]
     return host or "wall"
+
+
+def server_argument(text: str) -> str:
+    """The argparse type of a --server value: one ws:// or wss:// URL, or several
+    comma-separated. A URL that can never work is a bad argument (exit 2 at once),
+    not a server that is away (a feed would retry it forever)."""
+    urls = [u.strip() for u in text.split(",") if u.strip()]
+    if not urls:
+        raise argparse.ArgumentTypeError(f"no server URL in {text!r}")
+    for url in urls:
+        problem = _websocket_url_problem(url)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+    return text
 
 
 def _websocket_url_problem(url: str) -> str:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from commandcenter.config import APP_NAME, Config, ConfigError, load_config, load_defaults
+from commandcenter.config.schema import server_argument
 from commandcenter.core import protocol as p
 from commandcenter.core.i18n import Strings, strings_for
 from commandcenter.core.timeutil import WIB, utcnow
@@ -467,7 +468,7 @@ def doctor_main(args: argparse.Namespace) -> int:
 
 def add_doctor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", default=None, help="configuration file")
-    p.add_argument("--server", default=None, help="server URL (overrides the config)")
+    p.add_argument("--server", default=None, type=server_argument, help="server URL (overrides the config)")
     p.add_argument("--token", default=None, help="access token (overrides the config)")
     p.add_argument(
         "--data-dir", default=None, help="the wall's data dir (journal; default: the platform data dir)"

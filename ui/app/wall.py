@@ -998,6 +998,8 @@ def _log_hint(args: argparse.Namespace) -> str:
 
 
 def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
+    from commandcenter.config.schema import server_argument
+
     p.add_argument("--config", default=None, help="configuration file")
     p.add_argument("--headless", action="store_true", help="no display: Qt's offscreen platform")
     p.add_argument("--screens", default=None, help="offscreen screen layout (JSON) to run on")
@@ -1011,7 +1013,7 @@ def add_wall_arguments(p: argparse.ArgumentParser, *, demo: bool) -> None:
     p.add_argument("--data-dir", default=None, help="journal and logs (default: the platform data dir)")
     p.add_argument("--lang", choices=["id", "en"], default=None, help="override display.language")
     p.add_argument("--operator", default=None, help="operator at this console (else asked at start)")
-    p.add_argument("--server", default=None,
+    p.add_argument("--server", default=None, type=server_argument,
                    help="server URL, or several comma-separated to fail over between (overrides the config)")
     p.add_argument("--token", default=None, help="access token (overrides the config)")
     p.add_argument("--placement-report", default=None, help="write where each window went (JSON) at the end")
