@@ -39,6 +39,7 @@
     selPopup: null,
     icons: dict(),
     userMoved: false,
+    labelItems: [],       // the names shown, boxes units keep clear of (see declutter)
     incidentsMoved: false,  // an incident marker came, went, moved or changed: labels may have to make room
     errors: 0,
     chunking: 0,          // cluster adds still in chunks (see clusterAdd)
@@ -415,28 +416,38 @@
     return { l: l - 4, t: t - 2, r: l + size[0] + 4, b: t + size[1] + 2 };
   }
 
-  // [[w, h] on one line, [w, h] wrapped], measured again only when the text changed.
+  // The forms a district label takes: one line, wrapped at 7 em, every word on its own line
+  // (a long name over its count: "Pampangan" above "21" is 2/3 as wide as both on one line,
+  // where a wall's crowded west has room for no more).
+  var WRAPS = ["", "oki-wrap", "oki-wrap oki-wrap-min"];
+
+  function setWrap(el, wrap) {
+    el.classList.toggle("oki-wrap", wrap >= 1);
+    el.classList.toggle("oki-wrap-min", wrap === 2);
+  }
+
+  // [w, h] in each of WRAPS, measured again only when the text changed.
   function labelSizes(el) {
     var text = el.textContent, cache = el.okiSizes;
     if (cache && cache.text === text) return cache.sizes;
-    var wrapped = el.classList.contains("oki-wrap"), sizes = [];
-    for (var wrap = 0; wrap < 2; wrap++) {
-      el.classList.toggle("oki-wrap", wrap === 1);
+    var now = el.classList.contains("oki-wrap-min") ? 2 : el.classList.contains("oki-wrap") ? 1 : 0, sizes = [];
+    for (var wrap = 0; wrap < WRAPS.length; wrap++) {
+      setWrap(el, wrap);
       sizes.push([el.offsetWidth, el.offsetHeight]);
     }
-    el.classList.toggle("oki-wrap", wrapped);
+    setWrap(el, now);
     el.okiSizes = { text: text, sizes: sizes };
     return sizes;
   }
 
   // Writes only what changed: a label that stays put costs no style change.
   function placeLabel(el, best, places) {
-    var key = best ? best[0] + "|" + best[1] : "hidden";
+    var key = best ? best[0] + "|" + places[best[1]].join(",") : "hidden";
     if (el.okiPlace === key) return;
     el.okiPlace = key;
     if (best) {
       var place = places[best[1]];
-      el.classList.toggle("oki-wrap", best[0] === 1);
+      setWrap(el, best[0]);
       var g = gapPx();
       el.style.transform = "translate(" + place[0] + "%, " + place[1] + "%) translate(" +
         Math.round(place[2] * g) + "px, " + Math.round(place[3] * g) + "px)";
@@ -465,6 +476,7 @@
     var best = null, bestCost = Infinity;
     for (var wrap = 0; wrap < wraps && bestCost > 0; wrap++) {
       for (var i = 0; i < places.length && bestCost > 0; i++) {
+        if (places[i][4] + wrap >= bestCost) continue;
         var box = labelBox(el, anchor, wrap, places[i]);
         if (box.l < 0 || box.t < 0 || box.r > size.x || box.b > size.y) continue;
         if (overlapCount(box, placed) || overlapCount(box, obstacles)) continue;
@@ -600,7 +612,7 @@
     });
     var incidents = items.filter(function (it) { return !it.unit; });
     spread(incidents);
-    placeUnits(items.filter(function (it) { return it.unit; }), incidents.slice());
+    placeUnits(items.filter(function (it) { return it.unit; }), incidents.concat(S.labelItems || []));
     items.forEach(shiftIcon);
     return items;
   }
@@ -623,7 +635,8 @@
       return Array.prototype.map.call(
         document.querySelectorAll(".leaflet-marker-pane .oki-cluster, .leaflet-marker-pane .oki-incident"), boxOf);
     }
-    return placeIcons().map(function (it) {
+    // Units are not obstacles: they make room for the labels (placeIcons puts them after both).
+    return placeIcons().filter(function (it) { return !it.unit; }).map(function (it) {
       var l = origin.left + it.x + it.dx - it.w / 2, t = origin.top + it.y + it.dy - it.h / 2;
       return { l: l - 4, t: t - 2, r: l + it.w + 4, b: t + it.h + 2 };
     });
@@ -654,6 +667,151 @@
     });
   }
 
+  // Spots inside the district, beyond the ring of PLACEMENTS around its label point: a label
+  // crowded out there by clusters and unit squares (the four-panels map lost Lempuing, the
+  // whole west went unnamed) is centred on one of these before it is hidden. A grid of points
+  // a third of a line apart, out to INSIDE_REACH lines from the label point, kept where the
+  // district's outline holds them, and, costing more, beyond the regency's edge where this
+  // district's label point is the nearest (an edge district's name on the empty side);
+  // nearest first, each costing more than any ring spot and more the farther it is. Computed
+  // again only when the view moved.
+  var INSIDE_REACH = 6;
+  var INSIDE_MAX = 200;
+
+  function districtRings(key) {
+    var rings = S.districtRings ? S.districtRings[key] : null;
+    if (rings || !S.districtLayer) return rings || null;
+    S.districtRings = dict();
+    S.districtLayer.eachLayer(function (layer) {
+      var k = layer.feature && layer.feature.properties ? layer.feature.properties.oki_key : "";
+      if (!k || !layer.getLatLngs) return;
+      var out = S.districtRings[k] || (S.districtRings[k] = []);
+      (function collect(list) {
+        if (!list.length) return;
+        if (list[0] instanceof L.LatLng) {
+          out.push(list.map(function (ll) { return [ll.lng, ll.lat]; }));
+        } else {
+          list.forEach(collect);
+        }
+      })(layer.getLatLngs());
+    });
+    return S.districtRings[key] || null;
+  }
+
+  // Even-odd over every ring: holes and the parts of a multipolygon as they are.
+  function insideRings(rings, x, y) {
+    var inside = false;
+    for (var r = 0; r < rings.length; r++) {
+      var ring = rings[r];
+      for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+        var a = ring[i], b = ring[j];
+        if ((a[1] > y) !== (b[1] > y) && x < (b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]) + a[0]) inside = !inside;
+      }
+    }
+    return inside;
+  }
+
+  // Outside every district: beyond the regency's edge, where a name can be no other's.
+  function beyondEdge(all, keys, ll) {
+    for (var k = 0; k < keys.length; k++) if (insideRings(all[keys[k]], ll.lng, ll.lat)) return false;
+    return true;
+  }
+
+  // The district whose label point is nearest (x, y): a spot beyond the edge reads as its name.
+  function nearestPoint(points, x, y) {
+    var best = "", dist = Infinity;
+    points.forEach(function (p) {
+      var d = (p[1] - x) * (p[1] - x) + (p[2] - y) * (p[2] - y);
+      if (d < dist) { dist = d; best = p[0]; }
+    });
+    return best;
+  }
+
+  function insidePlaces(el) {
+    var rings = districtRings(el.getAttribute("data-key"));
+    if (!rings) return [];
+    var origin = S.map.getContainer().getBoundingClientRect(), anchor = el.parentNode.getBoundingClientRect();
+    var ax = anchor.left - origin.left, ay = anchor.top - origin.top;
+    var key = S.map.getZoom() + "|" + Math.round(ax) + "|" + Math.round(ay);
+    if (el.okiInside && el.okiInside.key === key) return el.okiInside.places;
+    var f = S.opts.labelPx, step = Math.max(4, Math.round(f * 0.3)), g = gapPx();
+    var n = Math.ceil(INSIDE_REACH * f / step), found = [];
+    var all = S.districtRings, keys = Object.keys(all), own = el.getAttribute("data-key");
+    var points = labelElements().map(function (e) {
+      var r = e.parentNode.getBoundingClientRect();
+      return [e.getAttribute("data-key"), r.left - origin.left, r.top - origin.top];
+    });
+    for (var i = -n; i <= n; i++) {
+      for (var j = -n; j <= n; j++) {
+        var dx = i * step, dy = j * step, d = Math.sqrt(dx * dx + dy * dy) / f;
+        if (d > INSIDE_REACH) continue;
+        var ll = S.map.containerPointToLatLng([ax + dx, ay + dy]);
+        if (insideRings(rings, ll.lng, ll.lat)) {
+          found.push([-50, -50, dx / g, dy / g, 4 + d]);
+        } else if (beyondEdge(all, keys, ll) && nearestPoint(points, ax + dx, ay + dy) === own) {
+          found.push([-50, -50, dx / g, dy / g, 6 + d]);
+        }
+      }
+    }
+    found.sort(function (a, b) { return a[4] - b[4]; });
+    found = found.slice(0, INSIDE_MAX);
+    el.okiInside = { key: key, places: found };
+    return found;
+  }
+
+  // A district label's spots (every form, every place) that lie on no marker and no control,
+  // inside the map, cheapest first: [form, place, box, cost].
+  function freeSpots(r, fixed, obstacles, bounds) {
+    var anchor = r.el.parentNode.getBoundingClientRect(), out = [];
+    for (var wrap = 0; wrap < WRAPS.length; wrap++) {
+      for (var i = 0; i < r.places.length; i++) {
+        var box = labelBox(r.el, anchor, wrap, r.places[i]);
+        if (box.l < 0 || box.t < 0 || box.r > bounds.x || box.b > bounds.y) continue;
+        if (!overlapCount(box, obstacles) && !overlapCount(box, fixed)) out.push([wrap, i, box, r.places[i][4] + wrap]);
+      }
+    }
+    out.sort(function (a, b) { return a[3] - b[3]; });
+    return out;
+  }
+
+  // The cheapest free spot of r clear of the other labels shown and of `forbidden`.
+  function pick(r, taken, forbidden) {
+    var others = taken(r).concat(forbidden);
+    for (var k = 0; k < r.free.length; k++) {
+      if (!overlapCount(r.free[k][2], others)) return r.free[k];
+    }
+    return null;
+  }
+
+  // A label with no free spot takes one where one or two shown labels are in its way, if they
+  // find other spots (in turn making room, to MOVE_DEPTH): the greedy pass lets the first
+  // labels take room the later ones needed (on the four-panels surge Kayu Agung's name sat
+  // where Pampangan's could go, and Kayu Agung's other spot was Teluk Gelam's). Nothing shown
+  // is hidden for it. At most MOVE_TRIES spots that way per label and level, cheapest first.
+  var MOVE_DEPTH = 3;
+  var MOVE_TRIES = [0, 4, 8, 24];
+  var MOVE_HITS = 2;
+
+  function relocate(h, recs, taken, depth, forbidden) {
+    var spot = pick(h, taken, forbidden);
+    if (spot || !depth) return spot;
+    var tries = 0;
+    for (var k = 0; k < h.free.length && tries < MOVE_TRIES[depth]; k++) {
+      var box = h.free[k][2];
+      if (overlapCount(box, forbidden)) continue;
+      var hits = recs.filter(function (r) { return r !== h && r.best && overlapCount(box, [r.best[2]]); });
+      if (!hits.length || hits.length > MOVE_HITS) continue;
+      tries += 1;
+      var kept = recs.map(function (r) { return r.best; });
+      hits.forEach(function (m) { m.best = null; });
+      var rest = forbidden.concat([box]);
+      var moved = hits.every(function (m) { return !!(m.best = relocate(m, recs, taken, depth - 1, rest)); });
+      if (moved) return h.free[k];
+      recs.forEach(function (r, j) { r.best = kept[j]; });
+    }
+    return null;
+  }
+
   function declutter() {
     if (!S.map) return;
     updateVillages();
@@ -672,19 +830,38 @@
     var placed = Array.prototype.filter.call(
       document.querySelectorAll(".leaflet-control, .leaflet-pane .oki-hz-label"),
       function (e) { return getComputedStyle(e).visibility !== "hidden"; }).map(boxOf);
-    var bounds = { x: size.x, y: size.y };
-    els.forEach(function (el) {
+    var bounds = { x: size.x, y: size.y }, names = [];
+    var recs = els.map(function (el) {
       labelSizes(el);
-      var best = bestSpot(el, PLACEMENTS, 2, placed, obstacles, bounds);
-      if (best) placed.push(best[2]);
-      placeLabel(el, best, PLACEMENTS);
+      return { el: el, places: PLACEMENTS.concat(insidePlaces(el)), best: null, free: [] };
     });
+    var taken = function (skip) {
+      var out = placed.slice();
+      recs.forEach(function (r) { if (r !== skip && r.best) out.push(r.best[2]); });
+      return out;
+    };
+    // Districts with more incidents first; then the names left out make room (relocate).
+    recs.forEach(function (r) { r.free = freeSpots(r, placed, obstacles, bounds); });
+    recs.forEach(function (r) { r.best = pick(r, taken, []); });
+    recs.forEach(function (h) { if (!h.best) h.best = relocate(h, recs, taken, MOVE_DEPTH, []); });
+    recs.forEach(function (r) {
+      if (r.best) names.push(r.best[2]);
+      placeLabel(r.el, r.best, r.places);
+    });
+    placed = taken(null);
     villageLabelElements().forEach(function (el) {
       labelSizes(el);
       var best = bestSpot(el, [VILLAGE_PLACE], 1, placed, obstacles, bounds);
-      if (best) placed.push(best[2]);
+      if (best) { placed.push(best[2]); names.push(best[2]); }
       placeLabel(el, best, [VILLAGE_PLACE]);
     });
+    // The names shown, as boxes the units keep clear of (container pixels, centred).
+    var origin = S.map.getContainer().getBoundingClientRect();
+    S.labelItems = names.map(function (b) {
+      return { x: (b.l + b.r) / 2 - origin.left, y: (b.t + b.b) / 2 - origin.top, w: b.r - b.l, h: b.b - b.t,
+               dx: 0, dy: 0 };
+    });
+    placeIcons();
   }
 
   // --- villages: outlines once they are big enough, names where they fit ----------
