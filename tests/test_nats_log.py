@@ -26,7 +26,7 @@ from commandcenter.core.timeutil import utcnow
 from commandcenter.wall.feed import FeedState
 from tests.conftest import ROOT
 from tests.natsproc import GatewayProcess, NatsServer, stream_events
-from tests.serverproc import ADMIN, export, wait_client
+from tests.serverproc import ADMIN, WALL, export, wait_client
 from tests.test_feed import assert_contiguous, follower, incident_bodies, settings
 from tests.waits import wait_for
 
@@ -436,28 +436,45 @@ async def test_a_gateway_replays_its_recent_window_and_gives_a_snapshot_further_
 
 
 @pytest.mark.slow
-async def test_a_wall_on_another_gateway_during_the_simulators_start_up_burst_is_not_cut_off(
+async def test_walls_on_another_gateway_during_the_simulators_start_up_burst_are_not_cut_off(
     nats_server: NatsServer, tmp_path: Path
 ) -> None:
     """Issue 13, item 5, across gateways: gateway A's simulator publishes its
     starting state at once (A has no wall to pace it by); gateway B follows the
-    stream and must hand it to its wall no faster than the wall takes it. With a
+    stream and must hand it to its walls no faster than they take it. With a
     send queue of 40, B offering what one fetch brings (up to 1,000 events) at
-    once would cut the wall off (4503) although it keeps up."""
+    once cuts a wall off (4503); with fetches of a quarter of a queue but no
+    wait between them, a wall that takes the events more slowly than fetches
+    bring them (the third-party client on protocol 1.0, one frame per event,
+    each checked against the JSON Schema) is still cut off, though it keeps up
+    with the steady stream."""
     from commandcenter.refserver.simulator import Simulator
+    from tests.thirdparty_client import ThirdPartyClient, Validator, load_schema
 
-    burst = len(Simulator(scenario="mixed", rate_per_min=6.0, seed=112, start=utcnow()).initial_bodies())
-    assert burst > 4 * 40
+    # The large configuration's burst (~12,000 events, several MB): more than
+    # the loopback socket buffers hold, so the queues do fill.
+    burst = len(Simulator(scenario="mixed", rate_per_min=60.0, seed=112, start=utcnow()).initial_bodies())
+    assert burst > 10_000
+    validator = Validator(load_schema(str(ROOT)))
     with gateways(nats_server.url, tmp_path, {"extra": ["--queue-limit", "40"]}) as (gw_b,):
         wall_db = tmp_path / "wall.sqlite3"
-        async with follower(wall_db, settings(gw_b.url)) as wall:
-            await wait_client(wall, lambda: wall.status.state is FeedState.LIVE, what="wall live on B")
-            (tmp_path / "a").mkdir()
-            with gateways(nats_server.url, tmp_path / "a", {"scenario": "mixed"}):
-                await wait_client(wall, lambda: wall.store.seq >= burst, timeout=120, what="the burst via B")
-            assert wall.last_close is None, wall.last_close
-            assert wall.counters.reconnects == 0 and wall.counters.snapshots == 1
+        slow = ThirdPartyClient(gw_b.url, WALL, "3p-1.0", validator, protocols=("1.0",))
+        slow.start()
+        try:
+            async with follower(wall_db, settings(gw_b.url)) as wall:
+                await wait_client(wall, lambda: wall.status.state is FeedState.LIVE, what="wall live on B")
+                await slow.wait_for(lambda: bool(slow.welcomes), what="the 1.0 client's welcome")
+                (tmp_path / "a").mkdir()
+                with gateways(nats_server.url, tmp_path / "a", {"scenario": "mixed", "rate": 60.0}):
+                    await wait_client(wall, lambda: wall.store.seq >= burst, timeout=120, what="the burst")
+                    await slow.wait_for(lambda: slow.state.seq >= burst, timeout=120, what="the burst (1.0)")
+                assert wall.last_close is None, wall.last_close
+                assert wall.counters.reconnects == 0 and wall.counters.snapshots == 1
+        finally:
+            await slow.stop()
         assert "too slow" not in gw_b.log_path.read_text()
+    assert len(slow.welcomes) == 1 and slow.close_codes == [None], (slow.close_codes, slow.welcomes)
+    assert slow.counts["gaps"] == 0 and slow.counts["invalid"] == 0, slow.counts
     events = export(wall_db)
     assert_contiguous(events)
     assert events[0]["seq"] == 1

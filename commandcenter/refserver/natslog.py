@@ -323,6 +323,7 @@ class NatsGateway(DispatchServer):
     async def _follow_loop(self) -> None:
         sub: Any = None
         idle_since = time.monotonic()
+        backlog = False
         while True:
             if sub is None or self._resubscribe:
                 self._resubscribe = False
@@ -341,7 +342,8 @@ class NatsGateway(DispatchServer):
                     self._set_live(False)
                     await asyncio.sleep(0.25)
                     continue
-            await self._pace_follow()
+            if backlog:
+                await self._pace_follow()
             try:
                 msgs = await sub.fetch(batch=self._fetch_batch, timeout=1.0)
             except (nats.errors.TimeoutError, TimeoutError):
@@ -367,17 +369,21 @@ class NatsGateway(DispatchServer):
                 continue
             idle_since = time.monotonic()
             self._set_live(True)
+            # A full fetch: more is waiting in the stream (a burst, or catching up).
+            backlog = len(msgs) >= self._fetch_batch
             self._take(msgs)
 
     async def _pace_follow(self) -> None:
-        """Take no more from the stream until every wall that is taking from its
-        queue has drained it below half (issue 13, item 5). Another gateway's
-        simulator publishes its starting state (~12,000 events) at once, and
-        nothing on that gateway can pace it by this gateway's walls: offered as
-        fast as fetches bring it, the burst would overflow (4503) a wall that
-        keeps up. With fetches of at most a quarter of a queue and this wait, a
-        queue never passes three quarters, as on the single server
-        (DispatchServer._append_paced). A wall that took nothing for
+        """After a full fetch (more is waiting in the stream), take no more until
+        every wall that is taking from its queue has drained it below half (issue
+        13, item 5). Another gateway's simulator publishes its starting state
+        (~12,000 events) at once, and nothing on that gateway can pace it by this
+        gateway's walls: offered as fast as fetches bring it, the burst would
+        overflow (4503) a wall that keeps up. With fetches of at most a quarter of
+        a queue and this wait, a burst never fills a queue past three quarters,
+        as on the single server (DispatchServer._append_paced, which also waits
+        only between the slices of a burst: a slow wall does not hold the steady
+        stream back, it is cut off as ever). A wall that took nothing for
         ``inject_stuck_s`` is stuck, not slow: it is waited for no more until it
         takes something (its queue overflows and it is cut off, as ever), and no
         wait lasts longer than ``inject_drain_timeout_s``."""
