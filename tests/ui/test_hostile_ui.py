@@ -310,3 +310,58 @@ def test_what_the_decoder_accepts_the_real_map_draws(
     finally:
         fresh.shutdown()
         fresh.deleteLater()
+
+
+# --- far-future times in the fields that drive countdowns ----------------------------------------
+
+
+@pytest.mark.qt
+def test_views_built_over_far_future_times_keep_updating(
+    qtbot: Any, bridge: EngineBridge, store: Store, config: Config, clock: Any
+) -> None:
+    """The issue's restart: an on-scene time, an acknowledgement time and a
+    shelve and mute until the last second the protocol accepts are in the store
+    before the views are built; they build, refresh every second and take new
+    changes without an exception (pytest-qt fails the test on one in a slot)."""
+    from commandcenter.core.model import TIME_MAX as END
+    from commandcenter.core.model import Acknowledgement, Alert
+    from ui.views.agencies import AgencyBoardWidget
+    from ui.views.leader import LeaderView
+    from ui.views.operations import OperationsView
+
+    last = END - dt.timedelta(seconds=1)  # 2099-12-31T23:59:59Z, accepted
+    template = _active(store)[0]
+    now = store.clock()
+    far = msgspec.structs.replace(
+        template, id="far-future", version=1, status="in_handling", units=[],
+        tasks=[msgspec.structs.replace(t, forwarded_at=now, accepted_at=last, on_scene_at=last, units=[])
+               for t in template.tasks[:1]],
+        times=msgspec.structs.replace(template.times, received=now, verified=last, dispatched=last,
+                                      on_scene=last, closed=None),
+    )  # fmt: skip
+    _apply(store, p.IncidentUpserted(incident=far))
+    alert = Alert(id="al-far", kind="unit_emergency", priority="high", raised_at=last)
+    _apply(store, p.AlertRaised(alert=alert))
+    _apply(store, p.AlertAcknowledged(ack=Acknowledgement(
+        ack_id="ack-far", alert_id="al-far", operator="Sari", console="meja-1", at=last)))  # fmt: skip
+    _apply(store, p.AlertShelved(alert_id="al-far", until=last, operator="Sari", console="meja-1"))
+    _apply(store, p.ConsoleMuted(console="meja-1", until=last, operator="Sari"))
+    metrics = theme.metrics_for(1920, 1080, 55.0, 6.0)
+    views = [LeaderView(bridge, metrics), AgencyBoardWidget(bridge, metrics), OperationsView(bridge, metrics)]
+    model = IncidentQueueModel(store, config)
+    try:
+        for view in views:
+            qtbot.addWidget(view)
+            view.resize(1920, 1080)
+            view.show()
+        for _ in range(3):
+            clock.advance(1)
+            bridge.tick.emit()
+        later = msgspec.structs.replace(far, version=2, victims=3)
+        with qtbot.waitSignal(bridge.changed, timeout=WAIT_MS):
+            bridge.push_changes(_apply(store, p.IncidentUpserted(incident=later)))
+        bridge.tick.emit()
+        assert "step_in_future" in store.problems.get("far-future", ())
+        assert model.index(model.row_of("far-future"), COL_LOCATION).data().startswith("⚠ ")
+    finally:
+        model.deleteLater()
