@@ -383,10 +383,10 @@ class NatsGateway(DispatchServer):
         a queue and this wait, a burst never fills a queue past three quarters,
         as on the single server (DispatchServer._append_paced, which also waits
         only between the slices of a burst: a slow wall does not hold the steady
-        stream back, it is cut off as ever). A wall that took nothing for
-        ``inject_stuck_s`` is stuck, not slow: it is waited for no more until it
-        takes something (its queue overflows and it is cut off, as ever), and no
-        wait lasts longer than ``inject_drain_timeout_s``."""
+        stream back). A wall that took nothing for ``inject_stuck_s`` is stuck,
+        not slow: it is waited for no more until it takes something (its queue
+        overflows and it is cut off, as ever), and no wait lasts longer than
+        ``inject_drain_timeout_s``."""
         loop = asyncio.get_running_loop()
         deadline = None
         progress: dict[_Client, tuple[int, float]] = {}
