@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 
+from commandcenter.config import Config
 from commandcenter.core import protocol as p
 from commandcenter.core.i18n import strings_for
 from commandcenter.core.model import Acknowledgement, IncidentTimes
@@ -48,8 +50,8 @@ def test_figures_equal_the_store_kpis(view, store):
     assert view.oldest_tile.value.text() == format_age_short(k.oldest_unhandled_age_s)
     oldest = store.incidents[k.oldest_unhandled_id]
     assert view.oldest_tile.detail.text() == f"{oldest.ticket}\n{oldest.location.kecamatan}"
-    assert view.arrival_tile.value.text() == format_minutes(k.arrival.median_s)
     within = k.arrival.median_s <= k.response_target_s
+    assert view.arrival_tile.value.text() == format_minutes(k.arrival.median_s)
     assert view.arrival_state.text() == t("leader.within_target" if within else "leader.over_target")
     assert view.arrival_tile.detail.text() == t(
         "leader.arrival_detail", p90=format_minutes(k.arrival.p90_s),
@@ -300,4 +302,52 @@ def test_escalated_alerts_are_flagged_with_the_oldest_named(qtbot, config):
         assert flag.isHidden()
     finally:
         controller.shutdown()
+        bridge.shutdown()
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+@pytest.mark.parametrize("minutes", [8, 30])
+def test_the_median_arrival_is_never_told_by_colour_alone(
+    qtbot: Any, config: Config, lang: str, minutes: int
+) -> None:
+    """Green or amber, the median has its state word with a mark (✓ within the target, ▲ over
+    it) under it, or, where that line gave way for want of height, the mark on the value."""
+    from ui.support.bridge import EngineBridge
+
+    tr = strings_for(lang)
+    store = Store(clock=FakeClock(T0 + dt.timedelta(hours=2)))
+    store.apply_many([
+        incident_event(i + 1, id=f"inc-{i}", status="in_handling",
+                       times=IncidentTimes(received=T0, on_scene=T0 + dt.timedelta(minutes=minutes + i)))
+        for i in range(3)
+    ])  # fmt: skip
+    arrival = store.kpis().arrival
+    within = minutes <= 15
+    assert arrival.median_within_target is within
+    mark = "✓" if within else "▲"
+    number = tr.minutes(arrival.median_s)
+    bridge = EngineBridge(config, store, strings=tr)
+    try:
+        view = LeaderView(bridge, WALL)
+        qtbot.addWidget(view)
+        state, value = view.arrival_state, view.arrival_tile.value
+        assert state.text() == tr.t("leader.within_target" if within else "leader.over_target")
+        assert state.text().split()[0] == mark
+        assert (theme.OK if within else theme.WARN) in value.styleSheet()
+        # Regions of the four-panels leader's width, from roomy to short: the other optional lines
+        # give way first; where the state's line goes too, its mark moves onto the value.
+        seen = set()
+        for height in (1080, 598, 420, 340):
+            view.setFixedSize(1912, height)
+            view.show()
+            qtbot.waitExposed(view)
+            qtbot.waitUntil(lambda h=height: view.height() == h)
+            view._trim()  # what its timer does after a resize, now
+            shown = state.isVisibleTo(view)
+            seen.add(shown)
+            assert value.text() == (number if shown else f"{mark} {number}"), (height, value.text())
+        assert seen == {True, False}, "both arrangements met"
+        # The caption says what the figure is, on one line (tests/ui/test_legibility.py).
+        assert view.arrival_tile.caption.property("oneLine") is True
+    finally:
         bridge.shutdown()

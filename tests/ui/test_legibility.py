@@ -8,6 +8,7 @@ widget by widget as a reader would see it:
   (commandcenter.wall.layout) promises;
 - no body text below 16 minutes of arc at the preset's distance on a wall (non-interactive) screen;
 - no ellipsis on a field that must stay whole (a priority, a category, a number, a time);
+- no wrapping of a caption marked one line (the ``oneLine`` property: the leader's median);
 - chart axis labels that do not collide, bars with room to be read.
 
 The map (a web page) has its own checks in tests/ui/test_map*.py. The region sizes, distances and
@@ -292,6 +293,11 @@ def _label_problems(label: QLabel) -> list[str]:
     out = []
     if label.wordWrap():
         need_h = label.heightForWidth(label.width())
+        # A caption marked one line (a key figure's: "Median Tiba") must not wrap, even where
+        # its tile would be tall enough for two.
+        if label.property("oneLine") and need_h > fm.height() + TOL:
+            wrapped = round(need_h / max(1, fm.height()))
+            out.append(f"{_name(label)}: {text!r} wraps onto {wrapped} lines in {width} px (one line only)")
         if need_h > label.height() + TOL:
             out.append(f"{_name(label)}: {text!r} wraps to {need_h} px in {label.height()} px")
         # A word longer than the line is cut, not wrapped.
@@ -541,9 +547,15 @@ def test_the_walk_finds_what_the_issue_found(qtbot: Any, config: Any) -> None:
     small = QLabel("x", root)
     small.setStyleSheet("font-size: 10px;")
     small.setGeometry(300, 0, 50, 50)
+    # A one-line caption in a tile tall enough for its two lines: wrapped all the same.
+    caption = QLabel("Median Tiba Hari Ini", root)
+    caption.setWordWrap(True)
+    caption.setProperty("oneLine", True)
+    caption.setGeometry(0, 240, 90, 60)
     root.show()
     qtbot.waitExposed(root)
     text = "\n".join(legibility_problems(root, case, metrics))
+    assert "'Median Tiba Hari Ini' wraps onto" in text and "(one line only)" in text
     assert "wide in" in text and "tall in" in text
     assert "overlaps" in text
     assert "is cut" in text

@@ -634,6 +634,8 @@ class LeaderView(QWidget):
         self.unacked_tile = FigureTile(t("leader.unacked_high"), metrics, value_px=metrics.figure_px)
         self.oldest_tile = FigureTile(t("leader.oldest"), metrics, value_px=metrics.heading_px)
         self.arrival_tile = FigureTile(t("leader.median_arrival"), metrics, value_px=metrics.heading_px)
+        # Its caption stays on one line on every preset (tests/ui/test_legibility.py checks it).
+        self.arrival_tile.caption.setProperty("oneLine", True)
         self.arrival_state = _label("", "", wrap=True)
         self.arrival_state.setStyleSheet("font-weight: 700;")
         self._arrival_state_color = _ColorSetter(self.arrival_state)
@@ -769,6 +771,7 @@ class LeaderView(QWidget):
         sit = self.situation
         # The BMKG panel gives way after the funnel (the map shows the warnings too); the flag's
         # second line (the oldest alert, also in the console) last.
+        # The median's state word (✓ DALAM TARGET) gives way to its mark on the value (_show).
         return [sit.more, sit.people, sit.reports, sit.where, self.oldest_tile.detail,
                 self.arrival_tile.detail, self.funnel, self.hazards, sit, self.arrival_state,
                 self.escalation.oldest]  # fmt: skip
@@ -778,6 +781,19 @@ class LeaderView(QWidget):
             self.hazards.set_room(on)  # it shows only while it has something to show
         else:
             w.setVisible(on)
+        if w is self.arrival_state:
+            self._show_arrival_value()
+
+    def _show_arrival_value(self) -> None:
+        """The median, with the state word's mark (✓ within the target, ▲ over it) while the
+        word itself has given way for want of height: its colour is never alone."""
+        tr = self.strings
+        arrival = self.kpis.arrival if self.kpis is not None else None
+        text = tr.minutes(arrival.median_s if arrival is not None else None)
+        if arrival is not None and arrival.median_s is not None and self.arrival_state.isHidden():
+            key = "leader.arrival_within" if arrival.median_within_target else "leader.arrival_over"
+            text = tr.t(key, value=text)
+        self.arrival_tile.value.setText(text)
 
     def _squeezed(self) -> bool:
         """Some visible text has less height than it needs (it would be drawn cut), or the
@@ -889,14 +905,15 @@ class LeaderView(QWidget):
 
         arrival = k.arrival
         target_min = k.response_target_s / 60
-        self.arrival_tile.value.setText(tr.minutes(arrival.median_s))
+        self._show_arrival_value()
         if arrival.median_s is None:
             self.arrival_state.setText(tr.t("leader.no_arrivals"))
             self._arrival_state_color.set(theme.TEXT_DIM)
             self.arrival_tile.set_value_color(theme.TEXT)
             self.arrival_tile.detail.setText(tr.t("kpi.target", minutes=tr.number(target_min, None)))
         else:
-            # Colour and a word with an arrow: never colour alone.
+            # Colour, and a word with a mark, or the mark on the value when the word gave way
+            # (_show_arrival_value): never colour alone.
             within = bool(arrival.median_within_target)
             color = theme.OK if within else theme.WARN
             self.arrival_state.setText(tr.t("leader.within_target" if within else "leader.over_target"))
