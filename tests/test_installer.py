@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import sqlite3
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -325,6 +326,45 @@ def test_bad_options_are_refused_before_anything_changes(
     assert out.returncode == 2
     assert message in out.stderr
     assert list(home.iterdir()) == [] and not (tmp_path / "prefix").exists()
+
+
+#: What --system writes outside its --prefix (the machine's config, unit, menu and link dirs).
+SYSTEM_DIRS = ["/etc", "/usr/share/applications", "/usr/local/bin"]
+
+
+def test_a_system_install_writes_the_environment_file_private_and_the_wall_users(tmp_path: Path) -> None:
+    """The issue's "install-linux.sh --system writes the token file 0644". The real
+    script in --system mode, as root, in a mount namespace of its own where each
+    system directory is an overlay whose writes land in tmp_path: the machine's
+    own /etc is never touched."""
+    if os.geteuid() != 0 or shutil.which("unshare") is None:
+        pytest.skip("a --system install in a mount namespace needs root and unshare")
+    mounts = []
+    for i, d in enumerate(SYSTEM_DIRS):
+        upper, work = tmp_path / f"upper{i}", tmp_path / f"work{i}"
+        upper.mkdir()
+        work.mkdir()
+        mounts.append(f"mount -t overlay overlay -o lowerdir={d},upperdir={upper},workdir={work} {d}")
+    prefix = tmp_path / "prefix"
+    etc = f"/etc/{APP}"
+    script = " && ".join([
+        "mount --make-rprivate /", *mounts,
+        f"bash {SCRIPT} --system --no-system-packages --prefix {prefix} --wall-user nobody",
+        f"stat -c 'MODE %a %U' {etc}/environment",
+    ])  # fmt: skip
+    env = _env(tmp_path / "home")
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", " && ".join(["mount --make-rprivate /", *mounts])],
+                           capture_output=True, text=True, check=False)  # fmt: skip
+    if probe.returncode != 0:
+        pytest.skip(f"overlay mounts not permitted here: {probe.stderr.strip()}")
+    out = subprocess.run(["unshare", "-m", "sh", "-c", script], env=env, capture_output=True, text=True,
+                         timeout=600, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "MODE 600 nobody" in out.stdout, out.stdout[-3000:]
+    written = tmp_path / "upper0" / APP / "environment"
+    assert stat.S_IMODE(written.stat().st_mode) == 0o600
+    assert f"{etc}/environment belongs to nobody (the wall's user), mode 600" in out.stdout
+    assert not Path(etc).exists(), "the machine's own /etc was written"
 
 
 def test_uninstall_leaves_a_foreign_prefix_alone(tmp_path: Path) -> None:
