@@ -40,6 +40,7 @@
     icons: dict(),
     userMoved: false,
     labelItems: [],       // the names shown, boxes units keep clear of (see declutter)
+    controlItems: [],     // the legend, scale and other controls, the same
     incidentsMoved: false,  // an incident marker came, went, moved or changed: labels may have to make room
     errors: 0,
     chunking: 0,          // cluster adds still in chunks (see clusterAdd)
@@ -558,7 +559,10 @@
   // stays on its point (never seen on the presets' maps; the map test would say).
   var UNIT_RINGS = 24;
 
-  function clear(u, dx, dy, placed) {
+  function clear(u, dx, dy, placed, size) {
+    // On the map, whole: a unit pushed off the edge or under the legend is a unit not shown.
+    if (size && (u.x + dx - u.w / 2 < 0 || u.y + dy - u.h / 2 < 0 || u.x + dx + u.w / 2 > size.x ||
+                 u.y + dy + u.h / 2 > size.y)) return false;
     for (var i = 0; i < placed.length; i++) {
       var f = placed[i];
       if (Math.abs(u.x + dx - f.x - f.dx) < (u.w + f.w) / 2 + SPREAD_GAP &&
@@ -567,7 +571,7 @@
     return true;
   }
 
-  function placeUnits(units, placed) {
+  function placeUnits(units, placed, size) {
     units.sort(function (a, b) { return b.w - a.w || a.y - b.y || a.x - b.x; });
     units.forEach(function (u) {
       var step = Math.max(2, Math.round(u.w / 4));
@@ -577,7 +581,7 @@
         for (var k = 0; k < n; k++) {
           var angle = 2 * Math.PI * k / n - Math.PI / 2;
           var dx = Math.round(Math.cos(angle) * ring * step), dy = Math.round(Math.sin(angle) * ring * step);
-          if (clear(u, dx, dy, placed)) { u.dx = dx; u.dy = dy; break search; }
+          if (clear(u, dx, dy, placed, size)) { u.dx = dx; u.dy = dy; break search; }
         }
       }
       placed.push(u);
@@ -612,7 +616,8 @@
     });
     var incidents = items.filter(function (it) { return !it.unit; });
     spread(incidents);
-    placeUnits(items.filter(function (it) { return it.unit; }), incidents.concat(S.labelItems || []));
+    placeUnits(items.filter(function (it) { return it.unit; }), incidents.concat(S.labelItems, S.controlItems),
+               S.map.getSize());
     items.forEach(shiftIcon);
     return items;
   }
@@ -812,6 +817,13 @@
     return null;
   }
 
+  // A box in the page's coordinates as an item of placeIcons (the map's, centred).
+  function itemOf(b) {
+    var origin = S.map.getContainer().getBoundingClientRect();
+    return { x: (b.l + b.r) / 2 - origin.left, y: (b.t + b.b) / 2 - origin.top, w: b.r - b.l, h: b.b - b.t,
+             dx: 0, dy: 0 };
+  }
+
   function declutter() {
     if (!S.map) return;
     updateVillages();
@@ -830,7 +842,7 @@
     var placed = Array.prototype.filter.call(
       document.querySelectorAll(".leaflet-control, .leaflet-pane .oki-hz-label"),
       function (e) { return getComputedStyle(e).visibility !== "hidden"; }).map(boxOf);
-    var bounds = { x: size.x, y: size.y }, names = [];
+    var bounds = { x: size.x, y: size.y }, names = [], controls = placed.slice();
     var recs = els.map(function (el) {
       labelSizes(el);
       return { el: el, places: PLACEMENTS.concat(insidePlaces(el)), best: null, free: [] };
@@ -855,12 +867,9 @@
       if (best) { placed.push(best[2]); names.push(best[2]); }
       placeLabel(el, best, [VILLAGE_PLACE]);
     });
-    // The names shown, as boxes the units keep clear of (container pixels, centred).
-    var origin = S.map.getContainer().getBoundingClientRect();
-    S.labelItems = names.map(function (b) {
-      return { x: (b.l + b.r) / 2 - origin.left, y: (b.t + b.b) / 2 - origin.top, w: b.r - b.l, h: b.b - b.t,
-               dx: 0, dy: 0 };
-    });
+    // The names shown and the controls, as boxes the units keep clear of.
+    S.labelItems = names.map(itemOf);
+    S.controlItems = controls.map(itemOf);
     placeIcons();
   }
 

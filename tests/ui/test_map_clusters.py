@@ -290,8 +290,9 @@ def test_counts_on_clusters_and_units_are_body_text(
         assert state["outside"] == [], state
 
 
-#: The district labels shown, and every label that lies on a marker (incident, cluster or unit:
-#: what each paints, as the page places labels) or on another label.
+#: The district labels shown, every label that lies on a marker (incident, cluster or unit) or on
+#: another label, and every marker cut by the map's edge or under a control (the legend): units
+#: make room for the labels and must not be pushed off the map for it.
 LABELS = """(function () {
   var c = OkiMap.counts();
   var labels = OkiMap.labelBoxes().filter(function (b) { return !b.village; });
@@ -303,7 +304,18 @@ LABELS = """(function () {
   function hit(a, b) {
     return Math.min(a.r, b.r) - Math.max(a.l, b.l) > 1 && Math.min(a.b, b.b) - Math.max(a.t, b.t) > 1;
   }
-  var bad = [];
+  var bad = [], map = document.querySelector(".leaflet-container").getBoundingClientRect();
+  var controls = Array.prototype.map.call(document.querySelectorAll(".leaflet-control"), function (e) {
+    var r = e.getBoundingClientRect();
+    return { l: r.left, t: r.top, r: r.right, b: r.bottom };
+  });
+  marks.forEach(function (m) {
+    if (m.l < map.left - 1 || m.t < map.top - 1 || m.r > map.right + 1 || m.b > map.bottom + 1) {
+      bad.push("a marker cut by the edge at " + Math.round(m.l) + "," + Math.round(m.t));
+    } else if (controls.some(function (c) { return hit(m, c); })) {
+      bad.push("a marker under a control at " + Math.round(m.l) + "," + Math.round(m.t));
+    }
+  });
   labels.forEach(function (a, i) {
     if (marks.some(function (m) { return hit(a, m); })) bad.push(a.text + " on a marker");
     labels.slice(i + 1).forEach(function (b) { if (hit(a, b)) bad.push(a.text + " on " + b.text); });
@@ -328,7 +340,8 @@ def test_district_labels_make_room_for_markers_inside_their_district(
     """A district label that would lie on a marker moves to a free spot inside its district
     before it is hidden, and unit squares make room for the names: on the four-panels map
     Lempuing lost its name next to its clusters and the whole west of the regency was unnamed.
-    Still no label on a marker (units included) or on another label."""
+    Still no label on a marker (units included) or on another label, and no marker pushed off
+    the map or under the legend for it."""
     with surge_map(qtbot, surge_store, tmp_path, preset, screen_no) as (view, rep, _):
         state = wait_for_page(
             qtbot, view, LABELS,
