@@ -365,3 +365,32 @@ def test_views_built_over_far_future_times_keep_updating(
         assert model.index(model.row_of("far-future"), COL_LOCATION).data().startswith("⚠ ")
     finally:
         model.deleteLater()
+
+
+def test_events_the_feed_refused_show_a_mark_with_the_last_reason_as_plain_tooltip(
+    qtbot: Any, bridge: EngineBridge, store: Store
+) -> None:
+    """A foreign or older server's event the protocol refuses is stepped over
+    and logged once; the wall says so on screen too (nothing of it is shown)."""
+    from commandcenter.wall.feed import FeedClient, FeedSettings
+    from ui.alerts.banner import RefusedMark
+
+    # A real feed client, never started (so it needs no journal).
+    feed = FeedClient(FeedSettings(url="ws://127.0.0.1:9/", token="t"), None, store)  # type: ignore[arg-type]
+    bridge.attach_feed(feed)
+    try:
+        mark = RefusedMark(bridge, theme.metrics_for(1920, 1080, 55.0, 6.0))
+        qtbot.addWidget(mark)
+        assert mark.isHidden()
+        # What the feed does when it steps over a refused event.
+        feed.status.refused = 2
+        feed.status.last_refused = "ep/7: ts: 9999-12-31 <img src=x> is outside 2000..2100"
+        for listener in list(feed.status_listeners):
+            listener(feed.status)
+        assert not mark.isHidden()
+        assert mark.full_text == "⚠ 2 DITOLAK"
+        doc = QTextDocument()
+        doc.setHtml(mark.toolTip())
+        assert doc.toPlainText().endswith(feed.status.last_refused)
+    finally:
+        bridge.detach_feed()

@@ -49,6 +49,7 @@ from ui.support.text import plain_tooltip
 
 if TYPE_CHECKING:
     from commandcenter.config import Config
+    from ui.support.bridge import EngineBridge
     from ui.views.map.view import MapView
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "AudioStatusMark",
     "MuteMark",
     "OperatorDialog",
+    "RefusedMark",
     "ack_text",
     "ask_operator",
     "choose_operator",
@@ -454,6 +456,29 @@ class MuteMark(_Mark):
             parts.append(self.strings.t(key, console=isolate(console), time=until_text))
         self.setText("✕ " + " · ".join(parts))
         self.show()
+
+
+class RefusedMark(_Mark):
+    """ "⚠ 2 DITOLAK" once the feed has stepped over events whose values the
+    protocol refuses (a foreign or older server's): nothing of them is applied
+    or shown, the log names each once; hidden otherwise. The tooltip gives the
+    last one (position, field and why)."""
+
+    def __init__(self, bridge: EngineBridge, metrics: theme.ScreenMetrics) -> None:
+        super().__init__(metrics, "refusedMark", theme.WARN)
+        self.bridge = bridge
+        self.strings = bridge.strings
+        bridge.feed_status_changed.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_: object) -> None:
+        status = self.bridge.feed_status()
+        # A replay's status has no such counter: nothing is refused there.
+        count = int(getattr(status, "refused", 0))
+        self.setText(f"⚠ {self.strings.t('feed.refused_mark', n=self.strings.number(count))}")
+        last = str(getattr(status, "last_refused", ""))
+        self.setToolTip(plain_tooltip(self.strings.t("feed.refused_tip", last=last)))
+        self.setVisible(count > 0)
 
 
 def make_marks(adapter: AlertAdapter, metrics: theme.ScreenMetrics) -> tuple[AudioStatusMark, MuteMark]:

@@ -394,6 +394,12 @@ class WallWindow:
             audio_mark.refresh()
             mute_mark.refresh()
             self.alert_marks = (audio_mark, mute_mark)
+        from ui.alerts.banner import RefusedMark
+
+        #: Events the feed refused and stepped over: said on every screen (hidden while none).
+        self.refused_mark = RefusedMark(bridge, self.metrics)
+        self.header.add_mark(self.refused_mark)
+        self.refused_mark.refresh()
         #: Burn-in protection and night dimming (ui.app.burnin), installed by
         #: the controller once the banners are in place.
         self.burn_in: BurnInGuard | None = None
