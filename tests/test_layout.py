@@ -193,3 +193,46 @@ def test_layout_check_takes_the_configured_language(tmp_path: Path) -> None:
     assert "layout laptop (en): ok" in out.stdout, out.stdout + out.stderr
     out = _cli("--preset", "laptop", "--lang", "en")
     assert "layout laptop (en)" in out.stdout
+
+
+def test_the_check_plans_the_stale_banner_too(tmp_path: Path) -> None:
+    """A queue that holds ten whole rows while the feed is live but not under the stale banner
+    (which a layout may never hide) misses its minimum: the check reports the rows of both
+    states, exits 1, and its fix, taken, gives ten rows while stale. A 55" 1080p panel at 6 m
+    with the queue alone: 958 px live (11 rows of 79 px under the column header), 840 px under
+    the 118 px banner (one heading line, 114 px, between 2 px rules): 9 rows."""
+    from commandcenter.wall.layout import check_region, header_px, screen_sizes, stale_banner_px
+
+    screen = _one_screen("queue", 6.0)
+    sizes = screen_sizes(screen)
+    assert stale_banner_px(sizes) == header_px(sizes) + 4 == sizes.heading_line_px + 4
+    rep = check_region(screen, screen.regions[0], "s1", margin_px=4)
+    assert (rep.height_px, rep.stale_height_px) == (958, 958 - stale_banner_px(sizes))
+    assert (rep.shows["rows"], rep.shows["rows_stale"]) == (11, 9)
+    assert rep.problems == [f"while stale (the {stale_banner_px(sizes)} px stale banner under the header): "
+                            f"queue: 9 whole rows, at least {QUEUE_MIN_ROWS} needed"]  # fmt: skip
+    mine = tmp_path / "queue.toml"
+    mine.write_text("[[screens]]\ndiagonal_in = 55\ndistance_m = 6\nregions = [{view = 'queue'}]\n")
+    out = _cli("--config", str(mine))
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "rows=11, rows_stale=9" in out.stdout and "while stale" in out.stdout
+    fix = re.search(r"fix: read it from at most ([0-9.]+) m", out.stdout)
+    assert fix is not None, out.stdout
+    distance = float(fix.group(1))
+    closer = msgspec.structs.replace(screen, distance_m=distance)
+    again = check_region(closer, closer.regions[0], "s1", margin_px=4)
+    assert again.ok and again.shows["rows_stale"] >= QUEUE_MIN_ROWS, again.problems
+
+
+@pytest.mark.parametrize("name", PRESETS)
+def test_only_the_top_row_of_regions_gives_the_stale_banner_its_height(name: str) -> None:
+    from commandcenter.wall.layout import check_region, screen_sizes, stale_banner_px
+
+    for screen in shipped_presets()[name].screens:
+        banner = stale_banner_px(screen_sizes(screen))
+        for region in screen.regions:
+            rep = check_region(screen, region, name)
+            lost = rep.height_px - rep.stale_height_px
+            assert lost == (banner if region.cell[1] == 0 else 0), (name, region, lost)
+            if "rows" in rep.shows:
+                assert rep.shows["rows_stale"] <= rep.shows["rows"]

@@ -15,6 +15,7 @@ panel, or a larger share of the screen.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import tomllib
@@ -281,6 +282,8 @@ class RegionReport:
     body_arcmin: float
     distance_m: float
     interactive: bool = False
+    #: The region's height while the stale banner shows (the same below the top row).
+    stale_height_px: int = 0
     #: What the view can show there, e.g. {"rows": 12, "columns": [...], "tiles_per_row": 4}.
     shows: dict[str, Any] = field(default_factory=dict)
     #: Minimums not met, each with the fixes that would meet it.
@@ -315,6 +318,20 @@ def header_px(sizes: TextSizes) -> int:
     return max(sizes.heading_line_px, font_height_px(sizes.body_px) + HEADER_MARK_PX)
 
 
+def stale_rule_px(sizes: TextSizes) -> int:
+    """The thin rules above and below the stale banner (its edge against the header and the views)."""
+    return max(2, pad_px(sizes) // 8)
+
+
+def stale_banner_px(sizes: TextSizes) -> int:
+    """The stale banner under the header (ui.views.header.StaleBanner, and the replay banner in
+    its place, ui.views.timebar.ReplayBanner): one line of heading-size text at heading pitch,
+    the header's own line (:func:`header_px`), between two thin rules. Its red, its full width
+    and its heading size make it unmistakable; padding and thick rules only took the queue's
+    rows (about 150 px on a 1080p panel at 6 m: 8 whole rows instead of 11)."""
+    return header_px(sizes) + 2 * stale_rule_px(sizes)
+
+
 Rect = tuple[int, int, int, int]
 
 
@@ -337,14 +354,16 @@ def region_rects(page: ScreenLayout, width: int, height: int, offset_px: int) ->
     return out
 
 
-def planned_rects(screen: ScreenLayout, margin_px: int) -> list[Rect]:
+def planned_rects(screen: ScreenLayout, margin_px: int, *, stale: bool = False) -> list[Rect]:
     """The regions' rectangles on the running wall: inside the window's burn-in margins
     (commandcenter.wall.burnin.BurnInSchedule.margins: ``margin_px`` on each side at home, and
     always ``2 * margin_px`` in all on each axis, wherever the shift is) and under the header
     line, as ui.app.wall lays them out (a window with the alert banner of an interactive
-    screen without a console loses its height too, which varies with the alert shown)."""
+    screen without a console loses its height too, which varies with the alert shown).
+    ``stale``: with the stale banner under the header (the feed not live, or a replay)."""
     grid_w = screen.width_px - 2 * margin_px
-    above = header_px(screen_sizes(screen)) + 2 * margin_px
+    sizes = screen_sizes(screen)
+    above = header_px(sizes) + (stale_banner_px(sizes) if stale else 0) + 2 * margin_px
     return region_rects(screen, grid_w, screen.height_px - above, above)
 
 
@@ -641,23 +660,9 @@ def console_fit(sizes: TextSizes, width: int, height: int, *, tiles: bool = True
                       tiles_px, detail, control)  # fmt: skip
 
 
-def check_region(
-    screen: ScreenLayout, region: Region, label: str, lang: str = "id", margin_px: int | None = None
-) -> RegionReport:
-    """What ``region`` of ``screen`` shows, measured in the rectangle the wall gives it
-    (:func:`planned_rects`: under the header line, inside the burn-in margins of ``margin_px``,
-    default the shipped configuration's)."""
-    rows = screen.grid[1]
-    cell_h = screen.height_px / rows
-    margin = default_margin_px() if margin_px is None else margin_px
-    # A region the screen does not list (a user's what-if) is planned as if it were its only one.
-    page = screen if region in screen.regions else msgspec.structs.replace(screen, regions=[region])
-    _, _, width, height = planned_rects(page, margin)[page.regions.index(region)]
-    sizes = screen_sizes(screen)
-    rep = RegionReport(
-        label, region.view, width, height, sizes.body_px, round(sizes.body_arcmin, 1), screen.distance_m,
-        screen.interactive,
-    )  # fmt: skip
+def _measure(rep: RegionReport, screen: ScreenLayout, region: Region, sizes: TextSizes, lang: str) -> None:
+    """What ``region``'s view shows in ``rep``'s rectangle, and its minimums not met."""
+    width, height = rep.width_px, rep.height_px
     view = region.view
     queue_rows = QUEUE_MIN_ROWS
     if view == "console":
@@ -720,6 +725,48 @@ def check_region(
                 _fixes(rep, sizes, screen, MAP_MIN_LINES * sizes.line_px, height)
         # Village outlines and names need room: at least about 60 characters across the regency.
         rep.shows.update(legend_lines=min(sizes.lines(height) // 2, 11), villages=sizes.chars(width) >= 60)
+
+
+def check_region(
+    screen: ScreenLayout, region: Region, label: str, lang: str = "id", margin_px: int | None = None
+) -> RegionReport:
+    """What ``region`` of ``screen`` shows, measured in the rectangle the wall gives it
+    (:func:`planned_rects`: under the header line, inside the burn-in margins of ``margin_px``,
+    default the shipped configuration's), both while the feed is live and while the stale
+    banner shows under the header (a region in the top row loses its height): a minimum must
+    hold in both states, since the banner is never hidden. ``shows`` has the live state's
+    figures, and ``rows_stale`` beside ``rows``; a minimum missed only while stale is a problem
+    that says so."""
+    rows = screen.grid[1]
+    cell_h = screen.height_px / rows
+    margin = default_margin_px() if margin_px is None else margin_px
+    # A region the screen does not list (a user's what-if) is planned as if it were its only one.
+    page = screen if region in screen.regions else msgspec.structs.replace(screen, regions=[region])
+    index = page.regions.index(region)
+    _, _, width, height = planned_rects(page, margin)[index]
+    stale_h = planned_rects(page, margin, stale=True)[index][3]
+    sizes = screen_sizes(screen)
+    rep = RegionReport(
+        label, region.view, width, height, sizes.body_px, round(sizes.body_arcmin, 1), screen.distance_m,
+        screen.interactive, stale_height_px=stale_h,
+    )  # fmt: skip
+    _measure(rep, screen, region, sizes, lang)
+    stale = dataclasses.replace(rep, height_px=stale_h, shows={}, problems=[], fixes=[])
+    if stale_h != height:
+        _measure(stale, screen, region, sizes, lang)
+    else:
+        stale.shows = dict(rep.shows)
+    if "rows" in rep.shows:
+        # rows_stale right after rows, so the two read together.
+        shows = list(rep.shows.items())
+        at = [k for k, _ in shows].index("rows") + 1
+        rep.shows = dict([*shows[:at], ("rows_stale", stale.shows["rows"]), *shows[at:]])
+    banner = stale_banner_px(sizes)
+    for problem in stale.problems:
+        if problem not in rep.problems:
+            rep.problems.append(f"while stale (the {banner} px stale banner under the header): {problem}")
+    rep.fixes += [f for f in stale.fixes if f not in rep.fixes]
+    view = region.view
     if view in ("queue", "agencies", "leader", "operations") and screen.panels[1] > 1:
         panel_h = screen.height_px / screen.panels[1]
         top = cell_h * region.cell[1]
@@ -806,4 +853,4 @@ __all__ = ["DEFAULT_PRESET", "LINE_PER_EM", "ConsoleFit", "Layout", "LayoutError
            "ScreenLayout", "TilesFit", "agency_tiles_fit", "check_layout", "configured_language",
            "console_fit", "control_px", "header_px", "layout_from_screens", "leader_fit", "load_layout",
            "planned_rects", "px_per_mm", "queue_fit", "region_rects", "resolve_layout",
-           "screen_sizes"]  # fmt: skip
+           "screen_sizes", "stale_banner_px", "stale_rule_px"]  # fmt: skip

@@ -74,3 +74,42 @@ def test_hidden_marks_take_no_room(qtbot: Any, bridge: Any) -> None:
     # With no mark shown the feed state has its full text back.
     qtbot.waitUntil(lambda: "·" in header.feed_label.text())
     assert not header.mark_strip.isVisible()
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+def test_the_stale_banner_is_one_heading_line_and_shortens_its_words_never_its_age(
+    qtbot: Any, config: Any, store: Any, lang: str
+) -> None:
+    """On a 1080p panel read from 6 m (91 px headings) the banner is one line of 118 px (a heading
+    line, 114 px, between 2 px rules), not a line, its padding and two thick rules (190 px); where
+    the whole text is wider than the window it shows a shorter wording from the catalogs, with
+    the age whole: '23 jam 59 menit' is never elided."""
+    from commandcenter.core.i18n import strings_for
+    from ui.support.bridge import EngineBridge
+    from ui.views.header import StaleBanner, stale_banner_texts
+
+    strings = strings_for(lang)
+    bridge = EngineBridge(config, store, strings=strings)
+    metrics = theme.metrics_for(1920, 1080, 55.0, 6.0)
+    texts = stale_banner_texts(strings, 23 * 3600 + 59 * 60)
+    age = strings.age(23 * 3600 + 59 * 60)
+    assert age in texts[0] and age in texts[1] and all("…" not in t for t in texts)
+    try:
+        for width, first in ((3840, 0), (1920, 1), (1200, 2)):
+            window = QWidget()
+            qtbot.addWidget(window)
+            window.resize(width, 400)
+            banner = StaleBanner(metrics, window)
+            banner.resize(width, 10)
+            banner.show_texts(texts)
+            window.show()
+            qtbot.waitExposed(window)
+            assert banner.height() == room.stale_banner_px(metrics.sizes) == 118
+            fm = banner.fontMetrics()
+            assert not banner.wordWrap() and fm.height() <= banner.contentsRect().height()
+            assert fm.horizontalAdvance(banner.text()) <= banner.contentsRect().width(), width
+            assert banner.text() == texts[first], (width, banner.text())
+            window.close()
+    finally:
+        bridge.shutdown()
+        bridge.deleteLater()

@@ -249,3 +249,166 @@ def test_the_layout_check_plans_the_regions_the_wall_gives_the_views(
         bridge.shutdown()
         bridge.deleteLater()
     assert not problems, "\n".join(problems)
+
+
+# --- the stale state: the banner under the header, and what it leaves the views ----------------
+
+
+class _StaleFeed(_LiveFeed):
+    """A feed that lost its server 23 h 59 min after its last event (the banner's longest age)."""
+
+    AGE_S = 23 * 3600 + 59 * 60 + 30
+
+    @property
+    def status(self) -> Any:
+        from commandcenter.wall.feed import FeedState, FeedStatus
+
+        last = time.monotonic() - self.AGE_S
+        return FeedStatus(FeedState.OFFLINE, last, last, self.store.epoch, self.store.seq,
+                          server="ws://127.0.0.1:9/")  # fmt: skip
+
+
+def _whole(label: Any) -> str:
+    """'' when ``label``'s text is drawn whole inside it (one line, its height), else why."""
+    fm = label.fontMetrics()
+    rect = label.contentsRect()
+    lines = label.text().splitlines() or [""]
+    if not label.wordWrap() and max(fm.horizontalAdvance(t) for t in lines) > rect.width():
+        return f"{label.text()!r} is {max(fm.horizontalAdvance(t) for t in lines)} px wide in {rect.width()}"
+    need = label.heightForWidth(rect.width()) if label.wordWrap() else fm.height() * len(lines)
+    if need > rect.height():
+        return f"{label.text()!r} needs {need} px of height, has {rect.height()}"
+    return ""
+
+
+@pytest.mark.parametrize("lang", ["id", "en"])
+@pytest.mark.parametrize("preset", ["four-panels", "videowall-2x2", "single-4k", "laptop"])
+def test_the_stale_banner_is_one_line_and_the_views_keep_their_minimums(
+    qtbot: Any, qapp: Any, config: Any, store: Any, clock: Any, preset: str, lang: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every screen of every shipped preset in a real wall window with the feed down: the red
+    stale banner shows on one line at the height the engine plans (layout.stale_banner_px, one
+    heading line between thin rules; it was a heading line, its padding and two thick rules:
+    about 150 px on a 1080p panel at 6 m, and the four-panels queue showed 8 whole rows), its age
+    whole; every region gets the rectangle the layout check plans for the stale state; a queue
+    shows the whole rows the check reports while stale (rows_stale), at least ten; the leader's
+    four key figures are whole under the escalation flag."""
+    import msgspec
+    from PySide6.QtCore import QPoint, QRect
+    from PySide6.QtWidgets import QLabel, QTableView
+
+    import ui.app.wall as wall_app
+    from commandcenter.wall import layout as lay
+    from commandcenter.wall.alerting import AlertService
+    from ui.alerts.adapter import AlertAdapter
+    from ui.app.burnin import install_burn_in
+    from ui.app.wall import WallWindow, WindowPlan
+    from ui.support.bridge import EngineBridge
+    from ui.views.leader import LeaderView
+
+    real_view = wall_app._make_view
+
+    def make_view(view: str, *args: Any, **kwargs: Any) -> Any:
+        return QLabel("map") if view == "map" else real_view(view, *args, **kwargs)
+
+    monkeypatch.setattr(wall_app, "_make_view", make_view)
+    config = msgspec.structs.replace(config, display=msgspec.structs.replace(config.display, language=lang))
+    bridge = EngineBridge(config, store)
+    bridge.attach_feed(_StaleFeed(store))  # type: ignore[arg-type]
+    service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
+    service.tick()
+    clock.advance(config.alerts.escalate_after_s + 1)
+    service.tick()
+    alerts = AlertAdapter(service, bridge)
+    age = bridge.strings.age(_StaleFeed.AGE_S)
+    _, layout = load_layout(preset)
+    problems: list[str] = []
+    windows: list[WallWindow] = []
+    try:
+        for s, screen in enumerate(layout.screens):
+            size, qscreen = (screen.width_px, screen.height_px), qapp.primaryScreen()
+            # Shown as a window over "two" screens (window.show, not full screen): the offscreen
+            # platform's one 800x600 screen would otherwise take a full-screen window's size
+            # while the test waits for the views to settle.
+            plan = WindowPlan(ScreenInfo(f"S{s}", 0, *size), (0, 0, *size), [screen], [qscreen.name()] * 2)
+            window = WallWindow(plan, qscreen, bridge, config, alerts)
+            windows.append(window)
+            window.burn_in = install_burn_in(window, config, clock=clock)
+            qtbot.waitExposed(window.widget)
+            where = f"{preset} {lang} s{s}"
+            banner = window.header.banner
+            sizes = lay.screen_sizes(screen)
+            # The header settles to its line and the banner (the marks give way to the longer
+            # feed state on the bar itself, never a strip of their own).
+            header_h = lay.header_px(sizes) + lay.stale_banner_px(sizes)
+            try:
+                qtbot.waitUntil(lambda w=window, h=header_h: w.header.height() == h, timeout=3000)
+            except qtbot.TimeoutError:
+                strip = window.header.mark_strip.isVisible()
+                problems.append(f"{where}: the header with the banner is {window.header.height()} px, "
+                                f"planned {header_h} (the mark strip shown: {strip})")
+            if not window.header.is_banner_shown() or not banner.isVisible():
+                problems.append(f"{where}: the stale banner is hidden")
+            if banner.height() != lay.stale_banner_px(sizes):
+                problems.append(f"{where}: the stale banner is {banner.height()} px, planned "
+                                f"{lay.stale_banner_px(sizes)} (a heading line {sizes.heading_line_px})")
+            if banner.wordWrap() or _whole(banner):
+                problems.append(f"{where}: the stale banner is not one whole line: {_whole(banner)}")
+            if age not in banner.text() or "…" in banner.text():
+                problems.append(f"{where}: the banner {banner.text()!r} does not give the age {age!r}")
+            if banner.width() != window.header.width():
+                problems.append(f"{where}: the banner is {banner.width()} px wide, the header "
+                                f"{window.header.width()}")  # fmt: skip
+            reports = [lay.check_region(screen, r, f"s{s}", lang) for r in screen.regions]
+            for (view, widget, _page), rep in zip(window.regions, reports, strict=True):
+                at = f"{where} {view}"
+                planned = (rep.width_px, rep.stale_height_px)
+                if _cell(widget) != planned:
+                    problems.append(f"{at}: planned {planned} while stale, the wall gives {_cell(widget)}")
+                table = widget.findChild(QTableView)
+                if table is not None:
+                    must = int(rep.shows["rows_stale"])
+
+                    def shown(table: QTableView = table) -> int:
+                        return table.viewport().height() // table.verticalHeader().defaultSectionSize()
+
+                    try:
+                        qtbot.waitUntil(lambda m=must, f=shown: f() == m, timeout=3000)
+                    except qtbot.TimeoutError:
+                        problems.append(f"{at}: the check reports {must} rows while stale, the queue "
+                                        f"shows {shown()}")  # fmt: skip
+                    if min(must, shown()) < lay.QUEUE_MIN_ROWS:
+                        problems.append(f"{at}: {shown()} whole rows while stale (the check: {must}; "
+                                        f"{rep.height_px} px live, {rep.stale_height_px} px under the "
+                                        f"{lay.stale_banner_px(sizes)} px banner, rows of {sizes.line_px} "
+                                        f"px), at least {lay.QUEUE_MIN_ROWS} needed")  # fmt: skip
+                leader = widget if isinstance(widget, LeaderView) else widget.findChild(LeaderView)
+                if leader is not None:
+
+                    def cut(v: LeaderView = leader, at: str = at) -> list[str]:
+                        out = []
+                        for tile in v.figure_tiles:
+                            rect = QRect(tile.mapTo(v, QPoint(0, 0)), tile.size())
+                            if not tile.isVisible() or not v.rect().contains(rect):
+                                out.append(f"{at}: the figure {tile.caption.text()!r} at {rect.getRect()} "
+                                           f"is not whole in the view {v.rect().getRect()}")  # fmt: skip
+                            for label in (tile.caption, tile.value):
+                                if why := _whole(label):
+                                    out.append(f"{at}: figure {tile.caption.text()!r}: {why}")
+                        return out
+
+                    # The leader settles its arrangement after a resize (ui.views.leader's fit).
+                    try:
+                        qtbot.waitUntil(lambda f=cut: not f(), timeout=3000)
+                    except qtbot.TimeoutError:
+                        problems += cut()
+            if (window.widget.width(), window.widget.height()) != size:
+                problems.append(f"{where}: the window is {window.widget.size().toTuple()}, not {size}")
+    finally:
+        for window in windows:
+            window.close()
+        alerts.shutdown()
+        bridge.shutdown()
+        bridge.deleteLater()
+    assert not problems, "\n".join(problems)

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
+from commandcenter.core.i18n import Strings
 from commandcenter.history.player import ReplayStatus
 from commandcenter.wall import layout as room
 from commandcenter.wall.feed import FeedState, FeedStatus
@@ -21,22 +22,66 @@ from ui.support.widgets import ElidedLabel
 from ui.views.timebar import ReplayBanner, replay_banner_texts
 
 
+def stale_banner_texts(strings: Strings, age: float | None) -> list[str]:
+    """The stale banner's texts, longest first: "TERPUTUS — DATA LAMA, 2 jam 5 menit", then
+    "DATA LAMA, 2 jam 5 menit", then "DATA LAMA, 2,1 jam" (a narrow screen with heading-size
+    text takes the first that fits; the age is shortened, never cut)."""
+    if age is None:
+        return [strings.t("banner.never"), strings.t("banner.never_short")]
+    return [
+        strings.t("banner.stale", age=strings.age(age)),
+        strings.t("banner.stale_short", age=strings.age(age)),
+        strings.t("banner.stale_short", age=strings.age_tile(age)),
+    ]
+
+
 class StaleBanner(QLabel):
-    """Full-width red banner shown while the data is not live."""
+    """Full-width red banner shown while the data is not live: one line of heading-size text
+    between two thin rules, as compact as the header line above it
+    (commandcenter.wall.layout.stale_banner_px, the height the layout check plans). Of its
+    texts (longest first) it shows the first that fits the width on one line; the age is never
+    elided."""
 
     def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("staleBanner")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setTextFormat(Qt.TextFormat.PlainText)
-        pad = metrics.pad_px
+        self._pad = metrics.pad_px
+        rule = room.stale_rule_px(metrics.sizes)
         self.setStyleSheet(
             f"QLabel#staleBanner {{ background: {theme.ALARM_BG}; color: {theme.ALARM_TEXT};"
-            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: {pad}px;"
-            f" border-top: {pad}px solid {theme.ALARM_TEXT};"
-            f" border-bottom: {pad}px solid {theme.ALARM_TEXT}; }}"
+            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: 0 {self._pad}px;"
+            f" border-top: {rule}px solid {theme.ALARM_TEXT};"
+            f" border-bottom: {rule}px solid {theme.ALARM_TEXT}; }}"
         )
+        self.setFixedHeight(room.stale_banner_px(metrics.sizes))
+        # Its width is the window's, never its text's (a long text must not widen the window).
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._texts: list[str] = []
         self.hide()
+
+    def show_texts(self, texts: list[str]) -> None:
+        self._texts = texts
+        self._fit()
+        self.show()
+
+    def _fit(self) -> None:
+        """The first text that fits on one line (the last one if none does)."""
+        if not self._texts:
+            return
+        self.ensurePolished()
+        holder = self.parentWidget()
+        width = (holder.width() if holder is not None else 0) or self.width()
+        room_px = width - 2 * self._pad - 8
+        fm = self.fontMetrics()
+        chosen = next((t for t in self._texts if fm.horizontalAdvance(t) <= room_px), self._texts[-1])
+        if self.text() != chosen:
+            self.setText(chosen)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
 
 
 class ScreenHeader(QWidget):
@@ -229,7 +274,4 @@ class ScreenHeader(QWidget):
         if state is FeedState.LIVE:
             self.banner.hide()
         else:
-            s = self.strings
-            text = s.t("banner.stale", age=s.age(age)) if age is not None else s.t("banner.never")
-            self.banner.setText(text)
-            self.banner.show()
+            self.banner.show_texts(stale_banner_texts(self.strings, age))

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -34,6 +35,7 @@ from commandcenter.core.text import local_time
 from commandcenter.core.timeutil import WIB
 from commandcenter.history.player import ReplayPlayer, ReplayStatus
 from commandcenter.storage.audit import parse_since
+from commandcenter.wall import layout as room
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 
@@ -61,7 +63,9 @@ def replay_banner_texts(strings: Strings, status: ReplayStatus) -> list[str]:
 
 
 class ReplayBanner(QLabel):
-    """Full-width banner shown on every screen while the wall replays a journal."""
+    """Full-width banner shown on every screen while the wall replays a journal: where the stale
+    banner sits, at its height (commandcenter.wall.layout.stale_banner_px: one line of
+    heading-size text, what the layout check plans), in its own colour."""
 
     def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -71,20 +75,21 @@ class ReplayBanner(QLabel):
         pad = self._pad = metrics.pad_px
         self.setStyleSheet(
             f"QLabel#replayBanner {{ background: {theme.REPLAY_BG}; color: {theme.REPLAY_TEXT};"
-            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: {pad}px; }}"
+            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: 0 {pad}px; }}"
         )
+        self.setFixedHeight(room.stale_banner_px(metrics.sizes))
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.hide()
 
     def show_texts(self, texts: list[str]) -> None:
-        """Show the first of ``texts`` that fits the width on one line (never clipped: the last
-        one wraps if even it does not fit)."""
+        """Show the first of ``texts`` that fits the width on one line (the last, the shortest,
+        where none does: the moment without its weekday fits every shipped preset)."""
         self.ensurePolished()
         holder = self.parentWidget()
         width = (holder.width() if holder is not None else 0) or self.width()
-        room = width - 2 * self._pad - 8
+        room_px = width - 2 * self._pad - 8
         fm = self.fontMetrics()
-        chosen = next((t for t in texts if fm.horizontalAdvance(t) <= room), texts[-1])
-        self.setWordWrap(fm.horizontalAdvance(chosen) > room)
+        chosen = next((t for t in texts if fm.horizontalAdvance(t) <= room_px), texts[-1])
         if self.text() != chosen:
             self.setText(chosen)
         self.show()
