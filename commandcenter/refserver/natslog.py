@@ -118,6 +118,14 @@ class _LogUnavailable(Exception):
     """NATS did not answer: the client is closed (1013) and resends later."""
 
 
+def _pending(msg: Any) -> int:
+    """Messages of the stream after ``msg`` not yet delivered to this consumer."""
+    try:
+        return int(msg.metadata.num_pending)
+    except (AttributeError, TypeError, ValueError):
+        return 0
+
+
 class HistoryBroken(RuntimeError):
     """The stream is no longer the history this gateway serves (see _check_stream)."""
 
@@ -369,8 +377,12 @@ class NatsGateway(DispatchServer):
                 continue
             idle_since = time.monotonic()
             self._set_live(True)
-            # A full fetch: more is waiting in the stream (a burst, or catching up).
-            backlog = len(msgs) >= self._fetch_batch
+            # More is waiting in the stream (a burst, or catching up): a full fetch, or the
+            # stream's own count of what this consumer has not been given yet. A fetch is
+            # short while the publisher is still writing a burst (the fetch outruns it), and
+            # judged by its length alone the burst went out unpaced and cut off a wall that
+            # keeps up (4503) whenever the machine was busy.
+            backlog = len(msgs) >= self._fetch_batch or (bool(msgs) and _pending(msgs[-1]) > 0)
             self._take(msgs)
 
     async def _pace_follow(self) -> None:
@@ -548,7 +560,7 @@ class NatsGateway(DispatchServer):
             if not self.log_live:
                 continue  # the walls must see the feed go stale
             data = p.encode(p.Heartbeat(epoch=self.epoch, head_seq=self.head_seq, server_time=utcnow()))
-            self._broadcast(data)
+            self._broadcast_heartbeat(data)
 
     async def _replay_span(self, hello: p.Hello) -> tuple[int, int] | None:
         if hello.last_epoch == self.epoch and hello.last_seq > self.head_seq:

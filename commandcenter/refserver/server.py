@@ -420,6 +420,15 @@ class DispatchServer:
             if not client.offer(data):
                 self._cut_off(client)
 
+    def _broadcast_heartbeat(self, data: bytes) -> None:
+        """A heartbeat to every client with nothing queued. One with frames waiting learns the
+        server is alive from those; heartbeats piling up behind them while its process is busy
+        elsewhere only filled the quarter of its queue a burst leaves free, and cut off (4503)
+        a wall that had kept up with every event."""
+        for client in list(self.clients):
+            if client.pending == 0 and not client.offer(data):
+                self._cut_off(client)
+
     def _broadcast_events(self, frames: list[bytes]) -> None:
         """An append's event frames to every client. Protocol 1.1 clients share ``events``
         frames joined once here: the fan-out's cost is per frame and per client, and joining
@@ -1115,7 +1124,7 @@ class DispatchServer:
         while True:
             await asyncio.sleep(self.settings.heartbeat_interval_s)
             data = p.encode(p.Heartbeat(epoch=self.epoch, head_seq=self.head_seq, server_time=utcnow()))
-            self._broadcast(data)
+            self._broadcast_heartbeat(data)
 
     async def _simulator_loop(self) -> None:
         from commandcenter.refserver.simulator import Simulator
