@@ -69,6 +69,10 @@ def test_format_helpers():
     assert format_int(1206) == "1.206"
     rows = district_rows({"A": 5, "B": 9, "C": 1, "D": 1}, 3, ID)
     assert rows == [("B", 9), ("A", 5), (t("leader.others"), 2)]
+    # A right-to-left district name from the feed is isolated, so it cannot pull the count
+    # beside it into its own direction; an ordinary name stays as it is.
+    rows = district_rows({"\u05d0\u05d1": 3, "Jejawi": 2}, 3, ID)
+    assert rows == [("\u2068\u05d0\u05d1\u2069", 3), ("Jejawi", 2)]
 
 
 def test_unacknowledged_high_on_a_handcrafted_store(qtbot, config):

@@ -38,6 +38,7 @@ from commandcenter.config import Config
 from commandcenter.core.i18n import Strings
 from commandcenter.core.model import DisasterSituation, Incident
 from commandcenter.core.store import ChangeSet, Histogram, Kpis, Store
+from commandcenter.core.text import isolate
 from commandcenter.core.timeutil import WIB
 from commandcenter.wall import layout as room
 from commandcenter.wall.alerts import ActiveAlert, AlertEngine
@@ -86,7 +87,8 @@ def district_rows(by_kecamatan: dict[str, int], rows: int, strings: Strings) -> 
     """Districts by active count (descending, then name); past ``rows`` the tail
     is summed into one "others" row so that the total stays right."""
     ranked = sorted(by_kecamatan.items(), key=lambda kv: (-kv[1], kv[0]))
-    named = [(name or strings.t("leader.unknown_district"), n) for name, n in ranked]
+    # Feed names isolated: a right-to-left name must not reorder the count beside it.
+    named = [(isolate(name) or strings.t("leader.unknown_district"), n) for name, n in ranked]
     if len(named) <= rows:
         return named
     head, tail = named[: rows - 1], named[rows - 1 :]
@@ -304,10 +306,11 @@ class SituationPanel(QFrame):
         self.situation_id = sit.id
         since = tr.t("situation.since", age=tr.age_tile((now - sit.declared_at).total_seconds()))
         self.header.setText(f"{tr.t('situation.label')} · {since}")
-        self.name.set_full_text(sit.name)
+        self.name.set_full_text(isolate(sit.name))
         # Hazard and districts, unless the name already says them: a line saved
         # is a line the wall can show.
-        where = [p for p in (tr.category_name(config, sit.hazard), ", ".join(sit.kecamatan))
+        districts = ", ".join(isolate(k) for k in sit.kecamatan)
+        where = [p for p in (tr.category_name(config, sit.hazard), districts)
                  if p and not _mentions(sit.name, p.split(", "))]
         self.where.setText(" · ".join(where))
         self.where.setVisible(bool(where))
@@ -321,7 +324,8 @@ class SituationPanel(QFrame):
         rest = situations[1:]
         self.more.setVisible(bool(rest))
         if rest:
-            self.more.setText(tr.t("situation.more", n=len(rest), names="; ".join(s.name for s in rest)))
+            names = "; ".join(isolate(s.name) for s in rest)
+            self.more.setText(tr.t("situation.more", n=len(rest), names=names))
 
 
 class EscalationFlag(QFrame):
@@ -379,7 +383,7 @@ class EscalationFlag(QFrame):
         if alert.kind in ("new_incident", "category") and alert.category and alert.kecamatan:
             category = (short_category_name(self.strings, self.config, alert.category) if short_category
                         else self.strings.category_name(self.config, alert.category))  # fmt: skip
-            return f"{category} · {alert.kecamatan}"
+            return f"{category} · {isolate(alert.kecamatan)}"
         return str(alert.text)
 
 
@@ -932,7 +936,7 @@ class LeaderView(QWidget):
         if inc is None:
             return t("leader.none_unhandled")
         return t("leader.oldest_where", ticket=inc.ticket,
-                 kecamatan=inc.location.kecamatan or t("leader.unknown_district"))
+                 kecamatan=isolate(inc.location.kecamatan) or t("leader.unknown_district"))
 
     def refresh_situations(self) -> None:
         self._situations_dirty = False
