@@ -765,7 +765,11 @@ def check_region(
     for problem in stale.problems:
         if problem not in rep.problems:
             rep.problems.append(f"while stale (the {banner} px stale banner under the header): {problem}")
-    rep.fixes += [f for f in stale.fixes if f not in rep.fixes]
+    if stale.fixes:
+        # The stale state has less height for the same need: its fixes (a closer distance, a
+        # larger panel or share) are the stricter ones and fix the live state too.
+        kinds = {tuple(f.split()[:2]) for f in stale.fixes}  # "read it", "a panel", "give it"
+        rep.fixes = stale.fixes + [f for f in rep.fixes if tuple(f.split()[:2]) not in kinds]
     view = region.view
     if view in ("queue", "agencies", "leader", "operations") and screen.panels[1] > 1:
         panel_h = screen.height_px / screen.panels[1]
