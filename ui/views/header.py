@@ -101,9 +101,8 @@ class ScreenHeader(QWidget):
         bar.setObjectName("headerBar")
         bar.setStyleSheet(f"QWidget#headerBar {{ background: {theme.BG_PANEL}; }}")
         row = QHBoxLayout(bar)
-        # One line at heading pitch (commandcenter.wall.layout.header_px, what the layout
-        # check leaves the views): body-size text centred in it, no padding above or below.
-        # (At a desk's small text a framed mark needs a few pixels more than the pitch.)
+        # One body line and a mark's frame (commandcenter.wall.layout.header_px, what the
+        # layout check leaves the views): body-size text centred in it, no padding.
         body = QFont(self.font())
         body.setPixelSize(metrics.body_px)
         self.line_px = max(room.header_px(metrics.sizes), QFontMetrics(body).height() + 8)
