@@ -144,30 +144,12 @@ def incident_problems(inc: Incident, now: dt.datetime, rules: Plausibility = _NO
         late = False
     early = False
     for task in inc.tasks:  # each time once: before the receipt, or in the future
-        v = task.forwarded_at
-        if v is not None:
-            if v < received:
-                early = True
-            elif v > limit:
-                late = True
-        v = task.accepted_at
-        if v is not None:
-            if v < received:
-                early = True
-            elif v > limit:
-                late = True
-        v = task.on_scene_at
-        if v is not None:
-            if v < received:
-                early = True
-            elif v > limit:
-                late = True
-        v = task.closed_at
-        if v is not None:
-            if v < received:
-                early = True
-            elif v > limit:
-                late = True
+        for v in (task.forwarded_at, task.accepted_at, task.on_scene_at, task.closed_at):
+            if v is not None:
+                if v < received:
+                    early = True
+                elif v > limit:
+                    late = True
     if early:
         problems = _add(problems, "task_before_received")
     if late:
