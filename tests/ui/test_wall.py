@@ -190,7 +190,7 @@ async def _run_banner_scenario(qapp: Any, tmp_path: Path) -> None:
         assert took < 3.5
         text = headers[0].banner.text()
         # The full wording, or the short one where the full one does not fit the window's width.
-    assert text.startswith(("TERPUTUS — DATA LAMA", "TERPUTUS — BELUM", "DATA LAMA, ", "BELUM ADA DATA"))
+        assert text.startswith(("TERPUTUS — DATA LAMA", "TERPUTUS — BELUM", "DATA LAMA, ", "BELUM ADA DATA"))
         shot = tmp_path / "stale.png"
         controller.windows[0].widget.grab().save(str(shot))
         _, _, red = _pixels(shot)
