@@ -235,6 +235,10 @@ AGENCY_TILES = 8
 #: An agency tile: its short name and its counts ("▲3 ●5 ✓2"), each on a line of this many chars.
 AGENCY_TILE_CHARS = 9
 AGENCY_TILE_LINES = 2
+#: Pixels between two rows of wall tiles (ui.views.agencies' grid from metres away: the tiles'
+#: borders part them), and between a wall's queue and the tiles under it (ui.views.operations).
+AGENCY_TILE_GAP_PX = 2
+OPERATIONS_GAP_PX = 2
 #: The leader overview's key figures: a label line (body) over a value line (figure size).
 LEADER_KEY_FIGURES = 4
 #: A key figure's tile is at least this many characters of body text wide (its value: "10,2 mnt").
@@ -450,7 +454,7 @@ def agency_tiles_fit(sizes: TextSizes, width: int, tile_chars: int = AGENCY_TILE
     high. The agency views place their tiles in these rows."""
     per_row = max(1, min(AGENCY_TILES, int(width // ((tile_chars + 1) * sizes.char_px))))
     rows = math.ceil(AGENCY_TILES / per_row)
-    return TilesFit(per_row, rows, rows * AGENCY_TILE_LINES * sizes.line_px)
+    return TilesFit(per_row, rows, rows * AGENCY_TILE_LINES * sizes.line_px + (rows - 1) * AGENCY_TILE_GAP_PX)
 
 
 def leader_captions(lang: str = "") -> list[str]:
@@ -630,7 +634,7 @@ def agency_board_px(sizes: TextSizes, width: int, compact: bool) -> tuple[TilesF
     """The agency tiles' rows and their height in ``width`` px (ui.views.agencies' board:
     tiles 2 px apart from metres away, pad/2 on a desk)."""
     fit = agency_tiles_fit(sizes, width, CONSOLE_TILE_CHARS[compact])
-    gap = 2 if compact else pad_px(sizes) // 2
+    gap = AGENCY_TILE_GAP_PX if compact else pad_px(sizes) // 2
     return fit, fit.rows * agency_tile_px(sizes, compact) + (fit.rows - 1) * gap
 
 
@@ -693,7 +697,7 @@ def _measure(rep: RegionReport, screen: ScreenLayout, region: Region, sizes: Tex
         if view == "operations":
             per_row, tile_rows, tiles_px = agency_tiles_fit(sizes, width)
             rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
-            avail -= tiles_px
+            avail -= tiles_px + OPERATIONS_GAP_PX
         fit_rows, kept, minimum, _ = queue_fit(sizes, width, avail, desk=sizes.body_px < DESK_BODY_PX)
         rep.shows.update(rows=fit_rows, columns=kept)
         if sizes.chars(width) < minimum:

@@ -89,8 +89,12 @@
     var svg = '<svg viewBox="0 0 100 100" width="' + px + '" height="' + px + '" aria-hidden="true">' +
       '<g fill="' + color + '" stroke="' + S.opts.colors.bg + '" stroke-width="6" ' +
       'stroke-linejoin="round">' + body + "</g>" +
-      '<text x="50" y="' + y + '" text-anchor="middle" dominant-baseline="middle" ' +
-      'fill="' + S.opts.colors.bg + '" font-size="46" font-weight="800">' + letter + "</text></svg>";
+      // Body size (S.opts.letterShare of the marker, page.py): a halo of the marker's colour
+      // behind the letter keeps it whole where it passes a triangle's or a star's edge.
+      '<text x="50" y="' + y + '" text-anchor="middle" dominant-baseline="central" ' +
+      'fill="' + S.opts.colors.bg + '" stroke="' + color + '" stroke-width="10" stroke-linejoin="round" ' +
+      'paint-order="stroke" font-size="' + Math.round(100 * S.opts.letterShare) + '" font-weight="800">' +
+      letter + "</text></svg>";
     icon = L.divIcon({
       html: svg,
       className: "oki-incident oki-p-" + priority + (pulse ? " oki-pulse" : "") + (selected ? " oki-selected" : ""),
@@ -106,7 +110,7 @@
     var key = "u|" + agency + "|" + group;
     var icon = S.icons[key];
     if (icon) return icon;
-    var px = Math.max(12, Math.round(S.opts.markerPx * 0.38));
+    var px = S.opts.unitPx;
     var ag = agencyByCode(agency);
     var fill = ag ? ag.color : S.opts.colors.textDim;
     var ring = S.opts.colors.unitGroup[group] || S.opts.colors.textDim;
@@ -161,19 +165,20 @@
     });
   }
 
-  // A cluster's pill grows with its count's digits; its ring is 5 px (map.css). The priority
-  // badge (map.css .oki-cluster-letter: 0.3 marker wide, 1.3 em) sits on the top right corner,
-  // so the digits keep clear of it on the right.
-  function badgePx() { return Math.ceil(S.opts.markerPx * 0.3 * 1.3); }
+  // A cluster's pill grows with its count's digits; its ring is 5 px (map.css). Its highest
+  // priority is a letter in a chip of that colour before the count, body size like the count
+  // (map.css .oki-cluster-letter: LETTER_EM wide, CHIP_GAP_EM from the digits): a badge on the
+  // ring's corner was a third of that, about 4' from the farthest seat.
+  var LETTER_EM = 1.0, CHIP_GAP_EM = 0.15;
 
   function clusterPad() {
-    var pad = Math.round(S.opts.labelPx * 0.25);
-    return [pad, Math.max(pad, Math.round(badgePx() * 0.8))];
+    var pad = Math.round(S.opts.labelPx * 0.2);
+    return [pad, pad];
   }
 
   function clusterSize(count) {
-    var pad = clusterPad();
-    return countSize(count, 5, pad[0], pad[1]);
+    var pad = clusterPad(), chip = Math.ceil(S.opts.labelPx * (LETTER_EM + CHIP_GAP_EM));
+    return countSize(count, 5, pad[0] + chip, pad[1]);
   }
 
   function clusterIcon(cluster) {
@@ -192,9 +197,8 @@
     var letter = escapeHtml(S.opts.priorityLetter[priority] || "");
     return L.divIcon({
       html: '<div class="oki-cluster-ring" style="border-color:' + color + ";padding:0 " + pad[1] + "px 0 " + pad[0] +
-        'px"><span class="oki-cluster-count">' +
-        count + '</span><span class="oki-cluster-letter" style="background:' + color + '">' + letter +
-        "</span></div>",
+        'px"><span class="oki-cluster-letter" style="background:' + color + '">' + letter +
+        '</span><span class="oki-cluster-count">' + count + "</span></div>",
       className: "oki-cluster" + (pulse ? " oki-pulse" : ""),
       iconSize: size
     });
@@ -499,16 +503,15 @@
   // shift again; nothing is written when nothing changed.
   // Units are placed after the incidents, each at the free spot nearest its point
   // (placeUnits): an incident never moves for a unit. What an icon paints beyond its box counts as part of it (EXTENT, shares of its width on
-  // every side, from map.css): a cluster's priority badge, the pulsing halo of an
+  // every side, from map.css): the pulsing halo of an
   // unacknowledged alert, the selection ring; neighbours whose icons are apart could still
   // have their badges and halos drawn over each other.
   var SPREAD_ROUNDS = 80;
   var SPREAD_GAP = 2;  // px between two icons, so their rings do not touch
-  var EXTENT = { badge: 0.10, pulse: 0.15, selected: 0.22 };
+  var EXTENT = { pulse: 0.15, selected: 0.22 };
 
   function extentOf(el) {
     var c = el.classList, share = 0;
-    if (c.contains("oki-cluster")) share = EXTENT.badge;
     if (c.contains("oki-pulse")) share = Math.max(share, EXTENT.pulse);
     if (c.contains("oki-selected")) share = Math.max(share, EXTENT.selected);
     return share;
@@ -1491,6 +1494,9 @@
 
     // --- for tests and diagnostics (read-only) ---
     isReady: function () { return S.ready; },
+    // The markup of a single incident's icon (what the legibility test measures when every
+    // incident is in a cluster).
+    incidentIconHtml: function (shape, priority) { return incidentIcon(shape, priority, false, false).options.html; },
     counts: function () {
       var visibleUnits = 0;
       S.unitLayer.eachLayer(function () { visibleUnits += 1; });

@@ -30,6 +30,13 @@ async def scenario(app: Any, config_path: str, data_dir: str, shots: str) -> int
 
     controller = ProvinceController(app, model, province_layout("province", config.display), config,
                                     page_dir=Path(data_dir) / "page")  # fmt: skip
+    # Burn-in on its own clock (the feeds keep the real one): it steps when the scenario says.
+    import datetime as dt
+
+    from commandcenter.core.timeutil import FakeClock
+
+    burn_clock = FakeClock(dt.datetime(2026, 3, 10, 5, 0, tzinfo=dt.UTC))  # noon WIB: no dimming
+    controller.clock = burn_clock
     controller.build()
     session.start()
     view = next(w for win in controller.windows for w in win.views.values() if isinstance(w, ProvinceMapView))
@@ -52,7 +59,26 @@ async def scenario(app: Any, config_path: str, data_dir: str, shots: str) -> int
         return bool(model.figures.live_count == len(model.figures.regencies) and st.get("points", 0) > 0
                     and st.get("regencies") == 17)  # fmt: skip
 
+    def burn_in() -> dict[str, Any]:
+        """Every window's guard, and whether one step of its clock moves the header one pixel."""
+        from PySide6.QtCore import QPoint
+
+        moved = []
+        for win in controller.windows:
+            guard = win.burn_in
+            if guard is None:
+                moved.append(None)
+                continue
+            before = win.header.mapTo(win.widget, QPoint(0, 0))
+            burn_clock.advance(config.display.burn_in.step_interval_s)
+            guard.update_now()
+            after = win.header.mapTo(win.widget, QPoint(0, 0))
+            moved.append(abs(after.x() - before.x()) + abs(after.y() - before.y()))
+        return {"guards": [w.burn_in is not None for w in controller.windows], "moved": moved,
+                "shift_px": config.display.burn_in.shift_px}  # fmt: skip
+
     try:
+        _say(burn_in=burn_in())
         await until(live_drawn, "live")
         _say(state=await page_state(), banner=header.is_banner_shown(), live=model.figures.live_count,
              js_errors=view.js_errors)  # fmt: skip

@@ -113,3 +113,51 @@ def test_the_stale_banner_is_one_heading_line_and_shortens_its_words_never_its_a
     finally:
         bridge.shutdown()
         bridge.deleteLater()
+
+
+def test_stale_banner_on_a_video_wall_is_written_once_in_each_panel_never_across_a_bezel(
+    qtbot: Any, config: Any, store: Any
+) -> None:
+    """A 2×2 wall seen as one 3840×2160 screen: the banner spans both panel columns, and its text
+    is drawn centred in each panel. Rendered, no text pixel lies near the bezel (x = 1920) and
+    both panels carry the whole text (one line centred on the wall would be cut by the bezel)."""
+    from PySide6.QtGui import QColor, QImage
+
+    from commandcenter.core.i18n import strings_for
+    from ui.views.header import StaleBanner, stale_banner_texts
+
+    strings = strings_for("id")
+    metrics = theme.metrics_for(3840, 2160, 110.0, 5.0)
+    texts = stale_banner_texts(strings, 3 * 60)
+    window = QWidget()
+    qtbot.addWidget(window)
+    window.resize(3840, 300)
+    banner = StaleBanner(metrics, window, panel_columns=2)
+    banner.resize(3840, 10)
+    banner.show_texts(texts)
+    window.show()
+    qtbot.waitExposed(window)
+    rects = banner.text_rects()
+    assert [(r.left(), r.right()) for r in rects] == [(0, 1920), (1920, 3840)]
+    fm = banner.fontMetrics()
+    # The longest wording fits in one panel; it is the one chosen.
+    assert banner.text() == texts[0]
+    assert fm.horizontalAdvance(banner.text()) <= 1920 - 2 * metrics.pad_px
+    image = QImage(banner.size(), QImage.Format.Format_ARGB32)
+    banner.render(image)
+    text_colour = QColor(theme.ALARM_TEXT).rgb() & 0xFFFFFF
+    rule = room.stale_rule_px(metrics.sizes)
+
+    def text_columns(x0: int, x1: int) -> list[int]:
+        """Columns in [x0, x1) with a text-coloured pixel between the two rules."""
+        return [x for x in range(x0, x1)
+                if any((image.pixel(x, y) & 0xFFFFFF) == text_colour
+                       for y in range(rule + 2, banner.height() - rule - 2))]  # fmt: skip
+
+    near_bezel = text_columns(1920 - 40, 1920 + 40)
+    assert near_bezel == [], f"text drawn across the bezel at x = {near_bezel[:5]}"
+    left, right = text_columns(0, 1920), text_columns(1920, 3840)
+    assert left and right
+    # The same text, centred in each panel: the two inked spans are mirror images of each other.
+    assert abs((left[0] + left[-1]) / 2 - 960) <= 3 and abs((right[0] + right[-1]) / 2 - 2880) <= 3
+    window.close()

@@ -84,6 +84,23 @@ def make_view(qtbot: Any, tmp_path: Path) -> Callable[[EngineBridge], MapView]:
     return make
 
 
+def _assert_a_fresh_page_draws_them_all(
+    qtbot: Any, config: Any, store: Store, make_view: Callable[[EngineBridge], MapView]
+) -> None:
+    """"After a restart": a new page built from a store that holds them from the start draws every
+    active incident, with no error in the page."""
+    fresh = EngineBridge(config, store)
+    try:
+        again = make_view(fresh)
+        c = _counts(qtbot, again)
+        assert c["incidents"] == c["incidentsTotal"] == len(_active(store))
+        assert c["errors"] == 0 and again.js_errors() == []
+        again.shutdown()
+    finally:
+        fresh.shutdown()
+        fresh.deleteLater()
+
+
 def _counts(qtbot: Any, view: MapView) -> dict[str, int]:
     box: list[Any] = []
     view.marker_count_js(box.append)
@@ -122,17 +139,7 @@ def test_ids_that_are_javascript_property_names_are_all_drawn(
     assert c["incidents"] == c["incidentsTotal"] == before + len(JS_NAMES) - 1
     view.shutdown()
 
-    # "After a restart": a new page built from a store that holds them from the start.
-    fresh = EngineBridge(config, store)
-    try:
-        again = make_view(fresh)
-        c = _counts(qtbot, again)
-        assert c["incidents"] == c["incidentsTotal"] == len(_active(store))
-        assert c["errors"] == 0 and again.js_errors() == []
-        again.shutdown()
-    finally:
-        fresh.shutdown()
-        fresh.deleteLater()
+    _assert_a_fresh_page_draws_them_all(qtbot, config, store, make_view)
 
 
 @pytest.mark.parametrize("text", HOSTILE_TEXT)
@@ -300,16 +307,7 @@ def test_what_the_decoder_accepts_the_real_map_draws(
     assert any(name in store.incidents for name in JS_NAMES), "no JavaScript property name reached the map"
     view.shutdown()
     ctx.clear()  # hypothesis keeps `check` alive: it must not keep the view (page after profile)
-    fresh = EngineBridge(config, store)
-    try:
-        again = make_view(fresh)
-        c = _counts(qtbot, again)
-        assert c["incidents"] == c["incidentsTotal"] == len(_active(store))
-        assert c["errors"] == 0 and again.js_errors() == []
-        again.shutdown()
-    finally:
-        fresh.shutdown()
-        fresh.deleteLater()
+    _assert_a_fresh_page_draws_them_all(qtbot, config, store, make_view)
 
 
 # --- far-future times in the fields that drive countdowns ----------------------------------------

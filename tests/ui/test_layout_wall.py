@@ -161,6 +161,35 @@ class _LiveFeed:
         return FeedStatus(FeedState.LIVE, now, now, self.store.epoch, self.store.seq)
 
 
+def _wall_parts(
+    monkeypatch: pytest.MonkeyPatch, config: Any, store: Any, clock: Any, feed: Any
+) -> tuple[Any, Any]:
+    """A bridge on ``feed`` and the alert adapter of a service whose alerts have escalated (the
+    leader's flag and the console's banner show), for real wall windows whose map cells hold a
+    placeholder: the map page plays no part in where its cell goes (tests/ui/test_map*.py load
+    it)."""
+    from PySide6.QtWidgets import QLabel
+
+    import ui.app.wall as wall_app
+    from commandcenter.wall.alerting import AlertService
+    from ui.alerts.adapter import AlertAdapter
+    from ui.support.bridge import EngineBridge
+
+    real_view = wall_app._make_view
+
+    def make_view(view: str, *args: Any, **kwargs: Any) -> Any:
+        return QLabel("map") if view == "map" else real_view(view, *args, **kwargs)
+
+    monkeypatch.setattr(wall_app, "_make_view", make_view)
+    bridge = EngineBridge(config, store)
+    bridge.attach_feed(feed)
+    service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
+    service.tick()
+    clock.advance(config.alerts.escalate_after_s + 1)
+    service.tick()
+    return bridge, AlertAdapter(service, bridge)
+
+
 def _cell(widget: Any) -> tuple[int, int]:
     cell = widget.parentWidget()  # the region's cell (ui.app.wall._region_grid)
     return cell.width(), cell.height()
@@ -175,31 +204,14 @@ def test_the_layout_check_plans_the_regions_the_wall_gives_the_views(
     is the view's, and a queue shows exactly the whole rows and the columns it listed, wherever
     the burn-in shift has moved the content (the check once planned without the shift's margins:
     regions 8 px smaller than planned, and the 2x2 desk's console one row short of its 38)."""
-    from PySide6.QtWidgets import QLabel, QTableView
+    from PySide6.QtWidgets import QTableView
 
-    import ui.app.wall as wall_app
     from commandcenter.wall import layout as lay
-    from commandcenter.wall.alerting import AlertService
-    from ui.alerts.adapter import AlertAdapter
     from ui.app.burnin import install_burn_in
     from ui.app.wall import WallWindow, WindowPlan
-    from ui.support.bridge import EngineBridge
     from ui.views.queue import COLUMNS
 
-    real_view = wall_app._make_view
-
-    def make_view(view: str, *args: Any, **kwargs: Any) -> Any:
-        # The map page plays no part in where its cell goes (tests/ui/test_map*.py load it).
-        return QLabel("map") if view == "map" else real_view(view, *args, **kwargs)
-
-    monkeypatch.setattr(wall_app, "_make_view", make_view)
-    bridge = EngineBridge(config, store)
-    bridge.attach_feed(_LiveFeed(store))  # type: ignore[arg-type]
-    service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
-    service.tick()
-    clock.advance(config.alerts.escalate_after_s + 1)
-    service.tick()
-    alerts = AlertAdapter(service, bridge)
+    bridge, alerts = _wall_parts(monkeypatch, config, store, clock, _LiveFeed(store))
     margin = config.display.burn_in.shift_px
     assert config.display.burn_in.enabled and margin > 0
     _, layout = load_layout(preset)
@@ -296,31 +308,15 @@ def test_the_stale_banner_is_one_line_and_the_views_keep_their_minimums(
     four key figures are whole under the escalation flag."""
     import msgspec
     from PySide6.QtCore import QPoint, QRect
-    from PySide6.QtWidgets import QLabel, QTableView
+    from PySide6.QtWidgets import QTableView
 
-    import ui.app.wall as wall_app
     from commandcenter.wall import layout as lay
-    from commandcenter.wall.alerting import AlertService
-    from ui.alerts.adapter import AlertAdapter
     from ui.app.burnin import install_burn_in
     from ui.app.wall import WallWindow, WindowPlan
-    from ui.support.bridge import EngineBridge
     from ui.views.leader import LeaderView
 
-    real_view = wall_app._make_view
-
-    def make_view(view: str, *args: Any, **kwargs: Any) -> Any:
-        return QLabel("map") if view == "map" else real_view(view, *args, **kwargs)
-
-    monkeypatch.setattr(wall_app, "_make_view", make_view)
     config = msgspec.structs.replace(config, display=msgspec.structs.replace(config.display, language=lang))
-    bridge = EngineBridge(config, store)
-    bridge.attach_feed(_StaleFeed(store))  # type: ignore[arg-type]
-    service = AlertService(config, store, operator="Sari", console="meja-1", clock=clock)
-    service.tick()
-    clock.advance(config.alerts.escalate_after_s + 1)
-    service.tick()
-    alerts = AlertAdapter(service, bridge)
+    bridge, alerts = _wall_parts(monkeypatch, config, store, clock, _StaleFeed(store))
     age = bridge.strings.age(_StaleFeed.AGE_S)
     _, layout = load_layout(preset)
     problems: list[str] = []

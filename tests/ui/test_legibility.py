@@ -1,5 +1,6 @@
 """Can the wall be read? Every text view on every shipped preset's region, in both languages and
-three data states, built at the region's pixel size with the preset's text sizes, then walked
+four data states (empty, a normal afternoon, the flood surge, and the surge under the stale
+banner), built at the region's pixel size with the preset's text sizes, then walked
 widget by widget as a reader would see it:
 
 - no text wider or taller than its widget (the font metrics of the font it is drawn in);
@@ -18,6 +19,7 @@ except the one-pixel rounding tolerance.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import itertools
 import math
@@ -65,6 +67,14 @@ class Case:
     distance_m: float
     interactive: bool
     rows: int  # whole queue rows the layout check promises (0: no queue)
+    #: The region while the stale banner shows under the header: its height, and the whole queue
+    #: rows the check promises there (a region in the top row loses the banner's height).
+    stale_height: int = 0
+    stale_rows: int = 0
+
+    def stale(self) -> Case:
+        """The same region as the wall gives it while the feed is not live."""
+        return dataclasses.replace(self, height=self.stale_height, rows=self.stale_rows)
 
     @property
     def id(self) -> str:
@@ -85,9 +95,12 @@ def _cases() -> list[Case]:
                         w, h = screen.width_px, lay.header_px(lay.screen_sizes(screen))
                     else:
                         w, h = rep.width_px, rep.height_px
+                    queue = view != "header"
                     case = Case(name, f"s{s}", view, w, h, screen.width_px, screen.height_px,
                                 screen.diagonal_in, screen.distance_m, screen.interactive,
-                                int(rep.shows.get("rows", 0)) if view != "header" else 0)  # fmt: skip
+                                int(rep.shows.get("rows", 0)) if queue else 0,
+                                rep.stale_height_px if queue else h,
+                                int(rep.shows.get("rows_stale", 0)) if queue else 0)  # fmt: skip
                     key = (view, w, h, screen.diagonal_in, screen.distance_m, screen.interactive)
                     out.setdefault(key, case)
     # The operations board (queue over the tiles) is not in a preset today but a user's layout
@@ -97,12 +110,16 @@ def _cases() -> list[Case]:
     rep = lay.check_region(four, region, "s1")
     out[("operations",)] = Case("four-panels", "s1", "operations", rep.width_px, rep.height_px, four.width_px,
                                 four.height_px, four.diagonal_in, four.distance_m, False,
-                                int(rep.shows["rows"]))  # fmt: skip
+                                int(rep.shows["rows"]), rep.stale_height_px,
+                                int(rep.shows["rows_stale"]))  # fmt: skip
     return sorted(out.values(), key=lambda c: c.id)
 
 
 CASES = _cases()
-STATES = ("empty", "afternoon", "surge")
+#: "stale": the surge's data in the height the wall leaves a region while the stale banner shows
+#: (the feed down in the middle of the flood: the banner is never hidden, so everything must still
+#: read under it).
+STATES = ("empty", "afternoon", "surge", "stale")
 LANGS = ("id", "en")
 
 # --- data, built once per state ---------------------------------------------------------------
@@ -491,7 +508,9 @@ def test_every_view_reads_on_every_preset(qtbot: Any, config: Any, case: Case, l
     from ui.alerts.adapter import AlertAdapter
     from ui.support.bridge import EngineBridge
 
-    store, service = _store(state, config)
+    if state == "stale":
+        case = case.stale()
+    store, service = _store("surge" if state == "stale" else state, config)
     bridge = EngineBridge(config, store, strings=strings_for(lang))
     alerts = AlertAdapter(service, bridge)
     metrics = _metrics(case)

@@ -1,6 +1,7 @@
 """The provincial wall's map and header in a real QtWebEngine page (offscreen), following
-two real regency servers: the map draws all 17 regencies of Sumatera Selatan with the
-incidents, and a killed server shows its regency stale on the map and in the banner."""
+two real regency servers: its windows shift against burn-in, the map draws all 17 regencies
+of Sumatera Selatan with the incidents, and a killed server shows its regency stale on the map
+and in the banner."""
 
 from __future__ import annotations
 
@@ -51,6 +52,11 @@ def test_province_map_shows_17_regencies_and_a_stale_one(tmp_path: Path) -> None
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True,
     )  # fmt: skip
     try:
+        # Burn-in protection as on a regency's wall (the provincial windows had none): every
+        # window has its guard, and one step of its clock moves the content by one pixel.
+        burn = _read(proc, "burn_in")["burn_in"]
+        assert burn["shift_px"] > 0 and burn["guards"] and all(burn["guards"]), burn
+        assert burn["moved"] == [1] * len(burn["guards"]), burn
         live = _read(proc, "state")
         assert live["state"]["regencies"] == 17
         assert live["state"]["labels"] == 17

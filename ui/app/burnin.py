@@ -32,14 +32,16 @@ from commandcenter.core.timeutil import Clock, utcnow
 from commandcenter.wall.burnin import BurnInSchedule, NightSchedule, Offset, step_toward
 from ui.support import theme
 
-if TYPE_CHECKING:  # the wall imports this module
+if TYPE_CHECKING:  # the walls import this module
+    from ui.app.province import ProvinceWindow
     from ui.app.wall import WallWindow
 
 log = logging.getLogger(__name__)
 
 #: Object names of the widgets that are never dimmed (safety-relevant):
-#: ui.views.header.StaleBanner and ui.alerts.banner.AlertBanner.
-BRIGHT_WIDGETS = frozenset({"staleBanner", "alertBanner"})
+#: ui.views.header.StaleBanner, ui.alerts.banner.AlertBanner and the province header's banner
+#: (ui.views.province.ProvinceHeader: the regencies whose data is old).
+BRIGHT_WIDGETS = frozenset({"staleBanner", "alertBanner", "provinceStaleBanner"})
 #: The (text, background) colours the overlay dims together: the palette's, less the stale
 #: banner's (white on red), which stays at full brightness.
 DIMMED_TEXT_PAIRS: tuple[tuple[str, str], ...] = tuple(
@@ -190,8 +192,11 @@ class BurnInGuard(QObject):
         self._timer.stop()
 
 
-def install_burn_in(window: WallWindow, config: Config, *, clock: Clock | None = None) -> BurnInGuard:
-    """Guard a ui.app.wall.WallWindow (its ``widget``); call after the banners are in."""
+def install_burn_in(
+    window: WallWindow | ProvinceWindow, config: Config, *, clock: Clock | None = None
+) -> BurnInGuard:
+    """Guard a wall's window (its ``widget``: ui.app.wall.WallWindow, or the provincial wall's
+    ui.app.province.ProvinceWindow); call after the banners are in."""
     guard = BurnInGuard(window.widget, config, clock=clock)
     log.debug(
         "burn-in on %s: shift %s px every %s s, night %s",

@@ -30,8 +30,10 @@ if TYPE_CHECKING:
 
     from commandcenter.config import Config
     from commandcenter.core.i18n import Strings
+    from commandcenter.core.timeutil import Clock
     from commandcenter.wall.layout import Layout, Region, ScreenLayout
     from commandcenter.wall.province import ProvinceSession
+    from ui.app.burnin import BurnInGuard
     from ui.app.wall import WindowPlan
     from ui.support.bridge import EngineBridge
     from ui.views.province import ProvinceHeader, ProvinceModel
@@ -81,6 +83,10 @@ class ProvinceWindow:
         layout.addWidget(self.header)
         self.views: dict[str, QWidget] = {}
         self.regions: list[tuple[str, QWidget]] = []
+        #: Burn-in protection and night dimming (ui.app.burnin), installed by the controller once
+        #: the window is built, as on the regency's wall: the layout check plans these regions
+        #: inside the shift's margins (province_layout.check_board).
+        self.burn_in: BurnInGuard | None = None
 
         def build_for(page: ScreenLayout) -> Callable[[Region], QWidget]:
             def build(region: Region) -> QWidget:
@@ -112,6 +118,8 @@ class ProvinceWindow:
         return " · ".join(dict.fromkeys(parts))
 
     def close(self) -> None:
+        if self.burn_in is not None:
+            self.burn_in.stop()
         for w in self.views.values():
             close = getattr(w, "shutdown", None)
             if callable(close):
@@ -135,6 +143,8 @@ class ProvinceController:
         self.config = config
         self.page_dir = page_dir
         self.windows: list[ProvinceWindow] = []
+        #: Time for burn-in and night dimming (commandcenter.core.timeutil); tests set it.
+        self.clock: Clock | None = None
         self._bridges: dict[str, EngineBridge] = {}
         self._rebuild = QTimer()
         self._rebuild.setSingleShot(True)
@@ -182,9 +192,14 @@ class ProvinceController:
         for w in self.windows:
             w.close()
         self.windows = []
+        from ui.app.burnin import install_burn_in
+
         infos, qscreens = screen_infos(self.app)
         for plan in plan_windows(self.layout, infos):
-            self.windows.append(ProvinceWindow(plan, qscreens[plan.screen.index], self))
+            window = ProvinceWindow(plan, qscreens[plan.screen.index], self)
+            # After the header: the night overlay must know its banner to leave it bright.
+            window.burn_in = install_burn_in(window, self.config, clock=self.clock)
+            self.windows.append(window)
 
     def screenshots(self, directory: Path) -> list[Path]:
         from ui.app.wall import _safe

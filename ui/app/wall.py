@@ -377,7 +377,7 @@ class WallWindow:
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         titles = " · ".join(t(f"view.{v}") for v in plan.views)
-        self.header = ScreenHeader(bridge, self.metrics, titles, self.widget)
+        self.header = ScreenHeader(bridge, self.metrics, titles, self.widget, panel_columns=first.panels[0])
         layout.addWidget(self.header)
         #: (no audio, muted) marks in the header; None without alerts.
         self.alert_marks: tuple[AudioStatusMark, MuteMark] | None = None

@@ -250,7 +250,7 @@ class AgencyBoardWidget(QWidget):
         self.metrics = metrics
         self.grid = QGridLayout()
         # From metres away the tiles' borders part them: every pixel of height is a queue row's.
-        self.grid.setSpacing(2 if compact else metrics.pad_px // 2)
+        self.grid.setSpacing(room.AGENCY_TILE_GAP_PX if compact else metrics.pad_px // 2)
         self.tiles: dict[str, AgencyTile] = {}
         self.columns = 0
         for code in (a.code for a in self._config.agencies):

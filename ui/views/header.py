@@ -7,9 +7,9 @@ The banner stays until the feed is live again; it is not dismissable.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QStyleOption, QVBoxLayout, QWidget
 
 from commandcenter.core.i18n import Strings
 from commandcenter.history.player import ReplayStatus
@@ -40,10 +40,15 @@ class StaleBanner(QLabel):
     between two thin rules, as compact as the header line above it
     (commandcenter.wall.layout.stale_banner_px, the height the layout check plans). Of its
     texts (longest first) it shows the first that fits the width on one line; the age is never
-    elided."""
+    elided.
 
-    def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None) -> None:
+    On a video wall of ``panel_columns`` panels side by side the text is written once in each
+    panel, centred there: one line centred on the whole wall would be cut by the bezel."""
+
+    def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None,
+                 panel_columns: int = 1) -> None:
         super().__init__(parent)
+        self.panel_columns = max(1, panel_columns)
         self.setObjectName("staleBanner")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setTextFormat(Qt.TextFormat.PlainText)
@@ -72,7 +77,7 @@ class StaleBanner(QLabel):
             return
         self.ensurePolished()
         holder = self.parentWidget()
-        width = (holder.width() if holder is not None else 0) or self.width()
+        width = ((holder.width() if holder is not None else 0) or self.width()) // self.panel_columns
         room_px = width - 2 * self._pad - 8
         fm = self.fontMetrics()
         chosen = next((t for t in self._texts if fm.horizontalAdvance(t) <= room_px), self._texts[-1])
@@ -83,12 +88,33 @@ class StaleBanner(QLabel):
         super().resizeEvent(event)
         self._fit()
 
+    def text_rects(self) -> list[QRectF]:
+        """Where the text is written: the whole banner, or each panel's share of it."""
+        share = self.width() / self.panel_columns
+        return [QRectF(i * share, 0, share, self.height()) for i in range(self.panel_columns)]
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self.panel_columns == 1:
+            super().paintEvent(event)
+            return
+        # The style sheet's background and rules, then the text centred in each panel.
+        option = QStyleOption()
+        option.initFrom(self)
+        painter = QPainter(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_Widget, option, painter, self)
+        painter.setFont(self.font())
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        for rect in self.text_rects():
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.text())
+        painter.end()
+
 
 class ScreenHeader(QWidget):
     """Clock, title and feed state; owns the stale banner beneath it."""
 
     def __init__(
-        self, bridge: EngineBridge, metrics: theme.ScreenMetrics, title: str, parent: QWidget | None = None
+        self, bridge: EngineBridge, metrics: theme.ScreenMetrics, title: str, parent: QWidget | None = None,
+        panel_columns: int = 1,
     ) -> None:
         super().__init__(parent)
         self.bridge = bridge
@@ -140,7 +166,8 @@ class ScreenHeader(QWidget):
         outer.addWidget(self.mark_strip)
         self._marks: list[QWidget] = []
         self._marks_in_strip = False
-        self.banner = StaleBanner(metrics, self)
+        # A video wall's panels side by side: the banner's text once in each panel.
+        self.banner = StaleBanner(metrics, self, panel_columns)
         outer.addWidget(self.banner)
         # Replay (ui.app.replay): its own banner where the stale one sits, in its own colour.
         self.replay_banner = ReplayBanner(metrics, self)

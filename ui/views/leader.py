@@ -640,8 +640,12 @@ class LeaderView(QWidget):
         self.arrival_tile = FigureTile(t("leader.median_arrival"), metrics, value_px=metrics.heading_px)
         # Its caption stays on one line on every preset (tests/ui/test_legibility.py checks it).
         self.arrival_tile.caption.setProperty("oneLine", True)
-        self.arrival_state = _label("", "", wrap=True)
-        self.arrival_state.setStyleSheet("font-weight: 700;")
+        # One line or not at all: a state word broken over two lines reads as two words from
+        # across the room. When the tile is too narrow for it, it gives way to its mark on the
+        # value (_state_fits, _show_arrival_value); it never pushes the tile wider.
+        self.arrival_state = _label("", "")
+        self.arrival_state.setProperty("oneLine", True)  # tests/ui/test_legibility.py holds it to that
+        self.arrival_state.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._arrival_state_color = _ColorSetter(self.arrival_state)
         self.arrival_tile.add_line(self.arrival_state)
         strings = self.strings
@@ -780,9 +784,32 @@ class LeaderView(QWidget):
                 self.arrival_tile.detail, self.funnel, self.hazards, sit, self.arrival_state,
                 self.escalation.oldest]  # fmt: skip
 
+    def _state_fits(self) -> bool:
+        """Whether the median's state word fits on one line of its tile: the caption shares its
+        column in both arrangements of the tile, so its width is the room (the word's own width
+        is stale while it is hidden)."""
+        label = self.arrival_state
+        label.ensurePolished()  # its colour is a style sheet: the font it resolves to is measured
+        room = self.arrival_tile.caption.width()
+        if room <= 0:
+            return True
+        if label.isHidden():
+            # Hidden, its mark is on the value; shown, the value loses the mark and the tile (whose
+            # width the value may set) narrows by as much. The word must fit the narrower tile too,
+            # or the two arrangements would take turns at every refresh.
+            value = self.arrival_tile.value
+            value.ensurePolished()
+            arrival = self.kpis.arrival if self.kpis is not None else None
+            bare = self.strings.minutes(arrival.median_s if arrival is not None else None)
+            metrics = value.fontMetrics()
+            room -= max(0, metrics.horizontalAdvance(value.text()) - metrics.horizontalAdvance(bare))
+        return label.fontMetrics().horizontalAdvance(label.text()) <= room
+
     def _show(self, w: QWidget, on: bool) -> None:
         if w is self.hazards:
             self.hazards.set_room(on)  # it shows only while it has something to show
+        elif w is self.arrival_state:
+            w.setVisible(on and self._state_fits())
         else:
             w.setVisible(on)
         if w is self.arrival_state:
@@ -846,6 +873,10 @@ class LeaderView(QWidget):
             layout.activate()
 
         settle()
+        state = self.arrival_state
+        if state not in self._trimmed and state.isHidden() == self._state_fits():
+            self._show(state, True)  # the width decides: shown when it fits on one line
+            settle()
         if not self._trimmed and not self._squeezed():
             return
         for w in self._trimmed:
@@ -859,6 +890,9 @@ class LeaderView(QWidget):
                 self._show(w, False)
                 self._trimmed.append(w)
                 settle()
+        if not state.isHidden() and not self._state_fits():
+            self._show(state, False)  # the trimming left its tile narrower than the word
+            settle()
 
     # --- alerts --------------------------------------------------------------------
 

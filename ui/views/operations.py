@@ -154,7 +154,7 @@ class OperationsView(QWidget):
         # A wall's queue alone uses its whole region: every pixel may be a row.
         edge = pad // 2 if interactive else 0
         layout.setContentsMargins(edge, edge, edge, edge)
-        layout.setSpacing(pad // 2 if interactive else 2)
+        layout.setSpacing(pad // 2 if interactive else room.OPERATIONS_GAP_PX)
         if interactive:
             layout.addLayout(self._make_filter_bar())
         layout.addWidget(self.rows_box, 1)

@@ -23,6 +23,7 @@ import hashlib
 import html
 import json
 import logging
+import math
 import os
 import re
 import tempfile
@@ -70,6 +71,12 @@ def district_key(name: str) -> str:
     return "".join(name.split()).casefold()
 
 
+#: The priority letter's font size in a marker, as a share of the marker's size (map.js
+#: incidentIcon draws it with a halo of the marker's colour, so it reads where it passes the
+#: edge of a triangle or a star).
+LETTER_SHARE = 0.64
+
+
 @dataclass(frozen=True)
 class PageOptions:
     """What the page needs to know besides the config; sizes in CSS pixels."""
@@ -78,8 +85,10 @@ class PageOptions:
     #: District labels: the body size of the screen's metrics (readable from the
     #: farthest seat), never below the theme's minimum.
     label_px: int = 32
-    #: Incident markers (the priority letter inside is about half of this).
+    #: Incident markers: the priority letter inside is LETTER_SHARE of this, body size.
     marker_px: int = 40
+    #: Unit squares (no text inside: a unit's state is its ring's colour and the legend).
+    unit_px: int = 15
     #: Popup text.
     popup_px: int = 24
     #: The page's language; empty: the config's display.language.
@@ -90,9 +99,12 @@ class PageOptions:
         cls, metrics: theme.ScreenMetrics, *, interactive: bool = True, language: str = ""
     ) -> PageOptions:
         body = max(theme.MIN_FONT_PX, metrics.body_px)
-        # Popups too: nothing on the wall drops below the 16-arcminute body size.
-        return cls(interactive=interactive, label_px=body, marker_px=max(28, round(body * 0.9)),
-                   popup_px=body, language=language)
+        # Popups too: nothing on the wall drops below the 16-arcminute body size. The priority
+        # letter inside a marker is read from the farthest seat as well, so the marker is as large
+        # as a body-size letter needs (it was 0.9 body, the letter about 7').
+        marker = max(28, math.ceil(body / LETTER_SHARE))
+        return cls(interactive=interactive, label_px=body, marker_px=marker,
+                   unit_px=max(12, round(body * 0.34)), popup_px=body, language=language)
 
     def strings(self, config: Config) -> Strings:
         """The texts of the page: its own language, else the configured one."""
@@ -337,6 +349,8 @@ def _js_options(config: Config, options: PageOptions, bounds: list[list[float]])
         "bounds": bounds,
         "labelPx": options.label_px,
         "markerPx": options.marker_px,
+        "unitPx": options.unit_px,
+        "letterShare": LETTER_SHARE,
         "popupPx": options.popup_px,
         "villageOutlineMpp": VILLAGE_OUTLINE_M_PER_PX,
         # Data, not a layer: map.js makes the layer when villages first show.
