@@ -171,14 +171,11 @@
   // ring's corner was a third of that, about 4' from the farthest seat.
   var LETTER_EM = 1.0, CHIP_GAP_EM = 0.15;
 
-  function clusterPad() {
-    var pad = Math.round(S.opts.labelPx * 0.2);
-    return [pad, pad];
-  }
+  function clusterPad() { return Math.round(S.opts.labelPx * 0.2); }
 
   function clusterSize(count) {
     var pad = clusterPad(), chip = Math.ceil(S.opts.labelPx * (LETTER_EM + CHIP_GAP_EM));
-    return countSize(count, 5, pad[0] + chip, pad[1]);
+    return countSize(count, 5, pad + chip, pad);
   }
 
   function clusterIcon(cluster) {
@@ -196,7 +193,7 @@
     var color = S.opts.colors.priority[priority];
     var letter = escapeHtml(S.opts.priorityLetter[priority] || "");
     return L.divIcon({
-      html: '<div class="oki-cluster-ring" style="border-color:' + color + ";padding:0 " + pad[1] + "px 0 " + pad[0] +
+      html: '<div class="oki-cluster-ring" style="border-color:' + color + ";padding:0 " + pad + "px 0 " + pad +
         'px"><span class="oki-cluster-letter" style="background:' + color + '">' + letter +
         '</span><span class="oki-cluster-count">' + count + "</span></div>",
       className: "oki-cluster" + (pulse ? " oki-pulse" : ""),

@@ -799,8 +799,7 @@ class LeaderView(QWidget):
             # or the two arrangements would take turns at every refresh.
             value = self.arrival_tile.value
             value.ensurePolished()
-            arrival = self.kpis.arrival if self.kpis is not None else None
-            bare = self.strings.minutes(arrival.median_s if arrival is not None else None)
+            bare = self._arrival_bare()
             metrics = value.fontMetrics()
             room -= max(0, metrics.horizontalAdvance(value.text()) - metrics.horizontalAdvance(bare))
         return label.fontMetrics().horizontalAdvance(label.text()) <= room
@@ -815,12 +814,17 @@ class LeaderView(QWidget):
         if w is self.arrival_state:
             self._show_arrival_value()
 
+    def _arrival_bare(self) -> str:
+        """The median as the value shows it without the state word's mark."""
+        arrival = self.kpis.arrival if self.kpis is not None else None
+        return self.strings.minutes(arrival.median_s if arrival is not None else None)
+
     def _show_arrival_value(self) -> None:
         """The median, with the state word's mark (✓ within the target, ▲ over it) while the
         word itself has given way for want of height: its colour is never alone."""
         tr = self.strings
         arrival = self.kpis.arrival if self.kpis is not None else None
-        text = tr.minutes(arrival.median_s if arrival is not None else None)
+        text = self._arrival_bare()
         if arrival is not None and arrival.median_s is not None and self.arrival_state.isHidden():
             key = "leader.arrival_within" if arrival.median_within_target else "leader.arrival_over"
             text = tr.t(key, value=text)
