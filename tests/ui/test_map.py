@@ -578,6 +578,23 @@ def test_crashed_render_process_is_reloaded(qtbot: Any, make_view: Callable[...,
     qtbot.waitUntil(lambda: counts(qtbot, view)["incidents"] == len(active(store)), timeout=WAIT_MS)
 
 
+def test_a_script_the_dead_renderer_never_answered_runs_again_on_the_next_page(
+        qtbot: Any, make_view: Callable[..., MapView]) -> None:
+    """A caller waiting for a value (a popup, a count) gets it even when the
+    renderer dies under the script: Chromium never answers for a dropped page."""
+    view = make_view()
+    pid = view.web_page().renderProcessPid()
+    box: list[Any] = []
+    # Busy for a while, so the renderer surely dies while the script runs.
+    view.run_js("(() => { const t = Date.now(); while (Date.now() - t < 1500) {} return 7; })()",
+                box.append)
+    with qtbot.waitSignal(view.render_process_lost, timeout=WAIT_MS):
+        os.kill(pid, signal.SIGKILL)
+    qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
+    assert box == [7]
+    assert view.web_page().renderProcessPid() != pid
+
+
 def test_renderer_is_recycled_into_a_fresh_process_with_every_marker(
         qtbot: Any, make_view: Callable[..., MapView], bridge: EngineBridge, store: Store,
         caplog: pytest.LogCaptureFixture) -> None:

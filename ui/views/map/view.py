@@ -194,6 +194,12 @@ class MapView(QWidget):
         # scripts travel by different routes (see _run), so only the page's
         # confirmation orders them. (batches sent before, script, callback)
         self._held: list[tuple[int, str, JsCallback | None]] = []
+        # Scripts handed to runJavaScript and not yet answered, by ticket: if
+        # the page goes (reload, a crashed or recycled renderer) before it
+        # answers, the script runs again on the next page, so a caller waiting
+        # for a value gets one (Chromium never answers for a page it dropped).
+        self._in_flight: dict[int, tuple[str, JsCallback | None]] = {}
+        self._tickets = 0
         self._queued_ops = 0
         self._sent = 0
         self._confirmed = 0
@@ -496,6 +502,7 @@ class MapView(QWidget):
         self._recycle_wait_timer.stop()
         self._queue.clear()
         self._held.clear()
+        self._in_flight.clear()
         if self._tile_pack is not None:
             self._tile_pack.close()
         for signal, slot in ((self._bridge.changed, self._on_bridge_changed),
@@ -689,11 +696,15 @@ class MapView(QWidget):
     def _run_script(self, script: str, callback: JsCallback | None) -> None:
         ref = weakref.ref(self)
         generation = self._generation
+        self._tickets += 1
+        ticket = self._tickets
+        self._in_flight[ticket] = (script, callback)
 
         def done(result: Any) -> None:
             view = ref()
             if view is None or view._closed or generation != view._generation:
-                return  # torn down or reloaded meanwhile
+                return  # torn down, or reloaded meanwhile (then it runs again there)
+            view._in_flight.pop(ticket, None)
             if callback is not None:
                 callback(result)
 
@@ -751,7 +762,11 @@ class MapView(QWidget):
         self._maybe_ready()
 
     def _requeue_held(self) -> None:
-        """Scripts that waited for batches of a page now gone run on the next one."""
+        """Scripts the page never answered, or that waited for batches of a
+        page now gone, run on the next one (in the order they were asked)."""
+        unanswered = [call for _, call in sorted(self._in_flight.items())]
+        self._in_flight.clear()
+        self._queue.extend(("js", script, callback) for script, callback in unanswered)
         self._queue.extend(("js", script, callback) for _, script, callback in self._held)
         self._held.clear()
 
