@@ -693,12 +693,24 @@ def _measure(rep: RegionReport, screen: ScreenLayout, region: Region, sizes: Tex
                                 f"{con.tiles_px + con.detail_px} available")  # fmt: skip
             _fixes(rep, sizes, screen, height - con.detail_px, height)
     if view in ("queue", "operations"):
-        avail = height
+        avail, inner_w, table_w, gap = height, width, width, OPERATIONS_GAP_PX
+        if screen.interactive:
+            # At a desk (ui.views.operations): margins and gaps of pad/2 and the search bar over
+            # the rows; the table keeps a frame and a scroll bar (about two characters).
+            pad = pad_px(sizes)
+            gap = pad // 2
+            inner_w = width - 2 * (pad // 2)
+            table_w = inner_w - math.ceil(2 * sizes.char_px)
+            avail -= 2 * (pad // 2) + control_px(sizes) + gap
         if view == "operations":
-            per_row, tile_rows, tiles_px = agency_tiles_fit(sizes, width)
+            per_row, tile_rows, tiles_px = agency_tiles_fit(sizes, inner_w)
+            if screen.interactive:  # a desk's tiles: three lines and a sparkline, pad/2 apart
+                compact = sizes.body_px >= DESK_BODY_PX
+                gap_px = AGENCY_TILE_GAP_PX if compact else gap
+                tiles_px = tile_rows * agency_tile_px(sizes, compact) + (tile_rows - 1) * gap_px
             rep.shows.update(tiles_per_row=per_row, tile_rows=tile_rows)
-            avail -= tiles_px + OPERATIONS_GAP_PX
-        fit_rows, kept, minimum, _ = queue_fit(sizes, width, avail, desk=sizes.body_px < DESK_BODY_PX)
+            avail -= tiles_px + gap
+        fit_rows, kept, minimum, _ = queue_fit(sizes, table_w, avail, desk=sizes.body_px < DESK_BODY_PX)
         rep.shows.update(rows=fit_rows, columns=kept)
         if sizes.chars(width) < minimum:
             rep.problems.append(f"queue: {sizes.chars(width)} characters per line, the five first columns "
@@ -736,6 +748,19 @@ def _measure(rep: RegionReport, screen: ScreenLayout, region: Region, sizes: Tex
                 _fixes(rep, sizes, screen, MAP_MIN_LINES * sizes.line_px, height)
         # Village outlines and names need room: at least about 60 characters across the regency.
         rep.shows.update(legend_lines=min(sizes.lines(height) // 2, 11), villages=sizes.chars(width) >= 60)
+
+
+def shows_in(
+    screen: ScreenLayout, region: Region, width: int, height: int, lang: str = "id"
+) -> dict[str, Any]:
+    """What ``region``'s view shows in a rectangle of ``width`` x ``height`` px (rows, columns,
+    tiles): for a rectangle the check cannot know ahead, such as the grid under the alert banner
+    of a desk screen without a console, whose height follows the alert shown."""
+    sizes = screen_sizes(screen)
+    rep = RegionReport("", region.view, width, height, sizes.body_px, round(sizes.body_arcmin, 1),
+                       screen.distance_m, screen.interactive)  # fmt: skip
+    _measure(rep, screen, region, sizes, lang)
+    return rep.shows
 
 
 def check_region(
