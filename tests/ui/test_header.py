@@ -115,24 +115,38 @@ def test_the_stale_banner_is_one_heading_line_and_shortens_its_words_never_its_a
         bridge.deleteLater()
 
 
-def test_stale_banner_on_a_video_wall_is_written_once_in_each_panel_never_across_a_bezel(
-    qtbot: Any, config: Any, store: Any
+@pytest.mark.parametrize("kind", ["stale", "replay"])
+def test_a_banner_on_a_video_wall_is_written_once_in_each_panel_never_across_a_bezel(
+    qtbot: Any, config: Any, store: Any, kind: str
 ) -> None:
-    """A 2×2 wall seen as one 3840×2160 screen: the banner spans both panel columns, and its text
-    is drawn centred in each panel. Rendered, no text pixel lies near the bezel (x = 1920) and
-    both panels carry the whole text (one line centred on the wall would be cut by the bezel)."""
+    """A 2×2 wall seen as one 3840×2160 screen: the stale (and the replay) banner spans both panel
+    columns, and its text is drawn centred in each panel. Rendered, no text pixel lies near the
+    bezel (x = 1920) and both panels carry the whole text (one line centred on the wall would be
+    cut by the bezel: the replay banner was, until it shared the stale banner's drawing)."""
+    import datetime as dt
+
     from PySide6.QtGui import QColor, QImage
 
     from commandcenter.core.i18n import strings_for
+    from commandcenter.history.player import ReplayStatus
     from ui.views.header import StaleBanner, stale_banner_texts
+    from ui.views.timebar import ReplayBanner, replay_banner_texts
 
     strings = strings_for("id")
     metrics = theme.metrics_for(3840, 2160, 110.0, 5.0)
-    texts = stale_banner_texts(strings, 3 * 60)
     window = QWidget()
     qtbot.addWidget(window)
     window.resize(3840, 300)
-    banner = StaleBanner(metrics, window, panel_columns=2)
+    banner: Any
+    if kind == "stale":
+        texts = stale_banner_texts(strings, 3 * 60)
+        banner = StaleBanner(metrics, window, panel_columns=2)
+        colour, rule = theme.ALARM_TEXT, room.stale_rule_px(metrics.sizes)
+    else:
+        moment = dt.datetime(2026, 3, 14, 6, 30, tzinfo=dt.UTC)
+        texts = replay_banner_texts(strings, ReplayStatus(moment, moment, moment, True, 8.0))
+        banner = ReplayBanner(metrics, window, panel_columns=2)
+        colour, rule = theme.REPLAY_TEXT, 0
     banner.resize(3840, 10)
     banner.show_texts(texts)
     window.show()
@@ -140,13 +154,13 @@ def test_stale_banner_on_a_video_wall_is_written_once_in_each_panel_never_across
     rects = banner.text_rects()
     assert [(r.left(), r.right()) for r in rects] == [(0, 1920), (1920, 3840)]
     fm = banner.fontMetrics()
-    # The longest wording fits in one panel; it is the one chosen.
-    assert banner.text() == texts[0]
+    # The longest wording that fits in one panel is the one chosen (the stale banner's longest).
+    fitting = [t for t in texts if fm.horizontalAdvance(t) <= 1920 - 2 * metrics.pad_px - 8]
+    assert banner.text() == fitting[0] and (kind == "replay" or fitting[0] == texts[0])
     assert fm.horizontalAdvance(banner.text()) <= 1920 - 2 * metrics.pad_px
     image = QImage(banner.size(), QImage.Format.Format_ARGB32)
     banner.render(image)
-    text_colour = QColor(theme.ALARM_TEXT).rgb() & 0xFFFFFF
-    rule = room.stale_rule_px(metrics.sizes)
+    text_colour = QColor(colour).rgb() & 0xFFFFFF
 
     def text_columns(x0: int, x1: int) -> list[int]:
         """Columns in [x0, x1) with a text-coloured pixel between the two rules."""

@@ -2,13 +2,89 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QResizeEvent
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtCore import QRectF, Qt
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette, QResizeEvent
+from PySide6.QtWidgets import QLabel, QSizePolicy, QStyle, QStyleOption, QWidget
 
+from commandcenter.wall import layout as room
+from ui.support import theme
 from ui.support.text import plain_tooltip
 
-__all__ = ["ElidedLabel"]
+__all__ = ["ElidedLabel", "PanelBanner"]
+
+
+class PanelBanner(QLabel):
+    """A full-width banner of one line of heading-size text under the header (the stale and the
+    replay banners), at the height the layout check plans (commandcenter.wall.layout
+    .stale_banner_px). Of its texts (longest first) it shows the first that fits on one line.
+
+    On a video wall of ``panel_columns`` panels side by side the text is written once in each
+    panel, centred there: one line centred on the whole wall would be cut by the bezel, and the
+    width that must hold it is one panel's."""
+
+    def __init__(
+        self, metrics: theme.ScreenMetrics, name: str, background: str, colour: str, rule_px: int = 0,
+        parent: QWidget | None = None, panel_columns: int = 1,
+    ) -> None:
+        super().__init__(parent)
+        self.panel_columns = max(1, panel_columns)
+        self.setObjectName(name)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setTextFormat(Qt.TextFormat.PlainText)
+        self._pad = metrics.pad_px
+        rules = (f" border-top: {rule_px}px solid {colour}; border-bottom: {rule_px}px solid {colour};"
+                 if rule_px else "")  # fmt: skip
+        self.setStyleSheet(
+            f"QLabel#{name} {{ background: {background}; color: {colour};"
+            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: 0 {self._pad}px;{rules} }}"
+        )
+        self.setFixedHeight(room.stale_banner_px(metrics.sizes))
+        # Its width is the window's, never its text's (a long text must not widen the window).
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self._texts: list[str] = []
+        self.hide()
+
+    def show_texts(self, texts: list[str]) -> None:
+        self._texts = texts
+        self._fit()
+        self.show()
+
+    def _fit(self) -> None:
+        """The first text that fits on one line in one panel (the last one if none does)."""
+        if not self._texts:
+            return
+        self.ensurePolished()
+        holder = self.parentWidget()
+        width = ((holder.width() if holder is not None else 0) or self.width()) // self.panel_columns
+        room_px = width - 2 * self._pad - 8
+        fm = self.fontMetrics()
+        chosen = next((t for t in self._texts if fm.horizontalAdvance(t) <= room_px), self._texts[-1])
+        if self.text() != chosen:
+            self.setText(chosen)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit()
+
+    def text_rects(self) -> list[QRectF]:
+        """Where the text is written: the whole banner, or each panel's share of it."""
+        share = self.width() / self.panel_columns
+        return [QRectF(i * share, 0, share, self.height()) for i in range(self.panel_columns)]
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        if self.panel_columns == 1:
+            super().paintEvent(event)
+            return
+        # The style sheet's background and rules, then the text centred in each panel.
+        option = QStyleOption()
+        option.initFrom(self)
+        painter = QPainter(self)
+        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_Widget, option, painter, self)
+        painter.setFont(self.font())
+        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
+        for rect in self.text_rects():
+            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.text())
+        painter.end()
 
 
 class ElidedLabel(QLabel):

@@ -7,9 +7,9 @@ The banner stays until the feed is live again; it is not dismissable.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QPainter, QPaintEvent, QPalette, QResizeEvent
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QStyle, QStyleOption, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QFont, QFontMetrics, QResizeEvent
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from commandcenter.core.i18n import Strings
 from commandcenter.history.player import ReplayStatus
@@ -18,7 +18,7 @@ from commandcenter.wall.feed import FeedState, FeedStatus
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.support.text import plain_tooltip
-from ui.support.widgets import ElidedLabel
+from ui.support.widgets import ElidedLabel, PanelBanner
 from ui.views.timebar import ReplayBanner, replay_banner_texts
 
 
@@ -35,78 +35,15 @@ def stale_banner_texts(strings: Strings, age: float | None) -> list[str]:
     ]
 
 
-class StaleBanner(QLabel):
-    """Full-width red banner shown while the data is not live: one line of heading-size text
-    between two thin rules, as compact as the header line above it
-    (commandcenter.wall.layout.stale_banner_px, the height the layout check plans). Of its
-    texts (longest first) it shows the first that fits the width on one line; the age is never
-    elided.
-
-    On a video wall of ``panel_columns`` panels side by side the text is written once in each
-    panel, centred there: one line centred on the whole wall would be cut by the bezel."""
+class StaleBanner(PanelBanner):
+    """Red banner shown while the data is not live: one line of heading-size text between two
+    thin rules, as compact as the header line above it; the age is never elided. On a video
+    wall its text is written once in each panel (:class:`ui.support.widgets.PanelBanner`)."""
 
     def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None,
                  panel_columns: int = 1) -> None:
-        super().__init__(parent)
-        self.panel_columns = max(1, panel_columns)
-        self.setObjectName("staleBanner")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        self._pad = metrics.pad_px
-        rule = room.stale_rule_px(metrics.sizes)
-        self.setStyleSheet(
-            f"QLabel#staleBanner {{ background: {theme.ALARM_BG}; color: {theme.ALARM_TEXT};"
-            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: 0 {self._pad}px;"
-            f" border-top: {rule}px solid {theme.ALARM_TEXT};"
-            f" border-bottom: {rule}px solid {theme.ALARM_TEXT}; }}"
-        )
-        self.setFixedHeight(room.stale_banner_px(metrics.sizes))
-        # Its width is the window's, never its text's (a long text must not widen the window).
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self._texts: list[str] = []
-        self.hide()
-
-    def show_texts(self, texts: list[str]) -> None:
-        self._texts = texts
-        self._fit()
-        self.show()
-
-    def _fit(self) -> None:
-        """The first text that fits on one line (the last one if none does)."""
-        if not self._texts:
-            return
-        self.ensurePolished()
-        holder = self.parentWidget()
-        width = ((holder.width() if holder is not None else 0) or self.width()) // self.panel_columns
-        room_px = width - 2 * self._pad - 8
-        fm = self.fontMetrics()
-        chosen = next((t for t in self._texts if fm.horizontalAdvance(t) <= room_px), self._texts[-1])
-        if self.text() != chosen:
-            self.setText(chosen)
-
-    def resizeEvent(self, event: QResizeEvent) -> None:
-        super().resizeEvent(event)
-        self._fit()
-
-    def text_rects(self) -> list[QRectF]:
-        """Where the text is written: the whole banner, or each panel's share of it."""
-        share = self.width() / self.panel_columns
-        return [QRectF(i * share, 0, share, self.height()) for i in range(self.panel_columns)]
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        if self.panel_columns == 1:
-            super().paintEvent(event)
-            return
-        # The style sheet's background and rules, then the text centred in each panel.
-        option = QStyleOption()
-        option.initFrom(self)
-        painter = QPainter(self)
-        self.style().drawPrimitive(QStyle.PrimitiveElement.PE_Widget, option, painter, self)
-        painter.setFont(self.font())
-        painter.setPen(self.palette().color(QPalette.ColorRole.WindowText))
-        for rect in self.text_rects():
-            painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, self.text())
-        painter.end()
+        super().__init__(metrics, "staleBanner", theme.ALARM_BG, theme.ALARM_TEXT,
+                         room.stale_rule_px(metrics.sizes), parent, panel_columns)  # fmt: skip
 
 
 class ScreenHeader(QWidget):
@@ -170,7 +107,7 @@ class ScreenHeader(QWidget):
         self.banner = StaleBanner(metrics, self, panel_columns)
         outer.addWidget(self.banner)
         # Replay (ui.app.replay): its own banner where the stale one sits, in its own colour.
-        self.replay_banner = ReplayBanner(metrics, self)
+        self.replay_banner = ReplayBanner(metrics, self, panel_columns)
         outer.addWidget(self.replay_banner)
         bridge.tick.connect(self.refresh)
         bridge.feed_status_changed.connect(self._on_feed_status)

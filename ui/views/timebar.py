@@ -24,7 +24,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -35,9 +34,9 @@ from commandcenter.core.text import local_time
 from commandcenter.core.timeutil import WIB
 from commandcenter.history.player import ReplayPlayer, ReplayStatus
 from commandcenter.storage.audit import parse_since
-from commandcenter.wall import layout as room
 from ui.support import theme
 from ui.support.bridge import EngineBridge
+from ui.support.widgets import PanelBanner
 
 log = logging.getLogger(__name__)
 
@@ -62,37 +61,16 @@ def replay_banner_texts(strings: Strings, status: ReplayStatus) -> list[str]:
     return [f"{text} · {speed if status.playing else strings.t('replay.paused')}", text, short]
 
 
-class ReplayBanner(QLabel):
-    """Full-width banner shown on every screen while the wall replays a journal: where the stale
-    banner sits, at its height (commandcenter.wall.layout.stale_banner_px: one line of
-    heading-size text, what the layout check plans), in its own colour."""
+class ReplayBanner(PanelBanner):
+    """Banner shown on every screen while the wall replays a journal: where the stale banner
+    sits, at its height, in its own colour; on a video wall written once in each panel
+    (:class:`ui.support.widgets.PanelBanner`). The last text, the moment without its weekday,
+    fits every shipped preset."""
 
-    def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("replayBanner")
-        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.setTextFormat(Qt.TextFormat.PlainText)
-        pad = self._pad = metrics.pad_px
-        self.setStyleSheet(
-            f"QLabel#replayBanner {{ background: {theme.REPLAY_BG}; color: {theme.REPLAY_TEXT};"
-            f" font-size: {metrics.heading_px}px; font-weight: 800; padding: 0 {pad}px; }}"
-        )
-        self.setFixedHeight(room.stale_banner_px(metrics.sizes))
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.hide()
-
-    def show_texts(self, texts: list[str]) -> None:
-        """Show the first of ``texts`` that fits the width on one line (the last, the shortest,
-        where none does: the moment without its weekday fits every shipped preset)."""
-        self.ensurePolished()
-        holder = self.parentWidget()
-        width = (holder.width() if holder is not None else 0) or self.width()
-        room_px = width - 2 * self._pad - 8
-        fm = self.fontMetrics()
-        chosen = next((t for t in texts if fm.horizontalAdvance(t) <= room_px), texts[-1])
-        if self.text() != chosen:
-            self.setText(chosen)
-        self.show()
+    def __init__(self, metrics: theme.ScreenMetrics, parent: QWidget | None = None,
+                 panel_columns: int = 1) -> None:
+        super().__init__(metrics, "replayBanner", theme.REPLAY_BG, theme.REPLAY_TEXT, 0, parent,
+                         panel_columns)  # fmt: skip
 
 
 def parse_jump(text: str, around: dt.datetime) -> dt.datetime:
