@@ -650,3 +650,33 @@ def test_a_repeated_failure_is_logged_once_then_recovery_once(
     failures = [r for r in caplog.records if "speech failed" in r.getMessage()]
     assert [r.levelname for r in failures] == ["WARNING", "DEBUG", "DEBUG"]
     assert sum("speech works again" in r.getMessage() for r in caplog.records) == 1
+
+
+@needs_espeak
+@pytest.mark.skipif(SOX is None, reason="sox not installed")
+def test_each_utterance_plays_its_own_file_and_nothing_reaches_stdout(
+    cfg: Config, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """pyttsx3's espeak driver prints "Audio saved to ..." from a callback that can run after
+    runAndWait returned (seen on the demo wall's stdout), and may write its WAV late: each
+    utterance gets a file of its own, removed once played, and the driver's lines go to the log."""
+    import builtins
+
+    played = tmp_path / "played.txt"
+    # The player notes which file it got and its size, then plays it into sox's null device.
+    player = ["sh", "-c", f'printf "%s %s\\n" "$0" "$(wc -c < "$0")" >> {played}; {SOX} -q "$0" -n', "{file}"]
+    engine = sp.Pyttsx3Engine(msgspec.structs.replace(cfg.speech, player=player))
+    try:
+        for _ in range(3):
+            assert engine.speak(SENTENCE_ID, "id", lambda: None)
+        left = sorted(p.name for p in engine._tmp.glob("utterance*.wav"))
+    finally:
+        engine.close()
+    lines = played.read_text().split("\n")[:-1]
+    files = [line.split()[0] for line in lines]
+    assert len(set(files)) == 3, files
+    assert all(int(line.split()[1]) > 10_000 for line in lines), lines  # real audio, not a header
+    assert left == [], left
+    assert "Audio saved" not in capfd.readouterr().out
+    driver = __import__("sys").modules.get("pyttsx3.drivers.espeak")
+    assert driver is None or getattr(driver, "print", builtins.print) is not builtins.print

@@ -469,6 +469,20 @@ class SpeechEngine(Protocol):
 EngineFactory = Callable[["SpeechConfig"], SpeechEngine]
 
 
+def _driver_print(*args: object, **_: object) -> None:
+    """pyttsx3's espeak driver prints "Audio saved to ..." for every file, from espeak's
+    callback, which can run outside the redirect around runAndWait (seen under the demo's
+    wall): its lines go to the log at debug level, never to the wall's stdout."""
+    log.debug("pyttsx3: %s", " ".join(str(a) for a in args))
+
+
+def _quiet_driver() -> None:
+    driver = sys.modules.get("pyttsx3.drivers.espeak")
+    if driver is not None:
+        # A module-level name shadows the builtin for that module's code only.
+        driver.print = _driver_print  # type: ignore[attr-defined]
+
+
 class Pyttsx3Engine:
     """pyttsx3 (espeak-ng) synthesis into a WAV, played by a player command
     whose exit status is checked. See the module docstring for why."""
@@ -480,6 +494,7 @@ class Pyttsx3Engine:
         self._proc: subprocess.Popen[bytes] | None = None
         self._proc_lock = threading.Lock()
         self._interrupted = False
+        self._utterances = 0
         self._tmp = Path(tempfile.mkdtemp(prefix="oki-speech-"))
         self._engine: Any = None
         self.init_error = ""
@@ -490,6 +505,7 @@ class Pyttsx3Engine:
             with _PYTTSX3_LOCK:
                 if _PYTTSX3_ENGINE is None:
                     _PYTTSX3_ENGINE = pyttsx3.init()
+                    _quiet_driver()
                 self._engine = _PYTTSX3_ENGINE
                 self._token = self._engine.connect("error", self._on_error)
         except Exception as exc:  # ImportError, RuntimeError("could not initialize espeak"), ...
@@ -553,17 +569,31 @@ class Pyttsx3Engine:
         with self._proc_lock:
             # An interrupt meant for an earlier utterance must not eat this one.
             self._interrupted = False
-        path = self._tmp / "utterance.wav"
+        # A file of its own per utterance: pyttsx3's espeak callback can write its WAV after
+        # runAndWait returned (then the espeak-ng program was used instead), and that late
+        # write must not truncate the file a player is reading.
+        self._utterances += 1
+        path = self._tmp / f"utterance-{self._utterances}.wav"
+        try:
+            return self._play(text, lang, path, started)
+        finally:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def _play(self, text: str, lang: str, path: Path, started: Callable[[], None]) -> bool:
+        player = self.player
+        if player is None:
+            raise SpeechError(probe_audio_output(None)[1])
         self.synthesize(text, lang, path)
         with self._proc_lock:
             if self._interrupted:
                 return False  # cut short while synthesising
             try:
                 self._proc = subprocess.Popen(
-                    _player_argv(self.player, path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+                    _player_argv(player, path), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
                 )
             except OSError as exc:
-                raise SpeechError(f"no audio output: cannot start {self.player[0]}: {exc}") from exc
+                raise SpeechError(f"no audio output: cannot start {player[0]}: {exc}") from exc
         started()
         proc = self._proc
         _, err = proc.communicate()
@@ -574,7 +604,7 @@ class Pyttsx3Engine:
             return False
         if proc.returncode != 0:
             why = _last_line(err) or f"exit status {proc.returncode}"
-            raise SpeechError(f"no audio output: {self.player[0]}: {why}")
+            raise SpeechError(f"no audio output: {player[0]}: {why}")
         return True
 
     def interrupt(self) -> None:
