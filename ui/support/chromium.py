@@ -14,10 +14,18 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-__all__ = ["CHROMIUM_FLAGS", "V8_INITIAL_OLD_SPACE_MB", "chromium_environment"]
+__all__ = ["CHROMIUM_FLAGS", "LOG_LEVEL_FLAG", "V8_INITIAL_OLD_SPACE_MB", "chromium_environment"]
 
 #: The wall lives on a closed network: no background calls home from Chromium.
 CHROMIUM_FLAGS: tuple[str, ...] = ("--disable-background-networking", "--disable-component-update")
+
+#: Chromium's own log lines (``[pid:tid:time:ERROR:file(line)] ...``) go straight to file
+#: descriptor 2, past Qt's message handler and the wall's log: on a PC without a system D-Bus
+#: (a container, a minimal install) every start printed "Failed to connect to the bus" on the
+#: terminal. Only fatal ones are kept; what matters reaches the wall through Qt (a renderer
+#: that dies, a page that fails to load, the page's console). A --log-level given by whoever
+#: starts the wall wins (--log-level=0 to see them all).
+LOG_LEVEL_FLAG = "--log-level=3"
 
 #: V8 leaves its first full garbage collection until the old generation reaches
 #: its initial limit, by default half the maximum heap: gigabytes on a wall PC.
@@ -46,6 +54,8 @@ def chromium_environment(environ: Mapping[str, str]) -> dict[str, str]:
     for flag in CHROMIUM_FLAGS:
         if flag not in flags:
             flags.append(flag)
+    if not any(f.startswith("--log-level") for f in flags):
+        flags.append(LOG_LEVEL_FLAG)
     if not any(f.startswith("--js-flags") for f in flags):
         flags.append(f"--js-flags=--initial-old-space-size={V8_INITIAL_OLD_SPACE_MB}")
     out["QTWEBENGINE_CHROMIUM_FLAGS"] = " ".join(flags)
