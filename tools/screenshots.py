@@ -40,8 +40,9 @@ AT = dt.datetime(2026, 3, 10, 15, 30, tzinfo=WIB)
 SCENARIO = "mixed"
 RATE_PER_MIN = 2.0
 TOKEN = "gallery-console"
-#: Wall seconds each wall runs after start: long enough for the map page to settle.
-RUN_FOR_S = 25.0
+#: The longest a wall may take to come to rest before its pictures (ui.app.still): the wall
+#: grabs them as soon as it is still and fails past this, it does not wait for a time.
+RUN_FOR_S = 180.0
 
 
 async def _fill(server: DispatchServer) -> int:
@@ -62,11 +63,28 @@ async def _fill(server: DispatchServer) -> int:
     return n
 
 
+def wall_env(work: Path) -> dict[str, str]:
+    """The walls' environment: nothing in it that differs between runs or machines."""
+    env = dict(os.environ, QTWEBENGINE_DISABLE_SANDBOX=os.environ.get("QTWEBENGINE_DISABLE_SANDBOX", "1"))
+    # Set orders (str hashes) the same in every run.
+    env["PYTHONHASHSEED"] = "0"
+    # The map page and its assets (map.js, map.css) are written to the user's cache directory,
+    # shared with every other wall, test and checkout of the user: one of another version
+    # rewrote map.js under a gallery wall. The gallery's are its own.
+    env["XDG_CACHE_HOME"] = str(work / "cache")
+    # The shipped configuration only: no user's or machine's file, no server or token from the
+    # environment (an empty file named by COMMANDCENTER_CONFIG stands for the user's).
+    config = work / "gallery-config.toml"
+    config.write_text("# the gallery: the shipped defaults only\n")
+    env["COMMANDCENTER_CONFIG"] = str(config)
+    for var in ("DISPLAY", "WAYLAND_DISPLAY", "COMMANDCENTER_SERVER_URL", "COMMANDCENTER_TOKEN"):
+        env.pop(var, None)
+    return env
+
+
 async def _wall(url: str, preset: str, lang: str, work: Path) -> tuple[int, Path, str]:
     shots = work / "shots"
-    env = dict(os.environ, QTWEBENGINE_DISABLE_SANDBOX=os.environ.get("QTWEBENGINE_DISABLE_SANDBOX", "1"))
-    env.pop("DISPLAY", None)
-    env.pop("WAYLAND_DISPLAY", None)
+    env = wall_env(work.parent)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "ui.app.cli", "wall", "--no-supervisor", "--headless", "--preset", preset,
         "--lang", lang, "--server", url, "--token", TOKEN, "--operator", "Sari",

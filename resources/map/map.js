@@ -1491,6 +1491,61 @@
 
     // --- for tests and diagnostics (read-only) ---
     isReady: function () { return S.ready; },
+    // What the page is still doing, by name; empty once it shows, and will keep showing,
+    // what it was sent: no markers coming in chunks, no zoom or cluster animation, no
+    // declutter or spread due, labels placed for where the markers are, every base-map tile
+    // in and the page's fonts loaded. The gallery (tools/screenshots.py) grabs the map then.
+    settled: function () {
+      var busy = [];
+      if (!S.ready) busy.push("init");
+      if (S.chunking > 0 || S.afterChunks.length) busy.push("chunks");
+      if (declutterPending || declutterTimer) busy.push("declutter");
+      if (spreadPending) busy.push("spread");
+      if (S.map && (S.map._animatingZoom || S.map._panAnim && S.map._panAnim._inProgress)) busy.push("zoom");
+      [S.cluster, S.unitLayer].forEach(function (g) {
+        if (g && g._inZoomAnimation) busy.push("clusters");
+      });
+      if (document.querySelector(".leaflet-cluster-anim, .leaflet-zoom-anim")) busy.push("animation");
+      if (S.map && S.cluster && obstacleKey(markerObstacles().concat(anchorBoxes())) !== S.declutteredFor) {
+        busy.push("labels");
+      }
+      [S.packLayer, S.tileLayer].forEach(function (t) {
+        if (t && S.map && S.map.hasLayer(t) && t._loading) busy.push("tiles");
+      });
+      if (document.fonts && document.fonts.status !== "loaded") busy.push("fonts");
+      return busy;
+    },
+    // A square of the given colour in the page's top left corner (or none, for null): the
+    // gallery sees in its grabs that a frame drawn after the page came to rest reached the
+    // window (ui.app.still).
+    frameMark: function (color) {
+      var el = document.getElementById("oki-frame-mark");
+      if (color && !el) {
+        el = document.createElement("div");
+        el.id = "oki-frame-mark";
+        el.style.cssText = "position: fixed; left: 0; top: 0; width: 16px; height: 16px; z-index: 100000;" +
+          " pointer-events: none; background: " + color + ";";
+        document.body.appendChild(el);
+      } else if (!color && el) {
+        el.parentNode.removeChild(el);
+      }
+      return true;
+    },
+    // For the gallery's pictures (ui.app.still), not read-only: every CSS animation (the
+    // pulsing rings) off, also on icons made later, so each element shows its style without
+    // animation (a pulsing ring whole) whenever the picture is taken (a paused animation's
+    // phase still varied from run to run); the labels and icons placed again for what the
+    // page holds now. Not undone: the wall's own pages never call it.
+    holdStill: function () {
+      if (!document.getElementById("oki-still")) {
+        var style = document.createElement("style");
+        style.id = "oki-still";
+        style.textContent = "*, *::before, *::after { animation: none !important; }";
+        document.head.appendChild(style);
+      }
+      declutter();
+      return true;
+    },
     // The markup of a single incident's icon (what the legibility test measures when every
     // incident is in a cluster).
     incidentIconHtml: function (shape, priority) { return incidentIcon(shape, priority, false, false).options.html; },

@@ -365,6 +365,12 @@ class AlertBanner(QFrame):
         self._flash_on = not self._flash_on
         self.refresh()
 
+    def show_flash_lit(self) -> None:
+        """The flashing border in its lit phase now (a picture: the gallery grabs the wall
+        right after, whatever number of ticks went by); the next tick flashes on from there."""
+        self._flash_on = True
+        self.refresh()
+
     # --- clicks ------------------------------------------------------------------------
 
     def _on_ack_clicked(self, *_: Any) -> None:

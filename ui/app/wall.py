@@ -711,8 +711,10 @@ async def _run(
     url = getattr(args, "server", None)
     token = getattr(args, "token", None)
     clock, origin = _demo_clock(data_dir, args) if demo else (None, None)
-    if getattr(args, "frozen_clock", None):
-        # The gallery's pictures: every age and the header's clock at one fixed moment.
+    frozen = bool(getattr(args, "frozen_clock", None))
+    if frozen:
+        # The gallery's pictures: every age, the header's clock and burn-in's shift at one
+        # fixed moment, and the wall grabbed once it is still (ui.app.still).
         clock = _FrozenClock(args.frozen_clock)
     if demo:
         server = await loop.run_in_executor(
@@ -746,7 +748,10 @@ async def _run(
     bridge = EngineBridge(config, session.store, session.feed, strings=strings)
     stack.callback(bridge.shutdown)
     alerts = AlertAdapter(session.alerts, bridge, audio=SoundOutput())
-    controller = WallController(app, bridge, config, alerts=alerts, layout=args.room_layout)
+    # Burn-in and night dimming follow the real clock (the demo's too), a frozen one only when
+    # frozen: the shift moves the whole window by a pixel a minute.
+    controller = WallController(app, bridge, config, alerts=alerts, layout=args.room_layout,
+                                clock=clock if frozen else None)
     stack.callback(controller.close)
     stack.callback(alerts.shutdown)
     controller.build()
@@ -774,7 +779,18 @@ async def _run(
     watchdog.append(_start_watchdog(config, args, session.feed, loop, restart_reasons, stop))
     if on_ready is not None:
         on_ready(controller)
-    if args.run_for is not None:
+    not_still = ""
+    if frozen and args.screenshot_dir:
+        # No wait for a time: the pictures are taken once nothing in them moves (--run-for
+        # is the limit), and a wall that does not come to rest fails rather than differs.
+        from ui.app.still import NotStill, hold_still
+
+        try:
+            await hold_still(controller, session.feed, bridge,
+                             timeout=args.run_for if args.run_for is not None else 120.0)
+        except NotStill as exc:
+            not_still = f"the wall did not come to rest for its pictures: {exc}"
+    elif args.run_for is not None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), args.run_for)
     else:
@@ -796,8 +812,16 @@ async def _run(
         Path(args.placement_report).write_text(  # noqa: ASYNC240 - a few bytes at exit
             json.dumps(controller.placement(), indent=2)
         )
-    if args.screenshot_dir:
+    if not_still:
+        log.error("%s", not_still)
+        sys.stderr.write(not_still + "\n")
+        code = code or 1
+    elif args.screenshot_dir:
         bridge.flush(whole=True)
+        if frozen:
+            from ui.app.still import light_banners
+
+            light_banners(controller)
         # Grabbing every window (web views included) blocks the GUI thread for a while on
         # purpose: not a stall for the watchdog to report.
         with contextlib.ExitStack() as paused:

@@ -330,6 +330,12 @@ class MapView(QWidget):
         """Ready, nothing queued and every batch confirmed."""
         return self._ready and not self._queue and not self._held and self._sent == self._confirmed
 
+    def resync(self) -> None:
+        """Send the page the whole state again, in the store's order (as after a reset). What a
+        page shows can depend on the order its markers came in (markercluster groups them
+        greedily): the diffs' batches follow the feed's timing, a full sync does not."""
+        self._queue_full_sync()
+
     def run_js(self, script: str, callback: JsCallback | None = None) -> None:
         """Run ``script`` in the page once it is ready (in order with the diffs);
         ``callback`` gets the script's value, unless the view was torn down."""
