@@ -5,7 +5,8 @@ OKI simulator at a fixed seed from a fixed origin, advanced to a fixed simulated
 weekday afternoon) before any wall starts, and served by the reference server, which then adds
 nothing. Each wall runs headless with its clock frozen at that moment, so ages, the header's
 clock and the day's figures are the same in every run, and saves one picture per region,
-cropped from its window's grab. Two runs give the same pictures up to antialiasing. Then the
+cropped from its window's grab once nothing in it moves (ui.app.still: no wait for a time),
+in an environment of its own (wall_env). Two runs give byte-identical pictures. Then the
 situation report's pages and the shift handover (tools/report_pages.py: report-day-LANG-pN.png,
 handover-LANG.png).
 
