@@ -136,6 +136,26 @@ def test_page_needs_no_internet(config: Config, tmp_path: Path) -> None:
     assert map_page.build_page(config, out_dir=tmp_path) == path
 
 
+def test_each_version_of_the_assets_gets_its_own_page_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two checkouts or installs on one machine (a gallery run beside a wall, an upgrade) kept
+    one cache folder, and the last to start rewrote the other's map.js under its open page
+    ("holdStill is not a function"): the folder is named by the assets' content."""
+    first = map_page.default_page_dir()
+    sources = map_page.asset_sources()
+    changed = tmp_path / "map.js"
+    changed.write_bytes(sources["map/map.js"].read_bytes() + b"\n// another version\n")
+    monkeypatch.setattr(map_page, "asset_sources", lambda: {**sources, "map/map.js": changed})
+    map_page.assets_digest.cache_clear()
+    try:
+        other = map_page.default_page_dir()
+    finally:
+        monkeypatch.undo()
+        map_page.assets_digest.cache_clear()
+    assert other != first and other.parent == first.parent
+    assert map_page.default_page_dir() == first  # the same assets, the same folder
+
+
 def test_page_labels_every_district_and_escapes_config_text(config: Config) -> None:
     page = map_page.render_html(config)
     for district in config.districts:

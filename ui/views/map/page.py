@@ -19,6 +19,7 @@ template uses the program's own scheme.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
@@ -112,8 +113,20 @@ class PageOptions:
 
 
 def default_page_dir() -> Path:
-    """Where generated pages and their assets live (the user's cache directory)."""
-    return platformdirs.user_cache_path(APP_NAME, appauthor=False) / "map"
+    """Where generated pages and their assets live: the user's cache directory, in a folder
+    named by the assets' content. Two installs or checkouts on one machine (an upgrade beside
+    the running wall, a test run beside a wall) each keep their own map.js: with one shared
+    folder the last to start rewrote the other's scripts under its open pages."""
+    return platformdirs.user_cache_path(APP_NAME, appauthor=False) / f"map-{assets_digest()}"
+
+
+@functools.cache
+def assets_digest() -> str:
+    """A short hash of every asset the page loads (read once per process)."""
+    digest = hashlib.sha256()
+    for rel, src in sorted(asset_sources().items()):
+        digest.update(rel.encode() + b"\0" + src.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 # --- assets ------------------------------------------------------------------------
