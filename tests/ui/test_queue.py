@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
 
 from commandcenter.config import Config
 from commandcenter.core import protocol as p
@@ -46,6 +47,7 @@ from ui.views.queue import (
     IncidentIdRole,
     IncidentQueueModel,
     IncidentQueueProxy,
+    QueueDelegate,
     SlaLevelRole,
     SortKeyRole,
 )
@@ -634,6 +636,83 @@ def test_operations_view_at_1920x1080(qtbot: Any, bridge: Any, tmp_path: Any) ->
             total += 1
     assert len(colours) > 20  # text, tiles and sparklines drawn: not blank
     assert dark / total > 0.6  # a dark board for a 24-hour room
+
+
+class _DrawTextDelegate(QueueDelegate):
+    """The queue delegate as it painted before its laid-out text memo: QFontMetrics and
+    QPainter.drawText(rect, alignment, text) on every cell."""
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Any) -> None:
+        spec = self._proxy.paint_spec(index.row(), index.column())
+        assert spec is not None
+        text, fg, bg, icon, align = spec
+        rect, m = option.rect, self._margin
+        if option.state & QStyle.StateFlag.State_Selected:
+            painter.fillRect(rect, self._selected)
+            color = self._selected_text
+        else:
+            if bg is not None:
+                painter.fillRect(rect, bg)
+            color = fg.color()
+        x = rect.x() + self._pad + m
+        if icon is not None:
+            size = option.decorationSize
+            icon.paint(
+                painter, x, rect.y() + (rect.height() - size.height()) // 2, size.width(), size.height()
+            )
+            x += size.width() + 2 * m
+        width = rect.x() + rect.width() - m - x
+        if not text or width <= 0:
+            return
+        fm = option.fontMetrics
+        if fm.horizontalAdvance(text) > width:
+            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
+        painter.save()
+        painter.setFont(option.font)
+        painter.setPen(color)
+        painter.drawText(x, rect.y(), width, rect.height(), align, text)
+        painter.restore()
+
+
+@pytest.mark.qt_log_ignore("propagateSizeHints")
+@pytest.mark.parametrize(
+    ("screen", "interactive", "size"),
+    [
+        ((1920, 1080, 55, 5.0), False, (1920, 1010)),  # a video wall's queue panel
+        ((1920, 1080, 55, 6.0), False, (1500, 1080)),
+        ((3840, 2160, 65, 4.0), False, (2240, 1300)),  # single-4k
+        ((1920, 1080, 24, 0.7), True, (1016, 970)),  # the desk's queue beside the incident
+        ((1920, 1080, 24, 0.7), True, (1920, 1080)),
+        ((1366, 768, 14, 0.6), True, (820, 460)),  # a laptop's console
+        ((1366, 768, 14, 0.6), True, (611, 459)),  # odd sizes: half pixels to centre in
+    ],
+)
+def test_queue_cells_paint_the_pixels_drawtext_painted(
+    qtbot: Any, bridge: Any, screen: tuple[int, int, float, float], interactive: bool, size: tuple[int, int]
+) -> None:
+    """The delegate lays each text out once (QStaticText) instead of drawText on every
+    paint: the queue must look exactly as it did, pixel for pixel, at every screen's text
+    size, with elided, right-aligned and selected cells among those shown."""
+    from ui.views.operations import OperationsView
+
+    view = OperationsView(bridge, theme.metrics_for(*screen), interactive=interactive, tiles=False)
+    qtbot.addWidget(view)
+    view.resize(*size)
+    view.show()
+    qtbot.waitExposed(view)
+    view.table.selectRow(1)
+    viewport = view.table.viewport()
+    ours = view.table.itemDelegate()
+    assert isinstance(ours, QueueDelegate)
+    pictures = []
+    for delegate in (ours, _DrawTextDelegate(view.proxy, view.table, ours._pad), ours):
+        view.table.setItemDelegate(delegate)
+        pictures.append(viewport.grab().toImage().convertToFormat(QImage.Format.Format_RGB32))
+    assert pictures[0] == pictures[1] == pictures[2]
+    shown = view.table.rowAt(viewport.height() - 1) - view.table.rowAt(0)
+    y = view.table.rowViewportPosition(0) + view.table.rowHeight(0) // 2
+    drawn = {pictures[1].pixel(x, y) for x in range(pictures[1].width())}
+    assert shown >= 3 and len(drawn) > 10  # text drawn, not an empty table
 
 
 def test_selection_follows_the_bridge_both_ways(qtbot: Any, bridge: Any, store: Store) -> None:

@@ -254,3 +254,47 @@ def test_a_burst_into_a_large_queue_is_three_signals(qtbot: Any, config: Config)
     assert kinds == ["inserted", "layout", "removed"]
     assert proxy.rowCount() == 5000 + 250 - 40
     assert [proxy.incident_id(r) for r in range(proxy.rowCount())] == brute_order(proxy, model, store, config)
+
+
+def test_a_burst_that_sorts_after_every_row_is_one_append(qtbot: Any, config: Config) -> None:
+    """New incidents that all sort after the last row (the newest of the lowest priority
+    shown, as in a burst of routine calls) are one rowsInserted at the end, without a
+    layout change: that would have the table and its header repaint every row shown,
+    none of which moved. A selected row stays selected."""
+    clock = FakeClock(T0)
+    store = Store(clock=clock)
+
+    def fresh(seconds_ago: float) -> Incident:
+        received = T0 - dt.timedelta(seconds=seconds_ago)
+        return make_incident(
+            priority="low", status="verified", tasks=[], times=IncidentTimes(received=received)
+        )
+
+    store.apply_many(event(p.IncidentUpserted(incident=fresh(3600 - i))) for i in range(300))
+    model = IncidentQueueModel(store, config)
+    proxy = IncidentQueueProxy(model)
+    table = QTableView()
+    table.setModel(proxy)
+    table.selectRow(5)
+    selected = proxy.incident_id(5)
+    kinds: list[tuple[Any, ...]] = []
+    proxy.rowsInserted.connect(lambda _p, a, b: kinds.append(("inserted", a, b)))
+    proxy.rowsRemoved.connect(lambda *_: kinds.append(("removed",)))
+    proxy.layoutChanged.connect(lambda *_: kinds.append(("layout",)))
+    proxy.modelReset.connect(lambda *_: kinds.append(("reset",)))
+    # Given in a shuffled order: the proxy sorts them before appending.
+    cs = store.apply_many(
+        event(p.IncidentUpserted(incident=fresh(s))) for s in random.Random(3).sample(range(100), 100)
+    )
+    model.apply_changes(cs)
+    assert kinds == [("inserted", 300, 399)]
+    assert [proxy.incident_id(r) for r in range(proxy.rowCount())] == brute_order(proxy, model, store, config)
+    assert table.selectionModel().isRowSelected(5, QModelIndex()) and proxy.incident_id(5) == selected
+    # One that sorts before the tail still takes the general path (append, layout change).
+    kinds.clear()
+    model.apply_changes(
+        store.apply_many(event(p.IncidentUpserted(incident=fresh(s))) for s in (7200, *range(20)))
+    )
+    assert [k[0] for k in kinds] == ["inserted", "layout"]
+    assert [proxy.incident_id(r) for r in range(proxy.rowCount())] == brute_order(proxy, model, store, config)
+    table.deleteLater()

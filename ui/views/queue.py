@@ -34,10 +34,22 @@ from PySide6.QtCore import (
     QObject,
     QPersistentModelIndex,
     QPointF,
+    QRect,
     Qt,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor, QIcon, QPainter, QPixmap, QPolygonF
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QIcon,
+    QPainter,
+    QPixmap,
+    QPolygonF,
+    QStaticText,
+    QTransform,
+)
 from PySide6.QtWidgets import QAbstractItemView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from commandcenter.core.i18n import Strings, strings_for
@@ -113,6 +125,11 @@ _ROLES = frozenset(
 )  # fmt: skip
 _ALIGN_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 _ALIGN_LEFT = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+#: Every row's flags, made once: a table asks them twice per painted cell, and or-ing
+#: three Python enum members each time cost about a tenth of the queue's paint.
+_ROW_FLAGS = Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+_NO_FLAGS = Qt.ItemFlag.NoItemFlags
+_STATE_SELECTED = QStyle.StateFlag.State_Selected.value
 
 # --- colours ------------------------------------------------------------------------
 
@@ -337,9 +354,7 @@ class IncidentQueueModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable | Qt.ItemFlag.ItemNeverHasChildren
+        return _ROW_FLAGS if index.isValid() else _NO_FLAGS
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
         if orientation == Qt.Orientation.Horizontal and 0 <= section < len(COLUMNS):
@@ -812,7 +827,7 @@ class IncidentQueueProxy(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def flags(self, index: QModelIndex | QPersistentModelIndex) -> Qt.ItemFlag:
-        return self._src.flags(index)
+        return _ROW_FLAGS if index.isValid() else _NO_FLAGS  # the source's, without a call more
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = _DISPLAY) -> Any:
         return self._src.headerData(section, orientation, role)
@@ -1034,6 +1049,18 @@ class IncidentQueueProxy(QAbstractTableModel):
         root = QModelIndex()
         rows = self._rows
         n_old = len(rows)
+        if added and not removed and not moved and self._sorted:
+            added.sort()
+            if not rows or rows[-1] < added[0]:
+                # All of them go after the last row (the newest of the lowest shown priority,
+                # or any order's tail): one append and no layout change, which would have the
+                # view and its header repaint rows that did not move.
+                self.beginInsertRows(root, n_old, n_old + len(added) - 1)
+                rows.extend(added)
+                for e in added:
+                    self._entry[e[-1]] = e
+                self.endInsertRows()
+                return
         if added:
             self.beginInsertRows(root, n_old, n_old + len(added) - 1)
             self._sorted = False
@@ -1114,7 +1141,18 @@ class QueueDelegate(QStyledItemDelegate):
     through the style sheet: a wall's queue in a burst repaints many times a second,
     and that was most of its paint time. Geometry is the style's (the same padding,
     margins and icon size, so sizeHint() and the layout check still describe what is
-    drawn); elision only where the column is too narrow for the text."""
+    drawn); elision only where the column is too narrow for the text.
+
+    A queue shows the same few hundred texts paint after paint, and each row insertion
+    has Qt repaint every row shown: so each text is measured, elided and laid out
+    (QStaticText) once per font, not on every paint (QFontMetrics and drawText's own
+    layout and shaping of the text were half of a paint). The text lands on the pixels
+    drawText(rect, AlignVCenter | AlignLeft/Right, text) put it on: one line, as high as
+    the font's ascent plus descent, centred in the row, clipped to the cell only where it
+    does not fit (tests/ui/test_queue.py compares the two pixel for pixel)."""
+
+    #: Texts kept per font before the memos start over (ages and tickets keep coming).
+    MEMO_MAX = 4096
 
     def __init__(self, proxy: IncidentQueueProxy, table: QAbstractItemView, pad_left: int) -> None:
         super().__init__(table)
@@ -1123,6 +1161,55 @@ class QueueDelegate(QStyledItemDelegate):
         self._pad = pad_left
         self._selected = QBrush(QColor(SELECTED_BG))
         self._selected_text = QColor(theme.TEXT)
+        #: The font the memos belong to; its line height; per text its advance (whole
+        #: pixels, as elision decides) and its laid-out text with its exact advance; per
+        #: (text, width) what is drawn in that width.
+        self._font: QFont | None = None
+        self._line_height = 0.0
+        self._advance: dict[str, int] = {}
+        self._static: dict[str, tuple[QStaticText, float]] = {}
+        self._fitted: dict[tuple[str, int], str] = {}
+
+    def _use_font(self, font: QFont) -> None:
+        if font != self._font:
+            self._font = QFont(font)
+            fm = QFontMetricsF(font)
+            self._line_height = fm.ascent() + fm.descent()
+            self._advance.clear()
+            self._static.clear()
+            self._fitted.clear()
+
+    def fitted_text(self, text: str, width: int, font: QFont, option: QStyleOptionViewItem) -> str:
+        """``text``, elided at its end when wider than ``width`` in ``font`` (the option's)."""
+        self._use_font(font)
+        advance = self._advance.get(text)
+        if advance is None:
+            if len(self._advance) >= self.MEMO_MAX:
+                self._advance.clear()
+            advance = self._advance[text] = option.fontMetrics.horizontalAdvance(text)
+        if advance <= width:
+            return text
+        key = (text, width)
+        fitted = self._fitted.get(key)
+        if fitted is None:
+            if len(self._fitted) >= self.MEMO_MAX:
+                self._fitted.clear()
+            fitted = self._fitted[key] = option.fontMetrics.elidedText(
+                text, Qt.TextElideMode.ElideRight, width
+            )
+        return fitted
+
+    def _laid_out(self, text: str, font: QFont) -> tuple[QStaticText, float]:
+        """``text`` laid out once in ``font`` (the memos' font), and its advance."""
+        got = self._static.get(text)
+        if got is None:
+            if len(self._static) >= self.MEMO_MAX:
+                self._static.clear()
+            static = QStaticText(text)
+            static.setTextFormat(Qt.TextFormat.PlainText)
+            static.prepare(QTransform(), font)
+            got = self._static[text] = (static, QFontMetricsF(font).horizontalAdvance(text))
+        return got
 
     def paint(
         self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
@@ -1134,7 +1221,7 @@ class QueueDelegate(QStyledItemDelegate):
         text, fg, bg, icon, align = spec
         rect = option.rect
         m = self._margin
-        if option.state & QStyle.StateFlag.State_Selected:
+        if option.state.value & _STATE_SELECTED:
             painter.fillRect(rect, self._selected)
             color = self._selected_text
         else:
@@ -1151,11 +1238,17 @@ class QueueDelegate(QStyledItemDelegate):
         width = rect.x() + rect.width() - m - x
         if not text or width <= 0:
             return
-        fm = option.fontMetrics
-        if fm.horizontalAdvance(text) > width:
-            text = fm.elidedText(text, Qt.TextElideMode.ElideRight, width)
+        font = option.font
+        text = self.fitted_text(text, width, font, option)
+        static, advance = self._laid_out(text, font)
+        # Where drawText(x, y, width, height, align, text) puts one line (qt_format_text),
+        # clipped as it clips: to that rectangle when the line does not fit in it.
+        left = x + (width - advance if align == _ALIGN_RIGHT else 0.0)
+        top = rect.y() + (rect.height() - self._line_height) / 2
         painter.save()
-        painter.setFont(option.font)
+        if advance > width or self._line_height > rect.height():
+            painter.setClipRect(QRect(x, rect.y(), width, rect.height()), Qt.ClipOperation.IntersectClip)
+        painter.setFont(font)
         painter.setPen(color)
-        painter.drawText(x, rect.y(), width, rect.height(), align, text)
+        painter.drawStaticText(QPointF(left, top), static)
         painter.restore()
