@@ -659,9 +659,23 @@
   // last placed. Reads positions only; writes nothing when nothing moved.
   var LABEL_CHECK_MS = 1500;
   function checkLabels() {
-    if (S.map && S.cluster && obstacleKey(markerObstacles().concat(anchorBoxes())) !== S.declutteredFor) {
+    if (S.map && S.cluster && labelKey() !== S.declutteredFor) {
       declutter();
     }
+  }
+
+  // What the labels were placed around: the markers, the labels' anchors, and the map's
+  // controls and context labels. A legend that changed size without moving the map (its
+  // fonts arrived, a context layer's legend grew) left a name placed around its old box:
+  // "Mesuji" 40 px apart in one gallery run of three on the single-4k map.
+  function controlBoxes() {
+    return Array.prototype.filter.call(
+      document.querySelectorAll(".leaflet-control, .leaflet-pane .oki-hz-label"),
+      function (e) { return getComputedStyle(e).visibility !== "hidden"; }).map(boxOf);
+  }
+
+  function labelKey(obstacles, controls) {
+    return obstacleKey((obstacles || markerObstacles()).concat(anchorBoxes(), controls || controlBoxes()));
   }
 
   // Where the labels are anchored now (their 0x0 icons).
@@ -835,13 +849,11 @@
     });
     var size = S.map.getSize();
     var obstacles = markerObstacles();
-    S.declutteredFor = obstacleKey(obstacles.concat(anchorBoxes()));
     // Map controls (legend, scale, zoom, layers) are taken too. Boxes are in
     // the page's coordinates, which the map fills from its top left corner.
     // The context layers' labels (a warning's validity, a quake's magnitude) too.
-    var placed = Array.prototype.filter.call(
-      document.querySelectorAll(".leaflet-control, .leaflet-pane .oki-hz-label"),
-      function (e) { return getComputedStyle(e).visibility !== "hidden"; }).map(boxOf);
+    var placed = controlBoxes();
+    S.declutteredFor = labelKey(obstacles, placed);
     var bounds = { x: size.x, y: size.y }, names = [], controls = placed.slice();
     var recs = els.map(function (el) {
       labelSizes(el);
@@ -1506,7 +1518,7 @@
         if (g && g._inZoomAnimation) busy.push("clusters");
       });
       if (document.querySelector(".leaflet-cluster-anim, .leaflet-zoom-anim")) busy.push("animation");
-      if (S.map && S.cluster && obstacleKey(markerObstacles().concat(anchorBoxes())) !== S.declutteredFor) {
+      if (S.map && S.cluster && labelKey() !== S.declutteredFor) {
         busy.push("labels");
       }
       [S.packLayer, S.tileLayer].forEach(function (t) {
