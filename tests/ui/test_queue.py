@@ -11,7 +11,7 @@ import msgspec
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
-from PySide6.QtWidgets import QStyle, QStyleOptionViewItem
+from PySide6.QtWidgets import QStyleOptionViewItem
 
 from commandcenter.config import Config
 from commandcenter.core import protocol as p
@@ -639,31 +639,12 @@ def test_operations_view_at_1920x1080(qtbot: Any, bridge: Any, tmp_path: Any) ->
 
 
 class _DrawTextDelegate(QueueDelegate):
-    """The queue delegate as it painted before its laid-out text memo: QFontMetrics and
-    QPainter.drawText(rect, alignment, text) on every cell."""
+    """The queue delegate's text as it was painted before its laid-out text memo:
+    QFontMetrics and QPainter.drawText(rect, alignment, text) on every cell."""
 
-    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: Any) -> None:
-        spec = self._proxy.paint_spec(index.row(), index.column())
-        assert spec is not None
-        text, fg, bg, icon, align = spec
-        rect, m = option.rect, self._margin
-        if option.state & QStyle.StateFlag.State_Selected:
-            painter.fillRect(rect, self._selected)
-            color = self._selected_text
-        else:
-            if bg is not None:
-                painter.fillRect(rect, bg)
-            color = fg.color()
-        x = rect.x() + self._pad + m
-        if icon is not None:
-            size = option.decorationSize
-            icon.paint(
-                painter, x, rect.y() + (rect.height() - size.height()) // 2, size.width(), size.height()
-            )
-            x += size.width() + 2 * m
-        width = rect.x() + rect.width() - m - x
-        if not text or width <= 0:
-            return
+    def draw_text(self, painter: QPainter, option: QStyleOptionViewItem, text: str, color: Any,
+                  x: int, width: int, align: int) -> None:  # fmt: skip
+        rect = option.rect
         fm = option.fontMetrics
         if fm.horizontalAdvance(text) > width:
             text = fm.elidedText(text, Qt.TextElideMode.ElideRight, width)

@@ -128,7 +128,7 @@ class AlertBanner(QFrame):
         self.alert_id = ""
         self.state = ""
         self._flash_on = True
-        self._border = ""
+        self._border_width = 0  # the width the style sheet was made for
         self.setObjectName("alertBanner")
         self.setFrameShape(QFrame.Shape.NoFrame)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
@@ -352,12 +352,12 @@ class AlertBanner(QFrame):
             flashing = visual == "flash"
             border = color if (not flashing or self._flash_on) else theme.GRID
             width = max(4, self.metrics.pad_px)
-        if self._border != str(width):
+        if self._border_width != width:
             # A new width (an alert came or all went: rare) is a new style sheet, with a rule
             # per colour the border can take at that width; the flash only changes colour, by
             # a property: a setStyleSheet every tick polished the banner and all its children
             # again (about 17 ms of each 1 s tick on the 2x2 desk during a burst).
-            self._border = str(width)
+            self._border_width = width
             colours = sorted({theme.GRID, theme.TEXT, *theme.PRIORITY_COLOR.values()})
             rules = "".join(f'QFrame#alertBanner[tone="{c}"] {{ border: {width}px solid {c}; }}'
                             for c in colours)  # fmt: skip

@@ -1238,6 +1238,12 @@ class QueueDelegate(QStyledItemDelegate):
         width = rect.x() + rect.width() - m - x
         if not text or width <= 0:
             return
+        self.draw_text(painter, option, text, color, x, width, align)
+
+    def draw_text(self, painter: QPainter, option: QStyleOptionViewItem, text: str, color: QColor,
+                  x: int, width: int, align: int) -> None:  # fmt: skip
+        """``text`` in the cell's ``width`` px from ``x``, elided where it does not fit."""
+        rect = option.rect
         font = option.font
         text = self.fitted_text(text, width, font, option)
         static, advance = self._laid_out(text, font)

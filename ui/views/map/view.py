@@ -770,7 +770,7 @@ class MapView(QWidget):
     def _requeue_held(self) -> None:
         """Scripts the page never answered, or that waited for batches of a
         page now gone, run on the next one (in the order they were asked)."""
-        unanswered = [call for _, call in sorted(self._in_flight.items())]
+        unanswered = list(self._in_flight.values())  # by ticket: the order asked
         self._in_flight.clear()
         self._queue.extend(("js", script, callback) for script, callback in unanswered)
         self._queue.extend(("js", script, callback) for _, script, callback in self._held)
