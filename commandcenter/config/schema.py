@@ -1045,6 +1045,12 @@ class WatchdogConfig(_Section, frozen=True, kw_only=True):
     map_renderer_min_interval_s: Annotated[
         float, Meta(ge=0.0, le=604_800.0), doc("Never move to a fresh renderer more often than this.")
     ] = 1800.0
+    map_page_answer_s: Annotated[
+        float,
+        Meta(ge=0.0, le=3600.0),
+        doc("A map page that owes an answer (a script, a batch, its start after a load) and gives none "
+            "this long is taken as hung: its renderer is ended and the map reloaded; 0 = never."),
+    ] = 20.0
 
 
 # --- [speech]: spoken announcements ------------------------------------------------

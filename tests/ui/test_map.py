@@ -615,6 +615,46 @@ def test_a_script_the_dead_renderer_never_answered_runs_again_on_the_next_page(
     assert view.web_page().renderProcessPid() != pid
 
 
+@pytest.mark.parametrize("hang", ["script", "load"])
+def test_a_hung_page_is_ended_and_the_map_comes_back_with_every_marker(
+        qtbot: Any, make_view: Callable[..., MapView], config: Config, store: Store, tmp_path: Path,
+        caplog: pytest.LogCaptureFixture, hang: str) -> None:
+    """A renderer stuck in a script that never returns (or in a load that never ends) crashes
+    nothing and answers nothing: the map stood still, with every later change and question
+    queued behind it, while the header said live. Silent past watchdog.map_page_answer_s while
+    owing an answer, its renderer is ended and the map reloads; the question asked meanwhile
+    gets its answer from the new page."""
+    quick = msgspec.structs.replace(config, watchdog=msgspec.structs.replace(
+        config.watchdog, map_page_answer_s=2.0))
+    b = EngineBridge(quick, store)
+    try:
+        view = make_view(b)
+        pid = view.web_page().renderProcessPid()
+        assert pid > 0 and view.page_silence_s() == 0.0
+        hung: list[float] = []
+        view.page_hung.connect(hung.append)
+        if hang == "script":
+            view.run_js("(() => { for (;;) {} })()")
+        else:
+            # A load stuck in its start: a reload the page asks for and then never lets happen.
+            view.web_page().runJavaScript("location.reload(); for (;;) {}")
+        box: list[Any] = []
+        view.marker_count_js(box.append)
+        qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
+        assert hung and hung[0] > 2.0
+        assert view.web_page().renderProcessPid() not in (0, pid)
+        qtbot.waitUntil(lambda: counts(qtbot, view)["incidents"] == len(active(store)), timeout=WAIT_MS)
+        assert view.page_silence_s() < 2.0
+        said = [r.getMessage() for r in caplog.records if "answered nothing" in r.getMessage()]
+        assert said and ("(loading;" if hang == "load" else "(2 scripts,") in said[0], said
+        if hang == "script":
+            assert any("dropped the script the page hung in" in r.getMessage() for r in caplog.records)
+        assert view.js_errors() == []
+    finally:
+        b.shutdown()
+        b.deleteLater()
+
+
 def test_renderer_is_recycled_into_a_fresh_process_with_every_marker(
         qtbot: Any, make_view: Callable[..., MapView], bridge: EngineBridge, store: Store,
         caplog: pytest.LogCaptureFixture) -> None:

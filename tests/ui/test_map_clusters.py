@@ -108,21 +108,30 @@ def surge_map(
 def wait_for_page(qtbot: Any, view: MapView, expression: str, done: Callable[[Any], bool], what: str) -> Any:
     """Asks the page ``expression`` until ``done`` holds for its answer (markercluster adds in
     chunks and spreads icons on animation frames); the answer, or an AssertionError with the
-    last one."""
+    last one and what the view was waiting for. One question at a time; a page that hangs is
+    ended by the view after watchdog.map_page_answer_s (20 s) and the question asked again on
+    the next page, so the deadline leaves room for that."""
     answers: list[Any] = []
+    asked = [False]
     last: list[Any] = [None]
 
     def holds() -> bool:
-        answers.clear()
-        view.run_js_json(expression, answers.append)
-        qtbot.waitUntil(lambda: bool(answers), timeout=30_000)
-        last[0] = answers[0]
-        return bool(done(last[0]))
+        if not asked[0]:
+            asked[0] = True
+            view.run_js_json(expression, answers.append)
+        if not answers:
+            return False
+        asked[0] = False
+        last[0] = answers.pop()
+        return last[0] is not None and bool(done(last[0]))
 
     try:
-        qtbot.waitUntil(holds, timeout=30_000)
+        qtbot.waitUntil(holds, timeout=60_000)
     except qtbot.TimeoutError:
-        raise AssertionError(f"{what}: {last[0]}") from None
+        raise AssertionError(
+            f"{what}: {last[0]} (page ready {view.is_ready()}, {view.pending_calls()} calls queued, "
+            f"{view.in_flight()} batches unconfirmed, silent for {view.page_silence_s():.1f} s)"
+        ) from None
     return last[0]
 
 

@@ -25,6 +25,7 @@ import json
 import logging
 import math
 import os
+import signal
 import time
 import warnings
 import weakref
@@ -62,6 +63,8 @@ MAX_QUEUED_BATCHES = 100
 RELOAD_DELAY_MS = 1000
 #: How often the renderer's memory is compared with its budget.
 RENDERER_CHECK_MS = 60_000
+#: How often the page is checked for answers it owes (watchdog.map_page_answer_s).
+ANSWER_CHECK_MS = 1000
 #: A page of another site: Chromium gives the next load of the map a new
 #: renderer process and ends the old one (a reload stays in the same process
 #: and frees nothing). The view's background colour shows meanwhile.
@@ -174,6 +177,9 @@ class MapView(QWidget):
     ack_requested = Signal(str)
     #: The map moved to a fresh renderer process (old pid, new pid) and is shown again.
     renderer_recycled = Signal(int, int)
+    #: The page owed an answer (a script, a batch, a load) and gave none for this many seconds:
+    #: its renderer is ended and the page reloaded (render_process_lost follows).
+    page_hung = Signal(float)
 
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None, *, interactive: bool = True,
                  metrics: theme.ScreenMetrics | None = None, page_dir: Path | None = None) -> None:
@@ -203,6 +209,12 @@ class MapView(QWidget):
         self._queued_ops = 0
         self._sent = 0
         self._confirmed = 0
+        # A renderer stuck in a script (or a load that never ends) answers nothing and
+        # crashes nothing: the map would stand still under a header saying live. Owed
+        # answers are tracked so a page silent for watchdog.map_page_answer_s is ended.
+        self._owed_since = 0.0  # when the oldest outstanding request was made (0: none)
+        self._last_answer = 0.0  # the page's latest answer, confirmation or ready
+        self._load_started = 0.0  # the current load, while the page is not ready (0: none)
         # What the page shows (or will, once the queue is sent): keeps diffs minimal.
         self._shown_incidents: set[str] = set()
         self._shown_units: set[str] = set()
@@ -289,6 +301,13 @@ class MapView(QWidget):
         self._renderer_timer.timeout.connect(self._check_renderer)
         if wd.map_renderer_growth_pct > 0:
             self._renderer_timer.start()
+        self._base_answer_limit_s = self._answer_limit_s = float(wd.map_page_answer_s)
+        self._hangs_in_a_row = 0
+        self._answer_timer = QTimer(self)
+        self._answer_timer.setInterval(ANSWER_CHECK_MS)
+        self._answer_timer.timeout.connect(self._check_answers)
+        if self._answer_limit_s > 0:
+            self._answer_timer.start()
 
         self._page.loadStarted.connect(self._on_page_load_started)
         self._page.loadFinished.connect(self._on_page_load_finished)
@@ -505,20 +524,21 @@ class MapView(QWidget):
         self._closed = True
         self._reload_timer.stop()
         self._renderer_timer.stop()
+        self._answer_timer.stop()
         self._recycle_wait_timer.stop()
         self._queue.clear()
         self._held.clear()
         self._in_flight.clear()
         if self._tile_pack is not None:
             self._tile_pack.close()
-        for signal, slot in ((self._bridge.changed, self._on_bridge_changed),
+        for sig, slot in ((self._bridge.changed, self._on_bridge_changed),
                              (self._bridge.incident_selected, self._on_bridge_incident_selected),
                              (self._bridge.tick, self._on_bridge_tick)):
             # The bridge may be gone already (RuntimeError) or the slot not
             # connected (PySide warns): neither matters when tearing down.
             with warnings.catch_warnings(), contextlib.suppress(RuntimeError, TypeError):
                 warnings.simplefilter("ignore", RuntimeWarning)
-                signal.disconnect(slot)
+                sig.disconnect(slot)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.shutdown()
@@ -693,6 +713,7 @@ class MapView(QWidget):
             # long as the wall ran (about 40 kB/s of live JS heap under the
             # simulator). The page confirms through _PageBridge.batchApplied.
             self._sent += 1
+            self._owe()
             self._page_bridge.batch.emit(self._generation, text)
         elif self._sent > self._confirmed or self._held:
             self._held.append((self._sent, text, callback))
@@ -705,12 +726,14 @@ class MapView(QWidget):
         self._tickets += 1
         ticket = self._tickets
         self._in_flight[ticket] = (script, callback)
+        self._owe()
 
         def done(result: Any) -> None:
             view = ref()
             if view is None or view._closed or generation != view._generation:
                 return  # torn down, or reloaded meanwhile (then it runs again there)
             view._in_flight.pop(ticket, None)
+            view._answered()
             if callback is not None:
                 callback(result)
 
@@ -720,6 +743,7 @@ class MapView(QWidget):
         if self._closed or generation != self._generation:
             return  # a batch of an earlier page load
         self._confirmed += 1
+        self._answered()
         self.batch_applied.emit(number)
         while self._held and self._held[0][0] <= self._confirmed:
             _, script, callback = self._held.pop(0)
@@ -736,12 +760,16 @@ class MapView(QWidget):
     def _load(self) -> None:
         if self._closed:
             return
+        self._load_started = time.monotonic()
         self._page.load(QUrl.fromLocalFile(str(self._page_path)))
 
     def _on_page_load_started(self) -> None:
         self._generation += 1
         self._load_ok = self._js_ready = self._ready = False
         self._sent = self._confirmed = 0
+        self._owed_since = 0.0
+        if not self._load_started:
+            self._load_started = time.monotonic()
         self._requeue_held()
 
     def _on_page_load_finished(self, ok: bool) -> None:
@@ -780,6 +808,9 @@ class MapView(QWidget):
         if self._ready or not (self._load_ok and self._js_ready):
             return
         self._ready = True
+        self._load_started = 0.0
+        self._owed_since = 0.0 if self._sent == self._confirmed and not self._in_flight else time.monotonic()
+        self._last_answer = time.monotonic()
         self._budget.loaded(time.monotonic())
         self._flush_queue()
         self.ready.emit()
@@ -788,6 +819,68 @@ class MapView(QWidget):
             new = self._page.renderProcessPid()
             log.info("map: now in renderer process %d (was %d)", new, old)
             self.renderer_recycled.emit(old, new)
+
+    # --- a page that answers nothing ------------------------------------------------------
+
+    def _owe(self) -> None:
+        if not self._owed_since:
+            self._owed_since = time.monotonic()
+
+    def _answered(self) -> None:
+        self._last_answer = time.monotonic()
+        if self._hangs_in_a_row:
+            self._hangs_in_a_row = 0
+            self._answer_limit_s = self._base_answer_limit_s
+        if self._sent == self._confirmed and not self._in_flight:
+            self._owed_since = 0.0
+
+    def page_silence_s(self) -> float:
+        """How long the page has owed an answer (a script's value, a batch's confirmation, its
+        ready after a load) without giving any: 0 when it owes nothing."""
+        now = time.monotonic()
+        if self._ready:
+            return now - max(self._owed_since, self._last_answer) if self._owed_since else 0.0
+        return now - self._load_started if self._load_started else 0.0
+
+    def _check_answers(self) -> None:
+        if (self._closed or self._recycling or self._reload_timer.isActive()
+                or self._recycle_wait_timer.isActive()):
+            return
+        silence = self.page_silence_s()
+        if silence > self._answer_limit_s:
+            self._end_hung_page(silence)
+
+    def _end_hung_page(self, silence: float) -> None:
+        """The renderer is stuck (a script that never returns, a load that never ends): no
+        crash to reload after, so it is ended here and the page comes back as after one."""
+        pid = self._page.renderProcessPid()
+        log.error("map: the page answered nothing for %.0f s (%s; renderer %s); ending it and "
+                  "reloading the map", silence, "loading" if not self._ready else
+                  f"{len(self._in_flight)} scripts, {self._sent - self._confirmed} batches owed",
+                  pid if pid > 0 else "none")
+        self.page_hung.emit(silence)
+        self._owed_since = self._load_started = 0.0
+        # The page runs scripts in the order asked: the first one unanswered is the one it is
+        # stuck in. Asked again on the next page it would hang that one too, so its caller
+        # gets None instead; the scripts behind it run again there.
+        if self._ready and self._in_flight:
+            ticket = min(self._in_flight)
+            script, callback = self._in_flight.pop(ticket)
+            log.error("map: dropped the script the page hung in: %.120s", script)
+            if callback is not None:
+                callback(None)
+        # A page that hangs again at once (a batch it cannot apply comes back with the full
+        # sync) is given longer each time, so the wall does not reload in a loop.
+        self._hangs_in_a_row += 1
+        self._answer_limit_s = min(self._base_answer_limit_s * 2 ** self._hangs_in_a_row, 600.0)
+        if pid > 0:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                return  # renderProcessTerminated reloads the page with everything again
+            except OSError as exc:
+                log.warning("map: could not end renderer %d (%s); reloading", pid, exc)
+        self._on_page_render_process_terminated(
+            QWebEnginePage.RenderProcessTerminationStatus.KilledTerminationStatus, -1)
 
     def renderer_rss_mb(self) -> float | None:
         """Resident memory of the page's renderer process, if known."""
@@ -812,6 +905,7 @@ class MapView(QWidget):
         self._recycled_from = self._page.renderProcessPid()
         self._recycling = True
         self._ready = self._load_ok = self._js_ready = False
+        self._owed_since = self._load_started = 0.0
         self._generation += 1
         self._requeue_held()
         self._queue_full_sync()
@@ -849,6 +943,7 @@ class MapView(QWidget):
             return
         log.error("map: render process ended (%s, exit code %s); reloading the page", status, exit_code)
         self._ready = self._load_ok = self._js_ready = False
+        self._owed_since = self._load_started = 0.0
         self._generation += 1
         self._requeue_held()
         self._queue_full_sync()
