@@ -156,6 +156,59 @@ def test_each_version_of_the_assets_gets_its_own_page_folder(
     assert map_page.default_page_dir() == first  # the same assets, the same folder
 
 
+def test_other_versions_page_folders_go_once_unused_and_a_running_walls_stays(
+        config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each upgrade left its page folder (1-9 MB) in the user's cache for ever, the one before
+    content-named folders ("map") too. A folder goes once no process holds it and nothing in
+    it was written for a week; one a running wall holds stays, whatever its age."""
+    import subprocess
+    import sys
+    import time
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    current = map_page.default_page_dir()
+    assert current.is_relative_to(cache)
+    old = time.time() - 8 * 86_400
+
+    def folder(name: str, mtime: float) -> Path:
+        path = current.parent / name
+        (path / "assets").mkdir(parents=True)
+        for f in (path / "page.html", path / "assets" / "map.js"):
+            f.write_text(name)
+            os.utime(f, (mtime, mtime))
+        return path
+
+    legacy, unused = folder("map", old), folder("map-0123456789ab", old)
+    recent, held = folder("map-aaaaaaaaaaaa", time.time() - 86_400), folder("map-bbbbbbbbbbbb", old)
+    tones = current.parent / "tones"
+    tones.mkdir()
+    os.utime(tones, (old, old))
+    # Another version's wall, still running: a real process holding its folder.
+    with subprocess.Popen(
+        [sys.executable, "-c", "import sys; from pathlib import Path; from ui.views.map.page import "
+         "claim_page_dir; claim_page_dir(Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()",
+         str(held)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as wall:
+        assert wall.stdout is not None and wall.stdin is not None
+        try:
+            assert wall.stdout.readline().strip() == "held"
+            page = map_page.build_page(config)  # the wall's start: its folder, then the others pruned
+            assert page.parent == current and (current / map_page.IN_USE).is_file()
+            assert not legacy.exists() and not unused.exists()
+            assert recent.is_dir() and held.is_dir() and tones.is_dir()
+            assert (held / "assets" / "map.js").read_text() == "map-bbbbbbbbbbbb"
+        finally:
+            wall.stdin.close()
+            wall.wait(timeout=30)
+    # That wall ended: its folder goes at the next start of any version.
+    assert map_page.prune_page_dirs(current) == [held]
+    # A week on, the folder written a day ago goes too; the one this process holds never.
+    assert map_page.prune_page_dirs(current, now=time.time() + 7 * 86_400) == [recent]
+    assert map_page.prune_page_dirs(recent.parent / "map-cccccccccccc",
+                                    now=time.time() + 30 * 86_400) == []
+    assert current.is_dir()
+
+
 def test_page_labels_every_district_and_escapes_config_text(config: Config) -> None:
     page = map_page.render_html(config)
     for district in config.districts:

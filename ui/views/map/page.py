@@ -27,7 +27,9 @@ import logging
 import math
 import os
 import re
+import shutil
 import tempfile
+import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from importlib.resources import files
@@ -45,6 +47,11 @@ from commandcenter.core import places
 from commandcenter.core.i18n import Strings, strings_for
 from ui.support import theme
 from ui.views.map import tiles as map_tiles
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks, so other versions' folders are left alone
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +125,78 @@ def default_page_dir() -> Path:
     the running wall, a test run beside a wall) each keep their own map.js: with one shared
     folder the last to start rewrote the other's scripts under its open pages."""
     return platformdirs.user_cache_path(APP_NAME, appauthor=False) / f"map-{assets_digest()}"
+
+
+#: Another version's page folder (an upgrade leaves the old one behind, and the one before
+#: content-named folders was called "map") is removed once no process holds it and none of its
+#: files changed for this long: a wall runs for months, and each upgrade left 1-9 MB.
+STALE_PAGE_DIR_S = 7 * 86_400
+#: The file a process holds a shared lock on while it uses a page folder (the system drops
+#: the lock when the process ends, however it ends).
+IN_USE = ".in-use"
+_claimed: dict[Path, int] = {}
+
+
+def claim_page_dir(out: Path) -> None:
+    """Mark ``out`` as used by this process for as long as it runs, so that no other version's
+    wall or tool removes it from under the pages loaded from it."""
+    if fcntl is None or out in _claimed:
+        return
+    for _ in range(3):
+        out.mkdir(parents=True, exist_ok=True)
+        fd = os.open(out / IN_USE, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(fd, fcntl.LOCK_SH)  # waits while a pruner holds it, then sees it gone
+        try:
+            if os.fstat(fd).st_ino == os.stat(out / IN_USE).st_ino:
+                _claimed[out] = fd
+                return
+        except OSError:
+            pass
+        os.close(fd)  # removed while waiting: made again on the next turn
+    log.warning("map: could not mark %s as in use; another version may remove it", out)
+
+
+def prune_page_dirs(
+    keep: Path, *, max_age_s: float = STALE_PAGE_DIR_S, now: float | None = None
+) -> list[Path]:
+    """Remove the page folders beside ``keep`` that no process holds and that were not
+    written for ``max_age_s``; the folders removed."""
+    if fcntl is None or not keep.parent.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for folder in sorted(keep.parent.iterdir()):
+        if folder == keep or folder.is_symlink() or not folder.is_dir():
+            continue
+        if folder.name != "map" and not folder.name.startswith("map-"):
+            continue
+        try:
+            fd = os.open(folder / IN_USE, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            continue
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # a running wall's (or another tool's) folder
+            newest = max((f.stat().st_mtime for f in folder.rglob("*") if f.is_file() and f.name != IN_USE),
+                         default=folder.stat().st_mtime)
+            if now - newest < max_age_s:
+                continue
+            shutil.rmtree(folder)
+            removed.append(folder)
+            log.info("map: removed %s, another version's page folder unused for %.0f days",
+                     folder, (now - newest) / 86_400)
+        except OSError as exc:
+            log.warning("map: could not remove the old page folder %s: %s", folder, exc)
+        finally:
+            os.close(fd)
+    return removed
+
+
+@functools.cache
+def _prune_once(keep: Path) -> None:
+    prune_page_dirs(keep)
 
 
 @functools.cache
@@ -543,6 +622,9 @@ def build_page(config: Config, options: PageOptions | None = None, *, out_dir: P
     assets, and return its path. The file name is a hash of the content, so
     walls with different configs or sizes never overwrite each other's page."""
     out = Path(out_dir) if out_dir is not None else default_page_dir()
+    if out_dir is None:  # the shared cache folder (a caller's own folder is its business)
+        claim_page_dir(out)
+        _prune_once(out)
     options = options or PageOptions()
     page_html = render_html(config, options)
     remote = remote_references(page_html)
