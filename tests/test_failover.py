@@ -102,7 +102,10 @@ async def test_all_servers_down_stays_stale_backs_off_and_recovers(tmp_path: Pat
     b: ServerProcess | None = None
     try:
         head = await admin_inject(a.url, incident_bodies(20, "a"))
-        s = settings(a.url, urls=(a.url, b_url), reconnect_min_s=0.05, reconnect_max_s=0.4)
+        # Refused tries stay quick for reconnect_refused_fast_s (tests/test_feed_rules.py);
+        # without that window, servers down for good are backed off from at once.
+        s = settings(a.url, urls=(a.url, b_url), reconnect_min_s=0.05, reconnect_max_s=0.4,
+                     reconnect_refused_fast_s=0.0)
         async with follower(tmp_path / "wall.sqlite3", s, RecordingClient) as client:
             await wait_client(client, lambda: client.status.state is FeedState.LIVE)
             a.kill()

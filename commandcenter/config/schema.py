@@ -210,6 +210,13 @@ class ServerConfig(_Section, frozen=True, kw_only=True):
     stable_after_s: Annotated[
         Seconds, doc("The backoff resets only after the link has been up this long.")
     ] = 30.0
+    reconnect_refused_fast_s: Annotated[
+        float,
+        Meta(ge=0.0, le=3600.0),
+        doc("While a server refuses connections (nothing listens: a restart in progress) tries stay "
+            "within reconnect_min_s for this long before the backoff grows: a refused try costs "
+            "the server nothing, and the wall is live again right after the restart; 0 = off."),
+    ] = 15.0
 
     def __post_init__(self) -> None:
         reason = _websocket_url_problem(self.url)

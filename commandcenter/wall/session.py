@@ -70,6 +70,7 @@ def feed_settings(
         reconnect_min_s=server.reconnect_min_s,
         reconnect_max_s=server.reconnect_max_s,
         stable_after_s=server.stable_after_s,
+        reconnect_refused_fast_s=server.reconnect_refused_fast_s,
         snapshot_every_events=config.journal.snapshot_every_events,
         snapshot_interval_s=config.journal.snapshot_interval_s,
     )
