@@ -1050,10 +1050,16 @@
   }
 
   // Leaflet drops a zoom requested while another zoom animates (_tryAnimatedZoom),
-  // so selection waits for the map to be still.
-  function whenStill(fn) {
-    if (S.map._animatingZoom || S.cluster._inZoomAnimation) {
-      S.map.once("zoomend", function () { setTimeout(function () { whenStill(fn); }, 0); });
+  // so selection waits for the map to be still. Looked at again every STILL_POLL_MS, not
+  // on the map's zoomend: markercluster animates its own clusters after that event, and a
+  // wait for the next zoomend then lasted until somebody zoomed (the selection lost). An
+  // animation that never ends is waited for STILL_MAX_MS at most.
+  var STILL_POLL_MS = 50;
+  var STILL_MAX_MS = 3000;
+  function whenStill(fn, waited) {
+    waited = waited || 0;
+    if ((S.map._animatingZoom || S.cluster._inZoomAnimation) && waited < STILL_MAX_MS) {
+      setTimeout(function () { whenStill(fn, waited + STILL_POLL_MS); }, STILL_POLL_MS);
     } else {
       fn();
     }
@@ -1069,11 +1075,26 @@
 
   // An operator's console zooms in until the marker leaves its cluster; the wall
   // keeps its overview and shows the popup where the incident is, over its cluster.
-  function openSelectedPopup(m) {
-    if (S.opts.interactive && m.okiIn) {
+  //
+  // markercluster's zoomToShowLayer calls back on a moveend or animationend that comes while
+  // it is still animating, and then waits for the next one: under load the popup did not
+  // open until somebody moved the map. Not shown after SELECT_RETRY_MS, it is asked again,
+  // and then the popup is shown where the incident is, as on the wall.
+  var SELECT_RETRY_MS = 1500;
+  var SELECT_TRIES = 3;
+  function openSelectedPopup(m, tries) {
+    tries = tries || 1;
+    if (S.opts.interactive && m.okiIn && tries <= SELECT_TRIES) {
       whenStill(function () {
         if (S.selected !== m.oki.id) return;
-        S.cluster.zoomToShowLayer(m, function () { if (S.selected === m.oki.id) m.openPopup(); });
+        var shown = false;
+        S.cluster.zoomToShowLayer(m, function () {
+          shown = true;
+          if (S.selected === m.oki.id && !m.isPopupOpen()) m.openPopup();
+        });
+        setTimeout(function () {
+          if (!shown && S.selected === m.oki.id && S.incidents[m.oki.id] === m) openSelectedPopup(m, tries + 1);
+        }, SELECT_RETRY_MS);
       });
       return;
     }

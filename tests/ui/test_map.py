@@ -7,6 +7,7 @@ everything sent before the question).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -346,6 +347,33 @@ def test_hostile_description_shows_as_text(qtbot: Any, make_view: Callable[..., 
 
 
 # --- selection -----------------------------------------------------------------------------
+
+
+def test_a_selection_made_while_clusters_animate_opens_its_popup(
+        qtbot: Any, make_view: Callable[..., MapView], store: Store) -> None:
+    """A console's selection waited for the map's next zoomend when markercluster was still
+    animating its clusters (which it does after the map's zoomend): the popup then did not
+    open until somebody moved the map. The selection here comes exactly then: in the map's
+    zoomend, after markercluster started its animation."""
+    view = make_view()
+    target = active(store)[3].id
+    script = """(function () {
+      var map = Object.keys(window).map(function (k) { return window[k]; })
+        .filter(function (v) { return v instanceof L.Map; })[0];
+      map.once("zoomend", function () { OkiMap.select(TARGET); });
+      map.setZoom(map.getZoom() + 1);
+      return { zoom: map.getZoom() };
+    })()"""
+    started = js(qtbot, view, script.replace("TARGET", json.dumps(target)))
+    assert started["zoom"] > 0
+
+    def popup_open() -> bool:
+        dom = js(qtbot, view, "OkiMap.openPopupDom()")
+        return bool(dom) and dom["id"] == target
+
+    qtbot.waitUntil(popup_open, timeout=WAIT_MS)
+    assert js(qtbot, view, "document.querySelectorAll('.leaflet-cluster-anim').length") == 0
+    assert view.js_errors() == []
 
 
 def test_clicking_a_marker_selects_the_incident(qtbot: Any, make_view: Callable[..., MapView],
