@@ -134,6 +134,53 @@ def test_espeak_ng_fallback_when_pyttsx3_gives_nothing(cfg: Config, tmp_path: Pa
 
 
 @needs_espeak
+def test_a_late_pyttsx3_write_never_touches_the_file_played_and_pyttsx3_is_left_after_three_misses(
+        cfg: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """In the running wall pyttsx3's espeak callback wrote its WAV after runAndWait returned:
+    every announcement was synthesised twice (pyttsx3, then the espeak-ng program), logged a
+    warning, and the late write went into the very file the player was reading. pyttsx3 now
+    writes a file of its own, and after three misses in a row the espeak-ng program speaks
+    alone."""
+    engine = sp.Pyttsx3Engine(cfg.speech)
+    given: list[Path] = []
+    try:
+        def late_save(text: str, voice: str, path: Path) -> None:
+            given.append(path)  # writes nothing now: its callback comes later
+
+        engine._pyttsx3_save = late_save  # type: ignore[method-assign]
+        out = tmp_path / "utterance.wav"
+        engine.synthesize("Banjir di Kecamatan Jejawi", "id", out)
+        played = out.read_bytes()
+        given[0].write_bytes(b"RIFF late pyttsx3 callback")  # the late write
+        assert given[0] != out and out.read_bytes() == played
+        assert wav_info(out).duration_s > 1.0
+        for n in range(4):
+            engine.synthesize(f"Kebakaran lahan {n}", "id", tmp_path / f"u{n}.wav")
+            assert wav_info(tmp_path / f"u{n}.wav").rms > 0.02
+    finally:
+        engine.close()
+    assert len(given) == sp.PYTTSX3_MAX_MISSES == 3
+    said = [r.getMessage() for r in caplog.records if "pyttsx3 wrote no audio" in r.getMessage()]
+    assert len(said) == 3 and "speaks from now on" in said[-1], said
+
+
+@needs_espeak
+def test_pyttsx3_audio_is_moved_into_place(cfg: Config, tmp_path: Path) -> None:
+    """When pyttsx3 does write audio (outside the wall it does), that file is the one played."""
+    engine = sp.Pyttsx3Engine(cfg.speech)
+    if engine.init_error:
+        pytest.skip(engine.init_error)
+    try:
+        out = tmp_path / "utterance.wav"
+        engine.synthesize("Ambulans menuju Kayu Agung", "id", out)
+        assert not sp._pyttsx3_path(out).exists()
+        assert wav_info(out).duration_s > 1.0 and wav_info(out).rms > 0.02
+        assert engine._pyttsx3_misses == 0  # pyttsx3's own file, not the fallback
+    finally:
+        engine.close()
+
+
+@needs_espeak
 def test_unknown_voice_is_reported(cfg: Config) -> None:
     bad = msgspec.structs.replace(cfg.speech, id=msgspec.structs.replace(cfg.speech.id, voice="xx-nope"))
     ok, reason = sp.check_available(bad, "id", probe_audio=False)

@@ -36,6 +36,7 @@ import io
 import itertools
 import logging
 import math
+import os
 import re
 import shutil
 import string
@@ -483,6 +484,16 @@ def _quiet_driver() -> None:
         driver.print = _driver_print  # type: ignore[attr-defined]
 
 
+#: pyttsx3 results in a row without audio after which the engine leaves pyttsx3 to the
+#: espeak-ng program for the rest of the process.
+PYTTSX3_MAX_MISSES = 3
+
+
+def _pyttsx3_path(path: Path) -> Path:
+    """Where pyttsx3 writes the WAV that becomes ``path`` once it holds audio."""
+    return path.with_name(f"{path.stem}.pyttsx3{path.suffix}")
+
+
 class Pyttsx3Engine:
     """pyttsx3 (espeak-ng) synthesis into a WAV, played by a player command
     whose exit status is checked. See the module docstring for why."""
@@ -495,6 +506,7 @@ class Pyttsx3Engine:
         self._proc_lock = threading.Lock()
         self._interrupted = False
         self._utterances = 0
+        self._pyttsx3_misses = 0  # pyttsx3 results in a row without audio
         self._tmp = Path(tempfile.mkdtemp(prefix="oki-speech-"))
         self._engine: Any = None
         self.init_error = ""
@@ -524,9 +536,15 @@ class Pyttsx3Engine:
         path = Path(path)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale file must not pass for fresh output
-        if self._engine is not None:
+        if self._engine is not None and self._pyttsx3_misses < PYTTSX3_MAX_MISSES:
+            # pyttsx3 writes into a file of its own, moved into place once it holds audio:
+            # its espeak callback can write after runAndWait returned, and a late write
+            # into ``path`` would cut the espeak-ng fallback's file while it is played.
+            side = _pyttsx3_path(path)
+            with contextlib.suppress(FileNotFoundError):
+                side.unlink()
             try:
-                self._pyttsx3_save(text, voice, path)
+                self._pyttsx3_save(text, voice, side)
             except SpeechError:
                 raise  # pyttsx3 reported it (an unknown voice): espeak-ng would fail alike
             except Exception as exc:
@@ -535,9 +553,18 @@ class Pyttsx3Engine:
                 log.warning("pyttsx3 failed (%s); falling back to the espeak-ng program", exc)
                 with contextlib.suppress(AttributeError):
                     self._engine._inLoop = False
-            if _wav_has_audio(path):
+            if _wav_has_audio(side):
+                os.replace(side, path)
+                self._pyttsx3_misses = 0
                 return
-            log.warning("pyttsx3 wrote no audio to %s; falling back to the espeak-ng program", path)
+            self._pyttsx3_misses += 1
+            if self._pyttsx3_misses < PYTTSX3_MAX_MISSES:
+                log.warning("pyttsx3 wrote no audio to %s; falling back to the espeak-ng program", side)
+            else:
+                # Seen in the running wall: every announcement was synthesised twice and
+                # logged a warning, for as long as the wall ran.
+                log.warning("pyttsx3 wrote no audio %d times in a row; the espeak-ng program "
+                            "speaks from now on (the same synthesiser)", PYTTSX3_MAX_MISSES)
         espeak_ng_save(text, path, voice, self.cfg.rate_wpm, self.cfg.volume)
 
     def _pyttsx3_save(self, text: str, voice: str, path: Path) -> None:
@@ -577,8 +604,9 @@ class Pyttsx3Engine:
         try:
             return self._play(text, lang, path, started)
         finally:
-            with contextlib.suppress(OSError):
-                path.unlink()
+            for done in (path, _pyttsx3_path(path)):
+                with contextlib.suppress(OSError):
+                    done.unlink()
 
     def _play(self, text: str, lang: str, path: Path, started: Callable[[], None]) -> bool:
         player = self.player
