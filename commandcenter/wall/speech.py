@@ -18,6 +18,9 @@ How speech works here, and why:
 - Some pyttsx3 + espeak combinations write an empty or header-only WAV
   (pyttsx3 issue #142 and its duplicates); then :func:`synthesize` falls back
   to the ``espeak-ng`` program (``-w FILE``), which is the same synthesiser.
+  In the running wall pyttsx3's callback writes only after runAndWait returned,
+  so pyttsx3 writes a file of its own (moved into place when it holds audio)
+  and, after PYTTSX3_MAX_MISSES misses in a row, is not asked again.
 - Public text is never interpreted as SSML: neither pyttsx3's espeak driver nor
   ``espeak-ng`` without ``-m`` reads markup.
 
