@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import os
-import signal
 import time
 import warnings
 import weakref
@@ -828,11 +827,13 @@ class MapView(QWidget):
 
     def _answered(self) -> None:
         self._last_answer = time.monotonic()
-        if self._hangs_in_a_row:
-            self._hangs_in_a_row = 0
-            self._answer_limit_s = self._base_answer_limit_s
-        if self._sent == self._confirmed and not self._in_flight:
+        if self._sent == self._confirmed and not self._in_flight and not self._held:
             self._owed_since = 0.0
+            # Owing nothing, the page is well again (an answer alone is not enough: a page
+            # that hangs on the full sync's fifth batch confirmed the first four).
+            if self._hangs_in_a_row:
+                self._hangs_in_a_row = 0
+                self._answer_limit_s = self._base_answer_limit_s
 
     def page_silence_s(self) -> float:
         """How long the page has owed an answer (a script's value, a batch's confirmation, its
@@ -874,10 +875,12 @@ class MapView(QWidget):
         self._hangs_in_a_row += 1
         self._answer_limit_s = min(self._base_answer_limit_s * 2 ** self._hangs_in_a_row, 600.0)
         if pid > 0:
+            import psutil
+
             try:
-                os.kill(pid, signal.SIGKILL)
+                psutil.Process(pid).kill()
                 return  # renderProcessTerminated reloads the page with everything again
-            except OSError as exc:
+            except (psutil.Error, OSError) as exc:
                 log.warning("map: could not end renderer %d (%s); reloading", pid, exc)
         self._on_page_render_process_terminated(
             QWebEnginePage.RenderProcessTerminationStatus.KilledTerminationStatus, -1)
