@@ -651,6 +651,28 @@ def test_real_engine_no_audio_device_goes_to_on_failed(cfg: Config) -> None:
 
 
 @needs_espeak
+def test_a_player_that_never_returns_is_ended_and_the_next_announcement_still_speaks(
+        cfg: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A player stuck for ever (an audio server that hangs) held the speech thread: that
+    announcement and every later one went unheard and nothing said so. It is now ended after
+    the utterance's length and a margin (shortened here), reported like no audio output (the
+    wall plays the tone and marks it), and the next announcement is spoken."""
+    monkeypatch.setattr(sp, "PLAYER_MARGIN_S", 0.5)
+    stuck = tmp_path / "stuck"
+    # Hangs the first time it is started (a real process that never ends), plays after.
+    player = ["sh", "-c", f'if [ ! -e {stuck} ]; then : > {stuck}; exec sleep 1000; fi; exit 0', "{file}"]
+    rec = Recorder()
+    with SpeechWorker(msgspec.structs.replace(cfg.speech, player=player),
+                      on_failed=rec.failed, on_finished=rec.finished) as worker:
+        worker.say("Kebakaran di Deling", "high")
+        _, _, error = rec.next("failed")
+        worker.say("Banjir di Jejawi", "high")
+        rec.next("finished")
+    assert str(error).startswith("no audio output: sh did not finish in"), error
+    assert stuck.exists()
+
+
+@needs_espeak
 @pytest.mark.skipif(SOX is None, reason="sox not installed")
 def test_real_engine_latency_from_say_to_started(cfg: Config) -> None:
     # sox plays into its null device: real pyttsx3 synthesis and a real player

@@ -487,6 +487,8 @@ def _quiet_driver() -> None:
         driver.print = _driver_print  # type: ignore[attr-defined]
 
 
+#: A player gets an utterance's length x 1.5 plus this before it counts as hung.
+PLAYER_MARGIN_S = 10.0
 #: pyttsx3 results in a row without audio after which the engine leaves pyttsx3 to the
 #: espeak-ng program for the rest of the process.
 PYTTSX3_MAX_MISSES = 3
@@ -627,7 +629,24 @@ class Pyttsx3Engine:
                 raise SpeechError(f"no audio output: cannot start {player[0]}: {exc}") from exc
         started()
         proc = self._proc
-        _, err = proc.communicate()
+        # A player that never returns (an audio server that hangs, a device that blocks)
+        # would stop every later announcement without a word: it gets the utterance's length
+        # and then some, and is then ended as a failure (the wall plays the tone and says so).
+        try:
+            limit = wav_info(path).duration_s * 1.5 + PLAYER_MARGIN_S
+        except (OSError, EOFError, wave.Error, SpeechError):
+            limit = PLAYER_MARGIN_S * 6
+        try:
+            _, err = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            with self._proc_lock:
+                self._proc = None
+                self._interrupted = False
+            raise SpeechError(
+                f"no audio output: {player[0]} did not finish in {limit:.0f} s; ended"
+            ) from None
         with self._proc_lock:
             self._proc = None
             interrupted, self._interrupted = self._interrupted, False
