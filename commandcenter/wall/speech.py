@@ -344,6 +344,16 @@ def _wav_has_audio(path: Path) -> bool:
         return False
 
 
+def _wav_duration_s(path: Path) -> float | None:
+    """A WAV's length from its header (None when it cannot be read)."""
+    try:
+        with wave.open(str(path), "rb") as w:
+            rate = w.getframerate()
+            return w.getnframes() / rate if rate else None
+    except (OSError, EOFError, wave.Error):
+        return None
+
+
 # --- espeak-ng directly --------------------------------------------------------------
 
 
@@ -632,24 +642,20 @@ class Pyttsx3Engine:
         # A player that never returns (an audio server that hangs, a device that blocks)
         # would stop every later announcement without a word: it gets the utterance's length
         # and then some, and is then ended as a failure (the wall plays the tone and says so).
-        try:
-            limit = wav_info(path).duration_s * 1.5 + PLAYER_MARGIN_S
-        except (OSError, EOFError, wave.Error, SpeechError):
-            limit = PLAYER_MARGIN_S * 6
+        duration = _wav_duration_s(path)
+        limit = PLAYER_MARGIN_S * 6 if duration is None else duration * 1.5 + PLAYER_MARGIN_S
+        hung = False
         try:
             _, err = proc.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
+            hung = True
             proc.kill()
-            proc.communicate()
-            with self._proc_lock:
-                self._proc = None
-                self._interrupted = False
-            raise SpeechError(
-                f"no audio output: {player[0]} did not finish in {limit:.0f} s; ended"
-            ) from None
+            _, err = proc.communicate()
         with self._proc_lock:
             self._proc = None
             interrupted, self._interrupted = self._interrupted, False
+        if hung:
+            raise SpeechError(f"no audio output: {player[0]} did not finish in {limit:.0f} s; ended")
         if interrupted:
             return False
         if proc.returncode != 0:

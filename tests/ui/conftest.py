@@ -57,6 +57,15 @@ def bridge(qapp: object, config: Config, store: Store) -> Iterator[object]:
     b.deleteLater()
 
 
+def page_value(qtbot: Any, view: Any, expression: str, timeout_ms: int = 30_000) -> Any:
+    """The value of a JS ``expression`` in a map view's page (decoded from JSON), once the
+    page has answered; the view runs it in order with what it sends the page."""
+    box: list[Any] = []
+    view.run_js_json(expression, box.append)
+    qtbot.waitUntil(lambda: bool(box), timeout=timeout_ms)
+    return box[0]
+
+
 # --- no window outlives its test ----------------------------------------------------------
 
 

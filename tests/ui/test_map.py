@@ -27,6 +27,7 @@ from commandcenter.core import places
 from commandcenter.core import protocol as p
 from commandcenter.core.model import ACTIVE_STATUSES, Incident, Location
 from commandcenter.core.store import ChangeSet, Store
+from tests.ui.conftest import page_value
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.views.map import page as map_page
@@ -73,10 +74,7 @@ def wait_idle(qtbot: Any, view: MapView) -> None:
 
 
 def js(qtbot: Any, view: MapView, expression: str) -> Any:
-    box: list[Any] = []
-    view.run_js_json(expression, box.append)
-    qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
-    return box[0]
+    return page_value(qtbot, view, expression, WAIT_MS)
 
 
 def counts(qtbot: Any, view: MapView) -> dict[str, int]:

@@ -25,6 +25,7 @@ from PySide6.QtWebEngineCore import QWebEngineUrlRequestInfo, QWebEngineUrlReque
 
 from commandcenter.config import Config
 from commandcenter.core.store import Store
+from tests.ui.conftest import page_value
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.views.map import tiles as map_tiles
@@ -143,10 +144,7 @@ def open_map(qtbot: Any, store: Store, tmp_path: Path) -> Iterator[Callable[...,
 
 
 def js(qtbot: Any, view: MapView, expression: str) -> Any:
-    box: list[Any] = []
-    view.run_js_json(expression, box.append)
-    qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
-    return box[0]
+    return page_value(qtbot, view, expression, WAIT_MS)
 
 
 def with_map(config: Config, **changes: Any) -> Config:

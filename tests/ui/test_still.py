@@ -14,6 +14,7 @@ import PySide6.QtWebEngineWidgets  # noqa: F401
 import pytest
 
 from commandcenter.core.store import Store
+from tests.ui.conftest import page_value
 from ui.support import theme
 from ui.support.bridge import EngineBridge
 from ui.views.map.view import MapView
@@ -66,10 +67,7 @@ def test_a_held_map_page_runs_no_animation_and_says_when_it_is_settled(
     qtbot.waitUntil(view.is_idle, timeout=WAIT_MS)
 
     def js(expression: str) -> Any:
-        box: list[Any] = []
-        view.run_js_json(expression, box.append)
-        qtbot.waitUntil(lambda: bool(box), timeout=WAIT_MS)
-        return box[0]
+        return page_value(qtbot, view, expression, WAIT_MS)
 
     # Pulsing rings: CSS animations whose phase at the moment of a grab differed between runs.
     # The full sync in the store's order (what the gallery sends once the feed is live) draws
