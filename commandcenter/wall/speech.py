@@ -1042,7 +1042,9 @@ class SpeechWorker:
             log.log(logging.DEBUG if same else logging.WARNING, "speech failed for %r: %s", item.text, exc)
             self._call(self.on_failed, item, exc)
             return
-        if self._last_failure:
+        # Only an utterance played in full proves the output works: one cut short (stop,
+        # preemption, an acknowledgement) may have ended a player that was failing anyway.
+        if completed and self._last_failure:
             log.warning("speech works again (after: %s)", self._last_failure)
             self._last_failure = ""
         if not completed and item.cancelled:
