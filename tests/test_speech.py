@@ -4,10 +4,12 @@ speech worker's queue (priority order, one announcement per key, failures)."""
 from __future__ import annotations
 
 import io
+import os
 import queue
 import re
 import shutil
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -162,6 +164,78 @@ def test_a_late_pyttsx3_write_never_touches_the_file_played_and_pyttsx3_is_left_
     assert len(given) == sp.PYTTSX3_MAX_MISSES == 3
     said = [r.getMessage() for r in caplog.records if "pyttsx3 wrote no audio" in r.getMessage()]
     assert len(said) == 3 and "speaks from now on" in said[-1], said
+
+
+@needs_espeak
+def test_a_pyttsx3_call_that_never_returns_is_left_and_the_espeak_ng_program_speaks(
+        cfg: Config, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """espeak's runAndWait hangs for good while its callback is stuck. A real one: pyttsx3 is
+    given a FIFO that nobody reads for one utterance; its callback blocks opening it, and that
+    runAndWait or the next one never returns. That held the speech thread: every later
+    announcement went unheard. Now the hung call is left running, the espeak-ng program speaks
+    that utterance and the next ones at once, stdout is the process's again, and pyttsx3 is used
+    again once the call returns."""
+    engine = sp.Pyttsx3Engine(cfg.speech)
+    if engine.init_error:
+        pytest.skip(engine.init_error)
+    monkeypatch.setattr(sp, "PYTTSX3_TIMEOUT_S", 2.0)
+    fifo = tmp_path / "nobody-reads.wav"
+    os.mkfifo(fifo)
+    real_save = engine._pyttsx3_save
+    given: list[Path] = []
+
+    def save(text: str, voice: str, path: Path) -> None:
+        given.append(path)
+        real_save(text, voice, fifo if len(given) == 1 else path)
+
+    def say(text: str, name: str) -> None:
+        # The old code hung here for good: fail instead of hanging the suite.
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                engine.synthesize(text, "id", tmp_path / name)
+            except BaseException as exc:
+                errors.append(exc)
+
+        speaking = threading.Thread(target=run, daemon=True)
+        speaking.start()
+        speaking.join(WAIT)
+        assert not speaking.is_alive(), f"the speech thread hung with pyttsx3 on {name}"
+        if errors:
+            raise errors[0]
+
+    engine._pyttsx3_save = save  # type: ignore[method-assign]
+    stdout = sys.stdout
+    freed = False
+    try:
+        say("Banjir di Kecamatan Jejawi", "a.wav")  # its callback blocks on the FIFO
+        say("Kebakaran lahan di Tulung Selapan", "b.wav")  # if that call returned, this one hangs
+        hung = engine._pyttsx3_thread
+        assert hung is not None and hung.is_alive(), "pyttsx3 did not hang: the test proves nothing"
+        assert sp._PYTTSX3_STUCK.is_set()
+        tried = len(given)
+        say("Ambulans menuju Kayu Agung", "c.wav")
+        assert len(given) == tried, "pyttsx3 was tried again while a call of it hung"
+        assert sys.stdout is stdout
+        for name in "abc":
+            info = wav_info(tmp_path / f"{name}.wav")
+            assert info.duration_s > 1.0 and info.rms > 0.02, (name, info)
+        said = [r for r in caplog.records if "did not return" in r.getMessage()]
+        assert [r.levelname for r in said] == ["ERROR"], said
+        # Someone reads at last: the callback ends, the hung call returns, pyttsx3 is tried again.
+        threading.Thread(target=fifo.read_bytes, daemon=True).start()
+        freed = True
+        hung.join(WAIT)
+        assert not hung.is_alive() and not sp._PYTTSX3_STUCK.is_set()
+        say("Banjir di Pedamaran", "d.wav")
+        assert len(given) == tried + 1 and wav_info(tmp_path / "d.wav").rms > 0.02
+    finally:
+        if not freed:  # free a callback still blocked on the FIFO
+            threading.Thread(target=fifo.read_bytes, daemon=True).start()
+        engine.close()
+        sp._PYTTSX3_STUCK.clear()
 
 
 @needs_espeak

@@ -502,6 +502,17 @@ PLAYER_MARGIN_S = 10.0
 #: pyttsx3 results in a row without audio after which the engine leaves pyttsx3 to the
 #: espeak-ng program for the rest of the process.
 PYTTSX3_MAX_MISSES = 3
+#: Seconds one pyttsx3 call gets (plus one per 50 characters) before it counts as hung.
+#: Writing a WAV takes well under a second; espeak's runAndWait is known to hang for good
+#: when its callback is stuck (seen: one writing into a file nobody reads).
+PYTTSX3_TIMEOUT_S = 10.0
+#: Set while a pyttsx3 call in this process has not returned: that call holds the shared
+#: engine and its lock, so every engine uses the espeak-ng program until it does.
+_PYTTSX3_STUCK = threading.Event()
+
+
+class _Pyttsx3Hung(Exception):
+    """A pyttsx3 call did not return in time (it is left running, see _PYTTSX3_STUCK)."""
 
 
 def _pyttsx3_path(path: Path) -> Path:
@@ -525,16 +536,22 @@ class Pyttsx3Engine:
         self._tmp = Path(tempfile.mkdtemp(prefix="oki-speech-"))
         self._engine: Any = None
         self.init_error = ""
+        self._pyttsx3_thread: threading.Thread | None = None
         try:
             import pyttsx3
 
             global _PYTTSX3_ENGINE
-            with _PYTTSX3_LOCK:
+            # A hung pyttsx3 call holds the lock for good: never wait on it without a limit.
+            if _PYTTSX3_STUCK.is_set() or not _PYTTSX3_LOCK.acquire(timeout=PYTTSX3_TIMEOUT_S):
+                raise RuntimeError("an earlier pyttsx3 call never returned")
+            try:
                 if _PYTTSX3_ENGINE is None:
                     _PYTTSX3_ENGINE = pyttsx3.init()
                     _quiet_driver()
                 self._engine = _PYTTSX3_ENGINE
                 self._token = self._engine.connect("error", self._on_error)
+            finally:
+                _PYTTSX3_LOCK.release()
         except Exception as exc:  # ImportError, RuntimeError("could not initialize espeak"), ...
             # espeak-ng alone can still synthesise: keep going without pyttsx3.
             self.init_error = f"pyttsx3 unavailable: {exc}"
@@ -551,7 +568,8 @@ class Pyttsx3Engine:
         path = Path(path)
         with contextlib.suppress(FileNotFoundError):
             path.unlink()  # a stale file must not pass for fresh output
-        if self._engine is not None and self._pyttsx3_misses < PYTTSX3_MAX_MISSES:
+        if (self._engine is not None and self._pyttsx3_misses < PYTTSX3_MAX_MISSES
+                and not _PYTTSX3_STUCK.is_set()):
             # pyttsx3 writes into a file of its own, moved into place once it holds audio:
             # its espeak callback can write after runAndWait returned, and a late write
             # into ``path`` would cut the espeak-ng fallback's file while it is played.
@@ -559,9 +577,15 @@ class Pyttsx3Engine:
             with contextlib.suppress(FileNotFoundError):
                 side.unlink()
             try:
-                self._pyttsx3_save(text, voice, side)
+                self._pyttsx3_save_bounded(text, voice, side)
             except SpeechError:
                 raise  # pyttsx3 reported it (an unknown voice): espeak-ng would fail alike
+            except _Pyttsx3Hung as exc:
+                # Logged once where it was found; this utterance and the next ones are
+                # the espeak-ng program's until the hung call returns.
+                log.debug("%s", exc)
+                espeak_ng_save(text, path, voice, self.cfg.rate_wpm, self.cfg.volume)
+                return
             except Exception as exc:
                 # A driver exception leaves pyttsx3's Engine._inLoop set, and every
                 # later runAndWait() would then refuse with "run loop already started".
@@ -581,6 +605,54 @@ class Pyttsx3Engine:
                 log.warning("pyttsx3 wrote no audio %d times in a row; the espeak-ng program "
                             "speaks from now on (the same synthesiser)", PYTTSX3_MAX_MISSES)
         espeak_ng_save(text, path, voice, self.cfg.rate_wpm, self.cfg.volume)
+
+    def _pyttsx3_save_bounded(self, text: str, voice: str, path: Path) -> None:
+        """:meth:`_pyttsx3_save` in a thread of its own, given a time limit.
+
+        A thread cannot be killed: a call that does not return in time is left running,
+        the process uses the espeak-ng program until it returns, and the speech thread
+        goes on. Before, a hung runAndWait held the speech thread, and every later
+        announcement went unheard without a word."""
+        limit = PYTTSX3_TIMEOUT_S + len(text) / 50
+        outcome: list[BaseException | None] = []
+        state = threading.Lock()
+        done = threading.Event()
+        late = False
+        stdout = sys.stdout
+
+        def run() -> None:
+            nonlocal late
+            started = time.monotonic()
+            try:
+                self._pyttsx3_save(text, voice, path)
+                outcome.append(None)
+            except BaseException as exc:  # handed to the waiting thread
+                outcome.append(exc)
+            finally:
+                with state:
+                    done.set()
+                    if late:
+                        _PYTTSX3_STUCK.clear()
+                        log.warning("pyttsx3 returned after %.0f s; it is used again",
+                                    time.monotonic() - started)
+
+        thread = threading.Thread(target=run, name="pyttsx3", daemon=True)
+        self._pyttsx3_thread = thread
+        thread.start()
+        done.wait(limit)
+        with state:
+            if not done.is_set():
+                late = True
+                _PYTTSX3_STUCK.set()
+        if late:
+            # Its redirect of stdout would swallow the process's own output while it hangs.
+            if sys.stdout is not stdout:
+                sys.stdout = stdout
+            log.error("pyttsx3 did not return in %.0f s (espeak hung); the espeak-ng program "
+                      "speaks until it does", limit)
+            raise _Pyttsx3Hung(f"pyttsx3 did not return in {limit:.0f} s")
+        if outcome and outcome[0] is not None:
+            raise outcome[0]
 
     def _pyttsx3_save(self, text: str, voice: str, path: Path) -> None:
         with _PYTTSX3_LOCK:
@@ -672,8 +744,13 @@ class Pyttsx3Engine:
     def close(self) -> None:
         self.interrupt()
         if self._engine is not None:
-            with _PYTTSX3_LOCK, contextlib.suppress(Exception):
-                self._engine.disconnect(self._token)
+            # Not without a limit: a hung pyttsx3 call holds the lock (see _PYTTSX3_STUCK).
+            if _PYTTSX3_LOCK.acquire(timeout=1.0):
+                try:
+                    with contextlib.suppress(Exception):
+                        self._engine.disconnect(self._token)
+                finally:
+                    _PYTTSX3_LOCK.release()
             self._engine = None
         shutil.rmtree(self._tmp, ignore_errors=True)
 
