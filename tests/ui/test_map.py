@@ -159,10 +159,26 @@ def test_other_versions_page_folders_go_once_unused_and_a_running_walls_stays(
         config: Config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each upgrade left its page folder (1-9 MB) in the user's cache for ever, the one before
     content-named folders ("map") too. A folder goes once no process holds it and nothing in
-    it was written for a week; one a running wall holds stays, whatever its age."""
+    it was written for a week; one a running wall holds stays, whatever its age. The versions
+    that used "map" hold no lock: it stays while another program's map renderer runs."""
+    import contextlib
+    import shutil
     import subprocess
     import sys
     import time
+
+    import psutil
+
+    before = set(map_page.foreign_renderers())  # left by anything else on this machine
+    # An old version's wall: a real process named as QtWebEngine's renderer, not ours.
+    sleep = shutil.which("sleep")
+    assert sleep is not None
+    fake = tmp_path / "bin" / map_page.RENDERER_NAME
+    fake.parent.mkdir()
+    shutil.copy(sleep, fake)
+    started = subprocess.run(["sh", "-c", f'"{fake}" 600 </dev/null >/dev/null 2>&1 & echo $!'],
+                             capture_output=True, text=True, check=True)
+    renderer = int(started.stdout)
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
@@ -184,23 +200,34 @@ def test_other_versions_page_folders_go_once_unused_and_a_running_walls_stays(
     tones.mkdir()
     os.utime(tones, (old, old))
     # Another version's wall, still running: a real process holding its folder.
-    with subprocess.Popen(
-        [sys.executable, "-c", "import sys; from pathlib import Path; from ui.views.map.page import "
-         "claim_page_dir; claim_page_dir(Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()",
-         str(held)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as wall:
-        assert wall.stdout is not None and wall.stdin is not None
-        try:
-            assert wall.stdout.readline().strip() == "held"
-            page = map_page.build_page(config)  # the wall's start: its folder, then the others pruned
-            assert page.parent == current and (current / map_page.IN_USE).is_file()
-            assert not legacy.exists() and not unused.exists()
-            assert recent.is_dir() and held.is_dir() and tones.is_dir()
-            assert (held / "assets" / "map.js").read_text() == "map-bbbbbbbbbbbb"
-        finally:
-            wall.stdin.close()
-            wall.wait(timeout=30)
-    # That wall ended: its folder goes at the next start of any version.
-    assert map_page.prune_page_dirs(current) == [held]
+    try:
+        assert renderer in map_page.foreign_renderers()
+        with subprocess.Popen(
+            [sys.executable, "-c", "import sys; from pathlib import Path; from ui.views.map.page import "
+             "claim_page_dir; claim_page_dir(Path(sys.argv[1])); print('held', flush=True); sys.stdin.read()",
+             str(held)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) as wall:
+            assert wall.stdout is not None and wall.stdin is not None
+            try:
+                assert wall.stdout.readline().strip() == "held"
+                page = map_page.build_page(config)  # the wall's start: its folder, then the others pruned
+                assert page.parent == current and (current / map_page.IN_USE).is_file()
+                assert not unused.exists()
+                assert legacy.is_dir(), "the old versions' folder went while a renderer not ours ran"
+                assert recent.is_dir() and held.is_dir() and tones.is_dir()
+                assert (held / "assets" / "map.js").read_text() == "map-bbbbbbbbbbbb"
+            finally:
+                wall.stdin.close()
+                wall.wait(timeout=30)
+    finally:
+        os.kill(renderer, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while renderer in map_page.foreign_renderers():  # killed, then reaped by whoever adopted it
+        assert time.monotonic() < deadline, f"{renderer} still runs"
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.wait_procs([psutil.Process(renderer)], timeout=0.1)
+    # That wall and the old one ended: their folders go at the next start of any version.
+    others = lambda: [pid for pid in map_page.foreign_renderers() if pid not in before]  # noqa: E731
+    assert map_page.prune_page_dirs(current, renderers=others) == [legacy, held]
     # A week on, the folder written a day ago goes too; the one this process holds never.
     assert map_page.prune_page_dirs(current, now=time.time() + 7 * 86_400) == [recent]
     assert map_page.prune_page_dirs(recent.parent / "map-cccccccccccc",

@@ -30,7 +30,7 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from importlib.resources import files
 from importlib.resources.abc import Traversable
@@ -129,7 +129,8 @@ def default_page_dir() -> Path:
 
 #: Another version's page folder (an upgrade leaves the old one behind, and the one before
 #: content-named folders was called "map") is removed once no process holds it and none of its
-#: files changed for this long: a wall runs for months, and each upgrade left 1-9 MB.
+#: files changed for this long: a wall runs for months, and each upgrade left 1-9 MB. The old
+#: "map" folder also waits until no other program's map renderer runs (see prune_page_dirs).
 STALE_PAGE_DIR_S = 7 * 86_400
 #: The file a process holds a shared lock on while it uses a page folder (the system drops
 #: the lock when the process ends, however it ends).
@@ -157,10 +158,15 @@ def claim_page_dir(out: Path) -> None:
 
 
 def prune_page_dirs(
-    keep: Path, *, max_age_s: float = STALE_PAGE_DIR_S, now: float | None = None
+    keep: Path,
+    *,
+    max_age_s: float = STALE_PAGE_DIR_S,
+    now: float | None = None,
+    renderers: Callable[[], list[int]] | None = None,
 ) -> list[Path]:
     """Remove the page folders beside ``keep`` that no process holds and that were not
-    written for ``max_age_s``; the folders removed."""
+    written for ``max_age_s``; the folders removed. ``renderers``: other programs' map
+    renderers (default :func:`foreign_renderers`)."""
     if fcntl is None or not keep.parent.is_dir():
         return []
     now = time.time() if now is None else now
@@ -169,6 +175,10 @@ def prune_page_dirs(
         if folder == keep or folder.is_symlink() or not folder.is_dir():
             continue
         if folder.name != "map" and not folder.name.startswith("map-"):
+            continue
+        if folder.name == "map" and (renderers or foreign_renderers)():
+            # The folder of versions before content-named folders: they hold no lock, so
+            # while any other program's map renderer runs it may be theirs.
             continue
         try:
             fd = os.open(folder / IN_USE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -192,6 +202,32 @@ def prune_page_dirs(
         finally:
             os.close(fd)
     return removed
+
+
+#: What QtWebEngine's helper process is called (Linux cuts the process name to 15 characters).
+RENDERER_NAME = "QtWebEngineProcess"
+
+
+def foreign_renderers() -> list[int]:
+    """The QtWebEngine processes of this user that are not this process's own: another
+    wall's (or any other Qt program's) pages. Zombies do not count."""
+    import psutil
+
+    me, uid = os.getpid(), os.getuid()
+    found = []
+    for proc in psutil.process_iter(["name", "uids", "status"]):
+        try:
+            info = proc.info
+            if not (info["name"] or "").startswith(RENDERER_NAME[:15]) or info["uids"] is None:
+                continue
+            if info["uids"].real != uid or info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            if any(parent.pid == me for parent in proc.parents()):
+                continue
+        except (psutil.Error, OSError):
+            continue
+        found.append(proc.pid)
+    return found
 
 
 @functools.cache
